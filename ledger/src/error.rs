@@ -1,0 +1,53 @@
+use crate::types::Seq;
+
+/// Errors from the ledger crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The database file does not exist.
+    #[error("database file does not exist: {0}")]
+    Missing(String),
+    /// The database file exists already (when creating).
+    #[error("database file already exists: {0}")]
+    AlreadyExists(String),
+    /// The file is a SQLite database but not a fluxacct ledger.
+    #[error("{path} is not a fluxacct ledger{hint}")]
+    NotALedger {
+        /// The path.
+        path: String,
+        /// Extra explanation, starting with "; " when present.
+        hint: String,
+    },
+    /// The file was written by a newer fluxacct.
+    #[error("{path} has ledger schema version {found}, newer than this fluxacct supports ({supported}); upgrade fluxacct")]
+    TooNew {
+        /// The path.
+        path: String,
+        /// user_version found in the file.
+        found: i64,
+        /// Highest version this code knows.
+        supported: i64,
+    },
+    /// Appending would break the chain (e.g. the head moved under us).
+    #[error("ledger head moved: expected seq {expected}, found {found}")]
+    HeadMoved {
+        /// Expected next seq.
+        expected: Seq,
+        /// Found.
+        found: Seq,
+    },
+    /// A stored row could not be decoded.
+    #[error("corrupt event row at seq {seq}: {what}")]
+    Corrupt {
+        /// The seq.
+        seq: Seq,
+        /// What is wrong.
+        what: String,
+    },
+    /// SQLite failed.
+    #[cfg(feature = "sqlite")]
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// JSON (argv column) failed.
+    #[error("json: {0}")]
+    Json(#[from] serde_json::Error),
+}

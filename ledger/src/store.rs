@@ -1,0 +1,502 @@
+//! SQLite storage of the log.
+
+use std::collections::VecDeque;
+use std::path::Path;
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+
+use crate::error::Error;
+use crate::types::{Actor, EventHash, EventMeta, Seq, StoredEvent};
+use crate::Result;
+
+/// `PRAGMA application_id` of a fluxacct ledger ("FXAL").
+pub const APPLICATION_ID: i64 = 0x4658_414c;
+
+/// Ordered migrations of the ledger's own tables. Entry `i` takes the file
+/// from `user_version = i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 0 -> 1: the event log and its write-once guards.
+    r#"
+    CREATE TABLE events (
+        seq         INTEGER PRIMARY KEY,
+        recorded_at INTEGER NOT NULL,
+        actor_uid   INTEGER NOT NULL,
+        actor_name  TEXT    NOT NULL,
+        argv        TEXT    NOT NULL,
+        kind        TEXT    NOT NULL,
+        version     INTEGER NOT NULL,
+        payload     BLOB    NOT NULL,
+        prev_hash   BLOB    NOT NULL,
+        hash        BLOB    NOT NULL
+    );
+    CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+    BEGIN SELECT RAISE(ABORT, 'fluxacct: events are write-once; UPDATE refused'); END;
+    CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+    BEGIN SELECT RAISE(ABORT, 'fluxacct: events are write-once; DELETE refused'); END;
+    "#,
+];
+
+/// The ledger schema version this code writes (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// How to open an existing ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Read and write (runs pending migrations).
+    ReadWrite,
+    /// Read only (refuses files that need migrating).
+    ReadOnly,
+}
+
+/// An open ledger file.
+pub struct Ledger {
+    conn: Connection,
+    path: String,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger").field("path", &self.path).finish()
+    }
+}
+
+fn configure(conn: &Connection, read_only: bool) -> Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(60))?;
+    if !read_only {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+fn migrate(conn: &Connection) -> Result<()> {
+    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
+        conn.execute_batch(sql)?;
+        conn.pragma_update(None, "user_version", (i + 1) as i64)?;
+    }
+    Ok(())
+}
+
+impl Ledger {
+    /// Creates a new ledger file (and its parent directories). Fails if a
+    /// non-empty file is already there.
+    pub fn create(path: &Path) -> Result<Ledger> {
+        let display = path.display().to_string();
+        if path.exists() && std::fs::metadata(path).map(|m| m.len() > 0).unwrap_or(false) {
+            return Err(Error::AlreadyExists(display));
+        }
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| Error::NotALedger {
+                    path: display.clone(),
+                    hint: format!("; cannot create directory {}: {e}", dir.display()),
+                })?;
+            }
+        }
+        let conn = Connection::open(path)?;
+        Self::init_new(conn, display)
+    }
+
+    /// Creates a ledger in memory (tests, as-of views).
+    pub fn in_memory() -> Result<Ledger> {
+        let conn = Connection::open_in_memory()?;
+        Self::init_new(conn, ":memory:".into())
+    }
+
+    fn init_new(conn: Connection, path: String) -> Result<Ledger> {
+        configure(&conn, false)?;
+        let tx = conn.unchecked_transaction()?;
+        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+        migrate(&tx)?;
+        tx.commit()?;
+        Ok(Ledger { conn, path })
+    }
+
+    /// Opens an existing ledger file.
+    ///
+    /// Refuses a missing file, a file that is not a fluxacct ledger, and a
+    /// ledger written by a newer fluxacct.
+    pub fn open(path: &Path, mode: OpenMode) -> Result<Ledger> {
+        let display = path.display().to_string();
+        if !path.exists() {
+            return Err(Error::Missing(display));
+        }
+        let flags = match mode {
+            OpenMode::ReadWrite => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            OpenMode::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        };
+        let conn = Connection::open_with_flags(path, flags)?;
+        let not_ledger = |hint: &str| Error::NotALedger { path: display.clone(), hint: hint.to_string() };
+        // Reading the header fails with SQLITE_NOTADB for non-database files.
+        let app_id: i64 = match conn.pragma_query_value(None, "application_id", |r| r.get(0)) {
+            Ok(v) => v,
+            Err(_) => return Err(not_ledger("; the file is not a SQLite database")),
+        };
+        if app_id != APPLICATION_ID {
+            let is_flux_accounting: bool = conn
+                .query_row(
+                    "SELECT 1 FROM sqlite_master WHERE type='table' AND name='association_table'",
+                    [],
+                    |_| Ok(true),
+                )
+                .optional()
+                .map_err(|_| not_ledger("; the file is not a SQLite database"))?
+                .unwrap_or(false);
+            return Err(if is_flux_accounting {
+                not_ledger("; it looks like a flux-accounting database")
+            } else {
+                not_ledger("")
+            });
+        }
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(Error::TooNew { path: display, found: version, supported: SCHEMA_VERSION });
+        }
+        configure(&conn, mode == OpenMode::ReadOnly)?;
+        if version < SCHEMA_VERSION {
+            if mode == OpenMode::ReadOnly {
+                return Err(not_ledger("; it needs a schema upgrade, open it read-write once"));
+            }
+            let tx = conn.unchecked_transaction()?;
+            migrate(&tx)?;
+            tx.commit()?;
+        }
+        Ok(Ledger { conn, path: display })
+    }
+
+    /// The path this ledger was opened from (`:memory:` for in-memory ones).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The underlying connection, for projections and read queries.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Mutable access to the connection (for projection-table DDL).
+    pub fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    /// Starts a write transaction with `BEGIN IMMEDIATE`. A concurrent writer
+    /// makes this wait (busy timeout), so the chain never forks.
+    pub fn transaction(&mut self) -> Result<Tx<'_>> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let head = read_head(&tx)?;
+        Ok(Tx { tx, head, argv_cache: None })
+    }
+
+    /// The newest event's seq and hash, or `None` for an empty log.
+    pub fn head(&self) -> Result<Option<(Seq, EventHash)>> {
+        Ok(read_head(&self.conn)?.map(|h| (h.seq, h.hash)))
+    }
+
+    /// Number of events in the log (equal to the head seq when intact).
+    pub fn count(&self) -> Result<u64> {
+        let n: i64 = self.conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
+    /// Reads one event.
+    pub fn event(&self, seq: Seq) -> Result<Option<StoredEvent>> {
+        read_event(&self.conn, seq)
+    }
+
+    /// Streams events with `seq >= from` in order, in pages, without loading
+    /// the log whole.
+    pub fn stream(&self, from: Seq) -> EventStream<'_> {
+        EventStream::new(&self.conn, from, None)
+    }
+
+    /// Streams events with `from <= seq <= to`.
+    pub fn stream_range(&self, from: Seq, to: Seq) -> EventStream<'_> {
+        EventStream::new(&self.conn, from, Some(to))
+    }
+
+    /// The seq of the last event recorded at or before `t_us` (microseconds),
+    /// using the fact that `recorded_at` never decreases along the log.
+    pub fn seq_at_time(&self, t_us: i64) -> Result<Option<Seq>> {
+        let seq: Option<i64> = self.conn.query_row(
+            "SELECT max(seq) FROM events WHERE recorded_at <= ?1",
+            [t_us],
+            |r| r.get(0),
+        )?;
+        Ok(seq.map(|s| Seq(s as u64)))
+    }
+}
+
+struct Head {
+    seq: Seq,
+    hash: EventHash,
+    recorded_at: i64,
+}
+
+fn read_head(conn: &Connection) -> Result<Option<Head>> {
+    let row = conn
+        .prepare_cached("SELECT seq, hash, recorded_at FROM events ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, i64>(2)?)))
+        .optional()?;
+    match row {
+        None => Ok(None),
+        Some((seq, hash, recorded_at)) => {
+            let seq = Seq(seq as u64);
+            let hash = EventHash::from_slice(&hash)
+                .ok_or_else(|| Error::Corrupt { seq, what: "hash is not 32 bytes".into() })?;
+            Ok(Some(Head { seq, hash, recorded_at }))
+        }
+    }
+}
+
+const SELECT_EVENT: &str = "SELECT seq, recorded_at, actor_uid, actor_name, argv, kind, version, payload, prev_hash, hash FROM events";
+
+pub(crate) fn row_to_event(r: &rusqlite::Row<'_>) -> Result<StoredEvent> {
+    let seq = Seq(r.get::<_, i64>(0)? as u64);
+    let corrupt = |what: &str| Error::Corrupt { seq, what: what.to_string() };
+    let argv_text: String = r.get(4).map_err(|_| corrupt("argv is not text"))?;
+    let argv: Vec<String> = serde_json::from_str(&argv_text).map_err(|_| corrupt("argv is not a JSON list of strings"))?;
+    let prev: Vec<u8> = r.get(8).map_err(|_| corrupt("prev_hash is not a blob"))?;
+    let hash: Vec<u8> = r.get(9).map_err(|_| corrupt("hash is not a blob"))?;
+    let uid: i64 = r.get(2).map_err(|_| corrupt("actor_uid is not an integer"))?;
+    let version: i64 = r.get(6).map_err(|_| corrupt("version is not an integer"))?;
+    Ok(StoredEvent {
+        seq,
+        recorded_at: r.get(1).map_err(|_| corrupt("recorded_at is not an integer"))?,
+        actor: Actor {
+            uid: u32::try_from(uid).map_err(|_| corrupt("actor_uid out of range"))?,
+            name: r.get(3).map_err(|_| corrupt("actor_name is not text"))?,
+        },
+        argv,
+        kind: r.get(5).map_err(|_| corrupt("kind is not text"))?,
+        version: u32::try_from(version).map_err(|_| corrupt("version out of range"))?,
+        payload: r.get(7).map_err(|_| corrupt("payload is not a blob"))?,
+        prev_hash: EventHash::from_slice(&prev).ok_or_else(|| corrupt("prev_hash is not 32 bytes"))?,
+        hash: EventHash::from_slice(&hash).ok_or_else(|| corrupt("hash is not 32 bytes"))?,
+    })
+}
+
+fn read_event(conn: &Connection, seq: Seq) -> Result<Option<StoredEvent>> {
+    let mut stmt = conn.prepare_cached(&format!("{SELECT_EVENT} WHERE seq = ?1"))?;
+    let mut rows = stmt.query([seq.0 as i64])?;
+    match rows.next()? {
+        Some(r) => Ok(Some(row_to_event(r)?)),
+        None => Ok(None),
+    }
+}
+
+/// A streaming iterator over events in seq order (keyset pagination).
+pub struct EventStream<'c> {
+    conn: &'c Connection,
+    next: u64,
+    to: Option<u64>,
+    buf: VecDeque<StoredEvent>,
+    done: bool,
+    page: usize,
+}
+
+impl<'c> EventStream<'c> {
+    fn new(conn: &'c Connection, from: Seq, to: Option<Seq>) -> Self {
+        EventStream { conn, next: from.0.max(1), to: to.map(|s| s.0), buf: VecDeque::new(), done: false, page: 4096 }
+    }
+
+    fn fill(&mut self) -> Result<()> {
+        let to = self.to.unwrap_or(i64::MAX as u64) as i64;
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("{SELECT_EVENT} WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3"))?;
+        let mut rows = stmt.query(params![self.next as i64, to, self.page as i64])?;
+        let mut n = 0;
+        while let Some(r) = rows.next()? {
+            let ev = row_to_event(r)?;
+            self.next = ev.seq.0 + 1;
+            self.buf.push_back(ev);
+            n += 1;
+        }
+        if n < self.page {
+            self.done = true;
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for EventStream<'_> {
+    type Item = Result<StoredEvent>;
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.buf.is_empty() && !self.done {
+            if let Err(e) = self.fill() {
+                self.done = true;
+                return Some(Err(e));
+            }
+        }
+        self.buf.pop_front().map(Ok)
+    }
+}
+
+/// What [`Tx::append`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// Seq of the new event.
+    pub seq: Seq,
+    /// Its hash.
+    pub hash: EventHash,
+    /// Its `recorded_at` (never earlier than the previous event's).
+    pub recorded_at: i64,
+}
+
+/// A write transaction (`BEGIN IMMEDIATE`). Dropping it without
+/// [`Tx::commit`] rolls everything back: events and projection updates.
+pub struct Tx<'c> {
+    tx: rusqlite::Transaction<'c>,
+    head: Option<Head>,
+    argv_cache: Option<(Vec<String>, String)>,
+}
+
+impl Tx<'_> {
+    /// The connection inside the transaction (for projection updates).
+    pub fn conn(&self) -> &Connection {
+        &self.tx
+    }
+
+    /// The current head (including events appended in this transaction).
+    pub fn head(&self) -> Option<(Seq, EventHash)> {
+        self.head.as_ref().map(|h| (h.seq, h.hash))
+    }
+
+    /// Appends one event and returns its seq and hash.
+    ///
+    /// `recorded_at` is clamped so that it never goes below the previous
+    /// event's, which keeps time order equal to seq order.
+    pub fn append(&mut self, meta: &EventMeta, kind: &str, version: u32, payload: &[u8]) -> Result<Appended> {
+        let (seq, prev, prev_t) = match &self.head {
+            None => (Seq::GENESIS, EventHash::ZERO, i64::MIN),
+            Some(h) => (h.seq.next(), h.hash, h.recorded_at),
+        };
+        let recorded_at = meta.recorded_at.max(prev_t);
+        let hash = crate::encoding::event_hash(
+            seq,
+            recorded_at,
+            &meta.actor,
+            &meta.argv,
+            kind,
+            version,
+            payload,
+            &prev,
+        );
+        let argv_json = match &self.argv_cache {
+            Some((argv, json)) if *argv == meta.argv => json.clone(),
+            _ => {
+                let json = serde_json::to_string(&meta.argv)?;
+                self.argv_cache = Some((meta.argv.clone(), json.clone()));
+                json
+            }
+        };
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT INTO events (seq, recorded_at, actor_uid, actor_name, argv, kind, version, payload, prev_hash, hash) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?;
+        stmt.execute(params![
+            seq.0 as i64,
+            recorded_at,
+            meta.actor.uid as i64,
+            meta.actor.name,
+            argv_json,
+            kind,
+            version as i64,
+            payload,
+            &prev.0[..],
+            &hash.0[..],
+        ])?;
+        self.head = Some(Head { seq, hash, recorded_at });
+        Ok(Appended { seq, hash, recorded_at })
+    }
+
+    /// Commits events and projection updates together.
+    pub fn commit(self) -> Result<()> {
+        self.tx.commit()?;
+        Ok(())
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn meta(t: i64) -> EventMeta {
+        EventMeta { recorded_at: t, actor: Actor { uid: 7, name: "flux".into() }, argv: vec!["x".into()] }
+    }
+
+    #[test]
+    fn append_links_and_streams() {
+        let mut l = Ledger::in_memory().unwrap();
+        let mut tx = l.transaction().unwrap();
+        let a = tx.append(&meta(10), "A", 1, b"{}").unwrap();
+        let b = tx.append(&meta(5), "B", 1, b"{\"x\":1}").unwrap();
+        tx.commit().unwrap();
+        assert_eq!(a.seq, Seq(1));
+        assert_eq!(b.seq, Seq(2));
+        assert_eq!(b.recorded_at, 10, "recorded_at never goes backwards");
+        let evs: Vec<_> = l.stream(Seq(1)).collect::<Result<_>>().unwrap();
+        assert_eq!(evs.len(), 2);
+        assert_eq!(evs[0].prev_hash, EventHash::ZERO);
+        assert_eq!(evs[1].prev_hash, evs[0].hash);
+        assert_eq!(evs[1].compute_hash(), evs[1].hash);
+        assert_eq!(l.head().unwrap(), Some((Seq(2), b.hash)));
+        assert_eq!(l.seq_at_time(9).unwrap(), None);
+        assert_eq!(l.seq_at_time(10).unwrap(), Some(Seq(2)));
+    }
+
+    #[test]
+    fn rollback_leaves_nothing() {
+        let mut l = Ledger::in_memory().unwrap();
+        {
+            let mut tx = l.transaction().unwrap();
+            tx.append(&meta(1), "A", 1, b"{}").unwrap();
+        }
+        assert_eq!(l.count().unwrap(), 0);
+    }
+
+    #[test]
+    fn triggers_refuse_update_and_delete() {
+        let mut l = Ledger::in_memory().unwrap();
+        let mut tx = l.transaction().unwrap();
+        tx.append(&meta(1), "A", 1, b"{}").unwrap();
+        tx.commit().unwrap();
+        let e = l.conn().execute("UPDATE events SET kind='B'", []).unwrap_err();
+        assert!(e.to_string().contains("write-once"), "{e}");
+        let e = l.conn().execute("DELETE FROM events", []).unwrap_err();
+        assert!(e.to_string().contains("write-once"), "{e}");
+    }
+
+    #[test]
+    fn open_refuses_missing_foreign_and_newer_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.db");
+        assert!(matches!(Ledger::open(&missing, OpenMode::ReadWrite), Err(Error::Missing(_))));
+
+        let garbage = dir.path().join("garbage.db");
+        std::fs::write(&garbage, b"this is not sqlite at all, not even close............").unwrap();
+        let e = Ledger::open(&garbage, OpenMode::ReadWrite).unwrap_err();
+        assert!(matches!(e, Error::NotALedger { .. }), "{e}");
+
+        let other = dir.path().join("other.db");
+        Connection::open(&other).unwrap().execute_batch("CREATE TABLE association_table(x)").unwrap();
+        let e = Ledger::open(&other, OpenMode::ReadWrite).unwrap_err();
+        assert!(e.to_string().contains("flux-accounting"), "{e}");
+
+        let newer = dir.path().join("newer.db");
+        drop(Ledger::create(&newer).unwrap());
+        Connection::open(&newer).unwrap().pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+        let e = Ledger::open(&newer, OpenMode::ReadWrite).unwrap_err();
+        assert!(matches!(e, Error::TooNew { .. }), "{e}");
+        assert!(e.to_string().contains("newer"), "{e}");
+
+        let ok = dir.path().join("sub/dir/ok.db");
+        drop(Ledger::create(&ok).unwrap());
+        assert!(matches!(Ledger::create(&ok), Err(Error::AlreadyExists(_))));
+        Ledger::open(&ok, OpenMode::ReadOnly).unwrap();
+    }
+}
