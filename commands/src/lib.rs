@@ -1,1 +1,26 @@
-//! commands
+//! # fluxacct-commands
+//!
+//! The `flux-account` command line as a library: every subcommand is a
+//! module in [`cmd`] with its `Args`, its `cmd_*` function and, for write
+//! commands, a pure `decide(state, args) -> Result<Vec<Event>>`. A write
+//! command validates, appends its events and updates the projections in
+//! one `BEGIN IMMEDIATE` transaction; a rejected command writes nothing.
+//!
+//! The library does no terminal I/O and reads no environment variables:
+//! [`Context`] carries the clock, the actor, the command line, the passwd
+//! lookups and the progress sink; commands return an [`Output`].
+
+pub mod checkpoint_hook;
+pub mod cli;
+pub mod cmd;
+pub mod context;
+pub mod db;
+mod error;
+pub mod format;
+#[cfg(test)]
+pub mod testing;
+pub mod time;
+pub mod validate;
+
+pub use context::{Clock, Context, NoProgress, NoUsers, Output, Progress, Users};
+pub use error::{Error, Result};

@@ -1,1 +1,7 @@
-fn main() {}
+//! `flux-account`: the fluxacct command line.
+
+mod app;
+
+fn main() {
+    std::process::exit(app::main_with(None));
+}

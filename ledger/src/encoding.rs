@@ -74,16 +74,8 @@ mod tests {
         let actor = Actor { uid: 1000, name: "flux".into() };
         let argv = vec!["flux-account".to_string(), "add-bank".into(), "root".into(), "1".into()];
         let payload = br#"{"bank":"root","parent_bank":"","shares":1,"priority":0.0,"ignore_older_than":0}"#;
-        let h = event_hash(
-            Seq(2),
-            1_767_225_600_000_000,
-            &actor,
-            &argv,
-            "BankAdded",
-            1,
-            payload,
-            &EventHash([0x11; 32]),
-        );
+        let h =
+            event_hash(Seq(2), 1_767_225_600_000_000, &actor, &argv, "BankAdded", 1, payload, &EventHash([0x11; 32]));
         // The same value is worked through by hand in docs/canonical-encoding.md.
         let mut manual = Vec::new();
         manual.extend_from_slice(b"fluxacct-event-v1\0");

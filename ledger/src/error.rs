@@ -18,7 +18,9 @@ pub enum Error {
         hint: String,
     },
     /// The file was written by a newer fluxacct.
-    #[error("{path} has ledger schema version {found}, newer than this fluxacct supports ({supported}); upgrade fluxacct")]
+    #[error(
+        "{path} has ledger schema version {found}, newer than this fluxacct supports ({supported}); upgrade fluxacct"
+    )]
     TooNew {
         /// The path.
         path: String,

@@ -137,11 +137,9 @@ impl Ledger {
         };
         if app_id != APPLICATION_ID {
             let is_flux_accounting: bool = conn
-                .query_row(
-                    "SELECT 1 FROM sqlite_master WHERE type='table' AND name='association_table'",
-                    [],
-                    |_| Ok(true),
-                )
+                .query_row("SELECT 1 FROM sqlite_master WHERE type='table' AND name='association_table'", [], |_| {
+                    Ok(true)
+                })
                 .optional()
                 .map_err(|_| not_ledger("; the file is not a SQLite database"))?
                 .unwrap_or(false);
@@ -220,11 +218,8 @@ impl Ledger {
     /// The seq of the last event recorded at or before `t_us` (microseconds),
     /// using the fact that `recorded_at` never decreases along the log.
     pub fn seq_at_time(&self, t_us: i64) -> Result<Option<Seq>> {
-        let seq: Option<i64> = self.conn.query_row(
-            "SELECT max(seq) FROM events WHERE recorded_at <= ?1",
-            [t_us],
-            |r| r.get(0),
-        )?;
+        let seq: Option<i64> =
+            self.conn.query_row("SELECT max(seq) FROM events WHERE recorded_at <= ?1", [t_us], |r| r.get(0))?;
         Ok(seq.map(|s| Seq(s as u64)))
     }
 }
@@ -251,13 +246,15 @@ fn read_head(conn: &Connection) -> Result<Option<Head>> {
     }
 }
 
-const SELECT_EVENT: &str = "SELECT seq, recorded_at, actor_uid, actor_name, argv, kind, version, payload, prev_hash, hash FROM events";
+const SELECT_EVENT: &str =
+    "SELECT seq, recorded_at, actor_uid, actor_name, argv, kind, version, payload, prev_hash, hash FROM events";
 
 pub(crate) fn row_to_event(r: &rusqlite::Row<'_>) -> Result<StoredEvent> {
     let seq = Seq(r.get::<_, i64>(0)? as u64);
     let corrupt = |what: &str| Error::Corrupt { seq, what: what.to_string() };
     let argv_text: String = r.get(4).map_err(|_| corrupt("argv is not text"))?;
-    let argv: Vec<String> = serde_json::from_str(&argv_text).map_err(|_| corrupt("argv is not a JSON list of strings"))?;
+    let argv: Vec<String> =
+        serde_json::from_str(&argv_text).map_err(|_| corrupt("argv is not a JSON list of strings"))?;
     let prev: Vec<u8> = r.get(8).map_err(|_| corrupt("prev_hash is not a blob"))?;
     let hash: Vec<u8> = r.get(9).map_err(|_| corrupt("hash is not a blob"))?;
     let uid: i64 = r.get(2).map_err(|_| corrupt("actor_uid is not an integer"))?;
@@ -304,9 +301,8 @@ impl<'c> EventStream<'c> {
 
     fn fill(&mut self) -> Result<()> {
         let to = self.to.unwrap_or(i64::MAX as u64) as i64;
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!("{SELECT_EVENT} WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3"))?;
+        let mut stmt =
+            self.conn.prepare_cached(&format!("{SELECT_EVENT} WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3"))?;
         let mut rows = stmt.query(params![self.next as i64, to, self.page as i64])?;
         let mut n = 0;
         while let Some(r) = rows.next()? {
@@ -375,16 +371,8 @@ impl Tx<'_> {
             Some(h) => (h.seq.next(), h.hash, h.recorded_at),
         };
         let recorded_at = meta.recorded_at.max(prev_t);
-        let hash = crate::encoding::event_hash(
-            seq,
-            recorded_at,
-            &meta.actor,
-            &meta.argv,
-            kind,
-            version,
-            payload,
-            &prev,
-        );
+        let hash =
+            crate::encoding::event_hash(seq, recorded_at, &meta.actor, &meta.argv, kind, version, payload, &prev);
         let argv_json = match &self.argv_cache {
             Some((argv, json)) if *argv == meta.argv => json.clone(),
             _ => {
@@ -419,7 +407,6 @@ impl Tx<'_> {
         Ok(())
     }
 }
-
 
 #[cfg(test)]
 mod tests {

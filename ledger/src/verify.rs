@@ -53,9 +53,8 @@ fn check_range(conn: &Connection, lo: u64, hi: u64) -> Result<RangeResult> {
     let mut prev: Option<EventHash> = if lo <= 1 {
         Some(EventHash::ZERO)
     } else {
-        let h: Option<Vec<u8>> = conn
-            .query_row("SELECT hash FROM events WHERE seq = ?1", [lo as i64 - 1], |r| r.get(0))
-            .ok();
+        let h: Option<Vec<u8>> =
+            conn.query_row("SELECT hash FROM events WHERE seq = ?1", [lo as i64 - 1], |r| r.get(0)).ok();
         h.and_then(|h| EventHash::from_slice(&h))
     };
     let mut stmt = conn.prepare(
@@ -133,10 +132,8 @@ pub fn verify_chain(path: &Path, threads: usize) -> Result<VerifyReport> {
     let threads = threads.max(1);
     let chunks = (threads as u64 * 4).min(max).max(1);
     let size = max.div_ceil(chunks);
-    let ranges: Vec<(u64, u64)> = (0..chunks)
-        .map(|i| (1 + i * size, ((i + 1) * size).min(max)))
-        .filter(|(lo, hi)| lo <= hi)
-        .collect();
+    let ranges: Vec<(u64, u64)> =
+        (0..chunks).map(|i| (1 + i * size, ((i + 1) * size).min(max))).filter(|(lo, hi)| lo <= hi).collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<Result<Vec<(usize, RangeResult)>>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
@@ -155,7 +152,10 @@ pub fn verify_chain(path: &Path, threads: usize) -> Result<VerifyReport> {
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(Error::Corrupt { seq: Seq(0), what: "verifier thread panicked".into() })))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Corrupt { seq: Seq(0), what: "verifier thread panicked".into() }))
+            })
             .collect()
     });
     let mut all: Vec<(usize, RangeResult)> = Vec::new();

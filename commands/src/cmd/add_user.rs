@@ -1,0 +1,253 @@
+//! `add-user`: add a user/bank association, or reactivate a disabled one.
+
+use projections::events::{AssocRef, AssociationAdded, Event, INTEGER_MAX, USERID_UNKNOWN};
+use projections::model::{split_list, State};
+
+use crate::context::{Context, Output};
+use crate::error::{Error, Result};
+use crate::validate;
+
+/// Add a user to a bank (an association). A user's first association sets
+/// their default bank. Adding a disabled association again reactivates it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// User name.
+    #[arg(short = 'u', long)]
+    pub username: String,
+    /// Bank.
+    #[arg(short = 'B', long)]
+    pub bank: String,
+    /// Numeric uid (default: looked up from the user name).
+    #[arg(short = 'i', long)]
+    pub userid: Option<String>,
+    /// Shares.
+    #[arg(long, default_value = "1")]
+    pub shares: String,
+    /// Initial fair-share.
+    #[arg(long, default_value = "0.5")]
+    pub fairshare: String,
+    /// Max running jobs.
+    #[arg(long = "max-running-jobs", default_value = "5")]
+    pub max_running_jobs: String,
+    /// Max active jobs.
+    #[arg(long = "max-active-jobs", default_value = "7")]
+    pub max_active_jobs: String,
+    /// Max nodes across running jobs.
+    #[arg(short = 'N', long = "max-nodes", default_value = "2147483647")]
+    pub max_nodes: String,
+    /// Max cores across running jobs.
+    #[arg(short = 'c', long = "max-cores", default_value = "2147483647")]
+    pub max_cores: String,
+    /// Allowed queues (comma list; each must exist).
+    #[arg(short = 'q', long, default_value = "")]
+    pub queues: String,
+    /// Allowed projects (comma list; each must exist; `*` is added).
+    #[arg(short = 'P', long, default_value = "*")]
+    pub projects: String,
+    /// Default project (default: the first listed project).
+    #[arg(long = "default-project")]
+    pub default_project: Option<String>,
+    /// Max jobs in SCHED state.
+    #[arg(long = "max-sched-jobs", default_value = "2147483647")]
+    pub max_sched_jobs: String,
+}
+
+/// Pure decision. `userid` is already resolved by the caller (from
+/// `--userid`, the passwd database, or `FLUX_USERID_UNKNOWN`).
+pub fn decide(state: &State<'_>, args: &Args, userid: i64) -> Result<Vec<Event>> {
+    validate::name("user", &args.username)?;
+    validate::name("bank", &args.bank)?;
+    let shares = validate::non_negative("--shares", &args.shares)?;
+    let fairshare = validate::float("--fairshare", &args.fairshare)?;
+    if !(0.0..=1.0).contains(&fairshare) {
+        return Err(Error::invalid("--fairshare: value must be between 0 and 1"));
+    }
+    let max_running_jobs = validate::non_negative("--max-running-jobs", &args.max_running_jobs)?;
+    let max_active_jobs = validate::non_negative("--max-active-jobs", &args.max_active_jobs)?;
+    let max_nodes = validate::non_negative("--max-nodes", &args.max_nodes)?;
+    let max_cores = validate::non_negative("--max-cores", &args.max_cores)?;
+    let max_sched_jobs = validate::non_negative("--max-sched-jobs", &args.max_sched_jobs)?;
+
+    let existing = state.association(&args.username, &args.bank)?;
+    if let Some(a) = &existing {
+        if a.active == 1 {
+            return Err(Error::invalid(format!(
+                "association {},{} already active in association_table",
+                args.username, args.bank
+            )));
+        }
+    }
+    if state.has_sub_banks(&args.bank)? {
+        return Err(Error::invalid("associations cannot be added to the same parent bank as a sub-bank"));
+    }
+    let Some(bank) = state.bank(&args.bank)? else {
+        return Err(Error::invalid(format!("Bank {} does not exist in bank_table", args.bank)));
+    };
+    if bank.active == 0 {
+        return Err(Error::invalid(format!("bank {} is disabled; add it again with add-bank first", args.bank)));
+    }
+    if existing.is_some() {
+        return Ok(vec![Event::AssociationReactivated(AssocRef {
+            username: args.username.clone(),
+            bank: args.bank.clone(),
+        })]);
+    }
+    for q in split_list(&args.queues) {
+        if state.queue(q)?.is_none() {
+            return Err(Error::invalid(format!("queue {q} does not exist in queue_table")));
+        }
+    }
+    let mut projects: Vec<String> = split_list(&args.projects).into_iter().map(str::to_string).collect();
+    for p in &projects {
+        if state.project(p)?.is_none() {
+            return Err(Error::invalid(format!("project {p} does not exist in project_table")));
+        }
+    }
+    if !projects.iter().any(|p| p == "*") {
+        projects.push("*".into());
+    }
+    let default_project = match &args.default_project {
+        None => projects.first().cloned().unwrap_or_else(|| "*".into()),
+        Some(d) => {
+            validate::name("project", d)?;
+            if state.project(d)?.is_none() {
+                return Err(Error::invalid(format!("project {d} does not exist in project_table")));
+            }
+            if !projects.iter().any(|p| p == d) {
+                projects.push(d.clone());
+            }
+            d.clone()
+        }
+    };
+    let default_bank = state
+        .associations_of_user(&args.username)?
+        .first()
+        .map(|a| a.default_bank.clone())
+        .unwrap_or_else(|| args.bank.clone());
+    let queues = split_list(&args.queues).join(",");
+    Ok(vec![Event::AssociationAdded(AssociationAdded {
+        username: args.username.clone(),
+        userid,
+        bank: args.bank.clone(),
+        default_bank,
+        shares,
+        fairshare,
+        max_running_jobs,
+        max_active_jobs,
+        max_nodes: max_nodes.min(INTEGER_MAX),
+        max_cores: max_cores.min(INTEGER_MAX),
+        queues,
+        projects: projects.join(","),
+        default_project,
+        max_sched_jobs: max_sched_jobs.min(INTEGER_MAX),
+    })])
+}
+
+/// Resolves the uid for `args` (option, then passwd, then unknown).
+pub fn resolve_userid(ctx: &Context, args: &Args) -> Result<i64> {
+    match &args.userid {
+        Some(s) => {
+            let v = validate::non_negative("--userid", s)?;
+            if v > USERID_UNKNOWN {
+                return Err(Error::invalid("--userid: value out of range"));
+            }
+            Ok(v)
+        }
+        None => Ok(ctx.users.uid_of(&args.username).map(i64::from).unwrap_or(USERID_UNKNOWN)),
+    }
+}
+
+/// Runs `add-user`.
+pub fn cmd_add_user(ctx: &Context, args: &Args) -> Result<Output> {
+    let userid = resolve_userid(ctx, args)?;
+    let mut ledger = crate::db::open_write(ctx)?;
+    projections::Writer::run(&mut ledger, &ctx.meta(), |s| decide(s, args, userid))?;
+    Ok(Output::none())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{given, Given};
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct P {
+        #[command(flatten)]
+        a: Args,
+    }
+
+    fn args(extra: &[&str]) -> Args {
+        let mut v = vec!["x"];
+        v.extend_from_slice(extra);
+        P::parse_from(v).a
+    }
+
+    #[test]
+    fn defaults_match_flux_accounting() {
+        let g = given(&[Given::Bank("root", ""), Given::Bank("giants", "root")]);
+        let evs = decide(&g.state(), &args(&["--username=crawford", "--bank=giants"]), 5035).unwrap();
+        let Event::AssociationAdded(a) = &evs[0] else { panic!() };
+        assert_eq!((a.shares, a.fairshare, a.max_running_jobs, a.max_active_jobs), (1, 0.5, 5, 7));
+        assert_eq!((a.projects.as_str(), a.default_project.as_str(), a.default_bank.as_str()), ("*", "*", "giants"));
+        assert_eq!(a.userid, 5035);
+    }
+
+    #[test]
+    fn projects_and_default_project() {
+        let g = given(&[Given::Bank("root", ""), Given::Bank("giants", "root"), Given::Project("shortstops")]);
+        let evs = decide(&g.state(), &args(&["-u", "c", "-B", "giants", "-P", "shortstops"]), 1).unwrap();
+        let Event::AssociationAdded(a) = &evs[0] else { panic!() };
+        assert_eq!((a.projects.as_str(), a.default_project.as_str()), ("shortstops,*", "shortstops"));
+        let evs =
+            decide(&g.state(), &args(&["-u", "c", "-B", "giants", "--default-project", "shortstops"]), 1).unwrap();
+        let Event::AssociationAdded(a) = &evs[0] else { panic!() };
+        assert_eq!((a.projects.as_str(), a.default_project.as_str()), ("*,shortstops", "shortstops"));
+    }
+
+    #[test]
+    fn rules_in_flux_accounting_order() {
+        let g = given(&[
+            Given::Bank("root", ""),
+            Given::Bank("A", "root"),
+            Given::Bank("B", "root"),
+            Given::User("u", "A"),
+        ]);
+        let err = |a: &[&str]| decide(&g.state(), &args(a), 1).unwrap_err().to_string();
+        assert_eq!(err(&["-u", "u", "-B", "A"]), "association u,A already active in association_table");
+        assert_eq!(
+            err(&["-u", "v", "-B", "root"]),
+            "associations cannot be added to the same parent bank as a sub-bank"
+        );
+        assert_eq!(err(&["-u", "v", "-B", "nope"]), "Bank nope does not exist in bank_table");
+        assert_eq!(err(&["-u", "v", "-B", "A", "-q", "gold"]), "queue gold does not exist in queue_table");
+        assert_eq!(err(&["-u", "v", "-B", "A", "-P", "p1"]), "project p1 does not exist in project_table");
+        assert_eq!(
+            err(&["-u", "v", "-B", "A", "--max-active-jobs=-3"]),
+            "--max-active-jobs: value must be a non-negative integer, got -3"
+        );
+    }
+
+    #[test]
+    fn second_bank_keeps_default_and_disabled_is_reactivated() {
+        let g = given(&[
+            Given::Bank("root", ""),
+            Given::Bank("A", "root"),
+            Given::Bank("B", "root"),
+            Given::User("u", "A"),
+            Given::User("u", "B"),
+            Given::DisableUser("u", "B"),
+        ]);
+        let evs = decide(&g.state(), &args(&["-u", "u", "-B", "B"]), 1).unwrap();
+        assert_eq!(evs, vec![Event::AssociationReactivated(AssocRef { username: "u".into(), bank: "B".into() })]);
+        let g = given(&[
+            Given::Bank("root", ""),
+            Given::Bank("A", "root"),
+            Given::Bank("B", "root"),
+            Given::User("u", "A"),
+        ]);
+        let evs = decide(&g.state(), &args(&["-u", "u", "-B", "B"]), 1).unwrap();
+        let Event::AssociationAdded(a) = &evs[0] else { panic!() };
+        assert_eq!(a.default_bank, "A");
+    }
+}

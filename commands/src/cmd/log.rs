@@ -1,0 +1,105 @@
+//! `log`: list the events of the ledger.
+
+use ledger::{Seq, StoredEvent};
+use serde_json::{json, Value};
+
+use crate::context::{Context, Output};
+use crate::error::{Error, Result};
+use crate::time;
+
+/// List the ledger's events: seq, time, actor, command line, kind and
+/// payload. Filters combine with AND.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// One JSON object per line instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Only events recorded at or after this time (epoch seconds, or a date
+    /// such as 2026-03-01 or 2026-03-01T08:00:00Z).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only events recorded at or before this time.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only events appended by this user name.
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Only events of this kind (e.g. BankAdded).
+    #[arg(long)]
+    pub kind: Option<String>,
+}
+
+/// One event as a JSON object.
+pub fn event_json(ev: &StoredEvent) -> Value {
+    let payload: Value = serde_json::from_slice(&ev.payload)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&ev.payload).into_owned()));
+    json!({
+        "seq": ev.seq.0,
+        "time": time::format_us(ev.recorded_at),
+        "actor": ev.actor.name,
+        "uid": ev.actor.uid,
+        "argv": ev.argv,
+        "kind": ev.kind,
+        "version": ev.version,
+        "payload": payload,
+        "hash": ev.hash.to_hex(),
+    })
+}
+
+/// Runs `log`.
+pub fn cmd_log(ctx: &Context, args: &Args) -> Result<Output> {
+    let db = ledger::Ledger::open(&ctx.db_path, ledger::OpenMode::ReadOnly)?;
+    let since = args.since.as_deref().map(|s| time::parse_time_us(s, ctx.clock.now_us())).transpose()?;
+    let until = args.until.as_deref().map(|s| time::parse_time_us(s, ctx.clock.now_us())).transpose()?;
+    let from = match since {
+        Some(t) => match db.seq_at_time(t - 1)? {
+            Some(s) => s.next(),
+            None => Seq(1),
+        },
+        None => Seq(1),
+    };
+    let mut out = String::new();
+    for ev in db.stream(from) {
+        let ev = ev?;
+        if let Some(u) = until {
+            if ev.recorded_at > u {
+                break;
+            }
+        }
+        if args.actor.as_deref().is_some_and(|a| a != ev.actor.name) {
+            continue;
+        }
+        if args.kind.as_deref().is_some_and(|k| k != ev.kind) {
+            continue;
+        }
+        if args.json {
+            out.push_str(&serde_json::to_string(&event_json(&ev)).map_err(|e| Error::Io(e.to_string()))?);
+        } else {
+            out.push_str(&format!(
+                "{:>6}  {}  {}({})  {}  {}  {}",
+                ev.seq.0,
+                time::format_us(ev.recorded_at),
+                ev.actor.name,
+                ev.actor.uid,
+                ev.kind,
+                String::from_utf8_lossy(&ev.payload),
+                shell_words(&ev.argv)
+            ));
+        }
+        out.push('\n');
+    }
+    Ok(Output::text(out))
+}
+
+fn shell_words(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_=./:,@%+".contains(c)) {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,0 +1,131 @@
+//! The command context: clock, actor, command line and output settings.
+//! The library reads no environment variables and does no terminal I/O;
+//! the binary fills this in.
+
+use std::path::PathBuf;
+
+use ledger::{Actor, EventMeta};
+
+/// Where "now" comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clock {
+    /// The system clock.
+    System,
+    /// A fixed time, in microseconds since the epoch (tests, replays).
+    Fixed(i64),
+}
+
+impl Clock {
+    /// Now, in microseconds since the epoch.
+    pub fn now_us(&self) -> i64 {
+        match self {
+            Clock::System => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_micros() as i64)
+                .unwrap_or(0),
+            Clock::Fixed(t) => *t,
+        }
+    }
+
+    /// Now, in fractional seconds since the epoch.
+    pub fn now_secs(&self) -> f64 {
+        self.now_us() as f64 / 1e6
+    }
+}
+
+/// A sink for progress reports of long commands (ingest, rebuild). The
+/// binary draws a progress bar when stderr is a terminal.
+pub trait Progress {
+    /// Starts a phase with an optional known total.
+    fn start(&self, _what: &str, _total: Option<u64>) {}
+    /// Advances by `n`.
+    fn inc(&self, _n: u64) {}
+    /// Ends the phase.
+    fn finish(&self) {}
+}
+
+/// The passwd database, as far as commands need it.
+pub trait Users {
+    /// The uid of a user name.
+    fn uid_of(&self, _name: &str) -> Option<u32> {
+        None
+    }
+    /// The user name of a uid.
+    fn name_of(&self, _uid: u32) -> Option<String> {
+        None
+    }
+}
+
+/// A passwd database that knows nobody.
+pub struct NoUsers;
+impl Users for NoUsers {}
+
+/// A progress sink that does nothing.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// Everything a command needs from outside the library.
+pub struct Context {
+    /// The clock.
+    pub clock: Clock,
+    /// Who runs the command.
+    pub actor: Actor,
+    /// The full command line, recorded in every event.
+    pub argv: Vec<String>,
+    /// The ledger path (`-p/--path`).
+    pub db_path: PathBuf,
+    /// `--as-of SEQ|TIME`, for read-only commands.
+    pub as_of: Option<String>,
+    /// Progress reporting.
+    pub progress: Box<dyn Progress>,
+    /// User name / uid lookups.
+    pub users: Box<dyn Users>,
+}
+
+impl Context {
+    /// A context for tests: fixed clock, actor uid 0 `root`.
+    pub fn for_tests(db_path: impl Into<PathBuf>, now_us: i64) -> Context {
+        Context {
+            clock: Clock::Fixed(now_us),
+            actor: Actor { uid: 0, name: "root".into() },
+            argv: vec!["flux-account".into()],
+            db_path: db_path.into(),
+            as_of: None,
+            progress: Box::new(NoProgress),
+            users: Box::new(NoUsers),
+        }
+    }
+
+    /// The metadata recorded with events appended now.
+    pub fn meta(&self) -> EventMeta {
+        EventMeta { recorded_at: self.clock.now_us(), actor: self.actor.clone(), argv: self.argv.clone() }
+    }
+}
+
+/// What a command produced: text for stdout, and warning lines for stderr.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Output {
+    /// Printed to stdout as is.
+    pub stdout: String,
+    /// Each printed on its own line to stderr.
+    pub warnings: Vec<String>,
+}
+
+impl Output {
+    /// Output with only stdout text.
+    pub fn text(s: impl Into<String>) -> Output {
+        Output { stdout: s.into(), warnings: Vec::new() }
+    }
+
+    /// Output with a trailing newline added (like Python's print).
+    pub fn line(s: impl Into<String>) -> Output {
+        let mut s = s.into();
+        s.push('\n');
+        Output::text(s)
+    }
+
+    /// No output.
+    pub fn none() -> Output {
+        Output::default()
+    }
+}

@@ -1,0 +1,126 @@
+//! Given/when/then helpers for `decide` tests: build projections from a
+//! list of given events in an in-memory ledger.
+
+use ledger::{Actor, EventMeta, Ledger};
+use projections::events::*;
+use projections::model::State;
+
+/// A given fact, turned into the event that establishes it.
+pub enum Given<'a> {
+    /// A bank with this parent ("" for root).
+    Bank(&'a str, &'a str),
+    /// An active association (user, bank) with default limits; the default
+    /// bank is the user's first bank.
+    User(&'a str, &'a str),
+    /// A disabled bank.
+    DisableBank(&'a str),
+    /// A disabled association.
+    DisableUser(&'a str, &'a str),
+    /// A queue with default limits.
+    Queue(&'a str),
+    /// A project.
+    Project(&'a str),
+    /// Any event.
+    Event(Event),
+}
+
+/// An in-memory ledger holding the given events.
+pub struct World {
+    /// The ledger.
+    pub ledger: Ledger,
+}
+
+impl World {
+    /// The read model.
+    pub fn state(&self) -> State<'_> {
+        State::new(self.ledger.conn())
+    }
+}
+
+/// Default association fields for `username` in `bank`.
+pub fn association(username: &str, bank: &str, default_bank: &str) -> AssociationAdded {
+    AssociationAdded {
+        username: username.into(),
+        userid: 1000,
+        bank: bank.into(),
+        default_bank: default_bank.into(),
+        shares: 1,
+        fairshare: 0.5,
+        max_running_jobs: 5,
+        max_active_jobs: 7,
+        max_nodes: INTEGER_MAX,
+        max_cores: INTEGER_MAX,
+        queues: String::new(),
+        projects: "*".into(),
+        default_project: "*".into(),
+        max_sched_jobs: INTEGER_MAX,
+    }
+}
+
+/// Default queue limits.
+pub fn queue(name: &str) -> QueueAdded {
+    QueueAdded {
+        queue: name.into(),
+        min_nodes_per_job: 1,
+        max_nodes_per_job: 1,
+        max_time_per_job: 60,
+        priority: 0,
+        max_running_jobs: 100,
+        max_nodes_per_assoc: INTEGER_MAX,
+        max_sched_jobs: INTEGER_MAX,
+        max_sched_nodes_per_assoc: INTEGER_MAX,
+        max_sched_cores_per_assoc: INTEGER_MAX,
+        max_nodes: INTEGER_MAX,
+        max_cores: INTEGER_MAX,
+    }
+}
+
+/// Builds a world from a genesis event followed by the given facts.
+pub fn given(facts: &[Given<'_>]) -> World {
+    let mut ledger = Ledger::in_memory().expect("in-memory ledger");
+    projections::schema::create(ledger.conn()).expect("schema");
+    let meta = EventMeta { recorded_at: 1_000_000, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] };
+    let mut events = vec![Event::DbCreated(DbCreated {
+        format: 1,
+        t0: 1.0,
+        priority_decay_half_life: 604800.0,
+        priority_usage_reset_period: 2419200.0,
+        decay_factor: 0.5,
+        node_weight: 1.0,
+        core_weight: 0.0,
+        gpu_weight: 0.0,
+    })];
+    let mut first_bank: Vec<(String, String)> = Vec::new();
+    for f in facts {
+        events.push(match f {
+            Given::Bank(b, p) => Event::BankAdded(BankAdded {
+                bank: b.to_string(),
+                parent_bank: p.to_string(),
+                shares: 1,
+                priority: 0.0,
+                ignore_older_than: 0,
+            }),
+            Given::User(u, b) => {
+                let def = match first_bank.iter().find(|(x, _)| x == u) {
+                    Some((_, d)) => d.clone(),
+                    None => {
+                        first_bank.push((u.to_string(), b.to_string()));
+                        b.to_string()
+                    }
+                };
+                Event::AssociationAdded(association(u, b, &def))
+            }
+            Given::DisableBank(b) => Event::BankDisabled(BankRef { bank: b.to_string() }),
+            Given::DisableUser(u, b) => {
+                Event::AssociationDisabled(AssocRef { username: u.to_string(), bank: b.to_string() })
+            }
+            Given::Queue(q) => Event::QueueAdded(queue(q)),
+            Given::Project(p) => Event::ProjectAdded(ProjectRef { project: p.to_string() }),
+            Given::Event(e) => e.clone(),
+        });
+    }
+    let mut tx = ledger.transaction().expect("tx");
+    projections::append_and_apply(&mut tx, &meta, &events).expect("given events apply");
+    tx.commit().expect("commit");
+    World { ledger }
+}

@@ -1,0 +1,137 @@
+//! Input validation shared by commands. Every failure is one line.
+
+use crate::error::{Error, Result};
+
+/// Checks a name (bank, user, queue, project, config key): not empty, no
+/// control characters, at most 255 bytes. SQL metacharacters are fine:
+/// every query binds parameters.
+pub fn name(what: &str, s: &str) -> Result<()> {
+    if s.is_empty() {
+        return Err(Error::invalid(format!("{what} name must not be empty")));
+    }
+    if s.len() > 255 {
+        return Err(Error::invalid(format!("{what} name is longer than 255 bytes")));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(Error::invalid(format!("{what} name must not contain control characters")));
+    }
+    Ok(())
+}
+
+/// Parses an integer option value.
+pub fn int(opt: &str, s: &str) -> Result<i64> {
+    s.trim().parse::<i64>().map_err(|_| Error::invalid(format!("{opt}: invalid integer value: '{s}'")))
+}
+
+/// Parses a non-negative integer option value.
+pub fn non_negative(opt: &str, s: &str) -> Result<i64> {
+    let v = int(opt, s)?;
+    if v < 0 {
+        return Err(Error::invalid(format!("{opt}: value must be a non-negative integer, got {v}")));
+    }
+    Ok(v)
+}
+
+/// Parses a finite float option value.
+pub fn float(opt: &str, s: &str) -> Result<f64> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(Error::invalid(format!("{opt}: invalid float value: '{s}'"))),
+    }
+}
+
+/// An edit value for an integer field: `-1` or `unlimited` (any case)
+/// resets; other negatives are refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EditInt {
+    /// Reset to the default.
+    Reset,
+    /// Set to this value.
+    Set(i64),
+}
+
+/// Parses an edit value (`-1`/`unlimited` = reset).
+pub fn edit_int(opt: &str, s: &str, allow_unlimited: bool) -> Result<EditInt> {
+    if allow_unlimited && s.trim().eq_ignore_ascii_case("unlimited") {
+        return Ok(EditInt::Reset);
+    }
+    match int(opt, s)? {
+        -1 => Ok(EditInt::Reset),
+        v if v < 0 => {
+            Err(Error::invalid(format!("{opt}: value must be a non-negative integer or -1 to reset to default")))
+        }
+        v => Ok(EditInt::Set(v)),
+    }
+}
+
+/// Parses a duration: a bare integer is weeks (as in the seeds); otherwise a
+/// Flux Standard Duration `<float>[ms|s|m|h|d|w]`. Returns seconds.
+pub fn duration(opt: &str, s: &str) -> Result<f64> {
+    let t = s.trim();
+    let bad = || {
+        Error::invalid(format!(
+            "{opt}: invalid duration '{s}' (weeks as an integer, or a Flux Standard Duration such as 2w, 30d, 3600s)"
+        ))
+    };
+    if let Ok(weeks) = t.parse::<u64>() {
+        if weeks == 0 {
+            return Err(bad());
+        }
+        return Ok(weeks as f64 * 604800.0);
+    }
+    let (num, mult) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60.0)
+    } else if let Some(n) = t.strip_suffix('h') {
+        (n, 3600.0)
+    } else if let Some(n) = t.strip_suffix('d') {
+        (n, 86400.0)
+    } else if let Some(n) = t.strip_suffix('w') {
+        (n, 604800.0)
+    } else {
+        return Err(bad());
+    };
+    match num.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v * mult),
+        _ => Err(bad()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(name("bank", "giants").is_ok());
+        assert!(name("bank", "a'; DROP TABLE x; --").is_ok());
+        assert!(name("bank", "").is_err());
+        assert!(name("bank", "a\nb").is_err());
+        assert!(name("bank", &"x".repeat(256)).is_err());
+        assert!(name("bank", &"x".repeat(255)).is_ok());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration("d", "2").unwrap(), 1209600.0);
+        assert_eq!(duration("d", "2w").unwrap(), 1209600.0);
+        assert_eq!(duration("d", "30d").unwrap(), 2592000.0);
+        assert_eq!(duration("d", "3600s").unwrap(), 3600.0);
+        assert_eq!(duration("d", "1.5h").unwrap(), 5400.0);
+        assert!(duration("d", "-1d").is_err());
+        assert!(duration("d", "abc").is_err());
+        assert!(duration("d", "0").is_err());
+    }
+
+    #[test]
+    fn edit_ints() {
+        assert_eq!(edit_int("x", "-1", true).unwrap(), EditInt::Reset);
+        assert_eq!(edit_int("x", "UNLIMITED", true).unwrap(), EditInt::Reset);
+        assert_eq!(edit_int("x", "4", true).unwrap(), EditInt::Set(4));
+        assert!(edit_int("x", "-2", true).is_err());
+        assert!(edit_int("x", "unlimited", false).is_err());
+    }
+}

@@ -1,0 +1,277 @@
+//! Applying events to the projection tables.
+//!
+//! This is the one code path that turns events into projection rows: the
+//! live command path and every rebuild use it, which is what makes a
+//! rebuild come out identical to the incrementally kept tables. It uses
+//! only the event and its envelope (seq, recorded_at): no clock, no
+//! randomness, no hash-map iteration.
+
+use rusqlite::{params, Connection};
+
+use crate::error::Error;
+use crate::events::*;
+
+/// The envelope data an apply may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApplyCtx {
+    /// The event's seq.
+    pub seq: u64,
+    /// The event's recorded_at, in microseconds since the epoch.
+    pub recorded_at: i64,
+}
+
+impl ApplyCtx {
+    /// recorded_at in whole seconds (creation_time / mod_time columns).
+    pub fn secs(&self) -> i64 {
+        self.recorded_at.div_euclid(1_000_000)
+    }
+
+    /// recorded_at in fractional seconds.
+    pub fn secs_f64(&self) -> f64 {
+        self.recorded_at as f64 / 1e6
+    }
+}
+
+/// Default factor weights (fairshare, queue, bank, urgency).
+pub const DEFAULT_FACTORS: &[(&str, i64)] = &[("fairshare", 100000), ("queue", 10000), ("bank", 0), ("urgency", 1000)];
+
+/// Formats a float the way config_table stores numbers: integers without a
+/// fraction (`604800`), others in shortest round-trip form (`0.5`).
+pub fn config_number(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x}")
+    }
+}
+
+fn changed(n: usize, ctx: &ApplyCtx, what: &str) -> Result<(), Error> {
+    if n == 0 {
+        Err(Error::Apply { seq: ctx.seq, what: what.to_string() })
+    } else {
+        Ok(())
+    }
+}
+
+/// Applies one event to the projection tables, then records it as the
+/// last applied event.
+pub fn apply(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Error> {
+    apply_admin(conn, ctx, ev)?;
+    crate::usage::apply(conn, ctx, ev)?;
+    conn.prepare_cached("INSERT OR REPLACE INTO projection_meta(key, value) VALUES ('applied_seq', ?1)")?
+        .execute([ctx.seq as i64])?;
+    Ok(())
+}
+
+fn apply_admin(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Error> {
+    match ev {
+        Event::DbCreated(e) => {
+            let rows: [(&str, String); 7] = [
+                ("priority_usage_reset_period", config_number(e.priority_usage_reset_period)),
+                ("priority_decay_half_life", config_number(e.priority_decay_half_life)),
+                ("decay_factor", config_number(e.decay_factor)),
+                ("node_weight", config_number(e.node_weight)),
+                ("core_weight", config_number(e.core_weight)),
+                ("gpu_weight", config_number(e.gpu_weight)),
+                ("deny_unknown_queues", "false".to_string()),
+            ];
+            for (k, v) in rows {
+                conn.execute("INSERT INTO config_table(key, value) VALUES (?1, ?2)", params![k, v])?;
+            }
+            for (f, w) in DEFAULT_FACTORS {
+                conn.execute(
+                    "INSERT INTO priority_factor_weight_table(factor, weight) VALUES (?1, ?2)",
+                    params![f, w],
+                )?;
+            }
+            conn.execute("INSERT INTO project_table(project_id, project, usage) VALUES (1, '*', 0.0)", [])?;
+        }
+        Event::BankAdded(e) => {
+            conn.prepare_cached(
+                "INSERT INTO bank_table(bank, active, parent_bank, shares, job_usage, priority, ignore_older_than) \
+                 VALUES (?1, 1, ?2, ?3, 0.0, ?4, ?5)",
+            )?
+            .execute(params![e.bank, e.parent_bank, e.shares, e.priority, e.ignore_older_than])?;
+        }
+        Event::BankReactivated(e) => {
+            let n = conn.execute("UPDATE bank_table SET active = 1 WHERE bank = ?1", [&e.bank])?;
+            changed(n, ctx, "no such bank")?;
+        }
+        Event::BankEdited(e) => {
+            let n = conn.execute(
+                "UPDATE bank_table SET shares = coalesce(?2, shares), parent_bank = coalesce(?3, parent_bank), \
+                 priority = coalesce(?4, priority), ignore_older_than = coalesce(?5, ignore_older_than) WHERE bank = ?1",
+                params![e.bank, e.shares, e.parent_bank, e.priority, e.ignore_older_than],
+            )?;
+            changed(n, ctx, "no such bank")?;
+        }
+        Event::BankDisabled(e) => {
+            let n = conn.execute("UPDATE bank_table SET active = 0 WHERE bank = ?1", [&e.bank])?;
+            changed(n, ctx, "no such bank")?;
+        }
+        Event::BankDeleted(e) => {
+            let n = conn.execute("DELETE FROM bank_table WHERE bank = ?1", [&e.bank])?;
+            changed(n, ctx, "no such bank")?;
+        }
+        Event::AssociationAdded(e) => {
+            conn.prepare_cached(
+                "INSERT INTO association_table(creation_time, mod_time, active, username, userid, bank, default_bank, \
+                 shares, job_usage, fairshare, max_running_jobs, max_active_jobs, max_nodes, max_cores, queues, \
+                 projects, default_project, max_sched_jobs) \
+                 VALUES (?1, ?1, 1, ?2, ?3, ?4, ?5, ?6, 0.0, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            )?
+            .execute(params![
+                ctx.secs(),
+                e.username,
+                e.userid,
+                e.bank,
+                e.default_bank,
+                e.shares,
+                e.fairshare,
+                e.max_running_jobs,
+                e.max_active_jobs,
+                e.max_nodes,
+                e.max_cores,
+                e.queues,
+                e.projects,
+                e.default_project,
+                e.max_sched_jobs
+            ])?;
+        }
+        Event::AssociationReactivated(e) => {
+            let n = conn.execute(
+                "UPDATE association_table SET active = 1, mod_time = ?3 WHERE username = ?1 AND bank = ?2",
+                params![e.username, e.bank, ctx.secs()],
+            )?;
+            changed(n, ctx, "no such association")?;
+        }
+        Event::AssociationEdited(e) => {
+            let n = conn.execute(
+                "UPDATE association_table SET \
+                 bank = coalesce(?3, bank), userid = coalesce(?4, userid), default_bank = coalesce(?5, default_bank), \
+                 shares = coalesce(?6, shares), fairshare = coalesce(?7, fairshare), \
+                 max_running_jobs = coalesce(?8, max_running_jobs), max_active_jobs = coalesce(?9, max_active_jobs), \
+                 max_nodes = coalesce(?10, max_nodes), max_cores = coalesce(?11, max_cores), \
+                 queues = coalesce(?12, queues), projects = coalesce(?13, projects), \
+                 default_project = coalesce(?14, default_project), max_sched_jobs = coalesce(?15, max_sched_jobs), \
+                 mod_time = ?16 WHERE username = ?1 AND bank = ?2",
+                params![
+                    e.username,
+                    e.bank,
+                    e.new_bank,
+                    e.userid,
+                    e.default_bank,
+                    e.shares,
+                    e.fairshare,
+                    e.max_running_jobs,
+                    e.max_active_jobs,
+                    e.max_nodes,
+                    e.max_cores,
+                    e.queues,
+                    e.projects,
+                    e.default_project,
+                    e.max_sched_jobs,
+                    ctx.secs()
+                ],
+            )?;
+            changed(n, ctx, "no such association")?;
+        }
+        Event::AssociationDisabled(e) => {
+            let n = conn.execute(
+                "UPDATE association_table SET active = 0, mod_time = ?3 WHERE username = ?1 AND bank = ?2",
+                params![e.username, e.bank, ctx.secs()],
+            )?;
+            changed(n, ctx, "no such association")?;
+        }
+        Event::AssociationDeleted(e) => {
+            let n = conn.execute(
+                "DELETE FROM association_table WHERE username = ?1 AND bank = ?2",
+                params![e.username, e.bank],
+            )?;
+            changed(n, ctx, "no such association")?;
+        }
+        Event::DefaultBankChanged(e) => {
+            conn.execute(
+                "UPDATE association_table SET default_bank = ?2, mod_time = ?3 WHERE username = ?1",
+                params![e.username, e.default_bank, ctx.secs()],
+            )?;
+        }
+        Event::QueueAdded(e) => {
+            conn.execute(
+                "INSERT INTO queue_table(queue, min_nodes_per_job, max_nodes_per_job, max_time_per_job, priority, \
+                 max_running_jobs, max_nodes_per_assoc, max_sched_jobs, max_sched_nodes_per_assoc, \
+                 max_sched_cores_per_assoc, max_nodes, max_cores) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+                params![
+                    e.queue,
+                    e.min_nodes_per_job,
+                    e.max_nodes_per_job,
+                    e.max_time_per_job,
+                    e.priority,
+                    e.max_running_jobs,
+                    e.max_nodes_per_assoc,
+                    e.max_sched_jobs,
+                    e.max_sched_nodes_per_assoc,
+                    e.max_sched_cores_per_assoc,
+                    e.max_nodes,
+                    e.max_cores
+                ],
+            )?;
+        }
+        Event::QueueEdited(e) => {
+            let n = conn.execute(
+                "UPDATE queue_table SET min_nodes_per_job = coalesce(?2, min_nodes_per_job), \
+                 max_nodes_per_job = coalesce(?3, max_nodes_per_job), max_time_per_job = coalesce(?4, max_time_per_job), \
+                 priority = coalesce(?5, priority), max_running_jobs = coalesce(?6, max_running_jobs), \
+                 max_nodes_per_assoc = coalesce(?7, max_nodes_per_assoc), max_sched_jobs = coalesce(?8, max_sched_jobs), \
+                 max_sched_nodes_per_assoc = coalesce(?9, max_sched_nodes_per_assoc), \
+                 max_sched_cores_per_assoc = coalesce(?10, max_sched_cores_per_assoc), \
+                 max_nodes = coalesce(?11, max_nodes), max_cores = coalesce(?12, max_cores) WHERE queue = ?1",
+                params![
+                    e.queue,
+                    e.min_nodes_per_job,
+                    e.max_nodes_per_job,
+                    e.max_time_per_job,
+                    e.priority,
+                    e.max_running_jobs,
+                    e.max_nodes_per_assoc,
+                    e.max_sched_jobs,
+                    e.max_sched_nodes_per_assoc,
+                    e.max_sched_cores_per_assoc,
+                    e.max_nodes,
+                    e.max_cores
+                ],
+            )?;
+            changed(n, ctx, "no such queue")?;
+        }
+        Event::QueueDeleted(e) => {
+            let n = conn.execute("DELETE FROM queue_table WHERE queue = ?1", [&e.queue])?;
+            changed(n, ctx, "no such queue")?;
+        }
+        Event::ProjectAdded(e) => {
+            conn.execute("INSERT INTO project_table(project, usage) VALUES (?1, 0.0)", [&e.project])?;
+        }
+        Event::ProjectDeleted(e) => {
+            let n = conn.execute("DELETE FROM project_table WHERE project = ?1", [&e.project])?;
+            changed(n, ctx, "no such project")?;
+        }
+        Event::FactorWeightSet(e) => {
+            conn.execute(
+                "INSERT INTO priority_factor_weight_table(factor, weight) VALUES (?1, ?2) \
+                 ON CONFLICT(factor) DO UPDATE SET weight = excluded.weight",
+                params![e.factor, e.weight],
+            )?;
+        }
+        Event::ConfigAdded(e) => {
+            conn.execute("INSERT INTO config_table(key, value) VALUES (?1, ?2)", params![e.key, e.value])?;
+        }
+        Event::ConfigEdited(e) => {
+            let n = conn.execute("UPDATE config_table SET value = ?2 WHERE key = ?1", params![e.key, e.value])?;
+            changed(n, ctx, "no such config key")?;
+        }
+        Event::ConfigDeleted(e) => {
+            conn.execute("DELETE FROM config_table WHERE key = ?1", [&e.key])?;
+        }
+        Event::JobRecorded(_) | Event::UsageUpdated(_) | Event::UsageCleared(_) | Event::FairshareUpdated(_) => {}
+    }
+    Ok(())
+}
