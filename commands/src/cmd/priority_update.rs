@@ -1,0 +1,75 @@
+//! `priority-update`: write the plugin snapshot and tell mf_priority.so to
+//! load it.
+
+use std::path::PathBuf;
+
+use projections::snapshot::LedgerHead;
+
+use crate::context::{Context, Output};
+use crate::error::{Error, Result};
+
+/// Write the priority plugin's snapshot (a compact, checksummed MessagePack
+/// file reflecting the ledger head), then, when a Flux instance is
+/// reachable, ask mf_priority.so to load it and reprioritize all jobs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Where to write the snapshot (default: `<db>.snapshot`).
+    #[arg(long)]
+    pub snapshot: Option<PathBuf>,
+    /// Only write the snapshot; do not contact Flux.
+    #[arg(long = "no-flux")]
+    pub no_flux: bool,
+}
+
+/// The default snapshot path for a ledger path.
+pub fn default_snapshot_path(db: &std::path::Path) -> PathBuf {
+    let mut s = db.as_os_str().to_owned();
+    s.push(".snapshot");
+    PathBuf::from(s)
+}
+
+/// Builds and writes the snapshot; returns its path and head.
+pub fn write_snapshot(ctx: &Context, path: &std::path::Path) -> Result<LedgerHead> {
+    let db = crate::db::open_read(ctx)?;
+    let conn = db.conn();
+    let head = match ledger_head(conn)? {
+        Some(h) => h,
+        None => return Err(Error::invalid("the ledger is empty; run create-db first")),
+    };
+    let snap = projections::snapshot_build::build_snapshot(conn, head)?;
+    snap.write_atomic(path).map_err(|e| Error::Io(format!("cannot write snapshot {}: {e}", path.display())))?;
+    Ok(head)
+}
+
+fn ledger_head(conn: &rusqlite::Connection) -> Result<Option<LedgerHead>> {
+    use rusqlite::OptionalExtension;
+    let row: Option<(i64, Vec<u8>)> = conn
+        .query_row("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(row.and_then(|(seq, hash)| {
+        ledger::EventHash::from_slice(&hash).map(|hash| LedgerHead { seq: ledger::Seq(seq as u64), hash })
+    }))
+}
+
+/// Runs `priority-update`.
+pub fn cmd_priority_update(ctx: &Context, args: &Args) -> Result<Output> {
+    let path = args.snapshot.clone().unwrap_or_else(|| default_snapshot_path(&ctx.db_path));
+    let path = std::path::absolute(&path).unwrap_or(path);
+    let head = write_snapshot(ctx, &path)?;
+    let mut out = format!("wrote snapshot {} (seq {}, hash {})\n", path.display(), head.seq, head.hash);
+    if args.no_flux {
+        return Ok(Output::text(out));
+    }
+    match crate::flux::Flux::open() {
+        Err(why) => {
+            out.push_str(&format!("no Flux instance was reached: {why}; the plugin was not told to reload\n"));
+            Ok(Output::text(out))
+        }
+        Ok(flux) => {
+            let payload = serde_json::json!({ "path": path.display().to_string() }).to_string();
+            let reply = flux.rpc("job-manager.mf_priority.load_snapshot", Some(&payload))?;
+            out.push_str(&format!("mf_priority.so loaded the snapshot: {}\n", reply.unwrap_or_default()));
+            Ok(Output::text(out))
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! Building the plugin snapshot from the projection tables.
+
+use rusqlite::Connection;
+
+use crate::error::Error;
+use crate::model::{split_list, State};
+use crate::snapshot::{AssociationRecord, LedgerHead, QueueRecord, Snapshot, SnapshotBuilder, Weights};
+
+/// Builds the snapshot of the projections in `conn`, which reflect the
+/// ledger up to `head`. Associations are in (userid, bank) order, queues and
+/// banks in name order, projects in id order.
+pub fn build_snapshot(conn: &Connection, head: LedgerHead) -> Result<Snapshot, Error> {
+    let state = State::new(conn);
+    let mut b = SnapshotBuilder::new(head);
+    let mut assocs = state.associations()?;
+    assocs.sort_by(|a, b| (a.userid, &a.bank).cmp(&(b.userid, &b.bank)));
+    for a in &assocs {
+        b.add_association(&AssociationRecord {
+            userid: u32::try_from(a.userid).unwrap_or(u32::MAX),
+            username: a.username.clone(),
+            bank: a.bank.clone(),
+            default_bank: a.default_bank.clone(),
+            active: a.active != 0,
+            fairshare: a.fairshare,
+            max_running_jobs: a.max_running_jobs,
+            max_active_jobs: a.max_active_jobs,
+            max_nodes: a.max_nodes,
+            max_cores: a.max_cores,
+            max_sched_jobs: a.max_sched_jobs,
+            queues: split_list(&a.queues).into_iter().map(str::to_string).collect(),
+            projects: split_list(&a.projects).into_iter().map(str::to_string).collect(),
+            default_project: a.default_project.clone(),
+        });
+    }
+    let mut queues = state.queues()?;
+    queues.sort_by(|a, b| a.queue.cmp(&b.queue));
+    for q in &queues {
+        b.add_queue(&QueueRecord {
+            name: q.queue.clone(),
+            min_nodes_per_job: q.min_nodes_per_job,
+            max_nodes_per_job: q.max_nodes_per_job,
+            max_time_per_job: q.max_time_per_job,
+            priority: q.priority,
+            max_running_jobs: q.max_running_jobs,
+            max_nodes_per_assoc: q.max_nodes_per_assoc,
+            max_sched_jobs: q.max_sched_jobs,
+            max_sched_nodes_per_assoc: q.max_sched_nodes_per_assoc,
+            max_sched_cores_per_assoc: q.max_sched_cores_per_assoc,
+        });
+    }
+    let mut banks = state.banks()?;
+    banks.sort_by(|a, b| a.bank.cmp(&b.bank));
+    for bank in &banks {
+        b.add_bank(&bank.bank, bank.priority);
+    }
+    for p in state.projects()? {
+        b.add_project(&p.project);
+    }
+    let mut w = Weights::default();
+    for (factor, weight) in state.factors()? {
+        w.set(&factor, weight);
+    }
+    b.weights(w);
+    let deny = state.config("deny_unknown_queues")?.map(|v| v.trim().eq_ignore_ascii_case("true")).unwrap_or(false);
+    b.deny_unknown_queues(deny);
+    Ok(b.build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::*;
+    use ledger::{Actor, EventMeta, Ledger};
+
+    #[test]
+    fn snapshot_reflects_the_projections_and_round_trips() {
+        let mut l = Ledger::in_memory().unwrap();
+        crate::schema::create(l.conn()).unwrap();
+        let meta = EventMeta { recorded_at: 1_000_000, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] };
+        let evs = vec![
+            Event::DbCreated(DbCreated {
+                format: 1,
+                t0: 1.0,
+                priority_decay_half_life: 604800.0,
+                priority_usage_reset_period: 2419200.0,
+                decay_factor: 0.5,
+                node_weight: 1.0,
+                core_weight: 0.0,
+                gpu_weight: 0.0,
+            }),
+            Event::BankAdded(BankAdded {
+                bank: "root".into(),
+                parent_bank: String::new(),
+                shares: 1,
+                priority: 0.0,
+                ignore_older_than: 0,
+            }),
+            Event::BankAdded(BankAdded {
+                bank: "giants".into(),
+                parent_bank: "root".into(),
+                shares: 1,
+                priority: 2.5,
+                ignore_older_than: 0,
+            }),
+            Event::ProjectAdded(ProjectRef { project: "shortstops".into() }),
+            Event::AssociationAdded(AssociationAdded {
+                username: "crawford".into(),
+                userid: 5035,
+                bank: "giants".into(),
+                default_bank: "giants".into(),
+                shares: 1,
+                fairshare: 0.5,
+                max_running_jobs: 5,
+                max_active_jobs: 7,
+                max_nodes: INTEGER_MAX,
+                max_cores: INTEGER_MAX,
+                queues: String::new(),
+                projects: "shortstops,*".into(),
+                default_project: "shortstops".into(),
+                max_sched_jobs: INTEGER_MAX,
+            }),
+            Event::FactorWeightSet(FactorWeightSet { factor: "bank".into(), weight: 7 }),
+            Event::ConfigEdited(ConfigSet { key: "deny_unknown_queues".into(), value: "True".into() }),
+        ];
+        let mut tx = l.transaction().unwrap();
+        crate::append_and_apply(&mut tx, &meta, &evs).unwrap();
+        let (seq, hash) = tx.head().unwrap();
+        tx.commit().unwrap();
+        let snap = build_snapshot(l.conn(), LedgerHead { seq, hash }).unwrap();
+        assert_eq!(snap.head.seq, seq);
+        assert_eq!(snap.associations.len(), 1);
+        let a = snap.association_record(&snap.associations[0]);
+        assert_eq!((a.userid, a.bank.as_str(), a.default_project.as_str()), (5035, "giants", "shortstops"));
+        assert_eq!(a.projects, vec!["shortstops".to_string(), "*".to_string()]);
+        assert_eq!(snap.weights.bank, 7);
+        assert_eq!(snap.weights.fairshare, 100000);
+        assert!(snap.deny_unknown_queues);
+        assert_eq!(snap.banks.len(), 2);
+        let bytes = snap.encode().unwrap();
+        assert_eq!(crate::snapshot::Snapshot::decode(&bytes).unwrap(), snap);
+    }
+}
