@@ -46,12 +46,117 @@ pub enum Command {
     Log(cmd::log::Args),
     /// Verify the hash chain.
     Verify(cmd::verify::Args),
+    /// Rebuild every projection from the log (or check them with --check).
+    Rebuild(cmd::rebuild::Args),
+    /// List what changed between two points of history.
+    Diff(cmd::diff::Args),
+    /// Print a checkpoint line (head seq and hash, state hash, time).
+    Checkpoint(cmd::checkpoint::Args),
+    /// Write the priority plugin snapshot and tell mf_priority.so to load it.
+    PriorityUpdate(cmd::priority_update::Args),
+    /// Record finished jobs (from a file, an old job-archive DB, or Flux).
+    FetchJobRecords(cmd::fetch_job_records::Args),
+    /// Update job usage (half-life decay) of every association and bank.
+    UpdateUsage(cmd::update_usage::Args),
+    /// Reset the job usage of banks.
+    ClearUsage(cmd::clear_usage::Args),
+    /// Recompute fair-share from shares and job usage.
+    UpdateFshare(cmd::update_fshare::Args),
+    /// Show the hierarchy with shares, usage and fair-share.
+    Shares(cmd::shares::Args),
+    /// List recorded jobs, with filters.
+    ViewJobRecords(cmd::view_job_records::Args),
+    /// Report node usage by association, user or bank.
+    ViewUsageReport(cmd::view_usage_report::Args),
+    /// Bar chart of the top job usage by association or bank.
+    ShowUsage(cmd::show_usage::Args),
+    /// Edit a bank's shares, parent, priority or ignore-older-than.
+    EditBank(cmd::edit_bank::Args),
+    /// Disable (or --force delete) a bank, its sub-banks and their users.
+    DeleteBank(cmd::delete_bank::Args),
+    /// List the banks.
+    ListBanks(cmd::list_banks::Args),
+    /// Show normalized shares, usage and fair-share (like sshare).
+    BankInfo(cmd::bank_info::Args),
+    /// Edit a user's associations.
+    EditUser(cmd::edit_user::Args),
+    /// Edit every association at once.
+    EditAllUsers(cmd::edit_all_users::Args),
+    /// Disable (or --force delete) an association.
+    DeleteUser(cmd::delete_user::Args),
+    /// Show a user's associations.
+    ViewUser(cmd::view_user::Args),
+    /// List associations, with filters.
+    ListUsers(cmd::list_users::Args),
+    /// Add a queue.
+    AddQueue(cmd::add_queue::Args),
+    /// Edit a queue's limits.
+    EditQueue(cmd::edit_queue::Args),
+    /// Remove a queue.
+    DeleteQueue(cmd::delete_queue::Args),
+    /// Show a queue.
+    ViewQueue(cmd::view_queue::Args),
+    /// List the queues.
+    ListQueues(cmd::list_queues::Args),
+    /// Add a project.
+    AddProject(cmd::add_project::Args),
+    /// Remove a project.
+    DeleteProject(cmd::delete_project::Args),
+    /// Show a project.
+    ViewProject(cmd::view_project::Args),
+    /// List the projects.
+    ListProjects(cmd::list_projects::Args),
+    /// Show a priority factor weight.
+    ViewFactor(cmd::view_factor::Args),
+    /// Set a priority factor weight.
+    EditFactor(cmd::edit_factor::Args),
+    /// List the priority factor weights.
+    ListFactors(cmd::list_factors::Args),
+    /// Reset the priority factor weights to their defaults.
+    ResetFactors(cmd::reset_factors::Args),
+    /// Add a config key.
+    AddConfig(cmd::add_config::Args),
+    /// Change config values.
+    EditConfig(cmd::edit_config::Args),
+    /// Remove a config key.
+    DeleteConfig(cmd::delete_config::Args),
+    /// Show a config key.
+    ViewConfig(cmd::view_config::Args),
+    /// List the config table.
+    ListConfigs(cmd::list_configs::Args),
+    /// Build a sample site in a new ledger and show its tree and chain status.
+    Demo(cmd::demo::Args),
 }
 
 impl Command {
     /// Whether the command appends to the ledger (and so refuses `--as-of`).
     pub fn is_write(&self) -> bool {
-        matches!(self, Command::CreateDb(_) | Command::AddBank(_) | Command::AddUser(_))
+        matches!(
+            self,
+            Command::FetchJobRecords(_) | Command::UpdateUsage(_) | Command::ClearUsage(_) | Command::UpdateFshare(_)
+        ) || matches!(self, Command::CreateDb(_) | Command::AddBank(_) | Command::AddUser(_))
+            || matches!(
+                self,
+                Command::EditBank(_)
+                    | Command::DeleteBank(_)
+                    | Command::EditUser(_)
+                    | Command::EditAllUsers(_)
+                    | Command::DeleteUser(_)
+                    | Command::AddQueue(_)
+                    | Command::EditQueue(_)
+                    | Command::DeleteQueue(_)
+                    | Command::AddProject(_)
+                    | Command::DeleteProject(_)
+                    | Command::EditFactor(_)
+                    | Command::ResetFactors(_)
+                    | Command::AddConfig(_)
+                    | Command::EditConfig(_)
+                    | Command::DeleteConfig(_)
+                    | Command::Demo(_)
+            )
+            // Not appends, but they replace live state (projections, the
+            // plugin's snapshot) and so must not run on the past.
+            || matches!(self, Command::Rebuild(_) | Command::PriorityUpdate(_))
     }
 }
 
@@ -67,6 +172,46 @@ pub fn run(ctx: &Context, command: &Command) -> Result<Output> {
         Command::AddUser(a) => cmd::add_user::cmd_add_user(ctx, a),
         Command::Log(a) => cmd::log::cmd_log(ctx, a),
         Command::Verify(a) => cmd::verify::cmd_verify(ctx, a),
+        Command::Rebuild(a) => cmd::rebuild::cmd_rebuild(ctx, a),
+        Command::Diff(a) => cmd::diff::cmd_diff(ctx, a),
+        Command::Checkpoint(a) => cmd::checkpoint::cmd_checkpoint(ctx, a),
+        Command::PriorityUpdate(a) => cmd::priority_update::cmd_priority_update(ctx, a),
+        Command::FetchJobRecords(a) => cmd::fetch_job_records::cmd_fetch_job_records(ctx, a),
+        Command::UpdateUsage(a) => cmd::update_usage::cmd_update_usage(ctx, a),
+        Command::ClearUsage(a) => cmd::clear_usage::cmd_clear_usage(ctx, a),
+        Command::UpdateFshare(a) => cmd::update_fshare::cmd_update_fshare(ctx, a),
+        Command::Shares(a) => cmd::shares::cmd_shares(ctx, a),
+        Command::ViewJobRecords(a) => cmd::view_job_records::cmd_view_job_records(ctx, a),
+        Command::ViewUsageReport(a) => cmd::view_usage_report::cmd_view_usage_report(ctx, a),
+        Command::ShowUsage(a) => cmd::show_usage::cmd_show_usage(ctx, a),
+        Command::EditBank(a) => cmd::edit_bank::cmd_edit_bank(ctx, a),
+        Command::DeleteBank(a) => cmd::delete_bank::cmd_delete_bank(ctx, a),
+        Command::ListBanks(a) => cmd::list_banks::cmd_list_banks(ctx, a),
+        Command::BankInfo(a) => cmd::bank_info::cmd_bank_info(ctx, a),
+        Command::EditUser(a) => cmd::edit_user::cmd_edit_user(ctx, a),
+        Command::EditAllUsers(a) => cmd::edit_all_users::cmd_edit_all_users(ctx, a),
+        Command::DeleteUser(a) => cmd::delete_user::cmd_delete_user(ctx, a),
+        Command::ViewUser(a) => cmd::view_user::cmd_view_user(ctx, a),
+        Command::ListUsers(a) => cmd::list_users::cmd_list_users(ctx, a),
+        Command::AddQueue(a) => cmd::add_queue::cmd_add_queue(ctx, a),
+        Command::EditQueue(a) => cmd::edit_queue::cmd_edit_queue(ctx, a),
+        Command::DeleteQueue(a) => cmd::delete_queue::cmd_delete_queue(ctx, a),
+        Command::ViewQueue(a) => cmd::view_queue::cmd_view_queue(ctx, a),
+        Command::ListQueues(a) => cmd::list_queues::cmd_list_queues(ctx, a),
+        Command::AddProject(a) => cmd::add_project::cmd_add_project(ctx, a),
+        Command::DeleteProject(a) => cmd::delete_project::cmd_delete_project(ctx, a),
+        Command::ViewProject(a) => cmd::view_project::cmd_view_project(ctx, a),
+        Command::ListProjects(a) => cmd::list_projects::cmd_list_projects(ctx, a),
+        Command::ViewFactor(a) => cmd::view_factor::cmd_view_factor(ctx, a),
+        Command::EditFactor(a) => cmd::edit_factor::cmd_edit_factor(ctx, a),
+        Command::ListFactors(a) => cmd::list_factors::cmd_list_factors(ctx, a),
+        Command::ResetFactors(a) => cmd::reset_factors::cmd_reset_factors(ctx, a),
+        Command::AddConfig(a) => cmd::add_config::cmd_add_config(ctx, a),
+        Command::EditConfig(a) => cmd::edit_config::cmd_edit_config(ctx, a),
+        Command::DeleteConfig(a) => cmd::delete_config::cmd_delete_config(ctx, a),
+        Command::ViewConfig(a) => cmd::view_config::cmd_view_config(ctx, a),
+        Command::ListConfigs(a) => cmd::list_configs::cmd_list_configs(ctx, a),
+        Command::Demo(a) => cmd::demo::cmd_demo(ctx, a),
     }
 }
 

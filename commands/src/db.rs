@@ -1,6 +1,6 @@
 //! Opening the ledger for commands.
 
-use ledger::{Ledger, OpenMode};
+use ledger::{Ledger, OpenMode, Seq};
 use projections::schema;
 
 use crate::context::Context;
@@ -15,9 +15,105 @@ pub fn open_write(ctx: &Context) -> Result<Ledger> {
     Ok(ledger)
 }
 
+/// A ledger opened for a read-only command: the live projections, or (with
+/// `--as-of`) the projections as they stood at a past seq. Read commands
+/// take their connection from [`ReadDb::conn`].
+#[derive(Debug)]
+pub enum ReadDb {
+    /// The live ledger and its projections.
+    Live(Ledger),
+    /// The state as of a past seq (replayed into memory), with the ledger it
+    /// came from.
+    AsOf {
+        /// The ledger.
+        ledger: Ledger,
+        /// The replayed state.
+        view: replay::AsOf,
+    },
+}
+
+impl ReadDb {
+    /// The connection read commands query: projection tables (and, for
+    /// as-of views of file ledgers, an `events` view cut at the as-of seq).
+    pub fn conn(&self) -> &rusqlite::Connection {
+        match self {
+            ReadDb::Live(l) => l.conn(),
+            ReadDb::AsOf { view, .. } => view.conn(),
+        }
+    }
+
+    /// The underlying ledger (the whole log, whatever the as-of point).
+    pub fn ledger(&self) -> &Ledger {
+        match self {
+            ReadDb::Live(l) | ReadDb::AsOf { ledger: l, .. } => l,
+        }
+    }
+
+    /// The as-of seq, when this is a view of the past.
+    pub fn as_of(&self) -> Option<Seq> {
+        match self {
+            ReadDb::Live(_) => None,
+            ReadDb::AsOf { view, .. } => Some(view.seq()),
+        }
+    }
+}
+
+/// Maps a replay error onto the commands' error.
+pub fn replay_err(e: replay::Error) -> Error {
+    match e {
+        replay::Error::Invalid(m) => Error::Invalid(m),
+        replay::Error::Ledger(e) => Error::Ledger(e),
+        replay::Error::Projection(e) => Error::Projection(e),
+        replay::Error::Sqlite(e) => Error::Sqlite(e),
+    }
+}
+
+/// Resolves a point of history given as `SEQ` (digits only) or a time
+/// (epoch seconds with a fraction such as `1741284758.0`, or a date: see
+/// [`crate::time::parse_time_us`]) to a seq: a time maps to the last event
+/// recorded at or before it. Refuses seqs beyond the head and times before
+/// the first event.
+pub fn resolve_point(ledger: &Ledger, point: &str, now_us: i64) -> Result<Seq> {
+    let p = point.trim();
+    let head = ledger.head()?.map(|(s, _)| s).unwrap_or(Seq(0));
+    if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) {
+        let seq: u64 = p.parse().map_err(|_| Error::invalid(format!("invalid seq '{p}'")))?;
+        if seq > head.0 {
+            return Err(Error::invalid(format!("seq {seq} is beyond the ledger's head (seq {head})")));
+        }
+        return Ok(Seq(seq));
+    }
+    let t = crate::time::parse_time_us(p, now_us)?;
+    match ledger.seq_at_time(t)? {
+        Some(s) => Ok(s),
+        None => Err(Error::invalid(format!("no event was recorded at or before {}", crate::time::format_us(t)))),
+    }
+}
+
+/// The seq `--as-of` names, if it was given.
+pub fn as_of_seq(ctx: &Context, ledger: &Ledger) -> Result<Option<Seq>> {
+    match &ctx.as_of {
+        None => Ok(None),
+        Some(p) => resolve_point(ledger, p, ctx.clock.now_us()).map(Some),
+    }
+}
+
 /// Opens the ledger for reading. Falls back to a read-write open when the
-/// projections need rebuilding.
-pub fn open_read(ctx: &Context) -> Result<Ledger> {
+/// projections need rebuilding. With `--as-of`, returns the state as it
+/// stood at that point (replayed from the nearest projection checkpoint).
+pub fn open_read(ctx: &Context) -> Result<ReadDb> {
+    let ledger = open_read_live(ctx)?;
+    match as_of_seq(ctx, &ledger)? {
+        None => Ok(ReadDb::Live(ledger)),
+        Some(seq) => {
+            let view = replay::state_at(&ledger, seq).map_err(replay_err)?;
+            Ok(ReadDb::AsOf { ledger, view })
+        }
+    }
+}
+
+/// Opens the live ledger for reading, ignoring `--as-of`.
+pub fn open_read_live(ctx: &Context) -> Result<Ledger> {
     let ledger = Ledger::open(&ctx.db_path, OpenMode::ReadOnly)?;
     match schema::stored_version(ledger.conn())? {
         Some(v) if v == schema::PROJECTION_SCHEMA_VERSION => Ok(ledger),

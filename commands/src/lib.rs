@@ -16,7 +16,9 @@ pub mod cmd;
 pub mod context;
 pub mod db;
 mod error;
+pub mod flux;
 pub mod format;
+pub mod jobs;
 #[cfg(test)]
 pub mod testing;
 pub mod time;

@@ -6,6 +6,7 @@ use projections::events::*;
 use projections::model::State;
 
 /// A given fact, turned into the event that establishes it.
+#[allow(clippy::large_enum_variant)]
 pub enum Given<'a> {
     /// A bank with this parent ("" for root).
     Bank(&'a str, &'a str),

@@ -47,7 +47,7 @@ pub fn parse_time_us(s: &str, now_us: i64) -> Result<i64> {
             return Ok(n.and_utc().timestamp_micros());
         }
     }
-    for f in ["%Y-%m-%d", "%m/%d/%Y", "%m/%d/%y"] {
+    for f in ["%Y-%m-%d", "%m/%d/%y", "%m/%d/%Y"] {
         if let Ok(d) = NaiveDate::parse_from_str(t, f) {
             return Ok(d.and_hms_opt(0, 0, 0).ok_or_else(bad)?.and_utc().timestamp_micros());
         }

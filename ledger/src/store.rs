@@ -67,6 +67,10 @@ fn configure(conn: &Connection, read_only: bool) -> Result<()> {
     }
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
+    // Up to 64 MiB of page cache (allocated only as pages are read): bulk
+    // ingest and rebuild touch large B-trees.
+    conn.pragma_update(None, "cache_size", -65536)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }

@@ -11,7 +11,6 @@ use std::path::Path;
 use rusqlite::{params, Connection, OpenFlags};
 
 use crate::error::Error;
-use crate::store::row_to_event;
 use crate::types::{EventHash, Seq};
 use crate::Result;
 
@@ -65,6 +64,9 @@ fn check_range(conn: &Connection, lo: u64, hi: u64) -> Result<RangeResult> {
     let mut expected = lo;
     let mut out = RangeResult { events: 0, last: None, failure: None };
     let fail = |seq: u64, reason: String| Some(VerifyFailure { seq: Seq(seq), reason });
+    // Consecutive events usually share their command line: parse the argv
+    // JSON once per distinct text.
+    let mut argv_cache: (Vec<u8>, Vec<String>) = (Vec::new(), Vec::new());
     while let Some(r) = rows.next()? {
         let raw_seq: i64 = r.get(0)?;
         out.events += 1;
@@ -72,15 +74,14 @@ fn check_range(conn: &Connection, lo: u64, hi: u64) -> Result<RangeResult> {
             out.failure = fail(expected, format!("seq {expected} is missing (next stored seq is {raw_seq})"));
             return Ok(out);
         }
-        let ev = match row_to_event(r) {
+        let ev = match borrowed_event(r, &mut argv_cache) {
             Ok(ev) => ev,
-            Err(Error::Corrupt { seq, what }) => {
-                out.failure = fail(seq.0, what);
+            Err(what) => {
+                out.failure = fail(expected, what);
                 return Ok(out);
             }
-            Err(e) => return Err(e),
         };
-        if ev.compute_hash() != ev.hash {
+        if ev.compute_hash(&argv_cache.1) != ev.hash {
             out.failure = fail(expected, "stored hash does not match the event's content".into());
             return Ok(out);
         }
@@ -96,13 +97,78 @@ fn check_range(conn: &Connection, lo: u64, hi: u64) -> Result<RangeResult> {
             }
         }
         prev = Some(ev.hash);
-        out.last = Some((ev.seq, ev.hash));
+        out.last = Some((Seq(expected), ev.hash));
         expected += 1;
     }
     if expected <= hi {
         out.failure = fail(expected, format!("seq {expected} is missing"));
     }
     Ok(out)
+}
+
+/// An event row read without copying its text and blob columns (argv is
+/// parsed into the caller's cache).
+struct BorrowedEvent<'r> {
+    seq: u64,
+    recorded_at: i64,
+    uid: u32,
+    name: &'r str,
+    kind: &'r str,
+    version: u32,
+    payload: &'r [u8],
+    prev_hash: EventHash,
+    hash: EventHash,
+}
+
+impl BorrowedEvent<'_> {
+    fn compute_hash(&self, argv: &[String]) -> EventHash {
+        let actor = crate::types::Actor { uid: self.uid, name: self.name.to_string() };
+        crate::encoding::event_hash(
+            Seq(self.seq),
+            self.recorded_at,
+            &actor,
+            argv,
+            self.kind,
+            self.version,
+            self.payload,
+            &self.prev_hash,
+        )
+    }
+}
+
+fn borrowed_event<'r>(
+    r: &'r rusqlite::Row<'_>,
+    argv_cache: &mut (Vec<u8>, Vec<String>),
+) -> std::result::Result<BorrowedEvent<'r>, String> {
+    use rusqlite::types::ValueRef;
+    let int = |i: usize, what: &str| match r.get_ref(i) {
+        Ok(ValueRef::Integer(v)) => Ok(v),
+        _ => Err(format!("{what} is not an integer")),
+    };
+    let text = |i: usize, what: &str| match r.get_ref(i) {
+        Ok(ValueRef::Text(t)) => std::str::from_utf8(t).map_err(|_| format!("{what} is not text")),
+        _ => Err(format!("{what} is not text")),
+    };
+    let blob = |i: usize, what: &str| match r.get_ref(i) {
+        Ok(ValueRef::Blob(b)) => Ok(b),
+        _ => Err(format!("{what} is not a blob")),
+    };
+    let argv = text(4, "argv")?;
+    if argv_cache.0 != argv.as_bytes() {
+        argv_cache.1 = serde_json::from_str(argv).map_err(|_| "argv is not a JSON list of strings".to_string())?;
+        argv_cache.0 = argv.as_bytes().to_vec();
+    }
+    Ok(BorrowedEvent {
+        seq: int(0, "seq")? as u64,
+        recorded_at: int(1, "recorded_at")?,
+        uid: u32::try_from(int(2, "actor_uid")?).map_err(|_| "actor_uid out of range".to_string())?,
+        name: text(3, "actor_name")?,
+        kind: text(5, "kind")?,
+        version: u32::try_from(int(6, "version")?).map_err(|_| "version out of range".to_string())?,
+        payload: blob(7, "payload")?,
+        prev_hash: EventHash::from_slice(blob(8, "prev_hash")?).ok_or("prev_hash is not 32 bytes")?,
+        hash: EventHash::from_slice(blob(9, "hash")?).ok_or("hash is not 32 bytes")?,
+    })
 }
 
 fn open_ro(path: &Path) -> Result<Connection> {

@@ -53,13 +53,17 @@ fn changed(n: usize, ctx: &ApplyCtx, what: &str) -> Result<(), Error> {
     }
 }
 
-/// Applies one event to the projection tables, then records it as the
-/// last applied event.
+/// Applies one event to the projection tables. Callers record the last
+/// applied seq with [`mark_applied`] once per transaction.
 pub fn apply(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Error> {
     apply_admin(conn, ctx, ev)?;
-    crate::usage::apply(conn, ctx, ev)?;
+    crate::usage::apply(conn, ctx, ev)
+}
+
+/// Records `seq` as the last event reflected by the projection tables.
+pub fn mark_applied(conn: &Connection, seq: u64) -> Result<(), Error> {
     conn.prepare_cached("INSERT OR REPLACE INTO projection_meta(key, value) VALUES ('applied_seq', ?1)")?
-        .execute([ctx.seq as i64])?;
+        .execute([seq as i64])?;
     Ok(())
 }
 

@@ -26,6 +26,8 @@ pub mod model;
 #[cfg(feature = "sqlite")]
 pub mod schema;
 #[cfg(feature = "sqlite")]
+pub mod snapshot_build;
+#[cfg(feature = "sqlite")]
 pub mod usage;
 #[cfg(feature = "sqlite")]
 mod write;

@@ -22,10 +22,9 @@ pub const PROJECTION_TABLES: &[&str] = &[
     "priority_factor_weight_table",
     "config_table",
     "jobs",
-    "job_usage_factor_table",
-    "job_usage_per_association_table",
     "usage_bins",
     "usage_pending",
+    "usage_dirty",
     "usage_state",
     "projection_meta",
 ];
@@ -112,32 +111,28 @@ CREATE TABLE IF NOT EXISTS jobs (
     requested_duration REAL    NOT NULL DEFAULT 0.0,
     actual_duration    REAL    NOT NULL DEFAULT 0.0
 );
-CREATE TABLE IF NOT EXISTS job_usage_factor_table (
-    username           TEXT    NOT NULL,
-    userid             INTEGER NOT NULL,
-    bank               TEXT    NOT NULL,
-    last_job_timestamp REAL    NOT NULL DEFAULT 0.0,
-    PRIMARY KEY (username, bank)
-);
-CREATE TABLE IF NOT EXISTS job_usage_per_association_table (
-    username TEXT    NOT NULL,
-    userid   INTEGER NOT NULL,
-    bank     TEXT    NOT NULL,
-    period   INTEGER NOT NULL,
-    value    REAL    NOT NULL DEFAULT 0.0,
-    PRIMARY KEY (username, bank, period)
-);
+-- Usage projection (projections/src/usage.rs, docs/usage.md).
+-- Raw usage per (job userid, job bank) and absolute period p = floor((t - T0) / H).
+CREATE INDEX IF NOT EXISTS jobs_t_inactive ON jobs(t_inactive);
 CREATE TABLE IF NOT EXISTS usage_bins (
     userid INTEGER NOT NULL,
     bank   TEXT    NOT NULL,
     period INTEGER NOT NULL,
     value  REAL    NOT NULL DEFAULT 0.0,
     PRIMARY KEY (userid, bank, period)
-);
+) WITHOUT ROWID;
+-- Jobs with a bank that no usage update has binned yet.
 CREATE TABLE IF NOT EXISTS usage_pending (
-    id         INTEGER PRIMARY KEY,
-    t_inactive REAL NOT NULL
-);
+    t_inactive REAL    NOT NULL,
+    id         INTEGER NOT NULL,
+    PRIMARY KEY (t_inactive, id)
+) WITHOUT ROWID;
+-- Associations (userid, bank) whose job_usage the next usage update recomputes.
+CREATE TABLE IF NOT EXISTS usage_dirty (
+    userid INTEGER NOT NULL,
+    bank   TEXT    NOT NULL,
+    PRIMARY KEY (userid, bank)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS usage_state (
     key   TEXT NOT NULL PRIMARY KEY,
     value

@@ -39,7 +39,7 @@
 //! # Building one
 //!
 //! ```
-//! use projections::snapshot::*;
+//! use fluxacct_projections::snapshot::*;
 //! let mut b = SnapshotBuilder::new(LedgerHead::default());
 //! b.add_association(&AssociationRecord {
 //!     userid: 5035,

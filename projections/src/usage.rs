@@ -1,45 +1,691 @@
 //! The usage projection: job records, per-period usage bins with half-life
 //! decay, bank roll-up, and fair-share. Follows
-//! `shared/specs/usage-and-fairshare.md`.
+//! `shared/specs/usage-and-fairshare.md`; `docs/usage.md` describes the
+//! tables and the incremental algorithm.
+//!
+//! # Tables
+//!
+//! * `jobs`: one row per `JobRecorded`.
+//! * `usage_pending (t_inactive, id)`: jobs with a bank that no usage update
+//!   has binned yet (recorded since the last update, or ending after it).
+//! * `usage_bins (userid, bank, period, value)`: raw usage of the jobs of
+//!   one (userid, bank) that ended in absolute period
+//!   `p = floor((t_inactive − T0) / H)`.
+//! * `usage_dirty (userid, bank)`: associations whose `job_usage` the next
+//!   usage update recomputes although none of their bins changed (new,
+//!   reactivated or moved associations).
+//! * `usage_state`: `t0`, `as_of` (of the last `UsageUpdated`) and
+//!   `recompute_all` (set by a usage configuration change).
+//!
+//! # Cost
+//!
+//! `UsageUpdated` bins only the pending jobs that ended by `as_of` (a range
+//! scan of `usage_pending`), then recomputes `job_usage` only for the
+//! (userid, bank) pairs whose bins changed, the dirty ones, and, when the
+//! period of `as_of` differs from the previous update's, every association
+//! with a non-zero `job_usage` (its window shifted). Banks are rolled up
+//! from `association_table` (one pass over the associations).
+//!
+//! Everything is ordered explicitly (`ORDER BY`, `BTreeMap`), so a rebuild
+//! from the log gives bit-identical floats.
 
-use rusqlite::{params, Connection};
+use std::collections::{BTreeMap, BTreeSet};
+
+use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::apply::ApplyCtx;
 use crate::error::Error;
 use crate::events::Event;
+use crate::fairshare::{self, FsBank, FsUser, FsValue};
+
+/// The config keys whose change affects usage.
+pub const USAGE_CONFIG_KEYS: &[&str] = &[
+    "priority_decay_half_life",
+    "priority_usage_reset_period",
+    "decay_factor",
+    "node_weight",
+    "core_weight",
+    "gpu_weight",
+];
+
+/// The usage parameters in force (from `usage_state` and `config_table`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Params {
+    /// `T0`, the anchor of periods (epoch seconds).
+    pub t0: f64,
+    /// `H`, the half-life: length of one period in seconds.
+    pub half_life: f64,
+    /// `R`, the usage reset period in seconds.
+    pub reset: f64,
+    /// `D`, the decay factor.
+    pub decay: f64,
+    /// Node weight.
+    pub node_weight: f64,
+    /// Core weight.
+    pub core_weight: f64,
+    /// GPU weight.
+    pub gpu_weight: f64,
+}
+
+impl Params {
+    /// `N = max(1, floor(R / H))`: the number of past periods that count.
+    pub fn n(&self) -> i64 {
+        ((self.reset / self.half_life).floor() as i64).max(1)
+    }
+
+    /// `p(t) = floor((t − T0) / H)`.
+    pub fn period(&self, t: f64) -> i64 {
+        ((t - self.t0) / self.half_life).floor() as i64
+    }
+
+    /// The start time of absolute period `p`.
+    pub fn period_start(&self, p: i64) -> f64 {
+        self.t0 + p as f64 * self.half_life
+    }
+
+    /// Usage of one job: weighted resources × elapsed time (0 if it never
+    /// ran).
+    pub fn job_usage(&self, t_run: f64, t_inactive: f64, nnodes: i64, ncores: i64, ngpus: i64) -> f64 {
+        if t_run <= 0.0 || t_inactive < t_run {
+            return 0.0;
+        }
+        (nnodes as f64 * self.node_weight + ncores as f64 * self.core_weight + ngpus as f64 * self.gpu_weight)
+            * (t_inactive - t_run)
+    }
+
+    /// `Σ_{k=0..N} D^k · U_k` for raw usages `u[k]` (k = 0 is the current
+    /// period), summed from k = 0 up.
+    pub fn decayed(&self, u: &[f64]) -> f64 {
+        let mut total = 0.0;
+        let mut f = 1.0;
+        for x in u {
+            total += f * x;
+            f *= self.decay;
+        }
+        total
+    }
+}
+
+/// Parses a config duration: seconds as a number, or a Flux Standard
+/// Duration (`2w`, `30d`, `3600s`).
+pub fn parse_config_duration(s: &str) -> Option<f64> {
+    let t = s.trim();
+    if let Ok(v) = t.parse::<f64>() {
+        return (v.is_finite() && v > 0.0).then_some(v);
+    }
+    let (num, mult) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60.0)
+    } else if let Some(n) = t.strip_suffix('h') {
+        (n, 3600.0)
+    } else if let Some(n) = t.strip_suffix('d') {
+        (n, 86400.0)
+    } else if let Some(n) = t.strip_suffix('w') {
+        (n, 604800.0)
+    } else {
+        return None;
+    };
+    num.parse::<f64>().ok().filter(|v| v.is_finite() && *v > 0.0).map(|v| v * mult)
+}
+
+fn config(conn: &Connection, key: &str) -> Result<Option<String>, Error> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM config_table WHERE key = ?1")?
+        .query_row([key], |r| r.get::<_, String>(0))
+        .optional()?)
+}
+
+fn state_f64(conn: &Connection, key: &str) -> Result<Option<f64>, Error> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM usage_state WHERE key = ?1")?
+        .query_row([key], |r| r.get::<_, Option<f64>>(0))
+        .optional()?
+        .flatten())
+}
+
+fn set_state(conn: &Connection, key: &str, value: f64) -> Result<(), Error> {
+    conn.prepare_cached("INSERT OR REPLACE INTO usage_state(key, value) VALUES (?1, ?2)")?
+        .execute(params![key, value])?;
+    Ok(())
+}
+
+/// The usage parameters in force.
+pub fn params(conn: &Connection) -> Result<Params, Error> {
+    let num = |key: &str, default: f64| -> Result<f64, Error> {
+        Ok(config(conn, key)?.and_then(|v| v.trim().parse::<f64>().ok()).filter(|v| v.is_finite()).unwrap_or(default))
+    };
+    let dur = |key: &str, default: f64| -> Result<f64, Error> {
+        Ok(config(conn, key)?.and_then(|v| parse_config_duration(&v)).unwrap_or(default))
+    };
+    let decay = num("decay_factor", 0.5)?;
+    Ok(Params {
+        t0: state_f64(conn, "t0")?.unwrap_or(0.0),
+        half_life: dur("priority_decay_half_life", 604800.0)?,
+        reset: dur("priority_usage_reset_period", 2419200.0)?,
+        decay: if decay > 0.0 && decay < 1.0 { decay } else { 0.5 },
+        node_weight: num("node_weight", 1.0)?,
+        core_weight: num("core_weight", 0.0)?,
+        gpu_weight: num("gpu_weight", 0.0)?,
+    })
+}
+
+/// The `as_of` of the most recent `UsageUpdated`, if any.
+pub fn last_as_of(conn: &Connection) -> Result<Option<f64>, Error> {
+    state_f64(conn, "as_of")
+}
+
+/// The raw usage `U_0..U_N` (k = 0 is the period of the last update's
+/// `as_of`) behind the `job_usage` of the association (userid, bank). All
+/// zeros before the first usage update.
+pub fn period_usage(conn: &Connection, userid: i64, bank: &str) -> Result<Vec<f64>, Error> {
+    let p = params(conn)?;
+    let n = p.n();
+    let mut out = vec![0.0; (n + 1) as usize];
+    if let Some(as_of) = last_as_of(conn)? {
+        let now = p.period(as_of);
+        for (period, value) in bins(conn, userid, bank, now - n, now)? {
+            out[(now - period) as usize] = value;
+        }
+    }
+    Ok(out)
+}
+
+fn bins(conn: &Connection, userid: i64, bank: &str, lo: i64, hi: i64) -> Result<Vec<(i64, f64)>, Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT period, value FROM usage_bins WHERE userid = ?1 AND bank = ?2 AND period BETWEEN ?3 AND ?4 \
+         ORDER BY period DESC",
+    )?;
+    let rows = stmt.query_map(params![userid, bank, lo, hi], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The decayed usage of (userid, bank) at period `now`.
+fn decayed_usage(conn: &Connection, p: &Params, userid: i64, bank: &str, now: i64) -> Result<f64, Error> {
+    let n = p.n();
+    let mut u = vec![0.0; (n + 1) as usize];
+    for (period, value) in bins(conn, userid, bank, now - n, now)? {
+        u[(now - period) as usize] = value;
+    }
+    Ok(p.decayed(&u))
+}
+
+fn bank_ignores(conn: &Connection) -> Result<BTreeMap<String, i64>, Error> {
+    let mut stmt = conn.prepare_cached("SELECT bank, ignore_older_than FROM bank_table")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+type BinKey = (i64, String, i64);
+
+/// Adds per-bin deltas to `usage_bins`.
+fn add_bins(conn: &Connection, deltas: &BTreeMap<BinKey, f64>) -> Result<(), Error> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO usage_bins(userid, bank, period, value) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT(userid, bank, period) DO UPDATE SET value = value + excluded.value",
+    )?;
+    for ((userid, bank, period), v) in deltas {
+        stmt.execute(params![userid, bank, period, v])?;
+    }
+    Ok(())
+}
+
+/// One job row as binning needs it.
+struct JobRow {
+    userid: i64,
+    bank: String,
+    t_run: f64,
+    t_inactive: f64,
+    nnodes: i64,
+    ncores: i64,
+    ngpus: i64,
+}
+
+fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
+    Ok(JobRow {
+        userid: r.get(0)?,
+        bank: r.get(1)?,
+        t_run: r.get(2)?,
+        t_inactive: r.get(3)?,
+        nnodes: r.get(4)?,
+        ncores: r.get(5)?,
+        ngpus: r.get(6)?,
+    })
+}
+
+/// Bins one job into `deltas` if it counts (bank filter, window).
+fn bin_job(p: &Params, lo: i64, ignores: &BTreeMap<String, i64>, j: JobRow, deltas: &mut BTreeMap<BinKey, f64>) {
+    if j.bank.is_empty() {
+        return;
+    }
+    if let Some(&ts) = ignores.get(&j.bank) {
+        if j.t_inactive <= ts as f64 {
+            return;
+        }
+    }
+    let period = p.period(j.t_inactive);
+    if period < lo {
+        return;
+    }
+    let u = p.job_usage(j.t_run, j.t_inactive, j.nnodes, j.ncores, j.ngpus);
+    *deltas.entry((j.userid, j.bank, period)).or_insert(0.0) += u;
+}
+
+/// Re-bins, from the jobs table, the already binned jobs (those no longer
+/// pending) of `bank` (or of every bank), for the window of `as_of`.
+fn rebin(conn: &Connection, p: &Params, as_of: f64, bank: Option<&str>) -> Result<(), Error> {
+    match bank {
+        Some(b) => conn.prepare_cached("DELETE FROM usage_bins WHERE bank = ?1")?.execute([b])?,
+        None => conn.prepare_cached("DELETE FROM usage_bins")?.execute([])?,
+    };
+    let lo = p.period(as_of) - p.n();
+    let ignores = bank_ignores(conn)?;
+    let mut deltas = BTreeMap::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT j.userid, j.bank, j.t_run, j.t_inactive, j.nnodes, j.ncores, j.ngpus FROM jobs j \
+         WHERE j.t_inactive >= ?1 AND j.t_inactive <= ?2 AND (?3 IS NULL OR j.bank = ?3) AND j.bank != '' \
+         AND NOT EXISTS (SELECT 1 FROM usage_pending q WHERE q.t_inactive = j.t_inactive AND q.id = j.id) \
+         ORDER BY j.t_inactive, j.id",
+    )?;
+    let rows = stmt.query_map(params![p.period_start(lo), as_of, bank], job_row)?;
+    for j in rows {
+        bin_job(p, lo, &ignores, j?, &mut deltas);
+    }
+    add_bins(conn, &deltas)
+}
+
+fn set_job_usage(conn: &Connection, userid: i64, bank: &str, v: f64) -> Result<(), Error> {
+    conn.prepare_cached("UPDATE association_table SET job_usage = ?3 WHERE userid = ?1 AND bank = ?2")?
+        .execute(params![userid, bank, v])?;
+    Ok(())
+}
+
+/// Recomputes every bank's `job_usage` as the sum over its subtree of its
+/// associations' `job_usage` (active or not). Sums run in name order.
+pub fn rollup(conn: &Connection) -> Result<(), Error> {
+    let mut banks: Vec<(String, String, f64)> = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached("SELECT bank, parent_bank, job_usage FROM bank_table ORDER BY bank")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        for row in rows {
+            banks.push(row?);
+        }
+    }
+    let mut own: BTreeMap<String, f64> = BTreeMap::new();
+    {
+        let mut stmt = conn.prepare_cached("SELECT bank, job_usage FROM association_table ORDER BY bank, username")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?)))?;
+        for row in rows {
+            let (b, u) = row?;
+            *own.entry(b).or_insert(0.0) += u;
+        }
+    }
+    let mut children: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (b, parent, _) in &banks {
+        if !parent.is_empty() {
+            children.entry(parent.as_str()).or_default().push(b.as_str());
+        }
+    }
+    fn total<'a>(
+        b: &'a str,
+        own: &BTreeMap<String, f64>,
+        children: &BTreeMap<&'a str, Vec<&'a str>>,
+        memo: &mut BTreeMap<&'a str, f64>,
+        depth: usize,
+    ) -> f64 {
+        if let Some(v) = memo.get(b) {
+            return *v;
+        }
+        let mut t = own.get(b).copied().unwrap_or(0.0);
+        if depth < 10_000 {
+            for c in children.get(b).map(|v| v.as_slice()).unwrap_or(&[]) {
+                t += total(c, own, children, memo, depth + 1);
+            }
+        }
+        memo.insert(b, t);
+        t
+    }
+    let mut memo = BTreeMap::new();
+    let mut stmt = conn.prepare_cached("UPDATE bank_table SET job_usage = ?2 WHERE bank = ?1")?;
+    for (b, _, old) in &banks {
+        let t = total(b, &own, &children, &mut memo, 0);
+        if t.to_bits() != old.to_bits() {
+            stmt.execute(params![b, t])?;
+        }
+    }
+    Ok(())
+}
+
+fn mark_dirty(conn: &Connection, username: &str, bank: &str) -> Result<(), Error> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO usage_dirty(userid, bank) \
+         SELECT userid, bank FROM association_table WHERE username = ?1 AND bank = ?2",
+    )?
+    .execute(params![username, bank])?;
+    Ok(())
+}
+
+fn usage_updated(conn: &Connection, as_of: f64) -> Result<(), Error> {
+    let p = params(conn)?;
+    let prev = last_as_of(conn)?;
+    // as_of never goes back (update-usage refuses it; this keeps replay safe).
+    let as_of = match prev {
+        Some(x) if x > as_of => x,
+        _ => as_of,
+    };
+    let now = p.period(as_of);
+    let n = p.n();
+    let lo = now - n;
+    let ignores = bank_ignores(conn)?;
+
+    // 1. Bin the pending jobs that ended by as_of.
+    let mut deltas: BTreeMap<BinKey, f64> = BTreeMap::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT j.userid, j.bank, j.t_run, j.t_inactive, j.nnodes, j.ncores, j.ngpus \
+             FROM usage_pending q JOIN jobs j ON j.id = q.id WHERE q.t_inactive <= ?1 ORDER BY q.t_inactive, q.id",
+        )?;
+        let rows = stmt.query_map([as_of], job_row)?;
+        for j in rows {
+            bin_job(&p, lo, &ignores, j?, &mut deltas);
+        }
+    }
+    conn.prepare_cached("DELETE FROM usage_pending WHERE t_inactive <= ?1")?.execute([as_of])?;
+    add_bins(conn, &deltas)?;
+
+    // 2. Which associations to recompute.
+    let mut touched: BTreeSet<(i64, String)> = deltas.into_keys().map(|(u, b, _)| (u, b)).collect();
+    {
+        let mut stmt = conn.prepare_cached("SELECT userid, bank FROM usage_dirty")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        for row in rows {
+            touched.insert(row?);
+        }
+    }
+    conn.prepare_cached("DELETE FROM usage_dirty")?.execute([])?;
+    let recompute_all = state_f64(conn, "recompute_all")?.unwrap_or(0.0) != 0.0;
+    let rollover = prev.map(|x| p.period(x)) != Some(now);
+    if recompute_all || rollover {
+        let sql = if recompute_all {
+            "SELECT DISTINCT userid, bank FROM association_table"
+        } else {
+            "SELECT DISTINCT userid, bank FROM association_table WHERE job_usage != 0"
+        };
+        let mut stmt = conn.prepare_cached(sql)?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        for row in rows {
+            touched.insert(row?);
+        }
+    }
+    if rollover {
+        // Periods before the window never count again (as_of only grows).
+        conn.prepare_cached("DELETE FROM usage_bins WHERE period < ?1")?.execute([lo])?;
+    }
+
+    // 3. Recompute them, then the banks.
+    for (userid, bank) in &touched {
+        let v = decayed_usage(conn, &p, *userid, bank, now)?;
+        set_job_usage(conn, *userid, bank, v)?;
+    }
+    rollup(conn)?;
+    set_state(conn, "as_of", as_of)?;
+    set_state(conn, "recompute_all", 0.0)?;
+    Ok(())
+}
+
+/// A bank's `ignore_older_than` changed: re-bin its jobs and recompute its
+/// associations as of the last update.
+fn bank_filter_changed(conn: &Connection, bank: &str) -> Result<(), Error> {
+    let Some(as_of) = last_as_of(conn)? else {
+        return Ok(());
+    };
+    let p = params(conn)?;
+    rebin(conn, &p, as_of, Some(bank))?;
+    let now = p.period(as_of);
+    let keys: Vec<i64> = {
+        let mut stmt =
+            conn.prepare_cached("SELECT DISTINCT userid FROM association_table WHERE bank = ?1 ORDER BY userid")?;
+        let rows = stmt.query_map([bank], |r| r.get(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for userid in keys {
+        let v = decayed_usage(conn, &p, userid, bank, now)?;
+        set_job_usage(conn, userid, bank, v)?;
+    }
+    rollup(conn)
+}
 
 /// Applies the usage side of an event (called for every event, after the
 /// admin tables are updated).
-pub fn apply(conn: &Connection, _ctx: &ApplyCtx, ev: &Event) -> Result<(), Error> {
-    if let Event::JobRecorded(j) = ev {
-        let r = match &j.r {
-            Some(v) => Some(serde_json::to_string(v).map_err(|e| Error::Encode(e.to_string()))?),
-            None => None,
-        };
-        conn.prepare_cached(
-            "INSERT INTO jobs(id, seq, userid, username, t_submit, t_run, t_inactive, ranks, R, project, bank, queue, \
-             nnodes, ncores, ngpus, requested_duration, actual_duration) \
-             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)",
-        )?
-        .execute(params![
-            j.id as i64,
-            _ctx.seq as i64,
-            j.userid,
-            j.username,
-            j.t_submit,
-            j.t_run,
-            j.t_inactive,
-            j.ranks.clone().unwrap_or_default(),
-            r,
-            j.project,
-            j.bank,
-            j.queue,
-            j.nnodes,
-            j.ncores,
-            j.ngpus,
-            j.requested_duration,
-            if j.t_run > 0.0 && j.t_inactive >= j.t_run { j.t_inactive - j.t_run } else { 0.0 }
-        ])?;
+pub fn apply(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Error> {
+    match ev {
+        Event::DbCreated(e) => set_state(conn, "t0", e.t0)?,
+        Event::JobRecorded(j) => {
+            let r = match &j.r {
+                Some(v) => Some(serde_json::to_string(v).map_err(|e| Error::Encode(e.to_string()))?),
+                None => None,
+            };
+            let actual = if j.t_run > 0.0 && j.t_inactive >= j.t_run { j.t_inactive - j.t_run } else { 0.0 };
+            conn.prepare_cached(
+                "INSERT INTO jobs(id, seq, userid, username, t_submit, t_run, t_inactive, ranks, R, project, bank, \
+                 queue, nnodes, ncores, ngpus, requested_duration, actual_duration) \
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)",
+            )?
+            .execute(params![
+                j.id as i64,
+                ctx.seq as i64,
+                j.userid,
+                j.username,
+                j.t_submit,
+                j.t_run,
+                j.t_inactive,
+                j.ranks.as_deref().unwrap_or(""),
+                r,
+                j.project,
+                j.bank,
+                j.queue,
+                j.nnodes,
+                j.ncores,
+                j.ngpus,
+                j.requested_duration,
+                actual
+            ])?;
+            if !j.bank.is_empty() {
+                conn.prepare_cached("INSERT INTO usage_pending(t_inactive, id) VALUES (?1, ?2)")?
+                    .execute(params![j.t_inactive, j.id as i64])?;
+            }
+        }
+        Event::UsageUpdated(u) => usage_updated(conn, u.as_of)?,
+        Event::UsageCleared(c) => {
+            conn.prepare_cached("UPDATE bank_table SET ignore_older_than = ?2 WHERE bank = ?1")?
+                .execute(params![c.bank, c.ignore_older_than])?;
+            bank_filter_changed(conn, &c.bank)?;
+            conn.prepare_cached("UPDATE association_table SET fairshare = 0.5 WHERE bank = ?1")?.execute([&c.bank])?;
+        }
+        Event::BankEdited(e) if e.ignore_older_than.is_some() => bank_filter_changed(conn, &e.bank)?,
+        Event::BankAdded(e) if e.ignore_older_than != 0 => bank_filter_changed(conn, &e.bank)?,
+        Event::AssociationAdded(e) => mark_dirty(conn, &e.username, &e.bank)?,
+        Event::AssociationReactivated(e) => mark_dirty(conn, &e.username, &e.bank)?,
+        Event::AssociationEdited(e) if e.userid.is_some() || e.new_bank.is_some() => {
+            mark_dirty(conn, &e.username, e.new_bank.as_deref().unwrap_or(&e.bank))?
+        }
+        Event::ConfigAdded(c) | Event::ConfigEdited(c) => config_changed(conn, &c.key)?,
+        Event::ConfigDeleted(c) => config_changed(conn, &c.key)?,
+        Event::FairshareUpdated(f) => {
+            let values = fairshare_values(conn)?;
+            let digest = fairshare_digest(&values);
+            if values.len() as u64 != f.associations || digest != f.digest {
+                return Err(Error::Apply {
+                    seq: ctx.seq,
+                    what: format!(
+                        "fair-share recomputation ({} associations, digest {digest}) does not match the event \
+                         ({} associations, digest {})",
+                        values.len(),
+                        f.associations,
+                        f.digest
+                    ),
+                });
+            }
+            let mut stmt =
+                conn.prepare_cached("UPDATE association_table SET fairshare = ?3 WHERE username = ?1 AND bank = ?2")?;
+            for v in &values {
+                stmt.execute(params![v.username, v.bank, fairshare::round6(v.fairshare)])?;
+            }
+        }
+        _ => {}
     }
     Ok(())
+}
+
+/// A usage config key changed: from now on the new parameters hold. The
+/// bins are rebuilt from the jobs table (periods and weights may differ),
+/// and the next usage update recomputes every association.
+fn config_changed(conn: &Connection, key: &str) -> Result<(), Error> {
+    if !USAGE_CONFIG_KEYS.contains(&key) {
+        return Ok(());
+    }
+    if let Some(as_of) = last_as_of(conn)? {
+        let p = params(conn)?;
+        rebin(conn, &p, as_of, None)?;
+    }
+    set_state(conn, "recompute_all", 1.0)
+}
+
+/// The fair-share tree of the current projections (usage-and-fairshare.md):
+/// active banks and associations only; a bank with any sub-bank row has its
+/// associations ignored; children in name order; association usage is
+/// `job_usage`. `None` when there is no root bank.
+pub fn fairshare_tree(conn: &Connection) -> Result<Option<FsBank>, Error> {
+    struct B {
+        name: String,
+        active: bool,
+        shares: i64,
+    }
+    let mut banks: Vec<(String, B)> = Vec::new();
+    let mut root: Option<String> = None;
+    {
+        let mut stmt =
+            conn.prepare_cached("SELECT bank, parent_bank, active, shares FROM bank_table ORDER BY bank_id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
+        })?;
+        for row in rows {
+            let (name, parent, active, shares) = row?;
+            if parent.is_empty() && root.is_none() {
+                root = Some(name.clone());
+            }
+            banks.push((parent, B { name, active: active != 0, shares }));
+        }
+    }
+    let Some(root) = root else {
+        return Ok(None);
+    };
+    let mut children: BTreeMap<&str, Vec<&B>> = BTreeMap::new();
+    for (parent, b) in &banks {
+        if !parent.is_empty() {
+            children.entry(parent.as_str()).or_default().push(b);
+        }
+    }
+    for v in children.values_mut() {
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    let mut users: BTreeMap<String, Vec<FsUser>> = BTreeMap::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT bank, username, shares, job_usage FROM association_table WHERE active != 0 ORDER BY bank, username",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, f64>(3)?))
+        })?;
+        for row in rows {
+            let (bank, username, shares, usage) = row?;
+            users.entry(bank).or_default().push(FsUser { username, shares, usage });
+        }
+    }
+    fn build(
+        name: &str,
+        shares: i64,
+        children: &BTreeMap<&str, Vec<&B>>,
+        users: &mut BTreeMap<String, Vec<FsUser>>,
+        depth: usize,
+    ) -> FsBank {
+        let subs = children.get(name).map(|v| v.as_slice()).unwrap_or(&[]);
+        let mut bank = FsBank { name: name.to_string(), shares, banks: Vec::new(), users: Vec::new() };
+        if subs.is_empty() {
+            bank.users = users.remove(name).unwrap_or_default();
+        } else if depth < 10_000 {
+            for s in subs.iter().filter(|s| s.active) {
+                bank.banks.push(build(&s.name, s.shares, children, users, depth + 1));
+            }
+        }
+        bank
+    }
+    let root_shares = banks.iter().find(|(_, b)| b.name == root).map(|(_, b)| b.shares).unwrap_or(1);
+    Ok(Some(build(&root, root_shares, &children, &mut users, 0)))
+}
+
+/// The fair-share values `update-fshare` computes from the current
+/// projections (empty without a root bank).
+pub fn fairshare_values(conn: &Connection) -> Result<Vec<FsValue>, Error> {
+    Ok(match fairshare_tree(conn)? {
+        Some(t) => fairshare::compute(&t),
+        None => Vec::new(),
+    })
+}
+
+/// blake3 (hex) over the `(bank, username, round6(fairshare))` list, in
+/// walk order: one line `bank \0 username \0 {:.6} \n` per association.
+pub fn fairshare_digest(values: &[FsValue]) -> String {
+    let mut h = blake3::Hasher::new();
+    for v in values {
+        h.update(v.bank.as_bytes());
+        h.update(b"\0");
+        h.update(v.username.as_bytes());
+        h.update(b"\0");
+        h.update(format!("{:.6}\n", fairshare::round6(v.fairshare)).as_bytes());
+    }
+    h.finalize().to_hex().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p() -> Params {
+        Params {
+            t0: 0.0,
+            half_life: 100.0,
+            reset: 400.0,
+            decay: 0.5,
+            node_weight: 1.0,
+            core_weight: 0.0,
+            gpu_weight: 0.0,
+        }
+    }
+
+    #[test]
+    fn periods_and_decay() {
+        let p = p();
+        assert_eq!(p.n(), 4);
+        assert_eq!(p.period(-1.0), -1);
+        assert_eq!(p.period(0.0), 0);
+        assert_eq!(p.period(99.9), 0);
+        assert_eq!(p.period(100.0), 1);
+        assert_eq!(p.decayed(&[16000.0, 128.0, 64.0, 64.0, 16.0]), 16089.0);
+        assert_eq!(p.job_usage(0.0, 10.0, 2, 0, 0), 0.0);
+        assert_eq!(p.job_usage(10.0, 5.0, 2, 0, 0), 0.0);
+        assert_eq!(p.job_usage(10.0, 20.0, 2, 0, 0), 20.0);
+        assert_eq!(Params { reset: 50.0, ..p }.n(), 1);
+    }
+
+    #[test]
+    fn config_durations() {
+        assert_eq!(parse_config_duration("604800"), Some(604800.0));
+        assert_eq!(parse_config_duration("2w"), Some(1209600.0));
+        assert_eq!(parse_config_duration("1h"), Some(3600.0));
+        assert_eq!(parse_config_duration("x"), None);
+        assert_eq!(parse_config_duration("-1"), None);
+    }
 }

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 
 use ledger::{Appended, EventMeta, Ledger, Seq, StoredEvent, Tx};
 
-use crate::apply::{apply, ApplyCtx};
+use crate::apply::{apply, mark_applied, ApplyCtx};
 use crate::error::Error;
 use crate::events::Event;
 
@@ -19,11 +19,19 @@ pub fn append_and_apply(tx: &mut Tx<'_>, meta: &EventMeta, events: &[Event]) -> 
         apply(tx.conn(), &ApplyCtx { seq: a.seq.0, recorded_at: a.recorded_at }, ev)?;
         out.push(a);
     }
+    if let Some(last) = out.last() {
+        mark_applied(tx.conn(), last.seq.0)?;
+    }
     Ok(out)
 }
 
-/// Decodes a stored event and applies it.
+/// Decodes a stored event, applies it and records it as the last applied.
 pub fn apply_stored(conn: &Connection, ev: &StoredEvent) -> Result<(), Error> {
+    apply_decoded(conn, ev)?;
+    mark_applied(conn, ev.seq.0)
+}
+
+fn apply_decoded(conn: &Connection, ev: &StoredEvent) -> Result<(), Error> {
     let decoded = Event::decode(&ev.kind, ev.version, &ev.payload)?;
     apply(conn, &ApplyCtx { seq: ev.seq.0, recorded_at: ev.recorded_at }, &decoded)
 }
@@ -37,14 +45,19 @@ pub fn rebuild_into(ledger: &Ledger, target: &Connection, upto: Option<Seq>) -> 
     crate::schema::create(target)?;
     let tx = target;
     let mut n = 0;
+    let mut last = None;
     let stream = match upto {
         Some(to) => ledger.stream_range(Seq(1), to),
         None => ledger.stream(Seq(1)),
     };
     for ev in stream {
         let ev = ev?;
-        apply_stored(tx, &ev)?;
+        apply_decoded(tx, &ev)?;
+        last = Some(ev.seq.0);
         n += 1;
+    }
+    if let Some(seq) = last {
+        mark_applied(tx, seq)?;
     }
     Ok(n)
 }

@@ -26,11 +26,8 @@ fn open(name: &str) -> Option<Connection> {
         eprintln!("note: {} not found, skipping", path.display());
         return None;
     }
-    let conn = Connection::open_with_flags(
-        &path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .expect("open fixture read-only");
+    let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .expect("open fixture read-only");
     Some(conn)
 }
 
@@ -48,12 +45,7 @@ fn load_bank(conn: &Connection, name: &str, shares: i64, seen: &mut BTreeSet<Str
         .collect::<Result<_, _>>()
         .expect("read sub-banks");
 
-    let mut bank = FsBank {
-        name: name.to_string(),
-        shares,
-        banks: Vec::new(),
-        users: Vec::new(),
-    };
+    let mut bank = FsBank { name: name.to_string(), shares, banks: Vec::new(), users: Vec::new() };
     if subs.is_empty() {
         let mut stmt = conn
             .prepare(
@@ -62,13 +54,7 @@ fn load_bank(conn: &Connection, name: &str, shares: i64, seen: &mut BTreeSet<Str
             )
             .expect("prepare associations");
         bank.users = stmt
-            .query_map(params![name], |r| {
-                Ok(FsUser {
-                    username: r.get(0)?,
-                    shares: r.get(1)?,
-                    usage: r.get(2)?,
-                })
-            })
+            .query_map(params![name], |r| Ok(FsUser { username: r.get(0)?, shares: r.get(1)?, usage: r.get(2)? }))
             .expect("query associations")
             .collect::<Result<_, _>>()
             .expect("read associations");
@@ -84,11 +70,9 @@ fn load_bank(conn: &Connection, name: &str, shares: i64, seen: &mut BTreeSet<Str
 
 fn load_tree(conn: &Connection) -> FsBank {
     let (root, shares): (String, i64) = conn
-        .query_row(
-            "SELECT bank, shares FROM bank_table WHERE parent_bank='' ORDER BY bank_id LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .query_row("SELECT bank, shares FROM bank_table WHERE parent_bank='' ORDER BY bank_id LIMIT 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .expect("root bank");
     load_bank(conn, &root, shares, &mut BTreeSet::new())
 }
@@ -109,10 +93,8 @@ fn stored(conn: &Connection) -> Vec<(String, String, f64)> {
 
 /// Computes the fixture's fair-share values, sorted by (bank, username).
 fn computed(conn: &Connection) -> Vec<(String, String, f64)> {
-    let mut got: Vec<_> = compute(&load_tree(conn))
-        .into_iter()
-        .map(|v| (v.bank, v.username, round6(v.fairshare)))
-        .collect();
+    let mut got: Vec<_> =
+        compute(&load_tree(conn)).into_iter().map(|v| (v.bank, v.username, round6(v.fairshare))).collect();
     got.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
     got
 }
@@ -120,17 +102,11 @@ fn computed(conn: &Connection) -> Vec<(String, String, f64)> {
 fn check(name: &str, expected: &[(&str, f64)]) {
     let Some(conn) = open(name) else { return };
     let got = computed(&conn);
-    assert_eq!(
-        got,
-        stored(&conn),
-        "{name}: against the stored fairshare column"
-    );
+    assert_eq!(got, stored(&conn), "{name}: against the stored fairshare column");
     assert_eq!(got.len(), expected.len(), "{name}: {got:?}");
     for (username, value) in expected {
-        let row = got
-            .iter()
-            .find(|g| g.1 == *username)
-            .unwrap_or_else(|| panic!("{name}: {username} missing from {got:?}"));
+        let row =
+            got.iter().find(|g| g.1 == *username).unwrap_or_else(|| panic!("{name}: {username} missing from {got:?}"));
         assert_eq!(row.2, *value, "{name}: {username}");
     }
 }
@@ -216,9 +192,7 @@ fn fixture_out_of_insert_order() {
     let names: Vec<&str> = tree.banks.iter().map(|b| b.name.as_str()).collect();
     assert_eq!(names, ["A", "B", "C"]);
     let got = computed(&conn);
-    let expected: Vec<(String, String, f64)> = ["userA", "userF", "userZ"]
-        .iter()
-        .map(|u| ("C".to_string(), u.to_string(), 1.0))
-        .collect();
+    let expected: Vec<(String, String, f64)> =
+        ["userA", "userF", "userZ"].iter().map(|u| ("C".to_string(), u.to_string(), 1.0)).collect();
     assert_eq!(got, expected);
 }

@@ -21,22 +21,22 @@ pub struct Args {
     #[arg(short = 'i', long)]
     pub userid: Option<String>,
     /// Shares.
-    #[arg(long, default_value = "1")]
+    #[arg(long, default_value = "1", allow_negative_numbers = true)]
     pub shares: String,
     /// Initial fair-share.
-    #[arg(long, default_value = "0.5")]
+    #[arg(long, default_value = "0.5", allow_negative_numbers = true)]
     pub fairshare: String,
     /// Max running jobs.
-    #[arg(long = "max-running-jobs", default_value = "5")]
+    #[arg(long = "max-running-jobs", default_value = "5", allow_negative_numbers = true)]
     pub max_running_jobs: String,
     /// Max active jobs.
-    #[arg(long = "max-active-jobs", default_value = "7")]
+    #[arg(long = "max-active-jobs", default_value = "7", allow_negative_numbers = true)]
     pub max_active_jobs: String,
     /// Max nodes across running jobs.
-    #[arg(short = 'N', long = "max-nodes", default_value = "2147483647")]
+    #[arg(short = 'N', long = "max-nodes", default_value = "2147483647", allow_negative_numbers = true)]
     pub max_nodes: String,
     /// Max cores across running jobs.
-    #[arg(short = 'c', long = "max-cores", default_value = "2147483647")]
+    #[arg(short = 'c', long = "max-cores", default_value = "2147483647", allow_negative_numbers = true)]
     pub max_cores: String,
     /// Allowed queues (comma list; each must exist).
     #[arg(short = 'q', long, default_value = "")]
@@ -48,7 +48,7 @@ pub struct Args {
     #[arg(long = "default-project")]
     pub default_project: Option<String>,
     /// Max jobs in SCHED state.
-    #[arg(long = "max-sched-jobs", default_value = "2147483647")]
+    #[arg(long = "max-sched-jobs", default_value = "2147483647", allow_negative_numbers = true)]
     pub max_sched_jobs: String,
 }
 
@@ -223,7 +223,7 @@ mod tests {
         assert_eq!(err(&["-u", "v", "-B", "A", "-q", "gold"]), "queue gold does not exist in queue_table");
         assert_eq!(err(&["-u", "v", "-B", "A", "-P", "p1"]), "project p1 does not exist in project_table");
         assert_eq!(
-            err(&["-u", "v", "-B", "A", "--max-active-jobs=-3"]),
+            err(&["-u", "v", "-B", "A", "--max-active-jobs", "-3"]),
             "--max-active-jobs: value must be a non-negative integer, got -3"
         );
     }

@@ -58,9 +58,14 @@ pub fn cmd_log(ctx: &Context, args: &Args) -> Result<Output> {
         },
         None => Seq(1),
     };
+    // --as-of: the log as it stood then ends at that seq.
+    let upto = crate::db::as_of_seq(ctx, &db)?;
     let mut out = String::new();
     for ev in db.stream(from) {
         let ev = ev?;
+        if upto.is_some_and(|u| ev.seq > u) {
+            break;
+        }
         if let Some(u) = until {
             if ev.recorded_at > u {
                 break;

@@ -1,0 +1,151 @@
+//! Admin-path benches (issue 2):
+//!
+//! * `add_user_process_10k`: one `flux-account add-user` as a whole
+//!   process against a ledger holding 10k associations (target < 5 ms).
+//! * `append_admin_batched`: append + apply throughput of admin events,
+//!   1000 per transaction (target >= 20k events/s).
+//!
+//! The first bench needs the release binary; it builds it with `cargo
+//! build --release -p fluxacct-commands --bin flux-account` (into the same
+//! target dir) when it is not next to the bench executable, or uses
+//! `FLUXACCT_BIN`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ledger::{Actor, EventMeta, Ledger};
+use projections::events::*;
+
+fn meta(t: i64) -> EventMeta {
+    EventMeta { recorded_at: t, actor: Actor { uid: 0, name: "root".into() }, argv: vec!["bench".into()] }
+}
+
+fn assoc(i: usize) -> AssociationAdded {
+    AssociationAdded {
+        username: format!("user{i}"),
+        userid: 10_000 + i as i64,
+        bank: format!("bank{}", i % 10),
+        default_bank: format!("bank{}", i % 10),
+        shares: 1,
+        fairshare: 0.5,
+        max_running_jobs: 5,
+        max_active_jobs: 7,
+        max_nodes: INTEGER_MAX,
+        max_cores: INTEGER_MAX,
+        queues: String::new(),
+        projects: "*".into(),
+        default_project: "*".into(),
+        max_sched_jobs: INTEGER_MAX,
+    }
+}
+
+/// A ledger file with a root, 10 leaf banks and `n` associations.
+fn site(path: &Path, n: usize) -> Ledger {
+    let mut l = Ledger::create(path).expect("create");
+    let mut events = vec![Event::DbCreated(DbCreated {
+        format: 1,
+        t0: 1.0,
+        priority_decay_half_life: 604800.0,
+        priority_usage_reset_period: 2419200.0,
+        decay_factor: 0.5,
+        node_weight: 1.0,
+        core_weight: 0.0,
+        gpu_weight: 0.0,
+    })];
+    let bank = |b: &str, p: &str| {
+        Event::BankAdded(BankAdded {
+            bank: b.into(),
+            parent_bank: p.into(),
+            shares: 1,
+            priority: 0.0,
+            ignore_older_than: 0,
+        })
+    };
+    events.push(bank("root", ""));
+    for b in 0..10 {
+        events.push(bank(&format!("bank{b}"), "root"));
+    }
+    events.extend((0..n).map(|i| Event::AssociationAdded(assoc(i))));
+    let mut tx = l.transaction().expect("tx");
+    projections::schema::create(tx.conn()).expect("schema");
+    projections::append_and_apply(&mut tx, &meta(1_000_000), &events).expect("apply");
+    tx.commit().expect("commit");
+    l
+}
+
+fn binary() -> PathBuf {
+    if let Ok(p) = std::env::var("FLUXACCT_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf();
+    let bin = profile_dir.join("flux-account");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
+        let st = Command::new(cargo)
+            .args(["build", "--release", "-p", "fluxacct-commands", "--bin", "flux-account"])
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .status()
+            .expect("cargo build");
+        assert!(st.success(), "building flux-account failed");
+        let release = target_dir.join("release").join("flux-account");
+        return release;
+    }
+    bin
+}
+
+fn add_user_process(c: &mut Criterion) {
+    let bin = binary();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("10k.db");
+    drop(site(&db, 10_000));
+    let mut i = 0u64;
+    let mut g = c.benchmark_group("admin");
+    g.sample_size(200);
+    g.bench_function("add_user_process_10k", |b| {
+        b.iter(|| {
+            i += 1;
+            let st = Command::new(&bin)
+                .arg("-p")
+                .arg(&db)
+                .args(["add-user", "-u", &format!("new{i}"), "-B", "bank3", "--userid", &i.to_string()])
+                .status()
+                .expect("run");
+            assert!(st.success());
+        })
+    });
+    g.finish();
+}
+
+fn append_batched(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut l = site(&dir.path().join("tp.db"), 1000);
+    const BATCH: usize = 1000;
+    let mut g = c.benchmark_group("admin");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    let mut round = 0i64;
+    g.bench_function("append_admin_batched", |b| {
+        b.iter(|| {
+            round += 1;
+            let events: Vec<Event> = (0..BATCH)
+                .map(|i| {
+                    Event::AssociationEdited(AssociationEdited {
+                        username: format!("user{i}"),
+                        bank: format!("bank{}", i % 10),
+                        max_active_jobs: Some(round % 50),
+                        ..Default::default()
+                    })
+                })
+                .collect();
+            let mut tx = l.transaction().expect("tx");
+            projections::append_and_apply(&mut tx, &meta(2_000_000 + round), &events).expect("apply");
+            tx.commit().expect("commit");
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, add_user_process, append_batched);
+criterion_main!(benches);

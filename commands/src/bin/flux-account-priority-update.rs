@@ -1,0 +1,8 @@
+//! `flux-account-priority-update`: drop-in alias for `flux-account priority-update`.
+
+#[path = "../app.rs"]
+mod app;
+
+fn main() {
+    std::process::exit(app::main_with(Some("priority-update")));
+}

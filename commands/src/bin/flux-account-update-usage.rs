@@ -1,0 +1,8 @@
+//! `flux-account-update-usage`: drop-in alias for `flux-account update-usage`.
+
+#[path = "../app.rs"]
+mod app;
+
+fn main() {
+    std::process::exit(app::main_with(Some("update-usage")));
+}

@@ -1,0 +1,107 @@
+//! `add-queue`: add a queue with its limits.
+
+use projections::events::{Event, QueueAdded};
+use projections::model::State;
+
+use crate::context::{Context, Output};
+use crate::error::{Error, Result};
+use crate::validate;
+
+/// Add a queue. Limits are per association unless noted; the per-job and
+/// queue-wide node/core limits are stored only.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Queue name.
+    pub queue: String,
+    /// Min nodes per job (stored only).
+    #[arg(long = "min-nodes-per-job", default_value = "1", allow_negative_numbers = true)]
+    pub min_nodes_per_job: String,
+    /// Max nodes per job (stored only).
+    #[arg(short = 'N', long = "max-nodes-per-job", default_value = "1", allow_negative_numbers = true)]
+    pub max_nodes_per_job: String,
+    /// Max time per job (stored only).
+    #[arg(short = 't', long = "max-time-per-job", default_value = "60", allow_negative_numbers = true)]
+    pub max_time_per_job: String,
+    /// Queue priority.
+    #[arg(short = 'P', long, default_value = "0", allow_negative_numbers = true)]
+    pub priority: String,
+    /// Max running jobs per association in this queue.
+    #[arg(long = "max-running-jobs", default_value = "100", allow_negative_numbers = true)]
+    pub max_running_jobs: String,
+    /// Max nodes per association in this queue.
+    #[arg(long = "max-nodes-per-assoc", default_value = "2147483647", allow_negative_numbers = true)]
+    pub max_nodes_per_assoc: String,
+    /// Max SCHED jobs per association in this queue.
+    #[arg(long = "max-sched-jobs", default_value = "2147483647", allow_negative_numbers = true)]
+    pub max_sched_jobs: String,
+    /// Max SCHED nodes per association in this queue (flux-accounting: -msn).
+    #[arg(long = "max-sched-nodes-per-assoc", default_value = "2147483647", allow_negative_numbers = true)]
+    pub max_sched_nodes_per_assoc: String,
+    /// Max SCHED cores per association in this queue (flux-accounting: -msc).
+    #[arg(long = "max-sched-cores-per-assoc", default_value = "2147483647", allow_negative_numbers = true)]
+    pub max_sched_cores_per_assoc: String,
+    /// Queue-wide max nodes (stored only).
+    #[arg(long = "max-nodes", default_value = "2147483647", allow_negative_numbers = true)]
+    pub max_nodes: String,
+    /// Queue-wide max cores (stored only).
+    #[arg(long = "max-cores", default_value = "2147483647", allow_negative_numbers = true)]
+    pub max_cores: String,
+}
+
+fn nn(opt: &str, s: &str) -> Result<i64> {
+    Ok(validate::non_negative(opt, s)?.min(projections::events::INTEGER_MAX))
+}
+
+/// Pure decision.
+pub fn decide(state: &State<'_>, args: &Args) -> Result<Vec<Event>> {
+    validate::name("queue", &args.queue)?;
+    let q = QueueAdded {
+        queue: args.queue.clone(),
+        min_nodes_per_job: nn("--min-nodes-per-job", &args.min_nodes_per_job)?,
+        max_nodes_per_job: nn("--max-nodes-per-job", &args.max_nodes_per_job)?,
+        max_time_per_job: nn("--max-time-per-job", &args.max_time_per_job)?,
+        priority: nn("--priority", &args.priority)?,
+        max_running_jobs: nn("--max-running-jobs", &args.max_running_jobs)?,
+        max_nodes_per_assoc: nn("--max-nodes-per-assoc", &args.max_nodes_per_assoc)?,
+        max_sched_jobs: nn("--max-sched-jobs", &args.max_sched_jobs)?,
+        max_sched_nodes_per_assoc: nn("--max-sched-nodes-per-assoc", &args.max_sched_nodes_per_assoc)?,
+        max_sched_cores_per_assoc: nn("--max-sched-cores-per-assoc", &args.max_sched_cores_per_assoc)?,
+        max_nodes: nn("--max-nodes", &args.max_nodes)?,
+        max_cores: nn("--max-cores", &args.max_cores)?,
+    };
+    if state.queue(&args.queue)?.is_some() {
+        return Err(Error::invalid(format!("queue {} already exists in queue_table", args.queue)));
+    }
+    Ok(vec![Event::QueueAdded(q)])
+}
+
+/// Runs `add-queue`.
+pub fn cmd_add_queue(ctx: &Context, args: &Args) -> Result<Output> {
+    let mut ledger = crate::db::open_write(ctx)?;
+    projections::Writer::run(&mut ledger, &ctx.meta(), |s| decide(s, args))?;
+    Ok(Output::none())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{given, queue, Given};
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct P {
+        #[command(flatten)]
+        a: Args,
+    }
+
+    #[test]
+    fn defaults_and_duplicates() {
+        let g = given(&[Given::Queue("gold")]);
+        let evs = decide(&g.state(), &P::parse_from(["x", "orange"]).a).unwrap();
+        assert_eq!(evs, vec![Event::QueueAdded(queue("orange"))]);
+        let e = decide(&g.state(), &P::parse_from(["x", "gold"]).a).unwrap_err();
+        assert_eq!(e.to_string(), "queue gold already exists in queue_table");
+        let e = decide(&g.state(), &P::parse_from(["x", "q", "--priority", "-3"]).a).unwrap_err();
+        assert_eq!(e.to_string(), "--priority: value must be a non-negative integer, got -3");
+    }
+}

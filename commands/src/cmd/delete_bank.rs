@@ -1,0 +1,102 @@
+//! `delete-bank`: disable (or, with `--force`, delete) a bank and
+//! everything below it.
+
+use projections::events::{BankRef, Event};
+use projections::model::State;
+
+use crate::cmd::shared;
+use crate::context::{Context, Output};
+use crate::error::{Error, Result};
+use crate::validate;
+
+/// Disable a bank, its sub-banks and their users. With `--force`, delete
+/// the rows instead. Users whose default bank goes away get a new default
+/// bank: their earliest-created association that is still active. Adding
+/// the bank again with `add-bank` reactivates it (only the bank itself).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Bank name.
+    pub bank: String,
+    /// Delete the rows instead of disabling them.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Pure decision. Emits one event per association and per bank affected
+/// (associations first, then banks from the leaves up), plus the
+/// default-bank fix-ups.
+pub fn decide(state: &State<'_>, args: &Args) -> Result<Vec<Event>> {
+    validate::name("bank", &args.bank)?;
+    if state.bank(&args.bank)?.is_none() {
+        return Err(Error::invalid(format!("bank {} not found in bank_table", args.bank)));
+    }
+    let banks = shared::subtree(state, &args.bank)?;
+    let mut users: Vec<String> = Vec::new();
+    for b in &banks {
+        for a in state.associations_in_bank(b)? {
+            if !users.contains(&a.username) {
+                users.push(a.username);
+            }
+        }
+    }
+    let mut events = Vec::new();
+    for u in &users {
+        events.extend(shared::remove_user_events(state, u, &banks, args.force)?);
+    }
+    for b in banks.iter().rev() {
+        let row = state.bank(b)?;
+        let r = BankRef { bank: b.clone() };
+        if args.force {
+            events.push(Event::BankDeleted(r));
+        } else if b == &args.bank || row.is_some_and(|r| r.active != 0) {
+            events.push(Event::BankDisabled(r));
+        }
+    }
+    Ok(events)
+}
+
+/// Runs `delete-bank`.
+pub fn cmd_delete_bank(ctx: &Context, args: &Args) -> Result<Output> {
+    let mut ledger = crate::db::open_write(ctx)?;
+    projections::Writer::run(&mut ledger, &ctx.meta(), |s| decide(s, args))?;
+    Ok(Output::none())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{given, Given};
+    use projections::events::{AssocRef, DefaultBankChanged};
+
+    #[test]
+    fn cascade_disables_subtree_and_fixes_default_banks() {
+        let g = given(&[
+            Given::Bank("root", ""),
+            Given::Bank("A", "root"),
+            Given::Bank("A1", "A"),
+            Given::Bank("B", "root"),
+            Given::User("u", "A1"),
+            Given::User("u", "B"),
+        ]);
+        let evs = decide(&g.state(), &Args { bank: "A".into(), force: false }).unwrap();
+        assert_eq!(
+            evs,
+            vec![
+                Event::AssociationDisabled(AssocRef { username: "u".into(), bank: "A1".into() }),
+                Event::DefaultBankChanged(DefaultBankChanged { username: "u".into(), default_bank: "B".into() }),
+                Event::BankDisabled(BankRef { bank: "A1".into() }),
+                Event::BankDisabled(BankRef { bank: "A".into() }),
+            ]
+        );
+        let evs = decide(&g.state(), &Args { bank: "A".into(), force: true }).unwrap();
+        assert!(matches!(&evs[0], Event::AssociationDeleted(_)));
+        assert!(matches!(evs.last(), Some(Event::BankDeleted(b)) if b.bank == "A"));
+    }
+
+    #[test]
+    fn unknown_bank_is_an_error() {
+        let g = given(&[Given::Bank("root", "")]);
+        let e = decide(&g.state(), &Args { bank: "x".into(), force: false }).unwrap_err();
+        assert_eq!(e.to_string(), "bank x not found in bank_table");
+    }
+}

@@ -1,0 +1,161 @@
+//! `diff`: what changed between two points of history.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use ledger::StoredEvent;
+use replay::RowDiff;
+use rusqlite::types::Value;
+
+use crate::context::{Context, Output};
+use crate::db::{open_read_live, replay_err, resolve_point};
+use crate::error::{Error, Result};
+
+/// List what changed in the projections between two points of history
+/// (each a seq, or a time: epoch seconds with a fraction, or a date): rows
+/// added, removed and changed, each with the events in (FROM, TO] that
+/// touched it, then those events grouped by the tables they affect.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// The earlier point (SEQ or TIME; 0 is the empty state).
+    pub from: String,
+    /// The later point (SEQ or TIME).
+    pub to: String,
+}
+
+/// The projection tables an event kind can change.
+pub fn tables_of_kind(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "DbCreated" => &["config_table", "priority_factor_weight_table", "project_table", "usage_state"],
+        "BankAdded" | "BankReactivated" | "BankEdited" | "BankDisabled" | "BankDeleted" => &["bank_table"],
+        "AssociationAdded"
+        | "AssociationReactivated"
+        | "AssociationEdited"
+        | "AssociationDisabled"
+        | "AssociationDeleted" => &["association_table", "usage_dirty"],
+        "DefaultBankChanged" => &["association_table"],
+        "QueueAdded" | "QueueEdited" | "QueueDeleted" => &["queue_table"],
+        "ProjectAdded" | "ProjectDeleted" => &["project_table"],
+        "FactorWeightSet" => &["priority_factor_weight_table"],
+        "ConfigAdded" | "ConfigEdited" | "ConfigDeleted" => &["config_table", "usage_state"],
+        "JobRecorded" => &["jobs", "usage_pending"],
+        "UsageUpdated" => {
+            &["usage_bins", "usage_pending", "usage_dirty", "usage_state", "association_table", "bank_table"]
+        }
+        "UsageCleared" => &["usage_bins", "usage_dirty", "association_table", "bank_table"],
+        "FairshareUpdated" => &["association_table"],
+        _ => &[],
+    }
+}
+
+/// Whether event `ev` names the row identified by `ident` (natural-key
+/// columns and values): every identifying field the payload carries is
+/// equal, and it carries at least one.
+fn names_row(payload: &serde_json::Value, ident: &[(String, Value)]) -> bool {
+    let mut seen = false;
+    for (col, v) in ident {
+        let Some(p) = payload.get(col) else { continue };
+        seen = true;
+        let same = match (p, v) {
+            (serde_json::Value::String(a), Value::Text(b)) => a == b,
+            (serde_json::Value::Number(a), Value::Integer(b)) => a.as_i64() == Some(*b),
+            _ => false,
+        };
+        if !same {
+            return false;
+        }
+    }
+    seen
+}
+
+const NATURAL: &[&str] = &["username", "bank", "userid", "queue", "project", "factor", "key", "id"];
+
+fn identity(d: &RowDiff) -> Vec<(String, Value)> {
+    let mut cols: Vec<(String, Value)> = match d {
+        RowDiff::Added { row, .. } | RowDiff::Removed { row, .. } => row.clone(),
+        RowDiff::Changed { key, .. } => key.clone(),
+    };
+    cols.retain(|(c, _)| NATURAL.contains(&c.as_str()));
+    cols
+}
+
+/// Runs `diff`.
+pub fn cmd_diff(ctx: &Context, args: &Args) -> Result<Output> {
+    if ctx.as_of.is_some() {
+        return Err(Error::invalid("diff takes its two points as arguments; --as-of cannot be used with it"));
+    }
+    let ledger = open_read_live(ctx)?;
+    let now = ctx.clock.now_us();
+    let from = resolve_point(&ledger, &args.from, now)?;
+    let to = resolve_point(&ledger, &args.to, now)?;
+    if from > to {
+        return Err(Error::invalid(format!("FROM (seq {from}) is after TO (seq {to})")));
+    }
+    let a = replay::state_at(&ledger, from).map_err(replay_err)?;
+    let b = replay::state_at(&ledger, to).map_err(replay_err)?;
+    let tables = replay::canonical::state_tables();
+    let diffs = replay::compare(a.conn(), b.conn(), &tables).map_err(replay_err)?;
+    let mut events: Vec<(StoredEvent, serde_json::Value)> = Vec::new();
+    if from < to {
+        for ev in ledger.stream_range(from.next(), to) {
+            let ev = ev?;
+            let payload = serde_json::from_slice(&ev.payload).unwrap_or(serde_json::Value::Null);
+            events.push((ev, payload));
+        }
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "diff seq {from} -> seq {to}: {} events, {} rows differ", events.len(), diffs.len());
+    for d in &diffs {
+        let what = match d {
+            RowDiff::Added { row, .. } => format!("added   {} [{}]: {}", d.table(), d.key_text(), row_text(row)),
+            RowDiff::Removed { row, .. } => format!("removed {} [{}]: {}", d.table(), d.key_text(), row_text(row)),
+            RowDiff::Changed { columns, .. } => {
+                let cols: Vec<String> = columns
+                    .iter()
+                    .map(|(c, x, y)| {
+                        format!("{c} {} -> {}", replay::canonical::show_value(x), replay::canonical::show_value(y))
+                    })
+                    .collect();
+                format!("changed {} [{}]: {}", d.table(), d.key_text(), cols.join(", "))
+            }
+        };
+        let ident = identity(d);
+        let touching: Vec<&(StoredEvent, serde_json::Value)> =
+            events.iter().filter(|(ev, _)| tables_of_kind(&ev.kind).contains(&d.table())).collect();
+        let named: Vec<String> = touching
+            .iter()
+            .filter(|(_, p)| names_row(p, &ident))
+            .map(|(ev, _)| format!("{} {}", ev.seq, ev.kind))
+            .collect();
+        let by = if named.is_empty() {
+            let all: Vec<String> = touching.iter().map(|(ev, _)| format!("{} {}", ev.seq, ev.kind)).collect();
+            if all.is_empty() {
+                String::new()
+            } else {
+                format!("  (events on {}: {})", d.table(), all.join(", "))
+            }
+        } else {
+            format!("  (events: {})", named.join(", "))
+        };
+        let _ = writeln!(out, "{what}{by}");
+    }
+    let mut by_table: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (ev, _) in &events {
+        for t in tables_of_kind(&ev.kind) {
+            by_table.entry(t).or_default().push(format!("{} {}", ev.seq, ev.kind));
+        }
+    }
+    if !by_table.is_empty() {
+        out.push_str("events by table:\n");
+        for t in &tables {
+            if let Some(list) = by_table.get(t) {
+                let _ = writeln!(out, "  {t}: {}", list.join(", "));
+            }
+        }
+    }
+    Ok(Output::text(out))
+}
+
+fn row_text(row: &[(String, Value)]) -> String {
+    crate::cmd::rebuild::row_text(row)
+}

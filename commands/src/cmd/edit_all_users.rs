@@ -1,0 +1,115 @@
+//! `edit-all-users`: change fields of every association at once.
+
+use projections::events::Event;
+use projections::model::State;
+
+use crate::cmd::edit_user::{check_exists, resolve, row_edit, Fields};
+use crate::context::{Context, Output};
+use crate::error::{Error, Result};
+use crate::validate;
+
+/// Edit every association. `-1` resets a field to its default (`unlimited`
+/// is not special here). `--bank` moves every association to that bank.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Move every association to this bank.
+    #[arg(long)]
+    pub bank: Option<String>,
+    #[command(flatten)]
+    pub fields: Fields,
+}
+
+/// Pure decision: one `AssociationEdited` per association.
+pub fn decide(state: &State<'_>, args: &Args) -> Result<Vec<Event>> {
+    if args.fields.userid.is_some() {
+        return Err(Error::invalid("edit-all-users cannot set --userid"));
+    }
+    let r = resolve(&args.fields, false)?;
+    if r.is_empty() && args.bank.is_none() {
+        return Err(Error::invalid("no fields provided for update"));
+    }
+    if let Some(b) = &args.bank {
+        validate::name("bank", b)?;
+        let Some(bank) = state.bank(b)? else {
+            return Err(Error::invalid(format!("Bank {b} does not exist in bank_table")));
+        };
+        if bank.active == 0 {
+            return Err(Error::invalid(format!("bank {b} is disabled; add it again with add-bank first")));
+        }
+        if state.has_sub_banks(b)? {
+            return Err(Error::invalid("associations cannot be added to the same parent bank as a sub-bank"));
+        }
+    }
+    check_exists(state, &r)?;
+    let rows = state.associations()?;
+    if rows.is_empty() {
+        return Err(Error::invalid("no results found in query"));
+    }
+    let mut seen: Vec<(String, String)> = Vec::new();
+    let mut events = Vec::with_capacity(rows.len());
+    for a in &rows {
+        let final_bank = args.bank.clone().unwrap_or_else(|| a.bank.clone());
+        let key = (a.username.clone(), final_bank.clone());
+        if seen.contains(&key) {
+            return Err(Error::invalid(format!("association {},{} already exists in association_table", key.0, key.1)));
+        }
+        seen.push(key);
+        let new_bank = args.bank.clone().filter(|b| b != &a.bank);
+        events.push(Event::AssociationEdited(row_edit(a, &r, new_bank)));
+    }
+    if let Some(d) = &r.default_bank {
+        if let Some((u, _)) = seen.iter().find(|(u, _)| !seen.iter().any(|(u2, b)| u2 == u && b == d)) {
+            return Err(Error::invalid(format!("user {u} does not belong to bank {d}")));
+        }
+    }
+    Ok(events)
+}
+
+/// Runs `edit-all-users`.
+pub fn cmd_edit_all_users(ctx: &Context, args: &Args) -> Result<Output> {
+    let mut ledger = crate::db::open_write(ctx)?;
+    projections::Writer::run(&mut ledger, &ctx.meta(), |s| decide(s, args))?;
+    Ok(Output::none())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{given, Given};
+
+    #[test]
+    fn edits_every_row_and_moves_banks() {
+        let g = given(&[
+            Given::Bank("root", ""),
+            Given::Bank("A", "root"),
+            Given::Bank("B", "root"),
+            Given::User("u", "A"),
+            Given::User("v", "A"),
+        ]);
+        let a = Args { bank: None, fields: Fields { max_active_jobs: Some("-1".into()), ..Default::default() } };
+        let evs = decide(&g.state(), &a).unwrap();
+        assert_eq!(evs.len(), 2);
+        assert!(evs.iter().all(|e| matches!(e, Event::AssociationEdited(x) if x.max_active_jobs == Some(7))));
+        let a = Args { bank: Some("B".into()), fields: Fields::default() };
+        let evs = decide(&g.state(), &a).unwrap();
+        assert!(evs.iter().all(|e| matches!(e, Event::AssociationEdited(x) if x.new_bank.as_deref() == Some("B"))));
+        let a = Args { bank: None, fields: Fields::default() };
+        assert_eq!(decide(&g.state(), &a).unwrap_err().to_string(), "no fields provided for update");
+    }
+
+    #[test]
+    fn moving_two_rows_of_a_user_into_one_bank_is_refused() {
+        let g = given(&[
+            Given::Bank("root", ""),
+            Given::Bank("A", "root"),
+            Given::Bank("B", "root"),
+            Given::User("u", "A"),
+            Given::User("u", "B"),
+        ]);
+        let a = Args { bank: Some("B".into()), fields: Fields::default() };
+        assert_eq!(
+            decide(&g.state(), &a).unwrap_err().to_string(),
+            "association u,B already exists in association_table"
+        );
+    }
+}

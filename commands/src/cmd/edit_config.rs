@@ -1,0 +1,110 @@
+//! `edit-config`: change config values.
+
+use projections::events::{ConfigSet, Event};
+use projections::model::State;
+
+use crate::cmd::shared::{key_value, text_value};
+use crate::context::{Context, Output};
+use crate::error::{Error, Result};
+use crate::format::py_float;
+use crate::validate;
+
+/// Change one or more config values (`KEY=VALUE ...`). The usage keys are
+/// checked: weights are floats, the reset period and half-life are
+/// durations (stored as seconds), decay_factor is within [0, 1], and
+/// deny_unknown_queues is true or false.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// `KEY=VALUE` pairs.
+    #[arg(required = true)]
+    pub pairs: Vec<String>,
+}
+
+/// The value stored for `key`, after its checks.
+pub fn check_value(key: &str, value: &str) -> Result<String> {
+    match key {
+        "node_weight" | "core_weight" | "gpu_weight" => {
+            let v = value
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| Error::invalid(format!("could not convert string to float: '{value}'")))?;
+            if v < 0.0 {
+                return Err(Error::invalid(format!("{key} must not be negative")));
+            }
+            Ok(value.trim().to_string())
+        }
+        "priority_usage_reset_period" | "priority_decay_half_life" => {
+            let secs = validate::duration(key, value).map_err(|_| Error::invalid("invalid Flux standard duration"))?;
+            Ok(py_float(secs))
+        }
+        "decay_factor" => match value.trim().parse::<f64>() {
+            Ok(v) if (0.0..=1.0).contains(&v) => Ok(value.trim().to_string()),
+            _ => Err(Error::invalid("decay_factor must be a floating-point value between 0 and 1")),
+        },
+        "deny_unknown_queues" => {
+            if value.eq_ignore_ascii_case("true") || value.eq_ignore_ascii_case("false") {
+                Ok(value.to_string())
+            } else {
+                Err(Error::invalid("deny_unknown_queues must be 'true' or 'false'"))
+            }
+        }
+        _ => {
+            text_value("config value", value)?;
+            Ok(value.to_string())
+        }
+    }
+}
+
+/// Pure decision: one `ConfigEdited` per pair.
+pub fn decide(state: &State<'_>, args: &Args) -> Result<Vec<Event>> {
+    let mut events = Vec::new();
+    for p in &args.pairs {
+        let (key, value) = key_value(p)?;
+        validate::name("config key", &key)?;
+        let value = check_value(&key, &value)?;
+        if state.config(&key)?.is_none() {
+            return Err(Error::invalid(format!("key {key} not found in config_table")));
+        }
+        events.push(Event::ConfigEdited(ConfigSet { key, value }));
+    }
+    Ok(events)
+}
+
+/// Runs `edit-config`.
+pub fn cmd_edit_config(ctx: &Context, args: &Args) -> Result<Output> {
+    let mut ledger = crate::db::open_write(ctx)?;
+    projections::Writer::run(&mut ledger, &ctx.meta(), |s| decide(s, args))?;
+    Ok(Output::none())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::given;
+
+    #[test]
+    fn checks_known_keys() {
+        let g = given(&[]);
+        let d = |p: &[&str]| decide(&g.state(), &Args { pairs: p.iter().map(|s| s.to_string()).collect() });
+        assert_eq!(
+            d(&["priority_decay_half_life=900s", "deny_unknown_queues=True"]).unwrap(),
+            vec![
+                Event::ConfigEdited(ConfigSet { key: "priority_decay_half_life".into(), value: "900.0".into() }),
+                Event::ConfigEdited(ConfigSet { key: "deny_unknown_queues".into(), value: "True".into() }),
+            ]
+        );
+        assert_eq!(d(&["node_weight=x"]).unwrap_err().to_string(), "could not convert string to float: 'x'");
+        assert_eq!(
+            d(&["decay_factor=2"]).unwrap_err().to_string(),
+            "decay_factor must be a floating-point value between 0 and 1"
+        );
+        assert_eq!(
+            d(&["deny_unknown_queues=yes"]).unwrap_err().to_string(),
+            "deny_unknown_queues must be 'true' or 'false'"
+        );
+        assert_eq!(d(&["nope=1"]).unwrap_err().to_string(), "key nope not found in config_table");
+        assert_eq!(d(&["a=b=c"]).unwrap_err().to_string(), "key-value string must contain exactly one \"=\"");
+    }
+}

@@ -1,0 +1,132 @@
+//! `edit-queue`: change a queue's limits.
+
+use projections::events::{Event, QueueEdited, INTEGER_MAX};
+use projections::model::State;
+
+use crate::context::{Context, Output};
+use crate::error::{Error, Result};
+use crate::validate::{self, EditInt};
+
+/// Edit a queue's limits. Only the options given change; `-1` resets a
+/// limit to its default.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Queue name.
+    pub queue: String,
+    /// Min nodes per job.
+    #[arg(long = "min-nodes-per-job", allow_negative_numbers = true)]
+    pub min_nodes_per_job: Option<String>,
+    /// Max nodes per job.
+    #[arg(short = 'N', long = "max-nodes-per-job", allow_negative_numbers = true)]
+    pub max_nodes_per_job: Option<String>,
+    /// Max time per job.
+    #[arg(short = 't', long = "max-time-per-job", allow_negative_numbers = true)]
+    pub max_time_per_job: Option<String>,
+    /// Queue priority.
+    #[arg(short = 'P', long, allow_negative_numbers = true)]
+    pub priority: Option<String>,
+    /// Max running jobs per association.
+    #[arg(long = "max-running-jobs", allow_negative_numbers = true)]
+    pub max_running_jobs: Option<String>,
+    /// Max nodes per association.
+    #[arg(long = "max-nodes-per-assoc", allow_negative_numbers = true)]
+    pub max_nodes_per_assoc: Option<String>,
+    /// Max SCHED jobs per association.
+    #[arg(long = "max-sched-jobs", allow_negative_numbers = true)]
+    pub max_sched_jobs: Option<String>,
+    /// Max SCHED nodes per association.
+    #[arg(long = "max-sched-nodes-per-assoc", allow_negative_numbers = true)]
+    pub max_sched_nodes_per_assoc: Option<String>,
+    /// Max SCHED cores per association.
+    #[arg(long = "max-sched-cores-per-assoc", allow_negative_numbers = true)]
+    pub max_sched_cores_per_assoc: Option<String>,
+    /// Queue-wide max nodes.
+    #[arg(long = "max-nodes", allow_negative_numbers = true)]
+    pub max_nodes: Option<String>,
+    /// Queue-wide max cores.
+    #[arg(long = "max-cores", allow_negative_numbers = true)]
+    pub max_cores: Option<String>,
+}
+
+fn field(opt: &str, v: &Option<String>, default: i64) -> Result<Option<i64>> {
+    match v {
+        None => Ok(None),
+        Some(s) => match validate::edit_int(opt, s, false)? {
+            EditInt::Reset => Ok(Some(default)),
+            EditInt::Set(x) => Ok(Some(x.min(INTEGER_MAX))),
+        },
+    }
+}
+
+/// Pure decision.
+pub fn decide(state: &State<'_>, a: &Args) -> Result<Vec<Event>> {
+    validate::name("queue", &a.queue)?;
+    let m = INTEGER_MAX;
+    let e = QueueEdited {
+        queue: a.queue.clone(),
+        min_nodes_per_job: field("--min-nodes-per-job", &a.min_nodes_per_job, 1)?,
+        max_nodes_per_job: field("--max-nodes-per-job", &a.max_nodes_per_job, 1)?,
+        max_time_per_job: field("--max-time-per-job", &a.max_time_per_job, 60)?,
+        priority: field("--priority", &a.priority, 0)?,
+        max_running_jobs: field("--max-running-jobs", &a.max_running_jobs, 100)?,
+        max_nodes_per_assoc: field("--max-nodes-per-assoc", &a.max_nodes_per_assoc, m)?,
+        max_sched_jobs: field("--max-sched-jobs", &a.max_sched_jobs, m)?,
+        max_sched_nodes_per_assoc: field("--max-sched-nodes-per-assoc", &a.max_sched_nodes_per_assoc, m)?,
+        max_sched_cores_per_assoc: field("--max-sched-cores-per-assoc", &a.max_sched_cores_per_assoc, m)?,
+        max_nodes: field("--max-nodes", &a.max_nodes, m)?,
+        max_cores: field("--max-cores", &a.max_cores, m)?,
+    };
+    if e == (QueueEdited { queue: a.queue.clone(), ..Default::default() }) {
+        return Err(Error::invalid("no fields provided for update"));
+    }
+    if state.queue(&a.queue)?.is_none() {
+        return Err(Error::invalid(format!("queue {} not found in queue_table", a.queue)));
+    }
+    Ok(vec![Event::QueueEdited(e)])
+}
+
+/// Runs `edit-queue`.
+pub fn cmd_edit_queue(ctx: &Context, args: &Args) -> Result<Output> {
+    let mut ledger = crate::db::open_write(ctx)?;
+    projections::Writer::run(&mut ledger, &ctx.meta(), |s| decide(s, args))?;
+    Ok(Output::none())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{given, Given};
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct P {
+        #[command(flatten)]
+        a: Args,
+    }
+
+    #[test]
+    fn edits_and_resets() {
+        let g = given(&[Given::Queue("gold")]);
+        let d = |v: &[&str]| {
+            let mut a = vec!["x"];
+            a.extend_from_slice(v);
+            decide(&g.state(), &P::parse_from(a).a)
+        };
+        let evs = d(&["gold", "--priority", "5", "--max-running-jobs", "-1"]).unwrap();
+        assert_eq!(
+            evs,
+            vec![Event::QueueEdited(QueueEdited {
+                queue: "gold".into(),
+                priority: Some(5),
+                max_running_jobs: Some(100),
+                ..Default::default()
+            })]
+        );
+        assert_eq!(d(&["gold"]).unwrap_err().to_string(), "no fields provided for update");
+        assert_eq!(d(&["nope", "-P", "1"]).unwrap_err().to_string(), "queue nope not found in queue_table");
+        assert_eq!(
+            d(&["gold", "-P", "-2"]).unwrap_err().to_string(),
+            "--priority: value must be a non-negative integer or -1 to reset to default"
+        );
+    }
+}

@@ -1,0 +1,280 @@
+//! `view-job-records`: list recorded jobs, with filters.
+
+use projections::model::State;
+use serde_json::{json, Value};
+
+use crate::context::{Context, Output};
+use crate::error::{Error, Result};
+use crate::format::Rows;
+use crate::jobs;
+
+/// List recorded jobs. Filters are AND-ed. Duration expressions are
+/// `"<op> <number>"` with op one of `<`, `<=`, `=`, `>=`, `>` (seconds).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Only jobs of this user (name, or uid).
+    #[arg(short = 'u', long = "user")]
+    pub user: Option<String>,
+    /// Only this job (any FLUID form: decimal, hex, dothex, kvs, f58).
+    #[arg(short = 'j', long = "jobid")]
+    pub jobid: Option<String>,
+    /// Only jobs that started after this time.
+    #[arg(short = 'a', long = "after-start-time", value_name = "TIME")]
+    pub after_start_time: Option<String>,
+    /// Only jobs that ended before this time.
+    #[arg(short = 'b', long = "before-end-time", value_name = "TIME")]
+    pub before_end_time: Option<String>,
+    /// Only jobs of this project.
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Only jobs of this bank.
+    #[arg(short = 'B', long)]
+    pub bank: Option<String>,
+    /// Requested duration expressions.
+    #[arg(short = 'd', long = "requested-duration", num_args = 1.., value_name = "EXPR")]
+    pub requested_duration: Vec<String>,
+    /// Actual duration expressions.
+    #[arg(short = 'e', long = "actual-duration", num_args = 1.., value_name = "EXPR")]
+    pub actual_duration: Vec<String>,
+    /// Expressions on requested minus actual duration.
+    #[arg(short = 'D', long = "duration-delta", num_args = 1.., value_name = "EXPR")]
+    pub duration_delta: Vec<String>,
+    /// Output format (Python format string over the job fields).
+    #[arg(short = 'o', long)]
+    pub format: Option<String>,
+}
+
+/// A comparison `<op> <number>`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Expr {
+    op: &'static str,
+    value: f64,
+}
+
+impl Expr {
+    /// Parses `"<op> <number>"` (flux-accounting's messages on error).
+    pub fn parse(s: &str) -> Result<Expr> {
+        let parts: Vec<&str> = s.split_whitespace().collect();
+        if parts.len() != 2 {
+            return Err(Error::invalid("expression expects one operator and one value"));
+        }
+        let op = match parts[0] {
+            "<" => "<",
+            "<=" => "<=",
+            "=" => "=",
+            ">=" => ">=",
+            ">" => ">",
+            _ => return Err(Error::invalid("expression must start with <, <=, =, >=, or >")),
+        };
+        let value = parts[1]
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| Error::invalid("expression expects to be compared with a number"))?;
+        Ok(Expr { op, value })
+    }
+
+    /// Whether `x` satisfies the comparison.
+    pub fn holds(&self, x: f64) -> bool {
+        match self.op {
+            "<" => x < self.value,
+            "<=" => x <= self.value,
+            "=" => x == self.value,
+            ">=" => x >= self.value,
+            _ => x > self.value,
+        }
+    }
+}
+
+/// The fields `-o` may use.
+pub const FIELDS: &[&str] = &[
+    "jobid",
+    "username",
+    "userid",
+    "t_submit",
+    "t_run",
+    "t_inactive",
+    "nnodes",
+    "resources",
+    "project",
+    "bank",
+    "requested_duration",
+    "actual_duration",
+    "duration_delta",
+    "jobid.dec",
+    "jobid.hex",
+    "jobid.dothex",
+    "jobid.kvs",
+    "jobid.f58",
+    "jobid.f58plain",
+];
+
+/// The default columns.
+pub const COLUMNS: &[&str] = &[
+    "jobid",
+    "username",
+    "userid",
+    "t_submit",
+    "t_run",
+    "t_inactive",
+    "nnodes",
+    "project",
+    "bank",
+    "requested_duration",
+    "actual_duration",
+    "duration_delta",
+];
+
+/// The uid to filter on for `--user` (passwd, else association_table;
+/// 4294967295, which matches nothing, if unknown).
+pub fn user_uid(ctx: &Context, state: &State<'_>, user: &str) -> Result<i64> {
+    if let Some(uid) = ctx.users.uid_of(user) {
+        return Ok(uid as i64);
+    }
+    if let Some(a) = state.associations_of_user(user)?.first() {
+        return Ok(a.userid);
+    }
+    Ok(user.parse::<i64>().unwrap_or(projections::events::USERID_UNKNOWN))
+}
+
+/// Display name of a job's user: passwd name, else the recorded name, else
+/// the uid.
+pub fn display_user(ctx: &Context, userid: i64, recorded: Option<String>) -> String {
+    u32::try_from(userid).ok().and_then(|u| ctx.users.name_of(u)).or(recorded).unwrap_or_else(|| userid.to_string())
+}
+
+fn dothex(id: u64) -> String {
+    format!("{:04x}.{:04x}.{:04x}.{:04x}", id >> 48, (id >> 32) & 0xffff, (id >> 16) & 0xffff, id & 0xffff)
+}
+
+/// Read-only: the matching jobs as rows of every field.
+pub fn rows(ctx: &Context, state: &State<'_>, args: &Args) -> Result<Rows> {
+    let now = ctx.clock.now_secs();
+    let exprs = |v: &[String]| v.iter().map(|s| Expr::parse(s)).collect::<Result<Vec<_>>>();
+    let (dreq, dact, ddelta) =
+        (exprs(&args.requested_duration)?, exprs(&args.actual_duration)?, exprs(&args.duration_delta)?);
+    let uid = match &args.user {
+        Some(u) => Some(user_uid(ctx, state, u)?),
+        None => None,
+    };
+    let jobid = match &args.jobid {
+        Some(j) => Some(jobs::parse_jobid(j).ok_or_else(|| Error::invalid(format!("invalid job id: {j}")))? as i64),
+        None => None,
+    };
+    let after = args.after_start_time.as_deref().map(|t| crate::time::parse_time_secs(t, now)).transpose()?;
+    let before = args.before_end_time.as_deref().map(|t| crate::time::parse_time_secs(t, now)).transpose()?;
+    let mut stmt = state.conn().prepare(
+        "SELECT id, userid, username, t_submit, t_run, t_inactive, nnodes, ncores, ngpus, project, bank, \
+         requested_duration, actual_duration FROM jobs \
+         WHERE (?1 IS NULL OR userid = ?1) AND (?2 IS NULL OR id = ?2) AND (?3 IS NULL OR t_run > ?3) \
+         AND (?4 IS NULL OR t_inactive < ?4) AND (?5 IS NULL OR project = ?5) AND (?6 IS NULL OR bank = ?6) \
+         ORDER BY seq",
+    )?;
+    let mut out = Rows::new(FIELDS);
+    let mut q = stmt.query(rusqlite::params![uid, jobid, after, before, args.project, args.bank])?;
+    while let Some(r) = q.next()? {
+        let id = r.get::<_, i64>(0)? as u64;
+        let userid: i64 = r.get(1)?;
+        let req: f64 = r.get(11)?;
+        let act: f64 = r.get(12)?;
+        let delta = req - act;
+        if !dreq.iter().all(|e| e.holds(req))
+            || !dact.iter().all(|e| e.holds(act))
+            || !ddelta.iter().all(|e| e.holds(delta))
+        {
+            continue;
+        }
+        let f58 = jobs::f58(id);
+        out.push(vec![
+            json!(f58),
+            json!(display_user(ctx, userid, r.get(2)?)),
+            json!(userid),
+            json!(r.get::<_, f64>(3)?),
+            json!(r.get::<_, f64>(4)?),
+            json!(r.get::<_, f64>(5)?),
+            json!(r.get::<_, i64>(6)?),
+            json!({"nnodes": r.get::<_, i64>(6)?, "ncores": r.get::<_, i64>(7)?, "ngpus": r.get::<_, i64>(8)?}),
+            json!(r.get::<_, String>(9)?),
+            json!(r.get::<_, String>(10)?),
+            json!(req),
+            json!(act),
+            json!(delta),
+            json!(id),
+            json!(format!("{id:#x}")),
+            json!(dothex(id)),
+            json!(format!("job.{}", dothex(id))),
+            json!(f58),
+            json!(f58.trim_start_matches('ƒ')),
+        ]);
+    }
+    Ok(out)
+}
+
+/// Renders the default table: columns left-aligned to the widest cell,
+/// floats with 2 decimals.
+pub fn table(rows: &Rows) -> String {
+    let idx: Vec<usize> = COLUMNS.iter().map(|c| rows.columns.iter().position(|x| x == c).unwrap_or(0)).collect();
+    let cell = |v: &Value| -> String {
+        match v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) if n.is_f64() => format!("{:.2}", n.as_f64().unwrap_or(0.0)),
+            other => other.to_string(),
+        }
+    };
+    let cells: Vec<Vec<String>> = rows.rows.iter().map(|r| idx.iter().map(|&i| cell(&r[i])).collect()).collect();
+    let widths: Vec<usize> = COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| cells.iter().map(|r| r[i].chars().count()).max().unwrap_or(0).max(c.len()))
+        .collect();
+    let line = |items: Vec<String>| -> String {
+        items
+            .iter()
+            .zip(&widths)
+            .map(|(s, &w)| format!("{s}{}", " ".repeat(w.saturating_sub(s.chars().count()))))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    let mut out = line(COLUMNS.iter().map(|c| c.to_string()).collect());
+    out.push('\n');
+    for r in cells {
+        out.push_str(&line(r));
+        out.push('\n');
+    }
+    out
+}
+
+/// Read-only: renders the listing.
+pub fn view(ctx: &Context, state: &State<'_>, args: &Args) -> Result<Output> {
+    if let Some(fmt) = &args.format {
+        for f in crate::format::format_fields(fmt)? {
+            if !FIELDS.contains(&f.as_str()) {
+                return Err(Error::invalid(format!("Unknown format field: {f}")));
+            }
+        }
+        let rows = rows(ctx, state, args)?;
+        return Ok(Output::line(crate::format::as_format(&rows, fmt)?));
+    }
+    Ok(Output::text(table(&rows(ctx, state, args)?)))
+}
+
+/// Runs `view-job-records`.
+pub fn cmd_view_job_records(ctx: &Context, args: &Args) -> Result<Output> {
+    let db = crate::db::open_read(ctx)?;
+    view(ctx, &State::new(db.conn()), args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expressions() {
+        assert!(Expr::parse("< 10").unwrap().holds(9.0));
+        assert!(!Expr::parse(">= 10").unwrap().holds(9.0));
+        assert!(Expr::parse("= 10").unwrap().holds(10.0));
+        assert_eq!(Expr::parse("<10").unwrap_err().to_string(), "expression expects one operator and one value");
+        assert_eq!(Expr::parse("~ 10").unwrap_err().to_string(), "expression must start with <, <=, =, >=, or >");
+        assert_eq!(Expr::parse("< x").unwrap_err().to_string(), "expression expects to be compared with a number");
+    }
+}

@@ -1,0 +1,170 @@
+//! `view-usage-report`: node usage by association, user or bank.
+
+use std::collections::BTreeMap;
+
+use chrono::{Local, TimeZone};
+use projections::model::State;
+
+use crate::context::{Context, Output};
+use crate::error::{Error, Result};
+
+/// Report node usage (nnodes × elapsed, resource weights ignored) of the
+/// jobs that ended between `--start` and `--end`, grouped by association,
+/// user or bank, optionally split into job-size bins.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Start (default: yesterday at local midnight).
+    #[arg(short = 's', long, value_name = "DATE")]
+    pub start: Option<String>,
+    /// End (default: today at local midnight).
+    #[arg(short = 'e', long, value_name = "DATE")]
+    pub end: Option<String>,
+    /// Only this user.
+    #[arg(short = 'u', long)]
+    pub username: Option<String>,
+    /// Only this bank.
+    #[arg(short = 'b', long)]
+    pub bank: Option<String>,
+    /// byassociation, byuser or bybank.
+    #[arg(short = 'r', long = "report-type", default_value = "byassociation",
+          value_parser = ["byassociation", "byuser", "bybank"])]
+    pub report_type: String,
+    /// sec, min or hour.
+    #[arg(short = 't', long = "time-unit", default_value = "sec", value_parser = ["sec", "min", "hour"])]
+    pub time_unit: String,
+    /// Job-size bins (node counts), e.g. `1,2,4`; any non-numeric value
+    /// gives 0,2,8,32,128,512,2048,8192. A job goes into the largest bin not
+    /// above its node count; a job smaller than the smallest bin counts in
+    /// the smallest bin.
+    #[arg(short = 'S', long = "job-size-bins", value_name = "N,N,...")]
+    pub job_size_bins: Option<String>,
+}
+
+fn local_midnight(now_secs: f64, days_back: i64) -> f64 {
+    let now = Local.timestamp_opt(now_secs.floor() as i64, 0).single();
+    let Some(now) = now else { return 0.0 };
+    let date = now.date_naive() - chrono::Duration::days(days_back);
+    date.and_hms_opt(0, 0, 0)
+        .and_then(|d| Local.from_local_datetime(&d).earliest())
+        .map(|d| d.timestamp() as f64)
+        .unwrap_or(0.0)
+}
+
+/// Parses `-S`: an integer list, or the default bins.
+pub fn parse_bins(s: Option<&str>) -> Result<Vec<i64>> {
+    match s {
+        None => Ok(vec![0]),
+        Some(t) if t.trim().starts_with(|c: char| c.is_ascii_digit()) => {
+            let mut v = t
+                .split(',')
+                .map(|x| x.trim().parse::<i64>().map_err(|_| Error::invalid(format!("invalid job size bins: {t}"))))
+                .collect::<Result<Vec<_>>>()?;
+            v.sort_unstable();
+            v.dedup();
+            Ok(v)
+        }
+        Some(_) => Ok(vec![0, 2, 8, 32, 128, 512, 2048, 8192]),
+    }
+}
+
+/// Read-only: renders the report.
+pub fn report(ctx: &Context, state: &State<'_>, args: &Args) -> Result<String> {
+    let now = ctx.clock.now_secs();
+    let start = match &args.start {
+        Some(s) => crate::time::parse_time_secs(s, now)?,
+        None => local_midnight(now, 1),
+    };
+    let end = match &args.end {
+        Some(s) => crate::time::parse_time_secs(s, now)?,
+        None => local_midnight(now, 0),
+    };
+    let bins = parse_bins(args.job_size_bins.as_deref())?;
+    let uid = match &args.username {
+        Some(u) => Some(super::view_job_records::user_uid(ctx, state, u)?),
+        None => None,
+    };
+    let mut stmt = state.conn().prepare(
+        "SELECT userid, username, bank, nnodes, t_run, t_inactive FROM jobs \
+         WHERE t_run > ?1 AND t_inactive < ?2 AND t_inactive >= ?3 AND bank != '' \
+         AND (?4 IS NULL OR userid = ?4) AND (?5 IS NULL OR bank = ?5) ORDER BY seq",
+    )?;
+    // key -> (total, per-bin)
+    let mut groups: BTreeMap<String, (f64, Vec<f64>)> = BTreeMap::new();
+    let mut names: BTreeMap<i64, String> = BTreeMap::new();
+    let mut q = stmt.query(rusqlite::params![start - 7.0 * 86400.0, end, start, uid, args.bank])?;
+    while let Some(r) = q.next()? {
+        let userid: i64 = r.get(0)?;
+        let recorded: Option<String> = r.get(1)?;
+        let bank: String = r.get(2)?;
+        let nnodes: i64 = r.get(3)?;
+        let usage = nnodes as f64 * (r.get::<_, f64>(5)? - r.get::<_, f64>(4)?);
+        let user =
+            names.entry(userid).or_insert_with(|| super::view_job_records::display_user(ctx, userid, recorded)).clone();
+        let key = match args.report_type.as_str() {
+            "byuser" => user,
+            "bybank" => bank,
+            _ => format!("{bank}:{user}"),
+        };
+        let bin = bins.iter().rposition(|&b| b <= nnodes).unwrap_or(0);
+        let g = groups.entry(key).or_insert_with(|| (0.0, vec![0.0; bins.len()]));
+        g.0 += usage;
+        g.1[bin] += usage;
+    }
+    let div = match args.time_unit.as_str() {
+        "hour" => 3600.0,
+        "min" => 60.0,
+        _ => 1.0,
+    };
+    let kind = match args.report_type.as_str() {
+        "byuser" => "user",
+        "bybank" => "bank",
+        _ => "association",
+    };
+    let label = format!("{kind}(node{})", args.time_unit);
+    let mut out = String::new();
+    if bins.len() == 1 {
+        out.push_str(&format!("{label:<26}        total\n"));
+    } else {
+        out.push_str(&format!("{label:<24}"));
+        for b in &bins {
+            out.push_str(&format!(" {b:>13}+"));
+        }
+        out.push('\n');
+    }
+    let mut sorted: Vec<(&String, &(f64, Vec<f64>))> = groups.iter().collect();
+    sorted.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0).then_with(|| a.0.cmp(b.0)));
+    let mut totals = vec![0.0; bins.len()];
+    for (key, (_, per)) in sorted {
+        out.push_str(&format!("{key:<24}"));
+        for (i, v) in per.iter().enumerate() {
+            totals[i] += v;
+            out.push_str(&format!(" {:>14.2}", v / div));
+        }
+        out.push('\n');
+    }
+    out.push_str(&format!("{:<24}", "TOTAL"));
+    for v in totals {
+        out.push_str(&format!(" {:>14.2}", v / div));
+    }
+    out.push('\n');
+    Ok(out)
+}
+
+/// Runs `view-usage-report`.
+pub fn cmd_view_usage_report(ctx: &Context, args: &Args) -> Result<Output> {
+    let db = crate::db::open_read(ctx)?;
+    Ok(Output::text(report(ctx, &State::new(db.conn()), args)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bins() {
+        assert_eq!(parse_bins(None).unwrap(), vec![0]);
+        assert_eq!(parse_bins(Some("4,1,2")).unwrap(), vec![1, 2, 4]);
+        assert_eq!(parse_bins(Some("default")).unwrap().len(), 8);
+        assert!(parse_bins(Some("1,x")).is_err());
+    }
+}

@@ -1,0 +1,1135 @@
+//! The safe core of `mf_priority`: the snapshot, per-association counters
+//! and per-job bookkeeping, and every decision (accept, reject, hold,
+//! release, priority). No C, no `unsafe`.
+//!
+//! Every method returns an [`Outcome`]: a [`Decision`] for the callback's
+//! return value and OUT arguments, plus a list of [`Effect`]s (dependency
+//! changes, jobspec updates, memo events, exceptions) that the FFI shim
+//! carries out **after** the core is no longer borrowed, because some of
+//! them (removing another job's last dependency) make the job manager call
+//! back into the plugin synchronously.
+//!
+//! Differences from flux-accounting's plugin, on purpose:
+//! * the queue factor is the priority of the **job's own** queue, looked up
+//!   when the priority is computed (not cached on the association);
+//! * a job that reaches SCHED several times is counted once; leaving SCHED
+//!   for PRIORITY (urgency change, jobspec update, restart) uncounts it;
+//! * the release pass and the hold checks count jobs already released from a
+//!   hold but not yet running, so no more jobs are released than there is
+//!   room for;
+//! * a job that names its bank keeps it (the default bank is posted only for
+//!   jobs that name none);
+//! * no placeholder association: jobs of users the plugin cannot look up yet
+//!   are simply not attached to any association until data arrives.
+
+use std::collections::{BTreeMap, HashMap};
+
+use projections::snapshot::{Association, LedgerHead, Queue, Snapshot, StrId, Weights};
+use serde_json::{json, Map, Value};
+
+use crate::jobin::{Attr, JobIn, Resources};
+
+/// `FLUX_JOB_STATE_NEW`.
+pub const STATE_NEW: u32 = 1;
+/// `FLUX_JOB_STATE_DEPEND`.
+pub const STATE_DEPEND: u32 = 2;
+/// `FLUX_JOB_STATE_PRIORITY`.
+pub const STATE_PRIORITY: u32 = 4;
+/// `FLUX_JOB_STATE_SCHED`.
+pub const STATE_SCHED: u32 = 8;
+/// `FLUX_JOB_STATE_RUN`.
+pub const STATE_RUN: u32 = 16;
+/// `FLUX_JOB_STATE_CLEANUP`.
+pub const STATE_CLEANUP: u32 = 32;
+/// `FLUX_JOB_STATE_INACTIVE`.
+pub const STATE_INACTIVE: u32 = 64;
+
+/// `FLUX_JOB_PRIORITY_MAX`.
+pub const PRIORITY_MAX: i64 = 4_294_967_295;
+
+/// Hold: the association's running jobs in the job's queue are at the queue limit.
+pub const D_QUEUE_MRJ: &str = "max-run-jobs-queue";
+/// Hold: SCHED jobs in the queue at the queue limit.
+pub const D_QUEUE_MSJ: &str = "max-sched-jobs-queue-limit";
+/// Hold: SCHED nodes in the queue would exceed the queue limit.
+pub const D_QUEUE_MSN: &str = "max-sched-nodes-queue-limit";
+/// Hold: SCHED cores in the queue would exceed the queue limit.
+pub const D_QUEUE_MSC: &str = "max-sched-cores-queue-limit";
+/// Hold: running + SCHED nodes in the queue would exceed the queue limit.
+pub const D_QUEUE_MRES: &str = "max-resources-queue";
+/// Hold: the association's running jobs are at its limit.
+pub const D_ASSOC_MRJ: &str = "max-running-jobs-user-limit";
+/// Hold: the association's SCHED jobs are at its limit.
+pub const D_ASSOC_MSJ: &str = "max-sched-jobs-user-limit";
+/// Hold: the association's running nodes/cores would exceed its limits.
+pub const D_ASSOC_MRES: &str = "max-resources-user-limit";
+
+/// All hold dependencies, in the order they are checked.
+pub const HOLDS: [&str; 8] =
+    [D_QUEUE_MRJ, D_QUEUE_MSJ, D_QUEUE_MSN, D_QUEUE_MSC, D_QUEUE_MRES, D_ASSOC_MRJ, D_ASSOC_MSJ, D_ASSOC_MRES];
+
+/// What the callback returns.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Return 0.
+    Ok,
+    /// Set OUT `errmsg` and return −1.
+    Reject(String),
+    /// Set OUT `priority` (an integer) and return 0.
+    Priority(i64),
+    /// Priority unavailable (`flux_jobtap_priority_unavail`): the job waits in PRIORITY.
+    Unavail,
+    /// Return −1 without a message (an exception effect says why).
+    Fail,
+}
+
+/// Something the shim must do after the core is released.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Post one `jobspec-update` on the current job.
+    JobspecUpdate {
+        /// `attributes.system.bank`, if it is to be set.
+        bank: Option<String>,
+        /// `attributes.system.project`, if it is to be set.
+        project: Option<String>,
+    },
+    /// `flux_jobtap_dependency_add`.
+    DependencyAdd {
+        /// Job.
+        id: u64,
+        /// Dependency description (one of [`HOLDS`]).
+        dep: &'static str,
+    },
+    /// `flux_jobtap_dependency_remove`; `quiet` when failure is expected
+    /// (clearing holds that may not be there after a reload).
+    DependencyRemove {
+        /// Job.
+        id: u64,
+        /// Dependency description.
+        dep: &'static str,
+        /// Do not raise an exception if the removal fails.
+        quiet: bool,
+    },
+    /// Post a `memo` event `{"fairshare": f}`.
+    Memo {
+        /// Job.
+        id: u64,
+        /// The fair-share value used.
+        fairshare: f64,
+    },
+    /// Raise a fatal `mf_priority` exception on a job.
+    Exception {
+        /// Job.
+        id: u64,
+        /// Note.
+        note: String,
+    },
+}
+
+/// A decision plus effects.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The callback's result.
+    pub decision: Decision,
+    /// Side effects, in order.
+    pub effects: Vec<Effect>,
+}
+
+impl Outcome {
+    fn ok() -> Outcome {
+        Outcome { decision: Decision::Ok, effects: Vec::new() }
+    }
+    fn reject(msg: impl Into<String>) -> Outcome {
+        Outcome { decision: Decision::Reject(msg.into()), effects: Vec::new() }
+    }
+    fn with(decision: Decision, effects: Vec<Effect>) -> Outcome {
+        Outcome { decision, effects }
+    }
+}
+
+/// The loaded data, indexed for lookups.
+#[derive(Debug)]
+struct Data {
+    snap: Snapshot,
+    /// uid → (default bank, association indices).
+    users: HashMap<u32, User>,
+    /// queue name → index into `snap.queues`.
+    queues: HashMap<String, usize>,
+    /// bank name → priority.
+    banks: HashMap<String, f64>,
+    /// project name → string id.
+    projects: HashMap<String, StrId>,
+}
+
+#[derive(Debug, Default)]
+struct User {
+    default_bank: StrId,
+    assocs: Vec<usize>,
+}
+
+impl Data {
+    fn new(snap: Snapshot) -> Data {
+        let mut users: HashMap<u32, User> = HashMap::with_capacity(snap.associations.len());
+        for (i, a) in snap.associations.iter().enumerate() {
+            let u = users.entry(a.userid).or_default();
+            u.default_bank = a.default_bank;
+            u.assocs.push(i);
+        }
+        let queues = snap.queues.iter().enumerate().map(|(i, q)| (snap.str(q.name).to_string(), i)).collect();
+        let banks = snap.banks.iter().map(|b| (snap.str(b.name).to_string(), b.priority)).collect();
+        let projects = snap.projects.iter().map(|&p| (snap.str(p).to_string(), p)).collect();
+        Data { snap, users, queues, banks, projects }
+    }
+
+    fn has_associations(&self) -> bool {
+        !self.snap.associations.is_empty()
+    }
+
+    /// The association for `uid` in `bank`, or in the user's default bank.
+    fn lookup(&self, uid: u32, bank: Option<&str>) -> Option<usize> {
+        let u = self.users.get(&uid)?;
+        let want = bank.unwrap_or_else(|| self.snap.str(u.default_bank));
+        u.assocs.iter().copied().find(|&i| self.snap.str(self.snap.associations[i].bank) == want)
+    }
+
+    fn assoc(&self, i: usize) -> &Association {
+        &self.snap.associations[i]
+    }
+
+    fn queue(&self, name: &str) -> Option<&Queue> {
+        self.queues.get(name).map(|&i| &self.snap.queues[i])
+    }
+
+    fn queue_allowed(&self, a: &Association, q: &Queue) -> bool {
+        self.snap.list(a.queues).contains(&q.name)
+    }
+
+    fn names(&self, list: u32) -> String {
+        self.snap.list(list).iter().map(|&s| self.snap.str(s)).collect::<Vec<_>>().join(",")
+    }
+}
+
+/// The association values the counters are checked against (kept per
+/// counter entry so an association dropped from a newer snapshot keeps its
+/// last known values for the jobs it still has).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Params {
+    fairshare: f64,
+    max_run: i64,
+    max_active: i64,
+    max_nodes: i64,
+    max_cores: i64,
+    max_sched: i64,
+    active: bool,
+}
+
+impl From<&Association> for Params {
+    fn from(a: &Association) -> Params {
+        Params {
+            fairshare: a.fairshare,
+            max_run: a.max_running_jobs,
+            max_active: a.max_active_jobs,
+            max_nodes: a.max_nodes,
+            max_cores: a.max_cores,
+            max_sched: a.max_sched_jobs,
+            active: a.active,
+        }
+    }
+}
+
+/// Per association, per queue usage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct QueueUsage {
+    run: i64,
+    nodes: i64,
+    sched: i64,
+    sched_nodes: i64,
+    sched_cores: i64,
+}
+
+/// Counters of one association (user, bank).
+#[derive(Debug, Clone)]
+struct AssocState {
+    userid: u32,
+    bank: String,
+    params: Params,
+    /// Index of the association in the current snapshot.
+    snap_idx: Option<usize>,
+    active: i64,
+    run: i64,
+    sched: i64,
+    nodes: i64,
+    cores: i64,
+    queue_usage: BTreeMap<String, QueueUsage>,
+    /// Held jobs, in hold order.
+    held: Vec<u64>,
+    /// Jobs released from a hold, not yet running.
+    inflight: Vec<u64>,
+}
+
+/// A job the plugin tracks (from job.new to job.state.inactive).
+#[derive(Debug, Clone)]
+struct Job {
+    userid: u32,
+    /// Counter entry, `None` while the plugin cannot look the user up.
+    assoc: Option<usize>,
+    /// The bank the jobspec names.
+    bank: Option<String>,
+    project_given: bool,
+    queue: Option<String>,
+    res: Resources,
+    /// Hold dependencies still on the job.
+    deps: Vec<&'static str>,
+    in_sched: bool,
+    in_run: bool,
+    released: bool,
+    /// Post bank/project at the next priority callback.
+    spec_update_pending: bool,
+    /// Replayed by a plugin load while in DEPEND: clear stale holds.
+    replay_depend: bool,
+    last_fairshare: Option<f64>,
+}
+
+/// Offsets for jobs released from holds but not yet running.
+#[derive(Debug, Default, Clone, Copy)]
+struct Offsets {
+    run: i64,
+    nodes: i64,
+    cores: i64,
+    unsched: i64,
+    q_run: i64,
+    q_unsched: i64,
+    q_unsched_nodes: i64,
+    q_unsched_cores: i64,
+}
+
+/// The plugin's state and decisions. See the module docs.
+#[derive(Debug, Default)]
+pub struct Core {
+    data: Option<Data>,
+    slab: Vec<AssocState>,
+    slab_by_uid: HashMap<u32, Vec<usize>>,
+    jobs: HashMap<u64, Job>,
+}
+
+fn add(x: &mut i64, d: i64) {
+    *x = x.saturating_add(d).max(0);
+}
+
+impl Core {
+    /// A core with no data: every job is accepted and waits in PRIORITY
+    /// until a snapshot is loaded.
+    pub fn new() -> Core {
+        Core::default()
+    }
+
+    /// The ledger head of the loaded snapshot, if any.
+    pub fn head(&self) -> Option<LedgerHead> {
+        self.data.as_ref().map(|d| d.snap.head)
+    }
+
+    /// The loaded snapshot, if any.
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        self.data.as_ref().map(|d| &d.snap)
+    }
+
+    /// Number of jobs tracked.
+    pub fn job_count(&self) -> usize {
+        self.jobs.len()
+    }
+
+    fn has_data(&self) -> bool {
+        self.data.as_ref().is_some_and(Data::has_associations)
+    }
+
+    fn weights(&self) -> Weights {
+        self.data.as_ref().map(|d| d.snap.weights).unwrap_or_default()
+    }
+
+    /// Replaces the data with `snap` (counters, holds and jobs are kept),
+    /// attaches running and scheduled jobs whose users can now be looked up,
+    /// and returns the new head. Call [`Core::release_all`] afterwards (after
+    /// reprioritizing).
+    pub fn load(&mut self, snap: Snapshot) -> LedgerHead {
+        let head = snap.head;
+        let data = Data::new(snap);
+        for s in &mut self.slab {
+            s.snap_idx = data.lookup(s.userid, Some(&s.bank));
+            if let Some(i) = s.snap_idx {
+                s.params = Params::from(data.assoc(i));
+            }
+        }
+        self.data = Some(data);
+        let waiting: Vec<u64> = self
+            .jobs
+            .iter()
+            .filter(|(_, j)| j.assoc.is_none() && (j.in_sched || j.in_run))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in waiting {
+            if let Some((uid, bank)) = self.jobs.get(&id).map(|j| (j.userid, j.bank.clone())) {
+                if let Some(s) = self.slab_for(uid, bank.as_deref()) {
+                    self.attach(id, s);
+                }
+            }
+        }
+        head
+    }
+
+    /// Finds or creates the counter entry for (uid, bank or default bank).
+    fn slab_for(&mut self, uid: u32, bank: Option<&str>) -> Option<usize> {
+        let data = self.data.as_ref()?;
+        let ai = data.lookup(uid, bank)?;
+        let a = data.assoc(ai);
+        let bank_name = data.snap.str(a.bank);
+        if let Some(v) = self.slab_by_uid.get(&uid) {
+            if let Some(&s) = v.iter().find(|&&s| self.slab[s].bank == bank_name) {
+                return Some(s);
+            }
+        }
+        let s = self.slab.len();
+        self.slab.push(AssocState {
+            userid: uid,
+            bank: bank_name.to_string(),
+            params: Params::from(a),
+            snap_idx: Some(ai),
+            active: 0,
+            run: 0,
+            sched: 0,
+            nodes: 0,
+            cores: 0,
+            queue_usage: BTreeMap::new(),
+            held: Vec::new(),
+            inflight: Vec::new(),
+        });
+        self.slab_by_uid.entry(uid).or_default().push(s);
+        Some(s)
+    }
+
+    /// The counter entry for (uid, bank name), if one exists.
+    fn find_slab(&self, uid: u32, bank: &str) -> Option<usize> {
+        self.slab_by_uid.get(&uid)?.iter().copied().find(|&s| self.slab[s].bank == bank)
+    }
+
+    /// Adds (`sign` = 1) or removes (−1) a job's contributions to its
+    /// association's counters.
+    fn contribute(&mut self, id: u64, sign: i64) {
+        let Some(job) = self.jobs.get(&id) else { return };
+        let Some(s) = job.assoc else { return };
+        let (n, c) = (job.res.nnodes, job.res.ncores);
+        let (in_sched, in_run, queue) = (job.in_sched, job.in_run, job.queue.clone());
+        let a = &mut self.slab[s];
+        add(&mut a.active, sign);
+        if in_sched {
+            add(&mut a.sched, sign);
+        }
+        if in_run {
+            add(&mut a.run, sign);
+            add(&mut a.nodes, sign.saturating_mul(n));
+            add(&mut a.cores, sign.saturating_mul(c));
+        }
+        if let Some(q) = queue {
+            if in_sched || in_run {
+                let u = a.queue_usage.entry(q).or_default();
+                if in_sched {
+                    add(&mut u.sched, sign);
+                    add(&mut u.sched_nodes, sign.saturating_mul(n));
+                    add(&mut u.sched_cores, sign.saturating_mul(c));
+                }
+                if in_run {
+                    add(&mut u.run, sign);
+                    add(&mut u.nodes, sign.saturating_mul(n));
+                }
+            }
+        }
+    }
+
+    /// Attaches a job to counter entry `s` and counts it.
+    fn attach(&mut self, id: u64, s: usize) {
+        let Some(job) = self.jobs.get_mut(&id) else { return };
+        job.assoc = Some(s);
+        let (held, released) = (!job.deps.is_empty(), job.released);
+        if held {
+            self.slab[s].held.push(id);
+        }
+        if released {
+            self.slab[s].inflight.push(id);
+        }
+        self.contribute(id, 1);
+    }
+
+    /// Uncounts a job and detaches it from its counter entry.
+    fn detach(&mut self, id: u64) {
+        self.contribute(id, -1);
+        let Some(job) = self.jobs.get_mut(&id) else { return };
+        if let Some(s) = job.assoc.take() {
+            self.slab[s].held.retain(|&h| h != id);
+            self.slab[s].inflight.retain(|&h| h != id);
+        }
+    }
+
+    /// Changes a job's SCHED/RUN flags, keeping counters right.
+    fn set_flags(&mut self, id: u64, in_sched: bool, in_run: bool) {
+        self.contribute(id, -1);
+        if let Some(j) = self.jobs.get_mut(&id) {
+            j.in_sched = in_sched;
+            j.in_run = in_run;
+        }
+        self.contribute(id, 1);
+    }
+
+    /// `job.validate`: accept or reject a job (at submission, or on update
+    /// with the updated jobspec).
+    pub fn validate(&self, job: &JobIn) -> Outcome {
+        if [&job.bank, &job.queue, &job.project].iter().any(|a| **a == Attr::Invalid) {
+            return Outcome::reject("unable to unpack bank arg");
+        }
+        let Some(data) = self.data.as_ref().filter(|d| d.has_associations()) else {
+            // No data yet: accept; the job waits in PRIORITY.
+            return Outcome::ok();
+        };
+        let Some(ai) = data.lookup(job.userid, job.bank.as_str()) else {
+            return Outcome::reject(format!(
+                "cannot find user/bank or user/default bank entry for uid: {}",
+                job.userid
+            ));
+        };
+        let a = data.assoc(ai);
+        if !a.active {
+            return Outcome::reject("user/bank entry has been disabled from flux-accounting DB");
+        }
+        let queue = job.queue.as_str().and_then(|q| data.queue(q).map(|qi| (q, qi)));
+        if let Some(q) = job.queue.as_str() {
+            match queue {
+                None if data.snap.deny_unknown_queues => {
+                    return Outcome::reject(format!(
+                        "queue \"{q}\" is unknown to flux-accounting and deny-unknown-queues is enabled"
+                    ));
+                }
+                Some((_, qi)) if !data.queue_allowed(a, qi) => {
+                    return Outcome::reject(format!(
+                        "queue \"{q}\" not valid for user; valid queues for user: {}",
+                        data.names(a.queues)
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if let Some(p) = job.project.as_str() {
+            let ok = data.projects.get(p).is_some_and(|id| data.snap.list(a.projects).contains(id));
+            if !ok {
+                return Outcome::reject(format!(
+                    "project \"{p}\" not valid for user; valid projects for user: {}",
+                    data.names(a.projects)
+                ));
+            }
+        }
+        if job.state == STATE_NEW && a.max_active_jobs > 0 {
+            let bank = data.snap.str(a.bank);
+            let active = self.find_slab(job.userid, bank).map_or(0, |s| self.slab[s].active);
+            if active >= a.max_active_jobs {
+                return Outcome::reject("user has max active jobs");
+            }
+        }
+        let Some(res) = job.resources else {
+            return Outcome::reject("unable to count resources for job");
+        };
+        if let Some((_, qi)) = queue {
+            if res.nnodes > qi.max_nodes_per_assoc {
+                return Outcome::reject(format!(
+                    "job size ({} node(s)) is greater than max resources limit configured for queue ({} node(s))",
+                    res.nnodes, qi.max_nodes_per_assoc
+                ));
+            }
+        }
+        if res.nnodes > a.max_nodes || res.ncores > a.max_cores {
+            return Outcome::reject(format!(
+                "job size ({} node(s), {} core(s)) is greater than max resources limits configured for association ({} node(s), {} core(s))",
+                res.nnodes, res.ncores, a.max_nodes, a.max_cores
+            ));
+        }
+        Outcome::ok()
+    }
+
+    /// `job.new`: start tracking a job (at submission, or replayed by a
+    /// plugin load with the job in any active state). At submission, posts
+    /// the default bank and project for jobs that name none.
+    pub fn job_new(&mut self, job: &JobIn) -> Outcome {
+        if self.jobs.contains_key(&job.id) {
+            return Outcome::ok();
+        }
+        let in_run = job.state == STATE_RUN || (job.state == STATE_CLEANUP && job.has_r);
+        let entry = Job {
+            userid: job.userid,
+            assoc: None,
+            bank: job.bank.as_str().map(str::to_string),
+            project_given: job.project != Attr::Missing,
+            queue: job.queue.as_str().map(str::to_string),
+            res: job.resources.unwrap_or_default(),
+            deps: Vec::new(),
+            in_sched: job.state == STATE_SCHED,
+            in_run,
+            released: false,
+            spec_update_pending: false,
+            replay_depend: job.state == STATE_DEPEND,
+            last_fairshare: None,
+        };
+        let bank = entry.bank.clone();
+        self.jobs.insert(job.id, entry);
+        let mut effects = Vec::new();
+        if !self.has_data() {
+            return Outcome::ok();
+        }
+        let Some(s) = self.slab_for(job.userid, bank.as_deref()) else {
+            return Outcome::ok();
+        };
+        self.attach(job.id, s);
+        if let Some(update) = self.spec_update(job.id) {
+            if job.state == STATE_NEW {
+                effects.push(update);
+            } else if job.state == STATE_DEPEND || job.state == STATE_PRIORITY || job.state == STATE_SCHED {
+                if let Some(j) = self.jobs.get_mut(&job.id) {
+                    j.spec_update_pending = true;
+                }
+            }
+        }
+        Outcome::with(Decision::Ok, effects)
+    }
+
+    /// The jobspec update (default bank and/or project) a job needs, if any.
+    fn spec_update(&self, id: u64) -> Option<Effect> {
+        let data = self.data.as_ref()?;
+        let job = self.jobs.get(&id)?;
+        let s = &self.slab[job.assoc?];
+        let bank = job.bank.is_none().then(|| s.bank.clone());
+        let project = if job.project_given {
+            None
+        } else {
+            let a = data.assoc(s.snap_idx?);
+            Some(data.snap.str(a.default_project).to_string()).filter(|p| !p.is_empty())
+        };
+        if bank.is_none() && project.is_none() {
+            return None;
+        }
+        Some(Effect::JobspecUpdate { bank, project })
+    }
+
+    /// Offsets for released, not yet running jobs of counter entry `s`.
+    fn offsets(&self, s: usize, queue: Option<&str>) -> Offsets {
+        let mut o = Offsets::default();
+        for id in &self.slab[s].inflight {
+            let Some(j) = self.jobs.get(id) else { continue };
+            if j.in_run {
+                continue;
+            }
+            let same_q = queue.is_some() && j.queue.as_deref() == queue;
+            add(&mut o.run, 1);
+            add(&mut o.nodes, j.res.nnodes);
+            add(&mut o.cores, j.res.ncores);
+            if same_q {
+                add(&mut o.q_run, 1);
+            }
+            if !j.in_sched {
+                add(&mut o.unsched, 1);
+                if same_q {
+                    add(&mut o.q_unsched, 1);
+                    add(&mut o.q_unsched_nodes, j.res.nnodes);
+                    add(&mut o.q_unsched_cores, j.res.ncores);
+                }
+            }
+        }
+        o
+    }
+
+    /// Whether hold `dep` is needed for a job of counter entry `s` with
+    /// queue `queue` and resources `res`.
+    fn hold_needed(&self, dep: &str, s: usize, queue: Option<&str>, res: Resources, o: &Offsets) -> bool {
+        let a = &self.slab[s];
+        let p = &a.params;
+        let qi = queue.and_then(|q| self.data.as_ref()?.queue(q));
+        let qu = queue.and_then(|q| a.queue_usage.get(q)).copied().unwrap_or_default();
+        let sum = |xs: &[i64]| xs.iter().fold(0i64, |acc, &x| acc.saturating_add(x));
+        match (dep, qi) {
+            (D_QUEUE_MRJ, Some(q)) => sum(&[qu.run, o.q_run]) >= q.max_running_jobs,
+            (D_QUEUE_MSJ, Some(q)) => sum(&[qu.sched, o.q_unsched]) >= q.max_sched_jobs,
+            (D_QUEUE_MSN, Some(q)) => {
+                sum(&[qu.sched_nodes, o.q_unsched_nodes, res.nnodes]) > q.max_sched_nodes_per_assoc
+            }
+            (D_QUEUE_MSC, Some(q)) => {
+                sum(&[qu.sched_cores, o.q_unsched_cores, res.ncores]) > q.max_sched_cores_per_assoc
+            }
+            (D_QUEUE_MRES, Some(q)) => {
+                sum(&[qu.nodes, qu.sched_nodes, o.q_unsched_nodes, res.nnodes]) > q.max_nodes_per_assoc
+            }
+            (D_ASSOC_MRJ, _) => sum(&[a.run, o.run]) >= p.max_run,
+            (D_ASSOC_MSJ, _) => sum(&[a.sched, o.unsched]) >= p.max_sched,
+            (D_ASSOC_MRES, _) => {
+                !(p.max_nodes > 0
+                    && p.max_cores > 0
+                    && sum(&[a.nodes, o.nodes, res.nnodes]) <= p.max_nodes
+                    && sum(&[a.cores, o.cores, res.ncores]) <= p.max_cores)
+            }
+            _ => false,
+        }
+    }
+
+    /// `job.state.depend`: hold the job with one dependency per limit that
+    /// has no room.
+    pub fn depend(&mut self, job: &JobIn) -> Outcome {
+        self.ensure_job(job);
+        let Some(j) = self.jobs.get(&job.id) else { return Outcome::ok() };
+        let replay = j.replay_depend;
+        let Some(s) = j.assoc else {
+            return Outcome::ok();
+        };
+        let (queue, res) = (j.queue.clone(), j.res);
+        let o = self.offsets(s, queue.as_deref());
+        let deps: Vec<&'static str> =
+            HOLDS.iter().copied().filter(|d| self.hold_needed(d, s, queue.as_deref(), res, &o)).collect();
+        let mut effects = Vec::new();
+        if replay {
+            // Holds added by a previous instance may be stale.
+            for d in HOLDS.iter().copied().filter(|d| !deps.contains(d)) {
+                effects.push(Effect::DependencyRemove { id: job.id, dep: d, quiet: true });
+            }
+        }
+        for &d in &deps {
+            effects.push(Effect::DependencyAdd { id: job.id, dep: d });
+        }
+        if let Some(j) = self.jobs.get_mut(&job.id) {
+            j.replay_depend = false;
+            if !deps.is_empty() && j.deps.is_empty() {
+                self.slab[s].held.push(job.id);
+            }
+            j.deps = deps;
+        }
+        Outcome::with(Decision::Ok, effects)
+    }
+
+    /// Starts tracking a job the plugin has not seen (no job.new), without
+    /// posting anything.
+    fn ensure_job(&mut self, job: &JobIn) {
+        if !self.jobs.contains_key(&job.id) {
+            let mut quiet = job.clone();
+            // Never post updates for a job first seen here.
+            if quiet.state == STATE_NEW {
+                quiet.state = STATE_DEPEND;
+            }
+            let _ = self.job_new(&quiet);
+            if let Some(j) = self.jobs.get_mut(&job.id) {
+                j.replay_depend = false;
+            }
+        }
+    }
+
+    /// `job.state.priority` and `job.priority.get`: the job's priority, or
+    /// unavailable while the plugin cannot look its user up.
+    pub fn priority(&mut self, job: &JobIn, entering_priority: bool) -> Outcome {
+        self.ensure_job(job);
+        let mut effects = Vec::new();
+        if entering_priority {
+            // Back from SCHED (urgency change, jobspec update, restart).
+            let in_run = self.jobs.get(&job.id).is_some_and(|j| j.in_run);
+            self.set_flags(job.id, false, in_run);
+        }
+        let Some(j) = self.jobs.get(&job.id) else { return Outcome::ok() };
+        if j.assoc.is_none() {
+            if !self.has_data() {
+                return Outcome::with(Decision::Unavail, effects);
+            }
+            let bank = job.bank.as_str().map(str::to_string).or_else(|| j.bank.clone());
+            match self.slab_for(job.userid, bank.as_deref()) {
+                None => {
+                    effects.push(Effect::Exception {
+                        id: job.id,
+                        note: format!("cannot find user/bank or user/default bank entry for uid: {}", job.userid),
+                    });
+                    return Outcome::with(Decision::Fail, effects);
+                }
+                Some(s) => {
+                    if let Some(j) = self.jobs.get_mut(&job.id) {
+                        j.bank = bank;
+                        j.spec_update_pending = true;
+                    }
+                    self.attach(job.id, s);
+                }
+            }
+        }
+        if self.jobs.get(&job.id).is_some_and(|j| j.spec_update_pending) {
+            if let Some(u) = self.spec_update(job.id) {
+                effects.push(u);
+            }
+            if let Some(j) = self.jobs.get_mut(&job.id) {
+                j.spec_update_pending = false;
+            }
+        }
+        let Some((p, fs)) = self.compute(job.id, job.urgency) else {
+            return Outcome::with(Decision::Unavail, effects);
+        };
+        if let Some(j) = self.jobs.get_mut(&job.id) {
+            if !matches!(j.last_fairshare, Some(l) if (l - fs).abs() <= 1e-9) {
+                j.last_fairshare = Some(fs);
+                effects.push(Effect::Memo { id: job.id, fairshare: fs });
+            }
+        }
+        Outcome::with(Decision::Priority(p), effects)
+    }
+
+    /// The priority formula for a tracked, attached job. Returns the
+    /// priority and the fair-share value used.
+    fn compute(&self, id: u64, urgency: i64) -> Option<(i64, f64)> {
+        let j = self.jobs.get(&id)?;
+        let s = &self.slab[j.assoc?];
+        let fs = s.params.fairshare;
+        let data = self.data.as_ref();
+        let queue_priority = match (data, j.queue.as_deref(), s.snap_idx) {
+            (Some(d), Some(q), Some(ai)) => match d.queue(q) {
+                Some(qi) if d.queue_allowed(d.assoc(ai), qi) => qi.priority,
+                _ => 0,
+            },
+            _ => 0,
+        };
+        let bank_priority = data.and_then(|d| d.banks.get(&s.bank)).copied().unwrap_or(0.0);
+        Some((priority_formula(&self.weights(), fs, queue_priority, bank_priority, urgency), fs))
+    }
+
+    /// `job.state.sched`: count the job as scheduled (once).
+    pub fn sched(&mut self, job: &JobIn) -> Outcome {
+        self.ensure_job(job);
+        if let Some(in_run) = self.jobs.get(&job.id).map(|j| j.in_run) {
+            self.set_flags(job.id, true, in_run);
+        }
+        Outcome::ok()
+    }
+
+    /// `job.state.run`: move the job from scheduled to running, then
+    /// release held jobs that now have room.
+    pub fn run(&mut self, job: &JobIn) -> Outcome {
+        self.ensure_job(job);
+        if let Some(j) = self.jobs.get_mut(&job.id) {
+            if job.resources.is_some() && j.res == Resources::default() {
+                j.res = job.resources.unwrap_or_default();
+            }
+        }
+        self.set_flags(job.id, false, true);
+        let mut effects = Vec::new();
+        let s = self.jobs.get_mut(&job.id).and_then(|j| {
+            j.released = false;
+            j.deps.clear();
+            j.assoc
+        });
+        if let Some(s) = s {
+            self.slab[s].inflight.retain(|&h| h != job.id);
+            self.slab[s].held.retain(|&h| h != job.id);
+            self.release(s, &mut effects);
+        }
+        Outcome::with(Decision::Ok, effects)
+    }
+
+    /// `job.state.inactive` (and `job.destroy`): forget the job, then
+    /// release held jobs that now have room.
+    pub fn inactive(&mut self, id: u64) -> Outcome {
+        let s = self.jobs.get(&id).and_then(|j| j.assoc);
+        self.detach(id);
+        self.jobs.remove(&id);
+        let mut effects = Vec::new();
+        if let Some(s) = s {
+            self.release(s, &mut effects);
+        }
+        Outcome::with(Decision::Ok, effects)
+    }
+
+    /// The held-job release pass for counter entry `s`: removes each hold
+    /// whose limit now has room, counting jobs already released (so only as
+    /// many jobs are released as there is room for).
+    fn release(&mut self, s: usize, effects: &mut Vec<Effect>) {
+        let held = std::mem::take(&mut self.slab[s].held);
+        let mut still = Vec::new();
+        for id in held {
+            let Some(j) = self.jobs.get(&id) else { continue };
+            let (queue, res, deps) = (j.queue.clone(), j.res, j.deps.clone());
+            let o = self.offsets(s, queue.as_deref());
+            let mut keep = Vec::new();
+            for dep in deps {
+                if self.hold_needed(dep, s, queue.as_deref(), res, &o) {
+                    keep.push(dep);
+                } else {
+                    effects.push(Effect::DependencyRemove { id, dep, quiet: false });
+                }
+            }
+            let Some(j) = self.jobs.get_mut(&id) else { continue };
+            if keep.is_empty() {
+                j.deps.clear();
+                j.released = true;
+                self.slab[s].inflight.push(id);
+            } else {
+                j.deps = keep;
+                still.push(id);
+            }
+        }
+        // Jobs held while the pass ran (none today) go after.
+        still.append(&mut self.slab[s].held);
+        self.slab[s].held = still;
+    }
+
+    /// Runs the release pass for every association with held jobs.
+    pub fn release_all(&mut self) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        for s in 0..self.slab.len() {
+            if !self.slab[s].held.is_empty() {
+                self.release(s, &mut effects);
+            }
+        }
+        effects
+    }
+
+    /// `job.update`: a jobspec update was applied; follow bank, queue and
+    /// project changes.
+    pub fn update(&mut self, job: &JobIn, updates: &Value) -> Outcome {
+        self.ensure_job(job);
+        let Some(updates) = updates.as_object() else { return Outcome::ok() };
+        let mut effects = Vec::new();
+        if updates.contains_key("attributes.system.project") {
+            if let Some(j) = self.jobs.get_mut(&job.id) {
+                j.project_given = true;
+            }
+        }
+        if let Some(q) = updates.get("attributes.system.queue") {
+            let q = q.as_str().map(str::to_string);
+            if self.jobs.get(&job.id).is_some_and(|j| j.queue != q) {
+                self.contribute(job.id, -1);
+                if let Some(j) = self.jobs.get_mut(&job.id) {
+                    j.queue = q;
+                }
+                self.contribute(job.id, 1);
+            }
+        }
+        if let Some(b) = updates.get("attributes.system.bank").and_then(Value::as_str) {
+            let Some(j) = self.jobs.get(&job.id) else { return Outcome::ok() };
+            let current = j.assoc.map(|s| self.slab[s].bank.as_str());
+            if current != Some(b) {
+                match self.slab_for(job.userid, Some(b)) {
+                    Some(s) => {
+                        self.detach(job.id);
+                        self.attach(job.id, s);
+                    }
+                    None if self.has_data() => effects.push(Effect::Exception {
+                        id: job.id,
+                        note: format!(
+                            "job.update: cannot find user/bank or user/default bank entry for uid: {}",
+                            job.userid
+                        ),
+                    }),
+                    None => {}
+                }
+            }
+            if let Some(j) = self.jobs.get_mut(&job.id) {
+                j.bank = Some(b.to_string());
+            }
+        }
+        Outcome::with(Decision::Ok, effects)
+    }
+
+    /// `job.update.attributes.system.bank`: may the job move to bank `value`?
+    pub fn update_bank(&self, job: &JobIn, value: &Value) -> Outcome {
+        let Some(bank) = value.as_str() else {
+            return Outcome::reject("unable to unpack bank arg");
+        };
+        let Some(data) = self.data.as_ref().filter(|d| d.has_associations()) else {
+            return Outcome::reject("update_bank: plugin still waiting on flux-accounting data");
+        };
+        let Some(ai) = data.lookup(job.userid, Some(bank)) else {
+            return Outcome::reject(format!(
+                "update_bank: cannot find flux-accounting entry for uid/bank: {}/{bank}",
+                job.userid
+            ));
+        };
+        let current = self.jobs.get(&job.id).and_then(|j| j.assoc).map(|s| self.slab[s].bank.as_str());
+        if current == Some(bank) {
+            return Outcome::ok();
+        }
+        let a = data.assoc(ai);
+        let (active, run) =
+            self.find_slab(job.userid, bank).map_or((0, 0), |s| (self.slab[s].active, self.slab[s].run));
+        if a.max_active_jobs > 0 && active >= a.max_active_jobs {
+            return Outcome::reject("new bank is already at max-active-jobs limit");
+        }
+        if a.max_running_jobs > 0 && run >= a.max_running_jobs {
+            return Outcome::reject(format!(
+                "updating to bank {bank} while it is already at max-run-jobs limit is not allowed; try again later"
+            ));
+        }
+        Outcome::ok()
+    }
+
+    /// `job.update.attributes.system.queue`: may the job move to queue `value`?
+    pub fn update_queue(&self, job: &JobIn, value: &Value) -> Outcome {
+        let Some(queue) = value.as_str() else {
+            return Outcome::reject("unable to unpack plugin args");
+        };
+        let Some(data) = self.data.as_ref().filter(|d| d.has_associations()) else {
+            return Outcome::ok();
+        };
+        let bank = job
+            .bank
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| self.jobs.get(&job.id).and_then(|j| j.assoc).map(|s| self.slab[s].bank.clone()));
+        let Some(ai) = data.lookup(job.userid, bank.as_deref()) else {
+            return Outcome::reject(format!(
+                "cannot find user/bank or user/default bank entry for uid: {}",
+                job.userid
+            ));
+        };
+        if let Some(qi) = data.queue(queue) {
+            if !data.queue_allowed(data.assoc(ai), qi) {
+                return Outcome::reject(format!("mf_priority: queue not valid for user: {queue}"));
+            }
+        }
+        Outcome::ok()
+    }
+
+    /// The `plugin.query` additions: `mf_priority_map`, `queues`,
+    /// `projects` (flux-accounting's shape) and `snapshot` (the ledger head,
+    /// or null).
+    pub fn query(&self) -> Value {
+        // uid → bank → association object.
+        let mut users: BTreeMap<u32, BTreeMap<String, Value>> = BTreeMap::new();
+        let zero = AssocState {
+            userid: 0,
+            bank: String::new(),
+            params: Params {
+                fairshare: 0.0,
+                max_run: 0,
+                max_active: 0,
+                max_nodes: 0,
+                max_cores: 0,
+                max_sched: 0,
+                active: false,
+            },
+            snap_idx: None,
+            active: 0,
+            run: 0,
+            sched: 0,
+            nodes: 0,
+            cores: 0,
+            queue_usage: BTreeMap::new(),
+            held: Vec::new(),
+            inflight: Vec::new(),
+        };
+        let mut emit =
+            |uid: u32, bank: String, p: Params, lists: (Vec<String>, Vec<String>, String), s: &AssocState| {
+                let queue_usage: Map<String, Value> = s
+                    .queue_usage
+                    .iter()
+                    .map(|(q, u)| {
+                        (
+                            q.clone(),
+                            json!({"cur_run_jobs": u.run, "cur_nodes": u.nodes, "cur_sched_jobs": u.sched,
+                               "cur_sched_nodes": u.sched_nodes, "cur_sched_cores": u.sched_cores}),
+                        )
+                    })
+                    .collect();
+                let held: Map<String, Value> = s
+                    .held
+                    .iter()
+                    .filter_map(|id| {
+                        let j = self.jobs.get(id)?;
+                        Some((
+                            id.to_string(),
+                            json!({"nnodes": j.res.nnodes, "ncores": j.res.ncores,
+                               "queue": j.queue.clone().unwrap_or_default(), "deps": j.deps}),
+                        ))
+                    })
+                    .collect();
+                let v = json!({
+                    "bank_name": bank,
+                    "fairshare": p.fairshare,
+                    "max_run_jobs": p.max_run,
+                    "cur_run_jobs": s.run,
+                    "max_active_jobs": p.max_active,
+                    "cur_active_jobs": s.active,
+                    "queues": lists.0,
+                    "queue_factor": 0,
+                    "projects": lists.1,
+                    "def_project": lists.2,
+                    "max_nodes": p.max_nodes,
+                    "max_cores": p.max_cores,
+                    "cur_nodes": s.nodes,
+                    "cur_cores": s.cores,
+                    "active": i64::from(p.active),
+                    "cur_sched_jobs": s.sched,
+                    "max_sched_jobs": p.max_sched,
+                    "queue_usage": queue_usage,
+                    "held_jobs": held,
+                });
+                users.entry(uid).or_default().insert(bank, v);
+            };
+        let mut queues = Map::new();
+        let mut projects = Vec::new();
+        if let Some(d) = &self.data {
+            for a in &d.snap.associations {
+                let bank = d.snap.str(a.bank).to_string();
+                let s = self.find_slab(a.userid, &bank).map_or(&zero, |s| &self.slab[s]);
+                let lists = (
+                    d.snap.list_names(a.queues),
+                    d.snap.list_names(a.projects),
+                    d.snap.str(a.default_project).to_string(),
+                );
+                emit(a.userid, bank, Params::from(a), lists, s);
+            }
+            for q in &d.snap.queues {
+                let name = d.snap.str(q.name).to_string();
+                queues.insert(
+                    name.clone(),
+                    json!({"name": name, "min_nodes_per_job": q.min_nodes_per_job,
+                           "max_nodes_per_job": q.max_nodes_per_job, "max_time_per_job": q.max_time_per_job,
+                           "priority": q.priority, "max_running_jobs": q.max_running_jobs,
+                           "max_nodes_per_assoc": q.max_nodes_per_assoc, "max_sched_jobs": q.max_sched_jobs,
+                           "max_sched_nodes_per_assoc": q.max_sched_nodes_per_assoc,
+                           "max_sched_cores_per_assoc": q.max_sched_cores_per_assoc}),
+                );
+            }
+            projects = d.snap.projects.iter().map(|&p| d.snap.str(p).to_string()).collect();
+        }
+        // Associations no longer in the snapshot that still have counters.
+        for s in self.slab.iter().filter(|s| s.snap_idx.is_none()) {
+            emit(s.userid, s.bank.clone(), s.params, (Vec::new(), Vec::new(), String::new()), s);
+        }
+        let map: Vec<Value> = users
+            .into_iter()
+            .map(|(uid, banks)| json!({"userid": uid, "banks": banks.into_values().collect::<Vec<_>>()}))
+            .collect();
+        let snapshot = match self.head() {
+            Some(h) => json!({"seq": h.seq.0, "hash": h.hash.to_hex()}),
+            None => Value::Null,
+        };
+        json!({"mf_priority_map": map, "queues": queues, "projects": projects, "snapshot": snapshot})
+    }
+}
+
+/// `P = round(W_fs·fairshare + W_q·queue_priority + W_b·bank_priority + W_u·(urgency − 16))`,
+/// with urgency 0 → 0, urgency 31 → [`PRIORITY_MAX`], and the result
+/// clamped to `0..=PRIORITY_MAX` (NaN → 0).
+pub fn priority_formula(w: &Weights, fairshare: f64, queue_priority: i64, bank_priority: f64, urgency: i64) -> i64 {
+    match urgency {
+        0 => return 0,
+        31 => return PRIORITY_MAX,
+        _ => {}
+    }
+    let p = w.fairshare as f64 * fairshare
+        + w.queue as f64 * queue_priority as f64
+        + w.bank as f64 * bank_priority
+        + w.urgency as f64 * (urgency as f64 - 16.0);
+    let p = p.round();
+    if p.is_nan() || p <= 0.0 {
+        0
+    } else if p >= PRIORITY_MAX as f64 {
+        PRIORITY_MAX
+    } else {
+        p as i64
+    }
+}
+
+#[cfg(test)]
+mod tests;

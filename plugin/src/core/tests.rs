@@ -1,0 +1,346 @@
+use super::*;
+use projections::snapshot::{AssociationRecord, QueueRecord, SnapshotBuilder};
+
+fn rec(uid: u32, bank: &str) -> AssociationRecord {
+    AssociationRecord {
+        userid: uid,
+        username: format!("u{uid}"),
+        bank: bank.into(),
+        default_bank: bank.into(),
+        active: true,
+        fairshare: 0.5,
+        max_running_jobs: 5,
+        max_active_jobs: 7,
+        max_nodes: 2_147_483_647,
+        max_cores: 2_147_483_647,
+        max_sched_jobs: 2_147_483_647,
+        queues: vec!["gold".into()],
+        projects: vec!["*".into(), "shortstops".into()],
+        default_project: "shortstops".into(),
+    }
+}
+
+fn snap(f: impl FnOnce(&mut AssociationRecord)) -> Snapshot {
+    let mut b = SnapshotBuilder::new(LedgerHead::default());
+    let mut a = rec(5035, "giants");
+    f(&mut a);
+    b.add_association(&a);
+    let mut other = rec(5035, "dodgers");
+    other.default_bank = a.default_bank.clone();
+    b.add_association(&other);
+    b.add_queue(&QueueRecord { priority: 100, ..QueueRecord::with_defaults("gold") });
+    b.add_queue(&QueueRecord::with_defaults("silver"));
+    b.add_bank("giants", 0.0);
+    b.add_project("*").add_project("shortstops");
+    b.build()
+}
+
+fn job(id: u64, state: u32) -> JobIn {
+    JobIn {
+        id,
+        userid: 5035,
+        urgency: 16,
+        state,
+        resources: Some(Resources { nnodes: 1, ncores: 1 }),
+        ..JobIn::default()
+    }
+}
+
+fn core(f: impl FnOnce(&mut AssociationRecord)) -> Core {
+    let mut c = Core::new();
+    c.load(snap(f));
+    c
+}
+
+/// Submit through validate, new, depend; returns the depend effects.
+fn submit(c: &mut Core, j: &JobIn) -> Result<Vec<Effect>, String> {
+    if let Decision::Reject(m) = c.validate(j).decision {
+        return Err(m);
+    }
+    c.job_new(j);
+    let mut d = j.clone();
+    d.state = STATE_DEPEND;
+    Ok(c.depend(&d).effects)
+}
+
+#[test]
+fn default_bank_and_project_posted_together() {
+    let mut c = core(|_| {});
+    let o = c.job_new(&job(1, STATE_NEW));
+    assert_eq!(
+        o.effects,
+        vec![Effect::JobspecUpdate { bank: Some("giants".into()), project: Some("shortstops".into()) }]
+    );
+    let mut j = job(2, STATE_NEW);
+    j.bank = Attr::Str("dodgers".into());
+    j.project = Attr::Str("*".into());
+    assert!(c.job_new(&j).effects.is_empty());
+}
+
+#[test]
+fn priority_formula_and_clamps() {
+    let w = Weights::default();
+    assert_eq!(priority_formula(&w, 0.5, 0, 0.0, 16), 50_000);
+    assert_eq!(priority_formula(&w, 0.5, 0, 0.0, 20), 54_000);
+    assert_eq!(priority_formula(&w, 0.5, 100, 0.0, 16), 1_050_000);
+    assert_eq!(priority_formula(&w, 0.5, 0, 0.0, 0), 0);
+    assert_eq!(priority_formula(&w, 0.5, 0, 0.0, 31), PRIORITY_MAX);
+    assert_eq!(priority_formula(&w, 0.0, 0, 0.0, 1), 0);
+    assert_eq!(priority_formula(&w, 1e12, 0, 0.0, 16), PRIORITY_MAX);
+    assert_eq!(priority_formula(&w, f64::NAN, 0, 0.0, 16), 0);
+    assert_eq!(priority_formula(&w, 0.45321, 0, 0.0, 16), 45_321);
+    let w2 = Weights { bank: 1000, ..w };
+    assert_eq!(priority_formula(&w2, 0.99, 1, 100.0, 16), 209_000);
+}
+
+#[test]
+fn priority_uses_the_jobs_own_queue() {
+    let mut c = core(|_| {});
+    let mut gold = job(1, STATE_NEW);
+    gold.queue = Attr::Str("gold".into());
+    c.job_new(&gold);
+    let plain = job(2, STATE_NEW);
+    c.job_new(&plain);
+    // Later jobs of the association do not change earlier jobs' queue factor.
+    let o = c.priority(&gold, true);
+    assert_eq!(o.decision, Decision::Priority(1_050_000));
+    assert_eq!(o.effects, vec![Effect::Memo { id: 1, fairshare: 0.5 }]);
+    assert_eq!(c.priority(&plain, true).decision, Decision::Priority(50_000));
+    let o = c.priority(&gold, false);
+    assert_eq!(o.decision, Decision::Priority(1_050_000));
+    assert!(o.effects.is_empty(), "memo only when fairshare changes");
+    c.load(snap(|a| a.fairshare = 0.25));
+    let o = c.priority(&gold, false);
+    assert_eq!(o.decision, Decision::Priority(1_025_000));
+    assert_eq!(o.effects, vec![Effect::Memo { id: 1, fairshare: 0.25 }]);
+}
+
+#[test]
+fn rejects_with_reference_texts() {
+    let c = core(|a| a.max_nodes = 2);
+    let mut j = job(1, STATE_NEW);
+    j.userid = 1;
+    assert_eq!(
+        c.validate(&j).decision,
+        Decision::Reject("cannot find user/bank or user/default bank entry for uid: 1".into())
+    );
+    let mut j = job(1, STATE_NEW);
+    j.queue = Attr::Str("silver".into());
+    assert_eq!(
+        c.validate(&j).decision,
+        Decision::Reject("queue \"silver\" not valid for user; valid queues for user: gold".into())
+    );
+    let mut j = job(1, STATE_NEW);
+    j.project = Attr::Str("catchers".into());
+    assert_eq!(
+        c.validate(&j).decision,
+        Decision::Reject("project \"catchers\" not valid for user; valid projects for user: *,shortstops".into())
+    );
+    let mut j = job(1, STATE_NEW);
+    j.bank = Attr::Invalid;
+    assert_eq!(c.validate(&j).decision, Decision::Reject("unable to unpack bank arg".into()));
+    let mut j = job(1, STATE_NEW);
+    j.resources = Some(Resources { nnodes: 3, ncores: 3 });
+    assert_eq!(
+        c.validate(&j).decision,
+        Decision::Reject("job size (3 node(s), 3 core(s)) is greater than max resources limits configured for association (2 node(s), 2147483647 core(s))".into())
+    );
+    let mut j = job(1, STATE_NEW);
+    j.resources = None;
+    assert_eq!(c.validate(&j).decision, Decision::Reject("unable to count resources for job".into()));
+    // Unknown queue passes unless deny_unknown_queues.
+    let mut j = job(1, STATE_NEW);
+    j.queue = Attr::Str("bronze".into());
+    assert_eq!(c.validate(&j).decision, Decision::Ok);
+    let mut s = snap(|_| {});
+    s.deny_unknown_queues = true;
+    let mut c2 = Core::new();
+    c2.load(s);
+    assert_eq!(
+        c2.validate(&j).decision,
+        Decision::Reject("queue \"bronze\" is unknown to flux-accounting and deny-unknown-queues is enabled".into())
+    );
+    let c3 = core(|a| a.active = false);
+    assert_eq!(
+        c3.validate(&job(1, STATE_NEW)).decision,
+        Decision::Reject("user/bank entry has been disabled from flux-accounting DB".into())
+    );
+}
+
+#[test]
+fn max_active_jobs() {
+    let mut c = core(|a| a.max_active_jobs = 2);
+    for id in 1..=2 {
+        submit(&mut c, &job(id, STATE_NEW)).unwrap();
+    }
+    assert_eq!(submit(&mut c, &job(3, STATE_NEW)), Err("user has max active jobs".into()));
+    // Re-validation on update (state != NEW) is not blocked.
+    assert_eq!(c.validate(&job(1, STATE_SCHED)).decision, Decision::Ok);
+    c.inactive(1);
+    assert!(submit(&mut c, &job(3, STATE_NEW)).is_ok());
+}
+
+#[test]
+fn running_limit_holds_and_releases_only_as_many_as_fit() {
+    let mut c = core(|a| a.max_running_jobs = 1);
+    submit(&mut c, &job(1, STATE_NEW)).unwrap();
+    c.priority(&job(1, STATE_PRIORITY), true);
+    c.sched(&job(1, STATE_SCHED));
+    assert!(c.run(&job(1, STATE_RUN)).effects.is_empty());
+    for id in 2..=3 {
+        assert_eq!(submit(&mut c, &job(id, STATE_NEW)).unwrap(), vec![Effect::DependencyAdd { id, dep: D_ASSOC_MRJ }]);
+    }
+    let o = c.inactive(1);
+    assert_eq!(o.effects, vec![Effect::DependencyRemove { id: 2, dep: D_ASSOC_MRJ, quiet: false }]);
+    // Another pass before job 2 runs releases nothing more.
+    assert!(c.release_all().is_empty());
+    c.priority(&job(2, STATE_PRIORITY), true);
+    c.sched(&job(2, STATE_SCHED));
+    assert!(c.run(&job(2, STATE_RUN)).effects.is_empty());
+    let o = c.inactive(2);
+    assert_eq!(o.effects, vec![Effect::DependencyRemove { id: 3, dep: D_ASSOC_MRJ, quiet: false }]);
+}
+
+#[test]
+fn sched_twice_counts_once() {
+    let mut c = core(|a| a.max_sched_jobs = 1);
+    submit(&mut c, &job(1, STATE_NEW)).unwrap();
+    c.sched(&job(1, STATE_SCHED));
+    c.sched(&job(1, STATE_SCHED));
+    let q = c.query();
+    assert_eq!(q["mf_priority_map"][0]["banks"][1]["cur_sched_jobs"], 1);
+    // Back to PRIORITY uncounts; a second job is then not held.
+    c.priority(&job(1, STATE_PRIORITY), true);
+    assert!(submit(&mut c, &job(2, STATE_NEW)).unwrap().is_empty());
+    c.sched(&job(1, STATE_SCHED));
+    assert_eq!(submit(&mut c, &job(3, STATE_NEW)).unwrap(), vec![Effect::DependencyAdd { id: 3, dep: D_ASSOC_MSJ }]);
+    c.run(&job(1, STATE_RUN));
+    c.inactive(1);
+    c.inactive(2);
+    c.inactive(3);
+    let q = c.query();
+    let giants = &q["mf_priority_map"][0]["banks"][1];
+    assert_eq!(giants["bank_name"], "giants");
+    for k in ["cur_sched_jobs", "cur_run_jobs", "cur_active_jobs", "cur_nodes", "cur_cores"] {
+        assert_eq!(giants[k], 0, "{k}");
+    }
+}
+
+#[test]
+fn queue_limits_hold() {
+    let mut s = snap(|_| {});
+    s.queues[0].max_running_jobs = 1;
+    s.queues[0].max_nodes_per_assoc = 2;
+    let mut c = Core::new();
+    c.load(s);
+    let mut j1 = job(1, STATE_NEW);
+    j1.queue = Attr::Str("gold".into());
+    submit(&mut c, &j1).unwrap();
+    j1.state = STATE_RUN;
+    c.run(&j1);
+    let mut j2 = job(2, STATE_NEW);
+    j2.queue = Attr::Str("gold".into());
+    j2.resources = Some(Resources { nnodes: 2, ncores: 2 });
+    let deps = submit(&mut c, &j2).unwrap();
+    assert_eq!(
+        deps,
+        vec![Effect::DependencyAdd { id: 2, dep: D_QUEUE_MRJ }, Effect::DependencyAdd { id: 2, dep: D_QUEUE_MRES }]
+    );
+    let q = c.query();
+    let held = &q["mf_priority_map"][0]["banks"][1]["held_jobs"]["2"];
+    assert_eq!(held["deps"], json!([D_QUEUE_MRJ, D_QUEUE_MRES]));
+    let o = c.inactive(1);
+    assert_eq!(o.effects.len(), 2);
+}
+
+#[test]
+fn no_data_waits_then_attaches() {
+    let mut c = Core::new();
+    let j = job(1, STATE_NEW);
+    assert_eq!(c.validate(&j).decision, Decision::Ok);
+    assert!(c.job_new(&j).effects.is_empty());
+    let mut p = j.clone();
+    p.state = STATE_PRIORITY;
+    assert_eq!(c.priority(&p, true).decision, Decision::Unavail);
+    c.load(snap(|_| {}));
+    let o = c.priority(&p, false);
+    assert_eq!(o.decision, Decision::Priority(50_000));
+    assert!(o
+        .effects
+        .contains(&Effect::JobspecUpdate { bank: Some("giants".into()), project: Some("shortstops".into()) }));
+    // A user still unknown once data is present gets an exception.
+    let mut c = Core::new();
+    let mut j = job(2, STATE_NEW);
+    j.userid = 9;
+    c.job_new(&j);
+    c.load(snap(|_| {}));
+    j.state = STATE_PRIORITY;
+    let o = c.priority(&j, false);
+    assert_eq!(o.decision, Decision::Fail);
+    assert!(matches!(o.effects[0], Effect::Exception { id: 2, .. }));
+}
+
+#[test]
+fn replay_counts_running_and_scheduled_jobs() {
+    let mut c = core(|a| a.max_running_jobs = 1);
+    let mut r = job(1, STATE_RUN);
+    r.has_r = true;
+    assert!(c.job_new(&r).effects.is_empty());
+    c.job_new(&job(2, STATE_SCHED));
+    c.job_new(&job(3, STATE_DEPEND));
+    let o = c.depend(&job(3, STATE_DEPEND));
+    assert!(o.effects.contains(&Effect::DependencyAdd { id: 3, dep: D_ASSOC_MRJ }));
+    assert!(o.effects.contains(&Effect::DependencyRemove { id: 3, dep: D_ASSOC_MSJ, quiet: true }));
+    let q = c.query();
+    let g = &q["mf_priority_map"][0]["banks"][1];
+    assert_eq!((g["cur_run_jobs"].as_i64(), g["cur_sched_jobs"].as_i64()), (Some(1), Some(1)));
+    assert_eq!(g["cur_active_jobs"], 3);
+}
+
+#[test]
+fn bank_and_queue_updates() {
+    let mut c = core(|_| {});
+    submit(&mut c, &job(1, STATE_NEW)).unwrap();
+    assert_eq!(
+        c.update_bank(&job(1, STATE_SCHED), &json!("nope")).decision,
+        Decision::Reject("update_bank: cannot find flux-accounting entry for uid/bank: 5035/nope".into())
+    );
+    assert_eq!(
+        c.update_bank(&job(1, STATE_SCHED), &json!(3)).decision,
+        Decision::Reject("unable to unpack bank arg".into())
+    );
+    assert_eq!(c.update_bank(&job(1, STATE_SCHED), &json!("dodgers")).decision, Decision::Ok);
+    c.update(&job(1, STATE_SCHED), &json!({"attributes.system.bank": "dodgers"}));
+    let q = c.query();
+    let banks = &q["mf_priority_map"][0]["banks"];
+    assert_eq!((banks[0]["bank_name"].as_str(), banks[0]["cur_active_jobs"].as_i64()), (Some("dodgers"), Some(1)));
+    assert_eq!(banks[1]["cur_active_jobs"], 0);
+    assert_eq!(
+        c.update_queue(&job(1, STATE_SCHED), &json!("silver")).decision,
+        Decision::Reject("mf_priority: queue not valid for user: silver".into())
+    );
+    let c2 = core(|a| a.max_active_jobs = 1);
+    let mut c2 = c2;
+    let mut j = job(5, STATE_NEW);
+    j.bank = Attr::Str("giants".into());
+    submit(&mut c2, &j).unwrap();
+    let mut d = job(6, STATE_NEW);
+    d.bank = Attr::Str("dodgers".into());
+    submit(&mut c2, &d).unwrap();
+    assert_eq!(
+        c2.update_bank(&d, &json!("giants")).decision,
+        Decision::Reject("new bank is already at max-active-jobs limit".into())
+    );
+}
+
+#[test]
+fn query_shape() {
+    let c = core(|_| {});
+    let q = c.query();
+    assert_eq!(q["mf_priority_map"][0]["userid"], 5035);
+    assert_eq!(q["mf_priority_map"][0]["banks"][1]["def_project"], "shortstops");
+    assert_eq!(q["queues"]["gold"]["priority"], 100);
+    assert_eq!(q["projects"], json!(["*", "shortstops"]));
+    assert_eq!(q["snapshot"]["seq"], 0);
+    assert!(Core::new().query()["snapshot"].is_null());
+}

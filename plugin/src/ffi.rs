@@ -1,0 +1,481 @@
+//! The thin C shim: all of the plugin's `unsafe` lives here.
+//!
+//! * `flux_plugin_init` is the only exported symbol. It allocates the
+//!   plugin's one heap object ([`State`]), hands its ownership to the plugin
+//!   handle with `flux_plugin_aux_set` (destructor [`destroy_state`]), sets
+//!   the name `mf_priority`, adds the jobtap handlers and registers the
+//!   `load_snapshot` and `reprioritize` services, all with that object as
+//!   their data. Nothing lives in statics.
+//! * Every entry point runs inside `catch_unwind`; a panic becomes a −1
+//!   return or an error response, never an unwind into C.
+//! * No library is linked: every `flux_*` symbol is left undefined and is
+//!   resolved from the broker (libflux-core, job-manager.so) at `dlopen`.
+//!   Only functions present in flux-core 0.68 and later are referenced.
+//! * IN/OUT arguments go through the non-variadic `flux_plugin_arg_get` /
+//!   `flux_plugin_arg_set`; the three variadic calls that have no
+//!   alternative are made with fixed formats and C-promoted argument types.
+//! * The core is borrowed only while it decides; effects that may call back
+//!   into the plugin (removing another job's last dependency, reprioritizing)
+//!   run after the borrow ends.
+
+#![allow(non_camel_case_types)]
+
+use std::cell::RefCell;
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+
+use serde_json::{json, Value};
+
+use crate::core::{Core, Decision, Effect, Outcome};
+use crate::jobin::JobIn;
+use crate::PluginError;
+
+/// `flux_plugin_t`.
+#[repr(C)]
+pub struct flux_plugin_t {
+    _opaque: [u8; 0],
+}
+/// `flux_plugin_arg_t`.
+#[repr(C)]
+pub struct flux_plugin_arg_t {
+    _opaque: [u8; 0],
+}
+/// `flux_t`.
+#[repr(C)]
+pub struct flux_t {
+    _opaque: [u8; 0],
+}
+/// `flux_msg_t`.
+#[repr(C)]
+pub struct flux_msg_t {
+    _opaque: [u8; 0],
+}
+/// `flux_msg_handler_t`.
+#[repr(C)]
+pub struct flux_msg_handler_t {
+    _opaque: [u8; 0],
+}
+
+type flux_plugin_f =
+    unsafe extern "C" fn(*mut flux_plugin_t, *const c_char, *mut flux_plugin_arg_t, *mut c_void) -> c_int;
+type flux_msg_handler_f = unsafe extern "C" fn(*mut flux_t, *mut flux_msg_handler_t, *const flux_msg_t, *mut c_void);
+type flux_free_f = unsafe extern "C" fn(*mut c_void);
+
+extern "C" {
+    fn flux_plugin_set_name(p: *mut flux_plugin_t, name: *const c_char) -> c_int;
+    fn flux_plugin_add_handler(
+        p: *mut flux_plugin_t,
+        topic: *const c_char,
+        cb: Option<flux_plugin_f>,
+        arg: *mut c_void,
+    ) -> c_int;
+    fn flux_plugin_aux_set(
+        p: *mut flux_plugin_t,
+        key: *const c_char,
+        val: *mut c_void,
+        free_fn: Option<flux_free_f>,
+    ) -> c_int;
+    fn flux_plugin_get_conf(p: *mut flux_plugin_t) -> *const c_char;
+    fn flux_plugin_arg_get(args: *mut flux_plugin_arg_t, flags: c_int, json_str: *mut *mut c_char) -> c_int;
+    fn flux_plugin_arg_set(args: *mut flux_plugin_arg_t, flags: c_int, json_str: *const c_char) -> c_int;
+
+    fn flux_jobtap_get_flux(p: *mut flux_plugin_t) -> *mut flux_t;
+    fn flux_jobtap_service_register(
+        p: *mut flux_plugin_t,
+        method: *const c_char,
+        cb: flux_msg_handler_f,
+        arg: *mut c_void,
+    ) -> c_int;
+    fn flux_jobtap_set_load_sort_order(p: *mut flux_plugin_t, mode: *const c_char) -> c_int;
+    fn flux_jobtap_reprioritize_all(p: *mut flux_plugin_t) -> c_int;
+    fn flux_jobtap_priority_unavail(p: *mut flux_plugin_t, args: *mut flux_plugin_arg_t) -> c_int;
+    fn flux_jobtap_dependency_add(p: *mut flux_plugin_t, id: u64, description: *const c_char) -> c_int;
+    fn flux_jobtap_dependency_remove(p: *mut flux_plugin_t, id: u64, description: *const c_char) -> c_int;
+    fn flux_jobtap_jobspec_update_pack(p: *mut flux_plugin_t, fmt: *const c_char, ...) -> c_int;
+    fn flux_jobtap_event_post_pack(
+        p: *mut flux_plugin_t,
+        id: u64,
+        name: *const c_char,
+        fmt: *const c_char,
+        ...
+    ) -> c_int;
+    fn flux_jobtap_raise_exception(
+        p: *mut flux_plugin_t,
+        id: u64,
+        type_: *const c_char,
+        severity: c_int,
+        fmt: *const c_char,
+        ...
+    ) -> c_int;
+
+    fn flux_request_decode(msg: *const flux_msg_t, topic: *mut *const c_char, s: *mut *const c_char) -> c_int;
+    fn flux_respond(h: *mut flux_t, msg: *const flux_msg_t, s: *const c_char) -> c_int;
+    fn flux_respond_error(h: *mut flux_t, msg: *const flux_msg_t, errnum: c_int, errstr: *const c_char) -> c_int;
+    fn flux_log(h: *mut flux_t, level: c_int, fmt: *const c_char, ...) -> c_int;
+
+    fn free(ptr: *mut c_void);
+}
+
+const FLUX_PLUGIN_ARG_IN: c_int = 0;
+const FLUX_PLUGIN_ARG_OUT: c_int = 1;
+const LOG_ERR: c_int = 3;
+const LOG_INFO: c_int = 6;
+const EINVAL: c_int = 22;
+const EPROTO: c_int = 71;
+
+/// The plugin's one heap object, owned by the plugin handle.
+struct State {
+    p: *mut flux_plugin_t,
+    core: RefCell<Core>,
+}
+
+/// Jobtap topics handled (all by [`job_cb`]).
+const TOPICS: [&CStr; 13] = [
+    c"job.validate",
+    c"job.new",
+    c"job.state.depend",
+    c"job.state.priority",
+    c"job.priority.get",
+    c"job.state.sched",
+    c"job.state.run",
+    c"job.state.inactive",
+    c"job.destroy",
+    c"job.update",
+    c"job.update.attributes.system.bank",
+    c"job.update.attributes.system.queue",
+    c"plugin.query",
+];
+
+/// A C string from arbitrary text (interior NULs dropped).
+fn cstring(s: &str) -> CString {
+    CString::new(s.replace('\0', "")).unwrap_or_default()
+}
+
+/// Logs through the job manager's handle (`flux_log(h, level, "%s", msg)`).
+unsafe fn log(p: *mut flux_plugin_t, level: c_int, msg: &str) {
+    let h = if p.is_null() { ptr::null_mut() } else { flux_jobtap_get_flux(p) };
+    let m = cstring(msg);
+    flux_log(h, level, c"%s".as_ptr(), m.as_ptr());
+}
+
+/// Runs `f`, turning a panic into `fallback` (and a log line).
+fn guard<T>(p: *mut flux_plugin_t, what: &str, fallback: T, f: impl FnOnce() -> T) -> T {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => v,
+        Err(_) => {
+            let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
+                log(p, LOG_ERR, &format!("mf_priority: internal error (panic) in {what}"))
+            }));
+            fallback
+        }
+    }
+}
+
+/// The jobtap entry point.
+///
+/// # Safety
+/// Called by the job manager with a valid plugin handle.
+#[no_mangle]
+pub unsafe extern "C" fn flux_plugin_init(p: *mut flux_plugin_t) -> c_int {
+    guard(p, "flux_plugin_init", -1, || unsafe { init(p) })
+}
+
+unsafe fn init(p: *mut flux_plugin_t) -> c_int {
+    if p.is_null() {
+        return -1;
+    }
+    let mut core = Core::new();
+    let conf = flux_plugin_get_conf(p);
+    if !conf.is_null() {
+        let conf = CStr::from_ptr(conf).to_string_lossy();
+        match crate::snapshot_from_conf(&conf) {
+            Ok(Some(snap)) => {
+                let head = core.load(snap);
+                log(p, LOG_INFO, &format!("mf_priority: loaded snapshot at ledger seq {}", head.seq));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                log(p, LOG_ERR, &format!("mf_priority: {e}"));
+                return -1;
+            }
+        }
+    }
+    let raw = Box::into_raw(Box::new(State { p, core: RefCell::new(core) }));
+    if flux_plugin_aux_set(p, c"mf_priority::state".as_ptr(), raw.cast(), Some(destroy_state)) < 0 {
+        drop(Box::from_raw(raw));
+        return -1;
+    }
+    // From here on the plugin handle owns `raw`.
+    let data: *mut c_void = raw.cast();
+    if flux_jobtap_set_load_sort_order(p, c"-state".as_ptr()) < 0 {
+        log(p, LOG_ERR, "mf_priority: failed to set load sort order");
+    }
+    // The name must be set before services are registered.
+    if flux_plugin_set_name(p, c"mf_priority".as_ptr()) < 0 {
+        return -1;
+    }
+    for t in TOPICS {
+        if flux_plugin_add_handler(p, t.as_ptr(), Some(job_cb), data) < 0 {
+            return -1;
+        }
+    }
+    let services: [(&CStr, flux_msg_handler_f); 2] =
+        [(c"load_snapshot", load_snapshot_cb), (c"reprioritize", reprioritize_cb)];
+    for (method, cb) in services {
+        if flux_jobtap_service_register(p, method.as_ptr(), cb, data) < 0 {
+            log(p, LOG_ERR, "mf_priority: failed to register service methods");
+            return -1;
+        }
+    }
+    0
+}
+
+unsafe extern "C" fn destroy_state(arg: *mut c_void) {
+    guard(ptr::null_mut(), "destructor", (), || unsafe {
+        if !arg.is_null() {
+            drop(Box::from_raw(arg.cast::<State>()));
+        }
+    })
+}
+
+/// Reads IN (or OUT) arguments as JSON text.
+unsafe fn arg_get(args: *mut flux_plugin_arg_t, flags: c_int) -> Option<String> {
+    let mut s: *mut c_char = ptr::null_mut();
+    if args.is_null() || flux_plugin_arg_get(args, flags, &mut s) < 0 || s.is_null() {
+        return None;
+    }
+    let out = CStr::from_ptr(s).to_string_lossy().into_owned();
+    free(s.cast());
+    Some(out)
+}
+
+/// Merges `v` into the OUT arguments.
+unsafe fn arg_out(args: *mut flux_plugin_arg_t, v: &Value) -> c_int {
+    if args.is_null() {
+        return -1;
+    }
+    let s = cstring(&v.to_string());
+    flux_plugin_arg_set(args, FLUX_PLUGIN_ARG_OUT, s.as_ptr())
+}
+
+unsafe extern "C" fn job_cb(
+    p: *mut flux_plugin_t,
+    topic: *const c_char,
+    args: *mut flux_plugin_arg_t,
+    data: *mut c_void,
+) -> c_int {
+    let name = if topic.is_null() { String::new() } else { CStr::from_ptr(topic).to_string_lossy().into_owned() };
+    guard(p, &name, -1, || unsafe { dispatch(p, &name, args, data) })
+}
+
+unsafe fn dispatch(p: *mut flux_plugin_t, topic: &str, args: *mut flux_plugin_arg_t, data: *mut c_void) -> c_int {
+    if data.is_null() {
+        return -1;
+    }
+    let state = &*(data as *const State);
+    if topic == "plugin.query" {
+        let Ok(core) = state.core.try_borrow() else { return -1 };
+        let q = core.query();
+        drop(core);
+        return if arg_out(args, &q) < 0 { -1 } else { 0 };
+    }
+    let input: Option<Value> = arg_get(args, FLUX_PLUGIN_ARG_IN).and_then(|s| serde_json::from_str(&s).ok());
+    let job = match input.as_ref().ok_or_else(|| PluginError::Args("no arguments".into())) {
+        Ok(v) => JobIn::from_value(v),
+        Err(e) => Err(e),
+    };
+    let job = match job {
+        Ok(j) => j,
+        Err(e) => {
+            log(p, LOG_ERR, &format!("mf_priority: {topic}: {e}"));
+            if topic == "job.validate" || topic.starts_with("job.update.") {
+                let _ = arg_out(args, &json!({"errmsg": "mf_priority: unable to unpack plugin args"}));
+            }
+            return -1;
+        }
+    };
+    let input = input.unwrap_or(Value::Null);
+    let Ok(mut core) = state.core.try_borrow_mut() else {
+        log(p, LOG_ERR, &format!("mf_priority: {topic}: re-entered while busy"));
+        return -1;
+    };
+    let outcome: Outcome = match topic {
+        "job.validate" => core.validate(&job),
+        "job.new" => core.job_new(&job),
+        "job.state.depend" => core.depend(&job),
+        "job.state.priority" => core.priority(&job, true),
+        "job.priority.get" => core.priority(&job, false),
+        "job.state.sched" => core.sched(&job),
+        "job.state.run" => core.run(&job),
+        "job.state.inactive" | "job.destroy" => core.inactive(job.id),
+        "job.update" => core.update(&job, input.get("updates").unwrap_or(&Value::Null)),
+        "job.update.attributes.system.bank" => core.update_bank(&job, input.get("value").unwrap_or(&Value::Null)),
+        "job.update.attributes.system.queue" => core.update_queue(&job, input.get("value").unwrap_or(&Value::Null)),
+        _ => Outcome { decision: Decision::Ok, effects: Vec::new() },
+    };
+    drop(core);
+    run_effects(state, topic, &outcome.effects);
+    match outcome.decision {
+        Decision::Ok => 0,
+        Decision::Reject(msg) => {
+            let _ = arg_out(args, &json!({ "errmsg": msg }));
+            -1
+        }
+        Decision::Priority(prio) => {
+            if arg_out(args, &json!({ "priority": prio })) < 0 {
+                -1
+            } else {
+                0
+            }
+        }
+        Decision::Unavail => flux_jobtap_priority_unavail(p, args),
+        Decision::Fail => -1,
+    }
+}
+
+/// Carries out effects (core not borrowed: some re-enter the plugin).
+unsafe fn run_effects(state: &State, topic: &str, effects: &[Effect]) {
+    let p = state.p;
+    for e in effects {
+        match e {
+            Effect::JobspecUpdate { bank, project } => {
+                let kb = c"attributes.system.bank";
+                let kp = c"attributes.system.project";
+                let rc = match (bank, project) {
+                    (Some(b), Some(pr)) => {
+                        let (b, pr) = (cstring(b), cstring(pr));
+                        flux_jobtap_jobspec_update_pack(
+                            p,
+                            c"{s:s, s:s}".as_ptr(),
+                            kb.as_ptr(),
+                            b.as_ptr(),
+                            kp.as_ptr(),
+                            pr.as_ptr(),
+                        )
+                    }
+                    (Some(b), None) => {
+                        let b = cstring(b);
+                        flux_jobtap_jobspec_update_pack(p, c"{s:s}".as_ptr(), kb.as_ptr(), b.as_ptr())
+                    }
+                    (None, Some(pr)) => {
+                        let pr = cstring(pr);
+                        flux_jobtap_jobspec_update_pack(p, c"{s:s}".as_ptr(), kp.as_ptr(), pr.as_ptr())
+                    }
+                    (None, None) => 0,
+                };
+                if rc < 0 {
+                    log(p, LOG_ERR, &format!("mf_priority: {topic}: failed to update jobspec with bank/project"));
+                }
+            }
+            Effect::DependencyAdd { id, dep } => {
+                let d = cstring(dep);
+                if flux_jobtap_dependency_add(p, *id, d.as_ptr()) < 0 {
+                    raise(p, *id, &format!("{topic}: failed to add {dep} dependency to job"));
+                }
+            }
+            Effect::DependencyRemove { id, dep, quiet } => {
+                let d = cstring(dep);
+                if flux_jobtap_dependency_remove(p, *id, d.as_ptr()) < 0 && !quiet {
+                    raise(
+                        p,
+                        *id,
+                        &format!("check_and_release_held_jobs: failed to remove {dep} dependency from job {id}"),
+                    );
+                }
+            }
+            Effect::Memo { id, fairshare } => {
+                let rc = flux_jobtap_event_post_pack(
+                    p,
+                    *id,
+                    c"memo".as_ptr(),
+                    c"{s:f}".as_ptr(),
+                    c"fairshare".as_ptr(),
+                    *fairshare,
+                );
+                if rc < 0 {
+                    log(p, LOG_ERR, &format!("mf_priority: {topic}: failed to post memo event on job {id}"));
+                }
+            }
+            Effect::Exception { id, note } => raise(p, *id, note),
+        }
+    }
+}
+
+/// Raises a fatal `mf_priority` exception (`"%s"` format, pre-formatted note).
+unsafe fn raise(p: *mut flux_plugin_t, id: u64, note: &str) {
+    let n = cstring(note);
+    let sev: c_int = 0;
+    if flux_jobtap_raise_exception(p, id, c"mf_priority".as_ptr(), sev, c"%s".as_ptr(), n.as_ptr()) < 0 {
+        log(p, LOG_ERR, &format!("mf_priority: failed to raise exception on job {id}: {note}"));
+    }
+}
+
+unsafe fn respond_error(h: *mut flux_t, msg: *const flux_msg_t, errnum: c_int, text: &str) {
+    let t = cstring(text);
+    let _ = flux_respond_error(h, msg, errnum, t.as_ptr());
+}
+
+/// Reprioritizes every pending job, then runs the release pass.
+unsafe fn reprioritize_and_release(state: &State) {
+    if flux_jobtap_reprioritize_all(state.p) < 0 {
+        log(state.p, LOG_ERR, "mf_priority: reprioritize_all failed");
+    }
+    let effects = match state.core.try_borrow_mut() {
+        Ok(mut core) => core.release_all(),
+        Err(_) => return,
+    };
+    run_effects(state, "release", &effects);
+}
+
+unsafe extern "C" fn load_snapshot_cb(
+    h: *mut flux_t,
+    _mh: *mut flux_msg_handler_t,
+    msg: *const flux_msg_t,
+    arg: *mut c_void,
+) {
+    let p = if arg.is_null() { ptr::null_mut() } else { (*(arg as *const State)).p };
+    guard(p, "load_snapshot", (), || unsafe {
+        if arg.is_null() {
+            return respond_error(h, msg, EINVAL, "mf_priority: no state");
+        }
+        let state = &*(arg as *const State);
+        let mut payload: *const c_char = ptr::null();
+        if flux_request_decode(msg, ptr::null_mut(), &mut payload) < 0 {
+            return respond_error(h, msg, EPROTO, "load_snapshot: malformed request");
+        }
+        let payload = (!payload.is_null()).then(|| CStr::from_ptr(payload).to_string_lossy().into_owned());
+        let snap = match crate::snapshot_from_request(payload.as_deref()) {
+            Ok(s) => s,
+            Err(e) => {
+                let text = format!("load_snapshot: {e}");
+                log(state.p, LOG_ERR, &format!("mf_priority: {text}; keeping the current data"));
+                return respond_error(h, msg, e.errnum(), &text);
+            }
+        };
+        let head = match state.core.try_borrow_mut() {
+            Ok(mut core) => core.load(snap),
+            Err(_) => return respond_error(h, msg, EINVAL, "load_snapshot: plugin busy"),
+        };
+        log(state.p, LOG_INFO, &format!("mf_priority: loaded snapshot at ledger seq {}", head.seq));
+        reprioritize_and_release(state);
+        let reply = cstring(&json!({"seq": head.seq.0, "hash": head.hash.to_hex()}).to_string());
+        let _ = flux_respond(h, msg, reply.as_ptr());
+    })
+}
+
+unsafe extern "C" fn reprioritize_cb(
+    h: *mut flux_t,
+    _mh: *mut flux_msg_handler_t,
+    msg: *const flux_msg_t,
+    arg: *mut c_void,
+) {
+    let p = if arg.is_null() { ptr::null_mut() } else { (*(arg as *const State)).p };
+    guard(p, "reprioritize", (), || unsafe {
+        if arg.is_null() {
+            return respond_error(h, msg, EINVAL, "mf_priority: no state");
+        }
+        reprioritize_and_release(&*(arg as *const State));
+        let _ = flux_respond(h, msg, ptr::null());
+    })
+}

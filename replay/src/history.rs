@@ -1,0 +1,317 @@
+//! Replaying the log: into memory, into the live projections (rebuild),
+//! and to any past seq (as-of views), with stored projection checkpoints.
+//!
+//! A *projection checkpoint* is a row of the side table
+//! `projection_checkpoints` in the ledger file: the canonical encoding
+//! ([`crate::canonical`]) of every state table except `jobs` at some seq,
+//! with that event's hash and the projection schema version. `rebuild`
+//! writes one every [`DEFAULT_CHECKPOINT_EVERY`] events and `checkpoint`
+//! writes one at the seq it certifies. [`state_at`] starts from the
+//! nearest valid one at or below the wanted seq and replays the rest.
+//!
+//! `jobs` is left out of projection checkpoints because it is large and
+//! insert-only: every row carries the seq of the `JobRecorded` event that
+//! made it and no event updates or deletes one. So the jobs as of a
+//! checkpoint at seq `c` are exactly the live rows with `seq <= c`; an as-of
+//! view reads them through a temporary view `jobs` (those live rows, then
+//! the rows replayed after `c`) instead of copying them. Its triggers refuse
+//! updates and deletes, so a future event that breaks the insert-only rule
+//! fails loudly instead of giving a wrong past.
+
+use ledger::{EventHash, Ledger, Seq, StoredEvent};
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::canonical::{decode_into, encode_tables, quote_ident, state_tables, TableInfo};
+use crate::error::Error;
+use crate::Result;
+
+/// Events between two projection checkpoints written by [`rebuild_live`].
+pub const DEFAULT_CHECKPOINT_EVERY: u64 = 50_000;
+
+/// DDL of the side table holding projection checkpoints. It is not a
+/// projection: `schema::drop_all` leaves it alone and rebuild rewrites it.
+pub const CHECKPOINTS_DDL: &str = "CREATE TABLE IF NOT EXISTS projection_checkpoints (
+    seq            INTEGER PRIMARY KEY,
+    event_hash     BLOB    NOT NULL,
+    schema_version INTEGER NOT NULL,
+    state          BLOB    NOT NULL
+)";
+
+/// The tables a projection checkpoint stores: the state tables but `jobs`.
+pub fn checkpoint_tables() -> Vec<&'static str> {
+    state_tables().into_iter().filter(|t| *t != "jobs").collect()
+}
+
+/// Checks one streamed event against its predecessor: its seq follows, its
+/// hash matches its content and it links to the previous hash.
+pub fn check_link(prev: Option<(Seq, EventHash)>, ev: &StoredEvent) -> Result<(), String> {
+    let (want_seq, want_prev) = match prev {
+        None => (Seq::GENESIS, EventHash::ZERO),
+        Some((s, h)) => (s.next(), h),
+    };
+    if ev.seq != want_seq {
+        return Err(format!("seq {want_seq} is missing (found seq {})", ev.seq));
+    }
+    if ev.compute_hash() != ev.hash {
+        return Err(format!("seq {}: stored hash does not match the event's content", ev.seq));
+    }
+    if ev.prev_hash != want_prev {
+        return Err(format!("seq {}: prev_hash does not match the hash of the previous event", ev.seq));
+    }
+    Ok(())
+}
+
+/// Applies events `from..=to` of `ledger` to `target` (streamed). With
+/// `verify`, also checks each link and fails on the first bad one. Returns
+/// the number of events applied and the last (seq, hash).
+fn apply_range(
+    ledger: &Ledger,
+    target: &Connection,
+    from: Seq,
+    to: Seq,
+    verify: Option<Option<(Seq, EventHash)>>,
+    mut each: impl FnMut(&Connection, &StoredEvent) -> Result<()>,
+) -> Result<(u64, Option<(Seq, EventHash)>)> {
+    let mut n = 0u64;
+    let mut last = verify.flatten();
+    for ev in ledger.stream_range(from, to) {
+        let ev = ev?;
+        if verify.is_some() {
+            check_link(last, &ev).map_err(Error::Invalid)?;
+        }
+        projections::apply_stored(target, &ev)?;
+        last = Some((ev.seq, ev.hash));
+        n += 1;
+        each(target, &ev)?;
+    }
+    Ok((n, last))
+}
+
+fn head_seq(ledger: &Ledger) -> Result<Seq> {
+    Ok(ledger.head()?.map(|(s, _)| s).unwrap_or(Seq(0)))
+}
+
+/// Replays events `1..=upto` (default: the head) into fresh projection
+/// tables of a new in-memory connection. Pure: uses the log only.
+pub fn replay_to_memory(ledger: &Ledger, upto: Option<Seq>) -> Result<Connection> {
+    replay_to_memory_checked(ledger, upto, false)
+}
+
+/// Like [`replay_to_memory`]; with `verify`, also checks every link of
+/// `1..=upto` while streaming and fails on the first bad one (or on a
+/// missing seq).
+pub fn replay_to_memory_checked(ledger: &Ledger, upto: Option<Seq>, verify: bool) -> Result<Connection> {
+    let to = match upto {
+        Some(s) => s,
+        None => head_seq(ledger)?,
+    };
+    let conn = Connection::open_in_memory()?;
+    projections::schema::create(&conn)?;
+    conn.execute_batch("BEGIN")?;
+    let (n, _) = apply_range(ledger, &conn, Seq(1), to, if verify { Some(None) } else { None }, |_, _| Ok(()))?;
+    conn.execute_batch("COMMIT")?;
+    if verify && n != to.0 {
+        return Err(Error::Invalid(format!("seq {} is missing: the log ends at seq {n}", n + 1)));
+    }
+    Ok(conn)
+}
+
+/// What [`rebuild_live`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RebuildStats {
+    /// Events replayed.
+    pub events: u64,
+    /// Projection checkpoints written.
+    pub checkpoints: u64,
+}
+
+/// Rebuilds every projection table of `ledger` from its log in one
+/// `BEGIN IMMEDIATE` transaction (all or nothing), streaming the log, and
+/// rewrites the projection checkpoints (one every `every` events; 0: none).
+/// `progress` is called with the number of events done so far.
+pub fn rebuild_live(ledger: &mut Ledger, every: u64, progress: &mut dyn FnMut(u64)) -> Result<RebuildStats> {
+    let conn = ledger.conn();
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| -> Result<RebuildStats> {
+        let head = head_seq(ledger)?;
+        projections::schema::drop_all(conn)?;
+        projections::schema::create(conn)?;
+        conn.execute_batch(CHECKPOINTS_DDL)?;
+        conn.execute("DELETE FROM projection_checkpoints", [])?;
+        let mut checkpoints = 0u64;
+        let (n, _) = apply_range(ledger, conn, Seq(1), head, None, |c, ev| {
+            if every > 0 && ev.seq.0 % every == 0 {
+                save_checkpoint(c, c, ev.seq, ev.hash)?;
+                checkpoints += 1;
+            }
+            if ev.seq.0 % 65_536 == 0 {
+                progress(ev.seq.0);
+            }
+            Ok(())
+        })?;
+        progress(n);
+        Ok(RebuildStats { events: n, checkpoints })
+    })();
+    match result {
+        Ok(s) => {
+            conn.execute_batch("COMMIT")?;
+            Ok(s)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// Stores a projection checkpoint of the state on `state` (as of `seq`,
+/// whose event hash is `hash`) in the ledger connection `store`.
+pub fn save_checkpoint(store: &Connection, state: &Connection, seq: Seq, hash: EventHash) -> Result<()> {
+    store.execute_batch(CHECKPOINTS_DDL)?;
+    let blob = encode_tables(state, &checkpoint_tables())?;
+    store.execute(
+        "INSERT OR REPLACE INTO projection_checkpoints(seq, event_hash, schema_version, state) VALUES (?1, ?2, ?3, ?4)",
+        rusqlite::params![seq.0 as i64, &hash.0[..], projections::schema::PROJECTION_SCHEMA_VERSION, blob],
+    )?;
+    Ok(())
+}
+
+fn table_exists(conn: &Connection, schema: &str, table: &str) -> Result<bool> {
+    let n: i64 = conn.query_row(
+        &format!("SELECT count(*) FROM {schema}.sqlite_master WHERE type = 'table' AND name = ?1"),
+        [table],
+        |r| r.get(0),
+    )?;
+    Ok(n > 0)
+}
+
+/// The nearest usable projection checkpoint at or below `seq`: written by
+/// this schema version, its event still has the recorded hash, and the live
+/// `jobs` table reaches at least that far.
+fn nearest_checkpoint(ledger: &Ledger, seq: Seq) -> Result<Option<(Seq, Vec<u8>)>> {
+    let conn = ledger.conn();
+    if !table_exists(conn, "main", "projection_checkpoints")? || !table_exists(conn, "main", "jobs")? {
+        return Ok(None);
+    }
+    if projections::schema::stored_version(conn)? != Some(projections::schema::PROJECTION_SCHEMA_VERSION) {
+        return Ok(None);
+    }
+    let applied: Option<i64> = conn
+        .query_row("SELECT value FROM projection_meta WHERE key = 'applied_seq'", [], |r| r.get(0))
+        .optional()?
+        .flatten();
+    let row: Option<(i64, Vec<u8>, i64, Vec<u8>)> = conn
+        .query_row(
+            "SELECT seq, event_hash, schema_version, state FROM projection_checkpoints \
+             WHERE seq <= ?1 AND seq <= ?2 ORDER BY seq DESC LIMIT 1",
+            [seq.0 as i64, applied.unwrap_or(0)],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    let Some((cs, hash, version, state)) = row else { return Ok(None) };
+    let cs = Seq(cs as u64);
+    if version != projections::schema::PROJECTION_SCHEMA_VERSION {
+        return Ok(None);
+    }
+    match ledger.event(cs)? {
+        Some(ev) if ev.hash.0[..] == hash[..] => Ok(Some((cs, state))),
+        _ => Ok(None),
+    }
+}
+
+/// Percent-encodes a path for an SQLite `file:` URI.
+fn file_uri(path: &str) -> String {
+    let mut s = String::from("file:");
+    for c in path.chars() {
+        match c {
+            '%' | '?' | '#' => s.push_str(&format!("%{:02X}", c as u32)),
+            _ => s.push(c),
+        }
+    }
+    s.push_str("?mode=ro");
+    s
+}
+
+/// The projections as they stood after some seq, on their own in-memory
+/// connection (read-only use; nothing is written back).
+pub struct AsOf {
+    conn: Connection,
+    seq: Seq,
+    checkpoint: Option<Seq>,
+}
+
+impl std::fmt::Debug for AsOf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsOf").field("seq", &self.seq).field("checkpoint", &self.checkpoint).finish()
+    }
+}
+
+impl AsOf {
+    /// The connection: the projection tables as of [`AsOf::seq`], and (for
+    /// file ledgers) a temporary view `events` holding the log up to it.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The seq this state is as of.
+    pub fn seq(&self) -> Seq {
+        self.seq
+    }
+
+    /// The projection checkpoint the replay started from, if any.
+    pub fn checkpoint(&self) -> Option<Seq> {
+        self.checkpoint
+    }
+}
+
+/// The state as it stood after `seq` (0: before the first event): from the
+/// nearest usable projection checkpoint at or below `seq`, replaying the
+/// events after it. Refuses a seq beyond the head.
+pub fn state_at(ledger: &Ledger, seq: Seq) -> Result<AsOf> {
+    let head = head_seq(ledger)?;
+    if seq > head {
+        return Err(Error::invalid(format!("seq {seq} is beyond the ledger's head (seq {head})")));
+    }
+    let conn = Connection::open_in_memory()?;
+    projections::schema::create(&conn)?;
+    let file = ledger.path() != ":memory:";
+    if file {
+        conn.execute("ATTACH DATABASE ?1 AS src", [file_uri(ledger.path())])?;
+    }
+    let cp = if file { nearest_checkpoint(ledger, seq)? } else { None };
+    conn.execute_batch("BEGIN")?;
+    let start = match &cp {
+        Some((cs, blob)) => {
+            decode_into(&conn, blob)?;
+            let info = TableInfo::read(&conn, "jobs")?;
+            let cols: Vec<String> = info.columns.iter().map(|c| quote_ident(c)).collect();
+            let news: Vec<String> = info.columns.iter().map(|c| format!("NEW.{}", quote_ident(c))).collect();
+            // main.jobs stays empty (it describes the columns and key);
+            // rows replayed after the checkpoint go to main.jobs_replayed.
+            conn.execute_batch(&format!(
+                "CREATE TABLE main.jobs_replayed AS SELECT * FROM main.jobs WHERE 0;
+                 CREATE TEMP VIEW jobs AS SELECT {c} FROM src.jobs WHERE seq <= {cs}
+                     UNION ALL SELECT {c} FROM main.jobs_replayed;
+                 CREATE TEMP TRIGGER jobs_as_of_insert INSTEAD OF INSERT ON jobs
+                 BEGIN INSERT INTO jobs_replayed ({c}) VALUES ({n}); END;
+                 CREATE TEMP TRIGGER jobs_as_of_update INSTEAD OF UPDATE ON jobs
+                 BEGIN SELECT RAISE(ABORT, 'fluxacct: jobs rows are insert-only'); END;
+                 CREATE TEMP TRIGGER jobs_as_of_delete INSTEAD OF DELETE ON jobs
+                 BEGIN SELECT RAISE(ABORT, 'fluxacct: jobs rows are insert-only'); END;",
+                c = cols.join(", "),
+                n = news.join(", "),
+                cs = cs.0
+            ))?;
+            cs.next()
+        }
+        None => Seq(1),
+    };
+    if start <= seq {
+        apply_range(ledger, &conn, start, seq, None, |_, _| Ok(()))?;
+    }
+    conn.execute_batch("COMMIT")?;
+    if file {
+        conn.execute_batch(&format!("CREATE TEMP VIEW events AS SELECT * FROM src.events WHERE seq <= {}", seq.0))?;
+    }
+    Ok(AsOf { conn, seq, checkpoint: cp.map(|(s, _)| s) })
+}
