@@ -124,6 +124,10 @@ pub enum Command {
     ViewConfig(cmd::view_config::Args),
     /// List the config table.
     ListConfigs(cmd::list_configs::Args),
+    /// Print a shell completion script.
+    Completions(cmd::completions::Args),
+    /// Print the man page (roff).
+    Man(cmd::completions::ManArgs),
     /// Build a sample site in a new ledger and show its tree and chain status.
     Demo(cmd::demo::Args),
 }
@@ -212,6 +216,8 @@ pub fn run(ctx: &Context, command: &Command) -> Result<Output> {
         Command::ViewConfig(a) => cmd::view_config::cmd_view_config(ctx, a),
         Command::ListConfigs(a) => cmd::list_configs::cmd_list_configs(ctx, a),
         Command::Demo(a) => cmd::demo::cmd_demo(ctx, a),
+        Command::Completions(a) => cmd::completions::cmd_completions(ctx, a),
+        Command::Man(a) => cmd::completions::cmd_man(ctx, a),
     }
 }
 

@@ -79,25 +79,7 @@ pub fn duration(opt: &str, s: &str) -> Result<f64> {
         }
         return Ok(weeks as f64 * 604800.0);
     }
-    let (num, mult) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60.0)
-    } else if let Some(n) = t.strip_suffix('h') {
-        (n, 3600.0)
-    } else if let Some(n) = t.strip_suffix('d') {
-        (n, 86400.0)
-    } else if let Some(n) = t.strip_suffix('w') {
-        (n, 604800.0)
-    } else {
-        return Err(bad());
-    };
-    match num.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v * mult),
-        _ => Err(bad()),
-    }
+    projections::usage::parse_fsd(t).ok_or_else(bad)
 }
 
 #[cfg(test)]

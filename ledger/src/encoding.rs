@@ -23,14 +23,41 @@ use crate::types::{Actor, EventHash, Seq};
 /// Domain-separation prefix of every hashed event encoding.
 pub const DOMAIN: &[u8] = b"fluxacct-event-v1\0";
 
-fn put_len(h: &mut blake3::Hasher, len: usize) {
+fn put_str(buf: &mut Vec<u8>, s: &[u8]) {
     // Lengths beyond u32 cannot occur: SQLite limits values to 1 GB.
-    h.update(&(len as u32).to_le_bytes());
+    buf.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    buf.extend_from_slice(s);
 }
 
-fn put_str(h: &mut blake3::Hasher, s: &str) {
-    put_len(h, s.len());
-    h.update(s.as_bytes());
+/// Writes the canonical encoding of an event into `buf` (cleared first).
+/// The event's hash is `blake3(buf)`.
+#[allow(clippy::too_many_arguments)]
+pub fn encode_into(
+    buf: &mut Vec<u8>,
+    seq: Seq,
+    recorded_at: i64,
+    actor_uid: u32,
+    actor_name: &str,
+    argv: &[String],
+    kind: &str,
+    version: u32,
+    payload: &[u8],
+    prev_hash: &EventHash,
+) {
+    buf.clear();
+    buf.extend_from_slice(DOMAIN);
+    buf.extend_from_slice(&seq.0.to_le_bytes());
+    buf.extend_from_slice(&recorded_at.to_le_bytes());
+    buf.extend_from_slice(&actor_uid.to_le_bytes());
+    put_str(buf, actor_name.as_bytes());
+    buf.extend_from_slice(&(argv.len() as u32).to_le_bytes());
+    for a in argv {
+        put_str(buf, a.as_bytes());
+    }
+    put_str(buf, kind.as_bytes());
+    buf.extend_from_slice(&version.to_le_bytes());
+    put_str(buf, payload);
+    buf.extend_from_slice(&prev_hash.0);
 }
 
 /// Computes the hash of an event from its fields (see the module docs).
@@ -45,22 +72,9 @@ pub fn event_hash(
     payload: &[u8],
     prev_hash: &EventHash,
 ) -> EventHash {
-    let mut h = blake3::Hasher::new();
-    h.update(DOMAIN);
-    h.update(&seq.0.to_le_bytes());
-    h.update(&recorded_at.to_le_bytes());
-    h.update(&actor.uid.to_le_bytes());
-    put_str(&mut h, &actor.name);
-    put_len(&mut h, argv.len());
-    for a in argv {
-        put_str(&mut h, a);
-    }
-    put_str(&mut h, kind);
-    h.update(&version.to_le_bytes());
-    put_len(&mut h, payload.len());
-    h.update(payload);
-    h.update(&prev_hash.0);
-    EventHash(*h.finalize().as_bytes())
+    let mut buf = Vec::with_capacity(128 + payload.len());
+    encode_into(&mut buf, seq, recorded_at, actor.uid, &actor.name, argv, kind, version, payload, prev_hash);
+    EventHash(*blake3::hash(&buf).as_bytes())
 }
 
 #[cfg(test)]

@@ -60,6 +60,32 @@ pub fn apply(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Error>
     crate::usage::apply(conn, ctx, ev)
 }
 
+/// Applies a run of events on one connection exactly as [`apply`] does
+/// event by event, with the statements of `JobRecorded` (the bulk of any
+/// log) prepared once instead of looked up in the statement cache per
+/// event. `JobRecorded` touches no admin table (see `apply_admin`), so its
+/// whole effect is [`crate::usage::JobStatements::record`], which [`apply`]
+/// runs too.
+pub struct Applier<'c> {
+    conn: &'c Connection,
+    jobs: crate::usage::JobStatements<'c>,
+}
+
+impl<'c> Applier<'c> {
+    /// Prepares the statements on `conn`.
+    pub fn new(conn: &'c Connection) -> Result<Self, Error> {
+        Ok(Applier { conn, jobs: crate::usage::JobStatements::new(conn)? })
+    }
+
+    /// Applies one event (see [`apply`]).
+    pub fn apply(&mut self, ctx: &ApplyCtx, ev: &Event) -> Result<(), Error> {
+        match ev {
+            Event::JobRecorded(j) => self.jobs.record(ctx, j),
+            _ => apply(self.conn, ctx, ev),
+        }
+    }
+}
+
 /// Records `seq` as the last event reflected by the projection tables.
 pub fn mark_applied(conn: &Connection, seq: u64) -> Result<(), Error> {
     conn.prepare_cached("INSERT OR REPLACE INTO projection_meta(key, value) VALUES ('applied_seq', ?1)")?

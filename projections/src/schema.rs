@@ -29,6 +29,13 @@ pub const PROJECTION_TABLES: &[&str] = &[
     "projection_meta",
 ];
 
+/// Secondary indexes that no apply needs for correctness, only for speed
+/// (`jobs_t_inactive`: the re-binning scans of `usage::rebin`). A bulk
+/// rebuild drops them after [`create`], and creates them again (running
+/// [`DDL`], whose statements are all `IF NOT EXISTS`) before the first event
+/// for which [`crate::usage::may_scan_jobs_by_time`] holds, or at the end.
+pub const DEFERRED_INDEXES: &[&str] = &["jobs_t_inactive"];
+
 /// DDL of the projection tables.
 pub const DDL: &str = r#"
 CREATE TABLE IF NOT EXISTS bank_table (

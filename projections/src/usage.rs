@@ -31,11 +31,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, CachedStatement, Connection, OptionalExtension};
 
 use crate::apply::ApplyCtx;
 use crate::error::Error;
-use crate::events::Event;
+use crate::events::{Event, JobRecorded};
 use crate::fairshare::{self, FsBank, FsUser, FsValue};
 
 /// The config keys whose change affects usage.
@@ -106,13 +106,10 @@ impl Params {
     }
 }
 
-/// Parses a config duration: seconds as a number, or a Flux Standard
-/// Duration (`2w`, `30d`, `3600s`).
-pub fn parse_config_duration(s: &str) -> Option<f64> {
+/// Parses a Flux Standard Duration with a unit (`500ms`, `3600s`, `90m`,
+/// `1.5h`, `30d`, `2w`) into seconds. Only positive, finite values.
+pub fn parse_fsd(s: &str) -> Option<f64> {
     let t = s.trim();
-    if let Ok(v) = t.parse::<f64>() {
-        return (v.is_finite() && v > 0.0).then_some(v);
-    }
     let (num, mult) = if let Some(n) = t.strip_suffix("ms") {
         (n, 0.001)
     } else if let Some(n) = t.strip_suffix('s') {
@@ -129,6 +126,16 @@ pub fn parse_config_duration(s: &str) -> Option<f64> {
         return None;
     };
     num.parse::<f64>().ok().filter(|v| v.is_finite() && *v > 0.0).map(|v| v * mult)
+}
+
+/// Parses a config duration: seconds as a number, or a Flux Standard
+/// Duration (`2w`, `30d`, `3600s`).
+pub fn parse_config_duration(s: &str) -> Option<f64> {
+    let t = s.trim();
+    if let Ok(v) = t.parse::<f64>() {
+        return (v.is_finite() && v > 0.0).then_some(v);
+    }
+    parse_fsd(t)
 }
 
 fn config(conn: &Connection, key: &str) -> Result<Option<String>, Error> {
@@ -457,46 +464,82 @@ fn bank_filter_changed(conn: &Connection, bank: &str) -> Result<(), Error> {
     rollup(conn)
 }
 
+/// The statements that apply a `JobRecorded`, the bulk of any log: a `jobs`
+/// row, and a `usage_pending` row for a job with a bank. [`apply`] takes
+/// them from the connection's statement cache for each event;
+/// [`crate::apply::Applier`] holds them across a run of events.
+pub struct JobStatements<'c> {
+    jobs: CachedStatement<'c>,
+    pending: CachedStatement<'c>,
+}
+
+impl<'c> JobStatements<'c> {
+    /// Prepares (or takes from the statement cache) the statements.
+    pub fn new(conn: &'c Connection) -> Result<Self, Error> {
+        Ok(JobStatements {
+            jobs: conn.prepare_cached(
+                "INSERT INTO jobs(id, seq, userid, username, t_submit, t_run, t_inactive, ranks, R, project, bank, \
+                 queue, nnodes, ncores, ngpus, requested_duration, actual_duration) \
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)",
+            )?,
+            pending: conn.prepare_cached("INSERT INTO usage_pending(t_inactive, id) VALUES (?1, ?2)")?,
+        })
+    }
+
+    /// Applies one `JobRecorded` (its whole effect on the projections).
+    pub fn record(&mut self, ctx: &ApplyCtx, j: &JobRecorded) -> Result<(), Error> {
+        let r = match &j.r {
+            Some(v) => Some(serde_json::to_string(v).map_err(|e| Error::Encode(e.to_string()))?),
+            None => None,
+        };
+        let actual = if j.t_run > 0.0 && j.t_inactive >= j.t_run { j.t_inactive - j.t_run } else { 0.0 };
+        self.jobs.execute(params![
+            j.id as i64,
+            ctx.seq as i64,
+            j.userid,
+            j.username,
+            j.t_submit,
+            j.t_run,
+            j.t_inactive,
+            j.ranks.as_deref().unwrap_or(""),
+            r,
+            j.project,
+            j.bank,
+            j.queue,
+            j.nnodes,
+            j.ncores,
+            j.ngpus,
+            j.requested_duration,
+            actual
+        ])?;
+        if !j.bank.is_empty() {
+            self.pending.execute(params![j.t_inactive, j.id as i64])?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether applying `ev` may scan `jobs` by `t_inactive` (a re-binning:
+/// see `rebin`). A bulk rebuild that builds the `jobs_t_inactive` index only
+/// after the replay creates it before the first such event, so that these
+/// scans stay cheap. Speed only: no result depends on the index.
+pub fn may_scan_jobs_by_time(ev: &Event) -> bool {
+    match ev {
+        Event::UsageCleared(_) => true,
+        Event::BankEdited(e) => e.ignore_older_than.is_some(),
+        Event::BankAdded(e) => e.ignore_older_than != 0,
+        Event::ConfigAdded(c) | Event::ConfigEdited(c) => USAGE_CONFIG_KEYS.contains(&c.key.as_str()),
+        Event::ConfigDeleted(c) => USAGE_CONFIG_KEYS.contains(&c.key.as_str()),
+        _ => false,
+    }
+}
+
 /// Applies the usage side of an event (called for every event, after the
 /// admin tables are updated).
 pub fn apply(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Error> {
     match ev {
         Event::DbCreated(e) => set_state(conn, "t0", e.t0)?,
-        Event::JobRecorded(j) => {
-            let r = match &j.r {
-                Some(v) => Some(serde_json::to_string(v).map_err(|e| Error::Encode(e.to_string()))?),
-                None => None,
-            };
-            let actual = if j.t_run > 0.0 && j.t_inactive >= j.t_run { j.t_inactive - j.t_run } else { 0.0 };
-            conn.prepare_cached(
-                "INSERT INTO jobs(id, seq, userid, username, t_submit, t_run, t_inactive, ranks, R, project, bank, \
-                 queue, nnodes, ncores, ngpus, requested_duration, actual_duration) \
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)",
-            )?
-            .execute(params![
-                j.id as i64,
-                ctx.seq as i64,
-                j.userid,
-                j.username,
-                j.t_submit,
-                j.t_run,
-                j.t_inactive,
-                j.ranks.as_deref().unwrap_or(""),
-                r,
-                j.project,
-                j.bank,
-                j.queue,
-                j.nnodes,
-                j.ncores,
-                j.ngpus,
-                j.requested_duration,
-                actual
-            ])?;
-            if !j.bank.is_empty() {
-                conn.prepare_cached("INSERT INTO usage_pending(t_inactive, id) VALUES (?1, ?2)")?
-                    .execute(params![j.t_inactive, j.id as i64])?;
-            }
-        }
+        Event::JobRecorded(j) => JobStatements::new(conn)?.record(ctx, j)?,
         Event::UsageUpdated(u) => usage_updated(conn, u.as_of)?,
         Event::UsageCleared(c) => {
             conn.prepare_cached("UPDATE bank_table SET ignore_older_than = ?2 WHERE bank = ?1")?

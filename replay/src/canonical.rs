@@ -200,23 +200,26 @@ fn put_str(out: &mut impl Sink, s: &[u8]) {
     out.put(s);
 }
 
-/// Appends the canonical encoding of one value.
-fn put_value(out: &mut impl Sink, v: &Value) {
+/// Appends the canonical encoding of one value, borrowed from a row.
+fn put_value_ref(out: &mut impl Sink, v: rusqlite::types::ValueRef<'_>) {
+    use rusqlite::types::ValueRef;
     match v {
-        Value::Null => out.put(&[0x00]),
-        Value::Integer(i) => {
-            out.put(&[0x01]);
-            out.put(&i.to_le_bytes());
+        ValueRef::Null => out.put(&[0x00]),
+        ValueRef::Integer(i) => {
+            let mut b = [0x01; 9];
+            b[1..].copy_from_slice(&i.to_le_bytes());
+            out.put(&b);
         }
-        Value::Real(r) => {
-            out.put(&[0x02]);
-            out.put(&r.to_bits().to_le_bytes());
+        ValueRef::Real(r) => {
+            let mut b = [0x02; 9];
+            b[1..].copy_from_slice(&r.to_bits().to_le_bytes());
+            out.put(&b);
         }
-        Value::Text(s) => {
+        ValueRef::Text(s) => {
             out.put(&[0x03]);
-            put_str(out, s.as_bytes());
+            put_str(out, s);
         }
-        Value::Blob(b) => {
+        ValueRef::Blob(b) => {
             out.put(&[0x04]);
             put_str(out, b);
         }
@@ -249,13 +252,16 @@ fn encode_into(conn: &Connection, tables: &[&str], out: &mut impl Sink) -> Resul
         for c in &info.columns {
             put_str(out, c.as_bytes());
         }
-        for_each_row(conn, &info, |row| {
+        // Straight from the row's borrowed values: no owned `Value` per column.
+        let mut stmt = conn.prepare(&info.select_ordered())?;
+        let n = info.columns.len();
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
             out.put(&[0x01]);
-            for v in &row {
-                put_value(out, v);
+            for i in 0..n {
+                put_value_ref(out, r.get_ref(i)?);
             }
-            Ok(())
-        })?;
+        }
         out.put(&[0x00]);
     }
     Ok(())

@@ -129,38 +129,213 @@ pub struct RebuildStats {
 /// `BEGIN IMMEDIATE` transaction (all or nothing), streaming the log, and
 /// rewrites the projection checkpoints (one every `every` events; 0: none).
 /// `progress` is called with the number of events done so far.
+///
+/// It applies every event with [`projections::apply::apply`], the apply
+/// path of the live commands, so the tables come out as incrementally kept
+/// ones. What makes it fast is around that path, never in it:
+///
+/// * For a file ledger, a second thread reads and decodes the log on its
+///   own read-only connection (WAL lets it read `events` while this
+///   connection holds the write transaction) and hands batches of decoded
+///   events over a bounded channel, so decoding overlaps applying.
+/// * The page cache is enlarged for the transaction (sized from the file,
+///   restored afterwards), so the one big transaction does not spill dirty
+///   pages into the WAL half-way.
+/// * The indexes of [`projections::schema::DEFERRED_INDEXES`] are built
+///   once after the replay (or before the first event that scans by them)
+///   instead of row by row.
+/// * `applied_seq` is recorded once at the end (and before each projection
+///   checkpoint) instead of after every event.
 pub fn rebuild_live(ledger: &mut Ledger, every: u64, progress: &mut dyn FnMut(u64)) -> Result<RebuildStats> {
     let conn = ledger.conn();
+    let old_cache: i64 = conn.pragma_query_value(None, "cache_size", |r| r.get(0))?;
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let result = (|| -> Result<RebuildStats> {
         let head = head_seq(ledger)?;
+        let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+        let pages: i64 = conn.pragma_query_value(None, "page_count", |r| r.get(0))?;
+        let kib = rebuild_cache_kib(page_size.saturating_mul(pages), old_cache);
+        conn.pragma_update(None, "cache_size", -kib)?;
         projections::schema::drop_all(conn)?;
         projections::schema::create(conn)?;
+        for index in projections::schema::DEFERRED_INDEXES {
+            conn.execute_batch(&format!("DROP INDEX IF EXISTS {}", quote_ident(index)))?;
+        }
         conn.execute_batch(CHECKPOINTS_DDL)?;
         conn.execute("DELETE FROM projection_checkpoints", [])?;
-        let mut checkpoints = 0u64;
-        let (n, _) = apply_range(ledger, conn, Seq(1), head, None, |c, ev| {
-            if every > 0 && ev.seq.0 % every == 0 {
-                save_checkpoint(c, c, ev.seq, ev.hash)?;
-                checkpoints += 1;
+        let applier = projections::apply::Applier::new(conn)?;
+        let mut bulk = Bulk { conn, applier, every, progress, indexes_built: false, checkpoints: 0, n: 0, last: None };
+        let reader = match ledger.path() {
+            ":memory:" => None,
+            path => Some(open_reader(path)?),
+        };
+        match reader {
+            Some(rconn) => std::thread::scope(|s| -> Result<()> {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Decoded>>>(READ_AHEAD);
+                let handle = s.spawn(move || read_decoded(&rconn, head, &mut |b| tx.send(b).is_ok()));
+                let mut res = Ok(());
+                for batch in rx.iter() {
+                    res = batch.and_then(|b| bulk.apply_batch(b));
+                    if res.is_err() {
+                        break;
+                    }
+                }
+                // Dropping the receiver (end of `rx`) stops the reader.
+                drop(rx);
+                let read = handle.join().map_err(|_| Error::invalid("rebuild: the log reader panicked"))?;
+                res.and(read)
+            })?,
+            None => {
+                let mut res = Ok(());
+                read_decoded(conn, head, &mut |b| {
+                    res = b.and_then(|b| bulk.apply_batch(b));
+                    res.is_ok()
+                })?;
+                res?
             }
-            if ev.seq.0 % 65_536 == 0 {
-                progress(ev.seq.0);
-            }
-            Ok(())
-        })?;
-        progress(n);
-        Ok(RebuildStats { events: n, checkpoints })
+        }
+        bulk.finish()
     })();
-    match result {
-        Ok(s) => {
-            conn.execute_batch("COMMIT")?;
-            Ok(s)
+    let result = match result {
+        Ok(s) => conn.execute_batch("COMMIT").map(|_| s).map_err(Error::from),
+        Err(e) => Err(e),
+    };
+    if result.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    conn.pragma_update(None, "cache_size", old_cache)?;
+    result
+}
+
+/// Decoded batches the log reader of [`rebuild_live`] may run ahead.
+const READ_AHEAD: usize = 8;
+/// Events per batch handed from the log reader to the applier.
+const BATCH: usize = 4096;
+/// Upper bound of the rebuild page cache, in KiB (4 GiB; allocated only as
+/// pages are used).
+const MAX_REBUILD_CACHE_KIB: i64 = 4 << 20;
+
+/// The page cache for a rebuild, in KiB: room for every page of the file
+/// (the projections written are smaller than the file, which also holds the
+/// log), at least the configured cache and at most [`MAX_REBUILD_CACHE_KIB`].
+fn rebuild_cache_kib(file_bytes: i64, configured: i64) -> i64 {
+    let configured_kib = if configured < 0 { -configured } else { configured.saturating_mul(4) };
+    (file_bytes / 1024 + 1024).clamp(configured_kib.max(1024), MAX_REBUILD_CACHE_KIB.max(configured_kib))
+}
+
+/// A read-only connection to the ledger file for the log reader.
+fn open_reader(path: &str) -> Result<Connection> {
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(60))?;
+    Ok(conn)
+}
+
+/// One event of the log, decoded, with what applying it needs.
+struct Decoded {
+    seq: Seq,
+    recorded_at: i64,
+    hash: EventHash,
+    event: projections::Event,
+}
+
+fn decode_row(r: &rusqlite::Row<'_>) -> Result<Decoded> {
+    let seq = Seq(r.get::<_, i64>(0)? as u64);
+    let corrupt = |what: &str| Error::Ledger(ledger::Error::Corrupt { seq, what: what.to_string() });
+    let recorded_at: i64 = r.get(1).map_err(|_| corrupt("recorded_at is not an integer"))?;
+    let kind = r.get_ref(2)?.as_str().map_err(|_| corrupt("kind is not text"))?;
+    let version: i64 = r.get(3).map_err(|_| corrupt("version is not an integer"))?;
+    let version = u32::try_from(version).map_err(|_| corrupt("version out of range"))?;
+    let payload = r.get_ref(4)?.as_blob().map_err(|_| corrupt("payload is not a blob"))?;
+    let hash = r.get_ref(5)?.as_blob().map_err(|_| corrupt("hash is not a blob"))?;
+    let hash = EventHash::from_slice(hash).ok_or_else(|| corrupt("hash is not 32 bytes"))?;
+    let event = projections::Event::decode(kind, version, payload)?;
+    Ok(Decoded { seq, recorded_at, hash, event })
+}
+
+/// Reads and decodes events `1..=to` of the log on `conn` in one read
+/// transaction, handing them to `send` in batches (an error ends the
+/// stream); stops early when `send` returns false.
+fn read_decoded(conn: &Connection, to: Seq, send: &mut dyn FnMut(Result<Vec<Decoded>>) -> bool) -> Result<()> {
+    let mut stmt = conn.prepare(
+        "SELECT seq, recorded_at, kind, version, payload, hash FROM events WHERE seq >= 1 AND seq <= ?1 ORDER BY seq",
+    )?;
+    let mut rows = stmt.query([to.0 as i64])?;
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        let row = match rows.next() {
+            Ok(Some(r)) => decode_row(r),
+            Ok(None) => break,
+            Err(e) => Err(e.into()),
+        };
+        match row {
+            Ok(d) => {
+                batch.push(d);
+                if batch.len() == BATCH && !send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))) {
+                    return Ok(());
+                }
+            }
+            Err(e) => {
+                send(Err(e));
+                return Ok(());
+            }
         }
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
+    }
+    if !batch.is_empty() {
+        send(Ok(batch));
+    }
+    Ok(())
+}
+
+/// The applying side of [`rebuild_live`].
+struct Bulk<'a, 'p> {
+    conn: &'a Connection,
+    applier: projections::apply::Applier<'a>,
+    every: u64,
+    progress: &'p mut dyn FnMut(u64),
+    indexes_built: bool,
+    checkpoints: u64,
+    n: u64,
+    last: Option<Seq>,
+}
+
+impl Bulk<'_, '_> {
+    fn build_indexes(&mut self) -> Result<()> {
+        if !self.indexes_built {
+            self.conn.execute_batch(projections::schema::DDL)?;
+            self.indexes_built = true;
         }
+        Ok(())
+    }
+
+    fn apply_batch(&mut self, batch: Vec<Decoded>) -> Result<()> {
+        for d in batch {
+            if !self.indexes_built && projections::usage::may_scan_jobs_by_time(&d.event) {
+                self.build_indexes()?;
+            }
+            let ctx = projections::apply::ApplyCtx { seq: d.seq.0, recorded_at: d.recorded_at };
+            self.applier.apply(&ctx, &d.event)?;
+            self.last = Some(d.seq);
+            self.n += 1;
+            if self.every > 0 && d.seq.0 % self.every == 0 {
+                projections::apply::mark_applied(self.conn, d.seq.0)?;
+                save_checkpoint(self.conn, self.conn, d.seq, d.hash)?;
+                self.checkpoints += 1;
+            }
+            if d.seq.0 % 65_536 == 0 {
+                (self.progress)(d.seq.0);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<RebuildStats> {
+        if let Some(last) = self.last {
+            projections::apply::mark_applied(self.conn, last.0)?;
+        }
+        self.build_indexes()?;
+        (self.progress)(self.n);
+        Ok(RebuildStats { events: self.n, checkpoints: self.checkpoints })
     }
 }
 

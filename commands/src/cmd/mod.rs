@@ -9,6 +9,7 @@ pub mod add_user;
 pub mod bank_info;
 pub mod checkpoint;
 pub mod clear_usage;
+pub mod completions;
 pub mod create_db;
 pub mod delete_bank;
 pub mod delete_config;
