@@ -22,37 +22,13 @@ fn meta(t: i64) -> EventMeta {
 }
 
 fn assoc(i: usize) -> AssociationAdded {
-    AssociationAdded {
-        username: format!("user{i}"),
-        userid: 10_000 + i as i64,
-        bank: format!("bank{}", i % 10),
-        default_bank: format!("bank{}", i % 10),
-        shares: 1,
-        fairshare: 0.5,
-        max_running_jobs: 5,
-        max_active_jobs: 7,
-        max_nodes: INTEGER_MAX,
-        max_cores: INTEGER_MAX,
-        queues: String::new(),
-        projects: "*".into(),
-        default_project: "*".into(),
-        max_sched_jobs: INTEGER_MAX,
-    }
+    AssociationAdded::with_defaults(format!("user{i}"), 10_000 + i as i64, format!("bank{}", i % 10))
 }
 
 /// A ledger file with a root, 10 leaf banks and `n` associations.
 fn site(path: &Path, n: usize) -> Ledger {
     let mut l = Ledger::create(path).expect("create");
-    let mut events = vec![Event::DbCreated(DbCreated {
-        format: 1,
-        t0: 1.0,
-        priority_decay_half_life: 604800.0,
-        priority_usage_reset_period: 2419200.0,
-        decay_factor: 0.5,
-        node_weight: 1.0,
-        core_weight: 0.0,
-        gpu_weight: 0.0,
-    })];
+    let mut events = vec![Event::DbCreated(DbCreated::with_defaults(1.0))];
     let bank = |b: &str, p: &str| {
         Event::BankAdded(BankAdded {
             bank: b.into(),

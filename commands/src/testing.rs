@@ -40,22 +40,7 @@ impl World {
 
 /// Default association fields for `username` in `bank`.
 pub fn association(username: &str, bank: &str, default_bank: &str) -> AssociationAdded {
-    AssociationAdded {
-        username: username.into(),
-        userid: 1000,
-        bank: bank.into(),
-        default_bank: default_bank.into(),
-        shares: 1,
-        fairshare: 0.5,
-        max_running_jobs: 5,
-        max_active_jobs: 7,
-        max_nodes: INTEGER_MAX,
-        max_cores: INTEGER_MAX,
-        queues: String::new(),
-        projects: "*".into(),
-        default_project: "*".into(),
-        max_sched_jobs: INTEGER_MAX,
-    }
+    AssociationAdded { default_bank: default_bank.into(), ..AssociationAdded::with_defaults(username, 1000, bank) }
 }
 
 /// Default queue limits.
@@ -81,16 +66,7 @@ pub fn given(facts: &[Given<'_>]) -> World {
     let mut ledger = Ledger::in_memory().expect("in-memory ledger");
     projections::schema::create(ledger.conn()).expect("schema");
     let meta = EventMeta { recorded_at: 1_000_000, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] };
-    let mut events = vec![Event::DbCreated(DbCreated {
-        format: 1,
-        t0: 1.0,
-        priority_decay_half_life: 604800.0,
-        priority_usage_reset_period: 2419200.0,
-        decay_factor: 0.5,
-        node_weight: 1.0,
-        core_weight: 0.0,
-        gpu_weight: 0.0,
-    })];
+    let mut events = vec![Event::DbCreated(DbCreated::with_defaults(1.0))];
     let mut first_bank: Vec<(String, String)> = Vec::new();
     for f in facts {
         events.push(match f {

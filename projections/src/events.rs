@@ -35,6 +35,24 @@ pub struct DbCreated {
     pub gpu_weight: f64,
 }
 
+impl DbCreated {
+    /// Genesis at `t0` with flux-accounting's defaults: a one-week
+    /// half-life, a four-week reset period, decay factor 0.5, and usage in
+    /// node-seconds.
+    pub fn with_defaults(t0: f64) -> DbCreated {
+        DbCreated {
+            format: 1,
+            t0,
+            priority_decay_half_life: 604800.0,
+            priority_usage_reset_period: 2419200.0,
+            decay_factor: 0.5,
+            node_weight: 1.0,
+            core_weight: 0.0,
+            gpu_weight: 0.0,
+        }
+    }
+}
+
 /// A bank was added.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BankAdded {
@@ -108,6 +126,31 @@ pub struct AssociationAdded {
     pub default_project: String,
     /// Max jobs in SCHED.
     pub max_sched_jobs: i64,
+}
+
+impl AssociationAdded {
+    /// An association with flux-accounting's `add-user` defaults (shares 1,
+    /// fair-share 0.5, 5 running / 7 active jobs, no node, core or SCHED
+    /// limit, no queues, projects `*`), whose default bank is `bank`.
+    pub fn with_defaults(username: impl Into<String>, userid: i64, bank: impl Into<String>) -> AssociationAdded {
+        let bank = bank.into();
+        AssociationAdded {
+            username: username.into(),
+            userid,
+            default_bank: bank.clone(),
+            bank,
+            shares: 1,
+            fairshare: 0.5,
+            max_running_jobs: 5,
+            max_active_jobs: 7,
+            max_nodes: INTEGER_MAX,
+            max_cores: INTEGER_MAX,
+            queues: String::new(),
+            projects: "*".into(),
+            default_project: "*".into(),
+            max_sched_jobs: INTEGER_MAX,
+        }
+    }
 }
 
 /// Names one association.

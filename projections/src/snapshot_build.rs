@@ -78,16 +78,7 @@ mod tests {
         crate::schema::create(l.conn()).unwrap();
         let meta = EventMeta { recorded_at: 1_000_000, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] };
         let evs = vec![
-            Event::DbCreated(DbCreated {
-                format: 1,
-                t0: 1.0,
-                priority_decay_half_life: 604800.0,
-                priority_usage_reset_period: 2419200.0,
-                decay_factor: 0.5,
-                node_weight: 1.0,
-                core_weight: 0.0,
-                gpu_weight: 0.0,
-            }),
+            Event::DbCreated(DbCreated::with_defaults(1.0)),
             Event::BankAdded(BankAdded {
                 bank: "root".into(),
                 parent_bank: String::new(),

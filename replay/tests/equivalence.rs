@@ -78,22 +78,9 @@ fn events_for(conn: &rusqlite::Connection, op: &Op, step: u32, job_id: &mut u64)
             vec![Event::BankEdited(BankEdited { bank: BANKS[*b].into(), shares: Some(*s), ..Default::default() })]
         }
         Op::DisableBank(b) => vec![Event::BankDisabled(BankRef { bank: BANKS[*b].into() })],
-        Op::AddUser(u, b) => vec![Event::AssociationAdded(AssociationAdded {
-            username: USERS[*u].into(),
-            userid: 1000 + *u as i64,
-            bank: BANKS[*b].into(),
-            default_bank: BANKS[*b].into(),
-            shares: 1,
-            fairshare: 0.5,
-            max_running_jobs: 5,
-            max_active_jobs: 7,
-            max_nodes: INTEGER_MAX,
-            max_cores: INTEGER_MAX,
-            queues: String::new(),
-            projects: "*".into(),
-            default_project: "*".into(),
-            max_sched_jobs: INTEGER_MAX,
-        })],
+        Op::AddUser(u, b) => {
+            vec![Event::AssociationAdded(AssociationAdded::with_defaults(USERS[*u], 1000 + *u as i64, BANKS[*b]))]
+        }
         Op::EditUser(u, b, m, s) => vec![Event::AssociationEdited(AssociationEdited {
             username: USERS[*u].into(),
             bank: BANKS[*b].into(),

@@ -2,7 +2,7 @@
 
 use projections::model::State;
 
-use crate::cmd::shared::{render, Default};
+use crate::cmd::shared::ListOutput;
 use crate::cmd::view_bank::bank_rows;
 use crate::context::{Context, Output};
 use crate::error::Result;
@@ -13,30 +13,15 @@ pub struct Args {
     /// Include disabled banks.
     #[arg(long)]
     pub inactive: bool,
-    /// Only these columns (comma list).
-    #[arg(long)]
-    pub fields: Option<String>,
-    /// JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
-    /// Python-style format string.
-    #[arg(short = 'o', long)]
-    pub format: Option<String>,
+    /// Output options.
+    #[command(flatten)]
+    pub out: ListOutput,
 }
 
 /// Read-only: renders the list.
 pub fn view(state: &State<'_>, args: &Args) -> Result<Output> {
     let banks: Vec<_> = state.banks()?.into_iter().filter(|b| args.inactive || b.active != 0).collect();
-    let text = render(
-        bank_rows(&banks),
-        args.fields.as_deref(),
-        args.format.as_deref(),
-        args.json,
-        false,
-        Default::Table,
-        "no results found in query",
-    )?;
-    Ok(Output::line(text))
+    args.out.render(bank_rows(&banks))
 }
 
 /// Runs `list-banks`.
@@ -53,7 +38,7 @@ mod tests {
     #[test]
     fn active_only_by_default() {
         let g = given(&[Given::Bank("root", ""), Given::Bank("A", "root"), Given::DisableBank("A")]);
-        let a = Args { inactive: false, fields: Some("bank".into()), json: false, format: None };
+        let a = Args { inactive: false, out: ListOutput { fields: Some("bank".into()), ..Default::default() } };
         assert_eq!(view(&g.state(), &a).unwrap().stdout, "bank\n----\nroot\n");
         let out = view(&g.state(), &Args { inactive: true, ..a }).unwrap().stdout;
         assert_eq!(out, "bank\n----\nroot\nA   \n");

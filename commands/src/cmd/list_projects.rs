@@ -2,37 +2,22 @@
 
 use projections::model::State;
 
-use crate::cmd::shared::{project_rows, render, Default};
+use crate::cmd::shared::{project_rows, ListOutput};
 use crate::context::{Context, Output};
 use crate::error::Result;
 
 /// List the projects as a table.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// Only these columns (project_id, project, usage).
-    #[arg(long)]
-    pub fields: Option<String>,
-    /// JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
-    /// Python-style format string.
-    #[arg(short = 'o', long)]
-    pub format: Option<String>,
+    /// Output options.
+    #[command(flatten)]
+    pub out: ListOutput,
 }
 
 /// Read-only: renders the list.
 pub fn view(state: &State<'_>, a: &Args) -> Result<Output> {
     let rows = project_rows(&state.projects()?);
-    let text = render(
-        rows,
-        a.fields.as_deref(),
-        a.format.as_deref(),
-        a.json,
-        false,
-        Default::Table,
-        "no results found in query",
-    )?;
-    Ok(Output::line(text))
+    a.out.render(rows)
 }
 
 /// Runs `list-projects`.
@@ -49,7 +34,7 @@ mod tests {
     #[test]
     fn lists() {
         let g = given(&[Given::Project("p1")]);
-        let a = Args { fields: Some("project".into()), json: false, format: None };
+        let a = Args { out: ListOutput { fields: Some("project".into()), ..Default::default() } };
         assert_eq!(view(&g.state(), &a).unwrap().stdout, "project\n-------\n*      \np1     \n");
     }
 }

@@ -2,37 +2,22 @@
 
 use projections::model::State;
 
-use crate::cmd::shared::{queue_rows, render, Default};
+use crate::cmd::shared::{queue_rows, ListOutput};
 use crate::context::{Context, Output};
 use crate::error::Result;
 
 /// List the queues as a table.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// Only these columns (comma list).
-    #[arg(long)]
-    pub fields: Option<String>,
-    /// JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
-    /// Python-style format string.
-    #[arg(short = 'o', long)]
-    pub format: Option<String>,
+    /// Output options.
+    #[command(flatten)]
+    pub out: ListOutput,
 }
 
 /// Read-only: renders the list.
 pub fn view(state: &State<'_>, a: &Args) -> Result<Output> {
     let rows = queue_rows(&state.queues()?);
-    let text = render(
-        rows,
-        a.fields.as_deref(),
-        a.format.as_deref(),
-        a.json,
-        false,
-        Default::Table,
-        "no results found in query",
-    )?;
-    Ok(Output::line(text))
+    a.out.render(rows)
 }
 
 /// Runs `list-queues`.
@@ -48,7 +33,7 @@ mod tests {
 
     #[test]
     fn table_and_empty() {
-        let a = Args { fields: Some("queue,priority".into()), json: false, format: None };
+        let a = Args { out: ListOutput { fields: Some("queue,priority".into()), ..Default::default() } };
         let g = given(&[Given::Queue("gold")]);
         assert_eq!(view(&g.state(), &a).unwrap().stdout, "queue | priority\n------+---------\ngold  | 0       \n");
         let g = given(&[]);

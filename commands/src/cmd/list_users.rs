@@ -2,7 +2,7 @@
 
 use projections::model::{Association, State};
 
-use crate::cmd::shared::{assoc_rows, render, Default};
+use crate::cmd::shared::{assoc_rows, ListOutput};
 use crate::context::{Context, Output};
 use crate::error::Result;
 
@@ -11,15 +11,9 @@ use crate::error::Result;
 /// `--default-project` match list members; the others match exactly.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// Only these columns (comma list).
-    #[arg(short = 'f', long)]
-    pub fields: Option<String>,
-    /// JSON instead of a table.
-    #[arg(short = 'j', long)]
-    pub json: bool,
-    /// Python-style format string.
-    #[arg(short = 'o', long)]
-    pub format: Option<String>,
+    /// Output options.
+    #[command(flatten)]
+    pub out: ListOutput,
     /// Filter: active (1) or disabled (0).
     #[arg(long)]
     pub active: Option<String>,
@@ -84,16 +78,7 @@ fn keep(a: &Association, f: &Args) -> bool {
 /// Read-only: renders the list.
 pub fn view(state: &State<'_>, args: &Args) -> Result<Output> {
     let rows: Vec<Association> = state.associations()?.into_iter().filter(|a| keep(a, args)).collect();
-    let text = render(
-        assoc_rows(&rows),
-        args.fields.as_deref(),
-        args.format.as_deref(),
-        args.json,
-        false,
-        Default::Table,
-        "no results found in query",
-    )?;
-    Ok(Output::line(text))
+    args.out.render(assoc_rows(&rows))
 }
 
 /// Runs `list-users`.

@@ -7,6 +7,7 @@ use projections::events::{AssocRef, DefaultBankChanged, Event};
 use projections::model::{Association, Project, Queue, State};
 use serde_json::{json, Value};
 
+use crate::context::Output;
 use crate::error::{Error, Result};
 use crate::format::{self, Rows};
 
@@ -112,6 +113,37 @@ pub fn render(
     }
     let as_json = json || (default == Default::Json && !parsable);
     Ok(if as_json { format::as_json(&rows) } else { format::as_table(&rows) })
+}
+
+/// The output options every `list-*` command shares.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ListOutput {
+    /// Only these columns (comma list).
+    #[arg(short = 'f', long)]
+    pub fields: Option<String>,
+    /// JSON instead of a table.
+    #[arg(short = 'j', long)]
+    pub json: bool,
+    /// Python-style format string.
+    #[arg(short = 'o', long)]
+    pub format: Option<String>,
+}
+
+impl ListOutput {
+    /// Renders a list: a table by default; an empty list is the error
+    /// `no results found in query`, as in flux-accounting.
+    pub fn render(&self, rows: Rows) -> Result<Output> {
+        let text = render(
+            rows,
+            self.fields.as_deref(),
+            self.format.as_deref(),
+            self.json,
+            false,
+            Default::Table,
+            "no results found in query",
+        )?;
+        Ok(Output::line(text))
+    }
 }
 
 /// Splits `KEY=VALUE`, refusing anything but exactly one `=`.
