@@ -69,10 +69,19 @@ fn benches(c: &mut Criterion) {
             |jobs| {
                 let mut tx = ledger.transaction().expect("tx");
                 let fresh: Vec<Event> = {
+                    // As fetch-job-records does: one range scan for the batch.
                     let state = projections::model::State::new(tx.conn());
+                    let ids: Vec<u64> = jobs
+                        .iter()
+                        .filter_map(|e| match e {
+                            Event::JobRecorded(j) => Some(j.id),
+                            _ => None,
+                        })
+                        .collect();
+                    let recorded = state.recorded_among(&ids).expect("recorded_among");
                     jobs.into_iter()
                         .filter(|e| match e {
-                            Event::JobRecorded(j) => !state.has_job(j.id).expect("has_job"),
+                            Event::JobRecorded(j) => !recorded.contains(&j.id),
                             _ => true,
                         })
                         .collect()

@@ -411,6 +411,26 @@ impl<'c> State<'c> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Which of `ids` are already recorded, with one range scan of the
+    /// `jobs` primary key (ids are stored as i64, so the range is taken in
+    /// that order).
+    pub fn recorded_among(&self, ids: &[u64]) -> Result<std::collections::BTreeSet<u64>, Error> {
+        let mut out = std::collections::BTreeSet::new();
+        let (Some(lo), Some(hi)) = (ids.iter().map(|&i| i as i64).min(), ids.iter().map(|&i| i as i64).max()) else {
+            return Ok(out);
+        };
+        let wanted: std::collections::BTreeSet<u64> = ids.iter().copied().collect();
+        let mut stmt = self.conn.prepare_cached("SELECT id FROM jobs WHERE id BETWEEN ?1 AND ?2")?;
+        let mut rows = stmt.query(params![lo, hi])?;
+        while let Some(r) = rows.next()? {
+            let id = r.get::<_, i64>(0)? as u64;
+            if wanted.contains(&id) {
+                out.insert(id);
+            }
+        }
+        Ok(out)
+    }
+
     /// Whether a job id is already recorded.
     pub fn has_job(&self, id: u64) -> Result<bool, Error> {
         Ok(self

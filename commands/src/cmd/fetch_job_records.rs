@@ -42,10 +42,12 @@ pub struct Args {
 /// Pure decision for one batch: the events for the jobs not yet recorded
 /// (nor repeated earlier in the batch), in input order.
 pub fn decide(state: &State<'_>, batch: Vec<JobRecorded>) -> Result<Vec<Event>> {
+    let ids: Vec<u64> = batch.iter().map(|j| j.id).collect();
+    let recorded = state.recorded_among(&ids)?;
     let mut seen = BTreeSet::new();
     let mut out = Vec::with_capacity(batch.len());
     for j in batch {
-        if !seen.insert(j.id) || state.has_job(j.id)? {
+        if !seen.insert(j.id) || recorded.contains(&j.id) {
             continue;
         }
         out.push(Event::JobRecorded(j));
