@@ -53,7 +53,8 @@ pub struct Args {
 }
 
 /// Pure decision. `userid` is already resolved by the caller (from
-/// `--userid`, the passwd database, or `FLUX_USERID_UNKNOWN`).
+/// `--userid`, the passwd database, or `FLUX_USERID_UNKNOWN`); without
+/// `--userid`, a user who already has associations keeps their uid.
 pub fn decide(state: &State<'_>, args: &Args, userid: i64) -> Result<Vec<Event>> {
     validate::name("user", &args.username)?;
     validate::name("bank", &args.bank)?;
@@ -119,11 +120,14 @@ pub fn decide(state: &State<'_>, args: &Args, userid: i64) -> Result<Vec<Event>>
             d.clone()
         }
     };
-    let default_bank = state
-        .associations_of_user(&args.username)?
-        .first()
-        .map(|a| a.default_bank.clone())
-        .unwrap_or_else(|| args.bank.clone());
+    let existing_rows = state.associations_of_user(&args.username)?;
+    let default_bank = existing_rows.first().map(|a| a.default_bank.clone()).unwrap_or_else(|| args.bank.clone());
+    // One user, one uid: without --userid, a user's further associations
+    // take the uid of their existing ones.
+    let userid = match (&args.userid, existing_rows.first()) {
+        (None, Some(first)) => first.userid,
+        _ => userid,
+    };
     let queues = split_list(&args.queues).join(",");
     Ok(vec![Event::AssociationAdded(AssociationAdded {
         username: args.username.clone(),
@@ -249,5 +253,9 @@ mod tests {
         let evs = decide(&g.state(), &args(&["-u", "u", "-B", "B"]), 1).unwrap();
         let Event::AssociationAdded(a) = &evs[0] else { panic!() };
         assert_eq!(a.default_bank, "A");
+        assert_eq!(a.userid, 1000, "a second bank keeps the user's uid");
+        let evs = decide(&g.state(), &args(&["-u", "u", "-B", "B", "--userid", "77"]), 77).unwrap();
+        let Event::AssociationAdded(a) = &evs[0] else { panic!() };
+        assert_eq!(a.userid, 77, "an explicit --userid wins");
     }
 }
