@@ -44,17 +44,46 @@ pub fn encode_into(
     payload: &[u8],
     prev_hash: &EventHash,
 ) {
+    encode_raw(
+        buf,
+        seq,
+        recorded_at,
+        actor_uid,
+        actor_name.as_bytes(),
+        argv,
+        kind.as_bytes(),
+        version,
+        payload,
+        prev_hash,
+    );
+}
+
+/// [`encode_into`] with the actor name and kind given as their UTF-8 bytes
+/// (as stored), for verification.
+#[allow(clippy::too_many_arguments)]
+pub fn encode_raw(
+    buf: &mut Vec<u8>,
+    seq: Seq,
+    recorded_at: i64,
+    actor_uid: u32,
+    actor_name: &[u8],
+    argv: &[String],
+    kind: &[u8],
+    version: u32,
+    payload: &[u8],
+    prev_hash: &EventHash,
+) {
     buf.clear();
     buf.extend_from_slice(DOMAIN);
     buf.extend_from_slice(&seq.0.to_le_bytes());
     buf.extend_from_slice(&recorded_at.to_le_bytes());
     buf.extend_from_slice(&actor_uid.to_le_bytes());
-    put_str(buf, actor_name.as_bytes());
+    put_str(buf, actor_name);
     buf.extend_from_slice(&(argv.len() as u32).to_le_bytes());
     for a in argv {
         put_str(buf, a.as_bytes());
     }
-    put_str(buf, kind.as_bytes());
+    put_str(buf, kind);
     buf.extend_from_slice(&version.to_le_bytes());
     put_str(buf, payload);
     buf.extend_from_slice(&prev_hash.0);
