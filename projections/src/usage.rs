@@ -390,13 +390,18 @@ fn usage_updated(conn: &Connection, as_of: f64) -> Result<(), Error> {
     // 1. Bin the pending jobs that ended by as_of.
     let mut deltas: BTreeMap<BinKey, f64> = BTreeMap::new();
     {
-        let mut stmt = conn.prepare_cached(
-            "SELECT j.userid, j.bank, j.t_run, j.t_inactive, j.nnodes, j.ncores, j.ngpus \
-             FROM usage_pending q JOIN jobs j ON j.id = q.id WHERE q.t_inactive <= ?1 ORDER BY q.t_inactive, q.id",
-        )?;
-        let rows = stmt.query_map([as_of], job_row)?;
-        for j in rows {
-            bin_job(&p, lo, &ignores, j?, &mut deltas);
+        // One primary-key lookup per pending job, in (t_inactive, id) order,
+        // rather than a join: in an as-of view `jobs` is a UNION ALL view
+        // over the live table, which SQLite would materialize for a join.
+        let mut pending =
+            conn.prepare_cached("SELECT id FROM usage_pending WHERE t_inactive <= ?1 ORDER BY t_inactive, id")?;
+        let ids = pending.query_map([as_of], |r| r.get::<_, i64>(0))?.collect::<Result<Vec<i64>, _>>()?;
+        let mut job = conn
+            .prepare_cached("SELECT userid, bank, t_run, t_inactive, nnodes, ncores, ngpus FROM jobs WHERE id = ?1")?;
+        for id in ids {
+            if let Some(j) = job.query_row([id], job_row).optional()? {
+                bin_job(&p, lo, &ignores, j, &mut deltas);
+            }
         }
     }
     conn.prepare_cached("DELETE FROM usage_pending WHERE t_inactive <= ?1")?.execute([as_of])?;

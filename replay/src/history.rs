@@ -147,6 +147,140 @@ pub struct RebuildStats {
 /// * `applied_seq` is recorded once at the end (and before each projection
 ///   checkpoint) instead of after every event.
 pub fn rebuild_live(ledger: &mut Ledger, every: u64, progress: &mut dyn FnMut(u64)) -> Result<RebuildStats> {
+    match ledger.path() {
+        ":memory:" => rebuild_in_place(ledger, every, progress),
+        path => {
+            let path = path.to_string();
+            rebuild_via_scratch(ledger, &path, every, progress)
+        }
+    }
+}
+
+/// Rebuilds a file ledger's projections in two steps, so that the disk
+/// used stays proportional to the size of the projections:
+///
+/// 1. replay the log into fresh tables in a scratch SQLite file beside the
+///    ledger (no journal: pages are written once, however often a long
+///    replay touches them; a single huge WAL transaction would append a
+///    page again every time it spills);
+/// 2. in one `BEGIN IMMEDIATE` transaction on the ledger, drop the live
+///    projection tables, copy the rebuilt ones in, apply any events
+///    appended since step 1 began, and commit. Readers see the old tables
+///    or the new ones, never a mix; a failure leaves the old ones.
+fn rebuild_via_scratch(
+    ledger: &mut Ledger,
+    path: &str,
+    every: u64,
+    progress: &mut dyn FnMut(u64),
+) -> Result<RebuildStats> {
+    let scratch_path = format!("{path}.rebuild-{}", std::process::id());
+    let _ = std::fs::remove_file(&scratch_path);
+    let result = (|| -> Result<RebuildStats> {
+        let head = head_seq(ledger)?;
+        let stats = {
+            let scratch = Connection::open(&scratch_path)?;
+            scratch
+                .execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = MEMORY;")?;
+            let file_bytes = std::fs::metadata(path).map(|m| m.len() as i64).unwrap_or(0);
+            scratch.pragma_update(None, "cache_size", -rebuild_cache_kib(file_bytes, -65536))?;
+            projections::schema::create(&scratch)?;
+            for index in projections::schema::DEFERRED_INDEXES {
+                scratch.execute_batch(&format!("DROP INDEX IF EXISTS {}", quote_ident(index)))?;
+            }
+            scratch.execute_batch(CHECKPOINTS_DDL)?;
+            scratch.execute_batch("BEGIN")?;
+            let applier = projections::apply::Applier::new(&scratch)?;
+            let mut bulk = Bulk {
+                conn: &scratch,
+                applier,
+                every,
+                progress,
+                indexes_built: false,
+                checkpoints: 0,
+                n: 0,
+                last: None,
+            };
+            let rconn = open_reader(path)?;
+            std::thread::scope(|s| -> Result<()> {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Decoded>>>(READ_AHEAD);
+                let handle = s.spawn(move || read_decoded(&rconn, head, &mut |b| tx.send(b).is_ok()));
+                let mut res = Ok(());
+                for batch in rx.iter() {
+                    res = batch.and_then(|b| bulk.apply_batch(b));
+                    if res.is_err() {
+                        break;
+                    }
+                }
+                drop(rx);
+                let read = handle.join().map_err(|_| Error::invalid("rebuild: the log reader panicked"))?;
+                res.and(read)
+            })?;
+            let stats = bulk.finish()?;
+            scratch.execute_batch("COMMIT")?;
+            stats
+        };
+        swap_in(ledger, &scratch_path, head)?;
+        Ok(stats)
+    })();
+    let _ = std::fs::remove_file(&scratch_path);
+    result
+}
+
+/// Step 2 of [`rebuild_via_scratch`]: replaces the live projection tables
+/// with the rebuilt ones in `scratch_path` (built to `built_to`) in one
+/// transaction, then applies the events appended since.
+fn swap_in(ledger: &Ledger, scratch_path: &str, built_to: Seq) -> Result<()> {
+    let conn = ledger.conn();
+    conn.execute("ATTACH DATABASE ?1 AS rebuilt", [scratch_path])?;
+    let result = (|| -> Result<()> {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let inner = (|| -> Result<()> {
+            // Schema-qualified: with `rebuilt` attached, an unqualified name
+            // missing from main would resolve to the rebuilt copy.
+            for t in projections::schema::PROJECTION_TABLES.iter().rev() {
+                conn.execute_batch(&format!("DROP TABLE IF EXISTS main.{}", quote_ident(t)))?;
+            }
+            projections::schema::create(conn)?;
+            for index in projections::schema::DEFERRED_INDEXES {
+                conn.execute_batch(&format!("DROP INDEX IF EXISTS main.{}", quote_ident(index)))?;
+            }
+            conn.execute_batch(CHECKPOINTS_DDL)?;
+            conn.execute("DELETE FROM main.projection_checkpoints", [])?;
+            let tables: Vec<&str> =
+                projections::schema::PROJECTION_TABLES.iter().copied().chain(["projection_checkpoints"]).collect();
+            for t in tables {
+                let q = quote_ident(t);
+                if t == "projection_meta" {
+                    conn.execute_batch(&format!("DELETE FROM main.{q}"))?;
+                }
+                conn.execute_batch(&format!("INSERT INTO main.{q} SELECT * FROM rebuilt.{q}"))?;
+            }
+            // The deferred indexes, built once over the copied rows.
+            conn.execute_batch(projections::schema::DDL)?;
+            let head = head_seq(ledger)?;
+            if head > built_to {
+                for ev in ledger.stream_range(built_to.next(), head) {
+                    projections::apply_stored(conn, &ev?)?;
+                }
+            }
+            Ok(())
+        })();
+        match inner {
+            Ok(()) => conn.execute_batch("COMMIT").map_err(Error::from),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    })();
+    let detached = conn.execute_batch("DETACH DATABASE rebuilt");
+    result?;
+    detached?;
+    Ok(())
+}
+
+/// Rebuilds in place, inside one transaction (in-memory ledgers).
+fn rebuild_in_place(ledger: &mut Ledger, every: u64, progress: &mut dyn FnMut(u64)) -> Result<RebuildStats> {
     let conn = ledger.conn();
     let old_cache: i64 = conn.pragma_query_value(None, "cache_size", |r| r.get(0))?;
     conn.execute_batch("BEGIN IMMEDIATE")?;
