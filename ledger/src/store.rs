@@ -36,6 +36,9 @@ const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
+/// Page size of new ledgers, in bytes.
+pub const PAGE_SIZE: i64 = 16384;
+
 /// The ledger schema version this code writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -111,6 +114,10 @@ impl Ledger {
     }
 
     fn init_new(conn: Connection, path: String) -> Result<Ledger> {
+        // Set before the first page is written. 16 KiB pages hold about 45
+        // events each: full-log scans (verify, rebuild) cross a quarter of
+        // the pages they would with SQLite's default 4 KiB.
+        conn.pragma_update(None, "page_size", PAGE_SIZE)?;
         configure(&conn, false)?;
         let tx = conn.unchecked_transaction()?;
         tx.pragma_update(None, "application_id", APPLICATION_ID)?;
@@ -486,7 +493,10 @@ mod tests {
         assert!(e.to_string().contains("newer"), "{e}");
 
         let ok = dir.path().join("sub/dir/ok.db");
-        drop(Ledger::create(&ok).unwrap());
+        let created = Ledger::create(&ok).unwrap();
+        let page: i64 = created.conn().pragma_query_value(None, "page_size", |r| r.get(0)).unwrap();
+        assert_eq!(page, PAGE_SIZE);
+        drop(created);
         assert!(matches!(Ledger::create(&ok), Err(Error::AlreadyExists(_))));
         Ledger::open(&ok, OpenMode::ReadOnly).unwrap();
     }
