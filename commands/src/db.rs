@@ -117,10 +117,7 @@ pub fn open_read_live(ctx: &Context) -> Result<Ledger> {
     let ledger = Ledger::open(&ctx.db_path, OpenMode::ReadOnly)?;
     match schema::stored_version(ledger.conn())? {
         Some(v) if v == schema::PROJECTION_SCHEMA_VERSION => Ok(ledger),
-        Some(v) if v > schema::PROJECTION_SCHEMA_VERSION => Err(Error::Projection(projections::Error::TooNew {
-            found: v,
-            supported: schema::PROJECTION_SCHEMA_VERSION,
-        })),
+        Some(v) if v > schema::PROJECTION_SCHEMA_VERSION => Err(too_new(v)),
         _ => {
             drop(ledger);
             open_write(ctx)
@@ -128,34 +125,20 @@ pub fn open_read_live(ctx: &Context) -> Result<Ledger> {
     }
 }
 
-/// Rebuilds the projections from the log if they are missing or stale.
+/// Rebuilds the projections from the log if they are missing or stale,
+/// with the same rebuild as `flux-account rebuild` (scratch file, then one
+/// swap transaction).
 pub fn ensure_projections(ledger: &mut Ledger) -> Result<()> {
-    let current = schema::stored_version(ledger.conn())?;
-    if current == Some(schema::PROJECTION_SCHEMA_VERSION) {
-        return Ok(());
+    match schema::stored_version(ledger.conn())? {
+        Some(v) if v == schema::PROJECTION_SCHEMA_VERSION => Ok(()),
+        Some(v) if v > schema::PROJECTION_SCHEMA_VERSION => Err(too_new(v)),
+        _ => replay::rebuild_live(ledger, replay::history::DEFAULT_CHECKPOINT_EVERY, &mut |_| {})
+            .map(|_| ())
+            .map_err(replay_err),
     }
-    if let Some(v) = current {
-        if v > schema::PROJECTION_SCHEMA_VERSION {
-            return Err(Error::Projection(projections::Error::TooNew {
-                found: v,
-                supported: schema::PROJECTION_SCHEMA_VERSION,
-            }));
-        }
-    }
-    ledger.conn().execute_batch("BEGIN IMMEDIATE")?;
-    let result = (|| -> Result<()> {
-        schema::drop_all(ledger.conn())?;
-        projections::rebuild_into(ledger, ledger.conn(), None)?;
-        Ok(())
-    })();
-    match result {
-        Ok(()) => {
-            ledger.conn().execute_batch("COMMIT")?;
-            Ok(())
-        }
-        Err(e) => {
-            let _ = ledger.conn().execute_batch("ROLLBACK");
-            Err(e)
-        }
-    }
+}
+
+/// The error for projections written by a newer fluxacct.
+fn too_new(found: i64) -> Error {
+    Error::Projection(projections::Error::TooNew { found, supported: schema::PROJECTION_SCHEMA_VERSION })
 }

@@ -430,14 +430,4 @@ impl<'c> State<'c> {
         }
         Ok(out)
     }
-
-    /// Whether a job id is already recorded.
-    pub fn has_job(&self, id: u64) -> Result<bool, Error> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT 1 FROM jobs WHERE id = ?1")?
-            .query_row([id as i64], |_| Ok(()))
-            .optional()?
-            .is_some())
-    }
 }

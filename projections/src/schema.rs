@@ -3,7 +3,7 @@
 //!
 //! Projections are disposable: their schema has its own version, kept in
 //! `projection_meta`, and a file whose projections are older than the code
-//! has them dropped and rebuilt from the log (see `rebuild_into`).
+//! has them rebuilt from the log when it is opened for writing.
 
 use rusqlite::Connection;
 

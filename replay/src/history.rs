@@ -200,21 +200,7 @@ fn rebuild_via_scratch(
                 n: 0,
                 last: None,
             };
-            let rconn = open_reader(path)?;
-            std::thread::scope(|s| -> Result<()> {
-                let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Decoded>>>(READ_AHEAD);
-                let handle = s.spawn(move || read_decoded(&rconn, head, &mut |b| tx.send(b).is_ok()));
-                let mut res = Ok(());
-                for batch in rx.iter() {
-                    res = batch.and_then(|b| bulk.apply_batch(b));
-                    if res.is_err() {
-                        break;
-                    }
-                }
-                drop(rx);
-                let read = handle.join().map_err(|_| Error::invalid("rebuild: the log reader panicked"))?;
-                res.and(read)
-            })?;
+            feed(&mut bulk, Some(open_reader(path)?), &scratch, head)?;
             let stats = bulk.finish()?;
             scratch.execute_batch("COMMIT")?;
             stats
@@ -282,14 +268,9 @@ fn swap_in(ledger: &Ledger, scratch_path: &str, built_to: Seq) -> Result<()> {
 /// Rebuilds in place, inside one transaction (in-memory ledgers).
 fn rebuild_in_place(ledger: &mut Ledger, every: u64, progress: &mut dyn FnMut(u64)) -> Result<RebuildStats> {
     let conn = ledger.conn();
-    let old_cache: i64 = conn.pragma_query_value(None, "cache_size", |r| r.get(0))?;
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let result = (|| -> Result<RebuildStats> {
         let head = head_seq(ledger)?;
-        let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
-        let pages: i64 = conn.pragma_query_value(None, "page_count", |r| r.get(0))?;
-        let kib = rebuild_cache_kib(page_size.saturating_mul(pages), old_cache);
-        conn.pragma_update(None, "cache_size", -kib)?;
         projections::schema::drop_all(conn)?;
         projections::schema::create(conn)?;
         for index in projections::schema::DEFERRED_INDEXES {
@@ -299,35 +280,7 @@ fn rebuild_in_place(ledger: &mut Ledger, every: u64, progress: &mut dyn FnMut(u6
         conn.execute("DELETE FROM projection_checkpoints", [])?;
         let applier = projections::apply::Applier::new(conn)?;
         let mut bulk = Bulk { conn, applier, every, progress, indexes_built: false, checkpoints: 0, n: 0, last: None };
-        let reader = match ledger.path() {
-            ":memory:" => None,
-            path => Some(open_reader(path)?),
-        };
-        match reader {
-            Some(rconn) => std::thread::scope(|s| -> Result<()> {
-                let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Decoded>>>(READ_AHEAD);
-                let handle = s.spawn(move || read_decoded(&rconn, head, &mut |b| tx.send(b).is_ok()));
-                let mut res = Ok(());
-                for batch in rx.iter() {
-                    res = batch.and_then(|b| bulk.apply_batch(b));
-                    if res.is_err() {
-                        break;
-                    }
-                }
-                // Dropping the receiver (end of `rx`) stops the reader.
-                drop(rx);
-                let read = handle.join().map_err(|_| Error::invalid("rebuild: the log reader panicked"))?;
-                res.and(read)
-            })?,
-            None => {
-                let mut res = Ok(());
-                read_decoded(conn, head, &mut |b| {
-                    res = b.and_then(|b| bulk.apply_batch(b));
-                    res.is_ok()
-                })?;
-                res?
-            }
-        }
+        feed(&mut bulk, None, conn, head)?;
         bulk.finish()
     })();
     let result = match result {
@@ -337,8 +290,39 @@ fn rebuild_in_place(ledger: &mut Ledger, every: u64, progress: &mut dyn FnMut(u6
     if result.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
     }
-    conn.pragma_update(None, "cache_size", old_cache)?;
     result
+}
+
+/// Streams events `1..=head` of the log into `bulk`. With `reader` (a
+/// read-only connection to the ledger file), reading and decoding run on a
+/// second thread, batches handed over a bounded channel; otherwise they run
+/// here, on `log`.
+fn feed(bulk: &mut Bulk<'_, '_>, reader: Option<Connection>, log: &Connection, head: Seq) -> Result<()> {
+    match reader {
+        Some(rconn) => std::thread::scope(|s| -> Result<()> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Decoded>>>(READ_AHEAD);
+            let handle = s.spawn(move || read_decoded(&rconn, head, &mut |b| tx.send(b).is_ok()));
+            let mut res = Ok(());
+            for batch in rx.iter() {
+                res = batch.and_then(|b| bulk.apply_batch(b));
+                if res.is_err() {
+                    break;
+                }
+            }
+            // Dropping the receiver (end of `rx`) stops the reader.
+            drop(rx);
+            let read = handle.join().map_err(|_| Error::invalid("rebuild: the log reader panicked"))?;
+            res.and(read)
+        }),
+        None => {
+            let mut res = Ok(());
+            read_decoded(log, head, &mut |b| {
+                res = b.and_then(|b| bulk.apply_batch(b));
+                res.is_ok()
+            })?;
+            res
+        }
+    }
 }
 
 /// Decoded batches the log reader of [`rebuild_live`] may run ahead.

@@ -32,23 +32,13 @@ pub fn default_snapshot_path(db: &std::path::Path) -> PathBuf {
 pub fn write_snapshot(ctx: &Context, path: &std::path::Path) -> Result<LedgerHead> {
     let db = crate::db::open_read(ctx)?;
     let conn = db.conn();
-    let head = match ledger_head(conn)? {
-        Some(h) => h,
+    let head = match db.ledger().head()? {
+        Some((seq, hash)) => LedgerHead { seq, hash },
         None => return Err(Error::invalid("the ledger is empty; run create-db first")),
     };
     let snap = projections::snapshot_build::build_snapshot(conn, head)?;
     snap.write_atomic(path).map_err(|e| Error::Io(format!("cannot write snapshot {}: {e}", path.display())))?;
     Ok(head)
-}
-
-fn ledger_head(conn: &rusqlite::Connection) -> Result<Option<LedgerHead>> {
-    use rusqlite::OptionalExtension;
-    let row: Option<(i64, Vec<u8>)> = conn
-        .query_row("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    Ok(row.and_then(|(seq, hash)| {
-        ledger::EventHash::from_slice(&hash).map(|hash| LedgerHead { seq: ledger::Seq(seq as u64), hash })
-    }))
 }
 
 /// Runs `priority-update`.
