@@ -1,7 +1,7 @@
 //! Acceptance point 6: rebuild equals incremental. Random sequences of
 //! admin commands, valid and invalid, go through the library (each
 //! command's `decide` inside `projections::Writer::run`); then
-//! `projections::rebuild_into` replays the log from genesis into a fresh
+//! `projections::replay` replays the log from genesis into a fresh
 //! in-memory connection, and every projection table must equal the live
 //! one (all rows ordered by every column, all columns).
 
@@ -15,7 +15,6 @@ use ledger::{Actor, EventMeta, Ledger};
 use projections::events::Event;
 use projections::model::State;
 use proptest::prelude::*;
-use rusqlite::Connection;
 
 /// The events a write command decides on, or `None` for read commands.
 fn decide(state: &State<'_>, c: &Command) -> Option<Result<Vec<Event>>> {
@@ -161,8 +160,7 @@ proptest! {
                 Err(_) => prop_assert_eq!(ledger.count().expect("count"), before, "rejected {:?} appended", argv),
             }
         }
-        let fresh = Connection::open_in_memory().expect("fresh");
-        projections::rebuild_into(&ledger, &fresh, None).expect("rebuild");
+        let fresh = projections::replay(&ledger, None).expect("rebuild");
         let live = common::dump_projections(ledger.conn());
         let rebuilt = common::dump_projections(&fresh);
         prop_assert!(accepted >= setup.len());

@@ -254,6 +254,11 @@ fn diff_lists_added_removed_and_changed_rows_with_their_events() {
     assert!(err.stderr.contains("after"), "{}", err.stderr);
     let out = ok(&db, &["diff", "2026-01-03T12:00:00Z", "now"]);
     assert!(out.contains("max_running_jobs 5 -> 9"), "{out}");
+    // Job records (the `jobs` view over the log) show up as added rows.
+    let out = ok(&db, &["diff", "2026-01-02T12:00:00Z", "2026-01-03T12:00:00Z"]);
+    assert!(out.contains("added   jobs [id=100]: id=100, seq="), "{out}");
+    assert!(out.contains("added   jobs [id=119]"), "{out}");
+    assert!(out.contains("JobRecorded)"), "{out}");
 }
 
 // ---------------------------------------------------------------- 3. checkpoints

@@ -56,33 +56,55 @@ fn changed(n: usize, ctx: &ApplyCtx, what: &str) -> Result<(), Error> {
 /// Applies one event to the projection tables. Callers record the last
 /// applied seq with [`mark_applied`] once per transaction.
 pub fn apply(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Error> {
-    apply_admin(conn, ctx, ev)?;
-    crate::usage::apply(conn, ctx, ev)
+    let mut applier = Applier::new();
+    applier.apply(conn, ctx, ev)?;
+    applier.flush(conn)
 }
 
 /// Applies a run of events on one connection exactly as [`apply`] does
-/// event by event, with the statements of `JobRecorded` (the bulk of any
-/// log) prepared once instead of looked up in the statement cache per
-/// event. `JobRecorded` touches no admin table (see `apply_admin`), so its
-/// whole effect is [`crate::usage::JobStatements::record`], which [`apply`]
-/// runs too.
-pub struct Applier<'c> {
-    conn: &'c Connection,
-    jobs: crate::usage::JobStatements<'c>,
+/// event by event, except that the `usage_pending` rows of `JobRecorded`
+/// events (the bulk of any log) are buffered in memory: a `UsageUpdated`
+/// bins the buffered jobs that ended by its `as_of` together with the
+/// stored ones (in the same (t_inactive, seq) order, so the floats come out
+/// identical) and keeps the rest, and a re-binning, the only other reader
+/// of `usage_pending`, writes the buffer first (see [`crate::usage::apply`]).
+/// So a long replay does not insert and delete a row per job.
+///
+/// Call [`Applier::flush`] before reading the tables and before the
+/// transaction ends: the buffer is not written on drop.
+#[derive(Debug, Default)]
+pub struct Applier {
+    pending: Vec<crate::usage::PendingJob>,
 }
 
-impl<'c> Applier<'c> {
-    /// Prepares the statements on `conn`.
-    pub fn new(conn: &'c Connection) -> Result<Self, Error> {
-        Ok(Applier { conn, jobs: crate::usage::JobStatements::new(conn)? })
+impl Applier {
+    /// An applier with an empty buffer.
+    pub fn new() -> Self {
+        Applier::default()
     }
 
-    /// Applies one event (see [`apply`]).
-    pub fn apply(&mut self, ctx: &ApplyCtx, ev: &Event) -> Result<(), Error> {
-        match ev {
-            Event::JobRecorded(j) => self.jobs.record(ctx, j),
-            _ => apply(self.conn, ctx, ev),
+    /// Applies one event to the tables on `conn`.
+    pub fn apply(&mut self, conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Error> {
+        apply_admin(conn, ctx, ev)?;
+        crate::usage::apply(conn, ctx, ev, &mut self.pending)
+    }
+
+    /// Applies the `JobRecorded` event at `ctx` given as its binning fields,
+    /// `job` (what [`crate::usage::PendingJob::of`] or, straight from the
+    /// stored payload, [`crate::usage::PendingJob::decode`] gives): the
+    /// whole effect of a `JobRecorded` on the projections, as [`Applier::apply`]
+    /// has it.
+    pub fn apply_job(&mut self, ctx: &ApplyCtx, job: Option<crate::usage::PendingJob>) {
+        if let Some(mut job) = job {
+            job.seq = ctx.seq as i64;
+            self.pending.push(job);
         }
+    }
+
+    /// Writes the buffered `usage_pending` rows to the tables on `conn`.
+    pub fn flush(&mut self, conn: &Connection) -> Result<(), Error> {
+        let jobs = std::mem::take(&mut self.pending);
+        crate::usage::store_pending(conn, &jobs)
     }
 }
 
@@ -106,15 +128,14 @@ fn apply_admin(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Erro
                 ("deny_unknown_queues", "false".to_string()),
             ];
             for (k, v) in rows {
-                conn.execute("INSERT INTO config_table(key, value) VALUES (?1, ?2)", params![k, v])?;
+                conn.prepare_cached("INSERT INTO config_table(key, value) VALUES (?1, ?2)")?.execute(params![k, v])?;
             }
             for (f, w) in DEFAULT_FACTORS {
-                conn.execute(
-                    "INSERT INTO priority_factor_weight_table(factor, weight) VALUES (?1, ?2)",
-                    params![f, w],
-                )?;
+                conn.prepare_cached("INSERT INTO priority_factor_weight_table(factor, weight) VALUES (?1, ?2)")?
+                    .execute(params![f, w])?;
             }
-            conn.execute("INSERT INTO project_table(project_id, project, usage) VALUES (1, '*', 0.0)", [])?;
+            conn.prepare_cached("INSERT INTO project_table(project_id, project, usage) VALUES (1, '*', 0.0)")?
+                .execute([])?;
         }
         Event::BankAdded(e) => {
             conn.prepare_cached(
@@ -124,23 +145,22 @@ fn apply_admin(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Erro
             .execute(params![e.bank, e.parent_bank, e.shares, e.priority, e.ignore_older_than])?;
         }
         Event::BankReactivated(e) => {
-            let n = conn.execute("UPDATE bank_table SET active = 1 WHERE bank = ?1", [&e.bank])?;
+            let n = conn.prepare_cached("UPDATE bank_table SET active = 1 WHERE bank = ?1")?.execute([&e.bank])?;
             changed(n, ctx, "no such bank")?;
         }
         Event::BankEdited(e) => {
-            let n = conn.execute(
+            let n = conn.prepare_cached(
                 "UPDATE bank_table SET shares = coalesce(?2, shares), parent_bank = coalesce(?3, parent_bank), \
-                 priority = coalesce(?4, priority), ignore_older_than = coalesce(?5, ignore_older_than) WHERE bank = ?1",
-                params![e.bank, e.shares, e.parent_bank, e.priority, e.ignore_older_than],
+                 priority = coalesce(?4, priority), ignore_older_than = coalesce(?5, ignore_older_than) WHERE bank = ?1")?.execute(params![e.bank, e.shares, e.parent_bank, e.priority, e.ignore_older_than],
             )?;
             changed(n, ctx, "no such bank")?;
         }
         Event::BankDisabled(e) => {
-            let n = conn.execute("UPDATE bank_table SET active = 0 WHERE bank = ?1", [&e.bank])?;
+            let n = conn.prepare_cached("UPDATE bank_table SET active = 0 WHERE bank = ?1")?.execute([&e.bank])?;
             changed(n, ctx, "no such bank")?;
         }
         Event::BankDeleted(e) => {
-            let n = conn.execute("DELETE FROM bank_table WHERE bank = ?1", [&e.bank])?;
+            let n = conn.prepare_cached("DELETE FROM bank_table WHERE bank = ?1")?.execute([&e.bank])?;
             changed(n, ctx, "no such bank")?;
         }
         Event::AssociationAdded(e) => {
@@ -169,15 +189,17 @@ fn apply_admin(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Erro
             ])?;
         }
         Event::AssociationReactivated(e) => {
-            let n = conn.execute(
-                "UPDATE association_table SET active = 1, mod_time = ?3 WHERE username = ?1 AND bank = ?2",
-                params![e.username, e.bank, ctx.secs()],
-            )?;
+            let n = conn
+                .prepare_cached(
+                    "UPDATE association_table SET active = 1, mod_time = ?3 WHERE username = ?1 AND bank = ?2",
+                )?
+                .execute(params![e.username, e.bank, ctx.secs()])?;
             changed(n, ctx, "no such association")?;
         }
         Event::AssociationEdited(e) => {
-            let n = conn.execute(
-                "UPDATE association_table SET \
+            let n = conn
+                .prepare_cached(
+                    "UPDATE association_table SET \
                  bank = coalesce(?3, bank), userid = coalesce(?4, userid), default_bank = coalesce(?5, default_bank), \
                  shares = coalesce(?6, shares), fairshare = coalesce(?7, fairshare), \
                  max_running_jobs = coalesce(?8, max_running_jobs), max_active_jobs = coalesce(?9, max_active_jobs), \
@@ -185,7 +207,8 @@ fn apply_admin(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Erro
                  queues = coalesce(?12, queues), projects = coalesce(?13, projects), \
                  default_project = coalesce(?14, default_project), max_sched_jobs = coalesce(?15, max_sched_jobs), \
                  mod_time = ?16 WHERE username = ?1 AND bank = ?2",
-                params![
+                )?
+                .execute(params![
                     e.username,
                     e.bank,
                     e.new_bank,
@@ -202,61 +225,57 @@ fn apply_admin(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Erro
                     e.default_project,
                     e.max_sched_jobs,
                     ctx.secs()
-                ],
-            )?;
+                ])?;
             changed(n, ctx, "no such association")?;
         }
         Event::AssociationDisabled(e) => {
-            let n = conn.execute(
-                "UPDATE association_table SET active = 0, mod_time = ?3 WHERE username = ?1 AND bank = ?2",
-                params![e.username, e.bank, ctx.secs()],
-            )?;
+            let n = conn
+                .prepare_cached(
+                    "UPDATE association_table SET active = 0, mod_time = ?3 WHERE username = ?1 AND bank = ?2",
+                )?
+                .execute(params![e.username, e.bank, ctx.secs()])?;
             changed(n, ctx, "no such association")?;
         }
         Event::AssociationDeleted(e) => {
-            let n = conn.execute(
-                "DELETE FROM association_table WHERE username = ?1 AND bank = ?2",
-                params![e.username, e.bank],
-            )?;
+            let n = conn
+                .prepare_cached("DELETE FROM association_table WHERE username = ?1 AND bank = ?2")?
+                .execute(params![e.username, e.bank])?;
             changed(n, ctx, "no such association")?;
         }
         Event::DefaultBankChanged(e) => {
-            conn.execute(
-                "UPDATE association_table SET default_bank = ?2, mod_time = ?3 WHERE username = ?1",
-                params![e.username, e.default_bank, ctx.secs()],
-            )?;
+            conn.prepare_cached("UPDATE association_table SET default_bank = ?2, mod_time = ?3 WHERE username = ?1")?
+                .execute(params![e.username, e.default_bank, ctx.secs()])?;
         }
         Event::QueueAdded(e) => {
-            conn.execute(
+            conn.prepare_cached(
                 "INSERT INTO queue_table(queue, min_nodes_per_job, max_nodes_per_job, max_time_per_job, priority, \
                  max_running_jobs, max_nodes_per_assoc, max_sched_jobs, max_sched_nodes_per_assoc, \
                  max_sched_cores_per_assoc, max_nodes, max_cores) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
-                params![
-                    e.queue,
-                    e.min_nodes_per_job,
-                    e.max_nodes_per_job,
-                    e.max_time_per_job,
-                    e.priority,
-                    e.max_running_jobs,
-                    e.max_nodes_per_assoc,
-                    e.max_sched_jobs,
-                    e.max_sched_nodes_per_assoc,
-                    e.max_sched_cores_per_assoc,
-                    e.max_nodes,
-                    e.max_cores
-                ],
-            )?;
+            )?
+            .execute(params![
+                e.queue,
+                e.min_nodes_per_job,
+                e.max_nodes_per_job,
+                e.max_time_per_job,
+                e.priority,
+                e.max_running_jobs,
+                e.max_nodes_per_assoc,
+                e.max_sched_jobs,
+                e.max_sched_nodes_per_assoc,
+                e.max_sched_cores_per_assoc,
+                e.max_nodes,
+                e.max_cores
+            ])?;
         }
         Event::QueueEdited(e) => {
-            let n = conn.execute(
+            let n = conn.prepare_cached(
                 "UPDATE queue_table SET min_nodes_per_job = coalesce(?2, min_nodes_per_job), \
                  max_nodes_per_job = coalesce(?3, max_nodes_per_job), max_time_per_job = coalesce(?4, max_time_per_job), \
                  priority = coalesce(?5, priority), max_running_jobs = coalesce(?6, max_running_jobs), \
                  max_nodes_per_assoc = coalesce(?7, max_nodes_per_assoc), max_sched_jobs = coalesce(?8, max_sched_jobs), \
                  max_sched_nodes_per_assoc = coalesce(?9, max_sched_nodes_per_assoc), \
                  max_sched_cores_per_assoc = coalesce(?10, max_sched_cores_per_assoc), \
-                 max_nodes = coalesce(?11, max_nodes), max_cores = coalesce(?12, max_cores) WHERE queue = ?1",
-                params![
+                 max_nodes = coalesce(?11, max_nodes), max_cores = coalesce(?12, max_cores) WHERE queue = ?1")?.execute(params![
                     e.queue,
                     e.min_nodes_per_job,
                     e.max_nodes_per_job,
@@ -274,32 +293,35 @@ fn apply_admin(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Erro
             changed(n, ctx, "no such queue")?;
         }
         Event::QueueDeleted(e) => {
-            let n = conn.execute("DELETE FROM queue_table WHERE queue = ?1", [&e.queue])?;
+            let n = conn.prepare_cached("DELETE FROM queue_table WHERE queue = ?1")?.execute([&e.queue])?;
             changed(n, ctx, "no such queue")?;
         }
         Event::ProjectAdded(e) => {
-            conn.execute("INSERT INTO project_table(project, usage) VALUES (?1, 0.0)", [&e.project])?;
+            conn.prepare_cached("INSERT INTO project_table(project, usage) VALUES (?1, 0.0)")?.execute([&e.project])?;
         }
         Event::ProjectDeleted(e) => {
-            let n = conn.execute("DELETE FROM project_table WHERE project = ?1", [&e.project])?;
+            let n = conn.prepare_cached("DELETE FROM project_table WHERE project = ?1")?.execute([&e.project])?;
             changed(n, ctx, "no such project")?;
         }
         Event::FactorWeightSet(e) => {
-            conn.execute(
+            conn.prepare_cached(
                 "INSERT INTO priority_factor_weight_table(factor, weight) VALUES (?1, ?2) \
                  ON CONFLICT(factor) DO UPDATE SET weight = excluded.weight",
-                params![e.factor, e.weight],
-            )?;
+            )?
+            .execute(params![e.factor, e.weight])?;
         }
         Event::ConfigAdded(e) => {
-            conn.execute("INSERT INTO config_table(key, value) VALUES (?1, ?2)", params![e.key, e.value])?;
+            conn.prepare_cached("INSERT INTO config_table(key, value) VALUES (?1, ?2)")?
+                .execute(params![e.key, e.value])?;
         }
         Event::ConfigEdited(e) => {
-            let n = conn.execute("UPDATE config_table SET value = ?2 WHERE key = ?1", params![e.key, e.value])?;
+            let n = conn
+                .prepare_cached("UPDATE config_table SET value = ?2 WHERE key = ?1")?
+                .execute(params![e.key, e.value])?;
             changed(n, ctx, "no such config key")?;
         }
         Event::ConfigDeleted(e) => {
-            conn.execute("DELETE FROM config_table WHERE key = ?1", [&e.key])?;
+            conn.prepare_cached("DELETE FROM config_table WHERE key = ?1")?.execute([&e.key])?;
         }
         Event::JobRecorded(_) | Event::UsageUpdated(_) | Event::UsageCleared(_) | Event::FairshareUpdated(_) => {}
     }

@@ -35,4 +35,4 @@ mod write;
 pub use error::Error;
 pub use events::Event;
 #[cfg(feature = "sqlite")]
-pub use write::{append_and_apply, apply_stored, rebuild_into, Writer};
+pub use write::{append_and_apply, apply_stored, replay, scratch, Writer};

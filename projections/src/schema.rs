@@ -5,12 +5,13 @@
 //! `projection_meta`, and a file whose projections are older than the code
 //! has them rebuilt from the log when it is opened for writing.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use crate::error::Error;
 
-/// Version of the projection tables' schema.
-pub const PROJECTION_SCHEMA_VERSION: i64 = 1;
+/// Version of the projection tables' schema. 2: `jobs` is a view over the
+/// log instead of a table, and `usage_pending` carries what binning needs.
+pub const PROJECTION_SCHEMA_VERSION: i64 = 2;
 
 /// Every projection table, in creation order (the order rebuild and
 /// `rebuild --check` walk them).
@@ -21,7 +22,6 @@ pub const PROJECTION_TABLES: &[&str] = &[
     "project_table",
     "priority_factor_weight_table",
     "config_table",
-    "jobs",
     "usage_bins",
     "usage_pending",
     "usage_dirty",
@@ -29,12 +29,55 @@ pub const PROJECTION_TABLES: &[&str] = &[
     "projection_meta",
 ];
 
-/// Secondary indexes that no apply needs for correctness, only for speed
-/// (`jobs_t_inactive`: the re-binning scans of `usage::rebin`). A bulk
-/// rebuild drops them after [`create`], and creates them again (running
-/// [`DDL`], whose statements are all `IF NOT EXISTS`) before the first event
-/// for which [`crate::usage::may_scan_jobs_by_time`] holds, or at the end.
-pub const DEFERRED_INDEXES: &[&str] = &["jobs_t_inactive"];
+/// The job records are not copied into a projection table: the log holds
+/// them (one `JobRecorded` event each, hash-chained and write-once), and
+/// `jobs` is a view over it with flux-accounting's column names. So a
+/// rebuild has nothing to rewrite for them, and a job record cannot be
+/// edited by hand without breaking the chain.
+pub const PROJECTION_VIEWS: &[&str] = &["jobs"];
+
+/// The view `jobs`: one row per `JobRecorded` event of `events`. Every
+/// column is read from the event's JSON payload; `actual_duration` is
+/// derived as the apply path derived it.
+pub const JOBS_VIEW_BODY: &str = "SELECT
+    json_extract(CAST(payload AS TEXT), '$.id')                 AS id,
+    seq                                                         AS seq,
+    json_extract(CAST(payload AS TEXT), '$.userid')             AS userid,
+    json_extract(CAST(payload AS TEXT), '$.username')           AS username,
+    json_extract(CAST(payload AS TEXT), '$.t_submit')           AS t_submit,
+    json_extract(CAST(payload AS TEXT), '$.t_run')              AS t_run,
+    json_extract(CAST(payload AS TEXT), '$.t_inactive')         AS t_inactive,
+    coalesce(json_extract(CAST(payload AS TEXT), '$.ranks'), '') AS ranks,
+    CAST(payload AS TEXT) -> '$.r'                              AS R,
+    json_extract(CAST(payload AS TEXT), '$.project')            AS project,
+    json_extract(CAST(payload AS TEXT), '$.bank')               AS bank,
+    json_extract(CAST(payload AS TEXT), '$.queue')              AS queue,
+    json_extract(CAST(payload AS TEXT), '$.nnodes')             AS nnodes,
+    json_extract(CAST(payload AS TEXT), '$.ncores')             AS ncores,
+    json_extract(CAST(payload AS TEXT), '$.ngpus')              AS ngpus,
+    json_extract(CAST(payload AS TEXT), '$.requested_duration') AS requested_duration,
+    CASE WHEN json_extract(CAST(payload AS TEXT), '$.t_run') > 0
+          AND json_extract(CAST(payload AS TEXT), '$.t_inactive') >= json_extract(CAST(payload AS TEXT), '$.t_run')
+         THEN json_extract(CAST(payload AS TEXT), '$.t_inactive') - json_extract(CAST(payload AS TEXT), '$.t_run')
+         ELSE 0.0 END                                           AS actual_duration
+FROM events WHERE kind = 'JobRecorded'";
+
+/// The SQL expression of a job's `t_inactive` in `events`, exactly as the
+/// index `events_job_t_inactive` and the view `jobs` spell it (SQLite uses
+/// an expression index only for the identical expression).
+pub const JOB_T_INACTIVE_EXPR: &str = "json_extract(CAST(payload AS TEXT), '$.t_inactive')";
+
+/// Partial expression indexes on the log for the `jobs` view: by job id
+/// (duplicate checks, `view-job-records --jobid`) and by `t_inactive`
+/// (re-binning, usage reports, the newest record). They index the log and
+/// are kept by SQLite with it, in the same transaction as each append, so
+/// they are not projections: a rebuild leaves them alone.
+pub const EVENT_INDEXES_DDL: &str = "
+CREATE INDEX IF NOT EXISTS main.events_job_id
+    ON events(json_extract(CAST(payload AS TEXT), '$.id')) WHERE kind = 'JobRecorded';
+CREATE INDEX IF NOT EXISTS main.events_job_t_inactive
+    ON events(json_extract(CAST(payload AS TEXT), '$.t_inactive')) WHERE kind = 'JobRecorded';
+";
 
 /// DDL of the projection tables.
 pub const DDL: &str = r#"
@@ -99,28 +142,8 @@ CREATE TABLE IF NOT EXISTS config_table (
     key   TEXT NOT NULL PRIMARY KEY,
     value TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS jobs (
-    id                 INTEGER PRIMARY KEY,
-    seq                INTEGER NOT NULL,
-    userid             INTEGER NOT NULL,
-    username           TEXT,
-    t_submit           REAL    NOT NULL,
-    t_run              REAL    NOT NULL,
-    t_inactive         REAL    NOT NULL,
-    ranks              TEXT    NOT NULL DEFAULT '',
-    R                  TEXT,
-    project            TEXT    NOT NULL DEFAULT '',
-    bank               TEXT    NOT NULL DEFAULT '',
-    queue              TEXT    NOT NULL DEFAULT '',
-    nnodes             INTEGER NOT NULL DEFAULT 0,
-    ncores             INTEGER NOT NULL DEFAULT 0,
-    ngpus              INTEGER NOT NULL DEFAULT 0,
-    requested_duration REAL    NOT NULL DEFAULT 0.0,
-    actual_duration    REAL    NOT NULL DEFAULT 0.0
-);
 -- Usage projection (projections/src/usage.rs, docs/usage.md).
 -- Raw usage per (job userid, job bank) and absolute period p = floor((t - T0) / H).
-CREATE INDEX IF NOT EXISTS jobs_t_inactive ON jobs(t_inactive);
 CREATE TABLE IF NOT EXISTS usage_bins (
     userid INTEGER NOT NULL,
     bank   TEXT    NOT NULL,
@@ -128,11 +151,18 @@ CREATE TABLE IF NOT EXISTS usage_bins (
     value  REAL    NOT NULL DEFAULT 0.0,
     PRIMARY KEY (userid, bank, period)
 ) WITHOUT ROWID;
--- Jobs with a bank that no usage update has binned yet.
+-- Jobs with a bank that no usage update has binned yet, with what binning
+-- needs (seq: of the job's JobRecorded event).
 CREATE TABLE IF NOT EXISTS usage_pending (
     t_inactive REAL    NOT NULL,
-    id         INTEGER NOT NULL,
-    PRIMARY KEY (t_inactive, id)
+    seq        INTEGER NOT NULL,
+    userid     INTEGER NOT NULL,
+    bank       TEXT    NOT NULL,
+    t_run      REAL    NOT NULL,
+    nnodes     INTEGER NOT NULL,
+    ncores     INTEGER NOT NULL,
+    ngpus      INTEGER NOT NULL,
+    PRIMARY KEY (t_inactive, seq)
 ) WITHOUT ROWID;
 -- Associations (userid, bank) whose job_usage the next usage update recomputes.
 CREATE TABLE IF NOT EXISTS usage_dirty (
@@ -159,11 +189,26 @@ pub fn create(conn: &Connection) -> Result<(), Error> {
         }
     }
     conn.execute_batch(DDL)?;
+    // A ledger file holds the log in `main`; a replay connection reads it
+    // through a temporary view `events` (see `crate::write::scratch`), which
+    // only a temporary view can refer to.
+    if object_type(conn, "main", "events")?.as_deref() == Some("table") {
+        conn.execute_batch(EVENT_INDEXES_DDL)?;
+        conn.execute_batch(&format!("CREATE VIEW IF NOT EXISTS main.jobs AS {JOBS_VIEW_BODY}"))?;
+    } else {
+        conn.execute_batch(&format!("CREATE TEMP VIEW IF NOT EXISTS jobs AS {JOBS_VIEW_BODY}"))?;
+    }
     conn.execute(
         "INSERT OR REPLACE INTO projection_meta(key, value) VALUES ('schema_version', ?1)",
         [PROJECTION_SCHEMA_VERSION],
     )?;
     Ok(())
+}
+
+/// The type (`table`, `view`, ...) of the object `name` in `schema`.
+pub fn object_type(conn: &Connection, schema: &str, name: &str) -> Result<Option<String>, Error> {
+    let sql = format!("SELECT type FROM {schema}.sqlite_master WHERE name = ?1");
+    Ok(conn.query_row(&sql, [name], |r| r.get::<_, String>(0)).optional()?)
 }
 
 /// The projection schema version stored in the file, if any.
@@ -180,10 +225,19 @@ pub fn stored_version(conn: &Connection) -> Result<Option<i64>, Error> {
     Ok(v)
 }
 
-/// Drops every projection table (the log is untouched).
+/// Drops every projection table and view of the `main` schema (the log
+/// and its indexes are untouched). Also drops a `jobs` table left by
+/// projection schema 1.
 pub fn drop_all(conn: &Connection) -> Result<(), Error> {
+    for v in PROJECTION_VIEWS {
+        match object_type(conn, "main", v)?.as_deref() {
+            Some("view") => conn.execute_batch(&format!("DROP VIEW main.{v};"))?,
+            Some("table") => conn.execute_batch(&format!("DROP TABLE main.{v};"))?,
+            _ => {}
+        }
+    }
     for t in PROJECTION_TABLES.iter().rev() {
-        conn.execute_batch(&format!("DROP TABLE IF EXISTS {t};"))?;
+        conn.execute_batch(&format!("DROP TABLE IF EXISTS main.{t};"))?;
     }
     Ok(())
 }

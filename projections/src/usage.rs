@@ -5,9 +5,12 @@
 //!
 //! # Tables
 //!
-//! * `jobs`: one row per `JobRecorded`.
-//! * `usage_pending (t_inactive, id)`: jobs with a bank that no usage update
-//!   has binned yet (recorded since the last update, or ending after it).
+//! * `jobs`: a view over the log, one row per `JobRecorded` (see
+//!   `schema::JOBS_VIEW_BODY`); not a table.
+//! * `usage_pending (t_inactive, seq, ...)`: jobs with a bank that no usage
+//!   update has binned yet (recorded since the last update, or ending after
+//!   it), with the fields binning needs, so that an update never reads the
+//!   log.
 //! * `usage_bins (userid, bank, period, value)`: raw usage of the jobs of
 //!   one (userid, bank) that ended in absolute period
 //!   `p = floor((t_inactive − T0) / H)`.
@@ -30,8 +33,9 @@
 //! from the log gives bit-identical floats.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
-use rusqlite::{params, CachedStatement, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::apply::ApplyCtx;
 use crate::error::Error;
@@ -219,30 +223,83 @@ fn decayed_usage(conn: &Connection, p: &Params, userid: i64, bank: &str, now: i6
     Ok(p.decayed(&u))
 }
 
+/// The banks with an `ignore_older_than` filter. (A bank without one, 0,
+/// would only skip jobs with `t_inactive <= 0`, which lie in periods before
+/// any window, so leaving it out changes nothing.)
 fn bank_ignores(conn: &Connection) -> Result<BTreeMap<String, i64>, Error> {
-    let mut stmt = conn.prepare_cached("SELECT bank, ignore_older_than FROM bank_table")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT bank, ignore_older_than FROM bank_table WHERE ignore_older_than != 0")?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-type BinKey = (i64, String, i64);
+/// Usage to add per bin, (userid → bank → period → usage): ordered like
+/// the `usage_bins` key, and looked up by `&str` so that binning a job
+/// clones its bank name only for a new bin.
+#[derive(Debug, Default)]
+struct Deltas(BTreeMap<i64, BTreeMap<Arc<str>, BTreeMap<i64, f64>>>);
+
+impl Deltas {
+    fn add(&mut self, userid: i64, bank: &Arc<str>, period: i64, u: f64) {
+        let banks = self.0.entry(userid).or_default();
+        let periods = match banks.get_mut::<str>(bank) {
+            Some(p) => p,
+            None => banks.entry(bank.clone()).or_default(),
+        };
+        *periods.entry(period).or_insert(0.0) += u;
+    }
+
+    /// The (userid, bank) pairs with a bin.
+    fn associations(&self) -> impl Iterator<Item = (i64, String)> + '_ {
+        self.0.iter().flat_map(|(u, banks)| banks.keys().map(move |b| (*u, b.to_string())))
+    }
+}
 
 /// Adds per-bin deltas to `usage_bins`.
-fn add_bins(conn: &Connection, deltas: &BTreeMap<BinKey, f64>) -> Result<(), Error> {
+fn add_bins(conn: &Connection, deltas: &Deltas) -> Result<(), Error> {
     let mut stmt = conn.prepare_cached(
         "INSERT INTO usage_bins(userid, bank, period, value) VALUES (?1, ?2, ?3, ?4) \
          ON CONFLICT(userid, bank, period) DO UPDATE SET value = value + excluded.value",
     )?;
-    for ((userid, bank, period), v) in deltas {
-        stmt.execute(params![userid, bank, period, v])?;
+    for (userid, banks) in &deltas.0 {
+        for (bank, periods) in banks {
+            for (period, v) in periods {
+                stmt.execute(params![userid, &**bank, period, v])?;
+            }
+        }
     }
     Ok(())
 }
 
-/// One job row as binning needs it.
-struct JobRow {
+/// One job as binning needs it: a `usage_pending` row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingJob {
+    /// Seq of the job's `JobRecorded` event.
+    pub seq: i64,
+    /// Job userid.
+    pub userid: i64,
+    /// Job bank (never empty: jobs without a bank are not binned). Shared:
+    /// a replay hands out one allocation per bank name.
+    pub bank: Arc<str>,
+    /// Run time.
+    pub t_run: f64,
+    /// Inactive time.
+    pub t_inactive: f64,
+    /// Nodes.
+    pub nnodes: i64,
+    /// Cores.
+    pub ncores: i64,
+    /// GPUs.
+    pub ngpus: i64,
+}
+
+/// The fields of a `JobRecorded` payload that binning reads, borrowed from
+/// the payload (see [`PendingJob::decode`]).
+#[derive(serde::Deserialize)]
+struct JobFields<'a> {
     userid: i64,
-    bank: String,
+    #[serde(borrow)]
+    bank: std::borrow::Cow<'a, str>,
     t_run: f64,
     t_inactive: f64,
     nnodes: i64,
@@ -250,24 +307,93 @@ struct JobRow {
     ngpus: i64,
 }
 
-fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
-    Ok(JobRow {
-        userid: r.get(0)?,
-        bank: r.get(1)?,
-        t_run: r.get(2)?,
-        t_inactive: r.get(3)?,
-        nnodes: r.get(4)?,
-        ncores: r.get(5)?,
-        ngpus: r.get(6)?,
-    })
+/// The current version of `JobRecorded` (pinned to the catalogue by a
+/// test): the one [`PendingJob::decode`] reads directly.
+pub const JOB_RECORDED_VERSION: u32 = 1;
+
+/// Bank names shared by the [`PendingJob`]s of one replay.
+#[derive(Debug, Default)]
+pub struct BankNames(BTreeSet<Arc<str>>);
+
+impl BankNames {
+    /// The shared name equal to `name`.
+    pub fn get(&mut self, name: &str) -> Arc<str> {
+        if let Some(a) = self.0.get(name) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(name);
+        self.0.insert(a.clone());
+        a
+    }
+}
+
+impl PendingJob {
+    /// The binning fields of a job record (`None` for a job without a bank,
+    /// which never counts).
+    pub fn of(seq: u64, j: &JobRecorded) -> Option<PendingJob> {
+        (!j.bank.is_empty()).then(|| PendingJob {
+            seq: seq as i64,
+            userid: j.userid,
+            bank: Arc::from(j.bank.as_str()),
+            t_run: j.t_run,
+            t_inactive: j.t_inactive,
+            nnodes: j.nnodes,
+            ncores: j.ncores,
+            ngpus: j.ngpus,
+        })
+    }
+
+    /// What [`PendingJob::of`] gives for the `JobRecorded` event at `seq`
+    /// stored as (`version`, `payload`), read straight from the payload
+    /// without building the whole record: only the binning fields are
+    /// decoded, the bank borrowed and interned in `banks`. Payloads of an
+    /// older version go through [`Event::decode`] (and its upcasting).
+    /// Replays use it for the bulk of the log; a proptest pins it to
+    /// [`PendingJob::of`].
+    pub fn decode(seq: u64, version: u32, payload: &[u8], banks: &mut BankNames) -> Result<Option<PendingJob>, Error> {
+        if version != JOB_RECORDED_VERSION {
+            return match Event::decode("JobRecorded", version, payload)? {
+                Event::JobRecorded(j) => Ok(PendingJob::of(seq, &j)),
+                _ => Ok(None),
+            };
+        }
+        let f: JobFields<'_> = serde_json::from_slice(payload).map_err(|e| Error::Decode {
+            kind: "JobRecorded".to_string(),
+            version,
+            what: e.to_string(),
+        })?;
+        Ok((!f.bank.is_empty()).then(|| PendingJob {
+            seq: seq as i64,
+            userid: f.userid,
+            bank: banks.get(&f.bank),
+            t_run: f.t_run,
+            t_inactive: f.t_inactive,
+            nnodes: f.nnodes,
+            ncores: f.ncores,
+            ngpus: f.ngpus,
+        }))
+    }
+
+    fn from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<PendingJob> {
+        Ok(PendingJob {
+            t_inactive: r.get(0)?,
+            seq: r.get(1)?,
+            userid: r.get(2)?,
+            bank: Arc::from(r.get_ref(3)?.as_str()?),
+            t_run: r.get(4)?,
+            nnodes: r.get(5)?,
+            ncores: r.get(6)?,
+            ngpus: r.get(7)?,
+        })
+    }
 }
 
 /// Bins one job into `deltas` if it counts (bank filter, window).
-fn bin_job(p: &Params, lo: i64, ignores: &BTreeMap<String, i64>, j: JobRow, deltas: &mut BTreeMap<BinKey, f64>) {
+fn bin_job(p: &Params, lo: i64, ignores: &BTreeMap<String, i64>, j: &PendingJob, deltas: &mut Deltas) {
     if j.bank.is_empty() {
         return;
     }
-    if let Some(&ts) = ignores.get(&j.bank) {
+    if let Some(&ts) = ignores.get(&*j.bank) {
         if j.t_inactive <= ts as f64 {
             return;
         }
@@ -277,30 +403,110 @@ fn bin_job(p: &Params, lo: i64, ignores: &BTreeMap<String, i64>, j: JobRow, delt
         return;
     }
     let u = p.job_usage(j.t_run, j.t_inactive, j.nnodes, j.ncores, j.ngpus);
-    *deltas.entry((j.userid, j.bank, period)).or_insert(0.0) += u;
+    deltas.add(j.userid, &j.bank, period, u);
 }
 
-/// Re-bins, from the jobs table, the already binned jobs (those no longer
-/// pending) of `bank` (or of every bank), for the window of `as_of`.
-fn rebin(conn: &Connection, p: &Params, as_of: f64, bank: Option<&str>) -> Result<(), Error> {
+/// Re-bins, from the log, the already binned jobs (those no longer
+/// pending) of `bank` (or of every bank) recorded before `seq`, for the
+/// window of `as_of`. The log is read through the `t_inactive` index, with a
+/// margin of a second each side; the exact window test runs on the decoded
+/// record, so no result depends on SQLite's reading of JSON numbers.
+fn rebin(
+    conn: &Connection,
+    seq: u64,
+    p: &Params,
+    as_of: f64,
+    bank: Option<&str>,
+    buffered: &mut Vec<PendingJob>,
+) -> Result<(), Error> {
+    // Which jobs are pending is read from the table: write the buffer first.
+    store_pending(conn, &std::mem::take(buffered))?;
     match bank {
         Some(b) => conn.prepare_cached("DELETE FROM usage_bins WHERE bank = ?1")?.execute([b])?,
         None => conn.prepare_cached("DELETE FROM usage_bins")?.execute([])?,
     };
     let lo = p.period(as_of) - p.n();
+    let (from, to) = (p.period_start(lo), as_of);
     let ignores = bank_ignores(conn)?;
-    let mut deltas = BTreeMap::new();
-    let mut stmt = conn.prepare_cached(
-        "SELECT j.userid, j.bank, j.t_run, j.t_inactive, j.nnodes, j.ncores, j.ngpus FROM jobs j \
-         WHERE j.t_inactive >= ?1 AND j.t_inactive <= ?2 AND (?3 IS NULL OR j.bank = ?3) AND j.bank != '' \
-         AND NOT EXISTS (SELECT 1 FROM usage_pending q WHERE q.t_inactive = j.t_inactive AND q.id = j.id) \
-         ORDER BY j.t_inactive, j.id",
-    )?;
-    let rows = stmt.query_map(params![p.period_start(lo), as_of, bank], job_row)?;
-    for j in rows {
-        bin_job(p, lo, &ignores, j?, &mut deltas);
+    let mut deltas = Deltas::default();
+    let t = crate::schema::JOB_T_INACTIVE_EXPR;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT seq, version, payload FROM events WHERE kind = 'JobRecorded' AND seq < ?1 \
+         AND {t} >= ?2 - 1.0 AND {t} <= ?3 + 1.0 ORDER BY seq"
+    ))?;
+    let mut pending = conn.prepare_cached("SELECT 1 FROM usage_pending WHERE t_inactive = ?1 AND seq = ?2")?;
+    let mut rows = stmt.query(params![seq as i64, from, to])?;
+    while let Some(r) = rows.next()? {
+        let job_seq: i64 = r.get(0)?;
+        let version = u32::try_from(r.get::<_, i64>(1)?)
+            .map_err(|_| Error::Apply { seq, what: format!("event {job_seq}: version out of range") })?;
+        let payload = r.get_ref(2)?.as_blob().map_err(|e| Error::Apply { seq, what: e.to_string() })?;
+        let Event::JobRecorded(j) = Event::decode("JobRecorded", version, payload)? else { continue };
+        if j.t_inactive < from || j.t_inactive > to || bank.is_some_and(|b| b != j.bank.as_str()) {
+            continue;
+        }
+        let Some(job) = PendingJob::of(job_seq as u64, &j) else { continue };
+        if pending.exists(params![job.t_inactive, job.seq])? {
+            continue;
+        }
+        bin_job(p, lo, &ignores, &job, &mut deltas);
     }
     add_bins(conn, &deltas)
+}
+
+/// Sets `job_usage` of the associations (userid, bank) of `touched` to
+/// their decayed usage at period `now`. The same values as
+/// [`decayed_usage`] and [`set_job_usage`] pair by pair, computed in bulk:
+/// the associations are read in one pass (rows whose value does not change
+/// are not written, and the others are written by rowid), and when many
+/// are touched the window's bins are read in one pass too.
+fn recompute(conn: &Connection, p: &Params, now: i64, touched: &BTreeSet<(i64, String)>) -> Result<(), Error> {
+    if touched.is_empty() {
+        return Ok(());
+    }
+    let mut rows: BTreeMap<(i64, String), Vec<(i64, f64)>> = BTreeMap::new();
+    let mut total = 0usize;
+    {
+        let mut stmt = conn.prepare_cached("SELECT rowid, userid, bank, job_usage FROM association_table")?;
+        let mut q = stmt.query([])?;
+        while let Some(r) = q.next()? {
+            total += 1;
+            let key = (r.get::<_, i64>(1)?, r.get::<_, String>(2)?);
+            if touched.contains(&key) {
+                rows.entry(key).or_default().push((r.get(0)?, r.get(3)?));
+            }
+        }
+    }
+    let n = p.n();
+    let window: Option<BTreeMap<(i64, String), Vec<f64>>> = if touched.len() * 8 >= total {
+        let mut w: BTreeMap<(i64, String), Vec<f64>> = BTreeMap::new();
+        let mut stmt =
+            conn.prepare_cached("SELECT userid, bank, period, value FROM usage_bins WHERE period BETWEEN ?1 AND ?2")?;
+        let mut q = stmt.query(params![now - n, now])?;
+        while let Some(r) = q.next()? {
+            let key = (r.get::<_, i64>(0)?, r.get::<_, String>(1)?);
+            if rows.contains_key(&key) {
+                let period: i64 = r.get(2)?;
+                w.entry(key).or_insert_with(|| vec![0.0; (n + 1) as usize])[(now - period) as usize] = r.get(3)?;
+            }
+        }
+        Some(w)
+    } else {
+        None
+    };
+    let mut update = conn.prepare_cached("UPDATE association_table SET job_usage = ?2 WHERE rowid = ?1")?;
+    for (key, assocs) in &rows {
+        let v = match &window {
+            Some(w) => w.get(key).map(|u| p.decayed(u)).unwrap_or_else(|| p.decayed(&vec![0.0; (n + 1) as usize])),
+            None => decayed_usage(conn, p, key.0, &key.1, now)?,
+        };
+        for &(rowid, old) in assocs {
+            if old.to_bits() != v.to_bits() {
+                update.execute(params![rowid, v])?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn set_job_usage(conn: &Connection, userid: i64, bank: &str, v: f64) -> Result<(), Error> {
@@ -374,7 +580,10 @@ fn mark_dirty(conn: &Connection, username: &str, bank: &str) -> Result<(), Error
     Ok(())
 }
 
-fn usage_updated(conn: &Connection, as_of: f64) -> Result<(), Error> {
+/// Applies a `UsageUpdated`. `buffered` holds pending jobs not yet written
+/// to `usage_pending` (see [`crate::apply::Applier`]): they are binned like
+/// the stored ones, and those ending after `as_of` stay in it.
+pub fn usage_updated(conn: &Connection, as_of: f64, buffered: &mut Vec<PendingJob>) -> Result<(), Error> {
     let p = params(conn)?;
     let prev = last_as_of(conn)?;
     // as_of never goes back (update-usage refuses it; this keeps replay safe).
@@ -387,28 +596,36 @@ fn usage_updated(conn: &Connection, as_of: f64) -> Result<(), Error> {
     let lo = now - n;
     let ignores = bank_ignores(conn)?;
 
-    // 1. Bin the pending jobs that ended by as_of.
-    let mut deltas: BTreeMap<BinKey, f64> = BTreeMap::new();
+    // 1. Bin the pending jobs that ended by as_of, stored and buffered, in
+    //    (t_inactive, seq) order whichever way they were kept.
+    let mut deltas = Deltas::default();
     {
-        // One primary-key lookup per pending job, in (t_inactive, id) order,
-        // rather than a join: in an as-of view `jobs` is a UNION ALL view
-        // over the live table, which SQLite would materialize for a join.
-        let mut pending =
-            conn.prepare_cached("SELECT id FROM usage_pending WHERE t_inactive <= ?1 ORDER BY t_inactive, id")?;
-        let ids = pending.query_map([as_of], |r| r.get::<_, i64>(0))?.collect::<Result<Vec<i64>, _>>()?;
-        let mut job = conn
-            .prepare_cached("SELECT userid, bank, t_run, t_inactive, nnodes, ncores, ngpus FROM jobs WHERE id = ?1")?;
-        for id in ids {
-            if let Some(j) = job.query_row([id], job_row).optional()? {
-                bin_job(&p, lo, &ignores, j, &mut deltas);
-            }
+        let mut stmt = conn.prepare_cached(
+            "SELECT t_inactive, seq, userid, bank, t_run, nnodes, ncores, ngpus FROM usage_pending \
+             WHERE t_inactive <= ?1 ORDER BY t_inactive, seq",
+        )?;
+        let mut due = stmt.query_map([as_of], PendingJob::from_sql)?.collect::<Result<Vec<_>, _>>()?;
+        let order = |a: &PendingJob, b: &PendingJob| a.t_inactive.total_cmp(&b.t_inactive).then(a.seq.cmp(&b.seq));
+        if !buffered.is_sorted_by(|a, b| order(a, b).is_le()) {
+            buffered.sort_by(order);
+        }
+        let later = buffered.split_off(buffered.partition_point(|j| j.t_inactive <= as_of));
+        let now_due = std::mem::replace(buffered, later);
+        if due.is_empty() {
+            due = now_due;
+        } else if !now_due.is_empty() {
+            due.extend(now_due);
+            due.sort_by(order);
+        }
+        for j in &due {
+            bin_job(&p, lo, &ignores, j, &mut deltas);
         }
     }
     conn.prepare_cached("DELETE FROM usage_pending WHERE t_inactive <= ?1")?.execute([as_of])?;
     add_bins(conn, &deltas)?;
 
     // 2. Which associations to recompute.
-    let mut touched: BTreeSet<(i64, String)> = deltas.into_keys().map(|(u, b, _)| (u, b)).collect();
+    let mut touched: BTreeSet<(i64, String)> = deltas.associations().collect();
     {
         let mut stmt = conn.prepare_cached("SELECT userid, bank FROM usage_dirty")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
@@ -437,10 +654,7 @@ fn usage_updated(conn: &Connection, as_of: f64) -> Result<(), Error> {
     }
 
     // 3. Recompute them, then the banks.
-    for (userid, bank) in &touched {
-        let v = decayed_usage(conn, &p, *userid, bank, now)?;
-        set_job_usage(conn, *userid, bank, v)?;
-    }
+    recompute(conn, &p, now, &touched)?;
     rollup(conn)?;
     set_state(conn, "as_of", as_of)?;
     set_state(conn, "recompute_all", 0.0)?;
@@ -449,12 +663,17 @@ fn usage_updated(conn: &Connection, as_of: f64) -> Result<(), Error> {
 
 /// A bank's `ignore_older_than` changed: re-bin its jobs and recompute its
 /// associations as of the last update.
-fn bank_filter_changed(conn: &Connection, bank: &str) -> Result<(), Error> {
+fn bank_filter_changed(
+    conn: &Connection,
+    ctx: &ApplyCtx,
+    bank: &str,
+    buffered: &mut Vec<PendingJob>,
+) -> Result<(), Error> {
     let Some(as_of) = last_as_of(conn)? else {
         return Ok(());
     };
     let p = params(conn)?;
-    rebin(conn, &p, as_of, Some(bank))?;
+    rebin(conn, ctx.seq, &p, as_of, Some(bank), buffered)?;
     let now = p.period(as_of);
     let keys: Vec<i64> = {
         let mut stmt =
@@ -469,98 +688,51 @@ fn bank_filter_changed(conn: &Connection, bank: &str) -> Result<(), Error> {
     rollup(conn)
 }
 
-/// The statements that apply a `JobRecorded`, the bulk of any log: a `jobs`
-/// row, and a `usage_pending` row for a job with a bank. [`apply`] takes
-/// them from the connection's statement cache for each event;
-/// [`crate::apply::Applier`] holds them across a run of events.
-pub struct JobStatements<'c> {
-    jobs: CachedStatement<'c>,
-    pending: CachedStatement<'c>,
-}
-
-impl<'c> JobStatements<'c> {
-    /// Prepares (or takes from the statement cache) the statements.
-    pub fn new(conn: &'c Connection) -> Result<Self, Error> {
-        Ok(JobStatements {
-            jobs: conn.prepare_cached(
-                "INSERT INTO jobs(id, seq, userid, username, t_submit, t_run, t_inactive, ranks, R, project, bank, \
-                 queue, nnodes, ncores, ngpus, requested_duration, actual_duration) \
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)",
-            )?,
-            pending: conn.prepare_cached("INSERT INTO usage_pending(t_inactive, id) VALUES (?1, ?2)")?,
-        })
+/// Writes pending jobs to `usage_pending`.
+pub fn store_pending(conn: &Connection, jobs: &[PendingJob]) -> Result<(), Error> {
+    if jobs.is_empty() {
+        return Ok(());
     }
-
-    /// Applies one `JobRecorded` (its whole effect on the projections).
-    pub fn record(&mut self, ctx: &ApplyCtx, j: &JobRecorded) -> Result<(), Error> {
-        let r = match &j.r {
-            Some(v) => Some(serde_json::to_string(v).map_err(|e| Error::Encode(e.to_string()))?),
-            None => None,
-        };
-        let actual = if j.t_run > 0.0 && j.t_inactive >= j.t_run { j.t_inactive - j.t_run } else { 0.0 };
-        self.jobs.execute(params![
-            j.id as i64,
-            ctx.seq as i64,
-            j.userid,
-            j.username,
-            j.t_submit,
-            j.t_run,
-            j.t_inactive,
-            j.ranks.as_deref().unwrap_or(""),
-            r,
-            j.project,
-            j.bank,
-            j.queue,
-            j.nnodes,
-            j.ncores,
-            j.ngpus,
-            j.requested_duration,
-            actual
-        ])?;
-        if !j.bank.is_empty() {
-            self.pending.execute(params![j.t_inactive, j.id as i64])?;
-        }
-        Ok(())
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO usage_pending(t_inactive, seq, userid, bank, t_run, nnodes, ncores, ngpus) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for j in jobs {
+        stmt.execute(params![j.t_inactive, j.seq, j.userid, &*j.bank, j.t_run, j.nnodes, j.ncores, j.ngpus])?;
     }
-}
-
-/// Whether applying `ev` may scan `jobs` by `t_inactive` (a re-binning:
-/// see `rebin`). A bulk rebuild that builds the `jobs_t_inactive` index only
-/// after the replay creates it before the first such event, so that these
-/// scans stay cheap. Speed only: no result depends on the index.
-pub fn may_scan_jobs_by_time(ev: &Event) -> bool {
-    match ev {
-        Event::UsageCleared(_) => true,
-        Event::BankEdited(e) => e.ignore_older_than.is_some(),
-        Event::BankAdded(e) => e.ignore_older_than != 0,
-        Event::ConfigAdded(c) | Event::ConfigEdited(c) => USAGE_CONFIG_KEYS.contains(&c.key.as_str()),
-        Event::ConfigDeleted(c) => USAGE_CONFIG_KEYS.contains(&c.key.as_str()),
-        _ => false,
-    }
+    Ok(())
 }
 
 /// Applies the usage side of an event (called for every event, after the
-/// admin tables are updated).
-pub fn apply(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Error> {
+/// admin tables are updated). `buffered` holds `usage_pending` rows not
+/// written yet: a `JobRecorded` adds its row to it, a `UsageUpdated` bins
+/// from it as from the table, and a re-binning (the only other reader of
+/// `usage_pending`) writes it out first. The caller writes what is left
+/// with [`store_pending`] before the tables are read.
+pub fn apply(conn: &Connection, ctx: &ApplyCtx, ev: &Event, buffered: &mut Vec<PendingJob>) -> Result<(), Error> {
     match ev {
         Event::DbCreated(e) => set_state(conn, "t0", e.t0)?,
-        Event::JobRecorded(j) => JobStatements::new(conn)?.record(ctx, j)?,
-        Event::UsageUpdated(u) => usage_updated(conn, u.as_of)?,
+        Event::JobRecorded(j) => {
+            if let Some(job) = PendingJob::of(ctx.seq, j) {
+                buffered.push(job);
+            }
+        }
+        Event::UsageUpdated(u) => usage_updated(conn, u.as_of, buffered)?,
         Event::UsageCleared(c) => {
             conn.prepare_cached("UPDATE bank_table SET ignore_older_than = ?2 WHERE bank = ?1")?
                 .execute(params![c.bank, c.ignore_older_than])?;
-            bank_filter_changed(conn, &c.bank)?;
+            bank_filter_changed(conn, ctx, &c.bank, buffered)?;
             conn.prepare_cached("UPDATE association_table SET fairshare = 0.5 WHERE bank = ?1")?.execute([&c.bank])?;
         }
-        Event::BankEdited(e) if e.ignore_older_than.is_some() => bank_filter_changed(conn, &e.bank)?,
-        Event::BankAdded(e) if e.ignore_older_than != 0 => bank_filter_changed(conn, &e.bank)?,
+        Event::BankEdited(e) if e.ignore_older_than.is_some() => bank_filter_changed(conn, ctx, &e.bank, buffered)?,
+        Event::BankAdded(e) if e.ignore_older_than != 0 => bank_filter_changed(conn, ctx, &e.bank, buffered)?,
         Event::AssociationAdded(e) => mark_dirty(conn, &e.username, &e.bank)?,
         Event::AssociationReactivated(e) => mark_dirty(conn, &e.username, &e.bank)?,
         Event::AssociationEdited(e) if e.userid.is_some() || e.new_bank.is_some() => {
             mark_dirty(conn, &e.username, e.new_bank.as_deref().unwrap_or(&e.bank))?
         }
-        Event::ConfigAdded(c) | Event::ConfigEdited(c) => config_changed(conn, &c.key)?,
-        Event::ConfigDeleted(c) => config_changed(conn, &c.key)?,
+        Event::ConfigAdded(c) | Event::ConfigEdited(c) => config_changed(conn, ctx, &c.key, buffered)?,
+        Event::ConfigDeleted(c) => config_changed(conn, ctx, &c.key, buffered)?,
         Event::FairshareUpdated(f) => {
             let values = fairshare_values(conn)?;
             let digest = fairshare_digest(&values);
@@ -588,15 +760,15 @@ pub fn apply(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Error>
 }
 
 /// A usage config key changed: from now on the new parameters hold. The
-/// bins are rebuilt from the jobs table (periods and weights may differ),
+/// bins are rebuilt from the job records (periods and weights may differ),
 /// and the next usage update recomputes every association.
-fn config_changed(conn: &Connection, key: &str) -> Result<(), Error> {
+fn config_changed(conn: &Connection, ctx: &ApplyCtx, key: &str, buffered: &mut Vec<PendingJob>) -> Result<(), Error> {
     if !USAGE_CONFIG_KEYS.contains(&key) {
         return Ok(());
     }
     if let Some(as_of) = last_as_of(conn)? {
         let p = params(conn)?;
-        rebin(conn, &p, as_of, None)?;
+        rebin(conn, ctx.seq, &p, as_of, None, buffered)?;
     }
     set_state(conn, "recompute_all", 1.0)
 }
@@ -726,6 +898,11 @@ mod tests {
         assert_eq!(p.job_usage(10.0, 5.0, 2, 0, 0), 0.0);
         assert_eq!(p.job_usage(10.0, 20.0, 2, 0, 0), 20.0);
         assert_eq!(Params { reset: 50.0, ..p }.n(), 1);
+    }
+
+    #[test]
+    fn job_recorded_version_is_the_catalogue_one() {
+        assert!(Event::catalogue().contains(&("JobRecorded", JOB_RECORDED_VERSION)));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 
 use ledger::{Appended, EventMeta, Ledger, Seq, StoredEvent, Tx};
 
-use crate::apply::{apply, mark_applied, ApplyCtx};
+use crate::apply::{apply, mark_applied, Applier, ApplyCtx};
 use crate::error::Error;
 use crate::events::Event;
 
@@ -13,12 +13,14 @@ use crate::events::Event;
 /// projection tables in the same transaction.
 pub fn append_and_apply(tx: &mut Tx<'_>, meta: &EventMeta, events: &[Event]) -> Result<Vec<Appended>, Error> {
     let mut out = Vec::with_capacity(events.len());
+    let mut applier = Applier::new();
     for ev in events {
         let payload = ev.encode()?;
         let a = tx.append(meta, ev.kind(), ev.version(), &payload)?;
-        apply(tx.conn(), &ApplyCtx { seq: a.seq.0, recorded_at: a.recorded_at }, ev)?;
+        applier.apply(tx.conn(), &ApplyCtx { seq: a.seq.0, recorded_at: a.recorded_at }, ev)?;
         out.push(a);
     }
+    applier.flush(tx.conn())?;
     if let Some(last) = out.last() {
         mark_applied(tx.conn(), last.seq.0)?;
     }
@@ -36,15 +38,56 @@ fn apply_decoded(conn: &Connection, ev: &StoredEvent) -> Result<(), Error> {
     apply(conn, &ApplyCtx { seq: ev.seq.0, recorded_at: ev.recorded_at }, &decoded)
 }
 
-/// Replays the log of `ledger` (events with `seq <= upto`, or all) into
-/// fresh projection tables on `target`, streaming the log. `target` must
-/// not hold projection tables yet (see [`crate::schema::drop_all`]). It
-/// opens no transaction of its own: run it inside one for speed and
-/// atomicity. `target` may be the ledger's own connection.
-pub fn rebuild_into(ledger: &Ledger, target: &Connection, upto: Option<Seq>) -> Result<u64, Error> {
-    crate::schema::create(target)?;
-    let tx = target;
-    let mut n = 0;
+/// Percent-encodes a path for a read-only SQLite `file:` URI.
+fn file_uri(path: &str) -> String {
+    let mut s = String::from("file:");
+    for c in path.chars() {
+        match c {
+            '%' | '?' | '#' => s.push_str(&format!("%{:02X}", c as u32)),
+            _ => s.push(c),
+        }
+    }
+    s.push_str("?mode=ro");
+    s
+}
+
+/// A new in-memory connection to replay `ledger` into: its log, up to
+/// `upto` (or all of it), readable as the temporary view `events`, and the
+/// projection schema created (empty tables, and the view `jobs` over that
+/// `events`). A file ledger is attached read-only as `src`; an in-memory
+/// one is copied (with SQLite's backup API), its projection tables dropped.
+///
+/// Applying an event never reads events at or after its own seq, so a
+/// replay to seq `k` is correct on a scratch bounded above `k`.
+pub fn scratch(ledger: &Ledger, upto: Option<Seq>) -> Result<Connection, Error> {
+    let mut conn = Connection::open_in_memory()?;
+    conn.set_prepared_statement_cache_capacity(64);
+    let bound = upto.map(|s| s.0.min(i64::MAX as u64) as i64).unwrap_or(i64::MAX);
+    if ledger.path() == ":memory:" {
+        rusqlite::backup::Backup::new(ledger.conn(), &mut conn)?.run_to_completion(
+            i32::MAX,
+            std::time::Duration::ZERO,
+            None,
+        )?;
+        crate::schema::drop_all(&conn)?;
+        conn.execute_batch(&format!("CREATE TEMP VIEW events AS SELECT * FROM main.events WHERE seq <= {bound}"))?;
+    } else {
+        conn.execute("ATTACH DATABASE ?1 AS src", [file_uri(ledger.path())])?;
+        conn.execute_batch(&format!("CREATE TEMP VIEW events AS SELECT * FROM src.events WHERE seq <= {bound}"))?;
+    }
+    crate::schema::create(&conn)?;
+    // `create` made `main.jobs` over the copied log's `main.events`; the
+    // temporary one, over the bounded view, hides it.
+    conn.execute_batch(&format!("CREATE TEMP VIEW IF NOT EXISTS jobs AS {}", crate::schema::JOBS_VIEW_BODY))?;
+    Ok(conn)
+}
+
+/// Replays the log of `ledger` (events with `seq <= upto`, or all) into a
+/// new [`scratch`] connection, streaming the log, in one transaction.
+pub fn replay(ledger: &Ledger, upto: Option<Seq>) -> Result<Connection, Error> {
+    let target = scratch(ledger, upto)?;
+    target.execute_batch("BEGIN")?;
+    let mut applier = Applier::new();
     let mut last = None;
     let stream = match upto {
         Some(to) => ledger.stream_range(Seq(1), to),
@@ -52,14 +95,16 @@ pub fn rebuild_into(ledger: &Ledger, target: &Connection, upto: Option<Seq>) -> 
     };
     for ev in stream {
         let ev = ev?;
-        apply_decoded(tx, &ev)?;
+        let decoded = Event::decode(&ev.kind, ev.version, &ev.payload)?;
+        applier.apply(&target, &ApplyCtx { seq: ev.seq.0, recorded_at: ev.recorded_at }, &decoded)?;
         last = Some(ev.seq.0);
-        n += 1;
     }
+    applier.flush(&target)?;
     if let Some(seq) = last {
-        mark_applied(tx, seq)?;
+        mark_applied(&target, seq)?;
     }
-    Ok(n)
+    target.execute_batch("COMMIT")?;
+    Ok(target)
 }
 
 /// A convenience wrapper used by commands and tests: one write transaction

@@ -149,3 +149,23 @@ pub fn compare(a: &Connection, b: &Connection, tables: &[&str]) -> Result<Vec<Ro
     }
     Ok(out)
 }
+
+/// The job records of `conn` (a state of the ledger, whose `jobs` view
+/// reads the log) recorded after seq `after`, as rows added to `jobs`, in
+/// seq order. Job records are insert-only, so between two points of one
+/// log this is the whole difference of `jobs`.
+pub fn jobs_added_after(conn: &Connection, after: ledger::Seq) -> Result<Vec<RowDiff>> {
+    let mut stmt = conn.prepare("SELECT * FROM jobs WHERE seq > ?1 ORDER BY seq")?;
+    let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_string).collect();
+    let mut rows = stmt.query([after.0 as i64])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let mut row = Vec::with_capacity(columns.len());
+        for (i, c) in columns.iter().enumerate() {
+            row.push((c.clone(), r.get::<_, Value>(i)?));
+        }
+        let key = row.iter().filter(|(c, _)| c == "id").cloned().collect();
+        out.push(RowDiff::Added { table: "jobs".to_string(), key, row });
+    }
+    Ok(out)
+}

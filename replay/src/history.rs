@@ -9,23 +9,20 @@
 //! writes one at the seq it certifies. [`state_at`] starts from the
 //! nearest valid one at or below the wanted seq and replays the rest.
 //!
-//! `jobs` is left out of projection checkpoints because it is large and
-//! insert-only: every row carries the seq of the `JobRecorded` event that
-//! made it and no event updates or deletes one. So the jobs as of a
-//! checkpoint at seq `c` are exactly the live rows with `seq <= c`; an as-of
-//! view reads them through a temporary view `jobs` (those live rows, then
-//! the rows replayed after `c`) instead of copying them. Its triggers refuse
-//! updates and deletes, so a future event that breaks the insert-only rule
-//! fails loudly instead of giving a wrong past.
+//! Job records are not in projection checkpoints: `jobs` is a view over
+//! the log (`projections::schema::JOBS_VIEW_BODY`), so an as-of view reads
+//! them from the log, bounded at its seq, like everything else.
 
 use ledger::{EventHash, Ledger, Seq, StoredEvent};
+use projections::usage::{BankNames, PendingJob};
 use rusqlite::{Connection, OptionalExtension};
 
-use crate::canonical::{decode_into, encode_tables, quote_ident, state_tables, TableInfo};
+use crate::canonical::{decode_into, encode_tables, state_tables};
 use crate::error::Error;
 use crate::Result;
 
-/// Events between two projection checkpoints written by [`rebuild_live`].
+/// Events between two projection checkpoints written by [`rebuild_live`]
+/// (at least; see `Bulk::checkpoint_due`).
 pub const DEFAULT_CHECKPOINT_EVERY: u64 = 50_000;
 
 /// DDL of the side table holding projection checkpoints. It is not a
@@ -37,9 +34,9 @@ pub const CHECKPOINTS_DDL: &str = "CREATE TABLE IF NOT EXISTS projection_checkpo
     state          BLOB    NOT NULL
 )";
 
-/// The tables a projection checkpoint stores: the state tables but `jobs`.
+/// The tables a projection checkpoint stores: the state tables.
 pub fn checkpoint_tables() -> Vec<&'static str> {
-    state_tables().into_iter().filter(|t| *t != "jobs").collect()
+    state_tables()
 }
 
 /// Checks one streamed event against its predecessor: its seq follows, its
@@ -105,14 +102,20 @@ pub fn replay_to_memory_checked(ledger: &Ledger, upto: Option<Seq>, verify: bool
         Some(s) => s,
         None => head_seq(ledger)?,
     };
-    let conn = Connection::open_in_memory()?;
-    projections::schema::create(&conn)?;
+    let conn = projections::scratch(ledger, Some(to))?;
     conn.execute_batch("BEGIN")?;
-    let (n, _) = apply_range(ledger, &conn, Seq(1), to, if verify { Some(None) } else { None }, |_, _| Ok(()))?;
-    conn.execute_batch("COMMIT")?;
-    if verify && n != to.0 {
-        return Err(Error::Invalid(format!("seq {} is missing: the log ends at seq {n}", n + 1)));
+    if verify {
+        let (n, _) = apply_range(ledger, &conn, Seq(1), to, Some(None), |_, _| Ok(()))?;
+        if n != to.0 {
+            return Err(Error::Invalid(format!("seq {} is missing: the log ends at seq {n}", n + 1)));
+        }
+    } else {
+        let mut quiet = |_| {};
+        let mut bulk = Bulk::new(&conn, 0, &mut quiet);
+        feed(&mut bulk, reader_path(ledger), ledger.conn(), Seq(1), to)?;
+        bulk.finish()?;
     }
+    conn.execute_batch("COMMIT")?;
     Ok(conn)
 }
 
@@ -130,157 +133,32 @@ pub struct RebuildStats {
 /// rewrites the projection checkpoints (one every `every` events; 0: none).
 /// `progress` is called with the number of events done so far.
 ///
-/// It applies every event with [`projections::apply::apply`], the apply
+/// It applies every event with [`projections::apply::Applier`], the apply
 /// path of the live commands, so the tables come out as incrementally kept
-/// ones. What makes it fast is around that path, never in it:
+/// ones. The projections are small (job records stay in the log), so the
+/// transaction writes little. What makes it fast is around that path:
 ///
-/// * For a file ledger, a second thread reads and decodes the log on its
-///   own read-only connection (WAL lets it read `events` while this
-///   connection holds the write transaction) and hands batches of decoded
-///   events over a bounded channel, so decoding overlaps applying.
-/// * The page cache is enlarged for the transaction (sized from the file,
-///   restored afterwards), so the one big transaction does not spill dirty
-///   pages into the WAL half-way.
-/// * The indexes of [`projections::schema::DEFERRED_INDEXES`] are built
-///   once after the replay (or before the first event that scans by them)
-///   instead of row by row.
+/// * For a file ledger, reader threads (one per core) read and decode the
+///   log on their own read-only connections, each a share of fixed-size
+///   seq ranges, and hand them over bounded channels; this thread applies
+///   the ranges in seq order. (WAL lets them read `events` while this
+///   connection holds the write transaction, and no event can be appended
+///   meanwhile, so they all see the same log.)
 /// * `applied_seq` is recorded once at the end (and before each projection
 ///   checkpoint) instead of after every event.
 pub fn rebuild_live(ledger: &mut Ledger, every: u64, progress: &mut dyn FnMut(u64)) -> Result<RebuildStats> {
-    match ledger.path() {
-        ":memory:" => rebuild_in_place(ledger, every, progress),
-        path => {
-            let path = path.to_string();
-            rebuild_via_scratch(ledger, &path, every, progress)
-        }
-    }
-}
-
-/// Rebuilds a file ledger's projections in two steps, so that the disk
-/// used stays proportional to the size of the projections:
-///
-/// 1. replay the log into fresh tables in a scratch SQLite file beside the
-///    ledger (no journal: pages are written once, however often a long
-///    replay touches them; a single huge WAL transaction would append a
-///    page again every time it spills);
-/// 2. in one `BEGIN IMMEDIATE` transaction on the ledger, drop the live
-///    projection tables, copy the rebuilt ones in, apply any events
-///    appended since step 1 began, and commit. Readers see the old tables
-///    or the new ones, never a mix; a failure leaves the old ones.
-fn rebuild_via_scratch(
-    ledger: &mut Ledger,
-    path: &str,
-    every: u64,
-    progress: &mut dyn FnMut(u64),
-) -> Result<RebuildStats> {
-    let scratch_path = format!("{path}.rebuild-{}", std::process::id());
-    let _ = std::fs::remove_file(&scratch_path);
-    let result = (|| -> Result<RebuildStats> {
-        let head = head_seq(ledger)?;
-        let stats = {
-            let scratch = Connection::open(&scratch_path)?;
-            scratch
-                .execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = MEMORY;")?;
-            let file_bytes = std::fs::metadata(path).map(|m| m.len() as i64).unwrap_or(0);
-            scratch.pragma_update(None, "cache_size", -rebuild_cache_kib(file_bytes, -65536))?;
-            projections::schema::create(&scratch)?;
-            for index in projections::schema::DEFERRED_INDEXES {
-                scratch.execute_batch(&format!("DROP INDEX IF EXISTS {}", quote_ident(index)))?;
-            }
-            scratch.execute_batch(CHECKPOINTS_DDL)?;
-            scratch.execute_batch("BEGIN")?;
-            let applier = projections::apply::Applier::new(&scratch)?;
-            let mut bulk = Bulk {
-                conn: &scratch,
-                applier,
-                every,
-                progress,
-                indexes_built: false,
-                checkpoints: 0,
-                n: 0,
-                last: None,
-            };
-            feed(&mut bulk, Some(open_reader(path)?), &scratch, head)?;
-            let stats = bulk.finish()?;
-            scratch.execute_batch("COMMIT")?;
-            stats
-        };
-        swap_in(ledger, &scratch_path, head)?;
-        Ok(stats)
-    })();
-    let _ = std::fs::remove_file(&scratch_path);
-    result
-}
-
-/// Step 2 of [`rebuild_via_scratch`]: replaces the live projection tables
-/// with the rebuilt ones in `scratch_path` (built to `built_to`) in one
-/// transaction, then applies the events appended since.
-fn swap_in(ledger: &Ledger, scratch_path: &str, built_to: Seq) -> Result<()> {
     let conn = ledger.conn();
-    conn.execute("ATTACH DATABASE ?1 AS rebuilt", [scratch_path])?;
-    let result = (|| -> Result<()> {
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-        let inner = (|| -> Result<()> {
-            // Schema-qualified: with `rebuilt` attached, an unqualified name
-            // missing from main would resolve to the rebuilt copy.
-            for t in projections::schema::PROJECTION_TABLES.iter().rev() {
-                conn.execute_batch(&format!("DROP TABLE IF EXISTS main.{}", quote_ident(t)))?;
-            }
-            projections::schema::create(conn)?;
-            for index in projections::schema::DEFERRED_INDEXES {
-                conn.execute_batch(&format!("DROP INDEX IF EXISTS main.{}", quote_ident(index)))?;
-            }
-            conn.execute_batch(CHECKPOINTS_DDL)?;
-            conn.execute("DELETE FROM main.projection_checkpoints", [])?;
-            let tables: Vec<&str> =
-                projections::schema::PROJECTION_TABLES.iter().copied().chain(["projection_checkpoints"]).collect();
-            for t in tables {
-                let q = quote_ident(t);
-                if t == "projection_meta" {
-                    conn.execute_batch(&format!("DELETE FROM main.{q}"))?;
-                }
-                conn.execute_batch(&format!("INSERT INTO main.{q} SELECT * FROM rebuilt.{q}"))?;
-            }
-            // The deferred indexes, built once over the copied rows.
-            conn.execute_batch(projections::schema::DDL)?;
-            let head = head_seq(ledger)?;
-            if head > built_to {
-                for ev in ledger.stream_range(built_to.next(), head) {
-                    projections::apply_stored(conn, &ev?)?;
-                }
-            }
-            Ok(())
-        })();
-        match inner {
-            Ok(()) => conn.execute_batch("COMMIT").map_err(Error::from),
-            Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                Err(e)
-            }
-        }
-    })();
-    let detached = conn.execute_batch("DETACH DATABASE rebuilt");
-    result?;
-    detached?;
-    Ok(())
-}
-
-/// Rebuilds in place, inside one transaction (in-memory ledgers).
-fn rebuild_in_place(ledger: &mut Ledger, every: u64, progress: &mut dyn FnMut(u64)) -> Result<RebuildStats> {
-    let conn = ledger.conn();
+    let cache: i64 = conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
+    conn.execute_batch(&format!("PRAGMA cache_size = {}", -REBUILD_CACHE_KIB))?;
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let result = (|| -> Result<RebuildStats> {
         let head = head_seq(ledger)?;
         projections::schema::drop_all(conn)?;
         projections::schema::create(conn)?;
-        for index in projections::schema::DEFERRED_INDEXES {
-            conn.execute_batch(&format!("DROP INDEX IF EXISTS {}", quote_ident(index)))?;
-        }
         conn.execute_batch(CHECKPOINTS_DDL)?;
         conn.execute("DELETE FROM projection_checkpoints", [])?;
-        let applier = projections::apply::Applier::new(conn)?;
-        let mut bulk = Bulk { conn, applier, every, progress, indexes_built: false, checkpoints: 0, n: 0, last: None };
-        feed(&mut bulk, None, conn, head)?;
+        let mut bulk = Bulk::new(conn, every, progress);
+        feed(&mut bulk, reader_path(ledger), conn, Seq(1), head)?;
         bulk.finish()
     })();
     let result = match result {
@@ -290,58 +168,96 @@ fn rebuild_in_place(ledger: &mut Ledger, every: u64, progress: &mut dyn FnMut(u6
     if result.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
     }
+    conn.execute_batch(&format!("PRAGMA cache_size = {cache}"))?;
     result
 }
 
-/// Streams events `1..=head` of the log into `bulk`. With `reader` (a
-/// read-only connection to the ledger file), reading and decoding run on a
-/// second thread, batches handed over a bounded channel; otherwise they run
-/// here, on `log`.
-fn feed(bulk: &mut Bulk<'_, '_>, reader: Option<Connection>, log: &Connection, head: Seq) -> Result<()> {
-    match reader {
-        Some(rconn) => std::thread::scope(|s| -> Result<()> {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Decoded>>>(READ_AHEAD);
-            let handle = s.spawn(move || read_decoded(&rconn, head, &mut |b| tx.send(b).is_ok()));
-            let mut res = Ok(());
-            for batch in rx.iter() {
-                res = batch.and_then(|b| bulk.apply_batch(b));
-                if res.is_err() {
-                    break;
-                }
-            }
-            // Dropping the receiver (end of `rx`) stops the reader.
-            drop(rx);
-            let read = handle.join().map_err(|_| Error::invalid("rebuild: the log reader panicked"))?;
-            res.and(read)
-        }),
-        None => {
-            let mut res = Ok(());
-            read_decoded(log, head, &mut |b| {
-                res = b.and_then(|b| bulk.apply_batch(b));
-                res.is_ok()
-            })?;
-            res
-        }
+/// The page cache of a rebuild, in KiB (allocated only as pages are used):
+/// room for the projections and the projection checkpoints it writes, so
+/// that the one transaction neither spills pages into the WAL half-way nor
+/// evicts the small tables it keeps updating.
+const REBUILD_CACHE_KIB: i64 = 1 << 20;
+
+/// The file the log readers of [`feed`] open (none for an in-memory
+/// ledger, which is read on its own connection).
+fn reader_path(ledger: &Ledger) -> Option<&str> {
+    match ledger.path() {
+        ":memory:" => None,
+        p => Some(p),
     }
 }
 
-/// Decoded batches the log reader of [`rebuild_live`] may run ahead.
-const READ_AHEAD: usize = 8;
-/// Events per batch handed from the log reader to the applier.
-const BATCH: usize = 4096;
-/// Upper bound of the rebuild page cache, in KiB (4 GiB; allocated only as
-/// pages are used).
-const MAX_REBUILD_CACHE_KIB: i64 = 4 << 20;
+/// Seqs per range a log reader decodes and hands over at once.
+const RANGE: u64 = 8192;
+/// Ranges each log reader may run ahead.
+const READ_AHEAD: usize = 2;
 
-/// The page cache for a rebuild, in KiB: room for every page of the file
-/// (the projections written are smaller than the file, which also holds the
-/// log), at least the configured cache and at most [`MAX_REBUILD_CACHE_KIB`].
-fn rebuild_cache_kib(file_bytes: i64, configured: i64) -> i64 {
-    let configured_kib = if configured < 0 { -configured } else { configured.saturating_mul(4) };
-    (file_bytes / 1024 + 1024).clamp(configured_kib.max(1024), MAX_REBUILD_CACHE_KIB.max(configured_kib))
+/// Streams events `from..=to` of the log into `bulk`, in seq order. With
+/// `path` (the ledger file), reader threads decode the log in parallel on
+/// their own read-only connections: the seqs are cut into ranges of
+/// [`RANGE`], reader `r` of `k` takes ranges `r, r + k, ...`, and this
+/// thread takes them from the readers in turn, so ranges arrive in order
+/// and at most `k × READ_AHEAD` are in memory. Otherwise the log is read
+/// here, on `log`.
+fn feed(bulk: &mut Bulk<'_, '_>, path: Option<&str>, log: &Connection, from: Seq, to: Seq) -> Result<()> {
+    if to < from {
+        return Ok(());
+    }
+    let nranges = (to.0 - from.0) / RANGE + 1;
+    let range = |i: u64| (from.0 + i * RANGE, (from.0 + (i + 1) * RANGE - 1).min(to.0));
+    let Some(path) = path else {
+        let mut banks = BankNames::default();
+        for i in 0..nranges {
+            let (lo, hi) = range(i);
+            bulk.apply_batch(read_range(log, lo, hi, &mut banks)?)?;
+        }
+        return Ok(());
+    };
+    let k = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8).min(nranges as usize);
+    let mut readers = Vec::with_capacity(k);
+    for _ in 0..k {
+        readers.push(open_reader(path)?);
+    }
+    std::thread::scope(|s| -> Result<()> {
+        let mut rxs = Vec::with_capacity(k);
+        let mut handles = Vec::with_capacity(k);
+        for (r, conn) in readers.into_iter().enumerate() {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Decoded>>>(READ_AHEAD);
+            rxs.push(rx);
+            handles.push(s.spawn(move || {
+                let mut banks = BankNames::default();
+                let mut i = r as u64;
+                while i < nranges {
+                    let (lo, hi) = range(i);
+                    let batch = read_range(&conn, lo, hi, &mut banks);
+                    let failed = batch.is_err();
+                    // A closed channel: the applier stopped.
+                    if tx.send(batch).is_err() || failed {
+                        return;
+                    }
+                    i += k as u64;
+                }
+            }));
+        }
+        let mut res = Ok(());
+        for i in 0..nranges {
+            let got = rxs[(i % k as u64) as usize].recv();
+            let got = got.map_err(|_| Error::invalid("rebuild: a log reader stopped early")).and_then(|b| b);
+            res = got.and_then(|b| bulk.apply_batch(b));
+            if res.is_err() {
+                break;
+            }
+        }
+        // Dropping the receivers stops the readers.
+        drop(rxs);
+        for h in handles {
+            h.join().map_err(|_| Error::invalid("rebuild: a log reader panicked"))?;
+        }
+        res
+    })
 }
 
-/// A read-only connection to the ledger file for the log reader.
+/// A read-only connection to the ledger file for a log reader.
 fn open_reader(path: &str) -> Result<Connection> {
     let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
@@ -354,88 +270,106 @@ struct Decoded {
     seq: Seq,
     recorded_at: i64,
     hash: EventHash,
-    event: projections::Event,
+    item: Item,
 }
 
-fn decode_row(r: &rusqlite::Row<'_>) -> Result<Decoded> {
+/// A decoded event: a job record as its binning fields only (the bulk of
+/// the log; see `PendingJob::decode`), or any other event whole.
+enum Item {
+    Job(Option<PendingJob>),
+    Event(Box<projections::Event>),
+}
+
+fn decode_row(r: &rusqlite::Row<'_>, banks: &mut BankNames) -> Result<Decoded> {
     let seq = Seq(r.get::<_, i64>(0)? as u64);
     let corrupt = |what: &str| Error::Ledger(ledger::Error::Corrupt { seq, what: what.to_string() });
     let recorded_at: i64 = r.get(1).map_err(|_| corrupt("recorded_at is not an integer"))?;
-    let kind = r.get_ref(2)?.as_str().map_err(|_| corrupt("kind is not text"))?;
+    let kind = r.get_ref(2)?.as_bytes().map_err(|_| corrupt("kind is not text"))?;
     let version: i64 = r.get(3).map_err(|_| corrupt("version is not an integer"))?;
     let version = u32::try_from(version).map_err(|_| corrupt("version out of range"))?;
     let payload = r.get_ref(4)?.as_blob().map_err(|_| corrupt("payload is not a blob"))?;
     let hash = r.get_ref(5)?.as_blob().map_err(|_| corrupt("hash is not a blob"))?;
     let hash = EventHash::from_slice(hash).ok_or_else(|| corrupt("hash is not 32 bytes"))?;
-    let event = projections::Event::decode(kind, version, payload)?;
-    Ok(Decoded { seq, recorded_at, hash, event })
+    let item = if kind == b"JobRecorded" {
+        Item::Job(PendingJob::decode(seq.0, version, payload, banks)?)
+    } else {
+        let kind = std::str::from_utf8(kind).map_err(|_| corrupt("kind is not UTF-8"))?;
+        Item::Event(Box::new(projections::Event::decode(kind, version, payload)?))
+    };
+    Ok(Decoded { seq, recorded_at, hash, item })
 }
 
-/// Reads and decodes events `1..=to` of the log on `conn` in one read
-/// transaction, handing them to `send` in batches (an error ends the
-/// stream); stops early when `send` returns false.
-fn read_decoded(conn: &Connection, to: Seq, send: &mut dyn FnMut(Result<Vec<Decoded>>) -> bool) -> Result<()> {
-    let mut stmt = conn.prepare(
-        "SELECT seq, recorded_at, kind, version, payload, hash FROM events WHERE seq >= 1 AND seq <= ?1 ORDER BY seq",
+/// Reads and decodes events `lo..=hi` of the log on `conn`.
+fn read_range(conn: &Connection, lo: u64, hi: u64, banks: &mut BankNames) -> Result<Vec<Decoded>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, recorded_at, kind, version, payload, hash FROM events WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq",
     )?;
-    let mut rows = stmt.query([to.0 as i64])?;
-    let mut batch = Vec::with_capacity(BATCH);
-    loop {
-        let row = match rows.next() {
-            Ok(Some(r)) => decode_row(r),
-            Ok(None) => break,
-            Err(e) => Err(e.into()),
-        };
-        match row {
-            Ok(d) => {
-                batch.push(d);
-                if batch.len() == BATCH && !send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))) {
-                    return Ok(());
-                }
-            }
-            Err(e) => {
-                send(Err(e));
-                return Ok(());
-            }
-        }
+    let mut rows = stmt.query([lo as i64, hi as i64])?;
+    let mut out = Vec::with_capacity((hi + 1 - lo) as usize);
+    while let Some(r) = rows.next()? {
+        out.push(decode_row(r, banks)?);
     }
-    if !batch.is_empty() {
-        send(Ok(batch));
-    }
-    Ok(())
+    Ok(out)
 }
 
-/// The applying side of [`rebuild_live`].
+/// The applying side of [`feed`].
 struct Bulk<'a, 'p> {
     conn: &'a Connection,
-    applier: projections::apply::Applier<'a>,
+    applier: projections::apply::Applier,
     every: u64,
     progress: &'p mut dyn FnMut(u64),
-    indexes_built: bool,
     checkpoints: u64,
+    last_checkpoint: Seq,
     n: u64,
     last: Option<Seq>,
 }
 
-impl Bulk<'_, '_> {
-    fn build_indexes(&mut self) -> Result<()> {
-        if !self.indexes_built {
-            self.conn.execute_batch(projections::schema::DDL)?;
-            self.indexes_built = true;
+impl<'a, 'p> Bulk<'a, 'p> {
+    fn new(conn: &'a Connection, every: u64, progress: &'p mut dyn FnMut(u64)) -> Self {
+        Bulk {
+            conn,
+            applier: projections::apply::Applier::new(),
+            every,
+            progress,
+            checkpoints: 0,
+            last_checkpoint: Seq(0),
+            n: 0,
+            last: None,
         }
-        Ok(())
+    }
+
+    /// Whether to store a projection checkpoint after the event at `seq`:
+    /// at least `every` events after the previous one, at a `UsageUpdated`
+    /// (few jobs are still pending then, so the checkpoint is small and
+    /// storing it does not write out a large pending buffer), or at `2 ×
+    /// every` events whatever the event. So an as-of view replays fewer
+    /// than `2 × every` events after the nearest checkpoint.
+    fn checkpoint_due(&self, seq: Seq, usage_updated: bool) -> bool {
+        if self.every == 0 {
+            return false;
+        }
+        let since = seq.0.saturating_sub(self.last_checkpoint.0);
+        since >= self.every.saturating_mul(2) || (since >= self.every && usage_updated)
     }
 
     fn apply_batch(&mut self, batch: Vec<Decoded>) -> Result<()> {
         for d in batch {
-            if !self.indexes_built && projections::usage::may_scan_jobs_by_time(&d.event) {
-                self.build_indexes()?;
-            }
             let ctx = projections::apply::ApplyCtx { seq: d.seq.0, recorded_at: d.recorded_at };
-            self.applier.apply(&ctx, &d.event)?;
+            let usage_updated = match d.item {
+                Item::Job(job) => {
+                    self.applier.apply_job(&ctx, job);
+                    false
+                }
+                Item::Event(ev) => {
+                    self.applier.apply(self.conn, &ctx, &ev)?;
+                    matches!(*ev, projections::Event::UsageUpdated(_))
+                }
+            };
             self.last = Some(d.seq);
             self.n += 1;
-            if self.every > 0 && d.seq.0 % self.every == 0 {
+            if self.checkpoint_due(d.seq, usage_updated) {
+                self.last_checkpoint = d.seq;
+                self.applier.flush(self.conn)?;
                 projections::apply::mark_applied(self.conn, d.seq.0)?;
                 save_checkpoint(self.conn, self.conn, d.seq, d.hash)?;
                 self.checkpoints += 1;
@@ -448,10 +382,10 @@ impl Bulk<'_, '_> {
     }
 
     fn finish(mut self) -> Result<RebuildStats> {
+        self.applier.flush(self.conn)?;
         if let Some(last) = self.last {
             projections::apply::mark_applied(self.conn, last.0)?;
         }
-        self.build_indexes()?;
         (self.progress)(self.n);
         Ok(RebuildStats { events: self.n, checkpoints: self.checkpoints })
     }
@@ -480,10 +414,10 @@ fn table_exists(conn: &Connection, schema: &str, table: &str) -> Result<bool> {
 
 /// The nearest usable projection checkpoint at or below `seq`: written by
 /// this schema version, its event still has the recorded hash, and the live
-/// `jobs` table reaches at least that far.
+/// projections reach at least that far.
 fn nearest_checkpoint(ledger: &Ledger, seq: Seq) -> Result<Option<(Seq, Vec<u8>)>> {
     let conn = ledger.conn();
-    if !table_exists(conn, "main", "projection_checkpoints")? || !table_exists(conn, "main", "jobs")? {
+    if !table_exists(conn, "main", "projection_checkpoints")? {
         return Ok(None);
     }
     if projections::schema::stored_version(conn)? != Some(projections::schema::PROJECTION_SCHEMA_VERSION) {
@@ -510,19 +444,6 @@ fn nearest_checkpoint(ledger: &Ledger, seq: Seq) -> Result<Option<(Seq, Vec<u8>)
         Some(ev) if ev.hash.0[..] == hash[..] => Ok(Some((cs, state))),
         _ => Ok(None),
     }
-}
-
-/// Percent-encodes a path for an SQLite `file:` URI.
-fn file_uri(path: &str) -> String {
-    let mut s = String::from("file:");
-    for c in path.chars() {
-        match c {
-            '%' | '?' | '#' => s.push_str(&format!("%{:02X}", c as u32)),
-            _ => s.push(c),
-        }
-    }
-    s.push_str("?mode=ro");
-    s
 }
 
 /// The projections as they stood after some seq, on their own in-memory
@@ -565,46 +486,22 @@ pub fn state_at(ledger: &Ledger, seq: Seq) -> Result<AsOf> {
     if seq > head {
         return Err(Error::invalid(format!("seq {seq} is beyond the ledger's head (seq {head})")));
     }
-    let conn = Connection::open_in_memory()?;
-    projections::schema::create(&conn)?;
-    let file = ledger.path() != ":memory:";
-    if file {
-        conn.execute("ATTACH DATABASE ?1 AS src", [file_uri(ledger.path())])?;
-    }
-    let cp = if file { nearest_checkpoint(ledger, seq)? } else { None };
+    let conn = projections::scratch(ledger, Some(seq))?;
+    let cp = if reader_path(ledger).is_some() { nearest_checkpoint(ledger, seq)? } else { None };
     conn.execute_batch("BEGIN")?;
     let start = match &cp {
         Some((cs, blob)) => {
             decode_into(&conn, blob)?;
-            let info = TableInfo::read(&conn, "jobs")?;
-            let cols: Vec<String> = info.columns.iter().map(|c| quote_ident(c)).collect();
-            let news: Vec<String> = info.columns.iter().map(|c| format!("NEW.{}", quote_ident(c))).collect();
-            // main.jobs stays empty (it describes the columns and key);
-            // rows replayed after the checkpoint go to main.jobs_replayed.
-            conn.execute_batch(&format!(
-                "CREATE TABLE main.jobs_replayed AS SELECT * FROM main.jobs WHERE 0;
-                 CREATE TEMP VIEW jobs AS SELECT {c} FROM src.jobs WHERE seq <= {cs}
-                     UNION ALL SELECT {c} FROM main.jobs_replayed;
-                 CREATE TEMP TRIGGER jobs_as_of_insert INSTEAD OF INSERT ON jobs
-                 BEGIN INSERT INTO jobs_replayed ({c}) VALUES ({n}); END;
-                 CREATE TEMP TRIGGER jobs_as_of_update INSTEAD OF UPDATE ON jobs
-                 BEGIN SELECT RAISE(ABORT, 'fluxacct: jobs rows are insert-only'); END;
-                 CREATE TEMP TRIGGER jobs_as_of_delete INSTEAD OF DELETE ON jobs
-                 BEGIN SELECT RAISE(ABORT, 'fluxacct: jobs rows are insert-only'); END;",
-                c = cols.join(", "),
-                n = news.join(", "),
-                cs = cs.0
-            ))?;
             cs.next()
         }
         None => Seq(1),
     };
     if start <= seq {
-        apply_range(ledger, &conn, start, seq, None, |_, _| Ok(()))?;
+        let mut quiet = |_| {};
+        let mut bulk = Bulk::new(&conn, 0, &mut quiet);
+        feed(&mut bulk, None, ledger.conn(), start, seq)?;
+        bulk.finish()?;
     }
     conn.execute_batch("COMMIT")?;
-    if file {
-        conn.execute_batch(&format!("CREATE TEMP VIEW events AS SELECT * FROM src.events WHERE seq <= {}", seq.0))?;
-    }
     Ok(AsOf { conn, seq, checkpoint: cp.map(|(s, _)| s) })
 }

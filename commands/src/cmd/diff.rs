@@ -94,7 +94,8 @@ pub fn cmd_diff(ctx: &Context, args: &Args) -> Result<Output> {
     let a = replay::state_at(&ledger, from).map_err(replay_err)?;
     let b = replay::state_at(&ledger, to).map_err(replay_err)?;
     let tables = replay::canonical::state_tables();
-    let diffs = replay::compare(a.conn(), b.conn(), &tables).map_err(replay_err)?;
+    let mut diffs = replay::compare(a.conn(), b.conn(), &tables).map_err(replay_err)?;
+    diffs.extend(replay::jobs_added_after(b.conn(), from).map_err(replay_err)?);
     let mut events: Vec<(StoredEvent, serde_json::Value)> = Vec::new();
     if from < to {
         for ev in ledger.stream_range(from.next(), to) {

@@ -10,7 +10,8 @@ use crate::db::replay_err;
 use crate::error::{Error, Result};
 
 /// Rebuild every projection (banks, associations, queues, projects, factors,
-/// config, jobs, usage and fair-share) from the log, in one transaction, and
+/// config, usage and fair-share; job records are read from the log itself
+/// through the `jobs` view) from the log, in one transaction, and
 /// rewrite the plugin snapshot when `<db>.snapshot` exists. With `--check`,
 /// change nothing: replay the log into memory, compare it with the live
 /// tables, list every difference (table, key, column, live value, replayed
@@ -20,8 +21,9 @@ pub struct Args {
     /// Compare only; list differences and exit 1 if there are any.
     #[arg(long)]
     pub check: bool,
-    /// Store a projection checkpoint (used by --as-of) every N events; 0
-    /// stores none.
+    /// Store a projection checkpoint (used by --as-of) about every N events:
+    /// after the first usage update at least N events after the previous
+    /// one, or after 2N events without one; 0 stores none.
     #[arg(long, value_name = "N", default_value_t = replay::history::DEFAULT_CHECKPOINT_EVERY)]
     pub checkpoint_every: u64,
 }
