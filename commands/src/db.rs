@@ -126,8 +126,7 @@ pub fn open_read_live(ctx: &Context) -> Result<Ledger> {
 }
 
 /// Rebuilds the projections from the log if they are missing or stale,
-/// with the same rebuild as `flux-account rebuild` (scratch file, then one
-/// swap transaction).
+/// with the same rebuild as `flux-account rebuild` (one transaction).
 pub fn ensure_projections(ledger: &mut Ledger) -> Result<()> {
     match schema::stored_version(ledger.conn())? {
         Some(v) if v == schema::PROJECTION_SCHEMA_VERSION => Ok(()),

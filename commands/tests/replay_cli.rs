@@ -426,3 +426,45 @@ fn checkpoint_line_must_be_well_formed() {
     let r = fails(&db, &["verify", "--checkpoint", "/nonexistent/cp"]);
     assert!(r.stderr.contains("cannot read checkpoint file"), "{}", r.stderr);
 }
+
+/// Projection schema 2 keeps job records in the log: `jobs` is a view over
+/// `events`. A ledger written with schema 1 (a `jobs` table, no log
+/// indexes) is upgraded when it is first opened, and the view cannot be
+/// edited by hand.
+#[test]
+fn schema_1_jobs_table_is_replaced_by_the_view() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = site(dir.path());
+    let jobs_before = ok(&db, &["view-job-records", "-o", "json"]);
+    {
+        let c = Connection::open(&db).expect("open");
+        c.execute_batch(
+            "DROP VIEW jobs; DROP INDEX events_job_id; DROP INDEX events_job_t_inactive;
+             CREATE TABLE jobs (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, userid INTEGER NOT NULL);
+             INSERT INTO jobs VALUES (1, 1, 1);
+             UPDATE projection_meta SET value = 1 WHERE key = 'schema_version';",
+        )
+        .expect("make schema 1");
+    }
+    assert_eq!(ok(&db, &["view-job-records", "-o", "json"]), jobs_before);
+    let c = Connection::open(&db).expect("open");
+    let kind: String =
+        c.query_row("SELECT type FROM sqlite_master WHERE name = 'jobs'", [], |r| r.get(0)).expect("jobs");
+    assert_eq!(kind, "view");
+    let indexes: i64 = c
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name IN ('events_job_id', 'events_job_t_inactive')",
+            [],
+            |r| r.get(0),
+        )
+        .expect("indexes");
+    assert_eq!(indexes, 2);
+    let v: i64 =
+        c.query_row("SELECT value FROM projection_meta WHERE key = 'schema_version'", [], |r| r.get(0)).expect("v");
+    assert_eq!(v, projections::schema::PROJECTION_SCHEMA_VERSION);
+    let err = c.execute("UPDATE jobs SET userid = 7", []).expect_err("a view");
+    assert!(err.to_string().contains("view"), "{err}");
+    let plan: String =
+        c.query_row("EXPLAIN QUERY PLAN SELECT * FROM jobs WHERE id = 105", [], |r| r.get(3)).expect("plan");
+    assert!(plan.contains("events_job_id"), "{plan}");
+}

@@ -51,18 +51,20 @@ fn file_uri(path: &str) -> String {
     s
 }
 
-/// A new in-memory connection to replay `ledger` into: its log, up to
-/// `upto` (or all of it), readable as the temporary view `events`, and the
+/// A new in-memory connection to replay `ledger` into: its log readable
+/// as the temporary view `events` (up to `visible`, or all of it), and the
 /// projection schema created (empty tables, and the view `jobs` over that
 /// `events`). A file ledger is attached read-only as `src`; an in-memory
 /// one is copied (with SQLite's backup API), its projection tables dropped.
 ///
-/// Applying an event never reads events at or after its own seq, so a
-/// replay to seq `k` is correct on a scratch bounded above `k`.
-pub fn scratch(ledger: &Ledger, upto: Option<Seq>) -> Result<Connection, Error> {
+/// Applying an event never reads events at or after its own seq, so any
+/// replay is correct on an unbounded scratch; `visible` is for as-of views,
+/// whose readers must not see the log beyond their seq. A replay must not
+/// go on past `visible`.
+pub fn scratch(ledger: &Ledger, visible: Option<Seq>) -> Result<Connection, Error> {
     let mut conn = Connection::open_in_memory()?;
     conn.set_prepared_statement_cache_capacity(64);
-    let bound = upto.map(|s| s.0.min(i64::MAX as u64) as i64).unwrap_or(i64::MAX);
+    let bound = visible.map(|s| s.0.min(i64::MAX as u64) as i64).unwrap_or(i64::MAX);
     if ledger.path() == ":memory:" {
         rusqlite::backup::Backup::new(ledger.conn(), &mut conn)?.run_to_completion(
             i32::MAX,
@@ -85,7 +87,7 @@ pub fn scratch(ledger: &Ledger, upto: Option<Seq>) -> Result<Connection, Error> 
 /// Replays the log of `ledger` (events with `seq <= upto`, or all) into a
 /// new [`scratch`] connection, streaming the log, in one transaction.
 pub fn replay(ledger: &Ledger, upto: Option<Seq>) -> Result<Connection, Error> {
-    let target = scratch(ledger, upto)?;
+    let target = scratch(ledger, None)?;
     target.execute_batch("BEGIN")?;
     let mut applier = Applier::new();
     let mut last = None;

@@ -227,3 +227,50 @@ fn runs_produce_usage() {
         .expect("root");
     assert_eq!(root, 220.0);
 }
+
+proptest! {
+    /// Replays read a job record's binning fields straight from the stored
+    /// payload (`PendingJob::decode`); the live path takes them from the
+    /// decoded record (`PendingJob::of`). They must agree bit for bit.
+    #[test]
+    fn pending_job_decode_equals_of(
+        id in 0u64..u64::from(u32::MAX),
+        userid in -5i64..100_000,
+        bank in prop_oneof![Just(String::new()), "[a-z]{1,12}", "[A-Za-z0-9_\\-\\. \"\\\\é]{1,20}"],
+        username in proptest::option::of("[a-z]{1,8}"),
+        t_run in prop_oneof![Just(0.0f64), 1.0e9f64..2.0e9],
+        dur in 0.0f64..1.0e6,
+        nnodes in 0i64..10_000,
+        ncores in 0i64..100_000,
+        ngpus in 0i64..64,
+        seq in 1u64..1_000_000_000,
+    ) {
+        let j = projections::events::JobRecorded {
+            id,
+            userid,
+            username,
+            bank,
+            project: "p".into(),
+            queue: "q".into(),
+            t_submit: t_run,
+            t_run,
+            t_inactive: t_run + dur / 3.0,
+            nnodes,
+            ncores,
+            ngpus,
+            requested_duration: dur,
+            ranks: Some("0-3".into()),
+            r: Some(serde_json::json!({"version": 1})),
+        };
+        let ev = projections::Event::JobRecorded(j.clone());
+        let payload = ev.encode().expect("encode");
+        let mut banks = projections::usage::BankNames::default();
+        let got = projections::usage::PendingJob::decode(seq, ev.version(), &payload, &mut banks).expect("decode");
+        let want = projections::usage::PendingJob::of(seq, &j);
+        prop_assert_eq!(&got, &want);
+        if let (Some(g), Some(w)) = (got, want) {
+            prop_assert_eq!(g.t_run.to_bits(), w.t_run.to_bits());
+            prop_assert_eq!(g.t_inactive.to_bits(), w.t_inactive.to_bits());
+        }
+    }
+}

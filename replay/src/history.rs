@@ -102,7 +102,7 @@ pub fn replay_to_memory_checked(ledger: &Ledger, upto: Option<Seq>, verify: bool
         Some(s) => s,
         None => head_seq(ledger)?,
     };
-    let conn = projections::scratch(ledger, Some(to))?;
+    let conn = projections::scratch(ledger, None)?;
     conn.execute_batch("BEGIN")?;
     if verify {
         let (n, _) = apply_range(ledger, &conn, Seq(1), to, Some(None), |_, _| Ok(()))?;

@@ -27,6 +27,13 @@ enum Op {
     Job(usize, usize, u32, u32),
     UsageUpdated(u32),
     Fairshare,
+    /// A usage config change: the bins are re-binned from the job records
+    /// in the log (0: node_weight, 1: core_weight, 2: the half-life).
+    UsageConfig(u8, u32),
+    /// `clear-usage` of a bank, ignoring jobs that ended before an hour.
+    ClearUsage(usize, u32),
+    /// A bank's `ignore_older_than` edited (re-bins that bank).
+    BankIgnore(usize, u32),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -45,6 +52,9 @@ fn op() -> impl Strategy<Value = Op> {
         5 => (u.clone(), b.clone(), 0..400u32, 1..50u32).prop_map(|(u, b, t, d)| Op::Job(u, b, t, d)),
         2 => (0..50u32).prop_map(Op::UsageUpdated),
         2 => Just(Op::Fairshare),
+        1 => (0u8..3, 1..4u32).prop_map(|(k, v)| Op::UsageConfig(k, v)),
+        1 => (b.clone(), 0..400u32).prop_map(|(b, t)| Op::ClearUsage(b, t)),
+        1 => (b, 0..400u32).prop_map(|(b, t)| Op::BankIgnore(b, t)),
     ]
 }
 
@@ -136,6 +146,23 @@ fn events_for(conn: &rusqlite::Connection, op: &Op, step: u32, job_id: &mut u64)
         Op::UsageUpdated(extra) => {
             vec![Event::UsageUpdated(UsageUpdated { as_of: T0 + hour * f64::from(step * 10 + extra) })]
         }
+        Op::UsageConfig(k, v) => {
+            let (key, value) = match k {
+                0 => ("node_weight", v.to_string()),
+                1 => ("core_weight", v.to_string()),
+                _ => ("priority_decay_half_life", (43200 * v).to_string()),
+            };
+            vec![Event::ConfigEdited(ConfigSet { key: key.into(), value })]
+        }
+        Op::ClearUsage(b, t) => vec![Event::UsageCleared(UsageCleared {
+            bank: BANKS[*b].into(),
+            ignore_older_than: (T0 + hour * f64::from(*t)) as i64,
+        })],
+        Op::BankIgnore(b, t) => vec![Event::BankEdited(BankEdited {
+            bank: BANKS[*b].into(),
+            ignore_older_than: Some((T0 + hour * f64::from(*t)) as i64),
+            ..Default::default()
+        })],
         Op::Fairshare => match projections::usage::fairshare_values(conn) {
             Ok(values) => vec![Event::FairshareUpdated(FairshareUpdated {
                 associations: values.len() as u64,
@@ -248,11 +275,19 @@ fn a_mixed_history_exercises_every_path() {
         Op::Job(0, 0, 30, 40),
         Op::UsageUpdated(40),
         Op::Fairshare,
+        Op::UsageConfig(0, 2),
+        Op::UsageUpdated(41),
+        Op::BankIgnore(0, 2),
+        Op::Job(1, 1, 35, 5),
+        Op::ClearUsage(1, 32),
+        Op::UsageUpdated(45),
+        Op::Fairshare,
     ];
     let dir = tempfile::tempdir().expect("tempdir");
     let ledger = build(&dir.path().join("l.db"), &ops);
     let kinds: Vec<String> = ledger.stream(Seq(1)).map(|e| e.expect("event").kind).collect();
-    for want in ["JobRecorded", "UsageUpdated", "FairshareUpdated", "AssociationEdited"] {
+    for want in ["JobRecorded", "UsageUpdated", "FairshareUpdated", "AssociationEdited", "ConfigEdited", "UsageCleared"]
+    {
         assert!(kinds.iter().any(|k| k == want), "{want} missing from {kinds:?}");
     }
     let full = replay::replay_to_memory(&ledger, None).expect("replay");
@@ -293,4 +328,142 @@ fn rebuild_of_a_log_without_projections() {
     assert_eq!(banks, 1);
     let memory = replay::replay_to_memory(&l, None).expect("replay");
     assert_eq!(hash(l.conn()), hash(&memory));
+}
+
+/// The parallel log readers of a file rebuild hand over fixed seq ranges
+/// (8 192 events) in turn: a log of several ranges, with usage updates,
+/// re-binnings and admin edits spread across range boundaries, rebuilds to
+/// the incrementally kept state, and so do replays to memory and as-of
+/// views from the projection checkpoints the rebuild stores.
+#[test]
+fn file_rebuild_across_many_reader_ranges() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("l.db");
+    let mut ledger = Ledger::create(&path).expect("create");
+    projections::schema::create(ledger.conn()).expect("schema");
+    let hour = 3600.0;
+    let mut seq_time = 0i64;
+    let mut append = |ledger: &mut Ledger, events: Vec<Event>| {
+        seq_time += 1;
+        let meta = EventMeta {
+            recorded_at: (T0 as i64 + seq_time) * 1_000_000,
+            actor: Actor { uid: 0, name: "root".into() },
+            argv: vec!["test".into()],
+        };
+        let mut tx = ledger.transaction().expect("tx");
+        projections::append_and_apply(&mut tx, &meta, &events).expect("apply");
+        tx.commit().expect("commit");
+    };
+    let mut setup = vec![genesis()];
+    setup.push(Event::BankAdded(BankAdded {
+        bank: "root".into(),
+        parent_bank: String::new(),
+        shares: 1,
+        priority: 0.0,
+        ignore_older_than: 0,
+    }));
+    for (i, b) in BANKS.iter().enumerate() {
+        setup.push(Event::BankAdded(BankAdded {
+            bank: (*b).into(),
+            parent_bank: "root".into(),
+            shares: 1 + i as i64,
+            priority: 0.0,
+            ignore_older_than: 0,
+        }));
+        for (j, u) in USERS.iter().enumerate() {
+            setup.push(Event::AssociationAdded(AssociationAdded::with_defaults(*u, 1000 + j as i64, *b)));
+        }
+    }
+    append(&mut ledger, setup);
+    let mut id = 0u64;
+    for round in 0..14u32 {
+        let jobs: Vec<Event> = (0..2500u32)
+            .map(|k| {
+                id += 1;
+                let t_run = T0 + hour * f64::from(round * 20) + f64::from(k) * 10.0;
+                Event::JobRecorded(JobRecorded {
+                    id,
+                    userid: 1000 + i64::from(k % 4),
+                    username: None,
+                    bank: BANKS[(k % 3) as usize].into(),
+                    project: String::new(),
+                    queue: String::new(),
+                    t_submit: t_run,
+                    t_run,
+                    // Some jobs end after the next update: they stay pending.
+                    t_inactive: t_run + f64::from(k % 7) * 1000.0 + 0.25,
+                    nnodes: 1 + i64::from(k % 3),
+                    ncores: 4,
+                    ngpus: 0,
+                    requested_duration: 3600.0,
+                    ranks: None,
+                    r: None,
+                })
+            })
+            .collect();
+        append(&mut ledger, jobs);
+        let as_of = T0 + hour * f64::from(round * 20 + 8);
+        append(&mut ledger, vec![Event::UsageUpdated(UsageUpdated { as_of })]);
+        let edit = Event::AssociationEdited(AssociationEdited {
+            username: USERS[(round % 4) as usize].into(),
+            bank: BANKS[(round % 3) as usize].into(),
+            shares: Some(1 + i64::from(round)),
+            ..Default::default()
+        });
+        append(&mut ledger, vec![edit]);
+        match round {
+            5 => append(
+                &mut ledger,
+                vec![Event::ConfigEdited(ConfigSet { key: "core_weight".into(), value: "2".into() })],
+            ),
+            9 => append(
+                &mut ledger,
+                vec![Event::UsageCleared(UsageCleared {
+                    bank: "B".into(),
+                    ignore_older_than: (T0 + hour * f64::from(round * 20)) as i64,
+                })],
+            ),
+            _ => {}
+        }
+    }
+    let head = ledger.head().expect("head").map(|(s, _)| s).expect("non-empty");
+    assert!(head.0 > 4 * 8192, "only {head} events");
+    let pending: i64 = ledger.conn().query_row("SELECT count(*) FROM usage_pending", [], |r| r.get(0)).expect("n");
+    assert!(pending > 0, "some jobs must still be pending");
+    let incremental = hash(ledger.conn());
+    assert_eq!(hash(&replay::replay_to_memory(&ledger, None).expect("replay")), incremental);
+    let stats = replay::rebuild_live(&mut ledger, 5000, &mut |_| {}).expect("rebuild");
+    assert_eq!(stats.events, head.0);
+    assert_eq!(hash(ledger.conn()), incremental);
+    // Projection checkpoints sit at usage updates (few pending jobs), at
+    // least 5 000 events apart, never more than 10 000.
+    let cps: Vec<(i64, String)> = {
+        let mut s = ledger
+            .conn()
+            .prepare("SELECT c.seq, e.kind FROM projection_checkpoints c JOIN events e ON e.seq = c.seq ORDER BY c.seq")
+            .expect("prepare");
+        let rows = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).expect("query");
+        rows.collect::<Result<_, _>>().expect("rows")
+    };
+    assert_eq!(cps.len() as u64, stats.checkpoints);
+    assert!(cps.len() >= 4, "{cps:?}");
+    let mut prev = 0;
+    for (seq, kind) in &cps {
+        assert_eq!(kind, "UsageUpdated", "{cps:?}");
+        assert!((5000..=10_000).contains(&(seq - prev)), "{cps:?}");
+        prev = *seq;
+    }
+    for at in [Seq(head.0 / 3), Seq(head.0 - 17), head] {
+        let view = replay::state_at(&ledger, at).expect("as of");
+        assert!(view.checkpoint().is_some());
+        assert_eq!(hash(view.conn()), hash(&replay::replay_to_memory(&ledger, Some(at)).expect("replay")));
+        let jobs: i64 = view.conn().query_row("SELECT count(*) FROM jobs", [], |r| r.get(0)).expect("jobs");
+        let want: i64 = ledger
+            .conn()
+            .query_row("SELECT count(*) FROM events WHERE kind = 'JobRecorded' AND seq <= ?1", [at.0 as i64], |r| {
+                r.get(0)
+            })
+            .expect("want");
+        assert_eq!(jobs, want, "the as-of jobs view ends at its seq");
+    }
 }
