@@ -223,9 +223,8 @@ fn decayed_usage(conn: &Connection, p: &Params, userid: i64, bank: &str, now: i6
     Ok(p.decayed(&u))
 }
 
-/// The banks with an `ignore_older_than` filter. (A bank without one, 0,
-/// would only skip jobs with `t_inactive <= 0`, which lie in periods before
-/// any window, so leaving it out changes nothing.)
+/// The banks with an `ignore_older_than` filter (0 means none: such a
+/// bank's jobs all count, whatever their `t_inactive`).
 fn bank_ignores(conn: &Connection) -> Result<BTreeMap<String, i64>, Error> {
     let mut stmt =
         conn.prepare_cached("SELECT bank, ignore_older_than FROM bank_table WHERE ignore_older_than != 0")?;
