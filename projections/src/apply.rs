@@ -149,10 +149,11 @@ fn apply_admin(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Erro
             changed(n, ctx, "no such bank")?;
         }
         Event::BankEdited(e) => {
-            let n = conn.prepare_cached(
+            let mut stmt = conn.prepare_cached(
                 "UPDATE bank_table SET shares = coalesce(?2, shares), parent_bank = coalesce(?3, parent_bank), \
-                 priority = coalesce(?4, priority), ignore_older_than = coalesce(?5, ignore_older_than) WHERE bank = ?1")?.execute(params![e.bank, e.shares, e.parent_bank, e.priority, e.ignore_older_than],
+                 priority = coalesce(?4, priority), ignore_older_than = coalesce(?5, ignore_older_than) WHERE bank = ?1",
             )?;
+            let n = stmt.execute(params![e.bank, e.shares, e.parent_bank, e.priority, e.ignore_older_than])?;
             changed(n, ctx, "no such bank")?;
         }
         Event::BankDisabled(e) => {
@@ -268,28 +269,29 @@ fn apply_admin(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Erro
             ])?;
         }
         Event::QueueEdited(e) => {
-            let n = conn.prepare_cached(
+            let mut stmt = conn.prepare_cached(
                 "UPDATE queue_table SET min_nodes_per_job = coalesce(?2, min_nodes_per_job), \
                  max_nodes_per_job = coalesce(?3, max_nodes_per_job), max_time_per_job = coalesce(?4, max_time_per_job), \
                  priority = coalesce(?5, priority), max_running_jobs = coalesce(?6, max_running_jobs), \
                  max_nodes_per_assoc = coalesce(?7, max_nodes_per_assoc), max_sched_jobs = coalesce(?8, max_sched_jobs), \
                  max_sched_nodes_per_assoc = coalesce(?9, max_sched_nodes_per_assoc), \
                  max_sched_cores_per_assoc = coalesce(?10, max_sched_cores_per_assoc), \
-                 max_nodes = coalesce(?11, max_nodes), max_cores = coalesce(?12, max_cores) WHERE queue = ?1")?.execute(params![
-                    e.queue,
-                    e.min_nodes_per_job,
-                    e.max_nodes_per_job,
-                    e.max_time_per_job,
-                    e.priority,
-                    e.max_running_jobs,
-                    e.max_nodes_per_assoc,
-                    e.max_sched_jobs,
-                    e.max_sched_nodes_per_assoc,
-                    e.max_sched_cores_per_assoc,
-                    e.max_nodes,
-                    e.max_cores
-                ],
+                 max_nodes = coalesce(?11, max_nodes), max_cores = coalesce(?12, max_cores) WHERE queue = ?1",
             )?;
+            let n = stmt.execute(params![
+                e.queue,
+                e.min_nodes_per_job,
+                e.max_nodes_per_job,
+                e.max_time_per_job,
+                e.priority,
+                e.max_running_jobs,
+                e.max_nodes_per_assoc,
+                e.max_sched_jobs,
+                e.max_sched_nodes_per_assoc,
+                e.max_sched_cores_per_assoc,
+                e.max_nodes,
+                e.max_cores
+            ])?;
             changed(n, ctx, "no such queue")?;
         }
         Event::QueueDeleted(e) => {
