@@ -189,14 +189,12 @@ pub fn create(conn: &Connection) -> Result<(), Error> {
         }
     }
     conn.execute_batch(DDL)?;
-    // A ledger file holds the log in `main`; a replay connection reads it
-    // through a temporary view `events` (see `crate::write::scratch`), which
-    // only a temporary view can refer to.
+    // The log's indexes and the `jobs` view over it, where `main` holds the
+    // log. A replay connection reads the log through a temporary view
+    // `events`, and `crate::write::scratch` gives it a temporary `jobs`.
     if object_type(conn, "main", "events")?.as_deref() == Some("table") {
         conn.execute_batch(EVENT_INDEXES_DDL)?;
         conn.execute_batch(&format!("CREATE VIEW IF NOT EXISTS main.jobs AS {JOBS_VIEW_BODY}"))?;
-    } else {
-        conn.execute_batch(&format!("CREATE TEMP VIEW IF NOT EXISTS jobs AS {JOBS_VIEW_BODY}"))?;
     }
     conn.execute(
         "INSERT OR REPLACE INTO projection_meta(key, value) VALUES ('schema_version', ?1)",

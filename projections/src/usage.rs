@@ -454,11 +454,10 @@ fn rebin(
 }
 
 /// Sets `job_usage` of the associations (userid, bank) of `touched` to
-/// their decayed usage at period `now`. The same values as
-/// [`decayed_usage`] and [`set_job_usage`] pair by pair, computed in bulk:
-/// the associations are read in one pass (rows whose value does not change
-/// are not written, and the others are written by rowid), and when many
-/// are touched the window's bins are read in one pass too.
+/// their decayed usage at period `now` ([`decayed_usage`]), in bulk: the
+/// associations are read in one pass (rows whose value does not change are
+/// not written, and the others are written by rowid), and when many are
+/// touched the window's bins are read in one pass too.
 fn recompute(conn: &Connection, p: &Params, now: i64, touched: &BTreeSet<(i64, String)>) -> Result<(), Error> {
     if touched.is_empty() {
         return Ok(());
@@ -505,12 +504,6 @@ fn recompute(conn: &Connection, p: &Params, now: i64, touched: &BTreeSet<(i64, S
             }
         }
     }
-    Ok(())
-}
-
-fn set_job_usage(conn: &Connection, userid: i64, bank: &str, v: f64) -> Result<(), Error> {
-    conn.prepare_cached("UPDATE association_table SET job_usage = ?3 WHERE userid = ?1 AND bank = ?2")?
-        .execute(params![userid, bank, v])?;
     Ok(())
 }
 
@@ -673,17 +666,12 @@ fn bank_filter_changed(
     };
     let p = params(conn)?;
     rebin(conn, ctx.seq, &p, as_of, Some(bank), buffered)?;
-    let now = p.period(as_of);
-    let keys: Vec<i64> = {
-        let mut stmt =
-            conn.prepare_cached("SELECT DISTINCT userid FROM association_table WHERE bank = ?1 ORDER BY userid")?;
-        let rows = stmt.query_map([bank], |r| r.get(0))?;
+    let touched: BTreeSet<(i64, String)> = {
+        let mut stmt = conn.prepare_cached("SELECT DISTINCT userid, bank FROM association_table WHERE bank = ?1")?;
+        let rows = stmt.query_map([bank], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect::<Result<_, _>>()?
     };
-    for userid in keys {
-        let v = decayed_usage(conn, &p, userid, bank, now)?;
-        set_job_usage(conn, userid, bank, v)?;
-    }
+    recompute(conn, &p, p.period(as_of), &touched)?;
     rollup(conn)
 }
 

@@ -78,9 +78,9 @@ pub fn scratch(ledger: &Ledger, visible: Option<Seq>) -> Result<Connection, Erro
         conn.execute_batch(&format!("CREATE TEMP VIEW events AS SELECT * FROM src.events WHERE seq <= {bound}"))?;
     }
     crate::schema::create(&conn)?;
-    // `create` made `main.jobs` over the copied log's `main.events`; the
-    // temporary one, over the bounded view, hides it.
-    conn.execute_batch(&format!("CREATE TEMP VIEW IF NOT EXISTS jobs AS {}", crate::schema::JOBS_VIEW_BODY))?;
+    // Over the temporary `events` (for a copied ledger it hides the
+    // `main.jobs` that `create` made over the whole copy).
+    conn.execute_batch(&format!("CREATE TEMP VIEW jobs AS {}", crate::schema::JOBS_VIEW_BODY))?;
     Ok(conn)
 }
 

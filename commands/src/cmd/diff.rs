@@ -148,7 +148,9 @@ pub fn cmd_diff(ctx: &Context, args: &Args) -> Result<Output> {
     }
     if !by_table.is_empty() {
         out.push_str("events by table:\n");
-        for t in &tables {
+        // `jobs` is a view over the log, not a state table, but job records
+        // are rows it gains.
+        for t in tables.iter().chain(&["jobs"]) {
             if let Some(list) = by_table.get(t) {
                 let _ = writeln!(out, "  {t}: {}", list.join(", "));
             }
