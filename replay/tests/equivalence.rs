@@ -71,19 +71,23 @@ fn genesis() -> Event {
     })
 }
 
+fn bank_added(bank: &str, parent: &str, shares: i64) -> Event {
+    Event::BankAdded(BankAdded {
+        bank: bank.into(),
+        parent_bank: parent.into(),
+        shares,
+        priority: 0.0,
+        ignore_older_than: 0,
+    })
+}
+
 /// Turns an op into events, reading the current state where an event needs
 /// it (the fair-share digest). Ops that do not fit the state fail to apply
 /// and are rolled back, as a refused command would be.
 fn events_for(conn: &rusqlite::Connection, op: &Op, step: u32, job_id: &mut u64) -> Vec<Event> {
     let hour = 3600.0;
     match op {
-        Op::AddBank(b) => vec![Event::BankAdded(BankAdded {
-            bank: BANKS[*b].into(),
-            parent_bank: "root".into(),
-            shares: 1,
-            priority: 0.0,
-            ignore_older_than: 0,
-        })],
+        Op::AddBank(b) => vec![bank_added(BANKS[*b], "root", 1)],
         Op::EditBank(b, s) => {
             vec![Event::BankEdited(BankEdited { bank: BANKS[*b].into(), shares: Some(*s), ..Default::default() })]
         }
@@ -179,14 +183,7 @@ fn build(path: &std::path::Path, ops: &[Op]) -> Ledger {
     let mut ledger = Ledger::create(path).expect("create");
     projections::schema::create(ledger.conn()).expect("schema");
     let mut job_id = 0u64;
-    let mut first = vec![genesis()];
-    first.push(Event::BankAdded(BankAdded {
-        bank: "root".into(),
-        parent_bank: String::new(),
-        shares: 1,
-        priority: 0.0,
-        ignore_older_than: 0,
-    }));
+    let mut first = vec![genesis(), bank_added("root", "", 1)];
     for (i, op) in std::iter::once(None).chain(ops.iter().map(Some)).enumerate() {
         let meta = EventMeta {
             recorded_at: (T0 as i64 + i as i64 * 60) * 1_000_000,
@@ -307,16 +304,7 @@ fn rebuild_of_a_log_without_projections() {
     let meta = EventMeta { recorded_at: 1_000_000, actor: Actor { uid: 0, name: "t".into() }, argv: vec![] };
     {
         let mut tx = l.transaction().expect("tx");
-        for ev in [
-            Event::DbCreated(DbCreated::with_defaults(1.0)),
-            Event::BankAdded(BankAdded {
-                bank: "root".into(),
-                parent_bank: String::new(),
-                shares: 1,
-                priority: 0.0,
-                ignore_older_than: 0,
-            }),
-        ] {
+        for ev in [Event::DbCreated(DbCreated::with_defaults(1.0)), bank_added("root", "", 1)] {
             tx.append(&meta, ev.kind(), ev.version(), &ev.encode().expect("encode")).expect("append");
         }
         tx.commit().expect("commit");
@@ -354,22 +342,9 @@ fn file_rebuild_across_many_reader_ranges() {
         projections::append_and_apply(&mut tx, &meta, &events).expect("apply");
         tx.commit().expect("commit");
     };
-    let mut setup = vec![genesis()];
-    setup.push(Event::BankAdded(BankAdded {
-        bank: "root".into(),
-        parent_bank: String::new(),
-        shares: 1,
-        priority: 0.0,
-        ignore_older_than: 0,
-    }));
+    let mut setup = vec![genesis(), bank_added("root", "", 1)];
     for (i, b) in BANKS.iter().enumerate() {
-        setup.push(Event::BankAdded(BankAdded {
-            bank: (*b).into(),
-            parent_bank: "root".into(),
-            shares: 1 + i as i64,
-            priority: 0.0,
-            ignore_older_than: 0,
-        }));
+        setup.push(bank_added(b, "root", 1 + i as i64));
         for (j, u) in USERS.iter().enumerate() {
             setup.push(Event::AssociationAdded(AssociationAdded::with_defaults(*u, 1000 + j as i64, *b)));
         }
