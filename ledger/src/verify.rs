@@ -63,48 +63,101 @@ fn check_range(conn: &Connection, lo: u64, hi: u64) -> Result<RangeResult> {
     let mut rows = stmt.query(params![lo as i64, hi as i64])?;
     let mut expected = lo;
     let mut out = RangeResult { events: 0, last: None, failure: None };
-    let fail = |seq: u64, reason: String| Some(VerifyFailure { seq: Seq(seq), reason });
-    // Consecutive events usually share their command line: parse the argv
-    // JSON once per distinct text.
-    let mut argv_cache: (Vec<u8>, Vec<String>) = (Vec::new(), Vec::new());
-    let mut buf: Vec<u8> = Vec::with_capacity(1024);
+    let mut argv_cache = ArgvCache::default();
+    // Events are encoded in pairs and the pair is hashed interleaved
+    // (`hash_pair`), then checked in seq order.
+    let mut pair = Pair::default();
     while let Some(r) = rows.next()? {
         let raw_seq: i64 = r.get(0)?;
         out.events += 1;
-        if raw_seq as u64 != expected {
-            out.failure = fail(expected, format!("seq {expected} is missing (next stored seq is {raw_seq})"));
-            return Ok(out);
-        }
-        let ev = match borrowed_event(r, &mut argv_cache) {
+        let read = if raw_seq as u64 != expected {
+            Err(format!("seq {expected} is missing (next stored seq is {raw_seq})"))
+        } else {
+            borrowed_event(r, &mut argv_cache)
+        };
+        let ev = match read {
             Ok(ev) => ev,
             Err(what) => {
-                out.failure = fail(expected, what);
+                // Events before this one come first.
+                pair.check(&mut prev, &mut out);
+                if out.failure.is_none() {
+                    out.failure = Some(VerifyFailure { seq: Seq(expected), reason: what });
+                }
                 return Ok(out);
             }
         };
-        if ev.compute_hash(&argv_cache.1, &mut buf) != ev.hash {
-            out.failure = fail(expected, "stored hash does not match the event's content".into());
-            return Ok(out);
-        }
-        match prev {
-            Some(p) if p == ev.prev_hash => {}
-            Some(_) if expected == 1 => {
-                out.failure = fail(1, "genesis prev_hash is not zero".into());
-                return Ok(out);
-            }
-            _ => {
-                out.failure = fail(expected, format!("prev_hash does not match the hash of seq {}", expected - 1));
+        pair.push(&ev, &argv_cache.encoded);
+        if pair.len == 2 {
+            pair.check(&mut prev, &mut out);
+            if out.failure.is_some() {
                 return Ok(out);
             }
         }
-        prev = Some(ev.hash);
-        out.last = Some((Seq(expected), ev.hash));
         expected += 1;
     }
-    if expected <= hi {
-        out.failure = fail(expected, format!("seq {expected} is missing"));
+    pair.check(&mut prev, &mut out);
+    if out.failure.is_none() && expected <= hi {
+        out.failure = Some(VerifyFailure { seq: Seq(expected), reason: format!("seq {expected} is missing") });
     }
     Ok(out)
+}
+
+/// Up to two encoded events waiting to be hashed.
+#[derive(Default)]
+struct Pair {
+    len: usize,
+    bufs: [Vec<u8>; 2],
+    /// Seq, stored prev_hash and stored hash of each.
+    meta: [(u64, EventHash, EventHash); 2],
+}
+
+impl Pair {
+    fn push(&mut self, ev: &BorrowedEvent<'_>, encoded_argv: &[u8]) {
+        let i = self.len;
+        ev.encode(encoded_argv, &mut self.bufs[i]);
+        self.meta[i] = (ev.seq, ev.prev_hash, ev.hash);
+        self.len += 1;
+    }
+
+    /// Hashes the waiting events and checks them in order against their
+    /// stored hashes and links, recording the first failure in `out`.
+    fn check(&mut self, prev: &mut Option<EventHash>, out: &mut RangeResult) {
+        let computed = match self.len {
+            0 => return,
+            1 => [EventHash(*blake3::hash(&self.bufs[0]).as_bytes()), EventHash::ZERO],
+            _ => crate::encoding::hash_pair(&self.bufs[0], &self.bufs[1]),
+        };
+        let len = std::mem::take(&mut self.len);
+        for (computed, &(seq, prev_hash, hash)) in computed.iter().zip(&self.meta).take(len) {
+            let fail = |reason: String| Some(VerifyFailure { seq: Seq(seq), reason });
+            if *computed != hash {
+                out.failure = fail("stored hash does not match the event's content".into());
+                return;
+            }
+            match prev {
+                Some(p) if *p == prev_hash => {}
+                Some(_) if seq == 1 => {
+                    out.failure = fail("genesis prev_hash is not zero".into());
+                    return;
+                }
+                _ => {
+                    out.failure = fail(format!("prev_hash does not match the hash of seq {}", seq - 1));
+                    return;
+                }
+            }
+            *prev = Some(hash);
+            out.last = Some((Seq(seq), hash));
+        }
+    }
+}
+
+/// The last argv text read and its canonical encoding: consecutive events
+/// usually share their command line, so its JSON is parsed once per
+/// distinct text.
+#[derive(Default)]
+struct ArgvCache {
+    text: Option<Vec<u8>>,
+    encoded: Vec<u8>,
 }
 
 /// An event row read without copying its text and blob columns (argv is
@@ -122,38 +175,33 @@ struct BorrowedEvent<'r> {
 }
 
 impl BorrowedEvent<'_> {
-    /// Hashes the event, encoding it into the reusable `buf`. Text columns
-    /// are hashed as the bytes stored: verification is about bytes, and any
-    /// changed byte changes the hash.
-    fn compute_hash(&self, argv: &[String], buf: &mut Vec<u8>) -> EventHash {
+    /// Writes the event's canonical encoding into the reusable `buf`. Text
+    /// columns are encoded as the bytes stored: verification is about
+    /// bytes, and any changed byte changes the hash.
+    fn encode(&self, encoded_argv: &[u8], buf: &mut Vec<u8>) {
         crate::encoding::encode_raw(
             buf,
             Seq(self.seq),
             self.recorded_at,
             self.uid,
             self.name,
-            argv,
+            encoded_argv,
             self.kind,
             self.version,
             self.payload,
             &self.prev_hash,
         );
-        EventHash(*blake3::hash(buf).as_bytes())
     }
 }
 
 fn borrowed_event<'r>(
     r: &'r rusqlite::Row<'_>,
-    argv_cache: &mut (Vec<u8>, Vec<String>),
+    argv_cache: &mut ArgvCache,
 ) -> std::result::Result<BorrowedEvent<'r>, String> {
     use rusqlite::types::ValueRef;
     let int = |i: usize, what: &str| match r.get_ref(i) {
         Ok(ValueRef::Integer(v)) => Ok(v),
         _ => Err(format!("{what} is not an integer")),
-    };
-    let text = |i: usize, what: &str| match r.get_ref(i) {
-        Ok(ValueRef::Text(t)) => std::str::from_utf8(t).map_err(|_| format!("{what} is not text")),
-        _ => Err(format!("{what} is not text")),
     };
     let raw_text = |i: usize, what: &str| match r.get_ref(i) {
         Ok(ValueRef::Text(t)) => Ok(t),
@@ -163,10 +211,15 @@ fn borrowed_event<'r>(
         Ok(ValueRef::Blob(b)) => Ok(b),
         _ => Err(format!("{what} is not a blob")),
     };
-    let argv = text(4, "argv")?;
-    if argv_cache.0 != argv.as_bytes() {
-        argv_cache.1 = serde_json::from_str(argv).map_err(|_| "argv is not a JSON list of strings".to_string())?;
-        argv_cache.0 = argv.as_bytes().to_vec();
+    let argv = raw_text(4, "argv")?;
+    if argv_cache.text.as_deref() != Some(argv) {
+        let parsed: Vec<String> = std::str::from_utf8(argv)
+            .ok()
+            .and_then(|t| serde_json::from_str(t).ok())
+            .ok_or("argv is not a JSON list of strings")?;
+        argv_cache.text = Some(argv.to_vec());
+        argv_cache.encoded.clear();
+        crate::encoding::encode_argv(&mut argv_cache.encoded, &parsed);
     }
     Ok(BorrowedEvent {
         seq: int(0, "seq")? as u64,
@@ -299,6 +352,38 @@ mod tests {
         tamper(&p, "UPDATE events SET payload = CAST('{\"i\":9}' AS BLOB) WHERE seq = 377");
         let r = verify_chain(&p, 2).unwrap();
         assert_eq!(r.failure.unwrap().seq, Seq(377));
+    }
+
+    /// Events are hashed in pairs: a bad event is reported as itself,
+    /// whether it is first or second of its pair, and before a later gap.
+    #[test]
+    fn each_tampered_seq_is_reported_as_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let clean = dir.path().join("clean.db");
+        // 200 events: 1, 2 and 3 threads cut ranges of 7, 4 and 3 events,
+        // so the seqs below fall first and second in their pairs.
+        build(&clean, 200);
+        for seq in 1..=16 {
+            for (what, sql) in [
+                ("edit", format!("UPDATE events SET payload = CAST('{{}}' AS BLOB) WHERE seq = {seq}")),
+                (
+                    "edit+gap",
+                    format!(
+                        "UPDATE events SET actor_uid = 5 WHERE seq = {seq}; DELETE FROM events WHERE seq = {}",
+                        seq + 1
+                    ),
+                ),
+                ("delete", format!("DELETE FROM events WHERE seq = {seq}")),
+            ] {
+                let p = dir.path().join(format!("{what}-{seq}.db"));
+                std::fs::copy(&clean, &p).unwrap();
+                tamper(&p, &sql);
+                for threads in [1, 2, 3] {
+                    let r = verify_chain(&p, threads).unwrap();
+                    assert_eq!(r.failure.map(|f| f.seq), Some(Seq(seq)), "{what} at {seq}, {threads} threads");
+                }
+            }
+        }
     }
 
     #[test]
