@@ -245,29 +245,18 @@ fn open_ro(path: &Path) -> Result<Connection> {
 /// Verifies the whole chain of the ledger file at `path` with `threads`
 /// worker threads (at least 1). Reports the first bad seq.
 pub fn verify_chain(path: &Path, threads: usize) -> Result<VerifyReport> {
+    verify_chain_to(path, threads, None)
+}
+
+/// [`verify_chain`] of the events up to `upto` only (all when `None`); a log
+/// that ends before `upto` fails at the first missing seq.
+pub fn verify_chain_to(path: &Path, threads: usize, upto: Option<Seq>) -> Result<VerifyReport> {
     let conn = open_ro(path)?;
-    // One read transaction for the bounds; workers see at least these rows.
-    let (min, max): (Option<i64>, Option<i64>) =
-        conn.query_row("SELECT (SELECT min(seq) FROM events), (SELECT max(seq) FROM events)", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
-    let (Some(min), Some(max)) = (min, max) else {
-        return Ok(VerifyReport { events: 0, head: None, failure: None });
+    let (ranges, short) = match plan(&conn, threads, upto)? {
+        Plan::Done(report) => return Ok(report),
+        Plan::Ranges(ranges, short) => (ranges, short),
     };
-    if min != 1 {
-        return Ok(VerifyReport {
-            events: 0,
-            head: None,
-            failure: Some(VerifyFailure { seq: Seq(1), reason: format!("log starts at seq {min}, not 1") }),
-        });
-    }
-    let max = max as u64;
     let threads = threads.max(1);
-    // Many small ranges, taken in turn: no thread idles at the end.
-    let chunks = (threads as u64 * 32).min(max).max(1);
-    let size = max.div_ceil(chunks);
-    let ranges: Vec<(u64, u64)> =
-        (0..chunks).map(|i| (1 + i * size, ((i + 1) * size).min(max))).filter(|(lo, hi)| lo <= hi).collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<Result<Vec<(usize, RangeResult)>>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
@@ -297,8 +286,79 @@ pub fn verify_chain(path: &Path, threads: usize) -> Result<VerifyReport> {
         all.extend(r?);
     }
     all.sort_by_key(|(i, _)| *i);
+    Ok(merge(all.into_iter().map(|(_, r)| r), short))
+}
+
+impl crate::Ledger {
+    /// Verifies the chain up to `upto` (all when `None`): in parallel with
+    /// `threads` workers on their own connections for a file ledger, on the
+    /// ledger's own connection for an in-memory one.
+    pub fn verify_chain(&self, threads: usize, upto: Option<Seq>) -> Result<VerifyReport> {
+        if self.path() != ":memory:" {
+            return verify_chain_to(Path::new(self.path()), threads, upto);
+        }
+        let (ranges, short) = match plan(self.conn(), 1, upto)? {
+            Plan::Done(report) => return Ok(report),
+            Plan::Ranges(ranges, short) => (ranges, short),
+        };
+        let mut all = Vec::with_capacity(ranges.len());
+        for (lo, hi) in ranges {
+            all.push(check_range(self.conn(), lo, hi)?);
+        }
+        Ok(merge(all.into_iter(), short))
+    }
+}
+
+/// What to check.
+enum Plan {
+    /// Nothing to walk: the log is empty or does not start at seq 1.
+    Done(VerifyReport),
+    /// The seq ranges to check, and the failure to report after them when
+    /// the log ends before the requested seq.
+    Ranges(Vec<(u64, u64)>, Option<VerifyFailure>),
+}
+
+/// Reads the log's bounds (in one read transaction: workers see at least
+/// these rows) and cuts `1..=min(max, upto)` into ranges: many small ones,
+/// taken in turn, so that no thread idles at the end.
+fn plan(conn: &Connection, threads: usize, upto: Option<Seq>) -> Result<Plan> {
+    let (min, max): (Option<i64>, Option<i64>) =
+        conn.query_row("SELECT (SELECT min(seq) FROM events), (SELECT max(seq) FROM events)", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    let (Some(min), Some(max)) = (min, max) else {
+        let failure = upto.map(|s| VerifyFailure { seq: Seq(1), reason: format!("the log is empty, not at seq {s}") });
+        return Ok(Plan::Done(VerifyReport { events: 0, head: None, failure }));
+    };
+    if min != 1 {
+        return Ok(Plan::Done(VerifyReport {
+            events: 0,
+            head: None,
+            failure: Some(VerifyFailure { seq: Seq(1), reason: format!("log starts at seq {min}, not 1") }),
+        }));
+    }
+    let max = max as u64;
+    let (last, short) = match upto {
+        Some(s) if s.0 > max => (
+            max,
+            Some(VerifyFailure {
+                seq: Seq(max + 1),
+                reason: format!("seq {} is missing: the log ends at seq {max}", max + 1),
+            }),
+        ),
+        Some(s) => (s.0, None),
+        None => (max, None),
+    };
+    let chunks = (threads.max(1) as u64 * 32).min(last).max(1);
+    let size = last.div_ceil(chunks).max(1);
+    let ranges = (0..chunks).map(|i| (1 + i * size, ((i + 1) * size).min(last))).filter(|(lo, hi)| lo <= hi).collect();
+    Ok(Plan::Ranges(ranges, short))
+}
+
+/// Joins the ranges' results, in seq order, into one report.
+fn merge(results: impl Iterator<Item = RangeResult>, short: Option<VerifyFailure>) -> VerifyReport {
     let mut report = VerifyReport { events: 0, head: None, failure: None };
-    for (_, r) in all {
+    for r in results {
         report.events += r.events;
         if r.last.is_some() {
             report.head = r.last;
@@ -307,7 +367,10 @@ pub fn verify_chain(path: &Path, threads: usize) -> Result<VerifyReport> {
             report.failure = r.failure;
         }
     }
-    Ok(report)
+    if report.failure.is_none() {
+        report.failure = short;
+    }
+    report
 }
 
 #[cfg(test)]
@@ -384,6 +447,44 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// `upto` bounds the walk: damage after it is not seen, damage before
+    /// it is, and a log that ends before it fails at the first missing seq.
+    /// An in-memory ledger walks the same way on its own connection.
+    #[test]
+    fn verification_up_to_a_seq() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("l.db");
+        build(&p, 300);
+        tamper(&p, "UPDATE events SET actor_uid = 9 WHERE seq = 250");
+        let l = Ledger::open(&p, crate::OpenMode::ReadOnly).unwrap();
+        for threads in [1, 2] {
+            let r = l.verify_chain(threads, Some(Seq(249))).unwrap();
+            assert!(r.ok(), "{r:?}");
+            assert_eq!((r.events, r.head.map(|h| h.0)), (249, Some(Seq(249))));
+            assert_eq!(l.verify_chain(threads, Some(Seq(250))).unwrap().failure.unwrap().seq, Seq(250));
+            let r = l.verify_chain(threads, Some(Seq(400))).unwrap();
+            assert_eq!(r.failure.unwrap().seq, Seq(250));
+        }
+        let p2 = dir.path().join("l2.db");
+        build(&p2, 300);
+        let l2 = Ledger::open(&p2, crate::OpenMode::ReadOnly).unwrap();
+        let f = l2.verify_chain(2, Some(Seq(301))).unwrap().failure.unwrap();
+        assert_eq!((f.seq, f.reason.as_str()), (Seq(301), "seq 301 is missing: the log ends at seq 300"));
+
+        let mut mem = Ledger::in_memory().unwrap();
+        let meta = EventMeta { recorded_at: 1, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] };
+        let mut tx = mem.transaction().unwrap();
+        for i in 0..100 {
+            tx.append(&meta, "K", 1, format!("{{\"i\":{i}}}").as_bytes()).unwrap();
+        }
+        tx.commit().unwrap();
+        assert!(mem.verify_chain(4, None).unwrap().ok());
+        assert_eq!(mem.verify_chain(4, Some(Seq(60))).unwrap().head.unwrap().0, Seq(60));
+        mem.conn().execute_batch("DROP TRIGGER events_no_update; UPDATE events SET kind = 'L' WHERE seq = 33").unwrap();
+        assert_eq!(mem.verify_chain(1, None).unwrap().failure.unwrap().seq, Seq(33));
+        assert!(mem.verify_chain(1, Some(Seq(32))).unwrap().ok());
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! the log (`projections::schema::JOBS_VIEW_BODY`), so an as-of view reads
 //! them from the log, bounded at its seq, like everything else.
 
-use ledger::{EventHash, Ledger, Seq, StoredEvent};
+use ledger::{EventHash, Ledger, Seq};
 use projections::usage::{BankNames, PendingJob};
 use rusqlite::{Connection, OptionalExtension};
 
@@ -39,51 +39,6 @@ pub fn checkpoint_tables() -> Vec<&'static str> {
     state_tables()
 }
 
-/// Checks one streamed event against its predecessor: its seq follows, its
-/// hash matches its content and it links to the previous hash.
-pub fn check_link(prev: Option<(Seq, EventHash)>, ev: &StoredEvent) -> Result<(), String> {
-    let (want_seq, want_prev) = match prev {
-        None => (Seq::GENESIS, EventHash::ZERO),
-        Some((s, h)) => (s.next(), h),
-    };
-    if ev.seq != want_seq {
-        return Err(format!("seq {want_seq} is missing (found seq {})", ev.seq));
-    }
-    if ev.compute_hash() != ev.hash {
-        return Err(format!("seq {}: stored hash does not match the event's content", ev.seq));
-    }
-    if ev.prev_hash != want_prev {
-        return Err(format!("seq {}: prev_hash does not match the hash of the previous event", ev.seq));
-    }
-    Ok(())
-}
-
-/// Applies events `from..=to` of `ledger` to `target` (streamed). With
-/// `verify`, also checks each link and fails on the first bad one. Returns
-/// the number of events applied and the last (seq, hash).
-fn apply_range(
-    ledger: &Ledger,
-    target: &Connection,
-    from: Seq,
-    to: Seq,
-    verify: Option<Option<(Seq, EventHash)>>,
-    mut each: impl FnMut(&Connection, &StoredEvent) -> Result<()>,
-) -> Result<(u64, Option<(Seq, EventHash)>)> {
-    let mut n = 0u64;
-    let mut last = verify.flatten();
-    for ev in ledger.stream_range(from, to) {
-        let ev = ev?;
-        if verify.is_some() {
-            check_link(last, &ev).map_err(Error::Invalid)?;
-        }
-        projections::apply_stored(target, &ev)?;
-        last = Some((ev.seq, ev.hash));
-        n += 1;
-        each(target, &ev)?;
-    }
-    Ok((n, last))
-}
-
 fn head_seq(ledger: &Ledger) -> Result<Seq> {
     Ok(ledger.head()?.map(|(s, _)| s).unwrap_or(Seq(0)))
 }
@@ -94,27 +49,27 @@ pub fn replay_to_memory(ledger: &Ledger, upto: Option<Seq>) -> Result<Connection
     replay_to_memory_checked(ledger, upto, false)
 }
 
-/// Like [`replay_to_memory`]; with `verify`, also checks every link of
-/// `1..=upto` while streaming and fails on the first bad one (or on a
-/// missing seq).
+/// Like [`replay_to_memory`]; with `verify`, first checks every link of
+/// `1..=upto` ([`Ledger::verify_chain`], on all cores for a file ledger)
+/// and fails on the first bad one (or on a missing seq).
 pub fn replay_to_memory_checked(ledger: &Ledger, upto: Option<Seq>, verify: bool) -> Result<Connection> {
     let to = match upto {
         Some(s) => s,
         None => head_seq(ledger)?,
     };
+    if verify {
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let report = ledger.verify_chain(threads, Some(to))?;
+        if let Some(f) = report.failure {
+            return Err(Error::Invalid(format!("seq {}: {}", f.seq, f.reason)));
+        }
+    }
     let conn = projections::scratch(ledger, None)?;
     conn.execute_batch("BEGIN")?;
-    if verify {
-        let (n, _) = apply_range(ledger, &conn, Seq(1), to, Some(None), |_, _| Ok(()))?;
-        if n != to.0 {
-            return Err(Error::Invalid(format!("seq {} is missing: the log ends at seq {n}", n + 1)));
-        }
-    } else {
-        let mut quiet = |_| {};
-        let mut bulk = Bulk::new(&conn, 0, &mut quiet);
-        feed(&mut bulk, reader_path(ledger), ledger.conn(), Seq(1), to)?;
-        bulk.finish()?;
-    }
+    let mut quiet = |_| {};
+    let mut bulk = Bulk::new(&conn, 0, &mut quiet);
+    feed(&mut bulk, reader_path(ledger), ledger.conn(), Seq(1), to)?;
+    bulk.finish()?;
     conn.execute_batch("COMMIT")?;
     Ok(conn)
 }
