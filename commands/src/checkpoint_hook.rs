@@ -27,17 +27,18 @@ pub fn checkpoint_lines(arg: &str) -> Result<Vec<String>> {
 
 /// Verifies a checkpoint line, or every line of a checkpoint file, against
 /// the ledger: the event at the checkpoint's seq still has its hash, every
-/// link up to it holds, and replaying to it gives its state hash. (The
-/// chain from there to the head is walked by `verify` itself.) Fails with
-/// [`Error::CheckFailed`] naming what failed.
-pub fn verify_checkpoint(ctx: &Context, cp: &str) -> Result<String> {
+/// link up to it holds, and replaying to it gives its state hash. `walked`
+/// is the report of the chain walk `verify` has just made: links it found
+/// intact are not walked again. Fails with [`Error::CheckFailed`] naming
+/// what failed.
+pub fn verify_checkpoint(ctx: &Context, cp: &str, walked: &ledger::VerifyReport) -> Result<String> {
     let lines = checkpoint_lines(cp)?;
     let ledger = Ledger::open(&ctx.db_path, OpenMode::ReadOnly)?;
     let mut report = String::new();
     let mut first_failure: Option<String> = None;
     for line in &lines {
         let cp = Checkpoint::parse(line).map_err(replay_err)?;
-        match replay::checkpoint::verify(&ledger, &cp).map_err(replay_err)? {
+        match replay::checkpoint::verify_after_walk(&ledger, &cp, walked).map_err(replay_err)? {
             Ok(()) => {
                 let _ = writeln!(
                     report,

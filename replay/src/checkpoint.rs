@@ -135,6 +135,23 @@ impl fmt::Display for CheckpointFailure {
 /// its state hash. The chain after the checkpoint is not walked here (see
 /// `ledger::verify_chain`). `Ok(Err(_))` names what failed.
 pub fn verify(ledger: &Ledger, cp: &Checkpoint) -> Result<Result<(), CheckpointFailure>> {
+    verify_inner(ledger, cp, true)
+}
+
+/// [`verify`] for a caller that has just walked the chain: when `walked`
+/// found it intact up to the checkpoint's seq or beyond, the links are not
+/// walked a second time (the replay and the hash comparisons still run).
+/// Any other report is ignored and the links are walked as in [`verify`].
+pub fn verify_after_walk(
+    ledger: &Ledger,
+    cp: &Checkpoint,
+    walked: &ledger::VerifyReport,
+) -> Result<Result<(), CheckpointFailure>> {
+    let covered = walked.ok() && walked.head.is_some_and(|(head, _)| head.0 >= cp.seq);
+    verify_inner(ledger, cp, !covered)
+}
+
+fn verify_inner(ledger: &Ledger, cp: &Checkpoint, walk: bool) -> Result<Result<(), CheckpointFailure>> {
     let seq = Seq(cp.seq);
     let head = ledger.head()?.map(|(s, _)| s.0).unwrap_or(0);
     let ev = match ledger.event(seq)? {
@@ -144,7 +161,7 @@ pub fn verify(ledger: &Ledger, cp: &Checkpoint) -> Result<Result<(), CheckpointF
     if ev.hash != cp.hash {
         return Ok(Err(CheckpointFailure::Rewritten { seq: cp.seq, expected: cp.hash, found: ev.hash }));
     }
-    let state = match replay_to_memory_checked(ledger, Some(seq), true) {
+    let state = match replay_to_memory_checked(ledger, Some(seq), walk) {
         Ok(s) => s,
         Err(Error::Invalid(reason)) => return Ok(Err(CheckpointFailure::ChainBroken { seq: cp.seq, reason })),
         Err(e) => return Err(e),

@@ -90,3 +90,35 @@ fn a_broken_link_before_the_checkpoint_is_named() {
         assert_eq!(replay::checkpoint::verify(&ledger, &early).expect("verify"), Ok(()));
     }
 }
+
+/// `verify_after_walk` skips the second walk only on a report that found
+/// the chain intact to the checkpoint's seq or beyond; any other report
+/// means the links are walked again.
+#[test]
+fn a_walk_report_saves_the_second_walk_only_when_it_covers_the_checkpoint() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("l.db");
+    let mut ledger = Ledger::create(&path).expect("create");
+    projections::schema::create(ledger.conn()).expect("schema");
+    append_banks(&mut ledger, 0, 60);
+    let (cp, _) = replay::checkpoint::take(&ledger, Some(Seq(50)), "t".into()).expect("take");
+    let intact = ledger::verify_chain(&path, 2).expect("walk");
+    let short = ledger.verify_chain(2, Some(Seq(49))).expect("walk");
+    assert!(intact.ok() && short.ok());
+
+    // Damage that leaves the projections as they were (the actor is not
+    // projected): only a walk of the links sees it.
+    tamper(&ledger, "UPDATE events SET actor_uid = 7 WHERE seq = 20");
+    let broken = ledger::verify_chain(&path, 2).expect("walk");
+    assert_eq!(broken.failure.as_ref().map(|f| f.seq), Some(Seq(20)));
+    for report in [&broken, &short] {
+        match replay::checkpoint::verify_after_walk(&ledger, &cp, report).expect("verify") {
+            Err(CheckpointFailure::ChainBroken { seq: 50, reason }) => {
+                assert!(reason.starts_with("seq 20:"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // The earlier walk found the chain intact past the checkpoint: trusted.
+    assert_eq!(replay::checkpoint::verify_after_walk(&ledger, &cp, &intact).expect("verify"), Ok(()));
+}

@@ -24,7 +24,7 @@ pub fn cmd_verify(ctx: &Context, args: &Args) -> Result<Output> {
     drop(ledger);
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let report = ledger::verify_chain(&ctx.db_path, threads)?;
-    if let Some(f) = report.failure {
+    if let Some(f) = &report.failure {
         return Err(Error::CheckFailed {
             message: format!("chain broken at seq {}: {}", f.seq, f.reason),
             report: format!("FAILED at seq {}: {}\n", f.seq, f.reason),
@@ -35,7 +35,7 @@ pub fn cmd_verify(ctx: &Context, args: &Args) -> Result<Output> {
         None => "ok: empty ledger\n".to_string(),
     };
     if let Some(cp) = &args.checkpoint {
-        out.push_str(&crate::checkpoint_hook::verify_checkpoint(ctx, cp)?);
+        out.push_str(&crate::checkpoint_hook::verify_checkpoint(ctx, cp, &report)?);
     }
     Ok(Output::text(out))
 }
