@@ -379,7 +379,10 @@ mod tests {
     use crate::{Actor, EventMeta, Ledger};
 
     fn build(path: &Path, n: usize) {
-        let mut l = Ledger::create(path).unwrap();
+        fill(&mut Ledger::create(path).unwrap(), n);
+    }
+
+    fn fill(l: &mut Ledger, n: usize) {
         let meta = EventMeta { recorded_at: 1, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] };
         let mut tx = l.transaction().unwrap();
         for i in 0..n {
@@ -474,12 +477,7 @@ mod tests {
         assert_eq!((f.seq, f.reason.as_str()), (Seq(301), "seq 301 is missing: the log ends at seq 300"));
 
         let mut mem = Ledger::in_memory().unwrap();
-        let meta = EventMeta { recorded_at: 1, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] };
-        let mut tx = mem.transaction().unwrap();
-        for i in 0..100 {
-            tx.append(&meta, "K", 1, format!("{{\"i\":{i}}}").as_bytes()).unwrap();
-        }
-        tx.commit().unwrap();
+        fill(&mut mem, 100);
         assert!(mem.verify_chain(4, None).unwrap().ok());
         assert_eq!(mem.verify_chain(4, Some(Seq(60))).unwrap().head.unwrap().0, Seq(60));
         mem.conn().execute_batch("DROP TRIGGER events_no_update; UPDATE events SET kind = 'L' WHERE seq = 33").unwrap();
