@@ -73,7 +73,7 @@ fn check_range(conn: &Connection, lo: u64, hi: u64) -> Result<RangeResult> {
         let read = if raw_seq as u64 != expected {
             Err(format!("seq {expected} is missing (next stored seq is {raw_seq})"))
         } else {
-            borrowed_event(r, &mut argv_cache)
+            borrowed_event(r, expected, &mut argv_cache)
         };
         let ev = match read {
             Ok(ev) => ev,
@@ -194,8 +194,10 @@ impl BorrowedEvent<'_> {
     }
 }
 
+/// Reads the row of event `seq` (its seq column already read and checked).
 fn borrowed_event<'r>(
     r: &'r rusqlite::Row<'_>,
+    seq: u64,
     argv_cache: &mut ArgvCache,
 ) -> std::result::Result<BorrowedEvent<'r>, String> {
     use rusqlite::types::ValueRef;
@@ -222,7 +224,7 @@ fn borrowed_event<'r>(
         crate::encoding::encode_argv(&mut argv_cache.encoded, &parsed);
     }
     Ok(BorrowedEvent {
-        seq: int(0, "seq")? as u64,
+        seq,
         recorded_at: int(1, "recorded_at")?,
         uid: u32::try_from(int(2, "actor_uid")?).map_err(|_| "actor_uid out of range".to_string())?,
         name: raw_text(3, "actor_name")?,
