@@ -15,6 +15,19 @@ pub fn open_write(ctx: &Context) -> Result<Ledger> {
     Ok(ledger)
 }
 
+/// Runs a write command: opens the ledger with [`open_write`], then runs
+/// `decide` and appends and applies its events in one `BEGIN IMMEDIATE`
+/// transaction ([`projections::Writer::run`]). When `decide` fails nothing
+/// is written. Returns the ledger, for commands that report on the result.
+pub fn write<F>(ctx: &Context, decide: F) -> Result<Ledger>
+where
+    F: FnOnce(&projections::model::State<'_>) -> Result<Vec<projections::Event>>,
+{
+    let mut ledger = open_write(ctx)?;
+    projections::Writer::run(&mut ledger, &ctx.meta(), decide)?;
+    Ok(ledger)
+}
+
 /// A ledger opened for a read-only command: the live projections, or (with
 /// `--as-of`) the projections as they stood at a past seq. Read commands
 /// take their connection from [`ReadDb::conn`].

@@ -164,8 +164,7 @@ pub fn resolve_userid(ctx: &Context, args: &Args) -> Result<i64> {
 /// Runs `add-user`.
 pub fn cmd_add_user(ctx: &Context, args: &Args) -> Result<Output> {
     let userid = resolve_userid(ctx, args)?;
-    let mut ledger = crate::db::open_write(ctx)?;
-    projections::Writer::run(&mut ledger, &ctx.meta(), |s| decide(s, args, userid))?;
+    crate::db::write(ctx, |s| decide(s, args, userid))?;
     Ok(Output::none())
 }
 

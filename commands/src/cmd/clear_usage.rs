@@ -43,13 +43,12 @@ pub fn decide(state: &State<'_>, args: &Args, now_secs: f64) -> Result<(Vec<Even
 
 /// Runs `clear-usage`.
 pub fn cmd_clear_usage(ctx: &Context, args: &Args) -> Result<Output> {
-    let mut ledger = crate::db::open_write(ctx)?;
     let now = ctx.clock.now_secs();
     let mut warnings = Vec::new();
-    projections::Writer::run(&mut ledger, &ctx.meta(), |s| {
+    crate::db::write(ctx, |s| {
         let (evs, w) = decide(s, args, now)?;
         warnings = w;
-        Ok::<_, crate::error::Error>(evs)
+        Ok(evs)
     })?;
     Ok(Output { stdout: String::new(), warnings })
 }

@@ -33,8 +33,7 @@ pub fn decide(state: &State<'_>, args: &Args) -> Result<Vec<Event>> {
 
 /// Runs `delete-project`.
 pub fn cmd_delete_project(ctx: &Context, args: &Args) -> Result<Output> {
-    let mut ledger = crate::db::open_write(ctx)?;
-    projections::Writer::run(&mut ledger, &ctx.meta(), |s| decide(s, args))?;
+    let ledger = crate::db::write(ctx, |s| decide(s, args))?;
     let state = State::new(ledger.conn());
     let mut out = Output::none();
     let p = args.project.as_str();

@@ -35,8 +35,7 @@ pub fn referenced(state: &State<'_>, queue: &str) -> Result<bool> {
 
 /// Runs `delete-queue`.
 pub fn cmd_delete_queue(ctx: &Context, args: &Args) -> Result<Output> {
-    let mut ledger = crate::db::open_write(ctx)?;
-    projections::Writer::run(&mut ledger, &ctx.meta(), |s| decide(s, args))?;
+    let ledger = crate::db::write(ctx, |s| decide(s, args))?;
     let mut out = Output::none();
     if referenced(&State::new(ledger.conn()), &args.queue)? {
         out.warnings.push(WARNING.to_string());

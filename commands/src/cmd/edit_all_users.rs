@@ -67,8 +67,7 @@ pub fn decide(state: &State<'_>, args: &Args) -> Result<Vec<Event>> {
 
 /// Runs `edit-all-users`.
 pub fn cmd_edit_all_users(ctx: &Context, args: &Args) -> Result<Output> {
-    let mut ledger = crate::db::open_write(ctx)?;
-    projections::Writer::run(&mut ledger, &ctx.meta(), |s| decide(s, args))?;
+    crate::db::write(ctx, |s| decide(s, args))?;
     Ok(Output::none())
 }
 

@@ -85,9 +85,8 @@ pub fn decide(state: &State<'_>, args: &Args, now_us: i64) -> Result<Vec<Event>>
 
 /// Runs `edit-bank`.
 pub fn cmd_edit_bank(ctx: &Context, args: &Args) -> Result<Output> {
-    let mut ledger = crate::db::open_write(ctx)?;
     let now = ctx.clock.now_us();
-    projections::Writer::run(&mut ledger, &ctx.meta(), |s| decide(s, args, now))?;
+    crate::db::write(ctx, |s| decide(s, args, now))?;
     Ok(Output::none())
 }
 

@@ -87,8 +87,7 @@ pub fn decide(state: &State<'_>, a: &Args) -> Result<Vec<Event>> {
 
 /// Runs `edit-queue`.
 pub fn cmd_edit_queue(ctx: &Context, args: &Args) -> Result<Output> {
-    let mut ledger = crate::db::open_write(ctx)?;
-    projections::Writer::run(&mut ledger, &ctx.meta(), |s| decide(s, args))?;
+    crate::db::write(ctx, |s| decide(s, args))?;
     Ok(Output::none())
 }
 

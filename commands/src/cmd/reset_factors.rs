@@ -22,8 +22,7 @@ pub fn decide(_state: &State<'_>, _args: &Args) -> Result<Vec<Event>> {
 
 /// Runs `reset-factors`.
 pub fn cmd_reset_factors(ctx: &Context, args: &Args) -> Result<Output> {
-    let mut ledger = crate::db::open_write(ctx)?;
-    projections::Writer::run(&mut ledger, &ctx.meta(), |s| decide(s, args))?;
+    crate::db::write(ctx, |s| decide(s, args))?;
     Ok(Output::none())
 }
 

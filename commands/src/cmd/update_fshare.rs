@@ -27,8 +27,7 @@ pub fn decide(state: &State<'_>) -> Result<Vec<Event>> {
 
 /// Runs `update-fshare`.
 pub fn cmd_update_fshare(ctx: &Context, _args: &Args) -> Result<Output> {
-    let mut ledger = crate::db::open_write(ctx)?;
-    projections::Writer::run(&mut ledger, &ctx.meta(), decide)?;
+    crate::db::write(ctx, decide)?;
     Ok(Output::none())
 }
 

@@ -39,9 +39,8 @@ pub fn decide(state: &State<'_>, now: f64) -> Result<Vec<Event>> {
 
 /// Runs `update-usage`.
 pub fn cmd_update_usage(ctx: &Context, _args: &Args) -> Result<Output> {
-    let mut ledger = crate::db::open_write(ctx)?;
     let now = ctx.clock.now_secs();
-    projections::Writer::run(&mut ledger, &ctx.meta(), |s| decide(s, now))?;
+    crate::db::write(ctx, |s| decide(s, now))?;
     Ok(Output::none())
 }
 
