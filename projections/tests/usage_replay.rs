@@ -73,20 +73,8 @@ fn setup() -> Ledger {
     }
     for (i, (u, uid, b)) in USERS.iter().enumerate() {
         evs.push(Event::AssociationAdded(AssociationAdded {
-            username: u.to_string(),
-            userid: *uid,
-            bank: b.to_string(),
-            default_bank: b.to_string(),
             shares: 1 + i as i64,
-            fairshare: 0.5,
-            max_running_jobs: 5,
-            max_active_jobs: 7,
-            max_nodes: INTEGER_MAX,
-            max_cores: INTEGER_MAX,
-            queues: String::new(),
-            projects: "*".into(),
-            default_project: "*".into(),
-            max_sched_jobs: INTEGER_MAX,
+            ..AssociationAdded::with_defaults(*u, *uid, *b)
         }));
     }
     append(&mut ledger, 1000.0, evs);
