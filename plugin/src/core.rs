@@ -212,7 +212,7 @@ impl Data {
 /// The association values the counters are checked against (kept per
 /// counter entry so an association dropped from a newer snapshot keeps its
 /// last known values for the jobs it still has).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 struct Params {
     fairshare: f64,
     max_run: i64,
@@ -265,6 +265,26 @@ struct AssocState {
     held: Vec<u64>,
     /// Jobs released from a hold, not yet running.
     inflight: Vec<u64>,
+}
+
+impl AssocState {
+    /// A counter entry with no jobs counted yet.
+    fn new(userid: u32, bank: String, params: Params, snap_idx: Option<usize>) -> AssocState {
+        AssocState {
+            userid,
+            bank,
+            params,
+            snap_idx,
+            active: 0,
+            run: 0,
+            sched: 0,
+            nodes: 0,
+            cores: 0,
+            queue_usage: BTreeMap::new(),
+            held: Vec::new(),
+            inflight: Vec::new(),
+        }
+    }
 }
 
 /// A job the plugin tracks (from job.new to job.state.inactive).
@@ -388,20 +408,7 @@ impl Core {
             }
         }
         let s = self.slab.len();
-        self.slab.push(AssocState {
-            userid: uid,
-            bank: bank_name.to_string(),
-            params: Params::from(a),
-            snap_idx: Some(ai),
-            active: 0,
-            run: 0,
-            sched: 0,
-            nodes: 0,
-            cores: 0,
-            queue_usage: BTreeMap::new(),
-            held: Vec::new(),
-            inflight: Vec::new(),
-        });
+        self.slab.push(AssocState::new(uid, bank_name.to_string(), Params::from(a), Some(ai)));
         self.slab_by_uid.entry(uid).or_default().push(s);
         Some(s)
     }
@@ -995,28 +1002,7 @@ impl Core {
     pub fn query(&self) -> Value {
         // uid → bank → association object.
         let mut users: BTreeMap<u32, BTreeMap<String, Value>> = BTreeMap::new();
-        let zero = AssocState {
-            userid: 0,
-            bank: String::new(),
-            params: Params {
-                fairshare: 0.0,
-                max_run: 0,
-                max_active: 0,
-                max_nodes: 0,
-                max_cores: 0,
-                max_sched: 0,
-                active: false,
-            },
-            snap_idx: None,
-            active: 0,
-            run: 0,
-            sched: 0,
-            nodes: 0,
-            cores: 0,
-            queue_usage: BTreeMap::new(),
-            held: Vec::new(),
-            inflight: Vec::new(),
-        };
+        let zero = AssocState::new(0, String::new(), Params::default(), None);
         let mut emit =
             |uid: u32, bank: String, p: Params, lists: (Vec<String>, Vec<String>, String), s: &AssocState| {
                 let queue_usage: Map<String, Value> = s
