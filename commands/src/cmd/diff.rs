@@ -1,6 +1,6 @@
 //! `diff`: what changed between two points of history.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 use ledger::StoredEvent;
@@ -68,6 +68,88 @@ fn names_row(payload: &serde_json::Value, ident: &[(String, Value)]) -> bool {
     seen
 }
 
+/// Identifying column names, in [`NATURAL`] order.
+type Columns = Vec<&'static str>;
+
+/// Events (indices) by the values they carry in some columns.
+type ByValue = HashMap<Vec<String>, Vec<usize>>;
+
+/// The events on each table, grouped by the identifying columns their
+/// payloads carry, with lookups by value built on first use. An event names
+/// a row ([`names_row`]) exactly when it carries some of the row's
+/// identifying columns, all with the row's values: so within a group, the
+/// candidates are the events whose values on the shared columns are the
+/// row's, found by one lookup instead of a scan of every event.
+#[derive(Default)]
+struct EventIndex<'a> {
+    /// table → carried columns → events.
+    groups: BTreeMap<&'a str, BTreeMap<Columns, Vec<usize>>>,
+    /// (table, carried columns, looked-up columns) → values → events.
+    lookups: HashMap<(&'a str, Columns, Columns), ByValue>,
+}
+
+impl<'a> EventIndex<'a> {
+    fn add(&mut self, table: &'a str, payload: &serde_json::Value, i: usize) {
+        let carried: Columns = NATURAL.iter().copied().filter(|c| payload.get(*c).is_some()).collect();
+        if !carried.is_empty() {
+            self.groups.entry(table).or_default().entry(carried).or_default().push(i);
+        }
+    }
+
+    /// The events on `table` that can name the row identified by `ident`,
+    /// in order.
+    fn candidates(
+        &mut self,
+        table: &'a str,
+        ident: &[(String, Value)],
+        events: &[(StoredEvent, serde_json::Value)],
+    ) -> Vec<usize> {
+        let mut found = Vec::new();
+        let Some(groups) = self.groups.get(table) else { return found };
+        for (carried, members) in groups {
+            let shared: Columns = carried.iter().copied().filter(|c| ident.iter().any(|(i, _)| i == c)).collect();
+            if shared.is_empty() {
+                continue;
+            }
+            let want: Option<Vec<String>> =
+                shared.iter().map(|c| ident.iter().find(|(i, _)| i == c).and_then(|(_, v)| value_key(v))).collect();
+            let Some(want) = want else { continue };
+            let lookup = self.lookups.entry((table, carried.clone(), shared.clone())).or_insert_with(|| {
+                let mut m = ByValue::new();
+                for &i in members {
+                    let key: Option<Vec<String>> =
+                        shared.iter().map(|c| events[i].1.get(*c).and_then(json_key)).collect();
+                    if let Some(key) = key {
+                        m.entry(key).or_default().push(i);
+                    }
+                }
+                m
+            });
+            found.extend(lookup.get(&want).into_iter().flatten());
+        }
+        found.sort_unstable();
+        found
+    }
+}
+
+/// The key of a payload value that [`names_row`] can find equal to a row's.
+fn json_key(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(format!("s{s}")),
+        serde_json::Value::Number(n) => n.as_i64().map(|n| format!("i{n}")),
+        _ => None,
+    }
+}
+
+/// The key of a row value, matching [`json_key`].
+fn value_key(v: &Value) -> Option<String> {
+    match v {
+        Value::Text(s) => Some(format!("s{s}")),
+        Value::Integer(n) => Some(format!("i{n}")),
+        _ => None,
+    }
+}
+
 const NATURAL: &[&str] = &["username", "bank", "userid", "queue", "project", "factor", "key", "id"];
 
 fn identity(d: &RowDiff) -> Vec<(String, Value)> {
@@ -104,6 +186,17 @@ pub fn cmd_diff(ctx: &Context, args: &Args) -> Result<Output> {
             events.push((ev, payload));
         }
     }
+    // The events on each table, and an index of them by identifying value,
+    // built once: a range with many job records has as many row diffs.
+    let label = |i: usize| format!("{} {}", events[i].0.seq, events[i].0.kind);
+    let mut by_table: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    let mut index = EventIndex::default();
+    for (i, (ev, payload)) in events.iter().enumerate() {
+        for &t in tables_of_kind(&ev.kind) {
+            by_table.entry(t).or_default().push(i);
+            index.add(t, payload, i);
+        }
+    }
     let mut out = String::new();
     let _ = writeln!(out, "diff seq {from} -> seq {to}: {} events, {} rows differ", events.len(), diffs.len());
     for d in &diffs {
@@ -121,15 +214,15 @@ pub fn cmd_diff(ctx: &Context, args: &Args) -> Result<Output> {
             }
         };
         let ident = identity(d);
-        let touching: Vec<&(StoredEvent, serde_json::Value)> =
-            events.iter().filter(|(ev, _)| tables_of_kind(&ev.kind).contains(&d.table())).collect();
-        let named: Vec<String> = touching
-            .iter()
-            .filter(|(_, p)| names_row(p, &ident))
-            .map(|(ev, _)| format!("{} {}", ev.seq, ev.kind))
+        let touching: &[usize] = by_table.get(d.table()).map_or(&[], Vec::as_slice);
+        let named: Vec<String> = index
+            .candidates(d.table(), &ident, &events)
+            .into_iter()
+            .filter(|&i| names_row(&events[i].1, &ident))
+            .map(&label)
             .collect();
         let by = if named.is_empty() {
-            let all: Vec<String> = touching.iter().map(|(ev, _)| format!("{} {}", ev.seq, ev.kind)).collect();
+            let all: Vec<String> = touching.iter().map(|&i| label(i)).collect();
             if all.is_empty() {
                 String::new()
             } else {
@@ -140,18 +233,13 @@ pub fn cmd_diff(ctx: &Context, args: &Args) -> Result<Output> {
         };
         let _ = writeln!(out, "{what}{by}");
     }
-    let mut by_table: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for (ev, _) in &events {
-        for t in tables_of_kind(&ev.kind) {
-            by_table.entry(t).or_default().push(format!("{} {}", ev.seq, ev.kind));
-        }
-    }
     if !by_table.is_empty() {
         out.push_str("events by table:\n");
         // `jobs` is a view over the log, not a state table, but job records
         // are rows it gains.
         for t in tables.iter().chain(&["jobs"]) {
             if let Some(list) = by_table.get(t) {
+                let list: Vec<String> = list.iter().map(|&i| label(i)).collect();
                 let _ = writeln!(out, "  {t}: {}", list.join(", "));
             }
         }
