@@ -598,9 +598,8 @@ pub fn usage_updated(conn: &Connection, as_of: f64, buffered: &mut Vec<PendingJo
         )?;
         let mut due = stmt.query_map([as_of], PendingJob::from_sql)?.collect::<Result<Vec<_>, _>>()?;
         let order = |a: &PendingJob, b: &PendingJob| a.t_inactive.total_cmp(&b.t_inactive).then(a.seq.cmp(&b.seq));
-        if !buffered.is_sorted_by(|a, b| order(a, b).is_le()) {
-            buffered.sort_by(order);
-        }
+        // A stable sort takes one pass over a slice already in order.
+        buffered.sort_by(order);
         let later = buffered.split_off(buffered.partition_point(|j| j.t_inactive <= as_of));
         let now_due = std::mem::replace(buffered, later);
         if due.is_empty() {
