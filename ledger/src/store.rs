@@ -196,7 +196,7 @@ impl Ledger {
     pub fn transaction(&mut self) -> Result<Tx<'_>> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let head = read_head(&tx)?;
-        Ok(Tx { tx, head, argv_cache: None })
+        Ok(Tx { tx, head, argv_cache: None, buf: Vec::new() })
     }
 
     /// The newest event's seq and hash, or `None` for an empty log.
@@ -359,6 +359,8 @@ pub struct Tx<'c> {
     tx: rusqlite::Transaction<'c>,
     head: Option<Head>,
     argv_cache: Option<(Vec<String>, String)>,
+    /// Reused for each event's canonical encoding.
+    buf: Vec<u8>,
 }
 
 impl Tx<'_> {
@@ -382,16 +384,23 @@ impl Tx<'_> {
             Some(h) => (h.seq.next(), h.hash, h.recorded_at),
         };
         let recorded_at = meta.recorded_at.max(prev_t);
-        let hash =
-            crate::encoding::event_hash(seq, recorded_at, &meta.actor, &meta.argv, kind, version, payload, &prev);
-        let argv_json = match &self.argv_cache {
-            Some((argv, json)) if *argv == meta.argv => json.clone(),
-            _ => {
-                let json = serde_json::to_string(&meta.argv)?;
-                self.argv_cache = Some((meta.argv.clone(), json.clone()));
-                json
-            }
-        };
+        crate::encoding::encode_into(
+            &mut self.buf,
+            seq,
+            recorded_at,
+            meta.actor.uid,
+            &meta.actor.name,
+            &meta.argv,
+            kind,
+            version,
+            payload,
+            &prev,
+        );
+        let hash = EventHash(*blake3::hash(&self.buf).as_bytes());
+        if !matches!(&self.argv_cache, Some((argv, _)) if *argv == meta.argv) {
+            self.argv_cache = Some((meta.argv.clone(), serde_json::to_string(&meta.argv)?));
+        }
+        let argv_json = self.argv_cache.as_ref().map_or("", |(_, json)| json.as_str());
         let mut stmt = self.tx.prepare_cached(
             "INSERT INTO events (seq, recorded_at, actor_uid, actor_name, argv, kind, version, payload, prev_hash, hash) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
