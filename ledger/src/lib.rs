@@ -27,7 +27,7 @@ pub use error::Error;
 pub use store::{Appended, EventStream, Ledger, OpenMode, Tx, APPLICATION_ID, SCHEMA_VERSION};
 pub use types::{Actor, EventHash, EventMeta, Seq, StoredEvent};
 #[cfg(feature = "sqlite")]
-pub use verify::{verify_chain, verify_chain_to, VerifyFailure, VerifyReport};
+pub use verify::{open_read_only, verify_chain, verify_chain_to, VerifyFailure, VerifyReport};
 
 /// Result alias for ledger operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -181,6 +181,11 @@ impl Ledger {
         &self.path
     }
 
+    /// The file this ledger was opened from; `None` for an in-memory one.
+    pub fn file_path(&self) -> Option<&str> {
+        (self.path != ":memory:").then_some(self.path.as_str())
+    }
+
     /// The underlying connection, for projections and read queries.
     pub fn conn(&self) -> &Connection {
         &self.conn

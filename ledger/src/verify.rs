@@ -236,10 +236,13 @@ fn borrowed_event<'r>(
     })
 }
 
-fn open_ro(path: &Path) -> Result<Connection> {
+/// Opens another, read-only connection to the ledger file at `path`, for a
+/// thread that reads the log (verification, replay readers): no mutex,
+/// the ledger's busy timeout, pages read through a memory map (no copy per
+/// page for a scan).
+pub fn open_read_only(path: &Path) -> Result<Connection> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     conn.busy_timeout(std::time::Duration::from_secs(60))?;
-    // Read pages through a memory map: no copy per page for a full scan.
     conn.pragma_update(None, "mmap_size", 1i64 << 40)?;
     Ok(conn)
 }
@@ -253,7 +256,7 @@ pub fn verify_chain(path: &Path, threads: usize) -> Result<VerifyReport> {
 /// [`verify_chain`] of the events up to `upto` only (all when `None`); a log
 /// that ends before `upto` fails at the first missing seq.
 pub fn verify_chain_to(path: &Path, threads: usize, upto: Option<Seq>) -> Result<VerifyReport> {
-    let conn = open_ro(path)?;
+    let conn = open_read_only(path)?;
     let (ranges, short) = match plan(&conn, threads, upto)? {
         Plan::Done(report) => return Ok(report),
         Plan::Ranges(ranges, short) => (ranges, short),
@@ -264,7 +267,7 @@ pub fn verify_chain_to(path: &Path, threads: usize, upto: Option<Seq>) -> Result
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| -> Result<Vec<(usize, RangeResult)>> {
-                    let conn = open_ro(path)?;
+                    let conn = open_read_only(path)?;
                     let mut mine = Vec::new();
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -296,8 +299,8 @@ impl crate::Ledger {
     /// `threads` workers on their own connections for a file ledger, on the
     /// ledger's own connection for an in-memory one.
     pub fn verify_chain(&self, threads: usize, upto: Option<Seq>) -> Result<VerifyReport> {
-        if self.path() != ":memory:" {
-            return verify_chain_to(Path::new(self.path()), threads, upto);
+        if let Some(path) = self.file_path() {
+            return verify_chain_to(Path::new(path), threads, upto);
         }
         let (ranges, short) = match plan(self.conn(), 1, upto)? {
             Plan::Done(report) => return Ok(report),

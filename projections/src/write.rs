@@ -65,7 +65,7 @@ pub fn scratch(ledger: &Ledger, visible: Option<Seq>) -> Result<Connection, Erro
     let mut conn = Connection::open_in_memory()?;
     conn.set_prepared_statement_cache_capacity(64);
     let bound = visible.map(|s| s.0.min(i64::MAX as u64) as i64).unwrap_or(i64::MAX);
-    if ledger.path() == ":memory:" {
+    if ledger.file_path().is_none() {
         rusqlite::backup::Backup::new(ledger.conn(), &mut conn)?.run_to_completion(
             i32::MAX,
             std::time::Duration::ZERO,

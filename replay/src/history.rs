@@ -68,7 +68,7 @@ pub fn replay_to_memory_checked(ledger: &Ledger, upto: Option<Seq>, verify: bool
     conn.execute_batch("BEGIN")?;
     let mut quiet = |_| {};
     let mut bulk = Bulk::new(&conn, 0, &mut quiet);
-    feed(&mut bulk, reader_path(ledger), ledger.conn(), Seq(1), to)?;
+    feed(&mut bulk, ledger.file_path(), ledger.conn(), Seq(1), to)?;
     bulk.finish()?;
     conn.execute_batch("COMMIT")?;
     Ok(conn)
@@ -113,7 +113,7 @@ pub fn rebuild_live(ledger: &mut Ledger, every: u64, progress: &mut dyn FnMut(u6
         conn.execute_batch(CHECKPOINTS_DDL)?;
         conn.execute("DELETE FROM projection_checkpoints", [])?;
         let mut bulk = Bulk::new(conn, every, progress);
-        feed(&mut bulk, reader_path(ledger), conn, Seq(1), head)?;
+        feed(&mut bulk, ledger.file_path(), conn, Seq(1), head)?;
         bulk.finish()
     })();
     let result = match result {
@@ -132,15 +132,6 @@ pub fn rebuild_live(ledger: &mut Ledger, every: u64, progress: &mut dyn FnMut(u6
 /// that the one transaction neither spills pages into the WAL half-way nor
 /// evicts the small tables it keeps updating.
 const REBUILD_CACHE_KIB: i64 = 1 << 20;
-
-/// The file the log readers of [`feed`] open (none for an in-memory
-/// ledger, which is read on its own connection).
-fn reader_path(ledger: &Ledger) -> Option<&str> {
-    match ledger.path() {
-        ":memory:" => None,
-        p => Some(p),
-    }
-}
 
 /// Seqs per range a log reader decodes and hands over at once.
 const RANGE: u64 = 8192;
@@ -171,7 +162,7 @@ fn feed(bulk: &mut Bulk<'_, '_>, path: Option<&str>, log: &Connection, from: Seq
     let k = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8).min(nranges as usize);
     let mut readers = Vec::with_capacity(k);
     for _ in 0..k {
-        readers.push(open_reader(path)?);
+        readers.push(ledger::open_read_only(std::path::Path::new(path))?);
     }
     std::thread::scope(|s| -> Result<()> {
         let mut rxs = Vec::with_capacity(k);
@@ -210,14 +201,6 @@ fn feed(bulk: &mut Bulk<'_, '_>, path: Option<&str>, log: &Connection, from: Seq
         }
         res
     })
-}
-
-/// A read-only connection to the ledger file for a log reader.
-fn open_reader(path: &str) -> Result<Connection> {
-    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(std::time::Duration::from_secs(60))?;
-    Ok(conn)
 }
 
 /// One event of the log, decoded, with what applying it needs.
@@ -358,21 +341,12 @@ pub fn save_checkpoint(store: &Connection, state: &Connection, seq: Seq, hash: E
     Ok(())
 }
 
-fn table_exists(conn: &Connection, schema: &str, table: &str) -> Result<bool> {
-    let n: i64 = conn.query_row(
-        &format!("SELECT count(*) FROM {schema}.sqlite_master WHERE type = 'table' AND name = ?1"),
-        [table],
-        |r| r.get(0),
-    )?;
-    Ok(n > 0)
-}
-
 /// The nearest usable projection checkpoint at or below `seq`: written by
 /// this schema version, its event still has the recorded hash, and the live
 /// projections reach at least that far.
 fn nearest_checkpoint(ledger: &Ledger, seq: Seq) -> Result<Option<(Seq, Vec<u8>)>> {
     let conn = ledger.conn();
-    if !table_exists(conn, "main", "projection_checkpoints")? {
+    if projections::schema::object_type(conn, "main", "projection_checkpoints")?.as_deref() != Some("table") {
         return Ok(None);
     }
     if projections::schema::stored_version(conn)? != Some(projections::schema::PROJECTION_SCHEMA_VERSION) {
@@ -442,7 +416,7 @@ pub fn state_at(ledger: &Ledger, seq: Seq) -> Result<AsOf> {
         return Err(Error::invalid(format!("seq {seq} is beyond the ledger's head (seq {head})")));
     }
     let conn = projections::scratch(ledger, Some(seq))?;
-    let cp = if reader_path(ledger).is_some() { nearest_checkpoint(ledger, seq)? } else { None };
+    let cp = if ledger.file_path().is_some() { nearest_checkpoint(ledger, seq)? } else { None };
     conn.execute_batch("BEGIN")?;
     let start = match &cp {
         Some((cs, blob)) => {
