@@ -180,21 +180,6 @@ pub fn show_value(v: &Value) -> String {
     }
 }
 
-/// Calls `f` for every row of `info`'s table in primary-key order.
-pub fn for_each_row(conn: &Connection, info: &TableInfo, mut f: impl FnMut(Vec<Value>) -> Result<()>) -> Result<()> {
-    let mut stmt = conn.prepare(&info.select_ordered())?;
-    let n = info.columns.len();
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        let mut row = Vec::with_capacity(n);
-        for i in 0..n {
-            row.push(r.get::<_, Value>(i)?);
-        }
-        f(row)?;
-    }
-    Ok(())
-}
-
 fn put_str(out: &mut impl Sink, s: &[u8]) {
     out.put(&(s.len() as u32).to_le_bytes());
     out.put(s);

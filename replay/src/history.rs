@@ -34,11 +34,6 @@ pub const CHECKPOINTS_DDL: &str = "CREATE TABLE IF NOT EXISTS projection_checkpo
     state          BLOB    NOT NULL
 )";
 
-/// The tables a projection checkpoint stores: the state tables.
-pub fn checkpoint_tables() -> Vec<&'static str> {
-    state_tables()
-}
-
 fn head_seq(ledger: &Ledger) -> Result<Seq> {
     Ok(ledger.head()?.map(|(s, _)| s).unwrap_or(Seq(0)))
 }
@@ -333,7 +328,8 @@ impl<'a, 'p> Bulk<'a, 'p> {
 /// whose event hash is `hash`) in the ledger connection `store`.
 pub fn save_checkpoint(store: &Connection, state: &Connection, seq: Seq, hash: EventHash) -> Result<()> {
     store.execute_batch(CHECKPOINTS_DDL)?;
-    let blob = encode_tables(state, &checkpoint_tables())?;
+    // A projection checkpoint stores the state tables.
+    let blob = encode_tables(state, &state_tables())?;
     store.execute(
         "INSERT OR REPLACE INTO projection_checkpoints(seq, event_hash, schema_version, state) VALUES (?1, ?2, ?3, ?4)",
         rusqlite::params![seq.0 as i64, &hash.0[..], projections::schema::PROJECTION_SCHEMA_VERSION, blob],
