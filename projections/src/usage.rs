@@ -433,19 +433,21 @@ fn rebin(
         "SELECT seq, version, payload FROM events WHERE kind = 'JobRecorded' AND seq < ?1 \
          AND {t} >= ?2 - 1.0 AND {t} <= ?3 + 1.0 ORDER BY seq"
     ))?;
-    let mut pending = conn.prepare_cached("SELECT 1 FROM usage_pending WHERE t_inactive = ?1 AND seq = ?2")?;
+    // Jobs still pending are binned by the next update, not here.
+    let pending: BTreeSet<i64> =
+        conn.prepare_cached("SELECT seq FROM usage_pending")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let mut banks = BankNames::default();
     let mut rows = stmt.query(params![seq as i64, from, to])?;
     while let Some(r) = rows.next()? {
         let job_seq: i64 = r.get(0)?;
         let version = u32::try_from(r.get::<_, i64>(1)?)
             .map_err(|_| Error::Apply { seq, what: format!("event {job_seq}: version out of range") })?;
         let payload = r.get_ref(2)?.as_blob().map_err(|e| Error::Apply { seq, what: e.to_string() })?;
-        let Event::JobRecorded(j) = Event::decode("JobRecorded", version, payload)? else { continue };
-        if j.t_inactive < from || j.t_inactive > to || bank.is_some_and(|b| b != j.bank.as_str()) {
+        let Some(job) = PendingJob::decode(job_seq as u64, version, payload, &mut banks)? else { continue };
+        if job.t_inactive < from || job.t_inactive > to || bank.is_some_and(|b| b != &*job.bank) {
             continue;
         }
-        let Some(job) = PendingJob::of(job_seq as u64, &j) else { continue };
-        if pending.exists(params![job.t_inactive, job.seq])? {
+        if pending.contains(&job.seq) {
             continue;
         }
         bin_job(p, lo, &ignores, &job, &mut deltas);
