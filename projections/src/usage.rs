@@ -193,15 +193,21 @@ pub fn last_as_of(conn: &Connection) -> Result<Option<f64>, Error> {
 /// zeros before the first usage update.
 pub fn period_usage(conn: &Connection, userid: i64, bank: &str) -> Result<Vec<f64>, Error> {
     let p = params(conn)?;
-    let n = p.n();
-    let mut out = vec![0.0; (n + 1) as usize];
-    if let Some(as_of) = last_as_of(conn)? {
-        let now = p.period(as_of);
-        for (period, value) in bins(conn, userid, bank, now - n, now)? {
-            out[(now - period) as usize] = value;
-        }
+    match last_as_of(conn)? {
+        Some(as_of) => raw_usage(conn, &p, userid, bank, p.period(as_of)),
+        None => Ok(vec![0.0; (p.n() + 1) as usize]),
     }
-    Ok(out)
+}
+
+/// The raw usage `U_0..U_N` of (userid, bank) counted back from period
+/// `now` (k = 0 is `now`), from its bins.
+fn raw_usage(conn: &Connection, p: &Params, userid: i64, bank: &str, now: i64) -> Result<Vec<f64>, Error> {
+    let n = p.n();
+    let mut u = vec![0.0; (n + 1) as usize];
+    for (period, value) in bins(conn, userid, bank, now - n, now)? {
+        u[(now - period) as usize] = value;
+    }
+    Ok(u)
 }
 
 fn bins(conn: &Connection, userid: i64, bank: &str, lo: i64, hi: i64) -> Result<Vec<(i64, f64)>, Error> {
@@ -215,12 +221,7 @@ fn bins(conn: &Connection, userid: i64, bank: &str, lo: i64, hi: i64) -> Result<
 
 /// The decayed usage of (userid, bank) at period `now`.
 fn decayed_usage(conn: &Connection, p: &Params, userid: i64, bank: &str, now: i64) -> Result<f64, Error> {
-    let n = p.n();
-    let mut u = vec![0.0; (n + 1) as usize];
-    for (period, value) in bins(conn, userid, bank, now - n, now)? {
-        u[(now - period) as usize] = value;
-    }
-    Ok(p.decayed(&u))
+    Ok(p.decayed(&raw_usage(conn, p, userid, bank, now)?))
 }
 
 /// The banks with an `ignore_older_than` filter (0 means none: such a
@@ -495,9 +496,10 @@ fn recompute(conn: &Connection, p: &Params, now: i64, touched: &BTreeSet<(i64, S
         None
     };
     let mut update = conn.prepare_cached("UPDATE association_table SET job_usage = ?2 WHERE rowid = ?1")?;
+    let unused = p.decayed(&vec![0.0; (n + 1) as usize]);
     for (key, assocs) in &rows {
         let v = match &window {
-            Some(w) => w.get(key).map(|u| p.decayed(u)).unwrap_or_else(|| p.decayed(&vec![0.0; (n + 1) as usize])),
+            Some(w) => w.get(key).map_or(unused, |u| p.decayed(u)),
             None => decayed_usage(conn, p, key.0, &key.1, now)?,
         };
         for &(rowid, old) in assocs {
