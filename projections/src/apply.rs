@@ -53,28 +53,23 @@ fn changed(n: usize, ctx: &ApplyCtx, what: &str) -> Result<(), Error> {
     }
 }
 
-/// Applies one event to the projection tables. Callers record the last
-/// applied seq with [`mark_applied`] once per transaction.
-pub fn apply(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Error> {
-    let mut applier = Applier::new();
-    applier.apply(conn, ctx, ev)?;
-    applier.flush(conn)
-}
-
-/// Applies a run of events on one connection exactly as [`apply`] does
-/// event by event, except that the `usage_pending` rows of `JobRecorded`
-/// events (the bulk of any log) are buffered in memory: a `UsageUpdated`
+/// Applies a run of events to the projection tables on one connection,
+/// with one difference from writing each event's rows as it comes: the
+/// `usage_pending` rows of `JobRecorded` events (the bulk of any log) are
+/// buffered in memory: a `UsageUpdated`
 /// bins the buffered jobs that ended by its `as_of` together with the
 /// stored ones (in the same (t_inactive, seq) order, so the floats come out
 /// identical) and keeps the rest, and a re-binning, the only other reader
 /// of `usage_pending`, writes the buffer first (see [`crate::usage::apply`]).
 /// So a long replay does not insert and delete a row per job.
 ///
-/// Call [`Applier::flush`] before reading the tables and before the
+/// Call [`Applier::sync`] before reading the tables and before the
 /// transaction ends: the buffer is not written on drop.
 #[derive(Debug, Default)]
 pub struct Applier {
     pending: Vec<crate::usage::PendingJob>,
+    /// Seq of the last event applied.
+    last: Option<u64>,
 }
 
 impl Applier {
@@ -86,7 +81,9 @@ impl Applier {
     /// Applies one event to the tables on `conn`.
     pub fn apply(&mut self, conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Error> {
         apply_admin(conn, ctx, ev)?;
-        crate::usage::apply(conn, ctx, ev, &mut self.pending)
+        crate::usage::apply(conn, ctx, ev, &mut self.pending)?;
+        self.last = Some(ctx.seq);
+        Ok(())
     }
 
     /// Applies the `JobRecorded` event at `ctx` given as its binning fields,
@@ -99,12 +96,19 @@ impl Applier {
             job.seq = ctx.seq as i64;
             self.pending.push(job);
         }
+        self.last = Some(ctx.seq);
     }
 
-    /// Writes the buffered `usage_pending` rows to the tables on `conn`.
-    pub fn flush(&mut self, conn: &Connection) -> Result<(), Error> {
+    /// Brings the tables on `conn` up to every event applied: writes the
+    /// buffered `usage_pending` rows and records the last event's seq as
+    /// applied ([`mark_applied`]).
+    pub fn sync(&mut self, conn: &Connection) -> Result<(), Error> {
         let jobs = std::mem::take(&mut self.pending);
-        crate::usage::store_pending(conn, &jobs)
+        crate::usage::store_pending(conn, &jobs)?;
+        match self.last {
+            Some(seq) => mark_applied(conn, seq),
+            None => Ok(()),
+        }
     }
 }
 

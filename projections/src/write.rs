@@ -5,7 +5,7 @@ use rusqlite::Connection;
 
 use ledger::{Appended, EventMeta, Ledger, Seq, StoredEvent, Tx};
 
-use crate::apply::{apply, mark_applied, Applier, ApplyCtx};
+use crate::apply::{Applier, ApplyCtx};
 use crate::error::Error;
 use crate::events::Event;
 
@@ -20,22 +20,16 @@ pub fn append_and_apply(tx: &mut Tx<'_>, meta: &EventMeta, events: &[Event]) -> 
         applier.apply(tx.conn(), &ApplyCtx { seq: a.seq.0, recorded_at: a.recorded_at }, ev)?;
         out.push(a);
     }
-    applier.flush(tx.conn())?;
-    if let Some(last) = out.last() {
-        mark_applied(tx.conn(), last.seq.0)?;
-    }
+    applier.sync(tx.conn())?;
     Ok(out)
 }
 
 /// Decodes a stored event, applies it and records it as the last applied.
 pub fn apply_stored(conn: &Connection, ev: &StoredEvent) -> Result<(), Error> {
-    apply_decoded(conn, ev)?;
-    mark_applied(conn, ev.seq.0)
-}
-
-fn apply_decoded(conn: &Connection, ev: &StoredEvent) -> Result<(), Error> {
     let decoded = Event::decode(&ev.kind, ev.version, &ev.payload)?;
-    apply(conn, &ApplyCtx { seq: ev.seq.0, recorded_at: ev.recorded_at }, &decoded)
+    let mut applier = Applier::new();
+    applier.apply(conn, &ApplyCtx { seq: ev.seq.0, recorded_at: ev.recorded_at }, &decoded)?;
+    applier.sync(conn)
 }
 
 /// Percent-encodes a path for a read-only SQLite `file:` URI.
@@ -90,7 +84,6 @@ pub fn replay(ledger: &Ledger, upto: Option<Seq>) -> Result<Connection, Error> {
     let target = scratch(ledger, None)?;
     target.execute_batch("BEGIN")?;
     let mut applier = Applier::new();
-    let mut last = None;
     let stream = match upto {
         Some(to) => ledger.stream_range(Seq(1), to),
         None => ledger.stream(Seq(1)),
@@ -99,12 +92,8 @@ pub fn replay(ledger: &Ledger, upto: Option<Seq>) -> Result<Connection, Error> {
         let ev = ev?;
         let decoded = Event::decode(&ev.kind, ev.version, &ev.payload)?;
         applier.apply(&target, &ApplyCtx { seq: ev.seq.0, recorded_at: ev.recorded_at }, &decoded)?;
-        last = Some(ev.seq.0);
     }
-    applier.flush(&target)?;
-    if let Some(seq) = last {
-        mark_applied(&target, seq)?;
-    }
+    applier.sync(&target)?;
     target.execute_batch("COMMIT")?;
     Ok(target)
 }

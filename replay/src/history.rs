@@ -254,7 +254,6 @@ struct Bulk<'a, 'p> {
     checkpoints: u64,
     last_checkpoint: Seq,
     n: u64,
-    last: Option<Seq>,
 }
 
 impl<'a, 'p> Bulk<'a, 'p> {
@@ -267,7 +266,6 @@ impl<'a, 'p> Bulk<'a, 'p> {
             checkpoints: 0,
             last_checkpoint: Seq(0),
             n: 0,
-            last: None,
         }
     }
 
@@ -298,12 +296,10 @@ impl<'a, 'p> Bulk<'a, 'p> {
                     matches!(*ev, projections::Event::UsageUpdated(_))
                 }
             };
-            self.last = Some(d.seq);
             self.n += 1;
             if self.checkpoint_due(d.seq, usage_updated) {
                 self.last_checkpoint = d.seq;
-                self.applier.flush(self.conn)?;
-                projections::apply::mark_applied(self.conn, d.seq.0)?;
+                self.applier.sync(self.conn)?;
                 save_checkpoint(self.conn, self.conn, d.seq, d.hash)?;
                 self.checkpoints += 1;
             }
@@ -315,10 +311,7 @@ impl<'a, 'p> Bulk<'a, 'p> {
     }
 
     fn finish(mut self) -> Result<RebuildStats> {
-        self.applier.flush(self.conn)?;
-        if let Some(last) = self.last {
-            projections::apply::mark_applied(self.conn, last.0)?;
-        }
+        self.applier.sync(self.conn)?;
         (self.progress)(self.n);
         Ok(RebuildStats { events: self.n, checkpoints: self.checkpoints })
     }
