@@ -421,11 +421,12 @@ impl Core {
     /// Adds (`sign` = 1) or removes (−1) a job's contributions to its
     /// association's counters.
     fn contribute(&mut self, id: u64, sign: i64) {
-        let Some(job) = self.jobs.get(&id) else { return };
+        let Core { jobs, slab, .. } = self;
+        let Some(job) = jobs.get(&id) else { return };
         let Some(s) = job.assoc else { return };
         let (n, c) = (job.res.nnodes, job.res.ncores);
-        let (in_sched, in_run, queue) = (job.in_sched, job.in_run, job.queue.clone());
-        let a = &mut self.slab[s];
+        let (in_sched, in_run) = (job.in_sched, job.in_run);
+        let a = &mut slab[s];
         add(&mut a.active, sign);
         if in_sched {
             add(&mut a.sched, sign);
@@ -435,9 +436,14 @@ impl Core {
             add(&mut a.nodes, sign.saturating_mul(n));
             add(&mut a.cores, sign.saturating_mul(c));
         }
-        if let Some(q) = queue {
+        if let Some(q) = &job.queue {
             if in_sched || in_run {
-                let u = a.queue_usage.entry(q).or_default();
+                // Clone the queue name only for a new entry (a −1 creates a
+                // zero entry, as it always has).
+                let u = match a.queue_usage.get_mut(q.as_str()) {
+                    Some(u) => u,
+                    None => a.queue_usage.entry(q.clone()).or_default(),
+                };
                 if in_sched {
                     add(&mut u.sched, sign);
                     add(&mut u.sched_nodes, sign.saturating_mul(n));
@@ -689,10 +695,10 @@ impl Core {
         let Some(s) = j.assoc else {
             return Outcome::ok();
         };
-        let (queue, res) = (j.queue.clone(), j.res);
-        let o = self.offsets(s, queue.as_deref());
+        let (queue, res) = (j.queue.as_deref(), j.res);
+        let o = self.offsets(s, queue);
         let deps: Vec<&'static str> =
-            HOLDS.iter().copied().filter(|d| self.hold_needed(d, s, queue.as_deref(), res, &o)).collect();
+            HOLDS.iter().copied().filter(|d| self.hold_needed(d, s, queue, res, &o)).collect();
         let mut effects = Vec::new();
         if replay {
             // Holds added by a previous instance may be stale.
@@ -854,11 +860,11 @@ impl Core {
         let mut still = Vec::new();
         for id in held {
             let Some(j) = self.jobs.get(&id) else { continue };
-            let (queue, res, deps) = (j.queue.clone(), j.res, j.deps.clone());
-            let o = self.offsets(s, queue.as_deref());
+            let (queue, res) = (j.queue.as_deref(), j.res);
+            let o = self.offsets(s, queue);
             let mut keep = Vec::new();
-            for dep in deps {
-                if self.hold_needed(dep, s, queue.as_deref(), res, &o) {
+            for &dep in &j.deps {
+                if self.hold_needed(dep, s, queue, res, &o) {
                     keep.push(dep);
                 } else {
                     effects.push(Effect::DependencyRemove { id, dep, quiet: false });
