@@ -1092,12 +1092,15 @@ impl Core {
             .into_iter()
             .map(|(uid, banks)| json!({"userid": uid, "banks": banks.into_values().collect::<Vec<_>>()}))
             .collect();
-        let snapshot = match self.head() {
-            Some(h) => json!({"seq": h.seq.0, "hash": h.hash.to_hex()}),
-            None => Value::Null,
-        };
+        let snapshot = self.head().as_ref().map_or(Value::Null, head_json);
         json!({"mf_priority_map": map, "queues": queues, "projects": projects, "snapshot": snapshot})
     }
+}
+
+/// A ledger head as JSON, `{"seq": N, "hash": "<hex>"}` (its serde form):
+/// the `load_snapshot` reply and the `snapshot` member of `plugin.query`.
+pub fn head_json(h: &LedgerHead) -> Value {
+    serde_json::to_value(h).unwrap_or(Value::Null)
 }
 
 /// `P = round(W_fs·fairshare + W_q·queue_priority + W_b·bank_priority + W_u·(urgency − 16))`,

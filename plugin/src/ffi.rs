@@ -473,7 +473,7 @@ unsafe extern "C" fn load_snapshot_cb(
         };
         log(state.p, LOG_INFO, &format!("mf_priority: loaded snapshot at ledger seq {}", head.seq));
         reprioritize_and_release(state);
-        let reply = cstring(&json!({"seq": head.seq.0, "hash": head.hash.to_hex()}).to_string());
+        let reply = cstring(&crate::core::head_json(&head).to_string());
         let _ = flux_respond(h, msg, reply.as_ptr());
     })
 }
