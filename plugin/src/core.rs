@@ -402,10 +402,8 @@ impl Core {
         let ai = data.lookup(uid, bank)?;
         let a = data.assoc(ai);
         let bank_name = data.snap.str(a.bank);
-        if let Some(v) = self.slab_by_uid.get(&uid) {
-            if let Some(&s) = v.iter().find(|&&s| self.slab[s].bank == bank_name) {
-                return Some(s);
-            }
+        if let Some(s) = self.find_slab(uid, bank_name) {
+            return Some(s);
         }
         let s = self.slab.len();
         self.slab.push(AssocState::new(uid, bank_name.to_string(), Params::from(a), Some(ai)));
