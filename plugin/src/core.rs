@@ -348,16 +348,6 @@ impl Core {
         self.data.as_ref().map(|d| d.snap.head)
     }
 
-    /// The loaded snapshot, if any.
-    pub fn snapshot(&self) -> Option<&Snapshot> {
-        self.data.as_ref().map(|d| &d.snap)
-    }
-
-    /// Number of jobs tracked.
-    pub fn job_count(&self) -> usize {
-        self.jobs.len()
-    }
-
     fn has_data(&self) -> bool {
         self.data.as_ref().is_some_and(Data::has_associations)
     }
