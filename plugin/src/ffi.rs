@@ -30,7 +30,7 @@ use serde_json::{json, Value};
 
 use crate::core::{Core, Decision, Effect, Outcome};
 use crate::jobin::JobIn;
-use crate::PluginError;
+use crate::{PluginError, EINVAL, EPROTO};
 
 /// `flux_plugin_t`.
 #[repr(C)]
@@ -122,8 +122,6 @@ const FLUX_PLUGIN_ARG_IN: c_int = 0;
 const FLUX_PLUGIN_ARG_OUT: c_int = 1;
 const LOG_ERR: c_int = 3;
 const LOG_INFO: c_int = 6;
-const EINVAL: c_int = 22;
-const EPROTO: c_int = 71;
 
 /// The plugin's one heap object, owned by the plugin handle.
 struct State {
