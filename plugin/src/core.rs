@@ -348,8 +348,20 @@ impl Core {
         self.data.as_ref().map(|d| d.snap.head)
     }
 
+    /// The loaded data, if it has associations (data without any counts as
+    /// no data: jobs are accepted and wait in PRIORITY).
+    fn live_data(&self) -> Option<&Data> {
+        self.data.as_ref().filter(|d| d.has_associations())
+    }
+
+    /// Whether there is data to look users up in (see [`Core::live_data`]).
     fn has_data(&self) -> bool {
-        self.data.as_ref().is_some_and(Data::has_associations)
+        self.live_data().is_some()
+    }
+
+    /// The bank of the counter entry job `id` is attached to, if any.
+    fn current_bank(&self, id: u64) -> Option<&str> {
+        self.jobs.get(&id)?.assoc.map(|s| self.slab[s].bank.as_str())
     }
 
     fn weights(&self) -> Weights {
@@ -485,7 +497,7 @@ impl Core {
         if [&job.bank, &job.queue, &job.project].iter().any(|a| **a == Attr::Invalid) {
             return Outcome::reject("unable to unpack bank arg");
         }
-        let Some(data) = self.data.as_ref().filter(|d| d.has_associations()) else {
+        let Some(data) = self.live_data() else {
             // No data yet: accept; the job waits in PRIORITY.
             return Outcome::ok();
         };
@@ -906,9 +918,10 @@ impl Core {
             }
         }
         if let Some(b) = updates.get("attributes.system.bank").and_then(Value::as_str) {
-            let Some(j) = self.jobs.get(&job.id) else { return Outcome::ok() };
-            let current = j.assoc.map(|s| self.slab[s].bank.as_str());
-            if current != Some(b) {
+            if !self.jobs.contains_key(&job.id) {
+                return Outcome::ok();
+            }
+            if self.current_bank(job.id) != Some(b) {
                 match self.slab_for(job.userid, Some(b)) {
                     Some(s) => {
                         self.detach(job.id);
@@ -936,7 +949,7 @@ impl Core {
         let Some(bank) = value.as_str() else {
             return Outcome::reject("unable to unpack bank arg");
         };
-        let Some(data) = self.data.as_ref().filter(|d| d.has_associations()) else {
+        let Some(data) = self.live_data() else {
             return Outcome::reject("update_bank: plugin still waiting on flux-accounting data");
         };
         let Some(ai) = data.lookup(job.userid, Some(bank)) else {
@@ -945,8 +958,7 @@ impl Core {
                 job.userid
             ));
         };
-        let current = self.jobs.get(&job.id).and_then(|j| j.assoc).map(|s| self.slab[s].bank.as_str());
-        if current == Some(bank) {
+        if self.current_bank(job.id) == Some(bank) {
             return Outcome::ok();
         }
         let a = data.assoc(ai);
@@ -968,15 +980,11 @@ impl Core {
         let Some(queue) = value.as_str() else {
             return Outcome::reject("unable to unpack plugin args");
         };
-        let Some(data) = self.data.as_ref().filter(|d| d.has_associations()) else {
+        let Some(data) = self.live_data() else {
             return Outcome::ok();
         };
-        let bank = job
-            .bank
-            .as_str()
-            .map(str::to_string)
-            .or_else(|| self.jobs.get(&job.id).and_then(|j| j.assoc).map(|s| self.slab[s].bank.clone()));
-        let Some(ai) = data.lookup(job.userid, bank.as_deref()) else {
+        let bank = job.bank.as_str().or_else(|| self.current_bank(job.id));
+        let Some(ai) = data.lookup(job.userid, bank) else {
             return Outcome::reject(format!(
                 "cannot find user/bank or user/default bank entry for uid: {}",
                 job.userid
