@@ -348,18 +348,20 @@ impl Core {
         self.data.as_ref().map(|d| d.snap.head)
     }
 
-    /// The loaded snapshot, if any.
-    pub fn snapshot(&self) -> Option<&Snapshot> {
-        self.data.as_ref().map(|d| &d.snap)
+    /// The loaded data, if it has associations (data without any counts as
+    /// no data: jobs are accepted and wait in PRIORITY).
+    fn live_data(&self) -> Option<&Data> {
+        self.data.as_ref().filter(|d| d.has_associations())
     }
 
-    /// Number of jobs tracked.
-    pub fn job_count(&self) -> usize {
-        self.jobs.len()
-    }
-
+    /// Whether there is data to look users up in (see [`Core::live_data`]).
     fn has_data(&self) -> bool {
-        self.data.as_ref().is_some_and(Data::has_associations)
+        self.live_data().is_some()
+    }
+
+    /// The bank of the counter entry job `id` is attached to, if any.
+    fn current_bank(&self, id: u64) -> Option<&str> {
+        self.jobs.get(&id)?.assoc.map(|s| self.slab[s].bank.as_str())
     }
 
     fn weights(&self) -> Weights {
@@ -402,10 +404,8 @@ impl Core {
         let ai = data.lookup(uid, bank)?;
         let a = data.assoc(ai);
         let bank_name = data.snap.str(a.bank);
-        if let Some(v) = self.slab_by_uid.get(&uid) {
-            if let Some(&s) = v.iter().find(|&&s| self.slab[s].bank == bank_name) {
-                return Some(s);
-            }
+        if let Some(s) = self.find_slab(uid, bank_name) {
+            return Some(s);
         }
         let s = self.slab.len();
         self.slab.push(AssocState::new(uid, bank_name.to_string(), Params::from(a), Some(ai)));
@@ -421,11 +421,12 @@ impl Core {
     /// Adds (`sign` = 1) or removes (−1) a job's contributions to its
     /// association's counters.
     fn contribute(&mut self, id: u64, sign: i64) {
-        let Some(job) = self.jobs.get(&id) else { return };
+        let Core { jobs, slab, .. } = self;
+        let Some(job) = jobs.get(&id) else { return };
         let Some(s) = job.assoc else { return };
         let (n, c) = (job.res.nnodes, job.res.ncores);
-        let (in_sched, in_run, queue) = (job.in_sched, job.in_run, job.queue.clone());
-        let a = &mut self.slab[s];
+        let (in_sched, in_run) = (job.in_sched, job.in_run);
+        let a = &mut slab[s];
         add(&mut a.active, sign);
         if in_sched {
             add(&mut a.sched, sign);
@@ -435,9 +436,14 @@ impl Core {
             add(&mut a.nodes, sign.saturating_mul(n));
             add(&mut a.cores, sign.saturating_mul(c));
         }
-        if let Some(q) = queue {
+        if let Some(q) = &job.queue {
             if in_sched || in_run {
-                let u = a.queue_usage.entry(q).or_default();
+                // Clone the queue name only for a new entry (a −1 creates a
+                // zero entry, as it always has).
+                let u = match a.queue_usage.get_mut(q.as_str()) {
+                    Some(u) => u,
+                    None => a.queue_usage.entry(q.clone()).or_default(),
+                };
                 if in_sched {
                     add(&mut u.sched, sign);
                     add(&mut u.sched_nodes, sign.saturating_mul(n));
@@ -491,7 +497,7 @@ impl Core {
         if [&job.bank, &job.queue, &job.project].iter().any(|a| **a == Attr::Invalid) {
             return Outcome::reject("unable to unpack bank arg");
         }
-        let Some(data) = self.data.as_ref().filter(|d| d.has_associations()) else {
+        let Some(data) = self.live_data() else {
             // No data yet: accept; the job waits in PRIORITY.
             return Outcome::ok();
         };
@@ -689,10 +695,10 @@ impl Core {
         let Some(s) = j.assoc else {
             return Outcome::ok();
         };
-        let (queue, res) = (j.queue.clone(), j.res);
-        let o = self.offsets(s, queue.as_deref());
+        let (queue, res) = (j.queue.as_deref(), j.res);
+        let o = self.offsets(s, queue);
         let deps: Vec<&'static str> =
-            HOLDS.iter().copied().filter(|d| self.hold_needed(d, s, queue.as_deref(), res, &o)).collect();
+            HOLDS.iter().copied().filter(|d| self.hold_needed(d, s, queue, res, &o)).collect();
         let mut effects = Vec::new();
         if replay {
             // Holds added by a previous instance may be stale.
@@ -854,11 +860,11 @@ impl Core {
         let mut still = Vec::new();
         for id in held {
             let Some(j) = self.jobs.get(&id) else { continue };
-            let (queue, res, deps) = (j.queue.clone(), j.res, j.deps.clone());
-            let o = self.offsets(s, queue.as_deref());
+            let (queue, res) = (j.queue.as_deref(), j.res);
+            let o = self.offsets(s, queue);
             let mut keep = Vec::new();
-            for dep in deps {
-                if self.hold_needed(dep, s, queue.as_deref(), res, &o) {
+            for &dep in &j.deps {
+                if self.hold_needed(dep, s, queue, res, &o) {
                     keep.push(dep);
                 } else {
                     effects.push(Effect::DependencyRemove { id, dep, quiet: false });
@@ -912,9 +918,10 @@ impl Core {
             }
         }
         if let Some(b) = updates.get("attributes.system.bank").and_then(Value::as_str) {
-            let Some(j) = self.jobs.get(&job.id) else { return Outcome::ok() };
-            let current = j.assoc.map(|s| self.slab[s].bank.as_str());
-            if current != Some(b) {
+            if !self.jobs.contains_key(&job.id) {
+                return Outcome::ok();
+            }
+            if self.current_bank(job.id) != Some(b) {
                 match self.slab_for(job.userid, Some(b)) {
                     Some(s) => {
                         self.detach(job.id);
@@ -942,7 +949,7 @@ impl Core {
         let Some(bank) = value.as_str() else {
             return Outcome::reject("unable to unpack bank arg");
         };
-        let Some(data) = self.data.as_ref().filter(|d| d.has_associations()) else {
+        let Some(data) = self.live_data() else {
             return Outcome::reject("update_bank: plugin still waiting on flux-accounting data");
         };
         let Some(ai) = data.lookup(job.userid, Some(bank)) else {
@@ -951,8 +958,7 @@ impl Core {
                 job.userid
             ));
         };
-        let current = self.jobs.get(&job.id).and_then(|j| j.assoc).map(|s| self.slab[s].bank.as_str());
-        if current == Some(bank) {
+        if self.current_bank(job.id) == Some(bank) {
             return Outcome::ok();
         }
         let a = data.assoc(ai);
@@ -974,15 +980,11 @@ impl Core {
         let Some(queue) = value.as_str() else {
             return Outcome::reject("unable to unpack plugin args");
         };
-        let Some(data) = self.data.as_ref().filter(|d| d.has_associations()) else {
+        let Some(data) = self.live_data() else {
             return Outcome::ok();
         };
-        let bank = job
-            .bank
-            .as_str()
-            .map(str::to_string)
-            .or_else(|| self.jobs.get(&job.id).and_then(|j| j.assoc).map(|s| self.slab[s].bank.clone()));
-        let Some(ai) = data.lookup(job.userid, bank.as_deref()) else {
+        let bank = job.bank.as_str().or_else(|| self.current_bank(job.id));
+        let Some(ai) = data.lookup(job.userid, bank) else {
             return Outcome::reject(format!(
                 "cannot find user/bank or user/default bank entry for uid: {}",
                 job.userid
@@ -1086,12 +1088,15 @@ impl Core {
             .into_iter()
             .map(|(uid, banks)| json!({"userid": uid, "banks": banks.into_values().collect::<Vec<_>>()}))
             .collect();
-        let snapshot = match self.head() {
-            Some(h) => json!({"seq": h.seq.0, "hash": h.hash.to_hex()}),
-            None => Value::Null,
-        };
+        let snapshot = self.head().as_ref().map_or(Value::Null, head_json);
         json!({"mf_priority_map": map, "queues": queues, "projects": projects, "snapshot": snapshot})
     }
+}
+
+/// A ledger head as JSON, `{"seq": N, "hash": "<hex>"}` (its serde form):
+/// the `load_snapshot` reply and the `snapshot` member of `plugin.query`.
+pub fn head_json(h: &LedgerHead) -> Value {
+    serde_json::to_value(h).unwrap_or(Value::Null)
 }
 
 /// `P = round(W_fs·fairshare + W_q·queue_priority + W_b·bank_priority + W_u·(urgency − 16))`,

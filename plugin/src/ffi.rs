@@ -20,6 +20,7 @@
 
 #![allow(non_camel_case_types)]
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -29,7 +30,7 @@ use serde_json::{json, Value};
 
 use crate::core::{Core, Decision, Effect, Outcome};
 use crate::jobin::JobIn;
-use crate::PluginError;
+use crate::{PluginError, EINVAL, EPROTO};
 
 /// `flux_plugin_t`.
 #[repr(C)]
@@ -121,8 +122,6 @@ const FLUX_PLUGIN_ARG_IN: c_int = 0;
 const FLUX_PLUGIN_ARG_OUT: c_int = 1;
 const LOG_ERR: c_int = 3;
 const LOG_INFO: c_int = 6;
-const EINVAL: c_int = 22;
-const EPROTO: c_int = 71;
 
 /// The plugin's one heap object, owned by the plugin handle.
 struct State {
@@ -239,15 +238,28 @@ unsafe extern "C" fn destroy_state(arg: *mut c_void) {
     })
 }
 
-/// Reads IN (or OUT) arguments as JSON text.
-unsafe fn arg_get(args: *mut flux_plugin_arg_t, flags: c_int) -> Option<String> {
+/// A `malloc`ed C string, released with `free` when dropped (also on unwind).
+struct MallocStr(*mut c_char);
+
+impl Drop for MallocStr {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from `flux_plugin_arg_get`, which hands
+        // the caller a `malloc`ed string to free; it is freed only here.
+        unsafe { free(self.0.cast()) }
+    }
+}
+
+/// Reads IN (or OUT) arguments as JSON text and hands the text, borrowed
+/// from the C string (copied only if it is not valid UTF-8), to `f`. The
+/// C string is freed when `f` returns.
+unsafe fn arg_with<T>(args: *mut flux_plugin_arg_t, flags: c_int, f: impl FnOnce(&str) -> T) -> Option<T> {
     let mut s: *mut c_char = ptr::null_mut();
     if args.is_null() || flux_plugin_arg_get(args, flags, &mut s) < 0 || s.is_null() {
         return None;
     }
-    let out = CStr::from_ptr(s).to_string_lossy().into_owned();
-    free(s.cast());
-    Some(out)
+    let owned = MallocStr(s);
+    let text = CStr::from_ptr(owned.0).to_string_lossy();
+    Some(f(&text))
 }
 
 /// Merges `v` into the OUT arguments.
@@ -265,7 +277,7 @@ unsafe extern "C" fn job_cb(
     args: *mut flux_plugin_arg_t,
     data: *mut c_void,
 ) -> c_int {
-    let name = if topic.is_null() { String::new() } else { CStr::from_ptr(topic).to_string_lossy().into_owned() };
+    let name = if topic.is_null() { Cow::Borrowed("") } else { CStr::from_ptr(topic).to_string_lossy() };
     guard(p, &name, -1, || unsafe { dispatch(p, &name, args, data) })
 }
 
@@ -280,7 +292,7 @@ unsafe fn dispatch(p: *mut flux_plugin_t, topic: &str, args: *mut flux_plugin_ar
         drop(core);
         return if arg_out(args, &q) < 0 { -1 } else { 0 };
     }
-    let input: Option<Value> = arg_get(args, FLUX_PLUGIN_ARG_IN).and_then(|s| serde_json::from_str(&s).ok());
+    let input: Option<Value> = arg_with(args, FLUX_PLUGIN_ARG_IN, |s| serde_json::from_str(s).ok()).flatten();
     let job = match input.as_ref().ok_or_else(|| PluginError::Args("no arguments".into())) {
         Ok(v) => JobIn::from_value(v),
         Err(e) => Err(e),
@@ -459,7 +471,7 @@ unsafe extern "C" fn load_snapshot_cb(
         };
         log(state.p, LOG_INFO, &format!("mf_priority: loaded snapshot at ledger seq {}", head.seq));
         reprioritize_and_release(state);
-        let reply = cstring(&json!({"seq": head.seq.0, "hash": head.hash.to_hex()}).to_string());
+        let reply = cstring(&crate::core::head_json(&head).to_string());
         let _ = flux_respond(h, msg, reply.as_ptr());
     })
 }

@@ -43,6 +43,13 @@ use std::path::Path;
 use projections::snapshot::{Snapshot, SnapshotError};
 use serde_json::Value;
 
+/// `ENOENT` (Linux errno): a snapshot file does not exist.
+const ENOENT: i32 = 2;
+/// `EINVAL` (Linux errno): an unusable snapshot, or the plugin cannot serve.
+const EINVAL: i32 = 22;
+/// `EPROTO` (Linux errno): a malformed request.
+const EPROTO: i32 = 71;
+
 /// Errors at the plugin's boundary.
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
@@ -63,9 +70,6 @@ pub enum PluginError {
 impl PluginError {
     /// The errno to answer a service request with.
     pub fn errnum(&self) -> i32 {
-        const ENOENT: i32 = 2;
-        const EINVAL: i32 = 22;
-        const EPROTO: i32 = 71;
         match self {
             PluginError::Snapshot(SnapshotError::Io { source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound =>

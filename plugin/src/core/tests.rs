@@ -344,3 +344,13 @@ fn query_shape() {
     assert_eq!(q["snapshot"]["seq"], 0);
     assert!(Core::new().query()["snapshot"].is_null());
 }
+
+/// `head_json` (the serde form of `LedgerHead`) has exactly the keys and
+/// value types of the hand-built `{"seq", "hash"}` object it replaced.
+#[test]
+fn head_json_shape() {
+    let mut h = LedgerHead::default();
+    h.seq.0 = 42;
+    h.hash.0 = [7; 32];
+    assert_eq!(head_json(&h), json!({"seq": 42, "hash": h.hash.to_hex()}));
+}
