@@ -1,6 +1,8 @@
 //! `delete-bank`: disable (or, with `--force`, delete) a bank and
 //! everything below it.
 
+use std::collections::HashSet;
+
 use projections::events::{BankRef, Event};
 use projections::model::State;
 
@@ -31,10 +33,12 @@ pub fn decide(state: &State<'_>, args: &Args) -> Result<Vec<Event>> {
         return Err(Error::invalid(format!("bank {} not found in bank_table", args.bank)));
     }
     let banks = shared::subtree(state, &args.bank)?;
+    // `users` keeps first-seen order; `seen` answers membership.
     let mut users: Vec<String> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
     for b in &banks {
         for a in state.associations_in_bank(b)? {
-            if !users.contains(&a.username) {
+            if seen.insert(a.username.clone()) {
                 users.push(a.username);
             }
         }
