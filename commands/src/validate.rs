@@ -1,5 +1,8 @@
 //! Input validation shared by commands. Every failure is one line.
 
+use projections::events::USERID_UNKNOWN;
+use projections::model::State;
+
 use crate::error::{Error, Result};
 
 /// Checks a name (bank, user, queue, project, config key): not empty, no
@@ -37,6 +40,54 @@ pub fn float(opt: &str, s: &str) -> Result<f64> {
     match s.trim().parse::<f64>() {
         Ok(v) if v.is_finite() => Ok(v),
         _ => Err(Error::invalid(format!("{opt}: invalid float value: '{s}'"))),
+    }
+}
+
+/// Parses a `--userid` value: a non-negative integer no greater than
+/// [`USERID_UNKNOWN`].
+pub fn userid(s: &str) -> Result<i64> {
+    let v = non_negative("--userid", s)?;
+    if v > USERID_UNKNOWN {
+        return Err(Error::invalid("--userid: value out of range"));
+    }
+    Ok(v)
+}
+
+/// Parses a `--fairshare` value: a float between 0 and 1 (inclusive).
+pub fn fairshare(s: &str) -> Result<f64> {
+    let v = float("--fairshare", s)?;
+    if !(0.0..=1.0).contains(&v) {
+        return Err(Error::invalid("--fairshare: value must be between 0 and 1"));
+    }
+    Ok(v)
+}
+
+/// Checks, in order, that every queue named exists in queue_table; the
+/// first missing one is the error.
+pub fn queues_exist<'a>(state: &State<'_>, queues: impl IntoIterator<Item = &'a str>) -> Result<()> {
+    for q in queues {
+        if state.queue(q)?.is_none() {
+            return Err(Error::invalid(format!("queue {q} does not exist in queue_table")));
+        }
+    }
+    Ok(())
+}
+
+/// Checks, in order, that every project named exists in project_table; the
+/// first missing one is the error.
+pub fn projects_exist<'a>(state: &State<'_>, projects: impl IntoIterator<Item = &'a str>) -> Result<()> {
+    for p in projects {
+        if state.project(p)?.is_none() {
+            return Err(Error::invalid(format!("project {p} does not exist in project_table")));
+        }
+    }
+    Ok(())
+}
+
+/// Appends the `*` project to a project list unless it is already there.
+pub fn add_any_project(projects: &mut Vec<String>) {
+    if !projects.iter().any(|p| p == "*") {
+        projects.push("*".into());
     }
 }
 
