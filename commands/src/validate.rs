@@ -1,6 +1,6 @@
 //! Input validation shared by commands. Every failure is one line.
 
-use projections::events::USERID_UNKNOWN;
+use projections::events::{INTEGER_MAX, USERID_UNKNOWN};
 use projections::model::State;
 
 use crate::error::{Error, Result};
@@ -112,6 +112,19 @@ pub fn edit_int(opt: &str, s: &str, allow_unlimited: bool) -> Result<EditInt> {
             Err(Error::invalid(format!("{opt}: value must be a non-negative integer or -1 to reset to default")))
         }
         v => Ok(EditInt::Set(v)),
+    }
+}
+
+/// Parses an optional edit value for an integer field with [`edit_int`]:
+/// absent is `None` (unchanged), a reset is `default`, any other value is
+/// capped at [`INTEGER_MAX`].
+pub fn int_field(opt: &str, v: &Option<String>, default: i64, unlimited: bool) -> Result<Option<i64>> {
+    match v {
+        None => Ok(None),
+        Some(s) => match edit_int(opt, s, unlimited)? {
+            EditInt::Reset => Ok(Some(default)),
+            EditInt::Set(x) => Ok(Some(x.min(INTEGER_MAX))),
+        },
     }
 }
 

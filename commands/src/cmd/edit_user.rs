@@ -5,7 +5,7 @@ use projections::model::{split_list, Association, State};
 
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};
-use crate::validate::{self, EditInt};
+use crate::validate::{self, int_field};
 
 /// Edit a user's associations: the one in `--bank`, or every one of them.
 /// `-1` or `unlimited` resets a field to its default (queues to none,
@@ -111,16 +111,6 @@ impl Resolved {
 
 fn is_reset(s: &str, unlimited: bool) -> bool {
     s.trim() == "-1" || (unlimited && s.trim().eq_ignore_ascii_case("unlimited"))
-}
-
-fn int_field(opt: &str, v: &Option<String>, default: i64, unlimited: bool) -> Result<Option<i64>> {
-    match v {
-        None => Ok(None),
-        Some(s) => match validate::edit_int(opt, s, unlimited)? {
-            EditInt::Reset => Ok(Some(default)),
-            EditInt::Set(x) => Ok(Some(x.min(INTEGER_MAX))),
-        },
-    }
 }
 
 fn list(opt: &str, s: &str) -> Result<Vec<String>> {
