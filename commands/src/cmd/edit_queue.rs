@@ -1,6 +1,6 @@
 //! `edit-queue`: change a queue's limits.
 
-use projections::events::{Event, QueueEdited, INTEGER_MAX};
+use projections::events::{Event, QueueAdded, QueueEdited};
 use projections::model::State;
 
 use crate::context::{Context, Output};
@@ -51,20 +51,31 @@ pub struct Args {
 /// Pure decision.
 pub fn decide(state: &State<'_>, a: &Args) -> Result<Vec<Event>> {
     validate::name("queue", &a.queue)?;
-    let m = INTEGER_MAX;
+    // A reset restores the add-queue default.
+    let d = QueueAdded::with_defaults(a.queue.as_str());
     let e = QueueEdited {
         queue: a.queue.clone(),
-        min_nodes_per_job: int_field("--min-nodes-per-job", &a.min_nodes_per_job, 1, false)?,
-        max_nodes_per_job: int_field("--max-nodes-per-job", &a.max_nodes_per_job, 1, false)?,
-        max_time_per_job: int_field("--max-time-per-job", &a.max_time_per_job, 60, false)?,
-        priority: int_field("--priority", &a.priority, 0, false)?,
-        max_running_jobs: int_field("--max-running-jobs", &a.max_running_jobs, 100, false)?,
-        max_nodes_per_assoc: int_field("--max-nodes-per-assoc", &a.max_nodes_per_assoc, m, false)?,
-        max_sched_jobs: int_field("--max-sched-jobs", &a.max_sched_jobs, m, false)?,
-        max_sched_nodes_per_assoc: int_field("--max-sched-nodes-per-assoc", &a.max_sched_nodes_per_assoc, m, false)?,
-        max_sched_cores_per_assoc: int_field("--max-sched-cores-per-assoc", &a.max_sched_cores_per_assoc, m, false)?,
-        max_nodes: int_field("--max-nodes", &a.max_nodes, m, false)?,
-        max_cores: int_field("--max-cores", &a.max_cores, m, false)?,
+        min_nodes_per_job: int_field("--min-nodes-per-job", &a.min_nodes_per_job, d.min_nodes_per_job, false)?,
+        max_nodes_per_job: int_field("--max-nodes-per-job", &a.max_nodes_per_job, d.max_nodes_per_job, false)?,
+        max_time_per_job: int_field("--max-time-per-job", &a.max_time_per_job, d.max_time_per_job, false)?,
+        priority: int_field("--priority", &a.priority, d.priority, false)?,
+        max_running_jobs: int_field("--max-running-jobs", &a.max_running_jobs, d.max_running_jobs, false)?,
+        max_nodes_per_assoc: int_field("--max-nodes-per-assoc", &a.max_nodes_per_assoc, d.max_nodes_per_assoc, false)?,
+        max_sched_jobs: int_field("--max-sched-jobs", &a.max_sched_jobs, d.max_sched_jobs, false)?,
+        max_sched_nodes_per_assoc: int_field(
+            "--max-sched-nodes-per-assoc",
+            &a.max_sched_nodes_per_assoc,
+            d.max_sched_nodes_per_assoc,
+            false,
+        )?,
+        max_sched_cores_per_assoc: int_field(
+            "--max-sched-cores-per-assoc",
+            &a.max_sched_cores_per_assoc,
+            d.max_sched_cores_per_assoc,
+            false,
+        )?,
+        max_nodes: int_field("--max-nodes", &a.max_nodes, d.max_nodes, false)?,
+        max_cores: int_field("--max-cores", &a.max_cores, d.max_cores, false)?,
     };
     if e == (QueueEdited { queue: a.queue.clone(), ..Default::default() }) {
         return Err(Error::invalid("no fields provided for update"));
