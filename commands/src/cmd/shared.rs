@@ -1,7 +1,8 @@
 //! Helpers shared by the admin commands: result rows for each projection
 //! table, output selection (`--fields`, `-o/--format`, `--json`, tables),
 //! and the user-removal cascade (disable or delete associations, then fix
-//! up default banks) used by `delete-user` and `delete-bank`.
+//! up default banks) used by `delete-user` and `delete-bank`, and the
+//! still-referenced warning of `delete-queue` and `delete-project`.
 
 use std::collections::HashSet;
 
@@ -198,6 +199,21 @@ pub fn remove_user_events(state: &State<'_>, username: &str, banks: &[String], f
         }
     }
     Ok(events)
+}
+
+/// The output of a delete command (`delete-queue`, `delete-project`):
+/// `warning` when any association still references the deleted name, as
+/// told by `references`; nothing otherwise.
+pub fn warn_if_referenced(
+    state: &State<'_>,
+    warning: &str,
+    references: impl Fn(&Association) -> bool,
+) -> Result<Output> {
+    let mut out = Output::none();
+    if state.associations()?.iter().any(references) {
+        out.warnings.push(warning.to_string());
+    }
+    Ok(out)
 }
 
 /// Every bank row in the subtree of `root` (`root` itself first, then
