@@ -61,14 +61,6 @@ impl ReadDb {
             ReadDb::Live(l) | ReadDb::AsOf { ledger: l, .. } => l,
         }
     }
-
-    /// The as-of seq, when this is a view of the past.
-    pub fn as_of(&self) -> Option<Seq> {
-        match self {
-            ReadDb::Live(_) => None,
-            ReadDb::AsOf { view, .. } => Some(view.seq()),
-        }
-    }
 }
 
 /// Maps a replay error onto the commands' error.

@@ -7,7 +7,7 @@ use serde_json::{Number, Value};
 use crate::error::{Error, Result};
 
 /// The value shown as `unlimited`.
-pub const INTEGER_MAX: i64 = 2_147_483_647;
+pub use projections::events::INTEGER_MAX;
 
 /// A result set: column names and rows of JSON values.
 #[derive(Debug, Clone, PartialEq, Default)]

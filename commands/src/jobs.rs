@@ -167,13 +167,15 @@ fn text(job: &Value, key: &str) -> Result<Option<String>, String> {
     }
 }
 
-/// A jobspec given as an object or as a JSON string.
-fn jobspec(job: &Value) -> Result<Option<Value>, String> {
-    match job.get("jobspec") {
+/// A JSON value (`jobspec`, `R`) given as an object or as a JSON string.
+/// Absent, null and the empty string are `None`; a string that does not
+/// parse is the error `<key> is not valid JSON: ...`.
+fn embedded_json(job: &Value, key: &str) -> Result<Option<Value>, String> {
+    match job.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
         Some(Value::String(s)) => {
-            serde_json::from_str(s).map(Some).map_err(|e| format!("jobspec is not valid JSON: {e}"))
+            serde_json::from_str(s).map(Some).map_err(|e| format!("{key} is not valid JSON: {e}"))
         }
         Some(v) => Ok(Some(v.clone())),
     }
@@ -201,20 +203,13 @@ pub fn job_from_json(job: &Value) -> Result<JobRecorded, String> {
     let t_inactive = num(job, "t_inactive").map_err(idt)?.ok_or_else(|| idt("missing t_inactive".into()))?;
     let t_run = num(job, "t_run").map_err(idt)?.unwrap_or(0.0);
     let t_submit = num(job, "t_submit").map_err(idt)?.unwrap_or(t_run);
-    let spec = jobspec(job).map_err(idt)?;
+    let spec = embedded_json(job, "jobspec").map_err(idt)?;
     let system = spec.as_ref().and_then(|s| s.get("attributes")).and_then(|a| a.get("system"));
     let sys_text = |k: &str| system.and_then(|s| s.get(k)).and_then(Value::as_str).map(str::to_string);
     let bank = text(job, "bank").map_err(idt)?.or_else(|| sys_text("bank")).unwrap_or_default();
     let project = text(job, "project").map_err(idt)?.or_else(|| sys_text("project")).unwrap_or_default();
     let queue = text(job, "queue").map_err(idt)?.or_else(|| sys_text("queue")).unwrap_or_default();
-    let r = match job.get("R") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.is_empty() => None,
-        Some(Value::String(s)) => {
-            Some(serde_json::from_str::<Value>(s).map_err(|e| idt(format!("R is not valid JSON: {e}")))?)
-        }
-        Some(v) => Some(v.clone()),
-    };
+    let r = embedded_json(job, "R").map_err(idt)?;
     let counts = match &r {
         Some(rv) => Some(r_counts(rv).map_err(idt)?),
         None => None,

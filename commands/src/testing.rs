@@ -45,20 +45,7 @@ pub fn association(username: &str, bank: &str, default_bank: &str) -> Associatio
 
 /// Default queue limits.
 pub fn queue(name: &str) -> QueueAdded {
-    QueueAdded {
-        queue: name.into(),
-        min_nodes_per_job: 1,
-        max_nodes_per_job: 1,
-        max_time_per_job: 60,
-        priority: 0,
-        max_running_jobs: 100,
-        max_nodes_per_assoc: INTEGER_MAX,
-        max_sched_jobs: INTEGER_MAX,
-        max_sched_nodes_per_assoc: INTEGER_MAX,
-        max_sched_cores_per_assoc: INTEGER_MAX,
-        max_nodes: INTEGER_MAX,
-        max_cores: INTEGER_MAX,
-    }
+    QueueAdded::with_defaults(name)
 }
 
 /// Builds a world from a genesis event followed by the given facts.

@@ -1,5 +1,8 @@
 //! Input validation shared by commands. Every failure is one line.
 
+use projections::events::{INTEGER_MAX, USERID_UNKNOWN};
+use projections::model::State;
+
 use crate::error::{Error, Result};
 
 /// Checks a name (bank, user, queue, project, config key): not empty, no
@@ -40,6 +43,54 @@ pub fn float(opt: &str, s: &str) -> Result<f64> {
     }
 }
 
+/// Parses a `--userid` value: a non-negative integer no greater than
+/// [`USERID_UNKNOWN`].
+pub fn userid(s: &str) -> Result<i64> {
+    let v = non_negative("--userid", s)?;
+    if v > USERID_UNKNOWN {
+        return Err(Error::invalid("--userid: value out of range"));
+    }
+    Ok(v)
+}
+
+/// Parses a `--fairshare` value: a float between 0 and 1 (inclusive).
+pub fn fairshare(s: &str) -> Result<f64> {
+    let v = float("--fairshare", s)?;
+    if !(0.0..=1.0).contains(&v) {
+        return Err(Error::invalid("--fairshare: value must be between 0 and 1"));
+    }
+    Ok(v)
+}
+
+/// Checks, in order, that every queue named exists in queue_table; the
+/// first missing one is the error.
+pub fn queues_exist<'a>(state: &State<'_>, queues: impl IntoIterator<Item = &'a str>) -> Result<()> {
+    for q in queues {
+        if state.queue(q)?.is_none() {
+            return Err(Error::invalid(format!("queue {q} does not exist in queue_table")));
+        }
+    }
+    Ok(())
+}
+
+/// Checks, in order, that every project named exists in project_table; the
+/// first missing one is the error.
+pub fn projects_exist<'a>(state: &State<'_>, projects: impl IntoIterator<Item = &'a str>) -> Result<()> {
+    for p in projects {
+        if state.project(p)?.is_none() {
+            return Err(Error::invalid(format!("project {p} does not exist in project_table")));
+        }
+    }
+    Ok(())
+}
+
+/// Appends the `*` project to a project list unless it is already there.
+pub fn add_any_project(projects: &mut Vec<String>) {
+    if !projects.iter().any(|p| p == "*") {
+        projects.push("*".into());
+    }
+}
+
 /// An edit value for an integer field: `-1` or `unlimited` (any case)
 /// resets; other negatives are refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +112,19 @@ pub fn edit_int(opt: &str, s: &str, allow_unlimited: bool) -> Result<EditInt> {
             Err(Error::invalid(format!("{opt}: value must be a non-negative integer or -1 to reset to default")))
         }
         v => Ok(EditInt::Set(v)),
+    }
+}
+
+/// Parses an optional edit value for an integer field with [`edit_int`]:
+/// absent is `None` (unchanged), a reset is `default`, any other value is
+/// capped at [`INTEGER_MAX`].
+pub fn int_field(opt: &str, v: &Option<String>, default: i64, unlimited: bool) -> Result<Option<i64>> {
+    match v {
+        None => Ok(None),
+        Some(s) => match edit_int(opt, s, unlimited)? {
+            EditInt::Reset => Ok(Some(default)),
+            EditInt::Set(x) => Ok(Some(x.min(INTEGER_MAX))),
+        },
     }
 }
 

@@ -249,6 +249,28 @@ pub struct QueueAdded {
     pub max_cores: i64,
 }
 
+impl QueueAdded {
+    /// A queue with flux-accounting's `add-queue` defaults: 1 min and max
+    /// node per job, 60 max time per job, priority 0, 100 running jobs per
+    /// association, and no other limit ([`INTEGER_MAX`]).
+    pub fn with_defaults(queue: impl Into<String>) -> QueueAdded {
+        QueueAdded {
+            queue: queue.into(),
+            min_nodes_per_job: 1,
+            max_nodes_per_job: 1,
+            max_time_per_job: 60,
+            priority: 0,
+            max_running_jobs: 100,
+            max_nodes_per_assoc: INTEGER_MAX,
+            max_sched_jobs: INTEGER_MAX,
+            max_sched_nodes_per_assoc: INTEGER_MAX,
+            max_sched_cores_per_assoc: INTEGER_MAX,
+            max_nodes: INTEGER_MAX,
+            max_cores: INTEGER_MAX,
+        }
+    }
+}
+
 /// Some limits of a queue changed (absent = unchanged; resets resolved).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct QueueEdited {

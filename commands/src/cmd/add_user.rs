@@ -59,10 +59,7 @@ pub fn decide(state: &State<'_>, args: &Args, userid: i64) -> Result<Vec<Event>>
     validate::name("user", &args.username)?;
     validate::name("bank", &args.bank)?;
     let shares = validate::non_negative("--shares", &args.shares)?;
-    let fairshare = validate::float("--fairshare", &args.fairshare)?;
-    if !(0.0..=1.0).contains(&fairshare) {
-        return Err(Error::invalid("--fairshare: value must be between 0 and 1"));
-    }
+    let fairshare = validate::fairshare(&args.fairshare)?;
     let max_running_jobs = validate::non_negative("--max-running-jobs", &args.max_running_jobs)?;
     let max_active_jobs = validate::non_negative("--max-active-jobs", &args.max_active_jobs)?;
     let max_nodes = validate::non_negative("--max-nodes", &args.max_nodes)?;
@@ -93,27 +90,15 @@ pub fn decide(state: &State<'_>, args: &Args, userid: i64) -> Result<Vec<Event>>
             bank: args.bank.clone(),
         })]);
     }
-    for q in split_list(&args.queues) {
-        if state.queue(q)?.is_none() {
-            return Err(Error::invalid(format!("queue {q} does not exist in queue_table")));
-        }
-    }
+    validate::queues_exist(state, split_list(&args.queues))?;
     let mut projects: Vec<String> = split_list(&args.projects).into_iter().map(str::to_string).collect();
-    for p in &projects {
-        if state.project(p)?.is_none() {
-            return Err(Error::invalid(format!("project {p} does not exist in project_table")));
-        }
-    }
-    if !projects.iter().any(|p| p == "*") {
-        projects.push("*".into());
-    }
+    validate::projects_exist(state, projects.iter().map(String::as_str))?;
+    validate::add_any_project(&mut projects);
     let default_project = match &args.default_project {
         None => projects.first().cloned().unwrap_or_else(|| "*".into()),
         Some(d) => {
             validate::name("project", d)?;
-            if state.project(d)?.is_none() {
-                return Err(Error::invalid(format!("project {d} does not exist in project_table")));
-            }
+            validate::projects_exist(state, [d.as_str()])?;
             if !projects.iter().any(|p| p == d) {
                 projects.push(d.clone());
             }
@@ -150,13 +135,7 @@ pub fn decide(state: &State<'_>, args: &Args, userid: i64) -> Result<Vec<Event>>
 /// Resolves the uid for `args` (option, then passwd, then unknown).
 pub fn resolve_userid(ctx: &Context, args: &Args) -> Result<i64> {
     match &args.userid {
-        Some(s) => {
-            let v = validate::non_negative("--userid", s)?;
-            if v > USERID_UNKNOWN {
-                return Err(Error::invalid("--userid: value out of range"));
-            }
-            Ok(v)
-        }
+        Some(s) => validate::userid(s),
         None => Ok(ctx.users.uid_of(&args.username).map(i64::from).unwrap_or(USERID_UNKNOWN)),
     }
 }

@@ -75,8 +75,8 @@ fn build(state: &State<'_>) -> Result<Vec<Node>> {
             let (name, depth, ns) = (nodes[i].name.clone(), nodes[i].depth, nodes[i].nshares);
             let subs = state.sub_banks(&name)?;
             let bank_sum: i64 = subs.iter().map(|b| b.shares).sum();
-            let mut users = state.associations_in_bank(&name)?;
-            users.sort_by(|a, b| a.username.cmp(&b.username));
+            // Already in username order (ORDER BY username, BINARY collation: byte order).
+            let users = state.associations_in_bank(&name)?;
             let user_sum: i64 = users.iter().map(|a| a.shares).sum();
             let frac = |s: i64, sum: i64| if sum > 0 { s as f64 / sum as f64 * ns } else { 0.0 };
             for b in subs {

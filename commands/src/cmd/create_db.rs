@@ -35,14 +35,10 @@ pub fn decide(args: &Args, now: f64) -> Result<Vec<Event>> {
         return Err(Error::invalid(format!("Value must be between 0.0 and 1.0, but got {}", args.decay_factor)));
     }
     Ok(vec![Event::DbCreated(DbCreated {
-        format: 1,
-        t0: now,
         priority_decay_half_life: half_life,
         priority_usage_reset_period: reset,
         decay_factor: d,
-        node_weight: 1.0,
-        core_weight: 0.0,
-        gpu_weight: 0.0,
+        ..DbCreated::with_defaults(now)
     })])
 }
 

@@ -1,6 +1,8 @@
 //! `delete-bank`: disable (or, with `--force`, delete) a bank and
 //! everything below it.
 
+use std::collections::HashSet;
+
 use projections::events::{BankRef, Event};
 use projections::model::State;
 
@@ -27,28 +29,30 @@ pub struct Args {
 /// default-bank fix-ups.
 pub fn decide(state: &State<'_>, args: &Args) -> Result<Vec<Event>> {
     validate::name("bank", &args.bank)?;
-    if state.bank(&args.bank)?.is_none() {
+    let Some(root) = state.bank(&args.bank)? else {
         return Err(Error::invalid(format!("bank {} not found in bank_table", args.bank)));
-    }
-    let banks = shared::subtree(state, &args.bank)?;
+    };
+    let banks = shared::subtree(state, root)?;
+    let names: Vec<String> = banks.iter().map(|b| b.bank.clone()).collect();
+    // `users` keeps first-seen order; `seen` answers membership.
     let mut users: Vec<String> = Vec::new();
-    for b in &banks {
+    let mut seen: HashSet<String> = HashSet::new();
+    for b in &names {
         for a in state.associations_in_bank(b)? {
-            if !users.contains(&a.username) {
+            if seen.insert(a.username.clone()) {
                 users.push(a.username);
             }
         }
     }
     let mut events = Vec::new();
     for u in &users {
-        events.extend(shared::remove_user_events(state, u, &banks, args.force)?);
+        events.extend(shared::remove_user_events(state, u, &names, args.force)?);
     }
     for b in banks.iter().rev() {
-        let row = state.bank(b)?;
-        let r = BankRef { bank: b.clone() };
+        let r = BankRef { bank: b.bank.clone() };
         if args.force {
             events.push(Event::BankDeleted(r));
-        } else if b == &args.bank || row.is_some_and(|r| r.active != 0) {
+        } else if b.bank == args.bank || b.active != 0 {
             events.push(Event::BankDisabled(r));
         }
     }

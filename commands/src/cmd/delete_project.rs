@@ -3,6 +3,7 @@
 use projections::events::{Event, ProjectRef};
 use projections::model::State;
 
+use crate::cmd::shared;
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};
 use crate::validate;
@@ -31,16 +32,14 @@ pub fn decide(state: &State<'_>, args: &Args) -> Result<Vec<Event>> {
     Ok(vec![Event::ProjectDeleted(ProjectRef { project: args.project.clone() })])
 }
 
-/// Runs `delete-project`.
+/// Runs `delete-project`: warns when associations still list the project
+/// or have it as their default project.
 pub fn cmd_delete_project(ctx: &Context, args: &Args) -> Result<Output> {
     let ledger = crate::db::write(ctx, |s| decide(s, args))?;
-    let state = State::new(ledger.conn());
-    let mut out = Output::none();
     let p = args.project.as_str();
-    if state.associations()?.iter().any(|a| a.project_list().contains(&p) || a.default_project == p) {
-        out.warnings.push(WARNING.to_string());
-    }
-    Ok(out)
+    shared::warn_if_referenced(&State::new(ledger.conn()), WARNING, |a| {
+        a.project_list().contains(&p) || a.default_project == p
+    })
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use projections::events::{Event, QueueRef};
 use projections::model::State;
 
+use crate::cmd::shared;
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};
 use crate::validate;
@@ -28,19 +29,11 @@ pub fn decide(state: &State<'_>, args: &Args) -> Result<Vec<Event>> {
     Ok(vec![Event::QueueDeleted(QueueRef { queue: args.queue.clone() })])
 }
 
-/// Whether any association still lists `queue`.
-pub fn referenced(state: &State<'_>, queue: &str) -> Result<bool> {
-    Ok(state.associations()?.iter().any(|a| a.queue_list().contains(&queue)))
-}
-
-/// Runs `delete-queue`.
+/// Runs `delete-queue`: warns when associations still list the queue.
 pub fn cmd_delete_queue(ctx: &Context, args: &Args) -> Result<Output> {
     let ledger = crate::db::write(ctx, |s| decide(s, args))?;
-    let mut out = Output::none();
-    if referenced(&State::new(ledger.conn()), &args.queue)? {
-        out.warnings.push(WARNING.to_string());
-    }
-    Ok(out)
+    let q = args.queue.as_str();
+    shared::warn_if_referenced(&State::new(ledger.conn()), WARNING, |a| a.queue_list().contains(&q))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use ledger::StoredEvent;
 use replay::RowDiff;
 use rusqlite::types::Value;
 
+use crate::cmd::rebuild::row_text;
 use crate::context::{Context, Output};
 use crate::db::{open_read_live, replay_err, resolve_point};
 use crate::error::{Error, Result};
@@ -245,8 +246,4 @@ pub fn cmd_diff(ctx: &Context, args: &Args) -> Result<Output> {
         }
     }
     Ok(Output::text(out))
-}
-
-fn row_text(row: &[(String, Value)]) -> String {
-    crate::cmd::rebuild::row_text(row)
 }

@@ -1,5 +1,7 @@
 //! `edit-all-users`: change fields of every association at once.
 
+use std::collections::HashSet;
+
 use projections::events::Event;
 use projections::model::State;
 
@@ -45,12 +47,15 @@ pub fn decide(state: &State<'_>, args: &Args) -> Result<Vec<Event>> {
     if rows.is_empty() {
         return Err(Error::invalid("no results found in query"));
     }
-    let mut seen: Vec<(String, String)> = Vec::new();
+    // `seen` keeps the (username, final bank) pairs in row order; `seen_set`
+    // answers membership.
+    let mut seen: Vec<(&str, &str)> = Vec::with_capacity(rows.len());
+    let mut seen_set: HashSet<(&str, &str)> = HashSet::with_capacity(rows.len());
     let mut events = Vec::with_capacity(rows.len());
     for a in &rows {
-        let final_bank = args.bank.clone().unwrap_or_else(|| a.bank.clone());
-        let key = (a.username.clone(), final_bank.clone());
-        if seen.contains(&key) {
+        let final_bank = args.bank.as_deref().unwrap_or(&a.bank);
+        let key = (a.username.as_str(), final_bank);
+        if !seen_set.insert(key) {
             return Err(Error::invalid(format!("association {},{} already exists in association_table", key.0, key.1)));
         }
         seen.push(key);
@@ -58,7 +63,8 @@ pub fn decide(state: &State<'_>, args: &Args) -> Result<Vec<Event>> {
         events.push(Event::AssociationEdited(row_edit(a, &r, new_bank)));
     }
     if let Some(d) = &r.default_bank {
-        if let Some((u, _)) = seen.iter().find(|(u, _)| !seen.iter().any(|(u2, b)| u2 == u && b == d)) {
+        let users_in_d: HashSet<&str> = seen.iter().filter(|(_, b)| b == d).map(|(u, _)| *u).collect();
+        if let Some((u, _)) = seen.iter().find(|(u, _)| !users_in_d.contains(u)) {
             return Err(Error::invalid(format!("user {u} does not belong to bank {d}")));
         }
     }

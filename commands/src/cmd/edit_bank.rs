@@ -1,7 +1,9 @@
 //! `edit-bank`: change a bank's shares, parent, priority or ignore-older-than.
 
+use std::collections::HashSet;
+
 use projections::events::{BankEdited, Event};
-use projections::model::State;
+use projections::model::{Bank, State};
 
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};
@@ -61,13 +63,13 @@ pub fn decide(state: &State<'_>, args: &Args, now_us: i64) -> Result<Vec<Event>>
     };
     if let Some(p) = &args.parent_bank {
         validate::name("parent bank", p)?;
-        if state.bank(p)?.is_none() {
+        let Some(parent) = state.bank(p)? else {
             return Err(Error::invalid(format!("parent bank {p} not found in bank table")));
-        }
+        };
         if bank.parent_bank.is_empty() {
             return Err(Error::invalid("the root bank cannot be given a parent bank"));
         }
-        if crate::cmd::shared::subtree(state, &bank.bank)?.iter().any(|b| b == p) {
+        if is_at_or_below(state, parent, &bank.bank)? {
             return Err(Error::invalid(format!("bank {} cannot be moved under itself or its sub-bank {p}", bank.bank)));
         }
         if state.has_associations(p)? {
@@ -81,6 +83,24 @@ pub fn decide(state: &State<'_>, args: &Args, now_us: i64) -> Result<Vec<Event>>
         priority,
         ignore_older_than,
     })])
+}
+
+/// Whether bank `start` is `ancestor` itself or lies below it: walks up the
+/// parent chain from `start`, one query per level. Stops at the root, at a
+/// parent that has no row, or at a bank already visited.
+fn is_at_or_below(state: &State<'_>, start: Bank, ancestor: &str) -> Result<bool> {
+    let mut visited: HashSet<String> = HashSet::new();
+    let mut cur = Some(start);
+    while let Some(b) = cur {
+        if b.bank == ancestor {
+            return Ok(true);
+        }
+        if b.parent_bank.is_empty() || !visited.insert(b.bank) {
+            break;
+        }
+        cur = state.bank(&b.parent_bank)?;
+    }
+    Ok(false)
 }
 
 /// Runs `edit-bank`.

@@ -23,9 +23,11 @@ pub struct Args {
 /// Pure decision.
 pub fn decide(_state: &State<'_>, args: &Args) -> Result<Vec<Event>> {
     if !DEFAULT_FACTORS.iter().any(|(f, _)| *f == args.factor) {
+        let names: Vec<&str> = DEFAULT_FACTORS.iter().map(|(f, _)| *f).collect();
         return Err(Error::invalid(format!(
-            "factor {} not found in priority_factor_weight_table; available factors are fairshare,queue,bank,urgency",
-            args.factor
+            "factor {} not found in priority_factor_weight_table; available factors are {}",
+            args.factor,
+            names.join(",")
         )));
     }
     let weight = validate::non_negative("--weight", &args.weight)?;

@@ -1,11 +1,11 @@
 //! `edit-queue`: change a queue's limits.
 
-use projections::events::{Event, QueueEdited, INTEGER_MAX};
+use projections::events::{Event, QueueAdded, QueueEdited};
 use projections::model::State;
 
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};
-use crate::validate::{self, EditInt};
+use crate::validate::{self, int_field};
 
 /// Edit a queue's limits. Only the options given change; `-1` resets a
 /// limit to its default.
@@ -48,33 +48,34 @@ pub struct Args {
     pub max_cores: Option<String>,
 }
 
-fn field(opt: &str, v: &Option<String>, default: i64) -> Result<Option<i64>> {
-    match v {
-        None => Ok(None),
-        Some(s) => match validate::edit_int(opt, s, false)? {
-            EditInt::Reset => Ok(Some(default)),
-            EditInt::Set(x) => Ok(Some(x.min(INTEGER_MAX))),
-        },
-    }
-}
-
 /// Pure decision.
 pub fn decide(state: &State<'_>, a: &Args) -> Result<Vec<Event>> {
     validate::name("queue", &a.queue)?;
-    let m = INTEGER_MAX;
+    // A reset restores the add-queue default.
+    let d = QueueAdded::with_defaults(a.queue.as_str());
     let e = QueueEdited {
         queue: a.queue.clone(),
-        min_nodes_per_job: field("--min-nodes-per-job", &a.min_nodes_per_job, 1)?,
-        max_nodes_per_job: field("--max-nodes-per-job", &a.max_nodes_per_job, 1)?,
-        max_time_per_job: field("--max-time-per-job", &a.max_time_per_job, 60)?,
-        priority: field("--priority", &a.priority, 0)?,
-        max_running_jobs: field("--max-running-jobs", &a.max_running_jobs, 100)?,
-        max_nodes_per_assoc: field("--max-nodes-per-assoc", &a.max_nodes_per_assoc, m)?,
-        max_sched_jobs: field("--max-sched-jobs", &a.max_sched_jobs, m)?,
-        max_sched_nodes_per_assoc: field("--max-sched-nodes-per-assoc", &a.max_sched_nodes_per_assoc, m)?,
-        max_sched_cores_per_assoc: field("--max-sched-cores-per-assoc", &a.max_sched_cores_per_assoc, m)?,
-        max_nodes: field("--max-nodes", &a.max_nodes, m)?,
-        max_cores: field("--max-cores", &a.max_cores, m)?,
+        min_nodes_per_job: int_field("--min-nodes-per-job", &a.min_nodes_per_job, d.min_nodes_per_job, false)?,
+        max_nodes_per_job: int_field("--max-nodes-per-job", &a.max_nodes_per_job, d.max_nodes_per_job, false)?,
+        max_time_per_job: int_field("--max-time-per-job", &a.max_time_per_job, d.max_time_per_job, false)?,
+        priority: int_field("--priority", &a.priority, d.priority, false)?,
+        max_running_jobs: int_field("--max-running-jobs", &a.max_running_jobs, d.max_running_jobs, false)?,
+        max_nodes_per_assoc: int_field("--max-nodes-per-assoc", &a.max_nodes_per_assoc, d.max_nodes_per_assoc, false)?,
+        max_sched_jobs: int_field("--max-sched-jobs", &a.max_sched_jobs, d.max_sched_jobs, false)?,
+        max_sched_nodes_per_assoc: int_field(
+            "--max-sched-nodes-per-assoc",
+            &a.max_sched_nodes_per_assoc,
+            d.max_sched_nodes_per_assoc,
+            false,
+        )?,
+        max_sched_cores_per_assoc: int_field(
+            "--max-sched-cores-per-assoc",
+            &a.max_sched_cores_per_assoc,
+            d.max_sched_cores_per_assoc,
+            false,
+        )?,
+        max_nodes: int_field("--max-nodes", &a.max_nodes, d.max_nodes, false)?,
+        max_cores: int_field("--max-cores", &a.max_cores, d.max_cores, false)?,
     };
     if e == (QueueEdited { queue: a.queue.clone(), ..Default::default() }) {
         return Err(Error::invalid("no fields provided for update"));

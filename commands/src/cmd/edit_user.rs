@@ -1,11 +1,11 @@
 //! `edit-user`: change fields of a user's associations.
 
-use projections::events::{AssociationEdited, Event, INTEGER_MAX, USERID_UNKNOWN};
+use projections::events::{AssociationEdited, Event, INTEGER_MAX};
 use projections::model::{split_list, Association, State};
 
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};
-use crate::validate::{self, EditInt};
+use crate::validate::{self, int_field};
 
 /// Edit a user's associations: the one in `--bank`, or every one of them.
 /// `-1` or `unlimited` resets a field to its default (queues to none,
@@ -113,16 +113,6 @@ fn is_reset(s: &str, unlimited: bool) -> bool {
     s.trim() == "-1" || (unlimited && s.trim().eq_ignore_ascii_case("unlimited"))
 }
 
-fn int_field(opt: &str, v: &Option<String>, default: i64, unlimited: bool) -> Result<Option<i64>> {
-    match v {
-        None => Ok(None),
-        Some(s) => match validate::edit_int(opt, s, unlimited)? {
-            EditInt::Reset => Ok(Some(default)),
-            EditInt::Set(x) => Ok(Some(x.min(INTEGER_MAX))),
-        },
-    }
-}
-
 fn list(opt: &str, s: &str) -> Result<Vec<String>> {
     let items: Vec<String> = split_list(s).into_iter().map(str::to_string).collect();
     for i in &items {
@@ -135,16 +125,7 @@ fn list(opt: &str, s: &str) -> Result<Vec<String>> {
 /// `unlimited_resets` (edit-user; not edit-all-users).
 pub fn resolve(f: &Fields, unlimited_resets: bool) -> Result<Resolved> {
     let u = unlimited_resets;
-    let userid = match &f.userid {
-        None => None,
-        Some(s) => {
-            let v = validate::non_negative("--userid", s)?;
-            if v > USERID_UNKNOWN {
-                return Err(Error::invalid("--userid: value out of range"));
-            }
-            Some(v)
-        }
-    };
+    let userid = f.userid.as_deref().map(validate::userid).transpose()?;
     let default_bank = match &f.default_bank {
         None => None,
         Some(s) if is_reset(s, u) => {
@@ -158,13 +139,7 @@ pub fn resolve(f: &Fields, unlimited_resets: bool) -> Result<Resolved> {
     let fairshare = match &f.fairshare {
         None => None,
         Some(s) if is_reset(s, u) => Some(0.5),
-        Some(s) => {
-            let v = validate::float("--fairshare", s)?;
-            if !(0.0..=1.0).contains(&v) {
-                return Err(Error::invalid("--fairshare: value must be between 0 and 1"));
-            }
-            Some(v)
-        }
+        Some(s) => Some(validate::fairshare(s)?),
     };
     let queues = match &f.queues {
         None => None,
@@ -204,18 +179,8 @@ pub fn resolve(f: &Fields, unlimited_resets: bool) -> Result<Resolved> {
 
 /// Checks that the queues and projects named in `r` exist.
 pub fn check_exists(state: &State<'_>, r: &Resolved) -> Result<()> {
-    let queues = r.queues.iter().flatten().chain(&r.add_queues);
-    for q in queues {
-        if state.queue(q)?.is_none() {
-            return Err(Error::invalid(format!("queue {q} does not exist in queue_table")));
-        }
-    }
-    for p in r.projects.iter().flatten().chain(r.default_project.iter()) {
-        if state.project(p)?.is_none() {
-            return Err(Error::invalid(format!("project {p} does not exist in project_table")));
-        }
-    }
-    Ok(())
+    validate::queues_exist(state, r.queues.iter().flatten().chain(&r.add_queues).map(String::as_str))?;
+    validate::projects_exist(state, r.projects.iter().flatten().chain(r.default_project.iter()).map(String::as_str))
 }
 
 /// The edit event for one association row. `new_bank` moves it.
@@ -235,9 +200,7 @@ pub fn row_edit(row: &Association, r: &Resolved, new_bank: Option<String>) -> As
         None
     };
     let mut projects: Option<Vec<String>> = r.projects.clone().map(|mut p| {
-        if !p.iter().any(|x| x == "*") {
-            p.push("*".into());
-        }
+        validate::add_any_project(&mut p);
         p
     });
     if let Some(d) = &r.default_project {

@@ -1,10 +1,13 @@
 //! Helpers shared by the admin commands: result rows for each projection
 //! table, output selection (`--fields`, `-o/--format`, `--json`, tables),
 //! and the user-removal cascade (disable or delete associations, then fix
-//! up default banks) used by `delete-user` and `delete-bank`.
+//! up default banks) used by `delete-user` and `delete-bank`, and the
+//! still-referenced warning of `delete-queue` and `delete-project`.
+
+use std::collections::HashSet;
 
 use projections::events::{AssocRef, DefaultBankChanged, Event};
-use projections::model::{Association, Project, Queue, State};
+use projections::model::{Association, Bank, Project, Queue, State};
 use serde_json::{json, Value};
 
 use crate::context::Output;
@@ -198,16 +201,33 @@ pub fn remove_user_events(state: &State<'_>, username: &str, banks: &[String], f
     Ok(events)
 }
 
-/// Every bank in the subtree of `bank` (itself first, then depth-first by
-/// name), active or not.
-pub fn subtree(state: &State<'_>, bank: &str) -> Result<Vec<String>> {
-    let mut out = vec![bank.to_string()];
+/// The output of a delete command (`delete-queue`, `delete-project`):
+/// `warning` when any association still references the deleted name, as
+/// told by `references`; nothing otherwise.
+pub fn warn_if_referenced(
+    state: &State<'_>,
+    warning: &str,
+    references: impl Fn(&Association) -> bool,
+) -> Result<Output> {
+    let mut out = Output::none();
+    if state.associations()?.iter().any(references) {
+        out.warnings.push(warning.to_string());
+    }
+    Ok(out)
+}
+
+/// Every bank row in the subtree of `root` (`root` itself first, then
+/// breadth-first, each bank's direct sub-banks by name), active or not.
+/// A bank already listed is not listed again.
+pub fn subtree(state: &State<'_>, root: Bank) -> Result<Vec<Bank>> {
+    let mut names: HashSet<String> = HashSet::from([root.bank.clone()]);
+    let mut out = vec![root];
     let mut i = 0;
     while i < out.len() {
-        let subs = state.sub_banks(&out[i])?;
+        let subs = state.sub_banks(&out[i].bank)?;
         for s in subs {
-            if !out.contains(&s.bank) {
-                out.push(s.bank);
+            if names.insert(s.bank.clone()) {
+                out.push(s);
             }
         }
         i += 1;
