@@ -88,3 +88,11 @@ pub fn given(facts: &[Given<'_>]) -> World {
     tx.commit().expect("commit");
     World { ledger }
 }
+
+/// A command's `Args` parsed from the command-line words `argv` (after the
+/// command name), as clap parses them for the real command.
+pub fn parse_args<A: clap::Args + clap::FromArgMatches>(argv: &[&str]) -> A {
+    let cmd = A::augment_args(clap::Command::new("x"));
+    let matches = cmd.try_get_matches_from(std::iter::once("x").chain(argv.iter().copied())).expect("arguments parse");
+    A::from_arg_matches(&matches).expect("arguments match")
+}

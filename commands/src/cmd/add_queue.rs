@@ -84,23 +84,16 @@ pub fn cmd_add_queue(ctx: &Context, args: &Args) -> Result<Output> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{given, queue, Given};
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct P {
-        #[command(flatten)]
-        a: Args,
-    }
+    use crate::testing::{given, parse_args, queue, Given};
 
     #[test]
     fn defaults_and_duplicates() {
         let g = given(&[Given::Queue("gold")]);
-        let evs = decide(&g.state(), &P::parse_from(["x", "orange"]).a).unwrap();
+        let evs = decide(&g.state(), &parse_args(&["orange"])).unwrap();
         assert_eq!(evs, vec![Event::QueueAdded(queue("orange"))]);
-        let e = decide(&g.state(), &P::parse_from(["x", "gold"]).a).unwrap_err();
+        let e = decide(&g.state(), &parse_args(&["gold"])).unwrap_err();
         assert_eq!(e.to_string(), "queue gold already exists in queue_table");
-        let e = decide(&g.state(), &P::parse_from(["x", "q", "--priority", "-3"]).a).unwrap_err();
+        let e = decide(&g.state(), &parse_args(&["q", "--priority", "-3"])).unwrap_err();
         assert_eq!(e.to_string(), "--priority: value must be a non-negative integer, got -3");
     }
 }

@@ -150,19 +150,10 @@ pub fn cmd_add_user(ctx: &Context, args: &Args) -> Result<Output> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{given, Given};
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct P {
-        #[command(flatten)]
-        a: Args,
-    }
+    use crate::testing::{given, parse_args, Given};
 
     fn args(extra: &[&str]) -> Args {
-        let mut v = vec!["x"];
-        v.extend_from_slice(extra);
-        P::parse_from(v).a
+        parse_args(extra)
     }
 
     #[test]

@@ -95,23 +95,12 @@ pub fn cmd_edit_queue(ctx: &Context, args: &Args) -> Result<Output> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{given, Given};
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct P {
-        #[command(flatten)]
-        a: Args,
-    }
+    use crate::testing::{given, parse_args, Given};
 
     #[test]
     fn edits_and_resets() {
         let g = given(&[Given::Queue("gold")]);
-        let d = |v: &[&str]| {
-            let mut a = vec!["x"];
-            a.extend_from_slice(v);
-            decide(&g.state(), &P::parse_from(a).a)
-        };
+        let d = |v: &[&str]| decide(&g.state(), &parse_args(v));
         let evs = d(&["gold", "--priority", "5", "--max-running-jobs", "-1"]).unwrap();
         assert_eq!(
             evs,

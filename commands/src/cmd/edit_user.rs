@@ -275,19 +275,10 @@ pub fn cmd_edit_user(ctx: &Context, args: &Args) -> Result<Output> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{given, Given, World};
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct P {
-        #[command(flatten)]
-        a: Args,
-    }
+    use crate::testing::{given, parse_args, Given, World};
 
     fn args(extra: &[&str]) -> Args {
-        let mut v = vec!["x"];
-        v.extend_from_slice(extra);
-        P::try_parse_from(v).unwrap().a
+        parse_args(extra)
     }
 
     fn world() -> World {

@@ -90,14 +90,7 @@ pub fn cmd_list_users(ctx: &Context, args: &Args) -> Result<Output> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{given, Given};
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct P {
-        #[command(flatten)]
-        a: Args,
-    }
+    use crate::testing::{given, parse_args, Given};
 
     #[test]
     fn filters() {
@@ -110,9 +103,9 @@ mod tests {
             Given::DisableUser("v", "B"),
         ]);
         let run = |a: &[&str]| {
-            let mut v = vec!["x", "--fields", "username"];
+            let mut v = vec!["--fields", "username"];
             v.extend_from_slice(a);
-            view(&g.state(), &P::parse_from(v).a).map(|o| o.stdout)
+            view(&g.state(), &parse_args(&v)).map(|o| o.stdout)
         };
         assert_eq!(run(&[]).unwrap(), "username\n--------\nu       \nv       \n");
         assert_eq!(run(&["-B", "B"]).unwrap(), "username\n--------\nv       \n");
