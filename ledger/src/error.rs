@@ -1,4 +1,4 @@
-use crate::types::Seq;
+use crate::Seq;
 
 /// Errors from the ledger crate.
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +46,6 @@ pub enum Error {
         what: String,
     },
     /// SQLite failed.
-    #[cfg(feature = "sqlite")]
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// JSON (argv column) failed.

@@ -2,31 +2,25 @@
 //!
 //! The append-only, hash-chained event log at the bottom of fluxacct.
 //!
-//! * [`Seq`], [`EventHash`], [`Actor`] and [`StoredEvent`] describe events and
-//!   compile without SQLite (the priority plugin uses them).
-//! * [`encoding`] holds the canonical byte encoding that is hashed with
-//!   blake3; `docs/canonical-encoding.md` specifies it byte for byte.
-//! * With the default `sqlite` feature, [`Ledger`] stores the log in one
-//!   SQLite file (WAL mode, `user_version` migrations, write-once triggers)
-//!   and appends inside `BEGIN IMMEDIATE` transactions ([`Tx`]).
+//! * [`Seq`], [`EventHash`], [`Actor`] and [`StoredEvent`] describe events
+//!   and [`encoding`] holds the canonical byte encoding that is hashed with
+//!   blake3 (`docs/canonical-encoding.md` specifies it byte for byte). They
+//!   live in the SQLite-free `fluxacct-core` and are re-exported here.
+//! * [`Ledger`] stores the log in one SQLite file (WAL mode, `user_version`
+//!   migrations, write-once triggers) and appends inside `BEGIN IMMEDIATE`
+//!   transactions ([`Tx`]).
 //!
 //! The ledger knows nothing about what events mean: payloads are opaque
 //! canonical-JSON bytes tagged with a kind and a schema version.
 
-pub mod encoding;
 mod error;
-#[cfg(feature = "sqlite")]
 mod store;
-mod types;
-#[cfg(feature = "sqlite")]
 mod verify;
 
-pub use encoding::event_hash;
 pub use error::Error;
-#[cfg(feature = "sqlite")]
+pub use fluxacct_core::encoding;
+pub use fluxacct_core::{event_hash, Actor, EventHash, EventMeta, ParseHashError, Seq, StoredEvent};
 pub use store::{Appended, EventStream, Ledger, OpenMode, Tx, APPLICATION_ID, SCHEMA_VERSION};
-pub use types::{Actor, EventHash, EventMeta, Seq, StoredEvent};
-#[cfg(feature = "sqlite")]
 pub use verify::{open_read_only, verify_chain, verify_chain_to, VerifyFailure, VerifyReport};
 
 /// Result alias for ledger operations.

@@ -6,8 +6,8 @@ use std::path::Path;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use crate::error::Error;
-use crate::types::{Actor, EventHash, EventMeta, Seq, StoredEvent};
 use crate::Result;
+use crate::{Actor, EventHash, EventMeta, Seq, StoredEvent};
 
 /// `PRAGMA application_id` of a fluxacct ledger ("FXAL").
 pub const APPLICATION_ID: i64 = 0x4658_414c;

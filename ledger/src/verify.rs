@@ -11,8 +11,8 @@ use std::path::Path;
 use rusqlite::{params, Connection, OpenFlags};
 
 use crate::error::Error;
-use crate::types::{EventHash, Seq};
 use crate::Result;
+use crate::{EventHash, Seq};
 
 /// Why verification failed, at the first bad seq.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@
 //! and `config` (`{deny_unknown_queues}`). Unlike flux-accounting, the
 //! factor weights given here take effect.
 
-use projections::snapshot::{AssociationRecord, LedgerHead, QueueRecord, Snapshot, SnapshotBuilder, Weights};
+use fluxacct_core::snapshot::{AssociationRecord, LedgerHead, QueueRecord, Snapshot, SnapshotBuilder, Weights};
 use serde::Deserialize;
 use serde_json::Value;
 

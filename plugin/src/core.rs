@@ -24,7 +24,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use projections::snapshot::{Association, LedgerHead, Queue, Snapshot, StrId, Weights};
+pub use fluxacct_core::priority::{priority_formula, PRIORITY_MAX};
+use fluxacct_core::snapshot::{Association, LedgerHead, Queue, Snapshot, StrId, Weights};
 use serde_json::{json, Map, Value};
 
 use crate::jobin::{Attr, JobIn, Resources};
@@ -43,9 +44,6 @@ pub const STATE_RUN: u32 = 16;
 pub const STATE_CLEANUP: u32 = 32;
 /// `FLUX_JOB_STATE_INACTIVE`.
 pub const STATE_INACTIVE: u32 = 64;
-
-/// `FLUX_JOB_PRIORITY_MAX`.
-pub const PRIORITY_MAX: i64 = 4_294_967_295;
 
 /// Hold: the association's running jobs in the job's queue are at the queue limit.
 pub const D_QUEUE_MRJ: &str = "max-run-jobs-queue";
@@ -1097,29 +1095,6 @@ impl Core {
 /// the `load_snapshot` reply and the `snapshot` member of `plugin.query`.
 pub fn head_json(h: &LedgerHead) -> Value {
     serde_json::to_value(h).unwrap_or(Value::Null)
-}
-
-/// `P = round(W_fs·fairshare + W_q·queue_priority + W_b·bank_priority + W_u·(urgency − 16))`,
-/// with urgency 0 → 0, urgency 31 → [`PRIORITY_MAX`], and the result
-/// clamped to `0..=PRIORITY_MAX` (NaN → 0).
-pub fn priority_formula(w: &Weights, fairshare: f64, queue_priority: i64, bank_priority: f64, urgency: i64) -> i64 {
-    match urgency {
-        0 => return 0,
-        31 => return PRIORITY_MAX,
-        _ => {}
-    }
-    let p = w.fairshare as f64 * fairshare
-        + w.queue as f64 * queue_priority as f64
-        + w.bank as f64 * bank_priority
-        + w.urgency as f64 * (urgency as f64 - 16.0);
-    let p = p.round();
-    if p.is_nan() || p <= 0.0 {
-        0
-    } else if p >= PRIORITY_MAX as f64 {
-        PRIORITY_MAX
-    } else {
-        p as i64
-    }
 }
 
 #[cfg(test)]

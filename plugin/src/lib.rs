@@ -1,7 +1,7 @@
 //! # mf_priority.so — fluxacct's multi-factor priority jobtap plugin
 //!
 //! A drop-in replacement for flux-accounting's `mf_priority.so`, fed by a
-//! fluxacct snapshot (`projections::snapshot`) instead of a stream of
+//! fluxacct snapshot (`fluxacct_core::snapshot`) instead of a stream of
 //! `rec_update` RPCs.
 //!
 //! * [`core`] is the safe core: the snapshot, per-association counters, and
@@ -18,7 +18,7 @@
 //! ## Loading
 //!
 //! ```text
-//! cargo build -p fluxacct-plugin --release
+//! cargo build --release
 //! install -m 644 target/release/libmf_priority.so <libdir>/flux/job-manager/plugins/mf_priority.so
 //! flux jobtap load -r .priority-default mf_priority.so snapshot=/var/lib/fluxacct/snapshot.mp
 //! ```
@@ -40,7 +40,7 @@ pub mod jobin;
 
 use std::path::Path;
 
-use projections::snapshot::{Snapshot, SnapshotError};
+use fluxacct_core::snapshot::{Snapshot, SnapshotError};
 use serde_json::Value;
 
 /// `ENOENT` (Linux errno): a snapshot file does not exist.

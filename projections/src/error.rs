@@ -43,11 +43,20 @@ pub enum Error {
     #[error("snapshot: {0}")]
     Snapshot(String),
     /// The ledger failed.
-    #[cfg(feature = "sqlite")]
     #[error(transparent)]
     Ledger(#[from] ledger::Error),
     /// SQLite failed.
-    #[cfg(feature = "sqlite")]
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+}
+
+impl From<fluxacct_core::EventError> for Error {
+    fn from(e: fluxacct_core::EventError) -> Error {
+        use fluxacct_core::EventError as E;
+        match e {
+            E::UnknownEvent { kind, version } => Error::UnknownEvent { kind, version },
+            E::Decode { kind, version, what } => Error::Decode { kind, version, what },
+            E::Encode(what) => Error::Encode(what),
+        }
+    }
 }

@@ -227,7 +227,7 @@ fn decode_row(r: &rusqlite::Row<'_>, banks: &mut BankNames) -> Result<Decoded> {
         Item::Job(PendingJob::decode(seq.0, version, payload, banks)?)
     } else {
         let kind = std::str::from_utf8(kind).map_err(|_| corrupt("kind is not UTF-8"))?;
-        Item::Event(Box::new(projections::Event::decode(kind, version, payload)?))
+        Item::Event(Box::new(projections::Event::decode(kind, version, payload).map_err(projections::Error::from)?))
     };
     Ok(Decoded { seq, recorded_at, hash, item })
 }

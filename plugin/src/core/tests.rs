@@ -1,5 +1,5 @@
 use super::*;
-use projections::snapshot::{AssociationRecord, QueueRecord, SnapshotBuilder};
+use fluxacct_core::snapshot::{AssociationRecord, QueueRecord, SnapshotBuilder};
 
 fn rec(uid: u32, bank: &str) -> AssociationRecord {
     AssociationRecord {
@@ -75,22 +75,6 @@ fn default_bank_and_project_posted_together() {
     j.bank = Attr::Str("dodgers".into());
     j.project = Attr::Str("*".into());
     assert!(c.job_new(&j).effects.is_empty());
-}
-
-#[test]
-fn priority_formula_and_clamps() {
-    let w = Weights::default();
-    assert_eq!(priority_formula(&w, 0.5, 0, 0.0, 16), 50_000);
-    assert_eq!(priority_formula(&w, 0.5, 0, 0.0, 20), 54_000);
-    assert_eq!(priority_formula(&w, 0.5, 100, 0.0, 16), 1_050_000);
-    assert_eq!(priority_formula(&w, 0.5, 0, 0.0, 0), 0);
-    assert_eq!(priority_formula(&w, 0.5, 0, 0.0, 31), PRIORITY_MAX);
-    assert_eq!(priority_formula(&w, 0.0, 0, 0.0, 1), 0);
-    assert_eq!(priority_formula(&w, 1e12, 0, 0.0, 16), PRIORITY_MAX);
-    assert_eq!(priority_formula(&w, f64::NAN, 0, 0.0, 16), 0);
-    assert_eq!(priority_formula(&w, 0.45321, 0, 0.0, 16), 45_321);
-    let w2 = Weights { bank: 1000, ..w };
-    assert_eq!(priority_formula(&w2, 0.99, 1, 100.0, 16), 209_000);
 }
 
 #[test]

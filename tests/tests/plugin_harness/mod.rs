@@ -5,10 +5,12 @@
 //!   `libjobtap_host.so`, which defines every `flux_*` / `flux_jobtap_*`
 //!   symbol the plugin uses (the variadic ones need C) and forwards each into
 //!   a Rust function registered here with `jobtap_host_set`.
-//! * [`plugin_path`] builds the plugin exactly as the README documents for
-//!   installation (`cargo build -p fluxacct-plugin --release`, into
-//!   `<target>/plugin`), once per test process, and returns
-//!   `.../release/libmf_priority.so`.
+//! * [`plugin_path`] builds the plugin in release mode as the README's
+//!   install does (`cargo build -p fluxacct-plugin --release`, into
+//!   `<target>/plugin` so as not to wait on the test run's target lock; the
+//!   plugin depends only on `fluxacct-core`, so this resolves the same crates
+//!   and features as the workspace build), once per test process, and
+//!   returns `.../release/libmf_priority.so`.
 //! * The host library is dlopen'ed with `RTLD_GLOBAL`, then the plugin with
 //!   `RTLD_NOW | RTLD_LOCAL` as the job manager does, so the plugin's
 //!   undefined `flux_*` symbols resolve against the host.

@@ -39,7 +39,7 @@
 //! # Building one
 //!
 //! ```
-//! use fluxacct_projections::snapshot::*;
+//! use fluxacct_core::snapshot::*;
 //! let mut b = SnapshotBuilder::new(LedgerHead::default());
 //! b.add_association(&AssociationRecord {
 //!     userid: 5035,
@@ -70,7 +70,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use ledger::{EventHash, Seq};
+use crate::{EventHash, Seq};
 use serde::{Deserialize, Serialize};
 
 /// Magic bytes at the start of every snapshot file.

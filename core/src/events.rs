@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Error;
+use crate::EventError as Error;
 
 /// `INTEGER_MAX` of flux-accounting: the value shown as `unlimited`.
 pub const INTEGER_MAX: i64 = 2_147_483_647;

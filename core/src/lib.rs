@@ -1,0 +1,33 @@
+//! # fluxacct-core
+//!
+//! Everything fluxacct knows that needs no database, shared by the SQLite
+//! side (`ledger`, `projections`) and the priority plugin, which depends on
+//! this crate alone and so never links SQLite:
+//!
+//! * [`Seq`], [`EventHash`], [`Actor`], [`EventMeta`], [`StoredEvent`]: an
+//!   event as the log stores it, and [`encoding`], the canonical byte
+//!   encoding that is hashed with blake3 (`docs/canonical-encoding.md`).
+//! * [`events`]: the event catalogue (kinds, versions, canonical payloads,
+//!   upcasting).
+//! * [`fairshare`]: the weighted-tree fair-share algorithm.
+//! * [`priority`]: the multi-factor priority formula.
+//! * [`usage`]: the usage arithmetic (periods, half-life decay, job usage,
+//!   config durations).
+//! * [`snapshot`]: the compact MessagePack snapshot the plugin loads, and
+//!   its codec.
+//!
+//! Nothing here reads the clock, the environment or randomness.
+
+pub mod encoding;
+mod error;
+pub mod events;
+pub mod fairshare;
+pub mod priority;
+pub mod snapshot;
+mod types;
+pub mod usage;
+
+pub use encoding::event_hash;
+pub use error::EventError;
+pub use events::Event;
+pub use types::{Actor, EventHash, EventMeta, ParseHashError, Seq, StoredEvent};
