@@ -1,1 +1,3 @@
 //! Benches live in benches/benches.
+
+#![forbid(unsafe_code)]

@@ -13,9 +13,18 @@ pub enum Error {
     /// SQLite failed.
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    /// I/O failed.
-    #[error("{0}")]
-    Io(String),
+    /// I/O (or a write, or a Flux RPC) failed. `context` is the one-line
+    /// message (it already quotes the cause); `source` is the operating
+    /// system's error behind it, when there is one, kept for callers that
+    /// look at its kind.
+    #[error("{context}")]
+    Io {
+        /// What failed, and why, on one line.
+        context: String,
+        /// The I/O error behind it.
+        #[source]
+        source: Option<std::io::Error>,
+    },
     /// A check found problems (verify, rebuild --check): the report is the
     /// output, and the process exits non-zero.
     #[error("{message}")]
@@ -33,6 +42,17 @@ impl Error {
         Error::Invalid(msg.into())
     }
 
+    /// An I/O failure: `context` (e.g. `cannot read PATH`), then the error.
+    pub fn io(context: impl std::fmt::Display, source: std::io::Error) -> Error {
+        Error::Io { context: format!("{context}: {source}"), source: Some(source) }
+    }
+
+    /// A failure to write or exchange data that has no I/O error behind it
+    /// (a Flux RPC error string, an encoder's message).
+    pub fn io_msg(context: impl Into<String>) -> Error {
+        Error::Io { context: context.into(), source: None }
+    }
+
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         1
@@ -41,7 +61,7 @@ impl Error {
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
-        Error::Io(e.to_string())
+        Error::Io { context: e.to_string(), source: Some(e) }
     }
 }
 

@@ -108,13 +108,13 @@ impl Flux {
             )
         };
         if f.is_null() {
-            return Err(Error::Io(format!("{topic}: {}", std::io::Error::last_os_error())));
+            return Err(Error::io(topic, std::io::Error::last_os_error()));
         }
         let mut s: *const c_char = std::ptr::null();
         // SAFETY: f is a live future; s receives a string owned by f.
         let rc = unsafe { (self.rpc_get)(f, &mut s) };
         let out = if rc < 0 {
-            Err(Error::Io(format!("{topic}: {}", self.future_error(f))))
+            Err(Error::io_msg(format!("{topic}: {}", self.future_error(f))))
         } else if s.is_null() {
             Ok(None)
         } else {
@@ -134,7 +134,7 @@ impl Flux {
         // SAFETY: as in rpc().
         let f = unsafe { (self.rpc)(self.h, topic_c.as_ptr(), payload_c.as_ptr(), NODEID_ANY, RPC_STREAMING) };
         if f.is_null() {
-            return Err(Error::Io(format!("{topic}: {}", std::io::Error::last_os_error())));
+            return Err(Error::io(topic, std::io::Error::last_os_error()));
         }
         let result = loop {
             let mut s: *const c_char = std::ptr::null();
@@ -145,7 +145,7 @@ impl Flux {
                 if errno == ENODATA {
                     break Ok(());
                 }
-                break Err(Error::Io(format!("{topic}: {}", self.future_error(f))));
+                break Err(Error::io_msg(format!("{topic}: {}", self.future_error(f))));
             }
             if !s.is_null() {
                 // SAFETY: valid until the next reset.

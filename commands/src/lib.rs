@@ -10,12 +10,15 @@
 //! [`Context`] carries the clock, the actor, the command line, the passwd
 //! lookups and the progress sink; commands return an [`Output`].
 
+#![deny(unsafe_code)]
+
 pub mod checkpoint_hook;
 pub mod cli;
 pub mod cmd;
 pub mod context;
 pub mod db;
 mod error;
+#[allow(unsafe_code)] // The libflux-core client: the command line's only FFI.
 pub mod flux;
 pub mod format;
 pub mod jobs;

@@ -1,5 +1,7 @@
 //! `flux-account`: the fluxacct command line.
 
+#![forbid(unsafe_code)]
+
 mod app;
 
 fn main() {

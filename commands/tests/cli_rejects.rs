@@ -89,19 +89,13 @@ fn bad_inputs_change_nothing() {
     }
 }
 
-/// A real flux-accounting v0.60 database from `shared/fixtures` (beside the
-/// workspace, as in CI), or, where that is absent, one with its table.
+/// A real flux-accounting v0.60 database from `shared/fixtures`, beside the
+/// workspace (as in CI); the test fails when it is missing.
 fn flux_accounting_db(to: &std::path::Path) {
-    let rel = "shared/fixtures/flux-accounting-dbs/FluxAccountingv0-60-0.db";
-    let beside = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel);
-    for src in [beside, std::path::Path::new("/work").join(rel)] {
-        if std::fs::copy(&src, to).is_ok() {
-            return;
-        }
-    }
-    let c = rusqlite::Connection::open(to).expect("create");
-    c.execute_batch("PRAGMA user_version = 38; CREATE TABLE association_table (username TEXT, bank TEXT);")
-        .expect("schema");
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures/flux-accounting-dbs/FluxAccountingv0-60-0.db");
+    std::fs::copy(&src, to)
+        .unwrap_or_else(|e| panic!("{}: {e} (the shared fixtures must be beside the workspace)", src.display()));
 }
 
 #[test]

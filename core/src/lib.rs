@@ -18,6 +18,8 @@
 //!
 //! Nothing here reads the clock, the environment or randomness.
 
+#![forbid(unsafe_code)]
+
 pub mod encoding;
 mod error;
 pub mod events;

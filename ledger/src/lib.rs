@@ -13,6 +13,8 @@
 //! The ledger knows nothing about what events mean: payloads are opaque
 //! canonical-JSON bytes tagged with a kind and a schema version.
 
+#![forbid(unsafe_code)]
+
 mod error;
 mod store;
 mod verify;

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::path::Path;
 
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 
 use crate::error::Error;
 use crate::Result;
@@ -119,7 +119,7 @@ impl Ledger {
         // the pages they would with SQLite's default 4 KiB.
         conn.pragma_update(None, "page_size", PAGE_SIZE)?;
         configure(&conn, false)?;
-        let tx = conn.unchecked_transaction()?;
+        let tx = Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)?;
         tx.pragma_update(None, "application_id", APPLICATION_ID)?;
         migrate(&tx)?;
         tx.commit()?;
@@ -169,7 +169,10 @@ impl Ledger {
             if mode == OpenMode::ReadOnly {
                 return Err(not_ledger("; it needs a schema upgrade, open it read-write once"));
             }
-            let tx = conn.unchecked_transaction()?;
+            // IMMEDIATE: a concurrent opener waits (busy timeout) and then
+            // finds the schema migrated, instead of failing to upgrade a
+            // read lock halfway through.
+            let tx = Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)?;
             migrate(&tx)?;
             tx.commit()?;
         }

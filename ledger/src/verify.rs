@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use rusqlite::{params, Connection, OpenFlags};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use crate::error::Error;
 use crate::Result;
@@ -52,8 +52,9 @@ fn check_range(conn: &Connection, lo: u64, hi: u64) -> Result<RangeResult> {
     let mut prev: Option<EventHash> = if lo <= 1 {
         Some(EventHash::ZERO)
     } else {
+        // A missing row is a gap the range check reports; a failing read is an error.
         let h: Option<Vec<u8>> =
-            conn.query_row("SELECT hash FROM events WHERE seq = ?1", [lo as i64 - 1], |r| r.get(0)).ok();
+            conn.query_row("SELECT hash FROM events WHERE seq = ?1", [lo as i64 - 1], |r| r.get(0)).optional()?;
         h.and_then(|h| EventHash::from_slice(&h))
     };
     let mut stmt = conn.prepare(

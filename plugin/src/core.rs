@@ -328,9 +328,23 @@ pub struct Core {
     slab: Vec<AssocState>,
     slab_by_uid: HashMap<u32, Vec<usize>>,
     jobs: HashMap<u64, Job>,
+    /// Counter underflows since the shim last asked ([`Core::take_errors`]).
+    errors: Vec<String>,
 }
 
-fn add(x: &mut i64, d: i64) {
+/// Adds `d` to a counter. A counter never goes below zero: if it would,
+/// the bookkeeping is wrong somewhere, so it is clamped at zero (the plugin
+/// keeps serving) and `false` is returned for the caller to report.
+#[must_use]
+fn add(x: &mut i64, d: i64) -> bool {
+    let v = x.saturating_add(d);
+    *x = v.max(0);
+    debug_assert!(v >= 0, "mf_priority counter underflow: {} + {d}", v.saturating_sub(d));
+    v >= 0
+}
+
+/// Adds `d` to a sum of offsets, saturating, never below zero.
+fn bump(x: &mut i64, d: i64) {
     *x = x.saturating_add(d).max(0);
 }
 
@@ -425,14 +439,14 @@ impl Core {
         let (n, c) = (job.res.nnodes, job.res.ncores);
         let (in_sched, in_run) = (job.in_sched, job.in_run);
         let a = &mut slab[s];
-        add(&mut a.active, sign);
+        let mut ok = add(&mut a.active, sign);
         if in_sched {
-            add(&mut a.sched, sign);
+            ok &= add(&mut a.sched, sign);
         }
         if in_run {
-            add(&mut a.run, sign);
-            add(&mut a.nodes, sign.saturating_mul(n));
-            add(&mut a.cores, sign.saturating_mul(c));
+            ok &= add(&mut a.run, sign);
+            ok &= add(&mut a.nodes, sign.saturating_mul(n));
+            ok &= add(&mut a.cores, sign.saturating_mul(c));
         }
         if let Some(q) = &job.queue {
             if in_sched || in_run {
@@ -443,16 +457,29 @@ impl Core {
                     None => a.queue_usage.entry(q.clone()).or_default(),
                 };
                 if in_sched {
-                    add(&mut u.sched, sign);
-                    add(&mut u.sched_nodes, sign.saturating_mul(n));
-                    add(&mut u.sched_cores, sign.saturating_mul(c));
+                    ok &= add(&mut u.sched, sign);
+                    ok &= add(&mut u.sched_nodes, sign.saturating_mul(n));
+                    ok &= add(&mut u.sched_cores, sign.saturating_mul(c));
                 }
                 if in_run {
-                    add(&mut u.run, sign);
-                    add(&mut u.nodes, sign.saturating_mul(n));
+                    ok &= add(&mut u.run, sign);
+                    ok &= add(&mut u.nodes, sign.saturating_mul(n));
                 }
             }
         }
+        if !ok {
+            let msg = format!(
+                "mf_priority: counter underflow uncounting job {id} from {}/{}: clamped at 0",
+                a.userid, a.bank
+            );
+            self.errors.push(msg);
+        }
+    }
+
+    /// The counter underflows found since the last call (each one a
+    /// bookkeeping bug), for the shim to log as errors.
+    pub fn take_errors(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.errors)
     }
 
     /// Attaches a job to counter entry `s` and counts it.
@@ -634,18 +661,18 @@ impl Core {
                 continue;
             }
             let same_q = queue.is_some() && j.queue.as_deref() == queue;
-            add(&mut o.run, 1);
-            add(&mut o.nodes, j.res.nnodes);
-            add(&mut o.cores, j.res.ncores);
+            bump(&mut o.run, 1);
+            bump(&mut o.nodes, j.res.nnodes);
+            bump(&mut o.cores, j.res.ncores);
             if same_q {
-                add(&mut o.q_run, 1);
+                bump(&mut o.q_run, 1);
             }
             if !j.in_sched {
-                add(&mut o.unsched, 1);
+                bump(&mut o.unsched, 1);
                 if same_q {
-                    add(&mut o.q_unsched, 1);
-                    add(&mut o.q_unsched_nodes, j.res.nnodes);
-                    add(&mut o.q_unsched_cores, j.res.ncores);
+                    bump(&mut o.q_unsched, 1);
+                    bump(&mut o.q_unsched_nodes, j.res.nnodes);
+                    bump(&mut o.q_unsched_cores, j.res.ncores);
                 }
             }
         }

@@ -152,10 +152,20 @@ fn cstring(s: &str) -> CString {
 }
 
 /// Logs through the job manager's handle (`flux_log(h, level, "%s", msg)`).
+///
+/// # Safety
+/// `p` is null or a valid plugin handle.
 unsafe fn log(p: *mut flux_plugin_t, level: c_int, msg: &str) {
-    let h = if p.is_null() { ptr::null_mut() } else { flux_jobtap_get_flux(p) };
+    let h = if p.is_null() {
+        ptr::null_mut()
+    } else {
+        // SAFETY: `p` is a valid plugin handle (caller's contract).
+        unsafe { flux_jobtap_get_flux(p) }
+    };
     let m = cstring(msg);
-    flux_log(h, level, c"%s".as_ptr(), m.as_ptr());
+    // SAFETY: a fixed "%s" format with one NUL-terminated string that lives
+    // across the call; flux_log accepts a null handle (it logs to stderr).
+    unsafe { flux_log(h, level, c"%s".as_ptr(), m.as_ptr()) };
 }
 
 /// Runs `f`, turning a panic into `fallback` (and a log line).
@@ -163,8 +173,10 @@ fn guard<T>(p: *mut flux_plugin_t, what: &str, fallback: T, f: impl FnOnce() -> 
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(v) => v,
         Err(_) => {
-            let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
-                log(p, LOG_ERR, &format!("mf_priority: internal error (panic) in {what}"))
+            let _ = catch_unwind(AssertUnwindSafe(|| {
+                // SAFETY: `p` is what the job manager passed to the entry
+                // point that panicked: null or a valid plugin handle.
+                unsafe { log(p, LOG_ERR, &format!("mf_priority: internal error (panic) in {what}")) }
             }));
             fallback
         }
@@ -177,53 +189,72 @@ fn guard<T>(p: *mut flux_plugin_t, what: &str, fallback: T, f: impl FnOnce() -> 
 /// Called by the job manager with a valid plugin handle.
 #[no_mangle]
 pub unsafe extern "C" fn flux_plugin_init(p: *mut flux_plugin_t) -> c_int {
+    // SAFETY: `p` is the job manager's plugin handle (or null, which `init`
+    // refuses).
     guard(p, "flux_plugin_init", -1, || unsafe { init(p) })
 }
 
+/// # Safety
+/// `p` is null or a valid plugin handle.
 unsafe fn init(p: *mut flux_plugin_t) -> c_int {
     if p.is_null() {
         return -1;
     }
     let mut core = Core::new();
-    let conf = flux_plugin_get_conf(p);
+    // SAFETY: `p` is valid; the conf string is owned by the handle.
+    let conf = unsafe { flux_plugin_get_conf(p) };
     if !conf.is_null() {
-        let conf = CStr::from_ptr(conf).to_string_lossy();
+        // SAFETY: non-null, NUL-terminated, alive while the handle is.
+        let conf = unsafe { CStr::from_ptr(conf) }.to_string_lossy();
         match crate::snapshot_from_conf(&conf) {
             Ok(Some(snap)) => {
                 let head = core.load(snap);
-                log(p, LOG_INFO, &format!("mf_priority: loaded snapshot at ledger seq {}", head.seq));
+                // SAFETY: `p` is valid.
+                unsafe { log(p, LOG_INFO, &format!("mf_priority: loaded snapshot at ledger seq {}", head.seq)) };
             }
             Ok(None) => {}
             Err(e) => {
-                log(p, LOG_ERR, &format!("mf_priority: {e}"));
+                // SAFETY: `p` is valid.
+                unsafe { log(p, LOG_ERR, &format!("mf_priority: {e}")) };
                 return -1;
             }
         }
     }
     let raw = Box::into_raw(Box::new(State { p, core: RefCell::new(core) }));
-    if flux_plugin_aux_set(p, c"mf_priority::state".as_ptr(), raw.cast(), Some(destroy_state)) < 0 {
-        drop(Box::from_raw(raw));
+    // SAFETY: `p` is valid, the key is a static C string, and `raw` is a
+    // live heap object that `destroy_state` (its only freer) takes back.
+    if unsafe { flux_plugin_aux_set(p, c"mf_priority::state".as_ptr(), raw.cast(), Some(destroy_state)) } < 0 {
+        // SAFETY: aux_set failed, so the handle did not take `raw`: it is
+        // still ours, from `Box::into_raw` above, and freed only here.
+        drop(unsafe { Box::from_raw(raw) });
         return -1;
     }
     // From here on the plugin handle owns `raw`.
     let data: *mut c_void = raw.cast();
-    if flux_jobtap_set_load_sort_order(p, c"-state".as_ptr()) < 0 {
-        log(p, LOG_ERR, "mf_priority: failed to set load sort order");
+    // SAFETY: `p` is valid; static C string.
+    if unsafe { flux_jobtap_set_load_sort_order(p, c"-state".as_ptr()) } < 0 {
+        // SAFETY: `p` is valid.
+        unsafe { log(p, LOG_ERR, "mf_priority: failed to set load sort order") };
     }
     // The name must be set before services are registered.
-    if flux_plugin_set_name(p, c"mf_priority".as_ptr()) < 0 {
+    // SAFETY: `p` is valid; static C string.
+    if unsafe { flux_plugin_set_name(p, c"mf_priority".as_ptr()) } < 0 {
         return -1;
     }
     for t in TOPICS {
-        if flux_plugin_add_handler(p, t.as_ptr(), Some(job_cb), data) < 0 {
+        // SAFETY: `p` is valid, `t` static, and `data` outlives every
+        // callback (the handle frees it only when it is destroyed).
+        if unsafe { flux_plugin_add_handler(p, t.as_ptr(), Some(job_cb), data) } < 0 {
             return -1;
         }
     }
     let services: [(&CStr, flux_msg_handler_f); 2] =
         [(c"load_snapshot", load_snapshot_cb), (c"reprioritize", reprioritize_cb)];
     for (method, cb) in services {
-        if flux_jobtap_service_register(p, method.as_ptr(), cb, data) < 0 {
-            log(p, LOG_ERR, "mf_priority: failed to register service methods");
+        // SAFETY: as for the handlers above.
+        if unsafe { flux_jobtap_service_register(p, method.as_ptr(), cb, data) } < 0 {
+            // SAFETY: `p` is valid.
+            unsafe { log(p, LOG_ERR, "mf_priority: failed to register service methods") };
             return -1;
         }
     }
@@ -231,9 +262,12 @@ unsafe fn init(p: *mut flux_plugin_t) -> c_int {
 }
 
 unsafe extern "C" fn destroy_state(arg: *mut c_void) {
-    guard(ptr::null_mut(), "destructor", (), || unsafe {
+    guard(ptr::null_mut(), "destructor", (), || {
         if !arg.is_null() {
-            drop(Box::from_raw(arg.cast::<State>()));
+            // SAFETY: `arg` is the `State` that `init` leaked with
+            // `Box::into_raw` and gave the handle; the handle calls this
+            // destructor once.
+            drop(unsafe { Box::from_raw(arg.cast::<State>()) });
         }
     })
 }
@@ -252,23 +286,34 @@ impl Drop for MallocStr {
 /// Reads IN (or OUT) arguments as JSON text and hands the text, borrowed
 /// from the C string (copied only if it is not valid UTF-8), to `f`. The
 /// C string is freed when `f` returns.
+///
+/// # Safety
+/// `args` is null or valid for the current callback.
 unsafe fn arg_with<T>(args: *mut flux_plugin_arg_t, flags: c_int, f: impl FnOnce(&str) -> T) -> Option<T> {
     let mut s: *mut c_char = ptr::null_mut();
-    if args.is_null() || flux_plugin_arg_get(args, flags, &mut s) < 0 || s.is_null() {
+    // SAFETY: `args` is non-null and valid; `s` is a valid out-pointer.
+    if args.is_null() || unsafe { flux_plugin_arg_get(args, flags, &mut s) } < 0 || s.is_null() {
         return None;
     }
     let owned = MallocStr(s);
-    let text = CStr::from_ptr(owned.0).to_string_lossy();
+    // SAFETY: `owned.0` is the non-null, NUL-terminated string just
+    // returned, freed only when `owned` drops after `f` has run.
+    let text = unsafe { CStr::from_ptr(owned.0) }.to_string_lossy();
     Some(f(&text))
 }
 
 /// Merges `v` into the OUT arguments.
+///
+/// # Safety
+/// `args` is null or valid for the current callback.
 unsafe fn arg_out(args: *mut flux_plugin_arg_t, v: &Value) -> c_int {
     if args.is_null() {
         return -1;
     }
     let s = cstring(&v.to_string());
-    flux_plugin_arg_set(args, FLUX_PLUGIN_ARG_OUT, s.as_ptr())
+    // SAFETY: `args` is non-null and valid; `s` is NUL-terminated and
+    // outlives the call (the function copies it).
+    unsafe { flux_plugin_arg_set(args, FLUX_PLUGIN_ARG_OUT, s.as_ptr()) }
 }
 
 unsafe extern "C" fn job_cb(
@@ -277,22 +322,38 @@ unsafe extern "C" fn job_cb(
     args: *mut flux_plugin_arg_t,
     data: *mut c_void,
 ) -> c_int {
-    let name = if topic.is_null() { Cow::Borrowed("") } else { CStr::from_ptr(topic).to_string_lossy() };
+    let name = if topic.is_null() {
+        Cow::Borrowed("")
+    } else {
+        // SAFETY: the job manager passes a NUL-terminated topic that lives
+        // for the callback.
+        unsafe { CStr::from_ptr(topic) }.to_string_lossy()
+    };
+    // SAFETY: the job manager's handle, arguments and the `data` that
+    // `init` registered, all valid for this callback.
     guard(p, &name, -1, || unsafe { dispatch(p, &name, args, data) })
 }
 
+/// # Safety
+/// `p` and `args` are valid for the current callback, and `data` is null
+/// or the `State` registered by `init`.
 unsafe fn dispatch(p: *mut flux_plugin_t, topic: &str, args: *mut flux_plugin_arg_t, data: *mut c_void) -> c_int {
     if data.is_null() {
         return -1;
     }
-    let state = &*(data as *const State);
+    // SAFETY: `data` is the `State` that `init` registered; the handle keeps
+    // it alive while callbacks run, and it is only ever shared (`&`).
+    let state = unsafe { &*(data as *const State) };
     if topic == "plugin.query" {
         let Ok(core) = state.core.try_borrow() else { return -1 };
         let q = core.query();
         drop(core);
-        return if arg_out(args, &q) < 0 { -1 } else { 0 };
+        // SAFETY: `args` is valid for this callback.
+        return if unsafe { arg_out(args, &q) } < 0 { -1 } else { 0 };
     }
-    let input: Option<Value> = arg_with(args, FLUX_PLUGIN_ARG_IN, |s| serde_json::from_str(s).ok()).flatten();
+    // SAFETY: `args` is valid for this callback.
+    let input: Option<Value> =
+        unsafe { arg_with(args, FLUX_PLUGIN_ARG_IN, |s| serde_json::from_str(s).ok()) }.flatten();
     let job = match input.as_ref().ok_or_else(|| PluginError::Args("no arguments".into())) {
         Ok(v) => JobIn::from_value(v),
         Err(e) => Err(e),
@@ -300,16 +361,19 @@ unsafe fn dispatch(p: *mut flux_plugin_t, topic: &str, args: *mut flux_plugin_ar
     let job = match job {
         Ok(j) => j,
         Err(e) => {
-            log(p, LOG_ERR, &format!("mf_priority: {topic}: {e}"));
+            // SAFETY: `p` is valid for this callback.
+            unsafe { log(p, LOG_ERR, &format!("mf_priority: {topic}: {e}")) };
             if topic == "job.validate" || topic.starts_with("job.update.") {
-                let _ = arg_out(args, &json!({"errmsg": "mf_priority: unable to unpack plugin args"}));
+                // SAFETY: `args` is valid for this callback.
+                let _ = unsafe { arg_out(args, &json!({"errmsg": "mf_priority: unable to unpack plugin args"})) };
             }
             return -1;
         }
     };
     let input = input.unwrap_or(Value::Null);
     let Ok(mut core) = state.core.try_borrow_mut() else {
-        log(p, LOG_ERR, &format!("mf_priority: {topic}: re-entered while busy"));
+        // SAFETY: `p` is valid for this callback.
+        unsafe { log(p, LOG_ERR, &format!("mf_priority: {topic}: re-entered while busy")) };
         return -1;
     };
     let outcome: Outcome = match topic {
@@ -327,26 +391,37 @@ unsafe fn dispatch(p: *mut flux_plugin_t, topic: &str, args: *mut flux_plugin_ar
         _ => Outcome { decision: Decision::Ok, effects: Vec::new() },
     };
     drop(core);
-    run_effects(state, topic, &outcome.effects);
+    // SAFETY: `state.p` is the handle `init` stored, valid while the plugin
+    // is loaded.
+    unsafe {
+        run_effects(state, topic, &outcome.effects);
+        log_errors(state);
+    }
     match outcome.decision {
         Decision::Ok => 0,
         Decision::Reject(msg) => {
-            let _ = arg_out(args, &json!({ "errmsg": msg }));
+            // SAFETY: `args` is valid for this callback.
+            let _ = unsafe { arg_out(args, &json!({ "errmsg": msg })) };
             -1
         }
         Decision::Priority(prio) => {
-            if arg_out(args, &json!({ "priority": prio })) < 0 {
+            // SAFETY: `args` is valid for this callback.
+            if unsafe { arg_out(args, &json!({ "priority": prio })) } < 0 {
                 -1
             } else {
                 0
             }
         }
-        Decision::Unavail => flux_jobtap_priority_unavail(p, args),
+        // SAFETY: `p` and `args` are valid for this (priority) callback.
+        Decision::Unavail => unsafe { flux_jobtap_priority_unavail(p, args) },
         Decision::Fail => -1,
     }
 }
 
 /// Carries out effects (core not borrowed: some re-enter the plugin).
+///
+/// # Safety
+/// `state.p` is a valid plugin handle.
 unsafe fn run_effects(state: &State, topic: &str, effects: &[Effect]) {
     let p = state.p;
     for e in effects {
@@ -357,87 +432,143 @@ unsafe fn run_effects(state: &State, topic: &str, effects: &[Effect]) {
                 let rc = match (bank, project) {
                     (Some(b), Some(pr)) => {
                         let (b, pr) = (cstring(b), cstring(pr));
-                        flux_jobtap_jobspec_update_pack(
-                            p,
-                            c"{s:s, s:s}".as_ptr(),
-                            kb.as_ptr(),
-                            b.as_ptr(),
-                            kp.as_ptr(),
-                            pr.as_ptr(),
-                        )
+                        // SAFETY: `p` is valid; the format has two `s:s`
+                        // pairs and gets four NUL-terminated strings that
+                        // outlive the call.
+                        unsafe {
+                            flux_jobtap_jobspec_update_pack(
+                                p,
+                                c"{s:s, s:s}".as_ptr(),
+                                kb.as_ptr(),
+                                b.as_ptr(),
+                                kp.as_ptr(),
+                                pr.as_ptr(),
+                            )
+                        }
                     }
                     (Some(b), None) => {
                         let b = cstring(b);
-                        flux_jobtap_jobspec_update_pack(p, c"{s:s}".as_ptr(), kb.as_ptr(), b.as_ptr())
+                        // SAFETY: `p` is valid; one `s:s` pair, two live C strings.
+                        unsafe { flux_jobtap_jobspec_update_pack(p, c"{s:s}".as_ptr(), kb.as_ptr(), b.as_ptr()) }
                     }
                     (None, Some(pr)) => {
                         let pr = cstring(pr);
-                        flux_jobtap_jobspec_update_pack(p, c"{s:s}".as_ptr(), kp.as_ptr(), pr.as_ptr())
+                        // SAFETY: `p` is valid; one `s:s` pair, two live C strings.
+                        unsafe { flux_jobtap_jobspec_update_pack(p, c"{s:s}".as_ptr(), kp.as_ptr(), pr.as_ptr()) }
                     }
                     (None, None) => 0,
                 };
                 if rc < 0 {
-                    log(p, LOG_ERR, &format!("mf_priority: {topic}: failed to update jobspec with bank/project"));
+                    // SAFETY: `p` is valid.
+                    unsafe {
+                        log(p, LOG_ERR, &format!("mf_priority: {topic}: failed to update jobspec with bank/project"))
+                    };
                 }
             }
             Effect::DependencyAdd { id, dep } => {
                 let d = cstring(dep);
-                if flux_jobtap_dependency_add(p, *id, d.as_ptr()) < 0 {
-                    raise(p, *id, &format!("{topic}: failed to add {dep} dependency to job"));
+                // SAFETY: `p` is valid; `d` is a live C string.
+                if unsafe { flux_jobtap_dependency_add(p, *id, d.as_ptr()) } < 0 {
+                    // SAFETY: `p` is valid.
+                    unsafe { raise(p, *id, &format!("{topic}: failed to add {dep} dependency to job")) };
                 }
             }
             Effect::DependencyRemove { id, dep, quiet } => {
                 let d = cstring(dep);
-                if flux_jobtap_dependency_remove(p, *id, d.as_ptr()) < 0 && !quiet {
-                    raise(
-                        p,
-                        *id,
-                        &format!("check_and_release_held_jobs: failed to remove {dep} dependency from job {id}"),
-                    );
+                // SAFETY: `p` is valid; `d` is a live C string. This may
+                // call back into the plugin: the core is not borrowed here.
+                if unsafe { flux_jobtap_dependency_remove(p, *id, d.as_ptr()) } < 0 && !quiet {
+                    // SAFETY: `p` is valid.
+                    unsafe {
+                        raise(
+                            p,
+                            *id,
+                            &format!("check_and_release_held_jobs: failed to remove {dep} dependency from job {id}"),
+                        )
+                    };
                 }
             }
             Effect::Memo { id, fairshare } => {
-                let rc = flux_jobtap_event_post_pack(
-                    p,
-                    *id,
-                    c"memo".as_ptr(),
-                    c"{s:f}".as_ptr(),
-                    c"fairshare".as_ptr(),
-                    *fairshare,
-                );
+                // SAFETY: `p` is valid; the format `{s:f}` gets one C string
+                // and one double, as C's variadic promotion expects.
+                let rc = unsafe {
+                    flux_jobtap_event_post_pack(
+                        p,
+                        *id,
+                        c"memo".as_ptr(),
+                        c"{s:f}".as_ptr(),
+                        c"fairshare".as_ptr(),
+                        *fairshare,
+                    )
+                };
                 if rc < 0 {
-                    log(p, LOG_ERR, &format!("mf_priority: {topic}: failed to post memo event on job {id}"));
+                    // SAFETY: `p` is valid.
+                    unsafe { log(p, LOG_ERR, &format!("mf_priority: {topic}: failed to post memo event on job {id}")) };
                 }
             }
-            Effect::Exception { id, note } => raise(p, *id, note),
+            // SAFETY: `p` is valid.
+            Effect::Exception { id, note } => unsafe { raise(p, *id, note) },
         }
     }
 }
 
 /// Raises a fatal `mf_priority` exception (`"%s"` format, pre-formatted note).
+///
+/// # Safety
+/// `p` is a valid plugin handle.
 unsafe fn raise(p: *mut flux_plugin_t, id: u64, note: &str) {
     let n = cstring(note);
     let sev: c_int = 0;
-    if flux_jobtap_raise_exception(p, id, c"mf_priority".as_ptr(), sev, c"%s".as_ptr(), n.as_ptr()) < 0 {
-        log(p, LOG_ERR, &format!("mf_priority: failed to raise exception on job {id}: {note}"));
+    // SAFETY: `p` is valid; a fixed "%s" format with one live C string.
+    if unsafe { flux_jobtap_raise_exception(p, id, c"mf_priority".as_ptr(), sev, c"%s".as_ptr(), n.as_ptr()) } < 0 {
+        // SAFETY: `p` is valid.
+        unsafe { log(p, LOG_ERR, &format!("mf_priority: failed to raise exception on job {id}: {note}")) };
     }
 }
 
+/// # Safety
+/// `h` and `msg` are the handle and request of the current message callback.
 unsafe fn respond_error(h: *mut flux_t, msg: *const flux_msg_t, errnum: c_int, text: &str) {
     let t = cstring(text);
-    let _ = flux_respond_error(h, msg, errnum, t.as_ptr());
+    // SAFETY: valid handle and request (caller's contract); `t` is a live C string.
+    let _ = unsafe { flux_respond_error(h, msg, errnum, t.as_ptr()) };
 }
 
 /// Reprioritizes every pending job, then runs the release pass.
+///
+/// # Safety
+/// `state.p` is a valid plugin handle.
 unsafe fn reprioritize_and_release(state: &State) {
-    if flux_jobtap_reprioritize_all(state.p) < 0 {
-        log(state.p, LOG_ERR, "mf_priority: reprioritize_all failed");
+    // SAFETY: `state.p` is valid; the core is not borrowed while the job
+    // manager calls back into the plugin for each job.
+    if unsafe { flux_jobtap_reprioritize_all(state.p) } < 0 {
+        // SAFETY: `state.p` is valid.
+        unsafe { log(state.p, LOG_ERR, "mf_priority: reprioritize_all failed") };
     }
     let effects = match state.core.try_borrow_mut() {
         Ok(mut core) => core.release_all(),
         Err(_) => return,
     };
-    run_effects(state, "release", &effects);
+    // SAFETY: `state.p` is valid.
+    unsafe {
+        run_effects(state, "release", &effects);
+        log_errors(state);
+    }
+}
+
+/// Logs (LOG_ERR) the counter underflows the core found.
+///
+/// # Safety
+/// `state.p` is a valid plugin handle.
+unsafe fn log_errors(state: &State) {
+    let errors = match state.core.try_borrow_mut() {
+        Ok(mut core) => core.take_errors(),
+        Err(_) => return,
+    };
+    for e in errors {
+        // SAFETY: `state.p` is valid.
+        unsafe { log(state.p, LOG_ERR, &e) };
+    }
 }
 
 unsafe extern "C" fn load_snapshot_cb(
@@ -446,33 +577,50 @@ unsafe extern "C" fn load_snapshot_cb(
     msg: *const flux_msg_t,
     arg: *mut c_void,
 ) {
-    let p = if arg.is_null() { ptr::null_mut() } else { (*(arg as *const State)).p };
-    guard(p, "load_snapshot", (), || unsafe {
+    // SAFETY: a non-null `arg` is the `State` that `init` registered with
+    // this service, alive while the plugin is loaded.
+    let p = if arg.is_null() { ptr::null_mut() } else { unsafe { (*(arg as *const State)).p } };
+    guard(p, "load_snapshot", (), || {
         if arg.is_null() {
-            return respond_error(h, msg, EINVAL, "mf_priority: no state");
+            // SAFETY: the broker's handle and request for this callback.
+            return unsafe { respond_error(h, msg, EINVAL, "mf_priority: no state") };
         }
-        let state = &*(arg as *const State);
+        // SAFETY: as above; the state is only ever shared (`&`).
+        let state = unsafe { &*(arg as *const State) };
         let mut payload: *const c_char = ptr::null();
-        if flux_request_decode(msg, ptr::null_mut(), &mut payload) < 0 {
-            return respond_error(h, msg, EPROTO, "load_snapshot: malformed request");
+        // SAFETY: `msg` is the request of this callback; `payload` is a valid
+        // out-pointer and the topic out-pointer may be null.
+        if unsafe { flux_request_decode(msg, ptr::null_mut(), &mut payload) } < 0 {
+            // SAFETY: the broker's handle and request for this callback.
+            return unsafe { respond_error(h, msg, EPROTO, "load_snapshot: malformed request") };
         }
-        let payload = (!payload.is_null()).then(|| CStr::from_ptr(payload).to_string_lossy().into_owned());
+        // SAFETY: a non-null payload is NUL-terminated and owned by `msg`,
+        // which outlives this callback; it is copied here.
+        let payload = (!payload.is_null()).then(|| unsafe { CStr::from_ptr(payload) }.to_string_lossy().into_owned());
         let snap = match crate::snapshot_from_request(payload.as_deref()) {
             Ok(s) => s,
             Err(e) => {
                 let text = format!("load_snapshot: {e}");
-                log(state.p, LOG_ERR, &format!("mf_priority: {text}; keeping the current data"));
-                return respond_error(h, msg, e.errnum(), &text);
+                // SAFETY: `state.p` is valid; the broker's handle and request.
+                unsafe {
+                    log(state.p, LOG_ERR, &format!("mf_priority: {text}; keeping the current data"));
+                    return respond_error(h, msg, e.errnum(), &text);
+                }
             }
         };
         let head = match state.core.try_borrow_mut() {
             Ok(mut core) => core.load(snap),
-            Err(_) => return respond_error(h, msg, EINVAL, "load_snapshot: plugin busy"),
+            // SAFETY: the broker's handle and request for this callback.
+            Err(_) => return unsafe { respond_error(h, msg, EINVAL, "load_snapshot: plugin busy") },
         };
-        log(state.p, LOG_INFO, &format!("mf_priority: loaded snapshot at ledger seq {}", head.seq));
-        reprioritize_and_release(state);
         let reply = cstring(&crate::core::head_json(&head).to_string());
-        let _ = flux_respond(h, msg, reply.as_ptr());
+        // SAFETY: `state.p` is valid; the broker's handle and request; `reply`
+        // is a live C string (flux_respond copies it).
+        unsafe {
+            log(state.p, LOG_INFO, &format!("mf_priority: loaded snapshot at ledger seq {}", head.seq));
+            reprioritize_and_release(state);
+            let _ = flux_respond(h, msg, reply.as_ptr());
+        }
     })
 }
 
@@ -482,12 +630,19 @@ unsafe extern "C" fn reprioritize_cb(
     msg: *const flux_msg_t,
     arg: *mut c_void,
 ) {
-    let p = if arg.is_null() { ptr::null_mut() } else { (*(arg as *const State)).p };
-    guard(p, "reprioritize", (), || unsafe {
+    // SAFETY: a non-null `arg` is the `State` that `init` registered with
+    // this service, alive while the plugin is loaded.
+    let p = if arg.is_null() { ptr::null_mut() } else { unsafe { (*(arg as *const State)).p } };
+    guard(p, "reprioritize", (), || {
         if arg.is_null() {
-            return respond_error(h, msg, EINVAL, "mf_priority: no state");
+            // SAFETY: the broker's handle and request for this callback.
+            return unsafe { respond_error(h, msg, EINVAL, "mf_priority: no state") };
         }
-        reprioritize_and_release(&*(arg as *const State));
-        let _ = flux_respond(h, msg, ptr::null());
+        // SAFETY: `arg` is the registered `State` (shared only); the broker's
+        // handle and request; a null payload is an empty response.
+        unsafe {
+            reprioritize_and_release(&*(arg as *const State));
+            let _ = flux_respond(h, msg, ptr::null());
+        }
     })
 }

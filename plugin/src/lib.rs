@@ -33,8 +33,11 @@
 //! * `job-manager.mf_priority.reprioritize`: reprioritizes every pending job
 //!   and runs the release pass.
 
+#![deny(unsafe_code)]
+
 pub mod config;
 pub mod core;
+#[allow(unsafe_code)] // The C shim: the plugin's only FFI.
 mod ffi;
 pub mod jobin;
 

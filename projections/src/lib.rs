@@ -14,6 +14,8 @@
 //! Projections depend only on the log: no wall clock, no randomness and no
 //! hash-map iteration order.
 
+#![forbid(unsafe_code)]
+
 mod error;
 
 pub mod apply;

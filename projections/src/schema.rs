@@ -218,9 +218,9 @@ pub fn stored_version(conn: &Connection) -> Result<Option<i64>, Error> {
     if !exists {
         return Ok(None);
     }
-    let v =
-        conn.query_row("SELECT value FROM projection_meta WHERE key='schema_version'", [], |r| r.get::<_, i64>(0)).ok();
-    Ok(v)
+    Ok(conn
+        .query_row("SELECT value FROM projection_meta WHERE key='schema_version'", [], |r| r.get::<_, i64>(0))
+        .optional()?)
 }
 
 /// Drops every projection table and view of the `main` schema (the log

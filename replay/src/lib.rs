@@ -15,6 +15,8 @@
 //! The log is always streamed ([`ledger::Ledger::stream_range`]); it is
 //! never loaded whole.
 
+#![forbid(unsafe_code)]
+
 pub mod canonical;
 pub mod checkpoint;
 pub mod compare;

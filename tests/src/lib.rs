@@ -1,1 +1,3 @@
 //! Tests live in tests/tests.
+
+#![forbid(unsafe_code)]

@@ -1,5 +1,7 @@
 //! `flux-account-fetch-job-records`: drop-in alias for `flux-account fetch-job-records`.
 
+#![forbid(unsafe_code)]
+
 #[path = "../app.rs"]
 mod app;
 

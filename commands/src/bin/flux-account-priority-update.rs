@@ -1,5 +1,7 @@
 //! `flux-account-priority-update`: drop-in alias for `flux-account priority-update`.
 
+#![forbid(unsafe_code)]
+
 #[path = "../app.rs"]
 mod app;
 

@@ -1,5 +1,7 @@
 //! `flux-account-update-fshare`: drop-in alias for `flux-account update-fshare`.
 
+#![forbid(unsafe_code)]
+
 #[path = "../app.rs"]
 mod app;
 

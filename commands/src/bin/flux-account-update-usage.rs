@@ -1,5 +1,7 @@
 //! `flux-account-update-usage`: drop-in alias for `flux-account update-usage`.
 
+#![forbid(unsafe_code)]
+
 #[path = "../app.rs"]
 mod app;
 

@@ -30,7 +30,7 @@ pub struct ManArgs {}
 pub fn cmd_man(_ctx: &Context, _args: &ManArgs) -> Result<Output> {
     let cmd = crate::cli::Cli::command();
     let mut buf = Vec::new();
-    clap_mangen::Man::new(cmd).render(&mut buf).map_err(|e| Error::Io(e.to_string()))?;
+    clap_mangen::Man::new(cmd).render(&mut buf).map_err(|e| Error::io("cannot render the manual page", e))?;
     Ok(Output::text(String::from_utf8_lossy(&buf).into_owned()))
 }
 

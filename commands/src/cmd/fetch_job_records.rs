@@ -117,7 +117,7 @@ fn read_input(path: &str) -> Result<String> {
     if path == "-" {
         std::io::stdin().read_to_string(&mut text)?;
     } else {
-        text = std::fs::read_to_string(path).map_err(|e| Error::Io(format!("cannot read {path}: {e}")))?;
+        text = std::fs::read_to_string(path).map_err(|e| Error::io(format_args!("cannot read {path}"), e))?;
     }
     Ok(text)
 }
@@ -197,7 +197,7 @@ fn records_from_flux(since: f64) -> Result<Vec<(String, std::result::Result<JobR
     .to_string();
     let mut listed: Vec<Value> = Vec::new();
     flux.rpc_stream("job-list.list", &request, |resp| {
-        let v: Value = serde_json::from_str(resp).map_err(|e| Error::Io(format!("job-list.list: {e}")))?;
+        let v: Value = serde_json::from_str(resp).map_err(|e| Error::io_msg(format!("job-list.list: {e}")))?;
         if let Some(Value::Array(js)) = v.get("jobs") {
             listed.extend(js.iter().cloned());
         }

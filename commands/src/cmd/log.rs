@@ -78,7 +78,7 @@ pub fn cmd_log(ctx: &Context, args: &Args) -> Result<Output> {
             continue;
         }
         if args.json {
-            out.push_str(&serde_json::to_string(&event_json(&ev)).map_err(|e| Error::Io(e.to_string()))?);
+            out.push_str(&serde_json::to_string(&event_json(&ev)).map_err(|e| Error::io_msg(e.to_string()))?);
         } else {
             out.push_str(&format!(
                 "{:>6}  {}  {}({})  {}  {}  {}",

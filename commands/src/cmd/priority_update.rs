@@ -37,7 +37,7 @@ pub fn write_snapshot(ctx: &Context, path: &std::path::Path) -> Result<LedgerHea
         None => return Err(Error::invalid("the ledger is empty; run create-db first")),
     };
     let snap = projections::snapshot_build::build_snapshot(conn, head)?;
-    snap.write_atomic(path).map_err(|e| Error::Io(format!("cannot write snapshot {}: {e}", path.display())))?;
+    snap.write_atomic(path).map_err(|e| Error::io_msg(format!("cannot write snapshot {}: {e}", path.display())))?;
     Ok(head)
 }
 

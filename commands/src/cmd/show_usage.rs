@@ -62,7 +62,7 @@ pub fn chart(rows: &[(String, f64)], columns: usize) -> String {
 /// Writes the same chart as an SVG image (plotters, SVG backend).
 pub fn write_svg(rows: &[(String, f64)], title: &str, path: &std::path::Path) -> Result<()> {
     use plotters::prelude::*;
-    let err = |e: String| Error::Io(format!("cannot write {}: {e}", path.display()));
+    let err = |e: String| Error::io_msg(format!("cannot write {}: {e}", path.display()));
     let n = rows.len().max(1);
     let height = 80 + 30 * n as u32;
     let maxval = rows.iter().map(|r| r.1).fold(0.0_f64, f64::max).max(1e-9);

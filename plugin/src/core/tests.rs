@@ -338,3 +338,22 @@ fn head_json_shape() {
     h.hash.0 = [7; 32];
     assert_eq!(head_json(&h), json!({"seq": 42, "hash": h.hash.to_hex()}));
 }
+
+#[test]
+fn counters_add_and_clamp() {
+    let mut x = 1;
+    assert!(add(&mut x, 2));
+    assert_eq!(x, 3);
+    assert!(add(&mut x, -3));
+    assert_eq!(x, 0);
+    let mut c = Core::new();
+    assert!(c.take_errors().is_empty());
+}
+
+#[test]
+#[cfg(debug_assertions)]
+#[should_panic(expected = "counter underflow")]
+fn counter_underflow_is_a_bug_caught_in_debug_builds() {
+    let mut x = 0;
+    let _ = add(&mut x, -1);
+}
