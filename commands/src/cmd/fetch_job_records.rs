@@ -181,10 +181,10 @@ pub fn newest_t_inactive(state: &State<'_>) -> Result<f64> {
 /// Records from the live Flux instance: `job-list.list` for inactive jobs
 /// that ended after `since`, and `job-info.lookup` for each job's R and
 /// jobspec. Jobs whose lookup fails (never ran) are skipped.
-fn records_from_flux(since: f64) -> Result<Vec<(String, std::result::Result<JobRecorded, String>)>> {
-    let flux = crate::flux::Flux::open().map_err(|e| {
+fn records_from_flux(env: &crate::flux::FluxEnv, since: f64) -> Result<Vec<(String, std::result::Result<JobRecorded, String>)>> {
+    let flux = crate::flux::Flux::open(env).map_err(|e| {
         Error::invalid(format!(
-            "{e}; no Flux instance could be reached: read job records with --from-file FILE or --copy ARCHIVE_DB"
+            "{e}; to read job records without Flux use --from-file FILE or --copy ARCHIVE_DB"
         ))
     })?;
     let request = json!({
@@ -233,7 +233,7 @@ pub fn cmd_fetch_job_records(ctx: &Context, args: &Args) -> Result<Output> {
         records_from_archive(archive)?
     } else {
         let since = newest_t_inactive(&State::new(ledger.conn()))?;
-        records_from_flux(since)?
+        records_from_flux(&ctx.flux_env, since)?
     };
     let total = records.len() as u64;
     let counts = ingest(ctx, &mut ledger, records, Some(total), args.batch_size)?;
