@@ -156,12 +156,14 @@ impl From<Output> for Run {
     }
 }
 
-/// How to start an instance.
+/// How to start an instance. In config texts and env values, `@DIR@`
+/// stands for the instance's directory and `@SO@` for the plugin.
 #[derive(Debug, Clone, Default)]
 pub struct Setup {
     /// `--test-size`.
     pub size: u32,
-    /// Contents of `job-manager.toml` etc. in the broker's config dir.
+    /// Files of the broker's config dir (`--config-path`, given when this
+    /// is not empty): (name, TOML text).
     pub config: Vec<(String, String)>,
     /// Extra environment of the broker.
     pub env: Vec<(String, String)>,
@@ -186,12 +188,23 @@ impl Instance {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("conf")).expect("conf dir");
         std::fs::create_dir_all(dir.path().join("state")).expect("state dir");
-        for (name, text) in &setup.config {
-            std::fs::write(dir.path().join("conf").join(name), text).expect("writing config");
-        }
         let mut inst = Instance { dir, install, setup, child: None, uri: String::new() };
+        for (name, text) in inst.setup.config.clone() {
+            inst.write_config(&name, &text);
+        }
         inst.boot();
         Some(inst)
+    }
+
+    /// Replaces `@DIR@` and `@SO@`.
+    pub fn expand(&self, text: &str) -> String {
+        text.replace("@DIR@", &self.dir.path().display().to_string())
+            .replace("@SO@", &plugin().display().to_string())
+    }
+
+    /// Writes a file of the config dir (read at the next start).
+    pub fn write_config(&self, name: &str, text: &str) {
+        std::fs::write(self.dir.path().join("conf").join(name), self.expand(text)).expect("writing config");
     }
 
     /// The ledger path.
@@ -223,7 +236,7 @@ impl Instance {
         self.base_env(&mut cmd);
         cmd.env_remove("FLUX_URI").env("D", d);
         for (k, v) in &self.setup.env {
-            cmd.env(k, v);
+            cmd.env(k, self.expand(v));
         }
         cmd.stdin(Stdio::null())
             .stdout(std::fs::File::create(d.join("broker.out")).expect("broker.out"))
@@ -350,9 +363,14 @@ impl Instance {
 
     /// Runs `flux-account -p <ledger> ARGS` directly (not through `flux`).
     pub fn account(&self, args: &[&str]) -> Run {
+        self.account_at(&self.db(), args)
+    }
+
+    /// Runs `flux-account -p DB ARGS` directly.
+    pub fn account_at(&self, db: &Path, args: &[&str]) -> Run {
         self.command(env!("CARGO_BIN_EXE_flux-account"))
             .arg("-p")
-            .arg(self.db())
+            .arg(db)
             .args(args)
             .output()
             .expect("running flux-account")
@@ -369,14 +387,25 @@ impl Instance {
     /// A ledger with root, banks A and B (shares 1), the instance owner in
     /// both (default bank A), and project `shortstops`.
     pub fn site(&self) {
-        self.account_ok(&["create-db"]);
-        self.account_ok(&["add-bank", "root", "1"]);
-        self.account_ok(&["add-bank", "--parent-bank=root", "A", "1"]);
-        self.account_ok(&["add-bank", "--parent-bank=root", "B", "1"]);
+        self.site_at(&self.db());
+    }
+
+    /// [`Instance::site`] in another ledger.
+    pub fn site_at(&self, db: &Path) {
         let me = owner();
-        self.account_ok(&["add-user", &format!("--username={}", me.1), &format!("--userid={}", me.0), "--bank=A"]);
-        self.account_ok(&["add-user", &format!("--username={}", me.1), &format!("--userid={}", me.0), "--bank=B"]);
-        self.account_ok(&["add-project", "shortstops"]);
+        let (name, uid) = (format!("--username={}", me.1), format!("--userid={}", me.0));
+        for args in [
+            &["create-db"][..],
+            &["add-bank", "root", "1"],
+            &["add-bank", "--parent-bank=root", "A", "1"],
+            &["add-bank", "--parent-bank=root", "B", "1"],
+            &["add-user", &name, &uid, "--bank=A"],
+            &["add-user", &name, &uid, "--bank=B"],
+            &["add-project", "shortstops"],
+        ] {
+            let r = self.account_at(db, args);
+            assert_eq!(r.code, 0, "flux-account {args:?}: {}", r.err);
+        }
     }
 
     /// Writes the snapshot (`priority-update --no-flux`) and loads the
@@ -434,7 +463,12 @@ impl Instance {
 
     /// The ledger's recorded jobs (the `jobs` view), by id.
     pub fn recorded(&self) -> Vec<Value> {
-        let conn = rusqlite::Connection::open_with_flags(self.db(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        self.recorded_at(&self.db())
+    }
+
+    /// The recorded jobs of another ledger.
+    pub fn recorded_at(&self, db: &Path) -> Vec<Value> {
+        let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .expect("open ledger");
         let mut st = conn
             .prepare("SELECT id, userid, bank, queue, project, nnodes, t_submit, t_run, t_inactive FROM jobs ORDER BY id")
