@@ -23,6 +23,8 @@ const NODEID_ANY: u32 = 0xFFFF_FFFF;
 const RPC_STREAMING: c_int = 2;
 /// Linux `ENODATA`: the end of a streaming response.
 const ENODATA: i32 = 61;
+/// Linux `ENOENT`.
+pub const ENOENT: i32 = 2;
 
 /// An open handle to a Flux instance.
 pub struct Flux {
@@ -224,6 +226,14 @@ impl Flux {
 
     /// Sends one request and waits for its single response payload.
     pub fn rpc(&self, topic: &str, payload: Option<&str>) -> Result<Option<String>> {
+        self.rpc_unless(topic, payload, 0)?.ok_or_else(|| Error::Io(format!("{topic}: no response")))
+    }
+
+    /// [`Flux::rpc`], except that an error response with errno `absent`
+    /// gives `Ok(None)` (e.g. `ENOENT` from `job-info.lookup` for a job
+    /// whose data is gone). Any other failure, such as the broker going
+    /// away, is an error.
+    pub fn rpc_unless(&self, topic: &str, payload: Option<&str>, absent: i32) -> Result<Option<Option<String>>> {
         let topic_c = CString::new(topic).map_err(|_| Error::invalid("topic contains NUL"))?;
         let payload_c = payload.map(CString::new).transpose().map_err(|_| Error::invalid("payload contains NUL"))?;
         // SAFETY: h is open; strings are NUL-terminated and outlive the call.
@@ -243,12 +253,17 @@ impl Flux {
         // SAFETY: f is a live future; s receives a string owned by f.
         let rc = unsafe { (self.rpc_get)(f, &mut s) };
         let out = if rc < 0 {
-            Err(Error::Io(format!("{topic}: {}", self.future_error(f))))
+            let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            if absent != 0 && errno == absent {
+                Ok(None)
+            } else {
+                Err(Error::Io(format!("{topic}: {}", self.future_error(f))))
+            }
         } else if s.is_null() {
-            Ok(None)
+            Ok(Some(None))
         } else {
             // SAFETY: s is NUL-terminated and valid until f is destroyed.
-            Ok(Some(unsafe { CStr::from_ptr(s) }.to_string_lossy().into_owned()))
+            Ok(Some(Some(unsafe { CStr::from_ptr(s) }.to_string_lossy().into_owned())))
         };
         // SAFETY: f is destroyed exactly once.
         unsafe { (self.destroy)(f) };

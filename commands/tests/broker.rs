@@ -256,8 +256,9 @@ fn p4_live_fetch_hard_cases() {
 fn p4_p7_thousands_of_jobs_then_broker_dies_mid_fetch() {
     let Some(mut inst) = Instance::start(size(1)) else { return };
     ran("p4_p7_thousands_of_jobs_then_broker_dies_mid_fetch");
-    const N: usize = 3000;
+    const N: usize = 2000;
     inst.site();
+    inst.account_ok(&["edit-user", &owner().1, "--bank=A", "--max-active-jobs=100000", "--max-running-jobs=100000"]);
     inst.load_plugin();
     let t0 = Instant::now();
     inst.ok(&["submit", "--quiet", &format!("--cc=1-{N}"), "--wait", "true"]);

@@ -217,7 +217,9 @@ fn records_from_flux(
             continue;
         }
         let req = json!({"id": id, "keys": ["R", "jobspec"], "flags": 2}).to_string();
-        let Ok(Some(resp)) = flux.rpc("job-info.lookup", Some(&req)) else {
+        // ENOENT: the job has no R (it never ran, or its data was purged).
+        // Any other failure (the broker went away) fails the fetch.
+        let Some(Some(resp)) = flux.rpc_unless("job-info.lookup", Some(&req), crate::flux::ENOENT)? else {
             never_ran += 1;
             continue;
         };
