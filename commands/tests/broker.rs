@@ -134,6 +134,119 @@ fn p7_priority_update_without_instance_fails_in_one_line() {
     assert!(r.out.starts_with("wrote snapshot "), "{}", r.out);
 }
 
+/// Sets association limits of the owner in bank A and loads the plugin.
+fn limited(inst: &Instance, limits: &[&str]) {
+    inst.site();
+    let me = owner().1;
+    let mut args = vec!["edit-user", me.as_str(), "--bank=A"];
+    args.extend_from_slice(limits);
+    inst.account_ok(&args);
+    inst.load_plugin();
+}
+
+/// §2.2: max_active_jobs rejects at submit with the reference's text;
+/// `--urgency` and `--setattr=system.bank` reach the plugin.
+#[test]
+fn p2_max_active_jobs_rejects_with_the_reference_text() {
+    let Some(inst) = Instance::start(size(1)) else { return };
+    ran("p2_max_active_jobs_rejects_with_the_reference_text");
+    limited(&inst, &["--max-active-jobs=2"]);
+    let a = inst.submit(&["--urgency=20", "sleep", "300"]);
+    let b = inst.submit(&["sleep", "300"]);
+    let r = inst.flux(&["submit", "true"]);
+    assert_ne!(r.code, 0, "third job accepted");
+    assert!(r.err.contains("user has max active jobs"), "{}", r.err);
+    // Bank B has its own count (the job waits for a core).
+    let c = inst.submit(&["--setattr=system.bank=B", "true"]);
+    let j = inst.wait_job(&c, "priority", |j| j["priority"].is_number());
+    assert_eq!(j["bank"], "B");
+    assert_eq!(j["priority"], 50_000);
+    let j = inst.wait_job(&a, "priority", |j| j["priority"].is_number());
+    assert_eq!(j["priority"], 54_000, "urgency 20: {j}");
+    inst.ok(&["cancel", &a, &b, &c]);
+}
+
+/// §2.2: max_running_jobs holds a job with `max-running-jobs-user-limit`
+/// and releases it when the running job finishes.
+#[test]
+fn p2_max_running_jobs_holds_then_releases() {
+    let Some(inst) = Instance::start(size(1)) else { return };
+    ran("p2_max_running_jobs_holds_then_releases");
+    limited(&inst, &["--max-running-jobs=1"]);
+    let a = inst.submit(&["sleep", "300"]);
+    inst.wait_event(&a, "start");
+    let b = inst.submit(&["true"]);
+    inst.wait_event(&b, "dependency-add");
+    assert_eq!(deps(&inst, &b), ["max-running-jobs-user-limit"]);
+    assert_eq!(inst.job(&b)["state"], "DEPEND");
+    inst.ok(&["cancel", &a]);
+    inst.wait_event(&b, "clean");
+    assert_eq!(inst.job(&b)["result"], "COMPLETED");
+}
+
+/// §2.2: per-queue limits with flux-core queues: a queue the association
+/// may not use is refused, the queue's running-jobs limit holds and
+/// releases, and the queue's priority is in the job's priority.
+#[test]
+fn p2_queue_limits() {
+    let setup = Setup {
+        size: 1,
+        config: vec![("queues.toml".into(), "[queues.debug]\n[queues.batch]\n".into())],
+        ..Setup::default()
+    };
+    let Some(inst) = Instance::start(setup) else { return };
+    ran("p2_queue_limits");
+    inst.ok(&["queue", "start", "--all"]);
+    inst.site();
+    inst.account_ok(&["add-queue", "debug", "--max-running-jobs=1", "--priority=100"]);
+    inst.account_ok(&["add-queue", "batch"]);
+    inst.account_ok(&["edit-user", &owner().1, "--bank=A", "--queues=debug"]);
+    inst.load_plugin();
+    let a = inst.submit(&["--queue=debug", "sleep", "300"]);
+    inst.wait_event(&a, "start");
+    assert_eq!(inst.job(&a)["priority"], 1_050_000);
+    let b = inst.submit(&["--queue=debug", "true"]);
+    inst.wait_event(&b, "dependency-add");
+    assert_eq!(deps(&inst, &b), ["max-run-jobs-queue"]);
+    let r = inst.flux(&["submit", "--queue=batch", "true"]);
+    assert_ne!(r.code, 0);
+    assert!(r.err.contains("queue \"batch\" not valid for user; valid queues for user: debug"), "{}", r.err);
+    inst.ok(&["cancel", &a]);
+    inst.wait_event(&b, "clean");
+    assert_eq!(inst.job(&b)["result"], "COMPLETED");
+}
+
+/// §2.2: max_nodes/max_cores on a 2-broker instance: a job bigger than the
+/// limit is refused, one that would exceed it with the running jobs is held
+/// with `max-resources-user-limit` and released when room frees up.
+#[test]
+fn p2_max_nodes_and_cores_on_two_brokers() {
+    let Some(inst) = Instance::start(size(2)) else { return };
+    ran("p2_max_nodes_and_cores_on_two_brokers");
+    limited(&inst, &["--max-nodes=1"]);
+    let a = inst.submit(&["-N1", "sleep", "300"]);
+    inst.wait_event(&a, "start");
+    let b = inst.submit(&["-N1", "true"]);
+    inst.wait_event(&b, "dependency-add");
+    assert_eq!(deps(&inst, &b), ["max-resources-user-limit"]);
+    let r = inst.flux(&["submit", "-N2", "true"]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.err.contains("job size (2 node(s), 2 core(s)) is greater than max resources limits configured for association (1 node(s), 2147483647 core(s))"),
+        "{}",
+        r.err
+    );
+    inst.ok(&["cancel", &a]);
+    inst.wait_event(&b, "clean");
+    // max_cores, pushed by priority-update through the flux driver.
+    inst.account_ok(&["edit-user", &owner().1, "--bank=A", "--max-nodes=2", "--max-cores=1"]);
+    inst.sh_ok("flux account-priority-update -p \"$DB\"");
+    let r = inst.flux(&["submit", "-N2", "true"]);
+    assert!(r.err.contains("(2 node(s), 2 core(s)) is greater than max resources limits configured for association (2 node(s), 1 core(s))"), "{}", r.err);
+    let c = inst.submit(&["-n1", "true"]);
+    inst.wait_event(&c, "clean");
+}
+
 /// Inactive jobs of `flux jobs -a --json`, by decimal id.
 fn flux_jobs_inactive(inst: &Instance) -> Vec<Value> {
     let v: Value = serde_json::from_str(&inst.ok(&["jobs", "-a", "-c", "0", "--json"])).expect("flux jobs JSON");
@@ -283,7 +396,7 @@ fn p4_p7_thousands_of_jobs_then_broker_dies_mid_fetch() {
     let fresh = inst.path("fresh.db");
     inst.site_at(&fresh);
     const BATCH: usize = 100;
-    let mut child = inst
+    let child = inst
         .command(env!("CARGO_BIN_EXE_flux-account"))
         .arg("-p")
         .arg(&fresh)
