@@ -104,9 +104,7 @@ pub fn libflux_candidates(
             out.push(Candidate { path, source });
         }
     };
-    for (list, source) in
-        [(&env.connector_path, "FLUX_CONNECTOR_PATH"), (&env.module_path, "FLUX_MODULE_PATH")]
-    {
+    for (list, source) in [(&env.connector_path, "FLUX_CONNECTOR_PATH"), (&env.module_path, "FLUX_MODULE_PATH")] {
         for e in entries(list) {
             if let Some(libdir) = e.parent().and_then(Path::parent) {
                 push(libdir.join(LIBFLUX), source, &mut out);
@@ -340,10 +338,7 @@ mod tests {
         let fs = files(&["/x/lib/libflux-core.so.2", "/opt/flux/lib/libflux-core.so.2"]);
         assert_eq!(paths(&libflux_candidates(&env, &fs, &same)), ["/x/lib/libflux-core.so.2 <FLUXACCT_LIBFLUX>"]);
         let env = FluxEnv { libflux: Some("/y/libflux-core.so.2.0.0".into()), ..Default::default() };
-        assert_eq!(
-            paths(&libflux_candidates(&env, &fs, &same)),
-            ["/y/libflux-core.so.2.0.0 <FLUXACCT_LIBFLUX>"]
-        );
+        assert_eq!(paths(&libflux_candidates(&env, &fs, &same)), ["/y/libflux-core.so.2.0.0 <FLUXACCT_LIBFLUX>"]);
     }
 
     #[test]
@@ -380,7 +375,12 @@ mod tests {
     fn messages_name_what_was_tried() {
         let env = FluxEnv { libflux: Some("/nonexistent/libflux-core.so.2".into()), ..Default::default() };
         let e = Flux::open(&env).err().expect("no library there").to_string();
-        assert!(e.starts_with("libflux-core.so.2 could not be loaded (tried /nonexistent/libflux-core.so.2 (FLUXACCT_LIBFLUX): "), "{e}");
+        assert!(
+            e.starts_with(
+                "libflux-core.so.2 could not be loaded (tried /nonexistent/libflux-core.so.2 (FLUXACCT_LIBFLUX): "
+            ),
+            "{e}"
+        );
         assert!(!e.contains('\n'));
         let e = Unreachable::NoInstance {
             uri: None,

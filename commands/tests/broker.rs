@@ -34,10 +34,7 @@ fn deps(inst: &Instance, id: &str) -> Vec<String> {
 }
 
 fn association<'a>(q: &'a Value, uid: u32, bank: &str) -> Option<&'a Value> {
-    q["mf_priority_map"]
-        .as_array()?
-        .iter()
-        .find(|u| u["userid"] == uid)?["banks"]
+    q["mf_priority_map"].as_array()?.iter().find(|u| u["userid"] == uid)?["banks"]
         .as_array()?
         .iter()
         .find(|b| b["bank_name"] == bank)
@@ -301,10 +298,8 @@ fn p3_cron_pipeline_end_to_end() {
         assert_eq!(inst.wait_job(id, "priority", |j| j["priority"].is_number())["priority"], 50_000);
     }
     let before = (inst.usage("A"), inst.usage("B"));
-    let r = inst.sh(
-        "bash -c \"flux account-fetch-job-records -p $DB; flux account-update-usage -p $DB; \
-         flux account-update-fshare -p $DB; flux account-priority-update -p $DB\"",
-    );
+    let r = inst.sh("bash -c \"flux account-fetch-job-records -p $DB; flux account-update-usage -p $DB; \
+         flux account-update-fshare -p $DB; flux account-priority-update -p $DB\"");
     assert_eq!(r.code, 0, "{}{}", r.out, r.err);
     assert_eq!(r.err, "", "cron line stderr");
     assert_recorded_match(&inst, &flux_jobs_inactive(&inst));
@@ -356,7 +351,10 @@ fn p4_live_fetch_hard_cases() {
     let r = rec.iter().find(|r| r["id"] == decimal(&inst, &running)).expect("canceled job recorded");
     let ran_for = r["t_inactive"].as_f64().unwrap_or(0.0) - r["t_run"].as_f64().unwrap_or(0.0);
     assert!(ran_for > 1.0, "canceled job's run time: {r}");
-    assert_recorded_match(&inst, &flux_jobs_inactive(&inst).into_iter().filter(|j| j["t_run"].is_number()).collect::<Vec<_>>());
+    assert_recorded_match(
+        &inst,
+        &flux_jobs_inactive(&inst).into_iter().filter(|j| j["t_run"].is_number()).collect::<Vec<_>>(),
+    );
     let out = fetch();
     assert!(out.starts_with("0 job records recorded"), "{out}");
 }
@@ -428,7 +426,8 @@ fn p7_bad_snapshot_reload_keeps_the_old_data() {
     let seq = inst.query()["snapshot"]["seq"].clone();
     assert!(seq.is_number(), "{}", inst.query());
     let good = std::fs::read(format!("{}.snapshot", inst.db().display())).expect("snapshot");
-    let bad = [("truncated.snapshot", good[..good.len() / 2].to_vec()), ("garbage.snapshot", b"not a snapshot".to_vec())];
+    let bad =
+        [("truncated.snapshot", good[..good.len() / 2].to_vec()), ("garbage.snapshot", b"not a snapshot".to_vec())];
     for (name, bytes) in bad {
         let path = inst.path(name);
         std::fs::write(&path, bytes).expect("write");
@@ -457,6 +456,12 @@ plugins = [
   { load = \"@SO@\", remove = \".priority-default\", conf = { snapshot = \"@DIR@/ledger.db.snapshot\" } },
 ]
 ";
+
+/// The ledger's last event (`log --json`).
+fn last_event(inst: &Instance) -> Value {
+    let log = inst.account_ok(&["log", "--json"]);
+    log.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).next_back().expect("events")
+}
 
 /// Bank factor weight 1000 and bank A priority 10: +10000.
 fn raise_bank_a(inst: &Instance) {
@@ -491,8 +496,7 @@ fn p1_p6_toml_plugin_after_restart_prioritizes_pending_jobs_at_once() {
         let j = inst.wait_job(id, "new priority", |j| j["priority"] == 60_000);
         assert_eq!(j["priority"], 60_000);
     }
-    let log = inst.account_ok(&["log", "--json"]);
-    let last = log.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).last().expect("events");
+    let last = last_event(&inst);
     assert_eq!(head, last["seq"], "the plugin works from the ledger head");
     inst.ok(&["queue", "start"]);
 }
@@ -522,7 +526,6 @@ fn rc1_hook_pushes_the_ledger_at_start() {
     let id = inst.submit(&["true"]);
     inst.wait_event(&id, "clean");
     assert_eq!(inst.job(&id)["priority"], 60_000, "{}", inst.broker_log());
-    let log = inst.account_ok(&["log", "--json"]);
-    let last = log.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).last().expect("events");
+    let last = last_event(&inst);
     assert_eq!(inst.query()["snapshot"]["seq"], last["seq"]);
 }

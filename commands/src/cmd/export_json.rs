@@ -209,9 +209,8 @@ mod tests {
         let out = view(&g.state()).unwrap().stdout;
         assert!(out.ends_with("}\n") && out.lines().count() == 1, "{out}");
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        let keys = |v: &serde_json::Value| -> Vec<String> {
-            v.as_object().unwrap().keys().cloned().collect::<Vec<_>>()
-        };
+        let keys =
+            |v: &serde_json::Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect::<Vec<_>>() };
         // serde_json's map is sorted; check the order on the text instead.
         let pos = |k: &str| out.find(&format!("\"{k}\": ")).unwrap_or_else(|| panic!("{k} missing"));
         let top = ["associations", "queues", "projects", "banks", "config", "priority_factors"];
@@ -229,7 +228,9 @@ mod tests {
              \"max_sched_cores_per_assoc\": 2147483647}]"
         ), "{out}");
         assert!(out.contains("\"projects\": [{\"project\": \"*\"}, {\"project\": \"shortstops\"}]"), "{out}");
-        assert!(out.contains("\"banks\": [{\"bank\": \"root\", \"priority\": 0.0}, {\"bank\": \"giants\", \"priority\": 0.0}]"));
+        assert!(out.contains(
+            "\"banks\": [{\"bank\": \"root\", \"priority\": 0.0}, {\"bank\": \"giants\", \"priority\": 0.0}]"
+        ));
         assert!(out.contains("\"config\": {\"deny_unknown_queues\": false}"), "{out}");
         assert!(out.ends_with(
             "\"priority_factors\": [{\"factor\": \"fairshare\", \"weight\": 100000}, {\"factor\": \"queue\", \"weight\": 10000}, \

@@ -188,9 +188,7 @@ fn records_from_flux(
     since: f64,
 ) -> Result<(Vec<(String, std::result::Result<JobRecorded, String>)>, u64)> {
     let flux = crate::flux::Flux::open(env).map_err(|e| {
-        Error::invalid(format!(
-            "{e}; to read job records without Flux use --from-file FILE or --copy ARCHIVE_DB"
-        ))
+        Error::invalid(format!("{e}; to read job records without Flux use --from-file FILE or --copy ARCHIVE_DB"))
     })?;
     let request = json!({
         "max_entries": 0,

@@ -198,8 +198,7 @@ impl Instance {
 
     /// Replaces `@DIR@` and `@SO@`.
     pub fn expand(&self, text: &str) -> String {
-        text.replace("@DIR@", &self.dir.path().display().to_string())
-            .replace("@SO@", &plugin().display().to_string())
+        text.replace("@DIR@", &self.dir.path().display().to_string()).replace("@SO@", &plugin().display().to_string())
     }
 
     /// Writes a file of the config dir (read at the next start).
@@ -275,7 +274,9 @@ impl Instance {
                         assert!(st.success() || std::thread::panicking(), "flux start: {st}: {}", self.broker_log());
                         break;
                     }
-                    Ok(None) if t0.elapsed() < Duration::from_secs(120) => std::thread::sleep(Duration::from_millis(50)),
+                    Ok(None) if t0.elapsed() < Duration::from_secs(120) => {
+                        std::thread::sleep(Duration::from_millis(50))
+                    }
                     _ => {
                         self.kill_group();
                         let _ = c.wait();
@@ -468,10 +469,12 @@ impl Instance {
 
     /// The recorded jobs of another ledger.
     pub fn recorded_at(&self, db: &Path) -> Vec<Value> {
-        let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .expect("open ledger");
+        let conn =
+            rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open ledger");
         let mut st = conn
-            .prepare("SELECT id, userid, bank, queue, project, nnodes, t_submit, t_run, t_inactive FROM jobs ORDER BY id")
+            .prepare(
+                "SELECT id, userid, bank, queue, project, nnodes, t_submit, t_run, t_inactive FROM jobs ORDER BY id",
+            )
             .expect("prepare");
         let rows = st
             .query_map([], |r| {
