@@ -5,6 +5,7 @@ use std::io::{IsTerminal, Write};
 
 use clap::Parser;
 use fluxacct_commands::cli::{self, Cli};
+use fluxacct_commands::flux::FluxEnv;
 use fluxacct_commands::{Clock, Context, Error, Progress, Users};
 
 struct Passwd;
@@ -43,6 +44,20 @@ fn clock_from_env() -> Result<Clock, String> {
             fluxacct_commands::time::parse_time_us(&v, 0).map(Clock::Fixed).map_err(|e| format!("FLUXACCT_NOW: {e}"))
         }
         Err(_) => Ok(Clock::System),
+    }
+}
+
+/// Where libflux-core is looked for: `FLUXACCT_LIBFLUX`, then the `flux`
+/// driver's paths, then `PATH` (see `flux::libflux_candidates`).
+fn flux_env() -> FluxEnv {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    FluxEnv {
+        libflux: std::env::var_os("FLUXACCT_LIBFLUX").filter(|v| !v.is_empty()).map(Into::into),
+        connector_path: var("FLUX_CONNECTOR_PATH"),
+        module_path: var("FLUX_MODULE_PATH"),
+        exec_path: var("FLUX_EXEC_PATH"),
+        path: var("PATH"),
+        uri: var("FLUX_URI"),
     }
 }
 
@@ -94,6 +109,7 @@ pub fn main_with(alias: Option<&str>) -> i32 {
         as_of: parsed.as_of.clone(),
         progress,
         users: Box::new(Passwd),
+        flux_env: flux_env(),
     };
     let result = cli::run(&ctx, &parsed.command);
     let stdout = std::io::stdout();

@@ -124,6 +124,8 @@ pub enum Command {
     ViewConfig(cmd::view_config::Args),
     /// List the config table.
     ListConfigs(cmd::list_configs::Args),
+    /// Print the priority plugin's load-time config (one JSON line).
+    ExportJson(cmd::export_json::Args),
     /// Print a shell completion script.
     Completions(cmd::completions::Args),
     /// Print the man page (roff).
@@ -216,6 +218,7 @@ pub fn run(ctx: &Context, command: &Command) -> Result<Output> {
         Command::ViewConfig(a) => cmd::view_config::cmd_view_config(ctx, a),
         Command::ListConfigs(a) => cmd::list_configs::cmd_list_configs(ctx, a),
         Command::Demo(a) => cmd::demo::cmd_demo(ctx, a),
+        Command::ExportJson(a) => cmd::export_json::cmd_export_json(ctx, a),
         Command::Completions(a) => cmd::completions::cmd_completions(ctx, a),
         Command::Man(a) => cmd::completions::cmd_man(ctx, a),
     }

@@ -80,6 +80,8 @@ pub struct Context {
     pub progress: Box<dyn Progress>,
     /// User name / uid lookups.
     pub users: Box<dyn Users>,
+    /// Where to look for libflux-core (commands that talk to Flux).
+    pub flux_env: crate::flux::FluxEnv,
 }
 
 impl Context {
@@ -93,6 +95,7 @@ impl Context {
             as_of: None,
             progress: Box::new(NoProgress),
             users: Box::new(NoUsers),
+            flux_env: crate::flux::FluxEnv::default(),
         }
     }
 

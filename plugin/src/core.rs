@@ -324,12 +324,57 @@ struct Offsets {
 /// The plugin's state and decisions. See the module docs.
 #[derive(Debug, Default)]
 pub struct Core {
+    /// The instance owner (uid, name): given an association when the data
+    /// has none for it (see [`Core::set_owner`]).
+    owner: Option<(u32, String)>,
     data: Option<Data>,
     slab: Vec<AssocState>,
     slab_by_uid: HashMap<u32, Vec<usize>>,
     jobs: HashMap<u64, Job>,
     /// Counter underflows since the shim last asked ([`Core::take_errors`]).
     errors: Vec<String>,
+}
+
+/// flux-accounting's synthetic instance-owner association (reference
+/// §1.2.6): bank and default bank named after the owner, fair-share 0.5,
+/// run/active/node/core limits 1000000, no sched-jobs limit, no queues,
+/// project `*`. Added only to data that has associations (an empty snapshot
+/// still means "no data yet") and none for the owner.
+fn add_owner(snap: &mut Snapshot, uid: u32, name: &str) {
+    if snap.associations.is_empty() || snap.associations.iter().any(|a| a.userid == uid) {
+        return;
+    }
+    let intern = |snap: &mut Snapshot, s: &str| -> StrId {
+        match snap.strings.iter().position(|x| x == s) {
+            Some(i) => i as StrId,
+            None => {
+                snap.strings.push(s.to_string());
+                (snap.strings.len() - 1) as StrId
+            }
+        }
+    };
+    let name_id = intern(snap, name);
+    let star = intern(snap, "*");
+    snap.lists.push(Vec::new());
+    let queues = (snap.lists.len() - 1) as u32;
+    snap.lists.push(vec![star]);
+    let projects = (snap.lists.len() - 1) as u32;
+    snap.associations.push(Association {
+        userid: uid,
+        username: name_id,
+        bank: name_id,
+        default_bank: name_id,
+        active: true,
+        fairshare: 0.5,
+        max_running_jobs: 1_000_000,
+        max_active_jobs: 1_000_000,
+        max_nodes: 1_000_000,
+        max_cores: 1_000_000,
+        max_sched_jobs: 2_147_483_647,
+        queues,
+        projects,
+        default_project: star,
+    });
 }
 
 /// Adds `d` to a counter. A counter never goes below zero: if it would,
@@ -353,6 +398,14 @@ impl Core {
     /// until a snapshot is loaded.
     pub fn new() -> Core {
         Core::default()
+    }
+
+    /// Names the instance owner (the user the broker runs as). Every later
+    /// [`Core::load`] of data with associations but none for the owner adds
+    /// one, as flux-accounting's `priority-update` does, so the owner's jobs
+    /// are accepted and run.
+    pub fn set_owner(&mut self, uid: u32, name: impl Into<String>) {
+        self.owner = Some((uid, name.into()));
     }
 
     /// The ledger head of the loaded snapshot, if any.
@@ -384,8 +437,11 @@ impl Core {
     /// attaches running and scheduled jobs whose users can now be looked up,
     /// and returns the new head. Call [`Core::release_all`] afterwards (after
     /// reprioritizing).
-    pub fn load(&mut self, snap: Snapshot) -> LedgerHead {
+    pub fn load(&mut self, mut snap: Snapshot) -> LedgerHead {
         let head = snap.head;
+        if let Some((uid, name)) = &self.owner {
+            add_owner(&mut snap, *uid, name);
+        }
         let data = Data::new(snap);
         for s in &mut self.slab {
             s.snap_idx = data.lookup(s.userid, Some(&s.bank));

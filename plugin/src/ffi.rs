@@ -201,6 +201,10 @@ unsafe fn init(p: *mut flux_plugin_t) -> c_int {
         return -1;
     }
     let mut core = Core::new();
+    // The job manager runs in the broker, as the instance owner.
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let owner = unsafe { libc::getuid() };
+    core.set_owner(owner, user_name(owner));
     // SAFETY: `p` is valid; the conf string is owned by the handle.
     let conf = unsafe { flux_plugin_get_conf(p) };
     if !conf.is_null() {
@@ -259,6 +263,24 @@ unsafe fn init(p: *mut flux_plugin_t) -> c_int {
         }
     }
     0
+}
+
+/// The user name of `uid` from the passwd database, or the uid as text
+/// (as flux-accounting names the owner's bank).
+fn user_name(uid: u32) -> String {
+    let mut buf = vec![0 as c_char; 4096];
+    // SAFETY: an all-zero passwd is a valid value to be overwritten.
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = ptr::null_mut();
+    // SAFETY: every pointer is valid for the call; buf outlives the use of
+    // pw's string fields below.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut found) };
+    if rc != 0 || found.is_null() || pw.pw_name.is_null() {
+        return uid.to_string();
+    }
+    // SAFETY: getpwuid_r succeeded, so pw_name points to a NUL-terminated
+    // string inside buf.
+    unsafe { CStr::from_ptr(pw.pw_name) }.to_string_lossy().into_owned()
 }
 
 unsafe extern "C" fn destroy_state(arg: *mut c_void) {

@@ -21,7 +21,12 @@
 //! cargo build --release
 //! install -m 644 target/release/libmf_priority.so <libdir>/flux/job-manager/plugins/mf_priority.so
 //! flux jobtap load -r .priority-default mf_priority.so snapshot=/var/lib/fluxacct/snapshot.mp
+//! flux jobtap load mf_priority.so "config=$(flux account export-json)"
 //! ```
+//!
+//! The instance owner (the user the broker, and so the plugin, runs as)
+//! gets flux-accounting's synthetic association when the loaded data has
+//! associations but none for it ([`core::Core::set_owner`]).
 //!
 //! ## Services (owner only)
 //!

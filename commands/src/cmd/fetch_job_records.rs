@@ -180,12 +180,15 @@ pub fn newest_t_inactive(state: &State<'_>) -> Result<f64> {
 
 /// Records from the live Flux instance: `job-list.list` for inactive jobs
 /// that ended after `since`, and `job-info.lookup` for each job's R and
-/// jobspec. Jobs whose lookup fails (never ran) are skipped.
-fn records_from_flux(since: f64) -> Result<Vec<(String, std::result::Result<JobRecorded, String>)>> {
-    let flux = crate::flux::Flux::open().map_err(|e| {
-        Error::invalid(format!(
-            "{e}; no Flux instance could be reached: read job records with --from-file FILE or --copy ARCHIVE_DB"
-        ))
+/// jobspec. Jobs that never ran (no `t_run`, or no R) are skipped, as
+/// flux-accounting skips them, and counted (the second value).
+#[allow(clippy::type_complexity)]
+fn records_from_flux(
+    env: &crate::flux::FluxEnv,
+    since: f64,
+) -> Result<(Vec<(String, std::result::Result<JobRecorded, String>)>, u64)> {
+    let flux = crate::flux::Flux::open(env).map_err(|e| {
+        Error::invalid(format!("{e}; to read job records without Flux use --from-file FILE or --copy ARCHIVE_DB"))
     })?;
     let request = json!({
         "max_entries": 0,
@@ -204,13 +207,20 @@ fn records_from_flux(since: f64) -> Result<Vec<(String, std::result::Result<JobR
         Ok(())
     })?;
     let mut out = Vec::with_capacity(listed.len());
+    let mut never_ran = 0;
     for mut job in listed {
         let Some(id) = job.get("id").and_then(Value::as_u64) else { continue };
         if job.get("t_run").is_none() {
+            never_ran += 1;
             continue;
         }
         let req = json!({"id": id, "keys": ["R", "jobspec"], "flags": 2}).to_string();
-        let Ok(Some(resp)) = flux.rpc("job-info.lookup", Some(&req)) else { continue };
+        // ENOENT: the job has no R (it never ran, or its data was purged).
+        // Any other failure (the broker went away) fails the fetch.
+        let Some(Some(resp)) = flux.rpc_unless("job-info.lookup", Some(&req), crate::flux::ENOENT)? else {
+            never_ran += 1;
+            continue;
+        };
         let Ok(info) = serde_json::from_str::<Value>(&resp) else { continue };
         for k in ["R", "jobspec"] {
             if let Some(v) = info.get(k) {
@@ -219,7 +229,7 @@ fn records_from_flux(since: f64) -> Result<Vec<(String, std::result::Result<JobR
         }
         out.push((format!("job {}", jobs::f58(id)), jobs::job_from_json(&job)));
     }
-    Ok(out)
+    Ok((out, never_ran))
 }
 
 /// Runs `fetch-job-records`.
@@ -227,19 +237,23 @@ pub fn cmd_fetch_job_records(ctx: &Context, args: &Args) -> Result<Output> {
     let mut ledger = crate::db::open_write(ctx)?;
     // Large ingests touch many index pages: give SQLite a bigger page cache.
     ledger.conn().pragma_update(None, "cache_size", -262_144)?;
+    let mut never_ran = None;
     let records = if let Some(path) = &args.from_file {
         records_from_text(&read_input(path)?)
     } else if let Some(archive) = &args.copy {
         records_from_archive(archive)?
     } else {
         let since = newest_t_inactive(&State::new(ledger.conn()))?;
-        records_from_flux(since)?
+        let (records, skipped) = records_from_flux(&ctx.flux_env, since)?;
+        never_ran = Some(skipped);
+        records
     };
     let total = records.len() as u64;
     let counts = ingest(ctx, &mut ledger, records, Some(total), args.batch_size)?;
     if args.verbose {
+        let never = never_ran.map(|n| format!(", {n} never ran (skipped)")).unwrap_or_default();
         return Ok(Output::line(format!(
-            "{} job records recorded, {} already recorded",
+            "{} job records recorded, {} already recorded{never}",
             counts.recorded, counts.skipped
         )));
     }

@@ -9,14 +9,17 @@ use crate::context::{Context, Output};
 use crate::error::{Error, Result};
 
 /// Write the priority plugin's snapshot (a compact, checksummed MessagePack
-/// file reflecting the ledger head), then, when a Flux instance is
-/// reachable, ask mf_priority.so to load it and reprioritize all jobs.
+/// file reflecting the ledger head), then ask mf_priority.so in the Flux
+/// instance (FLUX_URI, or the system instance) to load it and reprioritize
+/// all jobs. Fails (after writing the snapshot) when no instance can be
+/// reached, unless --no-flux is given.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// Where to write the snapshot (default: `<db>.snapshot`).
     #[arg(long)]
     pub snapshot: Option<PathBuf>,
-    /// Only write the snapshot; do not contact Flux.
+    /// Only write the snapshot; do not contact Flux (and do not fail
+    /// without it).
     #[arg(long = "no-flux")]
     pub no_flux: bool,
 }
@@ -50,11 +53,11 @@ pub fn cmd_priority_update(ctx: &Context, args: &Args) -> Result<Output> {
     if args.no_flux {
         return Ok(Output::text(out));
     }
-    match crate::flux::Flux::open() {
-        Err(why) => {
-            out.push_str(&format!("no Flux instance was reached: {why}; the plugin was not told to reload\n"));
-            Ok(Output::text(out))
-        }
+    match crate::flux::Flux::open(&ctx.flux_env) {
+        Err(why) => Err(Error::io_msg(format!(
+            "wrote snapshot {}, but mf_priority.so was not told to load it: {why} (use --no-flux to only write the snapshot)",
+            path.display()
+        ))),
         Ok(flux) => {
             let payload = serde_json::json!({ "path": path.display().to_string() }).to_string();
             let reply = flux.rpc("job-manager.mf_priority.load_snapshot", Some(&payload))?;

@@ -357,3 +357,41 @@ fn counter_underflow_is_a_bug_caught_in_debug_builds() {
     let mut x = 0;
     let _ = add(&mut x, -1);
 }
+
+#[test]
+fn owner_without_association_gets_the_synthetic_one() {
+    let mut c = Core::new();
+    c.set_owner(0, "root");
+    c.load(snap(|_| {}));
+    let owner = JobIn { userid: 0, ..job(1, STATE_NEW) };
+    assert_eq!(c.validate(&owner).decision, Decision::Ok);
+    let o = c.job_new(&owner);
+    assert!(
+        o.effects.iter().any(|e| format!("{e:?}").contains("root") && format!("{e:?}").contains('*')),
+        "{:?}",
+        o.effects
+    );
+    assert_eq!(c.priority(&owner, true).decision, Decision::Priority(50_000));
+    // A queue known to the data is not one of the owner's (queues "").
+    let gold = JobIn { userid: 0, queue: Attr::Str("gold".into()), ..job(2, STATE_NEW) };
+    assert!(matches!(c.validate(&gold).decision, Decision::Reject(_)));
+    // Other users without an association are still rejected.
+    let stranger = JobIn { userid: 77, ..job(3, STATE_NEW) };
+    assert!(matches!(c.validate(&stranger).decision, Decision::Reject(_)));
+}
+
+#[test]
+fn owner_with_an_association_keeps_it_and_empty_data_stays_no_data() {
+    let mut c = Core::new();
+    c.set_owner(5035, "crawford");
+    c.load(snap(|a| a.fairshare = 0.25));
+    let j = job(1, STATE_NEW);
+    submit(&mut c, &j).unwrap();
+    assert_eq!(c.priority(&j, true).decision, Decision::Priority(25_000));
+    let mut c = Core::new();
+    c.set_owner(0, "root");
+    c.load(SnapshotBuilder::new(LedgerHead::default()).build());
+    let stranger = JobIn { userid: 77, ..job(3, STATE_NEW) };
+    assert_eq!(c.validate(&stranger).decision, Decision::Ok);
+    assert!(c.query()["mf_priority_map"].as_array().is_none_or(|a| a.is_empty()));
+}
