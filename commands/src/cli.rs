@@ -130,6 +130,9 @@ pub enum Command {
     Man(cmd::completions::ManArgs),
     /// Build a sample site in a new ledger and show its tree and chain status.
     Demo(cmd::demo::Args),
+    /// Compute fair-share offline from a JSON hierarchy (as `export-db -F`
+    /// prints it).
+    FairshareEmulate(cmd::fairshare_emulate::Args),
 }
 
 impl Command {
@@ -218,6 +221,7 @@ pub fn run(ctx: &Context, command: &Command) -> Result<Output> {
         Command::Demo(a) => cmd::demo::cmd_demo(ctx, a),
         Command::Completions(a) => cmd::completions::cmd_completions(ctx, a),
         Command::Man(a) => cmd::completions::cmd_man(ctx, a),
+        Command::FairshareEmulate(a) => cmd::fairshare_emulate::cmd_fairshare_emulate(ctx, a),
     }
 }
 

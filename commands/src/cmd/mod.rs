@@ -24,6 +24,7 @@ pub mod edit_config;
 pub mod edit_factor;
 pub mod edit_queue;
 pub mod edit_user;
+pub mod fairshare_emulate;
 pub mod fetch_job_records;
 pub mod list_banks;
 pub mod list_configs;
