@@ -232,3 +232,93 @@ pub fn alias_subcommand(argv0: &str) -> Option<String> {
     let sub = base.strip_prefix("flux-account-")?;
     Some(sub.to_string())
 }
+
+/// flux-accounting's multi-character short options (argparse allows them,
+/// clap does not): `(subcommand, short, long)`.
+pub const MULTI_CHAR_SHORTS: &[(&str, &str, &str)] = &[
+    ("add-queue", "-msn", "--max-sched-nodes-per-assoc"),
+    ("add-queue", "-msc", "--max-sched-cores-per-assoc"),
+    ("edit-queue", "-msn", "--max-sched-nodes-per-assoc"),
+    ("edit-queue", "-msc", "--max-sched-cores-per-assoc"),
+];
+
+/// Rewrites flux-accounting's multi-character short options (`-msn 5`,
+/// `-msn=5`, `-msn5` after `add-queue` / `edit-queue`) into their long
+/// forms before clap parses the command line. Words after `--` are left
+/// alone.
+pub fn expand_multi_char_shorts(argv: Vec<String>) -> Vec<String> {
+    let mut sub: Option<&str> = None;
+    let mut out = Vec::with_capacity(argv.len());
+    let mut rest = false;
+    for (i, word) in argv.into_iter().enumerate() {
+        if rest || i == 0 {
+            out.push(word);
+            continue;
+        }
+        if word == "--" {
+            rest = true;
+            out.push(word);
+            continue;
+        }
+        if sub.is_none() {
+            sub = MULTI_CHAR_SHORTS.iter().map(|m| m.0).find(|s| *s == word);
+            out.push(word);
+            continue;
+        }
+        let mut replaced = None;
+        for (s, short, long) in MULTI_CHAR_SHORTS {
+            if Some(*s) != sub {
+                continue;
+            }
+            if let Some(tail) = word.strip_prefix(short) {
+                if tail.is_empty() {
+                    replaced = Some(long.to_string());
+                } else if let Some(v) = tail.strip_prefix('=') {
+                    replaced = Some(format!("{long}={v}"));
+                } else if tail.starts_with(|c: char| c.is_ascii_digit() || c == '-') {
+                    replaced = Some(format!("{long}={tail}"));
+                }
+            }
+        }
+        out.push(replaced.unwrap_or(word));
+    }
+    out
+}
+
+#[cfg(test)]
+mod multi_char_short_tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn msn_and_msc_become_long_options_after_queue_commands() {
+        assert_eq!(
+            expand_multi_char_shorts(words("fa -p x.db add-queue q -msn 5 -msc=6")),
+            words("fa -p x.db add-queue q --max-sched-nodes-per-assoc 5 --max-sched-cores-per-assoc=6")
+        );
+        assert_eq!(
+            expand_multi_char_shorts(words("fa edit-queue q -msn-1 -msc7")),
+            words("fa edit-queue q --max-sched-nodes-per-assoc=-1 --max-sched-cores-per-assoc=7")
+        );
+        // Other commands, other words and words after `--` are untouched.
+        assert_eq!(expand_multi_char_shorts(words("fa add-user -msn 5")), words("fa add-user -msn 5"));
+        assert_eq!(expand_multi_char_shorts(words("fa add-queue -- -msn")), words("fa add-queue -- -msn"));
+        assert_eq!(expand_multi_char_shorts(words("fa add-queue -msnx")), words("fa add-queue -msnx"));
+    }
+
+    #[test]
+    fn expanded_words_parse() {
+        let argv = expand_multi_char_shorts(words("flux-account add-queue q -msn 5 -msc 6"));
+        let cli = Cli::try_parse_from(argv).expect("parses");
+        match cli.command {
+            Command::AddQueue(a) => {
+                assert_eq!(a.max_sched_nodes_per_assoc, "5");
+                assert_eq!(a.max_sched_cores_per_assoc, "6");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
