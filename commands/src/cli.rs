@@ -133,6 +133,9 @@ pub enum Command {
     /// Compute fair-share offline from a JSON hierarchy (as `export-db -F`
     /// prints it).
     FairshareEmulate(cmd::fairshare_emulate::Args),
+    /// Hide job records older than WEEKS weeks from listings and reports
+    /// (they stay in the log).
+    ScrubOldJobs(cmd::scrub_old_jobs::Args),
 }
 
 impl Command {
@@ -160,6 +163,7 @@ impl Command {
                     | Command::EditConfig(_)
                     | Command::DeleteConfig(_)
                     | Command::Demo(_)
+                    | Command::ScrubOldJobs(_)
             )
             // Not appends, but they replace live state (projections, the
             // plugin's snapshot) and so must not run on the past.
@@ -222,6 +226,7 @@ pub fn run(ctx: &Context, command: &Command) -> Result<Output> {
         Command::Completions(a) => cmd::completions::cmd_completions(ctx, a),
         Command::Man(a) => cmd::completions::cmd_man(ctx, a),
         Command::FairshareEmulate(a) => cmd::fairshare_emulate::cmd_fairshare_emulate(ctx, a),
+        Command::ScrubOldJobs(a) => cmd::scrub_old_jobs::cmd_scrub_old_jobs(ctx, a),
     }
 }
 

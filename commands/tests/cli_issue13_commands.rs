@@ -25,3 +25,73 @@ fn add_queue_and_edit_queue_take_msn_and_msc() {
     let e = fails(&db, &["edit-queue", "q", "-msn", "-5"]);
     assert!(e.contains("non-negative"), "{e}");
 }
+
+const NOW: f64 = 1_767_225_600.0;
+const WEEK: f64 = 604_800.0;
+
+fn jobs_site() -> (tempfile::TempDir, std::path::PathBuf) {
+    let (d, db) = new_db();
+    ok(&db, &["add-bank", "root", "1"]);
+    ok(&db, &["add-bank", "A", "1", "--parent-bank", "root"]);
+    ok(&db, &["add-user", "--username", "u1", "--bank", "A", "--userid", "5001"]);
+    let job = |id: u64, end: f64| {
+        serde_json::json!({"id": id, "userid": 5001, "bank": "A", "t_submit": end - 200.0, "t_run": end - 100.0,
+                           "t_inactive": end, "nnodes": 1})
+    };
+    let text: String =
+        [job(101, NOW - 30.0 * WEEK), job(102, NOW - 27.0 * WEEK), job(103, NOW - WEEK), job(104, NOW - 86_400.0)]
+            .iter()
+            .map(|j| format!("{j}\n"))
+            .collect();
+    let f = d.path().join("jobs.jsonl");
+    std::fs::write(&f, text).unwrap();
+    ok(&db, &["fetch-job-records", "--from-file", f.to_str().unwrap()]);
+    (d, db)
+}
+
+fn listed(db: &std::path::Path, pre: &[&str]) -> usize {
+    let out = ok(db, &[pre, &["view-job-records", "-o", "{jobid.dec}"]].concat());
+    out.lines().skip(1).filter(|l| !l.trim().is_empty()).count()
+}
+
+fn report_total(db: &std::path::Path, pre: &[&str]) -> String {
+    let start = format!("{}", NOW - 40.0 * WEEK);
+    let out = ok(db, &[pre, &["view-usage-report", "-s", &start, "-e", &format!("{NOW}")]].concat());
+    out.lines().find(|l| l.starts_with("TOTAL")).unwrap_or_default().to_string()
+}
+
+/// scrub-old-jobs appends an event after which older records vanish from
+/// view-job-records and view-usage-report, while they stay in the log and
+/// `--as-of` before the event still shows them.
+#[test]
+fn scrub_old_jobs_hides_old_records_but_keeps_them_in_the_log() {
+    let (_d, db) = jobs_site();
+    assert_eq!(listed(&db, &[]), 4);
+    let before_total = report_total(&db, &[]);
+    assert!(before_total.contains("400.00"), "{before_total}");
+    let seq_before = common::event_count(&db).to_string();
+
+    assert_eq!(ok(&db, &["scrub-old-jobs"]), "", "prints nothing, as flux-accounting");
+    assert_eq!(listed(&db, &[]), 2, "the two records older than 26 weeks are hidden");
+    assert!(report_total(&db, &[]).contains("200.00"), "{}", report_total(&db, &[]));
+    // Still in the log, and in the past.
+    let log = ok(&db, &["log", "--json"]);
+    assert_eq!(log.matches("\"JobRecorded\"").count(), 4, "{log}");
+    assert!(log.contains("\"JobsScrubbed\""), "{log}");
+    assert_eq!(listed(&db, &["--as-of", &seq_before]), 4);
+    assert_eq!(report_total(&db, &["--as-of", &seq_before]), before_total);
+    // A later scrub with a larger age does not bring them back; 0 hides every finished job.
+    ok(&db, &["scrub-old-jobs", "52"]);
+    assert_eq!(listed(&db, &[]), 2);
+    let v = ok(&db, &["scrub-old-jobs", "0", "-v"]);
+    assert!(v.starts_with("4 job records that ended before "), "{v}");
+    assert_eq!(listed(&db, &[]), 0);
+    // The projections are still a replay of the log.
+    assert!(ok(&db, &["rebuild", "--check"]).starts_with("ok"));
+    assert!(ok(&db, &["verify"]).starts_with("ok"));
+    // A bad age is a usage error and changes nothing.
+    let n = common::event_count(&db);
+    let r = fa(&db, &["scrub-old-jobs", "many"]);
+    assert_ne!(r.code, 0);
+    assert_eq!(common::event_count(&db), n);
+}

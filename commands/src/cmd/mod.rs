@@ -36,6 +36,7 @@ pub mod log;
 pub mod priority_update;
 pub mod rebuild;
 pub mod reset_factors;
+pub mod scrub_old_jobs;
 pub mod shared;
 pub mod shares;
 pub mod show_usage;
