@@ -136,6 +136,8 @@ pub enum Command {
     /// Hide job records older than WEEKS weeks from listings and reports
     /// (they stay in the log).
     ScrubOldJobs(cmd::scrub_old_jobs::Args),
+    /// Give every association of a user the same, right uid.
+    SyncUserids(cmd::sync_userids::Args),
 }
 
 impl Command {
@@ -164,6 +166,7 @@ impl Command {
                     | Command::DeleteConfig(_)
                     | Command::Demo(_)
                     | Command::ScrubOldJobs(_)
+                    | Command::SyncUserids(_)
             )
             // Not appends, but they replace live state (projections, the
             // plugin's snapshot) and so must not run on the past.
@@ -227,6 +230,7 @@ pub fn run(ctx: &Context, command: &Command) -> Result<Output> {
         Command::Man(a) => cmd::completions::cmd_man(ctx, a),
         Command::FairshareEmulate(a) => cmd::fairshare_emulate::cmd_fairshare_emulate(ctx, a),
         Command::ScrubOldJobs(a) => cmd::scrub_old_jobs::cmd_scrub_old_jobs(ctx, a),
+        Command::SyncUserids(a) => cmd::sync_userids::cmd_sync_userids(ctx, a),
     }
 }
 

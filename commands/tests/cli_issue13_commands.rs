@@ -95,3 +95,47 @@ fn scrub_old_jobs_hides_old_records_but_keeps_them_in_the_log() {
     assert_ne!(r.code, 0);
     assert_eq!(common::event_count(&db), n);
 }
+
+/// sync-userids: a user whose associations carry different uids gets the
+/// uid of their earliest association everywhere (passwd does not know the
+/// name here), and their jobs then count in every bank.
+#[test]
+fn sync_userids_gives_a_user_one_uid_and_their_usage_follows() {
+    let (d, db) = new_db();
+    ok(&db, &["add-bank", "root", "1"]);
+    ok(&db, &["add-bank", "A", "1", "--parent-bank", "root"]);
+    ok(&db, &["add-bank", "B", "1", "--parent-bank", "root"]);
+    let u = "zz-fluxacct-sync";
+    ok(&db, &["add-user", "--username", u, "--bank", "A", "--userid", "5001"]);
+    ok(&db, &["add-user", "--username", u, "--bank", "B", "--userid", "6001"]);
+    let f = d.path().join("jobs.jsonl");
+    let end = NOW - 3600.0;
+    std::fs::write(
+        &f,
+        format!(
+            "{}\n",
+            serde_json::json!({"id": 7, "userid": 5001, "bank": "B", "t_submit": end - 200.0,
+                               "t_run": end - 100.0, "t_inactive": end, "nnodes": 1})
+        ),
+    )
+    .unwrap();
+    ok(&db, &["fetch-job-records", "--from-file", f.to_str().unwrap()]);
+    ok(&db, &["update-usage"]);
+    let usage_b = |db: &std::path::Path| -> f64 {
+        let v: Value = serde_json::from_str(&ok(db, &["view-user", u])).unwrap();
+        v.as_array().unwrap().iter().find(|a| a["bank"] == "B").unwrap()["job_usage"].as_f64().unwrap()
+    };
+    assert_eq!(usage_b(&db), 0.0, "uid 6001 in B does not match the job's 5001");
+
+    let out = ok(&db, &["sync-userids", "-v"]);
+    assert_eq!(out, format!("1 association(s) changed\n{u},B: userid 6001 -> 5001\n"));
+    let v: Value = serde_json::from_str(&ok(&db, &["view-user", u])).unwrap();
+    assert!(v.as_array().unwrap().iter().all(|a| a["userid"] == 5001), "{v}");
+    ok(&db, &["update-usage"]);
+    assert!(usage_b(&db) > 0.0, "the job now counts in B");
+    // Nothing left to do: a success that appends nothing.
+    let n = common::event_count(&db);
+    assert_eq!(ok(&db, &["sync-userids"]), "");
+    assert_eq!(common::event_count(&db), n);
+    assert!(ok(&db, &["rebuild", "--check"]).starts_with("ok"));
+}

@@ -39,6 +39,7 @@ pub mod reset_factors;
 pub mod scrub_old_jobs;
 pub mod shared;
 pub mod shares;
+pub mod sync_userids;
 pub mod show_usage;
 pub mod update_fshare;
 pub mod update_usage;
