@@ -138,6 +138,8 @@ pub enum Command {
     ScrubOldJobs(cmd::scrub_old_jobs::Args),
     /// Give every association of a user the same, right uid.
     SyncUserids(cmd::sync_userids::Args),
+    /// A user's jobs in the running instance, with their priority factors.
+    Jobs(cmd::jobs::Args),
 }
 
 impl Command {
@@ -231,6 +233,7 @@ pub fn run(ctx: &Context, command: &Command) -> Result<Output> {
         Command::FairshareEmulate(a) => cmd::fairshare_emulate::cmd_fairshare_emulate(ctx, a),
         Command::ScrubOldJobs(a) => cmd::scrub_old_jobs::cmd_scrub_old_jobs(ctx, a),
         Command::SyncUserids(a) => cmd::sync_userids::cmd_sync_userids(ctx, a),
+        Command::Jobs(a) => cmd::jobs::cmd_jobs(ctx, a),
     }
 }
 

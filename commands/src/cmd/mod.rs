@@ -25,6 +25,7 @@ pub mod edit_factor;
 pub mod edit_queue;
 pub mod edit_user;
 pub mod fairshare_emulate;
+pub mod jobs;
 pub mod fetch_job_records;
 pub mod list_banks;
 pub mod list_configs;
