@@ -52,8 +52,8 @@ pub struct Args {
     pub verbose: bool,
 }
 
-/// The job-list attributes `jobs` asks for.
-pub const ATTRS: &[&str] = &["id", "userid", "urgency", "priority", "state", "queue", "bank", "annotations"];
+/// The job-list attributes `jobs` asks for (`id` always comes).
+pub const ATTRS: &[&str] = &["userid", "urgency", "priority", "state", "queue", "bank", "annotations"];
 
 /// The output columns.
 pub const COLUMNS: &[&str] = &[
