@@ -128,7 +128,8 @@ pub enum Command {
     Completions(cmd::completions::Args),
     /// Print the man page (roff).
     Man(cmd::completions::ManArgs),
-    /// Build a sample site in a new ledger and show its tree and chain status.
+    /// Build a sample site in a new ledger, run the accounting pipeline on it
+    /// and show the result.
     Demo(cmd::demo::Args),
     /// Compute fair-share offline from a JSON hierarchy (as `export-db -F`
     /// prints it).
@@ -319,6 +320,21 @@ mod multi_char_short_tests {
         assert_eq!(expand_multi_char_shorts(words("fa add-user -msn 5")), words("fa add-user -msn 5"));
         assert_eq!(expand_multi_char_shorts(words("fa add-queue -- -msn")), words("fa add-queue -- -msn"));
         assert_eq!(expand_multi_char_shorts(words("fa add-queue -msnx")), words("fa add-queue -msnx"));
+    }
+
+    /// `-v` where flux-accounting has it (update-usage, update-fshare and
+    /// priority-update have their own tests).
+    #[test]
+    fn verbose_flags_where_flux_accounting_has_them() {
+        for argv in [
+            &["flux-account", "jobs", "u", "-v"][..],
+            &["flux-account", "bank-info", "-v"],
+            &["flux-account", "fetch-job-records", "-v"],
+            &["flux-account", "scrub-old-jobs", "-v"],
+            &["flux-account", "sync-userids", "-v"],
+        ] {
+            Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+        }
     }
 
     #[test]

@@ -182,6 +182,10 @@ fn emulate_reads_input_option_and_reports_missing_file_in_one_line() {
         .unwrap();
     let out = ok(&db, &["fairshare-emulate", "-i", f.to_str().unwrap()]);
     assert_eq!(out, "Username | Bank | Shares | Usage | FairShare\n---------+------+--------+-------+----------\nu        | A    | 1      | 0.0   | 1.0      \n");
+    // flux-accounting's `flux account-fairshare-emulate` spelling.
+    let alias = Path::new(common::BIN).with_file_name("flux-account-fairshare-emulate");
+    let o = std::process::Command::new(alias).args(["-i", f.to_str().unwrap(), "-P"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "u|A|1|0.0|1.0\n");
     let r = fa(&db, &["fairshare-emulate", "/nonexistent.json"]);
     assert_eq!(r.code, 1);
     assert_eq!(r.stderr, "flux-account: error: fairshare-emulate: FileNotFoundError: input file not found: /nonexistent.json\n");
