@@ -255,8 +255,8 @@ impl Flux {
     /// `job-list.list` (one response, `{"jobs": [...]}`): the job objects.
     pub fn job_list(&self, query: &JobListQuery) -> Result<Vec<serde_json::Value>> {
         let reply = self.rpc("job-list.list", Some(&query.payload().to_string()))?.unwrap_or_default();
-        let v: serde_json::Value = serde_json::from_str(&reply)
-            .map_err(|e| Error::Io(format!("job-list.list: invalid response: {e}")))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&reply).map_err(|e| Error::Io(format!("job-list.list: invalid response: {e}")))?;
         match v.get("jobs") {
             Some(serde_json::Value::Array(a)) => Ok(a.clone()),
             _ => Err(Error::Io("job-list.list: response has no jobs array".into())),

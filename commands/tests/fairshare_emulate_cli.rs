@@ -90,9 +90,7 @@ fn update_fshare_values(conn: &Connection) -> Vec<(String, String, String)> {
     let mut v: Vec<(String, String, String)> = projections::usage::fairshare_values(conn)
         .unwrap()
         .into_iter()
-        .map(|f| {
-            (f.bank, f.username, fluxacct_commands::format::py_float(projections::fairshare::round6(f.fairshare)))
-        })
+        .map(|f| (f.bank, f.username, fluxacct_commands::format::py_float(projections::fairshare::round6(f.fairshare))))
         .collect();
     v.sort();
     v
@@ -102,9 +100,7 @@ fn update_fshare_values(conn: &Connection) -> Vec<(String, String, String)> {
 fn stored(conn: &Connection) -> Vec<(String, String, String)> {
     let mut stmt = conn.prepare("SELECT bank, username, fairshare FROM association_table WHERE active=1").unwrap();
     let mut v: Vec<(String, String, String)> = stmt
-        .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, fluxacct_commands::format::py_float(r.get::<_, f64>(2)?)))
-        })
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, fluxacct_commands::format::py_float(r.get::<_, f64>(2)?))))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
@@ -188,6 +184,9 @@ fn emulate_reads_input_option_and_reports_missing_file_in_one_line() {
     assert_eq!(String::from_utf8_lossy(&o.stdout), "u|A|1|0.0|1.0\n");
     let r = fa(&db, &["fairshare-emulate", "/nonexistent.json"]);
     assert_eq!(r.code, 1);
-    assert_eq!(r.stderr, "flux-account: error: fairshare-emulate: FileNotFoundError: input file not found: /nonexistent.json\n");
+    assert_eq!(
+        r.stderr,
+        "flux-account: error: fairshare-emulate: FileNotFoundError: input file not found: /nonexistent.json\n"
+    );
     assert!(!db.exists(), "fairshare-emulate does not touch the ledger path");
 }

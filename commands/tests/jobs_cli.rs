@@ -117,7 +117,10 @@ fn jobs_lists_priority_factors_from_a_real_broker() {
     // Priority (0.99 * 100000) + (100 * 1000): the fair-share is the plugin's
     // annotation (0.99), not the ledger's later 0.1.
     let w: Vec<&str> = l1.split_whitespace().collect();
-    assert_eq!(w, [j1.as_str(), me.as_str(), "A", "100.0", "1000", "0", "10000", "0.99", "100000", "16", "1000", "199000"]);
+    assert_eq!(
+        w,
+        [j1.as_str(), me.as_str(), "A", "100.0", "1000", "0", "10000", "0.99", "100000", "16", "1000", "199000"]
+    );
     let l2 = line_of(&all, &j2).unwrap();
     assert!(l2.ends_with("0.5       100000    20      1000    64000   "), "{l2}");
 
@@ -136,7 +139,10 @@ fn jobs_lists_priority_factors_from_a_real_broker() {
     let c = read(out_dir, "count.out");
     assert_eq!(c.lines().count(), 2, "-c 1: header and one job: {c}");
     assert_eq!(read(out_dir, "nosuch.rc").trim(), "1");
-    assert_eq!(read(out_dir, "nosuch.err"), "flux-account: error: could not find entry for nosuchuser in association_table\n");
+    assert_eq!(
+        read(out_dir, "nosuch.err"),
+        "flux-account: error: could not find entry for nosuchuser in association_table\n"
+    );
     let canceled = read(out_dir, "canceled.out");
     assert!(line_of(&canceled, &j1).is_some() && line_of(&canceled, &j2).is_some(), "{canceled}");
 }

@@ -162,10 +162,7 @@ fn seed_003_job_usage_16089() {
     let j: Value = serde_json::from_str(&s.ok(now, &["view-user", "-J", "user1002"])).expect("-J json");
     let rows = j.as_array().expect("a list");
     assert_eq!(rows.len(), 5);
-    assert_eq!(
-        rows[1],
-        json!({"username": "user1002", "userid": 1002, "bank": "C", "period": 1, "value": 64.0})
-    );
+    assert_eq!(rows[1], json!({"username": "user1002", "userid": 1002, "bank": "C", "period": 1, "value": 64.0}));
     let periods: Vec<f64> = rows.iter().map(|r| r["value"].as_f64().expect("period value")).collect();
     assert_eq!(periods, vec![16000.0, 64.0, 16.0, 8.0, 1.0]);
     assert_eq!(periods.iter().sum::<f64>(), 16089.0);

@@ -8,8 +8,8 @@ use projections::events::{Event, JobRecorded};
 use projections::model::State;
 
 use crate::cmd::{
-    add_bank, add_project, add_queue, add_user, checkpoint, create_db, fetch_job_records, priority_update,
-    show_usage, update_fshare, update_usage, verify, view_bank,
+    add_bank, add_project, add_queue, add_user, checkpoint, create_db, fetch_job_records, priority_update, show_usage,
+    update_fshare, update_usage, verify, view_bank,
 };
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};

@@ -245,7 +245,10 @@ mod tests {
         assert_eq!(lines[1], "---------+----------+--------+-------+----------");
         assert_eq!(lines[2], "leaf.3.1 | account3 | 100    | 0.0   | 1.0      ");
         let j: Value = serde_json::from_str(&run(SMALL_NO_TIE, &["-j"]).unwrap()).unwrap();
-        assert_eq!(j[1], json!({"username": "leaf.3.2", "bank": "account3", "shares": 10, "usage": 1.0, "fairshare": 0.857143}));
+        assert_eq!(
+            j[1],
+            json!({"username": "leaf.3.2", "bank": "account3", "shares": 10, "usage": 1.0, "fairshare": 0.857143})
+        );
         assert_eq!(run(SMALL_NO_TIE, &["-o", "{username}:{fairshare}"]).unwrap().lines().next(), Some("leaf.3.1:1.0"));
         assert_eq!(
             run(SMALL_NO_TIE, &["-o", "{nope}"]).unwrap_err().to_string(),

@@ -214,7 +214,8 @@ pub fn rows(
 ) -> Result<Vec<PrioRow>> {
     let assocs = check_user(state, args)?;
     let weight = |f: &str| -> Result<i64> { Ok(state.factor(f)?.unwrap_or(0)) };
-    let (fs_fact, qfact, bank_fact, urg_fact) = (weight("fairshare")?, weight("queue")?, weight("bank")?, weight("urgency")?);
+    let (fs_fact, qfact, bank_fact, urg_fact) =
+        (weight("fairshare")?, weight("queue")?, weight("bank")?, weight("urgency")?);
     let default_bank = assocs.first().map(|a| a.default_bank.clone()).unwrap_or_default();
     let mut bank_prio: BTreeMap<String, f64> = BTreeMap::new();
     let mut qprio: BTreeMap<String, i64> = BTreeMap::new();
@@ -276,9 +277,8 @@ fn cells(r: &PrioRow) -> Vec<Value> {
 /// The default layout: each column left-aligned to its fixed width, no
 /// separators; a header line, then one line per job.
 pub fn table(rows: &[PrioRow]) -> String {
-    let line = |vals: Vec<String>| -> String {
-        vals.iter().zip(WIDTHS).map(|(v, w)| format!("{v:<w$}")).collect::<String>()
-    };
+    let line =
+        |vals: Vec<String>| -> String { vals.iter().zip(WIDTHS).map(|(v, w)| format!("{v:<w$}")).collect::<String>() };
     let mut out = line(COLUMNS.iter().map(|c| c.to_string()).collect());
     for r in rows {
         out.push('\n');
@@ -386,21 +386,15 @@ mod tests {
     use projections::events::{AssociationEdited, BankEdited, Event, FactorWeightSet, QueueAdded};
 
     fn job(id: u64, bank: &str, queue: &str, fs: Option<f64>, urgency: i64, priority: i64) -> LiveJob {
-        LiveJob {
-            id,
-            userid: 5001,
-            urgency,
-            priority,
-            queue: queue.into(),
-            bank: Some(bank.into()),
-            fairshare: fs,
-        }
+        LiveJob { id, userid: 5001, urgency, priority, queue: queue.into(), bank: Some(bank.into()), fairshare: fs }
     }
 
     /// t1057's site: banks A (priority 100), B (10), C (1); queues bronze (1),
     /// silver (100), gold (1000); bank weight 1000.
     fn site() -> crate::testing::World {
-        let bank = |b: &str, p: f64| Given::Event(Event::BankEdited(BankEdited { bank: b.into(), priority: Some(p), ..Default::default() }));
+        let bank = |b: &str, p: f64| {
+            Given::Event(Event::BankEdited(BankEdited { bank: b.into(), priority: Some(p), ..Default::default() }))
+        };
         let queue = |q: &str, p: i64| {
             let mut e: QueueAdded = crate::testing::queue(q);
             e.priority = p;
@@ -518,8 +512,15 @@ mod tests {
                        "queue": "gold", "bank": "A", "annotations": {"user": {"fairshare": 0.25}}});
         assert_eq!(
             LiveJob::from_json(&v),
-            Some(LiveJob { id: 1234, userid: 5001, urgency: 17, priority: 1000, queue: "gold".into(),
-                           bank: Some("A".into()), fairshare: Some(0.25) })
+            Some(LiveJob {
+                id: 1234,
+                userid: 5001,
+                urgency: 17,
+                priority: 1000,
+                queue: "gold".into(),
+                bank: Some("A".into()),
+                fairshare: Some(0.25)
+            })
         );
         let bare = LiveJob::from_json(&json!({"id": 1})).unwrap();
         assert_eq!((bare.urgency, bare.queue.as_str(), bare.bank, bare.fairshare), (16, "", None, None));

@@ -43,7 +43,8 @@ pub fn cmd_scrub_old_jobs(ctx: &Context, args: &Args) -> Result<Output> {
     }
     let state = State::new(ledger.conn());
     let cut = state.jobs_scrubbed_before()?.unwrap_or(f64::NEG_INFINITY);
-    let hidden: i64 = ledger.conn().query_row("SELECT count(*) FROM jobs WHERE t_inactive < ?1", [cut], |r| r.get(0))?;
+    let hidden: i64 =
+        ledger.conn().query_row("SELECT count(*) FROM jobs WHERE t_inactive < ?1", [cut], |r| r.get(0))?;
     Ok(Output::line(format!(
         "{hidden} job records that ended before {} are hidden (they stay in the log)",
         crate::time::format_us((cut * 1e6) as i64)
