@@ -67,6 +67,9 @@ fn demo_shows_differing_fairshare_a_snapshot_and_a_verified_ledger() {
     let cp = out.lines().find_map(|l| l.strip_prefix("checkpoint: ")).unwrap();
     assert!(ok(&db, &["verify", "--checkpoint", cp]).starts_with("ok: "));
     assert!(ok(&db, &["rebuild", "--check"]).starts_with("ok: the projections match"));
+    // Its job records are listed like any others.
+    let jobs = ok(&db, &["view-job-records", "-u", "ohtani"]);
+    assert!(jobs.lines().count() > 10, "{jobs}");
 }
 
 #[test]

@@ -115,8 +115,11 @@ pub fn synthetic_jobs(state: &State<'_>, now: f64, count: usize, weeks: f64) -> 
         let t_run = t_inactive - duration;
         let t_submit = t_run - rng.below(1800) as f64;
         let nnodes = 1 + rng.below(4) as i64;
-        // A FLUID-like id: milliseconds of submission, then a sequence number.
-        let id = ((t_submit.max(0.0) as u64 * 1000) << 24) | (i as u64 & 0xFF_FFFF);
+        // A FLUID-like id: milliseconds since the start of the window (as
+        // FLUIDs count from the instance's start; 40 bits), then a sequence
+        // number (24 bits), so ids stay below 2^63.
+        let ms = (((t_submit - start).max(0.0) * 1000.0) as u64) & ((1 << 39) - 1);
+        let id = (ms << 24) | (i as u64 & 0xFF_FFFF);
         let queue = if a.queues.split(',').any(|q| q == "orange") { "orange" } else { "" };
         let project = a.default_project.clone();
         jobs.push(JobRecorded {
@@ -264,5 +267,6 @@ mod tests {
         assert!(a.iter().all(|j| j.t_run < j.t_inactive && j.t_submit <= j.t_run));
         let ids: std::collections::BTreeSet<u64> = a.iter().map(|j| j.id).collect();
         assert_eq!(ids.len(), 50, "ids are unique");
+        assert!(a.iter().all(|j| j.id < 1 << 63), "ids fit SQLite's integers");
     }
 }
