@@ -4,6 +4,9 @@
 //!   process against a ledger holding 10k associations (target < 5 ms).
 //! * `append_admin_batched`: append + apply throughput of admin events,
 //!   1000 per transaction (target >= 20k events/s).
+//! * `demo_process`: one whole `flux-account demo` process (sample site,
+//!   400 job records, update-usage, update-fshare, snapshot, chart, verify,
+//!   checkpoint) into a new ledger (target < 1 s, issue 13).
 //!
 //! The first bench needs the release binary; it builds it with `cargo
 //! build --release -p fluxacct-commands --bin flux-account` (into the same
@@ -95,6 +98,23 @@ fn add_user_process(c: &mut Criterion) {
     g.finish();
 }
 
+fn demo_process(c: &mut Criterion) {
+    let bin = binary();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut i = 0u64;
+    let mut g = c.benchmark_group("admin");
+    g.sample_size(10);
+    g.bench_function("demo_process", |b| {
+        b.iter(|| {
+            i += 1;
+            let db = dir.path().join(format!("demo{i}.db"));
+            let out = Command::new(&bin).arg("-p").arg(&db).arg("demo").output().expect("run");
+            assert!(out.status.success());
+        })
+    });
+    g.finish();
+}
+
 fn append_batched(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut l = site(&dir.path().join("tp.db"), 1000);
@@ -123,5 +143,5 @@ fn append_batched(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, add_user_process, append_batched);
+criterion_group!(benches, add_user_process, append_batched, demo_process);
 criterion_main!(benches);

@@ -68,7 +68,8 @@ pub fn main_with(alias: Option<&str>) -> i32 {
     if let Some(sub) = &alias {
         argv.insert(1, sub.clone());
     }
-    let parsed = match Cli::try_parse_from(&argv) {
+    // The log records the command line as typed; clap parses the rewritten one.
+    let parsed = match Cli::try_parse_from(cli::expand_multi_char_shorts(argv.clone())) {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;

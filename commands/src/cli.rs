@@ -130,8 +130,19 @@ pub enum Command {
     Completions(cmd::completions::Args),
     /// Print the man page (roff).
     Man(cmd::completions::ManArgs),
-    /// Build a sample site in a new ledger and show its tree and chain status.
+    /// Build a sample site in a new ledger, run the accounting pipeline on it
+    /// and show the result.
     Demo(cmd::demo::Args),
+    /// Compute fair-share offline from a JSON hierarchy (as `export-db -F`
+    /// prints it).
+    FairshareEmulate(cmd::fairshare_emulate::Args),
+    /// Hide job records older than WEEKS weeks from listings and reports
+    /// (they stay in the log).
+    ScrubOldJobs(cmd::scrub_old_jobs::Args),
+    /// Give every association of a user the same, right uid.
+    SyncUserids(cmd::sync_userids::Args),
+    /// A user's jobs in the running instance, with their priority factors.
+    Jobs(cmd::jobs::Args),
 }
 
 impl Command {
@@ -159,6 +170,8 @@ impl Command {
                     | Command::EditConfig(_)
                     | Command::DeleteConfig(_)
                     | Command::Demo(_)
+                    | Command::ScrubOldJobs(_)
+                    | Command::SyncUserids(_)
             )
             // Not appends, but they replace live state (projections, the
             // plugin's snapshot) and so must not run on the past.
@@ -221,6 +234,10 @@ pub fn run(ctx: &Context, command: &Command) -> Result<Output> {
         Command::ExportJson(a) => cmd::export_json::cmd_export_json(ctx, a),
         Command::Completions(a) => cmd::completions::cmd_completions(ctx, a),
         Command::Man(a) => cmd::completions::cmd_man(ctx, a),
+        Command::FairshareEmulate(a) => cmd::fairshare_emulate::cmd_fairshare_emulate(ctx, a),
+        Command::ScrubOldJobs(a) => cmd::scrub_old_jobs::cmd_scrub_old_jobs(ctx, a),
+        Command::SyncUserids(a) => cmd::sync_userids::cmd_sync_userids(ctx, a),
+        Command::Jobs(a) => cmd::jobs::cmd_jobs(ctx, a),
     }
 }
 
@@ -230,4 +247,109 @@ pub fn alias_subcommand(argv0: &str) -> Option<String> {
     let base = std::path::Path::new(argv0).file_name()?.to_str()?;
     let sub = base.strip_prefix("flux-account-")?;
     Some(sub.to_string())
+}
+
+/// flux-accounting's multi-character short options (argparse allows them,
+/// clap does not): `(subcommand, short, long)`.
+pub const MULTI_CHAR_SHORTS: &[(&str, &str, &str)] = &[
+    ("add-queue", "-msn", "--max-sched-nodes-per-assoc"),
+    ("add-queue", "-msc", "--max-sched-cores-per-assoc"),
+    ("edit-queue", "-msn", "--max-sched-nodes-per-assoc"),
+    ("edit-queue", "-msc", "--max-sched-cores-per-assoc"),
+];
+
+/// Rewrites flux-accounting's multi-character short options (`-msn 5`,
+/// `-msn=5`, `-msn5` after `add-queue` / `edit-queue`) into their long
+/// forms before clap parses the command line. Words after `--` are left
+/// alone.
+pub fn expand_multi_char_shorts(argv: Vec<String>) -> Vec<String> {
+    let mut sub: Option<&str> = None;
+    let mut out = Vec::with_capacity(argv.len());
+    let mut rest = false;
+    for (i, word) in argv.into_iter().enumerate() {
+        if rest || i == 0 {
+            out.push(word);
+            continue;
+        }
+        if word == "--" {
+            rest = true;
+            out.push(word);
+            continue;
+        }
+        if sub.is_none() {
+            sub = MULTI_CHAR_SHORTS.iter().map(|m| m.0).find(|s| *s == word);
+            out.push(word);
+            continue;
+        }
+        let mut replaced = None;
+        for (s, short, long) in MULTI_CHAR_SHORTS {
+            if Some(*s) != sub {
+                continue;
+            }
+            if let Some(tail) = word.strip_prefix(short) {
+                if tail.is_empty() {
+                    replaced = Some(long.to_string());
+                } else if let Some(v) = tail.strip_prefix('=') {
+                    replaced = Some(format!("{long}={v}"));
+                } else if tail.starts_with(|c: char| c.is_ascii_digit() || c == '-') {
+                    replaced = Some(format!("{long}={tail}"));
+                }
+            }
+        }
+        out.push(replaced.unwrap_or(word));
+    }
+    out
+}
+
+#[cfg(test)]
+mod multi_char_short_tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn msn_and_msc_become_long_options_after_queue_commands() {
+        assert_eq!(
+            expand_multi_char_shorts(words("fa -p x.db add-queue q -msn 5 -msc=6")),
+            words("fa -p x.db add-queue q --max-sched-nodes-per-assoc 5 --max-sched-cores-per-assoc=6")
+        );
+        assert_eq!(
+            expand_multi_char_shorts(words("fa edit-queue q -msn-1 -msc7")),
+            words("fa edit-queue q --max-sched-nodes-per-assoc=-1 --max-sched-cores-per-assoc=7")
+        );
+        // Other commands, other words and words after `--` are untouched.
+        assert_eq!(expand_multi_char_shorts(words("fa add-user -msn 5")), words("fa add-user -msn 5"));
+        assert_eq!(expand_multi_char_shorts(words("fa add-queue -- -msn")), words("fa add-queue -- -msn"));
+        assert_eq!(expand_multi_char_shorts(words("fa add-queue -msnx")), words("fa add-queue -msnx"));
+    }
+
+    /// `-v` where flux-accounting has it (update-usage, update-fshare and
+    /// priority-update have their own tests).
+    #[test]
+    fn verbose_flags_where_flux_accounting_has_them() {
+        for argv in [
+            &["flux-account", "jobs", "u", "-v"][..],
+            &["flux-account", "bank-info", "-v"],
+            &["flux-account", "fetch-job-records", "-v"],
+            &["flux-account", "scrub-old-jobs", "-v"],
+            &["flux-account", "sync-userids", "-v"],
+        ] {
+            Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+        }
+    }
+
+    #[test]
+    fn expanded_words_parse() {
+        let argv = expand_multi_char_shorts(words("flux-account add-queue q -msn 5 -msc 6"));
+        let cli = Cli::try_parse_from(argv).expect("parses");
+        match cli.command {
+            Command::AddQueue(a) => {
+                assert_eq!(a.max_sched_nodes_per_assoc, "5");
+                assert_eq!(a.max_sched_cores_per_assoc, "6");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -33,9 +33,43 @@ fn demo_builds_a_site_and_refuses_existing_files() {
     let db = dir.path().join("demo.db");
     let out = ok(&db, &["demo"]);
     assert!(out.contains("crawford") && out.contains("giants"), "{out}");
-    assert!(out.contains("ok: 14 events"), "{out}");
     let e = fails(&db, &["demo"]);
     assert!(e.contains("already exists"), "{e}");
+}
+
+/// Issue 13 §4: the demo runs the whole pipeline, so the tree it prints has
+/// fair-share values that differ between users, it names the snapshot it
+/// wrote, and its ledger verifies.
+#[test]
+fn demo_shows_differing_fairshare_a_snapshot_and_a_verified_ledger() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("demo.db");
+    let out = ok(&db, &["demo"]);
+    // User lines of the tree: bank, username, active, shares, usage, fairshare.
+    let fairshares: std::collections::BTreeSet<String> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| w.len() == 6 && (w[2] == "true" || w[2] == "false"))
+        .filter(|w| w[5].parse::<f64>().is_ok())
+        .map(|w| w[5].to_string())
+        .collect();
+    assert!(fairshares.len() >= 2, "expected differing fair-share values: {fairshares:?}\n{out}");
+    let usage_line = out.lines().find(|l| l.contains("ohtani / outfield")).expect("usage chart");
+    assert!(usage_line.contains('|'), "{usage_line}");
+    let snap = out.lines().find_map(|l| l.strip_prefix("snapshot: ")).expect("snapshot line");
+    let snap_path = snap.split(" (seq").next().unwrap();
+    assert!(std::path::Path::new(snap_path).is_file(), "{snap_path}");
+    let svg = out.lines().find_map(|l| l.strip_prefix("chart: ")).expect("chart line");
+    assert!(std::fs::read_to_string(svg).expect("svg").starts_with("<svg"));
+    assert!(out.lines().any(|l| l.starts_with("checkpoint: {\"seq\":")), "{out}");
+    let v = ok(&db, &["verify"]);
+    assert!(v.starts_with("ok: "), "{v}");
+    let cp = out.lines().find_map(|l| l.strip_prefix("checkpoint: ")).unwrap();
+    assert!(ok(&db, &["verify", "--checkpoint", cp]).starts_with("ok: "));
+    assert!(ok(&db, &["rebuild", "--check"]).starts_with("ok: the projections match"));
+    // Its job records are listed like any others.
+    let jobs = ok(&db, &["view-job-records", "-u", "ohtani"]);
+    assert!(jobs.lines().count() > 10, "{jobs}");
 }
 
 #[test]

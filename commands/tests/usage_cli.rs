@@ -158,10 +158,21 @@ fn seed_003_job_usage_16089() {
     assert_eq!(s.job_usage(now, "user1002"), 16089.0);
     assert_eq!(s.bank_usage(now, "C"), 16089.0);
     assert_eq!(s.bank_usage(now, "root"), 16089.0);
+    // view-user -J: 0.60's per-period rows, decayed values adding up to job_usage.
     let j: Value = serde_json::from_str(&s.ok(now, &["view-user", "-J", "user1002"])).expect("-J json");
-    let periods: Vec<f64> =
-        (0..5).map(|k| j[0][format!("usage_factor_period_{k}")].as_f64().expect("period value")).collect();
-    assert_eq!(periods, vec![16000.0, 128.0, 64.0, 64.0, 16.0]);
+    let rows = j.as_array().expect("a list");
+    assert_eq!(rows.len(), 5);
+    assert_eq!(rows[1], json!({"username": "user1002", "userid": 1002, "bank": "C", "period": 1, "value": 64.0}));
+    let periods: Vec<f64> = rows.iter().map(|r| r["value"].as_f64().expect("period value")).collect();
+    assert_eq!(periods, vec![16000.0, 64.0, 16.0, 8.0, 1.0]);
+    assert_eq!(periods.iter().sum::<f64>(), 16089.0);
+    let t = s.ok(now, &["view-user", "--job-usage", "--parsable", "user1002"]);
+    assert_eq!(t.lines().next(), Some("username | userid | bank | period | value  "));
+    assert_eq!(t.lines().nth(2), Some("user1002 | 1002   | C    | 0      | 16000.0"));
+    let f = s.ok(now, &["view-user", "-J", "-o", "{bank}:{period}={value}", "user1002"]);
+    assert_eq!(f.lines().nth(2), Some("C:1=64.0"));
+    let e = s.run(now, &["view-user", "-J", "--fields", "bank", "user1002"]);
+    assert!(e.code != 0 && e.stderr.contains("--fields"), "-J with --fields is a usage error: {}", e.stderr);
     // The drop-in executable does the same (idempotent update in the same period).
     let alias = Path::new(BIN).with_file_name("flux-account-update-usage");
     let o = Command::new(alias)

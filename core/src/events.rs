@@ -416,6 +416,19 @@ pub struct FairshareUpdated {
     pub digest: String,
 }
 
+/// `scrub-old-jobs` ran: job records that ended before `before` no longer
+/// appear in `view-job-records` or the usage reports. Nothing is deleted:
+/// the records stay in the log, and a view `--as-of` before this event
+/// still shows them. The cut only moves forward (the latest of every
+/// scrub's `before` holds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobsScrubbed {
+    /// Records with `t_inactive` before this time (epoch seconds) are hidden.
+    pub before: f64,
+    /// The age given to `scrub-old-jobs`, in weeks.
+    pub weeks: u64,
+}
+
 macro_rules! catalogue {
     ($( $kind:ident($ty:ty) = $ver:literal ),* $(,)?) => {
         /// Every event fluxacct writes.
@@ -489,6 +502,7 @@ catalogue! {
     UsageUpdated(UsageUpdated) = 1,
     UsageCleared(UsageCleared) = 1,
     FairshareUpdated(FairshareUpdated) = 1,
+    JobsScrubbed(JobsScrubbed) = 1,
 }
 
 /// Upcasts payloads of older schema versions. There are none yet: every

@@ -330,6 +330,14 @@ fn apply_admin(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Erro
             conn.prepare_cached("DELETE FROM config_table WHERE key = ?1")?.execute([&e.key])?;
         }
         Event::JobRecorded(_) | Event::UsageUpdated(_) | Event::UsageCleared(_) | Event::FairshareUpdated(_) => {}
+        Event::JobsScrubbed(e) => {
+            // The cut only moves forward.
+            conn.prepare_cached(
+                "INSERT INTO usage_state(key, value) VALUES ('jobs_scrubbed_before', ?1) \
+                 ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)",
+            )?
+            .execute([e.before])?;
+        }
     }
     Ok(())
 }

@@ -411,6 +411,17 @@ impl<'c> State<'c> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The cut of the last `scrub-old-jobs` (`JobsScrubbed`): job records
+    /// that ended before it are left out of job listings and reports.
+    /// `None` when no scrub has run.
+    pub fn jobs_scrubbed_before(&self) -> Result<Option<f64>, Error> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT value FROM usage_state WHERE key = 'jobs_scrubbed_before'")?
+            .query_row([], |r| r.get::<_, f64>(0))
+            .optional()?)
+    }
+
     /// Which of `ids` are already recorded, with one range scan of the
     /// `jobs` primary key (ids are stored as i64, so the range is taken in
     /// that order).

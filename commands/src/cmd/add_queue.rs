@@ -34,10 +34,10 @@ pub struct Args {
     /// Max SCHED jobs per association in this queue.
     #[arg(long = "max-sched-jobs", default_value = "2147483647", allow_negative_numbers = true)]
     pub max_sched_jobs: String,
-    /// Max SCHED nodes per association in this queue (flux-accounting: -msn).
+    /// Max SCHED nodes per association in this queue (also `-msn`).
     #[arg(long = "max-sched-nodes-per-assoc", default_value = "2147483647", allow_negative_numbers = true)]
     pub max_sched_nodes_per_assoc: String,
-    /// Max SCHED cores per association in this queue (flux-accounting: -msc).
+    /// Max SCHED cores per association in this queue (also `-msc`).
     #[arg(long = "max-sched-cores-per-assoc", default_value = "2147483647", allow_negative_numbers = true)]
     pub max_sched_cores_per_assoc: String,
     /// Queue-wide max nodes (stored only).

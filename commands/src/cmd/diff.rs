@@ -45,6 +45,7 @@ pub fn tables_of_kind(kind: &str) -> &'static [&'static str] {
         }
         "UsageCleared" => &["usage_bins", "usage_dirty", "association_table", "bank_table"],
         "FairshareUpdated" => &["association_table"],
+        "JobsScrubbed" => &["usage_state"],
         _ => &[],
     }
 }

@@ -34,10 +34,10 @@ pub struct Args {
     /// Max SCHED jobs per association.
     #[arg(long = "max-sched-jobs", allow_negative_numbers = true)]
     pub max_sched_jobs: Option<String>,
-    /// Max SCHED nodes per association.
+    /// Max SCHED nodes per association (also `-msn`).
     #[arg(long = "max-sched-nodes-per-assoc", allow_negative_numbers = true)]
     pub max_sched_nodes_per_assoc: Option<String>,
-    /// Max SCHED cores per association.
+    /// Max SCHED cores per association (also `-msc`).
     #[arg(long = "max-sched-cores-per-assoc", allow_negative_numbers = true)]
     pub max_sched_cores_per_assoc: Option<String>,
     /// Queue-wide max nodes.

@@ -44,24 +44,22 @@ pub fn cmd_update_usage(ctx: &Context, _args: &Args) -> Result<Output> {
     Ok(Output::none())
 }
 
-/// The per-period raw usage behind each `job_usage` of `username`
-/// (`view-user -J/--job-usage`): columns `username`, `userid`, `bank`,
-/// `usage_factor_period_0` (the period of the last usage update) …
-/// `usage_factor_period_N`, one row per association.
+/// The per-period usage behind each `job_usage` of `username`
+/// (`view-user -J/--job-usage`), in flux-accounting 0.60's layout of
+/// `job_usage_per_association_table`: columns `username`, `userid`, `bank`,
+/// `period`, `value`; one row per association and period, period 0 being
+/// the period of the last usage update and period k the k-th before it.
+/// `value` is the period's usage with its decay applied (`D^k · U_k`), so
+/// an association's values add up to its `job_usage`, as the 0.60 bins do.
 pub fn usage_rows(state: &State<'_>, username: &str) -> Result<Rows> {
     let p = projections::usage::params(state.conn())?;
-    let mut cols: Vec<String> = vec!["username".into(), "userid".into(), "bank".into()];
-    for k in 0..=p.n() {
-        cols.push(format!("usage_factor_period_{k}"));
-    }
-    let col_refs: Vec<&str> = cols.iter().map(String::as_str).collect();
-    let mut rows = Rows::new(&col_refs);
+    let mut rows = Rows::new(&["username", "userid", "bank", "period", "value"]);
     for a in state.associations_of_user(username)? {
-        let mut row = vec![json!(a.username), json!(a.userid), json!(a.bank)];
-        for v in projections::usage::period_usage(state.conn(), a.userid, &a.bank)? {
-            row.push(json!(v));
+        let mut factor = 1.0;
+        for (k, raw) in projections::usage::period_usage(state.conn(), a.userid, &a.bank)?.into_iter().enumerate() {
+            rows.push(vec![json!(a.username), json!(a.userid), json!(a.bank), json!(k), json!(raw * factor)]);
+            factor *= p.decay;
         }
-        rows.push(row);
     }
     Ok(rows)
 }
@@ -80,10 +78,20 @@ mod tests {
     }
 
     #[test]
-    fn usage_rows_have_one_column_per_period() {
-        let g = given(&[Given::Bank("root", ""), Given::Bank("A", "root"), Given::User("u", "A")]);
+    fn usage_rows_have_one_row_per_association_and_period() {
+        let g = given(&[
+            Given::Bank("root", ""),
+            Given::Bank("A", "root"),
+            Given::Bank("B", "root"),
+            Given::User("u", "A"),
+            Given::User("u", "B"),
+        ]);
         let rows = usage_rows(&g.state(), "u").unwrap();
-        assert_eq!(rows.columns.len(), 3 + 5);
-        assert_eq!(rows.rows[0][7], json!(0.0));
+        assert_eq!(rows.columns, ["username", "userid", "bank", "period", "value"]);
+        assert_eq!(rows.rows.len(), 2 * 5, "N + 1 periods per association");
+        assert_eq!(rows.rows[0][2], json!("A"));
+        assert_eq!(rows.rows[4][3], json!(4));
+        assert_eq!(rows.rows[5][2], json!("B"));
+        assert_eq!(rows.rows[9][4], json!(0.0));
     }
 }

@@ -168,10 +168,12 @@ pub fn rows(ctx: &Context, state: &State<'_>, args: &Args) -> Result<Rows> {
          requested_duration, actual_duration FROM jobs \
          WHERE (?1 IS NULL OR userid = ?1) AND (?2 IS NULL OR id = ?2) AND (?3 IS NULL OR t_run > ?3) \
          AND (?4 IS NULL OR t_inactive < ?4) AND (?5 IS NULL OR project = ?5) AND (?6 IS NULL OR bank = ?6) \
-         ORDER BY seq",
+         AND (?7 IS NULL OR t_inactive >= ?7) ORDER BY seq",
     )?;
+    // Records before the last scrub-old-jobs cut are no longer listed.
+    let scrubbed = state.jobs_scrubbed_before()?;
     let mut out = Rows::new(FIELDS);
-    let mut q = stmt.query(rusqlite::params![uid, jobid, after, before, args.project, args.bank])?;
+    let mut q = stmt.query(rusqlite::params![uid, jobid, after, before, args.project, args.bank, scrubbed])?;
     while let Some(r) = q.next()? {
         let id = r.get::<_, i64>(0)? as u64;
         let userid: i64 = r.get(1)?;

@@ -91,7 +91,9 @@ pub fn report(ctx: &Context, state: &State<'_>, args: &Args) -> Result<String> {
     // key -> (total, per-bin)
     let mut groups: BTreeMap<String, (f64, Vec<f64>)> = BTreeMap::new();
     let mut names: BTreeMap<i64, String> = BTreeMap::new();
-    let mut q = stmt.query(rusqlite::params![start - 7.0 * 86400.0, end, start, uid, args.bank])?;
+    // Records before the last scrub-old-jobs cut no longer count.
+    let from = state.jobs_scrubbed_before()?.map_or(start, |cut| start.max(cut));
+    let mut q = stmt.query(rusqlite::params![start - 7.0 * 86400.0, end, from, uid, args.bank])?;
     while let Some(r) = q.next()? {
         let userid: i64 = r.get(0)?;
         let recorded: Option<String> = r.get(1)?;
