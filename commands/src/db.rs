@@ -10,9 +10,25 @@ use crate::error::{Error, Result};
 /// present and current (rebuilding them from the log in one transaction
 /// when they are missing or older than the code).
 pub fn open_write(ctx: &Context) -> Result<Ledger> {
+    check_owner(ctx)?;
     let mut ledger = Ledger::open(&ctx.db_path, OpenMode::ReadWrite)?;
     ensure_projections(&mut ledger)?;
     Ok(ledger)
+}
+
+/// Refuses a write by anyone but the ledger file's owner (or root), in one
+/// line and before SQLite is asked: other local users may read a ledger
+/// whose mode allows it, never change it. A missing file passes (the open
+/// reports it).
+pub fn check_owner(ctx: &Context) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(&ctx.db_path) else { return Ok(()) };
+    let owner = meta.uid();
+    if ctx.actor.uid == 0 || ctx.actor.uid == owner {
+        return Ok(());
+    }
+    let name = ctx.users.name_of(owner).unwrap_or_else(|| format!("uid {owner}"));
+    Err(Error::invalid(format!("only the ledger's owner ({name}) can change it")))
 }
 
 /// Runs a write command: opens the ledger with [`open_write`], then runs

@@ -16,6 +16,8 @@
 pub mod encoding;
 mod error;
 #[cfg(feature = "sqlite")]
+mod ffi;
+#[cfg(feature = "sqlite")]
 mod store;
 mod types;
 #[cfg(feature = "sqlite")]
