@@ -36,12 +36,25 @@ impl Progress for Bar {
     }
 }
 
+/// Whether the locale's character set is UTF-8, from the first set of
+/// `LC_ALL`, `LC_CTYPE`, `LANG` (as setlocale(3) chooses; unset or `C`/
+/// `POSIX` is ASCII).
+fn locale_is_utf8() -> bool {
+    let v = ["LC_ALL", "LC_CTYPE", "LANG"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok())
+        .find(|v| !v.is_empty())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    v.contains("utf-8") || v.contains("utf8")
+}
+
 fn clock_from_env() -> Result<Clock, String> {
     // Testing hook: FLUXACCT_NOW fixes "now" (epoch seconds or a date).
     match std::env::var("FLUXACCT_NOW") {
-        Ok(v) => {
-            fluxacct_commands::time::parse_time_us(&v, 0).map(Clock::Fixed).map_err(|e| format!("FLUXACCT_NOW: {e}"))
-        }
+        Ok(v) => fluxacct_commands::time::parse_time_in(&v, 0, fluxacct_commands::time::Zone::Local)
+            .map(Clock::Fixed)
+            .map_err(|e| format!("FLUXACCT_NOW: {e}")),
         Err(_) => Ok(Clock::System),
     }
 }
@@ -61,10 +74,11 @@ pub fn main_with(alias: Option<&str>) -> i32 {
                 let _ = e.print();
                 return 0;
             }
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
-            eprintln!("flux-account: error: {first}");
-            return 1;
+            // A usage error: clap's whole message (what is wrong, the valid
+            // values or the nearest subcommand, the usage line), exit 2 as
+            // clap and flux-accounting's argparse do.
+            let _ = e.print();
+            return 2;
         }
     };
     let clock = match clock_from_env() {
@@ -94,6 +108,8 @@ pub fn main_with(alias: Option<&str>) -> i32 {
         as_of: parsed.as_of.clone(),
         progress,
         users: Box::new(Passwd),
+        zone: fluxacct_commands::time::Zone::Local,
+        utf8: locale_is_utf8(),
     };
     let result = cli::run(&ctx, &parsed.command);
     let stdout = std::io::stdout();

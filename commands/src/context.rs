@@ -80,6 +80,12 @@ pub struct Context {
     pub progress: Box<dyn Progress>,
     /// User name / uid lookups.
     pub users: Box<dyn Users>,
+    /// The time zone dates are read and shown in (the local one for the
+    /// binary).
+    pub zone: crate::time::Zone,
+    /// Whether the locale's character set is UTF-8 (f58 job ids print
+    /// with `ƒ` then, with `f` otherwise, as flux does).
+    pub utf8: bool,
 }
 
 impl Context {
@@ -93,7 +99,26 @@ impl Context {
             as_of: None,
             progress: Box::new(NoProgress),
             users: Box::new(NoUsers),
+            zone: crate::time::Zone::Utc,
+            utf8: true,
         }
+    }
+
+    /// Parses a time typed on the command line (see
+    /// [`crate::time::parse_time_in`]) in the context's zone, relative to
+    /// its clock; microseconds since the epoch.
+    pub fn parse_time_us(&self, s: &str) -> crate::Result<i64> {
+        crate::time::parse_time_in(s, self.clock.now_us(), self.zone)
+    }
+
+    /// [`Context::parse_time_us`] in fractional seconds.
+    pub fn parse_time_secs(&self, s: &str) -> crate::Result<f64> {
+        Ok(self.parse_time_us(s)? as f64 / 1e6)
+    }
+
+    /// Shows a time (microseconds since the epoch) in the context's zone.
+    pub fn format_time(&self, us: i64) -> String {
+        crate::time::format_in(us, self.zone)
     }
 
     /// The metadata recorded with events appended now.

@@ -89,25 +89,44 @@ pub fn replay_err(e: replay::Error) -> Error {
     }
 }
 
-/// Resolves a point of history given as `SEQ` (digits only) or a time
-/// (epoch seconds with a fraction such as `1741284758.0`, or a date: see
-/// [`crate::time::parse_time_us`]) to a seq: a time maps to the last event
-/// recorded at or before it. Refuses seqs beyond the head and times before
-/// the first event.
-pub fn resolve_point(ledger: &Ledger, point: &str, now_us: i64) -> Result<Seq> {
+/// Plain integers from this value on are epoch seconds (a time after
+/// 2001-09-09), below it seqs.
+pub const EPOCH_FROM: u64 = 1_000_000_000;
+
+/// Resolves a point of history to a seq. `seq:N` is always a seq and
+/// `@EPOCH` always epoch seconds; a plain integer is a seq below
+/// [`EPOCH_FROM`] and epoch seconds from it on; anything else is a time
+/// (epoch seconds with a fraction such as `1741284758.0`, a date or an
+/// offset such as `-1h`: see [`crate::time::parse_time_in`], read in
+/// `zone`). A time maps to the last event recorded at or before it.
+/// Refuses seqs beyond the head and times before the first event.
+pub fn resolve_point(ledger: &Ledger, point: &str, now_us: i64, zone: crate::time::Zone) -> Result<Seq> {
     let p = point.trim();
     let head = ledger.head()?.map(|(s, _)| s).unwrap_or(Seq(0));
-    if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let (seq_text, time_text) = if let Some(n) = p.strip_prefix("seq:") {
+        if !digits(n) {
+            return Err(Error::invalid(format!("invalid seq '{n}' in '{p}'")));
+        }
+        (Some(n), None)
+    } else if let Some(t) = p.strip_prefix('@') {
+        (None, Some(t))
+    } else if digits(p) && p.parse::<u64>().is_ok_and(|n| n < EPOCH_FROM) {
+        (Some(p), None)
+    } else {
+        (None, Some(p))
+    };
+    if let Some(p) = seq_text {
         let seq: u64 = p.parse().map_err(|_| Error::invalid(format!("invalid seq '{p}'")))?;
         if seq > head.0 {
             return Err(Error::invalid(format!("seq {seq} is beyond the ledger's head (seq {head})")));
         }
         return Ok(Seq(seq));
     }
-    let t = crate::time::parse_time_us(p, now_us)?;
+    let t = crate::time::parse_time_in(time_text.unwrap_or(p), now_us, zone)?;
     match ledger.seq_at_time(t)? {
         Some(s) => Ok(s),
-        None => Err(Error::invalid(format!("no event was recorded at or before {}", crate::time::format_us(t)))),
+        None => Err(Error::invalid(format!("no event was recorded at or before {}", crate::time::format_in(t, zone)))),
     }
 }
 
@@ -115,7 +134,7 @@ pub fn resolve_point(ledger: &Ledger, point: &str, now_us: i64) -> Result<Seq> {
 pub fn as_of_seq(ctx: &Context, ledger: &Ledger) -> Result<Option<Seq>> {
     match &ctx.as_of {
         None => Ok(None),
-        Some(p) => resolve_point(ledger, p, ctx.clock.now_us()).map(Some),
+        Some(p) => resolve_point(ledger, p, ctx.clock.now_us(), ctx.zone).map(Some),
     }
 }
 
