@@ -63,22 +63,42 @@ fn clock_from_env() -> Result<Clock, String> {
 pub fn main_with(alias: Option<&str>) -> i32 {
     let mut argv: Vec<String> = std::env::args().collect();
     let alias = alias.map(str::to_string).or_else(|| argv.first().and_then(|a| cli::alias_subcommand(a)));
+    // Help and usage of an alias (`flux-account-update-usage`) name that
+    // program alone, so that its usage line works as typed.
+    let mut rename: Option<(String, String)> = None;
     if let Some(sub) = &alias {
+        let program = argv.first().map(|a| a.rsplit('/').next().unwrap_or(a).to_string());
+        if let Some(p) = program.filter(|p| p.starts_with("flux-account-")) {
+            rename = Some((format!("{p} {sub}"), p));
+        }
         argv.insert(1, sub.clone());
     }
     let parsed = match Cli::try_parse_from(&argv) {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-                let _ = e.print();
-                return 0;
+            let code = if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                0
+            } else {
+                // A usage error: clap's whole message (what is wrong, the
+                // valid values or the nearest subcommand, the usage line),
+                // exit 2 as clap and flux-accounting's argparse do.
+                2
+            };
+            match &rename {
+                None => {
+                    let _ = e.print();
+                }
+                Some((from, to)) => {
+                    let text = e.render().to_string().replace(from.as_str(), to);
+                    if e.use_stderr() {
+                        eprint!("{text}");
+                    } else {
+                        print!("{text}");
+                    }
+                }
             }
-            // A usage error: clap's whole message (what is wrong, the valid
-            // values or the nearest subcommand, the usage line), exit 2 as
-            // clap and flux-accounting's argparse do.
-            let _ = e.print();
-            return 2;
+            return code;
         }
     };
     let clock = match clock_from_env() {
@@ -118,7 +138,11 @@ pub fn main_with(alias: Option<&str>) -> i32 {
         Ok(o) => {
             let _ = out.write_all(o.stdout.as_bytes());
             for w in o.warnings {
-                eprintln!("{w}");
+                let _ = writeln!(out, "{w}");
+            }
+            let _ = out.flush();
+            for n in o.notes {
+                eprintln!("{n}");
             }
             0
         }

@@ -127,19 +127,24 @@ impl Context {
     }
 }
 
-/// What a command produced: text for stdout, and warning lines for stderr.
+/// What a command produced: text and warnings for stdout, notes for
+/// stderr.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Output {
     /// Printed to stdout as is.
     pub stdout: String,
-    /// Each printed on its own line to stderr.
+    /// flux-accounting's warnings (e.g. `delete-queue`'s): each printed on
+    /// its own line to stdout after the text, where flux-accounting prints
+    /// them.
     pub warnings: Vec<String>,
+    /// fluxacct's own diagnostics: each printed on its own line to stderr.
+    pub notes: Vec<String>,
 }
 
 impl Output {
     /// Output with only stdout text.
     pub fn text(s: impl Into<String>) -> Output {
-        Output { stdout: s.into(), warnings: Vec::new() }
+        Output { stdout: s.into(), warnings: Vec::new(), notes: Vec::new() }
     }
 
     /// Output with a trailing newline added (like Python's print).

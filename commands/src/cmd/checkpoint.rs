@@ -35,7 +35,7 @@ pub fn cmd_checkpoint(ctx: &Context, args: &Args) -> Result<Output> {
             replay::history::save_checkpoint(l.conn(), &state, ledger::Seq(cp.seq), cp.hash).map_err(replay_err)
         });
         if let Err(e) = stored {
-            out.warnings.push(format!("flux-account: warning: projection checkpoint not stored: {e}"));
+            out.notes.push(format!("flux-account: warning: projection checkpoint not stored: {e}"));
         }
     }
     Ok(out)

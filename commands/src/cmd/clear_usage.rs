@@ -25,33 +25,27 @@ pub struct Args {
 /// Pure decision: one `UsageCleared` per bank; an unknown bank refuses
 /// the whole command, like every other unknown target. `now_us` and `zone`
 /// read `--ignore-older-than`.
-pub fn decide(state: &State<'_>, args: &Args, now_us: i64, zone: Zone) -> Result<(Vec<Event>, Vec<String>)> {
+pub fn decide(state: &State<'_>, args: &Args, now_us: i64, zone: Zone) -> Result<Vec<Event>> {
     let ts = match &args.ignore_older_than {
         Some(t) => parse_time_in(t, now_us, zone)?,
         None => now_us,
     }
     .div_euclid(1_000_000);
     let mut events = Vec::new();
-    let warnings = Vec::new();
     for bank in &args.banks {
         if state.bank(bank)?.is_none() {
             return Err(Error::invalid(format!("bank {bank} not found in bank_table")));
         }
         events.push(Event::UsageCleared(UsageCleared { bank: bank.clone(), ignore_older_than: ts }));
     }
-    Ok((events, warnings))
+    Ok(events)
 }
 
 /// Runs `clear-usage`.
 pub fn cmd_clear_usage(ctx: &Context, args: &Args) -> Result<Output> {
     let now = ctx.clock.now_us();
-    let mut warnings = Vec::new();
-    crate::db::write(ctx, |s| {
-        let (evs, w) = decide(s, args, now, ctx.zone)?;
-        warnings = w;
-        Ok(evs)
-    })?;
-    Ok(Output { stdout: String::new(), warnings })
+    crate::db::write(ctx, |s| decide(s, args, now, ctx.zone))?;
+    Ok(Output::none())
 }
 
 #[cfg(test)]
@@ -63,11 +57,10 @@ mod tests {
     fn given_banks_when_cleared_then_one_event_per_bank() {
         let g = given(&[Given::Bank("root", ""), Given::Bank("A", "root")]);
         let args = Args { banks: vec!["A".into()], ignore_older_than: Some("1000".into()) };
-        let (evs, warnings) = decide(&g.state(), &args, 5_000_500_000, Zone::Utc).unwrap();
+        let evs = decide(&g.state(), &args, 5_000_500_000, Zone::Utc).unwrap();
         assert_eq!(evs, vec![Event::UsageCleared(UsageCleared { bank: "A".into(), ignore_older_than: 1000 })]);
-        assert!(warnings.is_empty());
         let args = Args { banks: vec!["A".into()], ignore_older_than: None };
-        let (evs, _) = decide(&g.state(), &args, 5_000_500_000, Zone::Utc).unwrap();
+        let evs = decide(&g.state(), &args, 5_000_500_000, Zone::Utc).unwrap();
         assert_eq!(evs, vec![Event::UsageCleared(UsageCleared { bank: "A".into(), ignore_older_than: 5000 })]);
     }
 
