@@ -426,7 +426,9 @@ fn rebin(
         None => conn.prepare_cached("DELETE FROM usage_bins")?.execute([])?,
     };
     let lo = p.period(as_of) - p.n();
-    let (from, to) = (p.period_start(lo), as_of);
+    // After the clock went back, jobs binned by the later update stay binned.
+    let to = as_of.max(state_f64(conn, "as_of_high")?.unwrap_or(as_of));
+    let from = p.period_start(lo);
     let ignores = bank_ignores(conn)?;
     let mut deltas = Deltas::default();
     let t = crate::schema::JOB_T_INACTIVE_EXPR;
@@ -579,14 +581,20 @@ fn mark_dirty(conn: &Connection, username: &str, bank: &str) -> Result<(), Error
 /// Applies a `UsageUpdated`. `buffered` holds pending jobs not yet written
 /// to `usage_pending` (see [`crate::apply::Applier`]): they are binned like
 /// the stored ones, and those ending after `as_of` stay in it.
-pub fn usage_updated(conn: &Connection, as_of: f64, buffered: &mut Vec<PendingJob>) -> Result<(), Error> {
+pub fn usage_updated(conn: &Connection, seq: u64, as_of: f64, buffered: &mut Vec<PendingJob>) -> Result<(), Error> {
     let p = params(conn)?;
     let prev = last_as_of(conn)?;
-    // as_of never goes back (update-usage refuses it; this keeps replay safe).
-    let as_of = match prev {
-        Some(x) if x > as_of => x,
-        _ => as_of,
-    };
+    // The clock went back (it had been stepped forward): usage is computed
+    // as of this update's own time. Every job is re-binned from the log for
+    // its window (jobs a too-late window had dropped come back; those that
+    // ended after `as_of` but were binned stay binned, in their periods),
+    // and every association is recomputed.
+    let went_back = prev.is_some_and(|x| x > as_of);
+    if let (true, Some(x)) = (went_back, prev) {
+        let high = state_f64(conn, "as_of_high")?.unwrap_or(x).max(x);
+        set_state(conn, "as_of_high", high)?;
+        rebin(conn, seq, &p, as_of, None, buffered)?;
+    }
     let now = p.period(as_of);
     let n = p.n();
     let lo = now - n;
@@ -629,7 +637,7 @@ pub fn usage_updated(conn: &Connection, as_of: f64, buffered: &mut Vec<PendingJo
         }
     }
     conn.prepare_cached("DELETE FROM usage_dirty")?.execute([])?;
-    let recompute_all = state_f64(conn, "recompute_all")?.unwrap_or(0.0) != 0.0;
+    let recompute_all = went_back || state_f64(conn, "recompute_all")?.unwrap_or(0.0) != 0.0;
     let rollover = prev.map(|x| p.period(x)) != Some(now);
     if recompute_all || rollover {
         let sql = if recompute_all {
@@ -707,7 +715,7 @@ pub fn apply(conn: &Connection, ctx: &ApplyCtx, ev: &Event, buffered: &mut Vec<P
                 buffered.push(job);
             }
         }
-        Event::UsageUpdated(u) => usage_updated(conn, u.as_of, buffered)?,
+        Event::UsageUpdated(u) => usage_updated(conn, ctx.seq, u.as_of, buffered)?,
         Event::UsageCleared(c) => {
             conn.prepare_cached("UPDATE bank_table SET ignore_older_than = ?2 WHERE bank = ?1")?
                 .execute(params![c.bank, c.ignore_older_than])?;
