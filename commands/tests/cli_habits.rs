@@ -345,3 +345,45 @@ fn update_usage_keeps_working_after_the_clock_stepped_forward_and_back() {
         assert!(ok(&db, &["verify"]).starts_with("ok"));
     }
 }
+
+/// Job ids are read in every FLUID form flux accepts, words included, and
+/// f58 ids are printed with `ƒ` only under a UTF-8 locale.
+#[test]
+fn job_ids_in_every_fluid_form_and_f58_by_locale() {
+    let (_d, db) = site();
+    let id: u64 = 0x2a_0f00_0000_0001;
+    let end = 1767225000.0;
+    ingest(&db, NOW, "UTC", &[(id, 5001, "giants", 2, end - 500.0, end), (7, 5001, "giants", 1, end - 50.0, end)]);
+    let f58_plain = {
+        let o = Command::new(BIN)
+            .arg("-p")
+            .arg(&db)
+            .args(["view-job-records", "-j", &id.to_string()])
+            .env("LC_ALL", "C")
+            .output()
+            .expect("run");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let cell = f58_plain.lines().nth(1).and_then(|l| l.split_whitespace().next()).expect("row").to_string();
+    assert!(cell.starts_with('f') && !f58_plain.contains('ƒ'), "{f58_plain}");
+    let utf8 = Command::new(BIN)
+        .arg("-p")
+        .arg(&db)
+        .args(["view-job-records", "-j", &id.to_string()])
+        .env("LC_ALL", "en_US.UTF-8")
+        .output()
+        .expect("run");
+    let utf8 = String::from_utf8_lossy(&utf8.stdout).into_owned();
+    assert!(utf8.contains(&format!("ƒ{}", &cell[1..])), "{utf8}");
+    let words = ok(&db, &["view-job-records", "-j", &id.to_string()]);
+    for form in [
+        format!("{id:#x}"),
+        "002a.0f00.0000.0001".to_string(),
+        "job.002a.0f00.0000.0001".to_string(),
+        cell.clone(),
+        format!("ƒ{}", &cell[1..]),
+        mnemonic::to_string(id.to_le_bytes()),
+    ] {
+        assert_eq!(ok(&db, &["view-job-records", "-j", &form]), words, "{form}");
+    }
+}

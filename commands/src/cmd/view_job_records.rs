@@ -183,7 +183,7 @@ pub fn rows(ctx: &Context, state: &State<'_>, args: &Args) -> Result<Rows> {
         {
             continue;
         }
-        let f58 = jobs::f58(id);
+        let f58 = jobs::f58_in(id, ctx.utf8);
         out.push(vec![
             json!(f58),
             json!(display_user(ctx, userid, r.get(2)?)),
@@ -203,7 +203,7 @@ pub fn rows(ctx: &Context, state: &State<'_>, args: &Args) -> Result<Rows> {
             json!(dothex(id)),
             json!(format!("job.{}", dothex(id))),
             json!(f58),
-            json!(f58.trim_start_matches('ƒ')),
+            json!(f58.strip_prefix('ƒ').or_else(|| f58.strip_prefix('f')).unwrap_or(&f58)),
         ]);
     }
     Ok(out)
