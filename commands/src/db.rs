@@ -21,14 +21,21 @@ pub fn open_write(ctx: &Context) -> Result<Ledger> {
 /// whose mode allows it, never change it. A missing file passes (the open
 /// reports it).
 pub fn check_owner(ctx: &Context) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(meta) = std::fs::metadata(&ctx.db_path) else { return Ok(()) };
-    let owner = meta.uid();
-    if ctx.actor.uid == 0 || ctx.actor.uid == owner {
-        return Ok(());
+    match other_owner(ctx) {
+        None => Ok(()),
+        Some(name) => Err(Error::invalid(format!("only the ledger's owner ({name}) can change it"))),
     }
-    let name = ctx.users.name_of(owner).unwrap_or_else(|| format!("uid {owner}"));
-    Err(Error::invalid(format!("only the ledger's owner ({name}) can change it")))
+}
+
+/// The name of the ledger file's owner when the caller may not write it
+/// (neither the owner nor root).
+fn other_owner(ctx: &Context) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(&ctx.db_path).ok()?.uid();
+    if ctx.actor.uid == 0 || ctx.actor.uid == owner {
+        return None;
+    }
+    Some(ctx.users.name_of(owner).unwrap_or_else(|| format!("uid {owner}")))
 }
 
 /// Runs a write command: opens the ledger with [`open_write`], then runs
@@ -160,6 +167,12 @@ pub fn open_read_live(ctx: &Context) -> Result<Ledger> {
         Some(v) if v > schema::PROJECTION_SCHEMA_VERSION => Err(too_new(v)),
         _ => {
             drop(ledger);
+            if let Some(name) = other_owner(ctx) {
+                return Err(Error::invalid(format!(
+                    "the ledger's projections need rebuilding, which only its owner ({name}) can do: \
+                     run `flux account rebuild` as {name}"
+                )));
+            }
             open_write(ctx)
         }
     }

@@ -387,3 +387,15 @@ fn job_ids_in_every_fluid_form_and_f58_by_locale() {
         assert_eq!(ok(&db, &["view-job-records", "-j", &form]), words, "{form}");
     }
 }
+
+/// Config values are shown as flux-accounting shows them (`1.0`, `0.5`).
+#[test]
+fn config_values_are_shown_like_flux_accounting() {
+    let (_d, db) = site();
+    let v = ok(&db, &["list-configs", "-o", "{key}={value}"]);
+    for want in
+        ["decay_factor=0.5", "node_weight=1.0", "core_weight=0.0", "gpu_weight=0.0", "priority_decay_half_life=604800"]
+    {
+        assert!(v.lines().any(|l| l == want), "{want}: {v}");
+    }
+}
