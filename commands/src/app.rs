@@ -18,6 +18,65 @@ impl Users for Passwd {
     }
 }
 
+/// Reads `/proc/locks` for the process holding the WAL write lock of a
+/// ledger (SQLite's POSIX write lock on byte 120 of its `-shm` file), and
+/// names it with its command line.
+struct Proc;
+
+impl fluxacct_commands::Processes for Proc {
+    fn lock_holder(&self, db: &std::path::Path) -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        let mut shm = db.as_os_str().to_owned();
+        shm.push("-shm");
+        let inode = std::fs::metadata(&shm).ok()?.ino();
+        let locks = std::fs::read_to_string("/proc/locks").ok()?;
+        let me = std::process::id();
+        let pid = locks.lines().find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            // "1: POSIX  ADVISORY  WRITE 4242 08:01:1234 120 120"
+            let (kind, mode, pid, file, start, end) =
+                (f.get(1)?, f.get(3)?, f.get(4)?, f.get(5)?, f.get(6)?, f.get(7)?);
+            let ino: u64 = file.rsplit(':').next()?.parse().ok()?;
+            let start: u64 = start.parse().ok()?;
+            let covers = start <= 120 && (*end == "EOF" || end.parse::<u64>().is_ok_and(|e| e >= 120));
+            let pid: u32 = pid.parse().ok()?;
+            (*kind == "POSIX" && *mode == "WRITE" && ino == inode && covers && pid != me).then_some(pid)
+        })?;
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmd: Vec<String> =
+            cmd.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+        Some(if cmd.is_empty() { format!("pid {pid}") } else { format!("pid {pid} ({})", cmd.join(" ")) })
+    }
+}
+
+/// Progress and notices on stderr: a bar when stderr is a terminal,
+/// notices always.
+struct Sink(Option<Bar>);
+
+impl Progress for Sink {
+    fn start(&self, what: &str, total: Option<u64>) {
+        if let Some(b) = &self.0 {
+            b.start(what, total);
+        }
+    }
+    fn inc(&self, n: u64) {
+        if let Some(b) = &self.0 {
+            b.inc(n);
+        }
+    }
+    fn finish(&self) {
+        if let Some(b) = &self.0 {
+            b.finish();
+        }
+    }
+    fn notice(&self, line: &str) {
+        match &self.0 {
+            Some(b) => b.0.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
 struct Bar(indicatif::ProgressBar);
 
 impl Progress for Bar {
@@ -116,9 +175,9 @@ pub fn main_with(alias: Option<&str>) -> i32 {
             indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
-        Box::new(Bar(bar))
+        Box::new(Sink(Some(Bar(bar))))
     } else {
-        Box::new(fluxacct_commands::NoProgress)
+        Box::new(Sink(None))
     };
     let ctx = Context {
         clock,
@@ -128,6 +187,7 @@ pub fn main_with(alias: Option<&str>) -> i32 {
         as_of: parsed.as_of.clone(),
         progress,
         users: Box::new(Passwd),
+        processes: Box::new(Proc),
         zone: fluxacct_commands::time::Zone::Local,
         utf8: locale_is_utf8(),
     };

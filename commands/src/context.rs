@@ -42,7 +42,23 @@ pub trait Progress {
     fn inc(&self, _n: u64) {}
     /// Ends the phase.
     fn finish(&self) {}
+    /// A one-line notice for the person waiting (e.g. that the command is
+    /// waiting for the write lock). The binary prints it on stderr.
+    fn notice(&self, _line: &str) {}
 }
+
+/// What the operating system can tell about other processes.
+pub trait Processes {
+    /// The process holding the write lock of the ledger at `db` (e.g.
+    /// `pid 4242 (flux-account update-usage)`), if it can be told.
+    fn lock_holder(&self, _db: &std::path::Path) -> Option<String> {
+        None
+    }
+}
+
+/// A process table that knows nothing.
+pub struct NoProcesses;
+impl Processes for NoProcesses {}
 
 /// The passwd database, as far as commands need it.
 pub trait Users {
@@ -80,6 +96,8 @@ pub struct Context {
     pub progress: Box<dyn Progress>,
     /// User name / uid lookups.
     pub users: Box<dyn Users>,
+    /// Who holds the ledger's lock.
+    pub processes: Box<dyn Processes>,
     /// The time zone dates are read and shown in (the local one for the
     /// binary).
     pub zone: crate::time::Zone,
@@ -99,6 +117,7 @@ impl Context {
             as_of: None,
             progress: Box::new(NoProgress),
             users: Box::new(NoUsers),
+            processes: Box::new(NoProcesses),
             zone: crate::time::Zone::Utc,
             utf8: true,
         }

@@ -47,8 +47,43 @@ where
     F: FnOnce(&projections::model::State<'_>) -> Result<Vec<projections::Event>>,
 {
     let mut ledger = open_write(ctx)?;
+    wait_for_write_lock(ctx, &ledger)?;
     projections::Writer::run(&mut ledger, &ctx.meta(), decide)?;
     Ok(ledger)
+}
+
+/// How long a writer waits for another writer's lock in all.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Waits until the ledger's write lock is free. After a second it says
+/// once, through [`crate::Progress::notice`], what it is waiting for (and
+/// who holds the lock, when the system can tell); after [`LOCK_WAIT`] it
+/// gives up with one line naming the holder.
+fn wait_for_write_lock(ctx: &Context, ledger: &Ledger) -> Result<()> {
+    let conn = ledger.conn();
+    let held = |e: &rusqlite::Error| e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy);
+    let by = || ctx.processes.lock_holder(&ctx.db_path).map(|w| format!(", held by {w}")).unwrap_or_default();
+    conn.busy_timeout(std::time::Duration::from_secs(1))?;
+    let first = conn.execute_batch("BEGIN IMMEDIATE");
+    let outcome = match first {
+        Err(e) if held(&e) => {
+            ctx.progress.notice(&format!("flux-account: waiting for the ledger's write lock{}", by()));
+            conn.busy_timeout(LOCK_WAIT - std::time::Duration::from_secs(1))?;
+            match conn.execute_batch("BEGIN IMMEDIATE") {
+                Err(e) if held(&e) => Err(Error::invalid(format!(
+                    "gave up after {} s waiting for the ledger's write lock{}",
+                    LOCK_WAIT.as_secs(),
+                    by()
+                ))),
+                other => other.map_err(Error::from),
+            }
+        }
+        other => other.map_err(Error::from),
+    };
+    conn.busy_timeout(LOCK_WAIT)?;
+    outcome?;
+    conn.execute_batch("ROLLBACK")?;
+    Ok(())
 }
 
 /// A ledger opened for a read-only command: the live projections, or (with

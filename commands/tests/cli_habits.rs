@@ -399,3 +399,35 @@ fn config_values_are_shown_like_flux_accounting() {
         assert!(v.lines().any(|l| l == want), "{want}: {v}");
     }
 }
+
+/// A writer that waits on the lock says once what it is waiting for, and
+/// who holds the lock; it goes on when the lock is released.
+#[test]
+fn a_waiting_writer_says_what_it_waits_for_and_who_holds_the_lock() {
+    use std::io::BufRead;
+    let (_d, db) = site();
+    let holder = rusqlite::Connection::open(&db).expect("open");
+    holder.execute_batch("BEGIN IMMEDIATE").expect("take the write lock");
+    let mut child = Command::new(BIN)
+        .arg("-p")
+        .arg(&db)
+        .args(["add-bank", "--parent-bank=root", "cubs", "1"])
+        .env("FLUXACCT_NOW", NOW)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    // The notice comes while the lock is still held (the writer waits up
+    // to 60 s, so this cannot race).
+    let notice = lines.next().expect("a notice").expect("utf8");
+    holder.execute_batch("ROLLBACK").expect("release");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{notice} {rest:?}");
+    assert!(rest.is_empty(), "the notice is said once: {rest:?}");
+    let me = std::process::id();
+    assert!(notice.starts_with("flux-account: waiting for the ledger's write lock, held by pid "), "{notice}");
+    assert!(notice.contains(&format!("pid {me} (")), "{notice}");
+    assert!(ok(&db, &["list-banks"]).contains("cubs"));
+}
