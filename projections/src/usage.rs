@@ -652,7 +652,8 @@ pub fn usage_updated(conn: &Connection, seq: u64, as_of: f64, buffered: &mut Vec
         }
     }
     if rollover {
-        // Periods before the window never count again (as_of only grows).
+        // Periods before the window never count again (unless the clock
+        // goes back: then the re-binning above reads them from the log).
         conn.prepare_cached("DELETE FROM usage_bins WHERE period < ?1")?.execute([lo])?;
     }
 
