@@ -19,7 +19,7 @@ pub enum Zone {
 impl Zone {
     /// The instant a local wall-clock time names (the earlier one when a
     /// DST fold repeats it; one hour later when a DST gap skips it).
-    fn from_naive(self, n: NaiveDateTime) -> Option<i64> {
+    fn instant_of(self, n: NaiveDateTime) -> Option<i64> {
         match self {
             Zone::Utc => Some(n.and_utc().timestamp_micros()),
             Zone::Local => Local
@@ -39,7 +39,7 @@ impl Zone {
         };
         let Some(date) = date else { return 0.0 };
         let day = date - chrono::Duration::days(days_back);
-        self.from_naive(day.and_time(NaiveTime::MIN)).map(|us| (us / 1_000_000) as f64).unwrap_or(0.0)
+        self.instant_of(day.and_time(NaiveTime::MIN)).map(|us| (us / 1_000_000) as f64).unwrap_or(0.0)
     }
 }
 
@@ -126,12 +126,12 @@ pub fn parse_time_in(s: &str, now_us: i64, zone: Zone) -> Result<i64> {
     let t = &with_minutes(t);
     for f in DATETIME_FORMATS {
         if let Ok(n) = NaiveDateTime::parse_from_str(t, f) {
-            return zone.from_naive(n).ok_or_else(bad);
+            return zone.instant_of(n).ok_or_else(bad);
         }
     }
     for f in DATE_FORMATS {
         if let Ok(d) = NaiveDate::parse_from_str(t, f) {
-            return zone.from_naive(d.and_time(NaiveTime::MIN)).ok_or_else(bad);
+            return zone.instant_of(d.and_time(NaiveTime::MIN)).ok_or_else(bad);
         }
     }
     Err(bad())
