@@ -188,6 +188,11 @@ fn typed_and_shown_dates_agree_in_the_local_time_zone() {
     assert!(banks.contains("root") && !banks.contains("giants"), "{banks}");
     let banks = ok_env(&db, at, LA, &["--as-of", "2026-01-01 00:10:00", "list-banks"]);
     assert!(banks.contains("giants"), "{banks}");
+    // --ignore-older-than takes local dates too (add-bank and edit-bank).
+    ok_env(&db, at, LA, &["add-bank", "--parent-bank=root", "mets", "1", "--ignore-older-than", "2025-12-31 16:00"]);
+    ok_env(&db, at, LA, &["edit-bank", "giants", "--ignore-older-than", "Dec 31, 2025 4pm"]);
+    let banks = ok_env(&db, at, LA, &["list-banks", "-o", "{bank} {ignore_older_than}"]);
+    assert!(banks.contains("mets 1767225600") && banks.contains("giants 1767225600"), "{banks}");
     let o = run_env(&db, at, LA, &["--as-of", "2025-12-31 23:59:59", "list-banks"]);
     assert!(refused(&o, "before the first event").contains("2025-12-31T23:59:59.000000-08:00"));
 }
