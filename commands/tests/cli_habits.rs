@@ -436,3 +436,18 @@ fn a_waiting_writer_says_what_it_waits_for_and_who_holds_the_lock() {
     assert!(notice.contains(&format!("pid {me} (")), "{notice}");
     assert!(ok(&db, &["list-banks"]).contains("cubs"));
 }
+
+/// `clear-usage` without `--ignore-older-than` resets at the exact current
+/// time: a job that ended earlier in the same second no longer counts, one
+/// that ended later in that second does.
+#[test]
+fn clear_usage_uses_the_exact_current_time() {
+    let (_d, db) = site();
+    let t = 1767225600.0;
+    ingest(&db, "1767225600.2", "UTC", &[(1, 5001, "giants", 2, t - 100.0, t + 0.2)]);
+    ok_env(&db, "1767225600.5", "UTC", &["clear-usage", "giants"]);
+    ingest(&db, "1767225600.9", "UTC", &[(2, 5001, "giants", 1, t - 9.1, t + 0.9)]);
+    ok_env(&db, "1767225700", "UTC", &["update-usage"]);
+    assert_eq!(job_usage(&db, "1767225700"), 1.0 * (t + 0.9 - (t - 9.1)), "only the job after the reset counts");
+    ok(&db, &["rebuild", "--check"]);
+}

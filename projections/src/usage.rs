@@ -225,12 +225,34 @@ fn decayed_usage(conn: &Connection, p: &Params, userid: i64, bank: &str, now: i6
 }
 
 /// The banks with an `ignore_older_than` filter (0 means none: such a
-/// bank's jobs all count, whatever their `t_inactive`).
-fn bank_ignores(conn: &Connection) -> Result<BTreeMap<String, i64>, Error> {
+/// bank's jobs all count, whatever their `t_inactive`): `bank_table`'s
+/// whole seconds, or the exact time of the `clear-usage` that set it.
+fn bank_ignores(conn: &Connection) -> Result<BTreeMap<String, f64>, Error> {
     let mut stmt =
         conn.prepare_cached("SELECT bank, ignore_older_than FROM bank_table WHERE ignore_older_than != 0")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as f64)))?;
+    let mut out: BTreeMap<String, f64> = rows.collect::<Result<_, _>>()?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT substr(key, 14), value FROM usage_state WHERE substr(key, 1, 13) = 'ignore_exact:' ORDER BY key",
+    )?;
+    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?)))? {
+        let (bank, t) = row?;
+        if let Some(v) = out.get_mut(&bank) {
+            *v = t;
+        }
+    }
+    Ok(out)
+}
+
+/// The `usage_state` key of a bank's exact `clear-usage` time.
+fn exact_ignore_key(bank: &str) -> String {
+    format!("ignore_exact:{bank}")
+}
+
+/// Forgets a bank's exact `clear-usage` time (its filter is set again).
+fn forget_exact_ignore(conn: &Connection, bank: &str) -> Result<(), Error> {
+    conn.prepare_cached("DELETE FROM usage_state WHERE key = ?1")?.execute([exact_ignore_key(bank)])?;
+    Ok(())
 }
 
 /// Usage to add per bin, (userid → bank → period → usage): ordered like
@@ -389,12 +411,12 @@ impl PendingJob {
 }
 
 /// Bins one job into `deltas` if it counts (bank filter, window).
-fn bin_job(p: &Params, lo: i64, ignores: &BTreeMap<String, i64>, j: &PendingJob, deltas: &mut Deltas) {
+fn bin_job(p: &Params, lo: i64, ignores: &BTreeMap<String, f64>, j: &PendingJob, deltas: &mut Deltas) {
     if j.bank.is_empty() {
         return;
     }
     if let Some(&ts) = ignores.get(&*j.bank) {
-        if j.t_inactive <= ts as f64 {
+        if j.t_inactive <= ts {
             return;
         }
     }
@@ -720,11 +742,23 @@ pub fn apply(conn: &Connection, ctx: &ApplyCtx, ev: &Event, buffered: &mut Vec<P
         Event::UsageCleared(c) => {
             conn.prepare_cached("UPDATE bank_table SET ignore_older_than = ?2 WHERE bank = ?1")?
                 .execute(params![c.bank, c.ignore_older_than])?;
+            match c.at {
+                Some(t) => set_state(conn, &exact_ignore_key(&c.bank), t)?,
+                None => forget_exact_ignore(conn, &c.bank)?,
+            }
             bank_filter_changed(conn, ctx, &c.bank, buffered)?;
             conn.prepare_cached("UPDATE association_table SET fairshare = 0.5 WHERE bank = ?1")?.execute([&c.bank])?;
         }
-        Event::BankEdited(e) if e.ignore_older_than.is_some() => bank_filter_changed(conn, ctx, &e.bank, buffered)?,
-        Event::BankAdded(e) if e.ignore_older_than != 0 => bank_filter_changed(conn, ctx, &e.bank, buffered)?,
+        Event::BankEdited(e) if e.ignore_older_than.is_some() => {
+            forget_exact_ignore(conn, &e.bank)?;
+            bank_filter_changed(conn, ctx, &e.bank, buffered)?
+        }
+        Event::BankAdded(e) => {
+            forget_exact_ignore(conn, &e.bank)?;
+            if e.ignore_older_than != 0 {
+                bank_filter_changed(conn, ctx, &e.bank, buffered)?
+            }
+        }
         Event::AssociationAdded(e) => mark_dirty(conn, &e.username, &e.bank)?,
         Event::AssociationReactivated(e) => mark_dirty(conn, &e.username, &e.bank)?,
         Event::AssociationEdited(e) if e.userid.is_some() || e.new_bank.is_some() => {

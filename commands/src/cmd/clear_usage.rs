@@ -26,17 +26,20 @@ pub struct Args {
 /// the whole command, like every other unknown target. `now_us` and `zone`
 /// read `--ignore-older-than`.
 pub fn decide(state: &State<'_>, args: &Args, now_us: i64, zone: Zone) -> Result<Vec<Event>> {
-    let ts = match &args.ignore_older_than {
+    // The exact time (the current one by default, not truncated: a job that
+    // ended earlier in the same second must not count).
+    let exact_us = match &args.ignore_older_than {
         Some(t) => parse_time_in(t, now_us, zone)?,
         None => now_us,
-    }
-    .div_euclid(1_000_000);
+    };
+    let ts = exact_us.div_euclid(1_000_000);
+    let at = (exact_us.rem_euclid(1_000_000) != 0).then(|| exact_us as f64 / 1e6);
     let mut events = Vec::new();
     for bank in &args.banks {
         if state.bank(bank)?.is_none() {
             return Err(Error::invalid(format!("bank {bank} not found in bank_table")));
         }
-        events.push(Event::UsageCleared(UsageCleared { bank: bank.clone(), ignore_older_than: ts }));
+        events.push(Event::UsageCleared(UsageCleared { bank: bank.clone(), ignore_older_than: ts, at }));
     }
     Ok(events)
 }
@@ -58,10 +61,16 @@ mod tests {
         let g = given(&[Given::Bank("root", ""), Given::Bank("A", "root")]);
         let args = Args { banks: vec!["A".into()], ignore_older_than: Some("1000".into()) };
         let evs = decide(&g.state(), &args, 5_000_500_000, Zone::Utc).unwrap();
-        assert_eq!(evs, vec![Event::UsageCleared(UsageCleared { bank: "A".into(), ignore_older_than: 1000 })]);
+        assert_eq!(
+            evs,
+            vec![Event::UsageCleared(UsageCleared { bank: "A".into(), ignore_older_than: 1000, at: None })]
+        );
         let args = Args { banks: vec!["A".into()], ignore_older_than: None };
         let evs = decide(&g.state(), &args, 5_000_500_000, Zone::Utc).unwrap();
-        assert_eq!(evs, vec![Event::UsageCleared(UsageCleared { bank: "A".into(), ignore_older_than: 5000 })]);
+        assert_eq!(
+            evs,
+            vec![Event::UsageCleared(UsageCleared { bank: "A".into(), ignore_older_than: 5000, at: Some(5000.5) })]
+        );
     }
 
     #[test]
