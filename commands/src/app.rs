@@ -19,6 +19,65 @@ impl Users for Passwd {
     }
 }
 
+/// Reads `/proc/locks` for the process holding the WAL write lock of a
+/// ledger (SQLite's POSIX write lock on byte 120 of its `-shm` file), and
+/// names it with its command line.
+struct Proc;
+
+impl fluxacct_commands::Processes for Proc {
+    fn lock_holder(&self, db: &std::path::Path) -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        let mut shm = db.as_os_str().to_owned();
+        shm.push("-shm");
+        let inode = std::fs::metadata(&shm).ok()?.ino();
+        let locks = std::fs::read_to_string("/proc/locks").ok()?;
+        let me = std::process::id();
+        let pid = locks.lines().find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            // "1: POSIX  ADVISORY  WRITE 4242 08:01:1234 120 120"
+            let (kind, mode, pid, file, start, end) =
+                (f.get(1)?, f.get(3)?, f.get(4)?, f.get(5)?, f.get(6)?, f.get(7)?);
+            let ino: u64 = file.rsplit(':').next()?.parse().ok()?;
+            let start: u64 = start.parse().ok()?;
+            let covers = start <= 120 && (*end == "EOF" || end.parse::<u64>().is_ok_and(|e| e >= 120));
+            let pid: u32 = pid.parse().ok()?;
+            (*kind == "POSIX" && *mode == "WRITE" && ino == inode && covers && pid != me).then_some(pid)
+        })?;
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmd: Vec<String> =
+            cmd.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+        Some(if cmd.is_empty() { format!("pid {pid}") } else { format!("pid {pid} ({})", cmd.join(" ")) })
+    }
+}
+
+/// Progress and notices on stderr: a bar when stderr is a terminal,
+/// notices always.
+struct Sink(Option<Bar>);
+
+impl Progress for Sink {
+    fn start(&self, what: &str, total: Option<u64>) {
+        if let Some(b) = &self.0 {
+            b.start(what, total);
+        }
+    }
+    fn inc(&self, n: u64) {
+        if let Some(b) = &self.0 {
+            b.inc(n);
+        }
+    }
+    fn finish(&self) {
+        if let Some(b) = &self.0 {
+            b.finish();
+        }
+    }
+    fn notice(&self, line: &str) {
+        match &self.0 {
+            Some(b) => b.0.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
 struct Bar(indicatif::ProgressBar);
 
 impl Progress for Bar {
@@ -37,12 +96,25 @@ impl Progress for Bar {
     }
 }
 
+/// Whether the locale's character set is UTF-8, from the first set of
+/// `LC_ALL`, `LC_CTYPE`, `LANG` (as setlocale(3) chooses; unset or `C`/
+/// `POSIX` is ASCII).
+fn locale_is_utf8() -> bool {
+    let v = ["LC_ALL", "LC_CTYPE", "LANG"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok())
+        .find(|v| !v.is_empty())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    v.contains("utf-8") || v.contains("utf8")
+}
+
 fn clock_from_env() -> Result<Clock, String> {
     // Testing hook: FLUXACCT_NOW fixes "now" (epoch seconds or a date).
     match std::env::var("FLUXACCT_NOW") {
-        Ok(v) => {
-            fluxacct_commands::time::parse_time_us(&v, 0).map(Clock::Fixed).map_err(|e| format!("FLUXACCT_NOW: {e}"))
-        }
+        Ok(v) => fluxacct_commands::time::parse_time_in(&v, 0, fluxacct_commands::time::Zone::Local)
+            .map(Clock::Fixed)
+            .map_err(|e| format!("FLUXACCT_NOW: {e}")),
         Err(_) => Ok(Clock::System),
     }
 }
@@ -65,7 +137,14 @@ fn flux_env() -> FluxEnv {
 pub fn main_with(alias: Option<&str>) -> i32 {
     let mut argv: Vec<String> = std::env::args().collect();
     let alias = alias.map(str::to_string).or_else(|| argv.first().and_then(|a| cli::alias_subcommand(a)));
+    // Help and usage of an alias (`flux-account-update-usage`) name that
+    // program alone, so that its usage line works as typed.
+    let mut rename: Option<(String, String)> = None;
     if let Some(sub) = &alias {
+        let program = argv.first().map(|a| a.rsplit('/').next().unwrap_or(a).to_string());
+        if let Some(p) = program.filter(|p| p.starts_with("flux-account-")) {
+            rename = Some((format!("{p} {sub}"), p));
+        }
         argv.insert(1, sub.clone());
     }
     // The log records the command line as typed; clap parses the rewritten one.
@@ -73,14 +152,28 @@ pub fn main_with(alias: Option<&str>) -> i32 {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-                let _ = e.print();
-                return 0;
+            let code = if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                0
+            } else {
+                // A usage error: clap's whole message (what is wrong, the
+                // valid values or the nearest subcommand, the usage line),
+                // exit 2 as clap and flux-accounting's argparse do.
+                2
+            };
+            match &rename {
+                None => {
+                    let _ = e.print();
+                }
+                Some((from, to)) => {
+                    let text = e.render().to_string().replace(from.as_str(), to);
+                    if e.use_stderr() {
+                        eprint!("{text}");
+                    } else {
+                        print!("{text}");
+                    }
+                }
             }
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
-            eprintln!("flux-account: error: {first}");
-            return 1;
+            return code;
         }
     };
     let clock = match clock_from_env() {
@@ -98,9 +191,9 @@ pub fn main_with(alias: Option<&str>) -> i32 {
             indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
-        Box::new(Bar(bar))
+        Box::new(Sink(Some(Bar(bar))))
     } else {
-        Box::new(fluxacct_commands::NoProgress)
+        Box::new(Sink(None))
     };
     let ctx = Context {
         clock,
@@ -111,6 +204,9 @@ pub fn main_with(alias: Option<&str>) -> i32 {
         progress,
         users: Box::new(Passwd),
         flux_env: flux_env(),
+        processes: Box::new(Proc),
+        zone: fluxacct_commands::time::Zone::Local,
+        utf8: locale_is_utf8(),
     };
     let result = cli::run(&ctx, &parsed.command);
     let stdout = std::io::stdout();
@@ -119,7 +215,11 @@ pub fn main_with(alias: Option<&str>) -> i32 {
         Ok(o) => {
             let _ = out.write_all(o.stdout.as_bytes());
             for w in o.warnings {
-                eprintln!("{w}");
+                let _ = writeln!(out, "{w}");
+            }
+            let _ = out.flush();
+            for n in o.notes {
+                eprintln!("{n}");
             }
             0
         }

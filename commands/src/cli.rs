@@ -17,13 +17,16 @@ pub const DEFAULT_DB: &str = "/var/lib/flux/FluxAccounting.db";
 /// and a snapshot for the mf_priority.so priority plugin. Every change is an
 /// event in a hash-chained, append-only log.
 #[derive(Debug, Parser)]
-#[command(name = "flux-account", version, max_term_width = 100)]
+#[command(name = "flux-account", version, max_term_width = 100, infer_long_args = true)]
 pub struct Cli {
     /// Path of the ledger (a SQLite file).
     #[arg(short = 'p', long = "path", global = true, default_value = DEFAULT_DB, value_name = "DB")]
     pub path: PathBuf,
     /// Run a read-only command on the state as it stood after this seq, or
-    /// at this time (epoch seconds or a date).
+    /// at this time (a date in the local time zone, `-2d`, or epoch
+    /// seconds). A plain integer of 1000000000 or more (a time after 2001)
+    /// is epoch seconds, a smaller one a seq; `seq:N` and `@EPOCH` force
+    /// either reading.
     #[arg(long = "as-of", global = true, value_name = "SEQ|TIME")]
     pub as_of: Option<String>,
     /// The subcommand.

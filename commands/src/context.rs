@@ -42,7 +42,23 @@ pub trait Progress {
     fn inc(&self, _n: u64) {}
     /// Ends the phase.
     fn finish(&self) {}
+    /// A one-line notice for the person waiting (e.g. that the command is
+    /// waiting for the write lock). The binary prints it on stderr.
+    fn notice(&self, _line: &str) {}
 }
+
+/// What the operating system can tell about other processes.
+pub trait Processes {
+    /// The process holding the write lock of the ledger at `db` (e.g.
+    /// `pid 4242 (flux-account update-usage)`), if it can be told.
+    fn lock_holder(&self, _db: &std::path::Path) -> Option<String> {
+        None
+    }
+}
+
+/// A process table that knows nothing.
+pub struct NoProcesses;
+impl Processes for NoProcesses {}
 
 /// The passwd database, as far as commands need it.
 pub trait Users {
@@ -82,6 +98,14 @@ pub struct Context {
     pub users: Box<dyn Users>,
     /// Where to look for libflux-core (commands that talk to Flux).
     pub flux_env: crate::flux::FluxEnv,
+    /// Who holds the ledger's lock.
+    pub processes: Box<dyn Processes>,
+    /// The time zone dates are read and shown in (the local one for the
+    /// binary).
+    pub zone: crate::time::Zone,
+    /// Whether the locale's character set is UTF-8 (f58 job ids print
+    /// with `ƒ` then, with `f` otherwise, as flux does).
+    pub utf8: bool,
 }
 
 impl Context {
@@ -96,7 +120,27 @@ impl Context {
             progress: Box::new(NoProgress),
             users: Box::new(NoUsers),
             flux_env: crate::flux::FluxEnv::default(),
+            processes: Box::new(NoProcesses),
+            zone: crate::time::Zone::Utc,
+            utf8: true,
         }
+    }
+
+    /// Parses a time typed on the command line (see
+    /// [`crate::time::parse_time_in`]) in the context's zone, relative to
+    /// its clock; microseconds since the epoch.
+    pub fn parse_time_us(&self, s: &str) -> crate::Result<i64> {
+        crate::time::parse_time_in(s, self.clock.now_us(), self.zone)
+    }
+
+    /// [`Context::parse_time_us`] in fractional seconds.
+    pub fn parse_time_secs(&self, s: &str) -> crate::Result<f64> {
+        Ok(self.parse_time_us(s)? as f64 / 1e6)
+    }
+
+    /// Shows a time (microseconds since the epoch) in the context's zone.
+    pub fn format_time(&self, us: i64) -> String {
+        crate::time::format_in(us, self.zone)
     }
 
     /// The metadata recorded with events appended now.
@@ -105,19 +149,24 @@ impl Context {
     }
 }
 
-/// What a command produced: text for stdout, and warning lines for stderr.
+/// What a command produced: text and warnings for stdout, notes for
+/// stderr.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Output {
     /// Printed to stdout as is.
     pub stdout: String,
-    /// Each printed on its own line to stderr.
+    /// flux-accounting's warnings (e.g. `delete-queue`'s): each printed on
+    /// its own line to stdout after the text, where flux-accounting prints
+    /// them.
     pub warnings: Vec<String>,
+    /// fluxacct's own diagnostics: each printed on its own line to stderr.
+    pub notes: Vec<String>,
 }
 
 impl Output {
     /// Output with only stdout text.
     pub fn text(s: impl Into<String>) -> Output {
-        Output { stdout: s.into(), warnings: Vec::new() }
+        Output { stdout: s.into(), warnings: Vec::new(), notes: Vec::new() }
     }
 
     /// Output with a trailing newline added (like Python's print).

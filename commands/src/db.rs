@@ -10,9 +10,32 @@ use crate::error::{Error, Result};
 /// present and current (rebuilding them from the log in one transaction
 /// when they are missing or older than the code).
 pub fn open_write(ctx: &Context) -> Result<Ledger> {
+    check_owner(ctx)?;
     let mut ledger = Ledger::open(&ctx.db_path, OpenMode::ReadWrite)?;
     ensure_projections(&mut ledger)?;
     Ok(ledger)
+}
+
+/// Refuses a write by anyone but the ledger file's owner (or root), in one
+/// line and before SQLite is asked: other local users may read a ledger
+/// whose mode allows it, never change it. A missing file passes (the open
+/// reports it).
+pub fn check_owner(ctx: &Context) -> Result<()> {
+    match other_owner(ctx) {
+        None => Ok(()),
+        Some(name) => Err(Error::invalid(format!("only the ledger's owner ({name}) can change it"))),
+    }
+}
+
+/// The name of the ledger file's owner when the caller may not write it
+/// (neither the owner nor root).
+fn other_owner(ctx: &Context) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(&ctx.db_path).ok()?.uid();
+    if ctx.actor.uid == 0 || ctx.actor.uid == owner {
+        return None;
+    }
+    Some(ctx.users.name_of(owner).unwrap_or_else(|| format!("uid {owner}")))
 }
 
 /// Runs a write command: opens the ledger with [`open_write`], then runs
@@ -24,8 +47,43 @@ where
     F: FnOnce(&projections::model::State<'_>) -> Result<Vec<projections::Event>>,
 {
     let mut ledger = open_write(ctx)?;
+    wait_for_write_lock(ctx, &ledger)?;
     projections::Writer::run(&mut ledger, &ctx.meta(), decide)?;
     Ok(ledger)
+}
+
+/// How long a writer waits for another writer's lock in all.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Waits until the ledger's write lock is free. After a second it says
+/// once, through [`crate::Progress::notice`], what it is waiting for (and
+/// who holds the lock, when the system can tell); after [`LOCK_WAIT`] it
+/// gives up with one line naming the holder.
+fn wait_for_write_lock(ctx: &Context, ledger: &Ledger) -> Result<()> {
+    let conn = ledger.conn();
+    let held = |e: &rusqlite::Error| e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy);
+    let by = || ctx.processes.lock_holder(&ctx.db_path).map(|w| format!(", held by {w}")).unwrap_or_default();
+    conn.busy_timeout(std::time::Duration::from_secs(1))?;
+    let first = conn.execute_batch("BEGIN IMMEDIATE");
+    let outcome = match first {
+        Err(e) if held(&e) => {
+            ctx.progress.notice(&format!("flux-account: waiting for the ledger's write lock{}", by()));
+            conn.busy_timeout(LOCK_WAIT - std::time::Duration::from_secs(1))?;
+            match conn.execute_batch("BEGIN IMMEDIATE") {
+                Err(e) if held(&e) => Err(Error::invalid(format!(
+                    "gave up after {} s waiting for the ledger's write lock{}",
+                    LOCK_WAIT.as_secs(),
+                    by()
+                ))),
+                other => other.map_err(Error::from),
+            }
+        }
+        other => other.map_err(Error::from),
+    };
+    conn.busy_timeout(LOCK_WAIT)?;
+    outcome?;
+    conn.execute_batch("ROLLBACK")?;
+    Ok(())
 }
 
 /// A ledger opened for a read-only command: the live projections, or (with
@@ -73,25 +131,44 @@ pub fn replay_err(e: replay::Error) -> Error {
     }
 }
 
-/// Resolves a point of history given as `SEQ` (digits only) or a time
-/// (epoch seconds with a fraction such as `1741284758.0`, or a date: see
-/// [`crate::time::parse_time_us`]) to a seq: a time maps to the last event
-/// recorded at or before it. Refuses seqs beyond the head and times before
-/// the first event.
-pub fn resolve_point(ledger: &Ledger, point: &str, now_us: i64) -> Result<Seq> {
+/// Plain integers from this value on are epoch seconds (a time after
+/// 2001-09-09), below it seqs.
+pub const EPOCH_FROM: u64 = 1_000_000_000;
+
+/// Resolves a point of history to a seq. `seq:N` is always a seq and
+/// `@EPOCH` always epoch seconds; a plain integer is a seq below
+/// [`EPOCH_FROM`] and epoch seconds from it on; anything else is a time
+/// (epoch seconds with a fraction such as `1741284758.0`, a date or an
+/// offset such as `-1h`: see [`crate::time::parse_time_in`], read in
+/// `zone`). A time maps to the last event recorded at or before it.
+/// Refuses seqs beyond the head and times before the first event.
+pub fn resolve_point(ledger: &Ledger, point: &str, now_us: i64, zone: crate::time::Zone) -> Result<Seq> {
     let p = point.trim();
     let head = ledger.head()?.map(|(s, _)| s).unwrap_or(Seq(0));
-    if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let (seq_text, time_text) = if let Some(n) = p.strip_prefix("seq:") {
+        if !digits(n) {
+            return Err(Error::invalid(format!("invalid seq '{n}' in '{p}'")));
+        }
+        (Some(n), None)
+    } else if let Some(t) = p.strip_prefix('@') {
+        (None, Some(t))
+    } else if digits(p) && p.parse::<u64>().is_ok_and(|n| n < EPOCH_FROM) {
+        (Some(p), None)
+    } else {
+        (None, Some(p))
+    };
+    if let Some(p) = seq_text {
         let seq: u64 = p.parse().map_err(|_| Error::invalid(format!("invalid seq '{p}'")))?;
         if seq > head.0 {
             return Err(Error::invalid(format!("seq {seq} is beyond the ledger's head (seq {head})")));
         }
         return Ok(Seq(seq));
     }
-    let t = crate::time::parse_time_us(p, now_us)?;
+    let t = crate::time::parse_time_in(time_text.unwrap_or(p), now_us, zone)?;
     match ledger.seq_at_time(t)? {
         Some(s) => Ok(s),
-        None => Err(Error::invalid(format!("no event was recorded at or before {}", crate::time::format_us(t)))),
+        None => Err(Error::invalid(format!("no event was recorded at or before {}", crate::time::format_in(t, zone)))),
     }
 }
 
@@ -99,7 +176,7 @@ pub fn resolve_point(ledger: &Ledger, point: &str, now_us: i64) -> Result<Seq> {
 pub fn as_of_seq(ctx: &Context, ledger: &Ledger) -> Result<Option<Seq>> {
     match &ctx.as_of {
         None => Ok(None),
-        Some(p) => resolve_point(ledger, p, ctx.clock.now_us()).map(Some),
+        Some(p) => resolve_point(ledger, p, ctx.clock.now_us(), ctx.zone).map(Some),
     }
 }
 
@@ -125,6 +202,12 @@ pub fn open_read_live(ctx: &Context) -> Result<Ledger> {
         Some(v) if v > schema::PROJECTION_SCHEMA_VERSION => Err(too_new(v)),
         _ => {
             drop(ledger);
+            if let Some(name) = other_owner(ctx) {
+                return Err(Error::invalid(format!(
+                    "the ledger's projections need rebuilding, which only its owner ({name}) can do: \
+                     run `flux account rebuild` as {name}"
+                )));
+            }
             open_write(ctx)
         }
     }

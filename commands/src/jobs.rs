@@ -108,12 +108,30 @@ pub fn f58(id: u64) -> String {
     s
 }
 
-/// Parses a job id in decimal, hex (`0x…`), dothex (`….….….…`), kvs
-/// (`job.….….….…`) or f58 (`ƒ…`/`f…`) form.
+/// A job id in f58 form as flux prints it: `ƒ` under a UTF-8 locale,
+/// plain `f` otherwise.
+pub fn f58_in(id: u64, utf8: bool) -> String {
+    let s = f58(id);
+    if utf8 {
+        s
+    } else {
+        format!("f{}", s.strip_prefix('ƒ').unwrap_or(&s))
+    }
+}
+
+/// Parses a job id in every FLUID form flux accepts except emoji: decimal,
+/// hex (`0x…`), dothex (`….….….…`), kvs (`job.….….….…`), f58 (`ƒ…`/`f…`)
+/// and words (mnemonicode, `academy-academy-academy--academy-academy-academy`:
+/// the id's 8 bytes little-endian, as flux writes them on its platforms).
 pub fn parse_jobid(s: &str) -> Option<u64> {
     let t = s.trim();
     if let Ok(v) = t.parse::<u64>() {
         return Some(v);
+    }
+    if t.contains('-') {
+        let mut bytes = Vec::with_capacity(8);
+        mnemonic::decode(t, &mut bytes).ok()?;
+        return <[u8; 8]>::try_from(bytes.as_slice()).ok().map(u64::from_le_bytes);
     }
     if let Some(h) = t.strip_prefix("0x") {
         return u64::from_str_radix(h, 16).ok();
@@ -307,6 +325,32 @@ mod tests {
         assert_eq!(f58(0), "ƒ1");
         assert_eq!(f58(57), "ƒz");
         assert_eq!(f58(58), "ƒ21");
+        assert_eq!(f58_in(58, true), "ƒ21");
+        assert_eq!(f58_in(58, false), "f21");
+    }
+
+    #[test]
+    fn every_fluid_form_parses() {
+        let id: u64 = 0x2a_0f00_0000_0001;
+        let words = mnemonic::to_string(id.to_le_bytes());
+        for s in [
+            id.to_string(),
+            format!("{id:#x}"),
+            "002a.0f00.0000.0001".to_string(),
+            "job.002a.0f00.0000.0001".to_string(),
+            f58(id),
+            f58_in(id, false),
+            words,
+        ] {
+            assert_eq!(parse_jobid(&s), Some(id), "{s}");
+        }
+        // flux-core's t2201: the smallest and largest ids in words.
+        assert_eq!(parse_jobid("academy-academy-academy--academy-academy-academy"), Some(0));
+        assert_eq!(parse_jobid("natural-analyze-verbal--natural-analyze-verbal"), Some(u64::MAX));
+        assert_eq!(parse_jobid("foo-bar-baz--qux-quux-corge"), None);
+        assert_eq!(parse_jobid("fjpXCZedGfVQ"), Some(u64::MAX));
+        assert_eq!(parse_jobid("f1"), Some(0));
+        assert_eq!(f58_in(u64::MAX, false), "fjpXCZedGfVQ");
         for id in [1u64, 102, 1234567890123, u64::MAX] {
             assert_eq!(parse_jobid(&f58(id)), Some(id));
         }

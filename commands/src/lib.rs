@@ -27,5 +27,5 @@ pub mod testing;
 pub mod time;
 pub mod validate;
 
-pub use context::{Clock, Context, NoProgress, NoUsers, Output, Progress, Users};
+pub use context::{Clock, Context, NoProcesses, NoProgress, NoUsers, Output, Processes, Progress, Users};
 pub use error::{Error, Result};

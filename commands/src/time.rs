@@ -1,10 +1,62 @@
-//! Times on the command line: epoch seconds, or dates.
+//! Times on the command line: epoch seconds, or dates, read and shown in
+//! one time zone (the local one, `TZ`, for the binary; UTC in unit tests).
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 
 use crate::error::{Error, Result};
 
-/// Formats microseconds since the epoch as RFC 3339 UTC with microseconds.
+/// The time zone dates are read and shown in. The binary uses
+/// [`Zone::Local`] (chrono follows `TZ`, then `/etc/localtime`), as
+/// flux-accounting does; [`crate::Context::for_tests`] uses [`Zone::Utc`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    /// Coordinated Universal Time.
+    Utc,
+    /// The local time zone of the process.
+    Local,
+}
+
+impl Zone {
+    /// The instant a local wall-clock time names (the earlier one when a
+    /// DST fold repeats it; one hour later when a DST gap skips it).
+    fn instant_of(self, n: NaiveDateTime) -> Option<i64> {
+        match self {
+            Zone::Utc => Some(n.and_utc().timestamp_micros()),
+            Zone::Local => Local
+                .from_local_datetime(&n)
+                .earliest()
+                .or_else(|| Local.from_local_datetime(&(n + chrono::Duration::hours(1))).earliest())
+                .map(|t| t.timestamp_micros()),
+        }
+    }
+
+    /// Local midnight `days_back` days before the day holding `now_us`, in
+    /// seconds since the epoch.
+    pub fn midnight_secs(self, now_us: i64, days_back: i64) -> f64 {
+        let date = match self {
+            Zone::Utc => Utc.timestamp_micros(now_us).single().map(|t| t.date_naive()),
+            Zone::Local => Local.timestamp_micros(now_us).single().map(|t| t.date_naive()),
+        };
+        let Some(date) = date else { return 0.0 };
+        let day = date - chrono::Duration::days(days_back);
+        self.instant_of(day.and_time(NaiveTime::MIN)).map(|us| (us / 1_000_000) as f64).unwrap_or(0.0)
+    }
+}
+
+/// Formats microseconds since the epoch as RFC 3339 with microseconds, in
+/// `zone` (`Z` for UTC, the numeric offset otherwise).
+pub fn format_in(us: i64, zone: Zone) -> String {
+    match zone {
+        Zone::Utc => format_us(us),
+        Zone::Local => match Local.timestamp_micros(us).single() {
+            Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.6f%:z").to_string(),
+            None => us.to_string(),
+        },
+    }
+}
+
+/// Formats microseconds since the epoch as RFC 3339 UTC with microseconds
+/// (checkpoint lines).
 pub fn format_us(us: i64) -> String {
     match Utc.timestamp_micros(us).single() {
         Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
@@ -12,15 +64,44 @@ pub fn format_us(us: i64) -> String {
     }
 }
 
+/// Date-and-time layouts accepted (besides RFC 3339), read in the zone.
+const DATETIME_FORMATS: &[&str] = &[
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%y %H:%M:%S",
+    "%m/%d/%y %H:%M",
+    "%b %d, %Y %I:%M%p",
+    "%b %d, %Y %I:%M %p",
+    "%b %d, %Y %H:%M:%S",
+    "%b %d, %Y %H:%M",
+    "%b %d %Y %I:%M%p",
+    "%b %d %Y %H:%M:%S",
+    "%b %d %Y %H:%M",
+    "%d %b %Y %H:%M:%S",
+    "%d %b %Y %H:%M",
+    "%a %b %d %H:%M:%S %Y",
+];
+
+/// Date-only layouts accepted (midnight in the zone).
+const DATE_FORMATS: &[&str] = &["%Y-%m-%d", "%m/%d/%y", "%m/%d/%Y", "%b %d, %Y", "%b %d %Y", "%d %b %Y", "%B %d, %Y"];
+
 /// Parses a time given on the command line into microseconds since the
-/// epoch. Accepts epoch seconds (`1741284758.36`), RFC 3339
-/// (`2026-03-01T08:00:00Z`), `YYYY-MM-DD[ HH:MM[:SS]]` (UTC),
-/// `MM/DD/YYYY`, `now`, and `now`-relative `+1h`/`-2d` offsets.
-pub fn parse_time_us(s: &str, now_us: i64) -> Result<i64> {
+/// epoch. Accepts epoch seconds (`1741284758`, `1741284758.36`), RFC 3339
+/// (`2026-03-01T08:00:00Z`, `2026-03-01T08:00:00-08:00`), dates and times
+/// in `zone` (`2026-12-04`, `2026-12-04 08:00[:00]`, `12/04/2026`,
+/// `Dec 04, 2026`, `Dec 04, 2026 8am`, `Dec 04, 2026 08:30`), `now`, and
+/// `now`-relative offsets (`-1h`, `-2d`, `+30m`, in Flux Standard Duration
+/// units).
+pub fn parse_time_in(s: &str, now_us: i64, zone: Zone) -> Result<i64> {
     let t = s.trim();
     let bad = || {
         Error::invalid(format!(
-            "invalid time '{s}': use epoch seconds or a date like 2026-03-01 or 2026-03-01T08:00:00Z"
+            "invalid time '{s}': use epoch seconds, a date like 2026-03-01, 2026-03-01 08:00:00 or \
+             'Mar 01, 2026 8am', or an offset from now like -1h or -2d"
         ))
     };
     if t.eq_ignore_ascii_case("now") {
@@ -28,7 +109,7 @@ pub fn parse_time_us(s: &str, now_us: i64) -> Result<i64> {
     }
     if let Some(rest) = t.strip_prefix('+').or_else(|| t.strip_prefix('-')) {
         if rest.chars().last().is_some_and(|c| c.is_ascii_alphabetic()) {
-            let secs = crate::validate::duration("time", rest).map_err(|_| bad())?;
+            let secs = projections::usage::parse_fsd(rest).ok_or_else(bad)?;
             let delta = (secs * 1e6) as i64;
             return Ok(if t.starts_with('-') { now_us - delta } else { now_us + delta });
         }
@@ -42,22 +123,35 @@ pub fn parse_time_us(s: &str, now_us: i64) -> Result<i64> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
         return Ok(dt.timestamp_micros());
     }
-    for f in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%m/%d/%Y %H:%M:%S"] {
+    let t = &with_minutes(t);
+    for f in DATETIME_FORMATS {
         if let Ok(n) = NaiveDateTime::parse_from_str(t, f) {
-            return Ok(n.and_utc().timestamp_micros());
+            return zone.instant_of(n).ok_or_else(bad);
         }
     }
-    for f in ["%Y-%m-%d", "%m/%d/%y", "%m/%d/%Y"] {
+    for f in DATE_FORMATS {
         if let Ok(d) = NaiveDate::parse_from_str(t, f) {
-            return Ok(d.and_hms_opt(0, 0, 0).ok_or_else(bad)?.and_utc().timestamp_micros());
+            return zone.instant_of(d.and_time(NaiveTime::MIN)).ok_or_else(bad);
         }
     }
     Err(bad())
 }
 
-/// Like [`parse_time_us`] but in fractional seconds.
-pub fn parse_time_secs(s: &str, now_secs: f64) -> Result<f64> {
-    Ok(parse_time_us(s, (now_secs * 1e6) as i64)? as f64 / 1e6)
+/// `8am` → `8:00am` (chrono needs the minutes); other text unchanged.
+fn with_minutes(t: &str) -> String {
+    let lower = t.to_ascii_lowercase();
+    let Some(stem) = lower.strip_suffix("am").or_else(|| lower.strip_suffix("pm")) else { return t.to_string() };
+    let stem = stem.trim_end();
+    let hour_len = stem.bytes().rev().take_while(u8::is_ascii_digit).count();
+    if hour_len == 0 || hour_len > 2 || stem[..stem.len() - hour_len].ends_with(':') {
+        return t.to_string();
+    }
+    format!("{}:00{}", &t[..stem.len()], &t[t.len() - 2..])
+}
+
+/// [`parse_time_in`] in UTC.
+pub fn parse_time_us(s: &str, now_us: i64) -> Result<i64> {
+    parse_time_in(s, now_us, Zone::Utc)
 }
 
 #[cfg(test)]
@@ -71,8 +165,24 @@ mod tests {
         assert_eq!(parse_time_us("1970-01-01T00:01:00Z", 0).unwrap(), 60_000_000);
         assert_eq!(parse_time_us("01/02/1970", 0).unwrap(), 86_400_000_000);
         assert_eq!(parse_time_us("-1h", 7_200_000_000).unwrap(), 3_600_000_000);
+        assert_eq!(parse_time_us("-2d", 3 * 86_400_000_000).unwrap(), 86_400_000_000);
         assert_eq!(parse_time_us("now", 5).unwrap(), 5);
         assert!(parse_time_us("yesterdayish", 0).is_err());
         assert_eq!(format_us(86_400_000_000), "1970-01-02T00:00:00.000000Z");
+    }
+
+    /// Every form flux-accounting's date parser takes names the same instant.
+    #[test]
+    fn flux_accounting_date_forms() {
+        let at8 = parse_time_us("2026-12-04 08:00:00", 0).unwrap();
+        assert_eq!(at8, 1_796_371_200_000_000);
+        for s in ["Dec 04, 2026 8am", "Dec 4, 2026 8AM", "Dec 04, 2026 08:00", "2026-12-04T08:00", "1796371200"] {
+            assert_eq!(parse_time_us(s, 0).unwrap(), at8, "{s}");
+        }
+        let day = parse_time_us("2026-12-04", 0).unwrap();
+        for s in ["Dec 04, 2026", "12/04/2026", "12/04/26", "December 04, 2026"] {
+            assert_eq!(parse_time_us(s, 0).unwrap(), day, "{s}");
+        }
+        assert_eq!(parse_time_us("Dec 04, 2026 8pm", 0).unwrap(), at8 + 12 * 3_600_000_000);
     }
 }

@@ -137,6 +137,7 @@ pub fn duration(opt: &str, s: &str) -> Result<f64> {
             "{opt}: invalid duration '{s}' (weeks as an integer, or a Flux Standard Duration such as 2w, 30d, 3600s)"
         ))
     };
+    bare_weeks_trap(opt, t)?;
     if let Ok(weeks) = t.parse::<u64>() {
         if weeks == 0 {
             return Err(bad());
@@ -144,6 +145,25 @@ pub fn duration(opt: &str, s: &str) -> Result<f64> {
         return Ok(weeks as f64 * 604800.0);
     }
     projections::usage::parse_fsd(t).ok_or_else(bad)
+}
+
+/// Longest duration a bare number (weeks) may give: 10 years.
+const MAX_BARE_WEEKS: u64 = 521;
+
+/// Refuses a bare number that, read as weeks, is more than 10 years: it
+/// was almost surely meant as seconds (flux-accounting 0.60 reads a bare
+/// number as seconds: `604800` would otherwise become 11 000 years). The
+/// message says how to write it.
+pub fn bare_weeks_trap(opt: &str, s: &str) -> Result<()> {
+    let t = s.trim();
+    let Ok(n) = t.parse::<u64>() else { return Ok(()) };
+    if n <= MAX_BARE_WEEKS {
+        return Ok(());
+    }
+    let as_weeks = if n % 604800 == 0 { format!("{}w", n / 604800) } else { "1w".to_string() };
+    Err(Error::invalid(format!(
+        "{opt}: a bare number is weeks, and {n} weeks is over 10 years; for {n} seconds write {n}s (or a duration such as {as_weeks})"
+    )))
 }
 
 #[cfg(test)]
@@ -170,6 +190,19 @@ mod tests {
         assert!(duration("d", "-1d").is_err());
         assert!(duration("d", "abc").is_err());
         assert!(duration("d", "0").is_err());
+        assert_eq!(duration("d", "521").unwrap(), 521.0 * 604800.0);
+        assert_eq!(duration("d", "604800s").unwrap(), 604800.0);
+    }
+
+    #[test]
+    fn bare_seconds_are_refused_with_a_hint() {
+        let e = duration("--priority-decay-half-life", "604800").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "--priority-decay-half-life: a bare number is weeks, and 604800 weeks is over 10 years; \
+             for 604800 seconds write 604800s (or a duration such as 1w)"
+        );
+        assert!(duration("d", "522").is_err());
     }
 
     #[test]

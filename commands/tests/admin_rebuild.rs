@@ -21,7 +21,9 @@ fn decide(state: &State<'_>, c: &Command) -> Option<Result<Vec<Event>>> {
     Some(match c {
         Command::AddBank(a) => cmd::add_bank::decide(state, a),
         Command::AddUser(a) => cmd::add_user::decide(state, a, 1000),
-        Command::EditBank(a) => cmd::edit_bank::decide(state, a, 1_767_225_600_000_000),
+        Command::EditBank(a) => {
+            cmd::edit_bank::decide(state, a, 1_767_225_600_000_000, fluxacct_commands::time::Zone::Utc)
+        }
         Command::DeleteBank(a) => cmd::delete_bank::decide(state, a),
         Command::EditUser(a) => cmd::edit_user::decide(state, a),
         Command::EditAllUsers(a) => cmd::edit_all_users::decide(state, a),

@@ -107,10 +107,12 @@ fn queue_and_project_deletes_warn_when_still_referenced() {
     ok(&db, &["edit-user", "u", "-B", "A", "--queues", "gold", "--projects", "p1"]);
     let r = fa(&db, &["delete-queue", "gold"]);
     assert_eq!(r.code, 0);
-    assert!(r.stderr.starts_with("WARNING: user(s) in the association_table still reference this queue."), "{r:?}");
+    // On stdout, where flux-accounting prints it.
+    assert!(r.stdout.starts_with("WARNING: user(s) in the association_table still reference this queue."), "{r:?}");
+    assert_eq!(r.stderr, "");
     let r = fa(&db, &["delete-project", "p1"]);
     assert_eq!(r.code, 0);
-    assert!(r.stderr.starts_with("WARNING: user(s) in the association_table still reference this project."));
+    assert!(r.stdout.starts_with("WARNING: user(s) in the association_table still reference this project."));
     let r = fa(&db, &["delete-queue", "silver"]);
-    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    assert_eq!((r.code, r.stdout.as_str(), r.stderr.as_str()), (0, "", ""));
 }

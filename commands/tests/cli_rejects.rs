@@ -44,7 +44,6 @@ fn bad_inputs_change_nothing() {
         vec!["add-project", "shortstops"],
         vec!["add-config", "decay_factor=0.1"],
         // negative or non-numeric values
-        vec!["add-bank", "--parent-bank=root", "x", "-1"],
         vec!["add-bank", "--parent-bank=root", "x", "abc"],
         vec!["add-user", "-u", "x", "-B", "giants", "--max-active-jobs=-5"],
         vec!["add-user", "-u", "x", "-B", "giants", "--shares", "many"],
@@ -85,6 +84,13 @@ fn bad_inputs_change_nothing() {
     for c in &cases {
         let line = fails(&db, c);
         assert!(line.starts_with("flux-account: error: "), "{c:?}: {line}");
+        assert_eq!(snapshot(&db), before, "{c:?} changed the ledger");
+    }
+    // Usage errors (clap's): its whole message with the usage line, exit 2.
+    for c in [&["add-bank", "--parent-bank=root", "x", "-1"][..], &["add-bank", "--parent-bank=root"]] {
+        let r = fa(&db, c);
+        assert_eq!(r.code, 2, "{c:?}: {r:?}");
+        assert!(r.stderr.starts_with("error: ") && r.stderr.contains("Usage: "), "{c:?}: {}", r.stderr);
         assert_eq!(snapshot(&db), before, "{c:?} changed the ledger");
     }
 }

@@ -403,6 +403,12 @@ pub struct UsageCleared {
     /// Jobs of the bank's associations that ended at or before this time no
     /// longer count (epoch seconds).
     pub ignore_older_than: i64,
+    /// The exact time when it has a fraction (version 2): a default reset
+    /// happens at the current time, and a job that ended earlier in the
+    /// same second must not count. `ignore_older_than` is its floor (what
+    /// `bank_table` shows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<f64>,
 }
 
 /// `update-fshare` ran: fair-share is recomputed from the current usage
@@ -500,16 +506,23 @@ catalogue! {
     ConfigDeleted(ConfigRef) = 1,
     JobRecorded(JobRecorded) = 1,
     UsageUpdated(UsageUpdated) = 1,
-    UsageCleared(UsageCleared) = 1,
+    UsageCleared(UsageCleared) = 2,
     FairshareUpdated(FairshareUpdated) = 1,
     JobsScrubbed(JobsScrubbed) = 1,
 }
 
-/// Upcasts payloads of older schema versions. There are none yet: every
-/// kind is at version 1. When a kind's payload changes, its old version is
-/// decoded here into the current struct.
-fn upcast(kind: &str, version: u32, _payload: &[u8]) -> Result<Event, Error> {
-    Err(Error::UnknownEvent { kind: kind.to_string(), version })
+/// Upcasts payloads of older schema versions into the current struct.
+/// `UsageCleared` 1 → 2: version 1 had no `at` (whole seconds only).
+fn upcast(kind: &str, version: u32, payload: &[u8]) -> Result<Event, Error> {
+    let bad = |e: serde_json::Error| Error::Decode { kind: kind.to_string(), version, what: e.to_string() };
+    match (kind, version) {
+        ("UsageCleared", 1) => {
+            let mut c: UsageCleared = serde_json::from_slice(payload).map_err(bad)?;
+            c.at = None;
+            Ok(Event::UsageCleared(c))
+        }
+        _ => Err(Error::UnknownEvent { kind: kind.to_string(), version }),
+    }
 }
 
 #[cfg(test)]
@@ -551,5 +564,17 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(ev.encode().unwrap(), br#"{"username":"u","bank":"b","shares":3}"#);
+    }
+
+    #[test]
+    fn usage_cleared_version_1_is_upcast_without_an_exact_time() {
+        let v1 = br#"{"bank":"A","ignore_older_than":5}"#;
+        let ev = Event::decode("UsageCleared", 1, v1).unwrap();
+        assert_eq!(ev, Event::UsageCleared(UsageCleared { bank: "A".into(), ignore_older_than: 5, at: None }));
+        assert_eq!(ev.version(), 2);
+        let exact = Event::UsageCleared(UsageCleared { bank: "A".into(), ignore_older_than: 5, at: Some(5.25) });
+        let bytes = exact.encode().unwrap();
+        assert_eq!(bytes, br#"{"bank":"A","ignore_older_than":5,"at":5.25}"#);
+        assert_eq!(Event::decode("UsageCleared", 2, &bytes).unwrap(), exact);
     }
 }

@@ -67,6 +67,14 @@ fn configure(conn: &Connection, read_only: bool) -> Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(60))?;
     if !read_only {
         conn.pragma_update(None, "journal_mode", "WAL")?;
+        if conn.path().is_some_and(|p| !p.is_empty()) {
+            // Keep -wal and -shm when the last writer closes (emptied: a
+            // non-negative journal_size_limit truncates the WAL at close),
+            // so that readers who cannot create them can still open the
+            // ledger.
+            crate::ffi::persist_wal(conn)?;
+            conn.pragma_update(None, "journal_size_limit", 64i64 << 20)?;
+        }
     }
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
@@ -76,6 +84,36 @@ fn configure(conn: &Connection, read_only: bool) -> Result<()> {
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
+}
+
+/// Mode of a new ledger file: the owner reads and writes, everyone else
+/// reads (whatever the umask). SQLite gives the `-wal` and `-shm` files the
+/// database's mode. See docs/architecture.md, "File modes and readers".
+pub const FILE_MODE: u32 = 0o644;
+
+/// Creates an empty file with [`FILE_MODE`].
+fn create_readable(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let f = std::fs::OpenOptions::new().write(true).create_new(true).mode(FILE_MODE).open(path)?;
+    f.set_permissions(std::fs::Permissions::from_mode(FILE_MODE))
+}
+
+/// Gives the ledger's `-wal` and `-shm` files the database's permission
+/// bits when they differ (after a `chmod` of the ledger), so they never
+/// show more than the ledger itself. Best effort: only the owner can.
+fn sync_side_file_modes(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(db) = std::fs::metadata(path) else { return };
+    let want = db.permissions().mode() & 0o777;
+    for suffix in ["-wal", "-shm"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        if let Ok(m) = std::fs::metadata(&side) {
+            if m.permissions().mode() & 0o777 != want {
+                let _ = std::fs::set_permissions(&side, std::fs::Permissions::from_mode(want));
+            }
+        }
+    }
 }
 
 fn migrate(conn: &Connection) -> Result<()> {
@@ -97,11 +135,17 @@ impl Ledger {
         }
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|e| Error::NotALedger {
+                std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o755)
+                    .create(dir)
+                    .map_err(|e| Error::NotALedger {
                     path: display.clone(),
                     hint: format!("; cannot create directory {}: {e}", dir.display()),
                 })?;
             }
+        }
+        if !path.exists() {
+            create_readable(path)
+                .map_err(|e| Error::NotALedger { path: display.clone(), hint: format!("; cannot create it: {e}") })?;
         }
         let conn = Connection::open(path)?;
         Self::init_new(conn, display)
@@ -165,6 +209,9 @@ impl Ledger {
             return Err(Error::TooNew { path: display, found: version, supported: SCHEMA_VERSION });
         }
         configure(&conn, mode == OpenMode::ReadOnly)?;
+        if mode == OpenMode::ReadWrite {
+            sync_side_file_modes(path);
+        }
         if version < SCHEMA_VERSION {
             if mode == OpenMode::ReadOnly {
                 return Err(not_ledger("; it needs a schema upgrade, open it read-write once"));

@@ -45,6 +45,16 @@ pub fn config_number(x: f64) -> String {
     }
 }
 
+/// Formats a float as Python's `str()` does for the values flux-accounting
+/// writes as floats (`decay_factor`, the resource weights): `1.0`, `0.5`.
+pub fn config_float(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{x:.1}")
+    } else {
+        format!("{x}")
+    }
+}
+
 fn changed(n: usize, ctx: &ApplyCtx, what: &str) -> Result<(), Error> {
     if n == 0 {
         Err(Error::Apply { seq: ctx.seq, what: what.to_string() })
@@ -125,10 +135,10 @@ fn apply_admin(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Erro
             let rows: [(&str, String); 7] = [
                 ("priority_usage_reset_period", config_number(e.priority_usage_reset_period)),
                 ("priority_decay_half_life", config_number(e.priority_decay_half_life)),
-                ("decay_factor", config_number(e.decay_factor)),
-                ("node_weight", config_number(e.node_weight)),
-                ("core_weight", config_number(e.core_weight)),
-                ("gpu_weight", config_number(e.gpu_weight)),
+                ("decay_factor", config_float(e.decay_factor)),
+                ("node_weight", config_float(e.node_weight)),
+                ("core_weight", config_float(e.core_weight)),
+                ("gpu_weight", config_float(e.gpu_weight)),
                 ("deny_unknown_queues", "false".to_string()),
             ];
             for (k, v) in rows {

@@ -11,7 +11,9 @@ use crate::error::Error;
 
 /// Version of the projection tables' schema. 2: `jobs` is a view over the
 /// log instead of a table, and `usage_pending` carries what binning needs.
-pub const PROJECTION_SCHEMA_VERSION: i64 = 2;
+/// 3: `config_table` shows `decay_factor` and the weights as
+/// flux-accounting does (`1.0`, `0.5`).
+pub const PROJECTION_SCHEMA_VERSION: i64 = 3;
 
 /// Every projection table, in creation order (the order rebuild and
 /// `rebuild --check` walk them).

@@ -136,12 +136,34 @@ fn decayed_usage(conn: &Connection, p: &Params, userid: i64, bank: &str, now: i6
 }
 
 /// The banks with an `ignore_older_than` filter (0 means none: such a
-/// bank's jobs all count, whatever their `t_inactive`).
-fn bank_ignores(conn: &Connection) -> Result<BTreeMap<String, i64>, Error> {
+/// bank's jobs all count, whatever their `t_inactive`): `bank_table`'s
+/// whole seconds, or the exact time of the `clear-usage` that set it.
+fn bank_ignores(conn: &Connection) -> Result<BTreeMap<String, f64>, Error> {
     let mut stmt =
         conn.prepare_cached("SELECT bank, ignore_older_than FROM bank_table WHERE ignore_older_than != 0")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as f64)))?;
+    let mut out: BTreeMap<String, f64> = rows.collect::<Result<_, _>>()?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT substr(key, 14), value FROM usage_state WHERE substr(key, 1, 13) = 'ignore_exact:' ORDER BY key",
+    )?;
+    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?)))? {
+        let (bank, t) = row?;
+        if let Some(v) = out.get_mut(&bank) {
+            *v = t;
+        }
+    }
+    Ok(out)
+}
+
+/// The `usage_state` key of a bank's exact `clear-usage` time.
+fn exact_ignore_key(bank: &str) -> String {
+    format!("ignore_exact:{bank}")
+}
+
+/// Forgets a bank's exact `clear-usage` time (its filter is set again).
+fn forget_exact_ignore(conn: &Connection, bank: &str) -> Result<(), Error> {
+    conn.prepare_cached("DELETE FROM usage_state WHERE key = ?1")?.execute([exact_ignore_key(bank)])?;
+    Ok(())
 }
 
 /// Usage to add per bin, (userid → bank → period → usage): ordered like
@@ -300,12 +322,12 @@ impl PendingJob {
 }
 
 /// Bins one job into `deltas` if it counts (bank filter, window).
-fn bin_job(p: &Params, lo: i64, ignores: &BTreeMap<String, i64>, j: &PendingJob, deltas: &mut Deltas) {
+fn bin_job(p: &Params, lo: i64, ignores: &BTreeMap<String, f64>, j: &PendingJob, deltas: &mut Deltas) {
     if j.bank.is_empty() {
         return;
     }
     if let Some(&ts) = ignores.get(&*j.bank) {
-        if j.t_inactive <= ts as f64 {
+        if j.t_inactive <= ts {
             return;
         }
     }
@@ -337,7 +359,9 @@ fn rebin(
         None => conn.prepare_cached("DELETE FROM usage_bins")?.execute([])?,
     };
     let lo = p.period(as_of) - p.n();
-    let (from, to) = (p.period_start(lo), as_of);
+    // After the clock went back, jobs binned by the later update stay binned.
+    let to = as_of.max(state_f64(conn, "as_of_high")?.unwrap_or(as_of));
+    let from = p.period_start(lo);
     let ignores = bank_ignores(conn)?;
     let mut deltas = Deltas::default();
     let t = crate::schema::JOB_T_INACTIVE_EXPR;
@@ -490,14 +514,20 @@ fn mark_dirty(conn: &Connection, username: &str, bank: &str) -> Result<(), Error
 /// Applies a `UsageUpdated`. `buffered` holds pending jobs not yet written
 /// to `usage_pending` (see [`crate::apply::Applier`]): they are binned like
 /// the stored ones, and those ending after `as_of` stay in it.
-pub fn usage_updated(conn: &Connection, as_of: f64, buffered: &mut Vec<PendingJob>) -> Result<(), Error> {
+pub fn usage_updated(conn: &Connection, seq: u64, as_of: f64, buffered: &mut Vec<PendingJob>) -> Result<(), Error> {
     let p = params(conn)?;
     let prev = last_as_of(conn)?;
-    // as_of never goes back (update-usage refuses it; this keeps replay safe).
-    let as_of = match prev {
-        Some(x) if x > as_of => x,
-        _ => as_of,
-    };
+    // The clock went back (it had been stepped forward): usage is computed
+    // as of this update's own time. Every job is re-binned from the log for
+    // its window (jobs a too-late window had dropped come back; those that
+    // ended after `as_of` but were binned stay binned, in their periods),
+    // and every association is recomputed.
+    let went_back = prev.is_some_and(|x| x > as_of);
+    if let (true, Some(x)) = (went_back, prev) {
+        let high = state_f64(conn, "as_of_high")?.unwrap_or(x).max(x);
+        set_state(conn, "as_of_high", high)?;
+        rebin(conn, seq, &p, as_of, None, buffered)?;
+    }
     let now = p.period(as_of);
     let n = p.n();
     let lo = now - n;
@@ -540,7 +570,7 @@ pub fn usage_updated(conn: &Connection, as_of: f64, buffered: &mut Vec<PendingJo
         }
     }
     conn.prepare_cached("DELETE FROM usage_dirty")?.execute([])?;
-    let recompute_all = state_f64(conn, "recompute_all")?.unwrap_or(0.0) != 0.0;
+    let recompute_all = went_back || state_f64(conn, "recompute_all")?.unwrap_or(0.0) != 0.0;
     let rollover = prev.map(|x| p.period(x)) != Some(now);
     if recompute_all || rollover {
         let sql = if recompute_all {
@@ -555,7 +585,8 @@ pub fn usage_updated(conn: &Connection, as_of: f64, buffered: &mut Vec<PendingJo
         }
     }
     if rollover {
-        // Periods before the window never count again (as_of only grows).
+        // Periods before the window never count again (unless the clock
+        // goes back: then the re-binning above reads them from the log).
         conn.prepare_cached("DELETE FROM usage_bins WHERE period < ?1")?.execute([lo])?;
     }
 
@@ -618,15 +649,27 @@ pub fn apply(conn: &Connection, ctx: &ApplyCtx, ev: &Event, buffered: &mut Vec<P
                 buffered.push(job);
             }
         }
-        Event::UsageUpdated(u) => usage_updated(conn, u.as_of, buffered)?,
+        Event::UsageUpdated(u) => usage_updated(conn, ctx.seq, u.as_of, buffered)?,
         Event::UsageCleared(c) => {
             conn.prepare_cached("UPDATE bank_table SET ignore_older_than = ?2 WHERE bank = ?1")?
                 .execute(params![c.bank, c.ignore_older_than])?;
+            match c.at {
+                Some(t) => set_state(conn, &exact_ignore_key(&c.bank), t)?,
+                None => forget_exact_ignore(conn, &c.bank)?,
+            }
             bank_filter_changed(conn, ctx, &c.bank, buffered)?;
             conn.prepare_cached("UPDATE association_table SET fairshare = 0.5 WHERE bank = ?1")?.execute([&c.bank])?;
         }
-        Event::BankEdited(e) if e.ignore_older_than.is_some() => bank_filter_changed(conn, ctx, &e.bank, buffered)?,
-        Event::BankAdded(e) if e.ignore_older_than != 0 => bank_filter_changed(conn, ctx, &e.bank, buffered)?,
+        Event::BankEdited(e) if e.ignore_older_than.is_some() => {
+            forget_exact_ignore(conn, &e.bank)?;
+            bank_filter_changed(conn, ctx, &e.bank, buffered)?
+        }
+        Event::BankAdded(e) => {
+            forget_exact_ignore(conn, &e.bank)?;
+            if e.ignore_older_than != 0 {
+                bank_filter_changed(conn, ctx, &e.bank, buffered)?
+            }
+        }
         Event::AssociationAdded(e) => mark_dirty(conn, &e.username, &e.bank)?,
         Event::AssociationReactivated(e) => mark_dirty(conn, &e.username, &e.bank)?,
         Event::AssociationEdited(e) if e.userid.is_some() || e.new_bank.is_some() => {

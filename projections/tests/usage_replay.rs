@@ -126,6 +126,7 @@ fn run(ledger: &mut Ledger, ops: &[Op]) {
             Op::Clear(b, t) => vec![Event::UsageCleared(UsageCleared {
                 bank: BANKS[*b].into(),
                 ignore_older_than: (now + *t as f64) as i64,
+                at: None,
             })],
             Op::Config(k, v) => {
                 let key = ["node_weight", "core_weight", "priority_decay_half_life", "decay_factor"][*k];

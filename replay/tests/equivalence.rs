@@ -161,6 +161,7 @@ fn events_for(conn: &rusqlite::Connection, op: &Op, step: u32, job_id: &mut u64)
         Op::ClearUsage(b, t) => vec![Event::UsageCleared(UsageCleared {
             bank: BANKS[*b].into(),
             ignore_older_than: (T0 + hour * f64::from(*t)) as i64,
+            at: Some(T0 + hour * f64::from(*t) + 0.25),
         })],
         Op::BankIgnore(b, t) => vec![Event::BankEdited(BankEdited {
             bank: BANKS[*b].into(),
@@ -396,6 +397,7 @@ fn file_rebuild_across_many_reader_ranges() {
                 vec![Event::UsageCleared(UsageCleared {
                     bank: "B".into(),
                     ignore_older_than: (T0 + hour * f64::from(round * 20)) as i64,
+                    at: None,
                 })],
             ),
             _ => {}

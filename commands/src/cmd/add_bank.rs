@@ -22,8 +22,8 @@ pub struct Args {
     /// Bank priority (used by the priority plugin's bank factor).
     #[arg(long, default_value = "0.0")]
     pub priority: String,
-    /// Jobs of this bank that ended at or before this time (epoch seconds)
-    /// do not count towards usage.
+    /// Jobs of this bank that ended at or before this time (epoch seconds,
+    /// or a date in the local time zone) do not count towards usage.
     #[arg(long = "ignore-older-than", default_value = "0")]
     pub ignore_older_than: String,
 }
@@ -75,6 +75,13 @@ pub fn decide(state: &State<'_>, args: &Args) -> Result<Vec<Event>> {
 
 /// Runs `add-bank`.
 pub fn cmd_add_bank(ctx: &Context, args: &Args) -> Result<Output> {
+    let mut args = args.clone();
+    let t = args.ignore_older_than.trim();
+    if !t.is_empty() && !t.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+        // A date (or fractional epoch seconds): whole epoch seconds.
+        args.ignore_older_than = ctx.parse_time_us(t)?.div_euclid(1_000_000).to_string();
+    }
+    let args = &args;
     crate::db::write(ctx, |s| decide(s, args))?;
     Ok(Output::none())
 }

@@ -29,11 +29,13 @@ pub fn cmd_checkpoint(ctx: &Context, args: &Args) -> Result<Output> {
     drop(ledger);
     let mut out = Output::line(cp.to_line());
     if !args.no_store {
-        let stored = Ledger::open(&ctx.db_path, OpenMode::ReadWrite).map_err(crate::Error::from).and_then(|l| {
+        let stored = crate::db::check_owner(ctx)
+            .and_then(|()| Ledger::open(&ctx.db_path, OpenMode::ReadWrite).map_err(crate::Error::from));
+        let stored = stored.and_then(|l| {
             replay::history::save_checkpoint(l.conn(), &state, ledger::Seq(cp.seq), cp.hash).map_err(replay_err)
         });
         if let Err(e) = stored {
-            out.warnings.push(format!("flux-account: warning: projection checkpoint not stored: {e}"));
+            out.notes.push(format!("flux-account: warning: projection checkpoint not stored: {e}"));
         }
     }
     Ok(out)

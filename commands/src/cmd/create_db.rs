@@ -10,8 +10,9 @@ use crate::validate;
 /// Create the fluxacct ledger (a SQLite file) and write its genesis event,
 /// which carries the usage configuration.
 ///
-/// Durations are weeks as an integer (`2`) or a Flux Standard Duration
-/// (`2w`, `30d`, `3600s`).
+/// Durations are weeks as an integer (`2`; at most 10 years' worth, so that
+/// seconds typed by habit, `604800`, are refused with a hint) or a Flux
+/// Standard Duration (`2w`, `30d`, `3600s`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// Length of one usage period (half-life).

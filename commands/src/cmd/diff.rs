@@ -18,7 +18,9 @@ use crate::error::{Error, Result};
 /// touched it, then those events grouped by the tables they affect.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// The earlier point (SEQ or TIME; 0 is the empty state).
+    /// The earlier point (SEQ or TIME; 0 is the empty state). A plain
+    /// integer of 1000000000 or more is epoch seconds, a smaller one a seq;
+    /// `seq:N` and `@EPOCH` force either reading.
     pub from: String,
     /// The later point (SEQ or TIME).
     pub to: String,
@@ -170,8 +172,8 @@ pub fn cmd_diff(ctx: &Context, args: &Args) -> Result<Output> {
     }
     let ledger = open_read_live(ctx)?;
     let now = ctx.clock.now_us();
-    let from = resolve_point(&ledger, &args.from, now)?;
-    let to = resolve_point(&ledger, &args.to, now)?;
+    let from = resolve_point(&ledger, &args.from, now, ctx.zone)?;
+    let to = resolve_point(&ledger, &args.to, now, ctx.zone)?;
     if from > to {
         return Err(Error::invalid(format!("FROM (seq {from}) is after TO (seq {to})")));
     }

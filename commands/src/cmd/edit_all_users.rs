@@ -13,6 +13,7 @@ use crate::validate;
 /// Edit every association. `-1` resets a field to its default (`unlimited`
 /// is not special here). `--bank` moves every association to that bank.
 #[derive(Debug, Clone, clap::Args)]
+#[command(mut_arg("userid", |a| a.hide(true)))]
 pub struct Args {
     /// Move every association to this bank.
     #[arg(long)]

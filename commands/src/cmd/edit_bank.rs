@@ -32,7 +32,7 @@ pub struct Args {
 }
 
 /// Pure decision. `now_us` resolves relative times in --ignore-older-than.
-pub fn decide(state: &State<'_>, args: &Args, now_us: i64) -> Result<Vec<Event>> {
+pub fn decide(state: &State<'_>, args: &Args, now_us: i64, zone: crate::time::Zone) -> Result<Vec<Event>> {
     validate::name("bank", &args.bank)?;
     let shares = match &args.shares {
         Some(s) => {
@@ -47,7 +47,7 @@ pub fn decide(state: &State<'_>, args: &Args, now_us: i64) -> Result<Vec<Event>>
     let priority = args.priority.as_deref().map(|p| validate::float("--priority", p)).transpose()?;
     let ignore_older_than = match &args.ignore_older_than {
         Some(s) => {
-            let t = crate::time::parse_time_us(s, now_us)?.div_euclid(1_000_000);
+            let t = crate::time::parse_time_in(s, now_us, zone)?.div_euclid(1_000_000);
             if t < 0 {
                 return Err(Error::invalid("--ignore-older-than: value must not be negative"));
             }
@@ -106,7 +106,7 @@ fn is_at_or_below(state: &State<'_>, start: Bank, ancestor: &str) -> Result<bool
 /// Runs `edit-bank`.
 pub fn cmd_edit_bank(ctx: &Context, args: &Args) -> Result<Output> {
     let now = ctx.clock.now_us();
-    crate::db::write(ctx, |s| decide(s, args, now))?;
+    crate::db::write(ctx, |s| decide(s, args, now, ctx.zone))?;
     Ok(Output::none())
 }
 
@@ -122,7 +122,8 @@ mod tests {
     #[test]
     fn edits_only_given_fields() {
         let g = given(&[Given::Bank("root", ""), Given::Bank("A", "root")]);
-        let evs = decide(&g.state(), &Args { shares: Some("3".into()), ..args("A") }, 0).unwrap();
+        let evs =
+            decide(&g.state(), &Args { shares: Some("3".into()), ..args("A") }, 0, crate::time::Zone::Utc).unwrap();
         assert_eq!(
             evs,
             vec![Event::BankEdited(BankEdited { bank: "A".into(), shares: Some(3), ..Default::default() })]
@@ -138,7 +139,7 @@ mod tests {
             Given::Bank("B", "root"),
             Given::User("u", "B"),
         ]);
-        let err = |a: Args| decide(&g.state(), &a, 0).unwrap_err().to_string();
+        let err = |a: Args| decide(&g.state(), &a, 0, crate::time::Zone::Utc).unwrap_err().to_string();
         assert_eq!(err(args("A")), "no fields provided for update");
         assert_eq!(err(Args { shares: Some("0".into()), ..args("A") }), "new shares amount must be > 0");
         assert_eq!(err(Args { shares: Some("x".into()), ..args("A") }), "--shares: invalid integer value: 'x'");

@@ -36,6 +36,7 @@ pub fn check_value(key: &str, value: &str) -> Result<String> {
             Ok(value.trim().to_string())
         }
         "priority_usage_reset_period" | "priority_decay_half_life" => {
+            validate::bare_weeks_trap(key, value)?;
             let secs = validate::duration(key, value).map_err(|_| Error::invalid("invalid Flux standard duration"))?;
             Ok(py_float(secs))
         }

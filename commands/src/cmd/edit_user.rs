@@ -255,7 +255,11 @@ pub fn decide(state: &State<'_>, args: &Args) -> Result<Vec<Event>> {
     let all = state.associations_of_user(&args.username)?;
     let rows: Vec<&Association> = all.iter().filter(|a| args.bank.as_ref().into_iter().all(|b| &a.bank == b)).collect();
     if rows.is_empty() {
-        return Err(Error::invalid(format!("user {} not found in association_table", args.username)));
+        return Err(Error::invalid(match &args.bank {
+            Some(b) if state.bank(b)?.is_none() => format!("bank {b} not found in bank_table"),
+            Some(b) if !all.is_empty() => format!("user {} does not belong to bank {b}", args.username),
+            _ => format!("user {} not found in association_table", args.username),
+        }));
     }
     check_exists(state, &r)?;
     if let Some(d) = &r.default_bank {
@@ -343,7 +347,7 @@ mod tests {
         let err = |a: &[&str]| decide(&w.state(), &args(a)).unwrap_err().to_string();
         assert_eq!(err(&["u"]), "no fields provided for update");
         assert_eq!(err(&["nobody", "--shares", "2"]), "user nobody not found in association_table");
-        assert_eq!(err(&["u", "-B", "Z", "--shares", "2"]), "user u not found in association_table");
+        assert_eq!(err(&["u", "-B", "Z", "--shares", "2"]), "bank Z not found in bank_table");
         assert_eq!(err(&["u", "--default-bank", "-1"]), "default bank cannot be reset with -1; please specify a value");
         assert!(err(&["u", "--queues", "gold", "--add-queue", "silver"]).starts_with("cannot specify --queues"));
         assert_eq!(

@@ -333,10 +333,10 @@ pub fn render(rows: &[PrioRow], args: &Args) -> Result<String> {
 }
 
 /// `--since`: epoch seconds (0 by default), refused in the future.
-pub fn since(args: &Args, now: f64) -> Result<f64> {
+pub fn since(args: &Args, now: f64, zone: crate::time::Zone) -> Result<f64> {
     let s = match &args.since {
         None => return Ok(0.0),
-        Some(s) => crate::time::parse_time_secs(s, now)?,
+        Some(s) => crate::time::parse_time_in(s, (now * 1e6) as i64, zone)? as f64 / 1e6,
     };
     if s > now {
         return Err(Error::invalid(format!("--since appears to be in the future: {}", py_float(s))));
@@ -350,7 +350,7 @@ pub fn cmd_jobs(ctx: &Context, args: &Args) -> Result<Output> {
     let db = crate::db::open_read(ctx)?;
     let state = State::new(db.conn());
     let assocs = check_user(&state, args)?;
-    let since = since(args, now)?;
+    let since = since(args, now, ctx.zone)?;
     let ids = args
         .jobids
         .iter()
@@ -376,7 +376,7 @@ pub fn cmd_jobs(ctx: &Context, args: &Args) -> Result<Output> {
     let live: Vec<LiveJob> = raw.iter().filter_map(LiveJob::from_json).collect();
     let name_of = |uid: i64| u32::try_from(uid).ok().and_then(|u| ctx.users.name_of(u));
     let out = render(&rows(&state, args, &live, &name_of)?, args)?;
-    Ok(Output { stdout: out, warnings })
+    Ok(Output { stdout: out, warnings, notes: Vec::new() })
 }
 
 #[cfg(test)]
@@ -496,12 +496,15 @@ mod tests {
         assert_eq!(parse_filter("RUNNING").unwrap(), (job_state::RUNNING, 0));
         assert_eq!(parse_filter("foo").unwrap_err().to_string(), "Invalid filter specified: foo");
         let args: Args = parse_args(&["u", "--queue", "gold", "-c", "2", "-f", "active", "--since", "100"]);
-        let q = query(&args, Some(5001), since(&args, 1000.0).unwrap()).unwrap();
+        let q = query(&args, Some(5001), since(&args, 1000.0, crate::time::Zone::Utc).unwrap()).unwrap();
         assert_eq!(q.userid, Some(5001));
         assert_eq!(q.queue.as_deref(), Some("gold"));
         assert_eq!((q.states, q.results, q.max_entries, q.since), (job_state::ACTIVE, 0, 2, 100.0));
         let future: Args = parse_args(&["u", "--since", "2000"]);
-        assert_eq!(since(&future, 1000.0).unwrap_err().to_string(), "--since appears to be in the future: 2000.0");
+        assert_eq!(
+            since(&future, 1000.0, crate::time::Zone::Utc).unwrap_err().to_string(),
+            "--since appears to be in the future: 2000.0"
+        );
         let ids: Args = parse_args(&["u", "-j", "ƒ2", "123"]);
         assert_eq!(ids.jobids, ["ƒ2", "123"]);
     }

@@ -49,8 +49,8 @@ pub fn event_json(ev: &StoredEvent) -> Value {
 /// Runs `log`.
 pub fn cmd_log(ctx: &Context, args: &Args) -> Result<Output> {
     let db = ledger::Ledger::open(&ctx.db_path, ledger::OpenMode::ReadOnly)?;
-    let since = args.since.as_deref().map(|s| time::parse_time_us(s, ctx.clock.now_us())).transpose()?;
-    let until = args.until.as_deref().map(|s| time::parse_time_us(s, ctx.clock.now_us())).transpose()?;
+    let since = args.since.as_deref().map(|s| ctx.parse_time_us(s)).transpose()?;
+    let until = args.until.as_deref().map(|s| ctx.parse_time_us(s)).transpose()?;
     let from = match since {
         Some(t) => match db.seq_at_time(t - 1)? {
             Some(s) => s.next(),
@@ -83,7 +83,7 @@ pub fn cmd_log(ctx: &Context, args: &Args) -> Result<Output> {
             out.push_str(&format!(
                 "{:>6}  {}  {}({})  {}  {}  {}",
                 ev.seq.0,
-                time::format_us(ev.recorded_at),
+                ctx.format_time(ev.recorded_at),
                 ev.actor.name,
                 ev.actor.uid,
                 ev.kind,

@@ -22,6 +22,10 @@ pub struct Args {
     /// without it).
     #[arg(long = "no-flux")]
     pub no_flux: bool,
+    /// Print one summary line: associations that differ from the
+    /// previous snapshot, and the time taken.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
 }
 
 /// The default snapshot path for a ledger path.
@@ -29,6 +33,15 @@ pub fn default_snapshot_path(db: &std::path::Path) -> PathBuf {
     let mut s = db.as_os_str().to_owned();
     s.push(".snapshot");
     PathBuf::from(s)
+}
+
+/// The association records of the snapshot at `path` (none when there is
+/// no readable snapshot).
+fn association_records(path: &std::path::Path) -> Vec<projections::snapshot::AssociationRecord> {
+    match projections::snapshot::Snapshot::read(path) {
+        Ok(s) => s.associations.iter().map(|a| s.association_record(a)).collect(),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// Builds and writes the snapshot; returns its path and head.
@@ -48,10 +61,29 @@ pub fn write_snapshot(ctx: &Context, path: &std::path::Path) -> Result<LedgerHea
 pub fn cmd_priority_update(ctx: &Context, args: &Args) -> Result<Output> {
     let path = args.snapshot.clone().unwrap_or_else(|| default_snapshot_path(&ctx.db_path));
     let path = std::path::absolute(&path).unwrap_or(path);
+    let started = std::time::Instant::now();
+    let previous = if args.verbose { association_records(&path) } else { Vec::new() };
     let head = write_snapshot(ctx, &path)?;
+    let summary = if args.verbose {
+        let now = association_records(&path);
+        let changed = now.iter().filter(|a| !previous.contains(a)).count();
+        Some(super::update_usage::summary(
+            "priority-update",
+            "changed in the snapshot",
+            changed,
+            now.len(),
+            started.elapsed(),
+        ))
+    } else {
+        None
+    };
     let mut out = format!("wrote snapshot {} (seq {}, hash {})\n", path.display(), head.seq, head.hash);
+    let with_summary = |mut out: String| {
+        out.extend(summary.clone());
+        Output::text(out)
+    };
     if args.no_flux {
-        return Ok(Output::text(out));
+        return Ok(with_summary(out));
     }
     match crate::flux::Flux::open(&ctx.flux_env) {
         Err(why) => Err(Error::io_msg(format!(
@@ -62,7 +94,7 @@ pub fn cmd_priority_update(ctx: &Context, args: &Args) -> Result<Output> {
             let payload = serde_json::json!({ "path": path.display().to_string() }).to_string();
             let reply = flux.rpc("job-manager.mf_priority.load_snapshot", Some(&payload))?;
             out.push_str(&format!("mf_priority.so loaded the snapshot: {}\n", reply.unwrap_or_default()));
-            Ok(Output::text(out))
+            Ok(with_summary(out))
         }
     }
 }

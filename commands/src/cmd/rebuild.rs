@@ -93,6 +93,7 @@ pub fn cmd_rebuild(ctx: &Context, args: &Args) -> Result<Output> {
     if args.check {
         return check(ctx);
     }
+    crate::db::check_owner(ctx)?;
     let mut ledger = Ledger::open(&ctx.db_path, OpenMode::ReadWrite)?;
     let total = ledger.head()?.map(|(s, _)| s.0).unwrap_or(0);
     ctx.progress.start("rebuild", Some(total));

@@ -10,7 +10,12 @@ use crate::error::{Error, Result};
 /// tree, the shares and the job usage of the last `update-usage` (weighted
 /// tree algorithm), and record it. Inactive associations keep their value.
 #[derive(Debug, Clone, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Print one summary line: associations whose fair-share changed, and
+    /// the time taken.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+}
 
 /// Pure decision: computes the values and records their count and digest;
 /// applying the event recomputes them and checks the digest.
@@ -26,9 +31,27 @@ pub fn decide(state: &State<'_>) -> Result<Vec<Event>> {
 }
 
 /// Runs `update-fshare`.
-pub fn cmd_update_fshare(ctx: &Context, _args: &Args) -> Result<Output> {
-    crate::db::write(ctx, decide)?;
-    Ok(Output::none())
+pub fn cmd_update_fshare(ctx: &Context, args: &Args) -> Result<Output> {
+    use super::update_usage::{association_values, changed, summary};
+    let started = std::time::Instant::now();
+    let mut before = Default::default();
+    let ledger = crate::db::write(ctx, |s| {
+        if args.verbose {
+            before = association_values(s.conn(), "fairshare")?;
+        }
+        decide(s)
+    })?;
+    if !args.verbose {
+        return Ok(Output::none());
+    }
+    let after = association_values(ledger.conn(), "fairshare")?;
+    Ok(Output::text(summary(
+        "update-fshare",
+        "changed fair-share",
+        changed(&before, &after),
+        after.len(),
+        started.elapsed(),
+    )))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use projections::model::State;
 use serde_json::json;
 
 use crate::context::{Context, Output};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::format::Rows;
 
 /// Update the job usage of every association and bank as of now: bins the
@@ -22,26 +22,78 @@ pub struct Args {
     /// setting (`edit-config`).
     #[arg(long = "priority-decay-half-life", value_name = "WEEKS", hide = true)]
     pub priority_decay_half_life: Option<String>,
+    /// Print one summary line: associations whose job usage changed, and
+    /// the time taken.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
 }
 
-/// Pure decision: a usage update as of `now` (epoch seconds), refused when
-/// the previous update is later.
-pub fn decide(state: &State<'_>, now: f64) -> Result<Vec<Event>> {
-    if let Some(prev) = projections::usage::last_as_of(state.conn())? {
-        if prev > now {
-            return Err(Error::invalid(format!(
-                "cannot update usage as of {now}: the previous usage update was as of {prev}, which is later"
-            )));
-        }
-    }
+/// Pure decision: a usage update as of `now` (epoch seconds). When the
+/// previous update is later (the clock was stepped back), the update is
+/// still recorded and usage is computed as of `now`: the log shows that
+/// time went backwards ([`went_back`] words it).
+pub fn decide(_state: &State<'_>, now: f64) -> Result<Vec<Event>> {
     Ok(vec![Event::UsageUpdated(UsageUpdated { as_of: now })])
 }
 
+/// The note printed when the clock is earlier than the last usage update.
+pub fn went_back(state: &State<'_>, now: f64, zone: crate::time::Zone) -> Result<Option<String>> {
+    let show = |t: f64| crate::time::format_in((t * 1e6).round() as i64, zone);
+    Ok(projections::usage::last_as_of(state.conn())?.filter(|prev| *prev > now).map(|prev| {
+        format!(
+            "flux-account: warning: the clock ({}) is {:.3} s behind the last usage update ({}); \
+             usage is computed as of now",
+            show(now),
+            prev - now,
+            show(prev)
+        )
+    }))
+}
+
+/// `column` of every association, by (userid, bank).
+pub fn association_values(
+    conn: &rusqlite::Connection,
+    column: &str,
+) -> Result<std::collections::BTreeMap<(i64, String), f64>> {
+    let mut stmt = conn.prepare(&format!("SELECT userid, bank, {column} FROM association_table"))?;
+    let rows = stmt.query_map([], |r| Ok(((r.get::<_, i64>(0)?, r.get::<_, String>(1)?), r.get::<_, f64>(2)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// How many entries of `after` differ from (or are missing in) `before`.
+pub fn changed(
+    before: &std::collections::BTreeMap<(i64, String), f64>,
+    after: &std::collections::BTreeMap<(i64, String), f64>,
+) -> usize {
+    after.iter().filter(|(k, v)| before.get(*k).is_none_or(|b| b.to_bits() != v.to_bits())).count()
+}
+
+/// The `-v` summary line of update-usage, update-fshare and priority-update.
+pub fn summary(command: &str, what: &str, n: usize, of: usize, took: std::time::Duration) -> String {
+    format!("{command}: {n} of {of} associations {what} in {:.3} s\n", took.as_secs_f64())
+}
+
 /// Runs `update-usage`.
-pub fn cmd_update_usage(ctx: &Context, _args: &Args) -> Result<Output> {
+pub fn cmd_update_usage(ctx: &Context, args: &Args) -> Result<Output> {
+    let started = std::time::Instant::now();
     let now = ctx.clock.now_secs();
-    crate::db::write(ctx, |s| decide(s, now))?;
-    Ok(Output::none())
+    let mut before = Default::default();
+    let mut note = None;
+    let ledger = crate::db::write(ctx, |s| {
+        note = went_back(s, now, ctx.zone)?;
+        if args.verbose {
+            before = association_values(s.conn(), "job_usage")?;
+        }
+        decide(s, now)
+    })?;
+    let mut out = Output::none();
+    out.notes.extend(note);
+    if args.verbose {
+        let after = association_values(ledger.conn(), "job_usage")?;
+        out.stdout =
+            summary("update-usage", "changed job usage", changed(&before, &after), after.len(), started.elapsed());
+    }
+    Ok(out)
 }
 
 /// The per-period usage behind each `job_usage` of `username`
@@ -68,13 +120,29 @@ pub fn usage_rows(state: &State<'_>, username: &str) -> Result<Rows> {
 mod tests {
     use super::*;
     use crate::testing::{given, Given};
+    use crate::time::Zone;
 
     #[test]
-    fn given_later_update_when_updating_earlier_then_refused() {
+    fn given_later_update_when_updating_earlier_then_recorded_with_a_note() {
         let g = given(&[Given::Event(Event::UsageUpdated(UsageUpdated { as_of: 100.0 }))]);
-        let e = decide(&g.state(), 50.0).unwrap_err().to_string();
-        assert!(e.contains("previous usage update was as of 100"), "{e}");
-        assert_eq!(decide(&g.state(), 100.0).unwrap(), vec![Event::UsageUpdated(UsageUpdated { as_of: 100.0 })]);
+        assert_eq!(decide(&g.state(), 50.0).unwrap(), vec![Event::UsageUpdated(UsageUpdated { as_of: 50.0 })]);
+        let note = went_back(&g.state(), 50.0, Zone::Utc).unwrap().unwrap();
+        assert!(
+            note.contains(
+                "(1970-01-01T00:00:50.000000Z) is 50.000 s behind the last usage update (1970-01-01T00:01:40"
+            ),
+            "{note}"
+        );
+        assert_eq!(went_back(&g.state(), 100.0, Zone::Utc).unwrap(), None);
+    }
+
+    #[test]
+    fn changed_counts_new_and_different_values() {
+        let a = [((1, "A".to_string()), 1.0), ((2, "A".to_string()), 2.0)].into_iter().collect();
+        let b = [((1, "A".to_string()), 1.0), ((2, "A".to_string()), 3.0), ((3, "A".to_string()), 0.0)]
+            .into_iter()
+            .collect();
+        assert_eq!(changed(&a, &b), 2);
     }
 
     #[test]

@@ -149,7 +149,6 @@ fn dothex(id: u64) -> String {
 
 /// Read-only: the matching jobs as rows of every field.
 pub fn rows(ctx: &Context, state: &State<'_>, args: &Args) -> Result<Rows> {
-    let now = ctx.clock.now_secs();
     let exprs = |v: &[String]| v.iter().map(|s| Expr::parse(s)).collect::<Result<Vec<_>>>();
     let (dreq, dact, ddelta) =
         (exprs(&args.requested_duration)?, exprs(&args.actual_duration)?, exprs(&args.duration_delta)?);
@@ -161,8 +160,8 @@ pub fn rows(ctx: &Context, state: &State<'_>, args: &Args) -> Result<Rows> {
         Some(j) => Some(jobs::parse_jobid(j).ok_or_else(|| Error::invalid(format!("invalid job id: {j}")))? as i64),
         None => None,
     };
-    let after = args.after_start_time.as_deref().map(|t| crate::time::parse_time_secs(t, now)).transpose()?;
-    let before = args.before_end_time.as_deref().map(|t| crate::time::parse_time_secs(t, now)).transpose()?;
+    let after = args.after_start_time.as_deref().map(|t| ctx.parse_time_secs(t)).transpose()?;
+    let before = args.before_end_time.as_deref().map(|t| ctx.parse_time_secs(t)).transpose()?;
     let mut stmt = state.conn().prepare(
         "SELECT id, userid, username, t_submit, t_run, t_inactive, nnodes, ncores, ngpus, project, bank, \
          requested_duration, actual_duration FROM jobs \
@@ -186,7 +185,7 @@ pub fn rows(ctx: &Context, state: &State<'_>, args: &Args) -> Result<Rows> {
         {
             continue;
         }
-        let f58 = jobs::f58(id);
+        let f58 = jobs::f58_in(id, ctx.utf8);
         out.push(vec![
             json!(f58),
             json!(display_user(ctx, userid, r.get(2)?)),
@@ -206,7 +205,7 @@ pub fn rows(ctx: &Context, state: &State<'_>, args: &Args) -> Result<Rows> {
             json!(dothex(id)),
             json!(format!("job.{}", dothex(id))),
             json!(f58),
-            json!(f58.trim_start_matches('ƒ')),
+            json!(f58.strip_prefix('ƒ').or_else(|| f58.strip_prefix('f')).unwrap_or(&f58)),
         ]);
     }
     Ok(out)

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Local, TimeZone};
 use projections::model::State;
 
 use crate::context::{Context, Output};
@@ -40,16 +39,6 @@ pub struct Args {
     pub job_size_bins: Option<String>,
 }
 
-fn local_midnight(now_secs: f64, days_back: i64) -> f64 {
-    let now = Local.timestamp_opt(now_secs.floor() as i64, 0).single();
-    let Some(now) = now else { return 0.0 };
-    let date = now.date_naive() - chrono::Duration::days(days_back);
-    date.and_hms_opt(0, 0, 0)
-        .and_then(|d| Local.from_local_datetime(&d).earliest())
-        .map(|d| d.timestamp() as f64)
-        .unwrap_or(0.0)
-}
-
 /// Parses `-S`: an integer list, or the default bins.
 pub fn parse_bins(s: Option<&str>) -> Result<Vec<i64>> {
     match s {
@@ -69,14 +58,14 @@ pub fn parse_bins(s: Option<&str>) -> Result<Vec<i64>> {
 
 /// Read-only: renders the report.
 pub fn report(ctx: &Context, state: &State<'_>, args: &Args) -> Result<String> {
-    let now = ctx.clock.now_secs();
+    let now = ctx.clock.now_us();
     let start = match &args.start {
-        Some(s) => crate::time::parse_time_secs(s, now)?,
-        None => local_midnight(now, 1),
+        Some(s) => ctx.parse_time_secs(s)?,
+        None => ctx.zone.midnight_secs(now, 1),
     };
     let end = match &args.end {
-        Some(s) => crate::time::parse_time_secs(s, now)?,
-        None => local_midnight(now, 0),
+        Some(s) => ctx.parse_time_secs(s)?,
+        None => ctx.zone.midnight_secs(now, 0),
     };
     let bins = parse_bins(args.job_size_bins.as_deref())?;
     let uid = match &args.username {
