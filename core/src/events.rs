@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::queue::QueueLimits;
 use crate::EventError as Error;
 
 /// `INTEGER_MAX` of flux-accounting: the value shown as `unlimited`.
@@ -250,23 +251,40 @@ pub struct QueueAdded {
 }
 
 impl QueueAdded {
-    /// A queue with flux-accounting's `add-queue` defaults: 1 min and max
-    /// node per job, 60 max time per job, priority 0, 100 running jobs per
-    /// association, and no other limit ([`INTEGER_MAX`]).
+    /// A queue with flux-accounting's `add-queue` defaults
+    /// ([`QueueLimits::default`]: 1 min and max node per job, 60 max time
+    /// per job, priority 0, 100 running jobs per association, and no other
+    /// limit), and no queue-wide node or core limit ([`INTEGER_MAX`]).
     pub fn with_defaults(queue: impl Into<String>) -> QueueAdded {
+        QueueAdded::new(queue, QueueLimits::default(), INTEGER_MAX, INTEGER_MAX)
+    }
+
+    /// A queue with the given limits and queue-wide node and core limits.
+    pub fn new(queue: impl Into<String>, limits: QueueLimits, max_nodes: i64, max_cores: i64) -> QueueAdded {
+        let QueueLimits {
+            min_nodes_per_job,
+            max_nodes_per_job,
+            max_time_per_job,
+            priority,
+            max_running_jobs,
+            max_nodes_per_assoc,
+            max_sched_jobs,
+            max_sched_nodes_per_assoc,
+            max_sched_cores_per_assoc,
+        } = limits;
         QueueAdded {
             queue: queue.into(),
-            min_nodes_per_job: 1,
-            max_nodes_per_job: 1,
-            max_time_per_job: 60,
-            priority: 0,
-            max_running_jobs: 100,
-            max_nodes_per_assoc: INTEGER_MAX,
-            max_sched_jobs: INTEGER_MAX,
-            max_sched_nodes_per_assoc: INTEGER_MAX,
-            max_sched_cores_per_assoc: INTEGER_MAX,
-            max_nodes: INTEGER_MAX,
-            max_cores: INTEGER_MAX,
+            min_nodes_per_job,
+            max_nodes_per_job,
+            max_time_per_job,
+            priority,
+            max_running_jobs,
+            max_nodes_per_assoc,
+            max_sched_jobs,
+            max_sched_nodes_per_assoc,
+            max_sched_cores_per_assoc,
+            max_nodes,
+            max_cores,
         }
     }
 }

@@ -144,10 +144,7 @@ impl Association {
     }
 }
 
-/// Splits a comma list, dropping empty items.
-pub fn split_list(s: &str) -> Vec<&str> {
-    s.split(',').map(str::trim).filter(|x| !x.is_empty()).collect()
-}
+pub use fluxacct_core::split_list;
 
 /// A queue_table row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -197,19 +194,34 @@ impl Queue {
 
     fn from_row(r: &Row<'_>) -> rusqlite::Result<Queue> {
         Ok(Queue {
-            queue: r.get(0)?,
-            min_nodes_per_job: r.get(1)?,
-            max_nodes_per_job: r.get(2)?,
-            max_time_per_job: r.get(3)?,
-            priority: r.get(4)?,
-            max_running_jobs: r.get(5)?,
-            max_nodes_per_assoc: r.get(6)?,
-            max_sched_jobs: r.get(7)?,
-            max_sched_nodes_per_assoc: r.get(8)?,
-            max_sched_cores_per_assoc: r.get(9)?,
-            max_nodes: r.get(10)?,
-            max_cores: r.get(11)?,
+            queue: r.get("queue")?,
+            min_nodes_per_job: r.get("min_nodes_per_job")?,
+            max_nodes_per_job: r.get("max_nodes_per_job")?,
+            max_time_per_job: r.get("max_time_per_job")?,
+            priority: r.get("priority")?,
+            max_running_jobs: r.get("max_running_jobs")?,
+            max_nodes_per_assoc: r.get("max_nodes_per_assoc")?,
+            max_sched_jobs: r.get("max_sched_jobs")?,
+            max_sched_nodes_per_assoc: r.get("max_sched_nodes_per_assoc")?,
+            max_sched_cores_per_assoc: r.get("max_sched_cores_per_assoc")?,
+            max_nodes: r.get("max_nodes")?,
+            max_cores: r.get("max_cores")?,
         })
+    }
+
+    /// The limits the plugin sees (its snapshot's queue record).
+    pub fn limits(&self) -> crate::snapshot::QueueLimits {
+        crate::snapshot::QueueLimits {
+            min_nodes_per_job: self.min_nodes_per_job,
+            max_nodes_per_job: self.max_nodes_per_job,
+            max_time_per_job: self.max_time_per_job,
+            priority: self.priority,
+            max_running_jobs: self.max_running_jobs,
+            max_nodes_per_assoc: self.max_nodes_per_assoc,
+            max_sched_jobs: self.max_sched_jobs,
+            max_sched_nodes_per_assoc: self.max_sched_nodes_per_assoc,
+            max_sched_cores_per_assoc: self.max_sched_cores_per_assoc,
+        }
     }
 }
 
