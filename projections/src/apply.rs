@@ -120,6 +120,47 @@ pub fn mark_applied(conn: &Connection, seq: u64) -> Result<(), Error> {
     Ok(())
 }
 
+/// The projection tables applying `ev` can change (through
+/// [`Applier::apply`]: the admin rows here and the usage side in
+/// [`crate::usage::apply`]), plus `jobs`, the view over the log that a
+/// `JobRecorded` adds a row to. `diff` names an event as the cause of a row
+/// change through this. An exhaustive match: a new event kind does not
+/// compile until it says which tables it touches.
+pub fn tables_touched(ev: &Event) -> &'static [&'static str] {
+    /// A bank's `ignore_older_than` changed: its jobs are re-binned and its
+    /// associations' usage recomputed (`usage::bank_filter_changed`).
+    const BANK_FILTER: &[&str] = &["bank_table", "usage_bins", "usage_pending", "association_table"];
+    match ev {
+        Event::DbCreated(_) => &["config_table", "priority_factor_weight_table", "project_table", "usage_state"],
+        Event::BankAdded(e) if e.ignore_older_than != 0 => BANK_FILTER,
+        Event::BankEdited(e) if e.ignore_older_than.is_some() => BANK_FILTER,
+        Event::BankAdded(_)
+        | Event::BankEdited(_)
+        | Event::BankReactivated(_)
+        | Event::BankDisabled(_)
+        | Event::BankDeleted(_) => &["bank_table"],
+        Event::AssociationAdded(_)
+        | Event::AssociationReactivated(_)
+        | Event::AssociationEdited(_)
+        | Event::AssociationDisabled(_)
+        | Event::AssociationDeleted(_) => &["association_table", "usage_dirty"],
+        Event::DefaultBankChanged(_) => &["association_table"],
+        Event::QueueAdded(_) | Event::QueueEdited(_) | Event::QueueDeleted(_) => &["queue_table"],
+        Event::ProjectAdded(_) | Event::ProjectDeleted(_) => &["project_table"],
+        Event::FactorWeightSet(_) => &["priority_factor_weight_table"],
+        Event::ConfigAdded(_) | Event::ConfigEdited(_) | Event::ConfigDeleted(_) => {
+            // A usage key re-bins the jobs (`usage::config_changed`).
+            &["config_table", "usage_state", "usage_bins", "usage_pending"]
+        }
+        Event::JobRecorded(_) => &["jobs", "usage_pending"],
+        Event::UsageUpdated(_) => {
+            &["usage_bins", "usage_pending", "usage_dirty", "usage_state", "association_table", "bank_table"]
+        }
+        Event::UsageCleared(_) => &["usage_bins", "usage_pending", "usage_dirty", "association_table", "bank_table"],
+        Event::FairshareUpdated(_) => &["association_table"],
+    }
+}
+
 fn apply_admin(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Error> {
     match ev {
         Event::DbCreated(e) => {

@@ -625,12 +625,22 @@ pub fn apply(conn: &Connection, ctx: &ApplyCtx, ev: &Event, buffered: &mut Vec<P
             bank_filter_changed(conn, ctx, &c.bank, buffered)?;
             conn.prepare_cached("UPDATE association_table SET fairshare = 0.5 WHERE bank = ?1")?.execute([&c.bank])?;
         }
-        Event::BankEdited(e) if e.ignore_older_than.is_some() => bank_filter_changed(conn, ctx, &e.bank, buffered)?,
-        Event::BankAdded(e) if e.ignore_older_than != 0 => bank_filter_changed(conn, ctx, &e.bank, buffered)?,
+        Event::BankEdited(e) => {
+            if e.ignore_older_than.is_some() {
+                bank_filter_changed(conn, ctx, &e.bank, buffered)?
+            }
+        }
+        Event::BankAdded(e) => {
+            if e.ignore_older_than != 0 {
+                bank_filter_changed(conn, ctx, &e.bank, buffered)?
+            }
+        }
         Event::AssociationAdded(e) => mark_dirty(conn, &e.username, &e.bank)?,
         Event::AssociationReactivated(e) => mark_dirty(conn, &e.username, &e.bank)?,
-        Event::AssociationEdited(e) if e.userid.is_some() || e.new_bank.is_some() => {
-            mark_dirty(conn, &e.username, e.new_bank.as_deref().unwrap_or(&e.bank))?
+        Event::AssociationEdited(e) => {
+            if e.userid.is_some() || e.new_bank.is_some() {
+                mark_dirty(conn, &e.username, e.new_bank.as_deref().unwrap_or(&e.bank))?
+            }
         }
         Event::ConfigAdded(c) | Event::ConfigEdited(c) => config_changed(conn, ctx, &c.key, buffered)?,
         Event::ConfigDeleted(c) => config_changed(conn, ctx, &c.key, buffered)?,
@@ -655,7 +665,19 @@ pub fn apply(conn: &Connection, ctx: &ApplyCtx, ev: &Event, buffered: &mut Vec<P
                 stmt.execute(params![v.username, v.bank, fairshare::round6(v.fairshare)])?;
             }
         }
-        _ => {}
+        // No usage side: the admin tables are all they change.
+        Event::BankReactivated(_)
+        | Event::BankDisabled(_)
+        | Event::BankDeleted(_)
+        | Event::AssociationDisabled(_)
+        | Event::AssociationDeleted(_)
+        | Event::DefaultBankChanged(_)
+        | Event::QueueAdded(_)
+        | Event::QueueEdited(_)
+        | Event::QueueDeleted(_)
+        | Event::ProjectAdded(_)
+        | Event::ProjectDeleted(_)
+        | Event::FactorWeightSet(_) => {}
     }
     Ok(())
 }
