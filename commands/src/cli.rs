@@ -127,7 +127,7 @@ pub enum Command {
     /// Print a shell completion script.
     Completions(cmd::completions::Args),
     /// Print the man page (roff).
-    Man(cmd::completions::ManArgs),
+    Man(cmd::man::Args),
     /// Build a sample site in a new ledger and show its tree and chain status.
     Demo(cmd::demo::Args),
 }
@@ -243,7 +243,7 @@ pub fn run(ctx: &Context, command: &Command) -> Result<Output> {
         Command::ListConfigs(a) => cmd::list_configs::cmd_list_configs(ctx, a),
         Command::Demo(a) => cmd::demo::cmd_demo(ctx, a),
         Command::Completions(a) => cmd::completions::cmd_completions(ctx, a),
-        Command::Man(a) => cmd::completions::cmd_man(ctx, a),
+        Command::Man(a) => cmd::man::cmd_man(ctx, a),
     }
 }
 

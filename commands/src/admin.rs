@@ -82,9 +82,9 @@ pub fn pair_rows<V: Into<Value> + Clone>(a: &str, b: &str, pairs: &[(String, V)]
     rows
 }
 
-/// How a view or list command prints by default.
+/// How a view or list command prints when no format is asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Default {
+pub enum DefaultFormat {
     /// A table (list-* commands, view-factor, view-config).
     Table,
     /// JSON (view-user, view-queue, view-project).
@@ -101,7 +101,7 @@ pub fn render(
     fmt: Option<&str>,
     json: bool,
     parsable: bool,
-    default: Default,
+    default: DefaultFormat,
     empty: &str,
 ) -> Result<String> {
     if rows.rows.is_empty() {
@@ -114,7 +114,7 @@ pub fn render(
     if let Some(f) = fmt {
         return format::as_format(&rows, f);
     }
-    let as_json = json || (default == Default::Json && !parsable);
+    let as_json = json || (default == DefaultFormat::Json && !parsable);
     Ok(if as_json { format::as_json(&rows) } else { format::as_table(&rows) })
 }
 
@@ -142,7 +142,7 @@ impl ListOutput {
             self.format.as_deref(),
             self.json,
             false,
-            Default::Table,
+            DefaultFormat::Table,
             "no results found in query",
         )?;
         Ok(Output::line(text))
