@@ -42,24 +42,13 @@ pub fn assoc_rows(assocs: &[Association]) -> Rows {
     rows
 }
 
-/// queue_table rows.
+/// queue_table rows: each row's columns in table order, from its
+/// serialized form (the column names are its field names).
 pub fn queue_rows(queues: &[Queue]) -> Rows {
     let mut rows = Rows::new(Queue::COLUMNS);
     for q in queues {
-        rows.push(vec![
-            json!(q.queue),
-            json!(q.min_nodes_per_job),
-            json!(q.max_nodes_per_job),
-            json!(q.max_time_per_job),
-            json!(q.priority),
-            json!(q.max_running_jobs),
-            json!(q.max_nodes_per_assoc),
-            json!(q.max_sched_jobs),
-            json!(q.max_sched_nodes_per_assoc),
-            json!(q.max_sched_cores_per_assoc),
-            json!(q.max_nodes),
-            json!(q.max_cores),
-        ]);
+        let v = serde_json::to_value(q).unwrap_or(Value::Null);
+        rows.push(Queue::COLUMNS.iter().map(|c| v[*c].clone()).collect());
     }
     rows
 }
@@ -239,6 +228,19 @@ pub fn subtree(state: &State<'_>, root: Bank) -> Result<Vec<Bank>> {
 mod tests {
     use super::*;
     use crate::testing::{given, Given};
+
+    #[test]
+    fn queue_rows_are_every_column_in_table_order() {
+        let limits = projections::events::QueueLimits { priority: 7, ..Default::default() };
+        let q = Queue { queue: "gold".into(), limits, max_nodes: 8, max_cores: 9 };
+        let rows = queue_rows(&[q]);
+        assert_eq!(rows.rows.len(), 1);
+        let want = [json!("gold"), json!(1), json!(1), json!(60), json!(7), json!(100)];
+        assert_eq!(rows.rows[0][..6], want);
+        assert_eq!(rows.rows[0].len(), Queue::COLUMNS.len());
+        assert_eq!(rows.rows[0][10..], [json!(8), json!(9)]);
+        assert!(rows.rows[0].iter().all(|v| !v.is_null()));
+    }
 
     #[test]
     fn key_values() {

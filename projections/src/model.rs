@@ -5,6 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
 use crate::error::Error;
+use crate::events::QueueLimits;
 
 /// A bank_table row.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -151,24 +152,10 @@ pub use fluxacct_core::split_list;
 pub struct Queue {
     /// Name.
     pub queue: String,
-    /// Stored only.
-    pub min_nodes_per_job: i64,
-    /// Stored only.
-    pub max_nodes_per_job: i64,
-    /// Stored only.
-    pub max_time_per_job: i64,
-    /// Priority.
-    pub priority: i64,
-    /// Per-association running jobs in this queue.
-    pub max_running_jobs: i64,
-    /// Per-association nodes in this queue.
-    pub max_nodes_per_assoc: i64,
-    /// Per-association SCHED jobs.
-    pub max_sched_jobs: i64,
-    /// Per-association SCHED nodes.
-    pub max_sched_nodes_per_assoc: i64,
-    /// Per-association SCHED cores.
-    pub max_sched_cores_per_assoc: i64,
+    /// Priority and per-association limits (the columns between `queue`
+    /// and `max_nodes`).
+    #[serde(flatten)]
+    pub limits: QueueLimits,
     /// Stored only.
     pub max_nodes: i64,
     /// Stored only.
@@ -193,8 +180,7 @@ impl Queue {
     ];
 
     fn from_row(r: &Row<'_>) -> rusqlite::Result<Queue> {
-        Ok(Queue {
-            queue: r.get("queue")?,
+        let limits = QueueLimits {
             min_nodes_per_job: r.get("min_nodes_per_job")?,
             max_nodes_per_job: r.get("max_nodes_per_job")?,
             max_time_per_job: r.get("max_time_per_job")?,
@@ -204,24 +190,8 @@ impl Queue {
             max_sched_jobs: r.get("max_sched_jobs")?,
             max_sched_nodes_per_assoc: r.get("max_sched_nodes_per_assoc")?,
             max_sched_cores_per_assoc: r.get("max_sched_cores_per_assoc")?,
-            max_nodes: r.get("max_nodes")?,
-            max_cores: r.get("max_cores")?,
-        })
-    }
-
-    /// The limits the plugin sees (its snapshot's queue record).
-    pub fn limits(&self) -> crate::snapshot::QueueLimits {
-        crate::snapshot::QueueLimits {
-            min_nodes_per_job: self.min_nodes_per_job,
-            max_nodes_per_job: self.max_nodes_per_job,
-            max_time_per_job: self.max_time_per_job,
-            priority: self.priority,
-            max_running_jobs: self.max_running_jobs,
-            max_nodes_per_assoc: self.max_nodes_per_assoc,
-            max_sched_jobs: self.max_sched_jobs,
-            max_sched_nodes_per_assoc: self.max_sched_nodes_per_assoc,
-            max_sched_cores_per_assoc: self.max_sched_cores_per_assoc,
-        }
+        };
+        Ok(Queue { queue: r.get("queue")?, limits, max_nodes: r.get("max_nodes")?, max_cores: r.get("max_cores")? })
     }
 }
 

@@ -35,7 +35,7 @@ pub fn build_snapshot(conn: &Connection, head: LedgerHead) -> Result<Snapshot, E
     let mut queues = state.queues()?;
     queues.sort_by(|a, b| a.queue.cmp(&b.queue));
     for q in &queues {
-        b.add_queue(&QueueRecord { name: q.queue.clone(), limits: q.limits() });
+        b.add_queue(&QueueRecord::new(q.queue.clone(), q.limits));
     }
     let mut banks = state.banks()?;
     banks.sort_by(|a, b| a.bank.cmp(&b.bank));

@@ -93,7 +93,7 @@ impl PendingJob {
                 _ => Ok(None),
             };
         }
-        let f: JobFields<'_> = serde_json::from_slice(payload).map_err(|e| Error::Decode {
+        let f: JobFields<'_> = serde_json::from_slice(payload).map_err(|e| fluxacct_core::EventError::Decode {
             kind: "JobRecorded".to_string(),
             version,
             what: e.to_string(),
