@@ -12,7 +12,7 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use ledger::{EventHash, Seq};
 use plugin::core::{Core, STATE_DEPEND, STATE_INACTIVE, STATE_NEW, STATE_PRIORITY, STATE_RUN, STATE_SCHED};
 use plugin::jobin::{Attr, JobIn, Resources};
-use projections::snapshot::{AssociationRecord, LedgerHead, QueueRecord, Snapshot, SnapshotBuilder};
+use projections::snapshot::{AssociationRecord, LedgerHead, QueueLimits, QueueRecord, Snapshot, SnapshotBuilder};
 
 fn big(n: u32) -> Snapshot {
     let mut b = SnapshotBuilder::new(LedgerHead { seq: Seq(1_000_000), hash: EventHash([1; 32]) });
@@ -39,7 +39,7 @@ fn big(n: u32) -> Snapshot {
         });
     }
     for (q, p) in [("batch", 100), ("debug", 0)] {
-        b.add_queue(&QueueRecord { priority: p, ..QueueRecord::with_defaults(q) });
+        b.add_queue(&QueueRecord::new(q, QueueLimits { priority: p, ..QueueLimits::default() }));
     }
     for i in 0..20 {
         b.add_bank(&format!("bank{i}"), 0.0);

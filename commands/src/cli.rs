@@ -132,7 +132,7 @@ pub enum Command {
     /// Print a shell completion script.
     Completions(cmd::completions::Args),
     /// Print the man page (roff).
-    Man(cmd::completions::ManArgs),
+    Man(cmd::man::Args),
     /// Build a sample site in a new ledger, run the accounting pipeline on it
     /// and show the result.
     Demo(cmd::demo::Args),
@@ -151,34 +151,63 @@ pub enum Command {
 impl Command {
     /// Whether the command appends to the ledger (and so refuses `--as-of`).
     pub fn is_write(&self) -> bool {
-        matches!(
-            self,
-            Command::FetchJobRecords(_) | Command::UpdateUsage(_) | Command::ClearUsage(_) | Command::UpdateFshare(_)
-        ) || matches!(self, Command::CreateDb(_) | Command::AddBank(_) | Command::AddUser(_))
-            || matches!(
-                self,
-                Command::EditBank(_)
-                    | Command::DeleteBank(_)
-                    | Command::EditUser(_)
-                    | Command::EditAllUsers(_)
-                    | Command::DeleteUser(_)
-                    | Command::AddQueue(_)
-                    | Command::EditQueue(_)
-                    | Command::DeleteQueue(_)
-                    | Command::AddProject(_)
-                    | Command::DeleteProject(_)
-                    | Command::EditFactor(_)
-                    | Command::ResetFactors(_)
-                    | Command::AddConfig(_)
-                    | Command::EditConfig(_)
-                    | Command::DeleteConfig(_)
-                    | Command::Demo(_)
-                    | Command::ScrubOldJobs(_)
-                    | Command::SyncUserids(_)
-            )
+        // Exhaustive: a new command does not compile until it says which it is.
+        match self {
+            Command::CreateDb(_)
+            | Command::AddBank(_)
+            | Command::AddUser(_)
+            | Command::FetchJobRecords(_)
+            | Command::UpdateUsage(_)
+            | Command::ClearUsage(_)
+            | Command::UpdateFshare(_)
+            | Command::EditBank(_)
+            | Command::DeleteBank(_)
+            | Command::EditUser(_)
+            | Command::EditAllUsers(_)
+            | Command::DeleteUser(_)
+            | Command::AddQueue(_)
+            | Command::EditQueue(_)
+            | Command::DeleteQueue(_)
+            | Command::AddProject(_)
+            | Command::DeleteProject(_)
+            | Command::EditFactor(_)
+            | Command::ResetFactors(_)
+            | Command::AddConfig(_)
+            | Command::EditConfig(_)
+            | Command::DeleteConfig(_)
+            | Command::Demo(_)
+            | Command::ScrubOldJobs(_)
+            | Command::SyncUserids(_) => true,
             // Not appends, but they replace live state (projections, the
             // plugin's snapshot) and so must not run on the past.
-            || matches!(self, Command::Rebuild(_) | Command::PriorityUpdate(_))
+            Command::Rebuild(_) | Command::PriorityUpdate(_) => true,
+            Command::ViewBank(_)
+            | Command::Log(_)
+            | Command::Verify(_)
+            | Command::Diff(_)
+            | Command::Checkpoint(_)
+            | Command::Shares(_)
+            | Command::ViewJobRecords(_)
+            | Command::ViewUsageReport(_)
+            | Command::ShowUsage(_)
+            | Command::ListBanks(_)
+            | Command::BankInfo(_)
+            | Command::ViewUser(_)
+            | Command::ListUsers(_)
+            | Command::ViewQueue(_)
+            | Command::ListQueues(_)
+            | Command::ViewProject(_)
+            | Command::ListProjects(_)
+            | Command::ViewFactor(_)
+            | Command::ListFactors(_)
+            | Command::ViewConfig(_)
+            | Command::ListConfigs(_)
+            | Command::Completions(_)
+            | Command::ExportJson(_)
+            | Command::FairshareEmulate(_)
+            | Command::Jobs(_)
+            | Command::Man(_) => false,
+        }
     }
 }
 
@@ -236,7 +265,7 @@ pub fn run(ctx: &Context, command: &Command) -> Result<Output> {
         Command::Demo(a) => cmd::demo::cmd_demo(ctx, a),
         Command::ExportJson(a) => cmd::export_json::cmd_export_json(ctx, a),
         Command::Completions(a) => cmd::completions::cmd_completions(ctx, a),
-        Command::Man(a) => cmd::completions::cmd_man(ctx, a),
+        Command::Man(a) => cmd::man::cmd_man(ctx, a),
         Command::FairshareEmulate(a) => cmd::fairshare_emulate::cmd_fairshare_emulate(ctx, a),
         Command::ScrubOldJobs(a) => cmd::scrub_old_jobs::cmd_scrub_old_jobs(ctx, a),
         Command::SyncUserids(a) => cmd::sync_userids::cmd_sync_userids(ctx, a),

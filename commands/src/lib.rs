@@ -12,6 +12,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod admin;
 pub mod checkpoint_hook;
 pub mod cli;
 pub mod cmd;

@@ -261,6 +261,32 @@ fn diff_lists_added_removed_and_changed_rows_with_their_events() {
     assert!(out.contains("JobRecorded)"), "{out}");
 }
 
+/// `edit-bank --ignore-older-than` re-bins the bank's jobs: the usage rows it
+/// changes (`usage_bins`, `association_table.job_usage`) are attributed to
+/// the `BankEdited` event (it used to name `bank_table` only, so those rows
+/// showed no cause).
+#[test]
+fn diff_attributes_usage_changes_of_bank_edited_ignore_older_than() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = site(dir.path());
+    let before = head(&db);
+    // 2026-01-01T05:00:00Z: bank A's first jobs no longer count.
+    ok_at(&db, "2026-01-04", &["edit-bank", "A", "--ignore-older-than", "1767243600"]);
+    let out = ok(&db, &["diff", &before.to_string(), &(before + 1).to_string()]);
+    let cause = format!("(events: {} BankEdited)", before + 1);
+    let usage: Vec<&str> = out.lines().filter(|l| l.starts_with("changed association_table")).collect();
+    assert!(!usage.is_empty(), "{out}");
+    for l in &usage {
+        assert!(l.contains("job_usage") && l.ends_with(&cause), "{l}\n{out}");
+    }
+    let bins: Vec<&str> = out.lines().filter(|l| l.contains(" usage_bins [")).collect();
+    assert!(!bins.is_empty(), "{out}");
+    for l in &bins {
+        assert!(l.ends_with(&cause), "{l}\n{out}");
+    }
+    assert!(out.contains(&format!("  usage_bins: {} BankEdited", before + 1)), "{out}");
+}
+
 // ---------------------------------------------------------------- 3. checkpoints
 
 fn checkpoint(db: &Path) -> String {

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::queue::QueueLimits;
 use crate::EventError as Error;
 
 /// `INTEGER_MAX` of flux-accounting: the value shown as `unlimited`.
@@ -220,29 +221,15 @@ pub struct DefaultBankChanged {
     pub default_bank: String,
 }
 
-/// A queue was added, with all its limits resolved.
+/// A queue was added, with all its limits resolved. The payload is flat:
+/// the limits' fields stand between `queue` and `max_nodes`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueAdded {
     /// Queue name.
     pub queue: String,
-    /// Min nodes per job (stored only).
-    pub min_nodes_per_job: i64,
-    /// Max nodes per job (stored only).
-    pub max_nodes_per_job: i64,
-    /// Max time per job (stored only).
-    pub max_time_per_job: i64,
-    /// Queue priority.
-    pub priority: i64,
-    /// Max running jobs per association in this queue.
-    pub max_running_jobs: i64,
-    /// Max nodes per association in this queue (RUN + SCHED).
-    pub max_nodes_per_assoc: i64,
-    /// Max SCHED jobs per association in this queue.
-    pub max_sched_jobs: i64,
-    /// Max SCHED nodes per association in this queue.
-    pub max_sched_nodes_per_assoc: i64,
-    /// Max SCHED cores per association in this queue.
-    pub max_sched_cores_per_assoc: i64,
+    /// Priority and per-association limits.
+    #[serde(flatten)]
+    pub limits: QueueLimits,
     /// Queue-wide max nodes (stored only).
     pub max_nodes: i64,
     /// Queue-wide max cores (stored only).
@@ -250,21 +237,14 @@ pub struct QueueAdded {
 }
 
 impl QueueAdded {
-    /// A queue with flux-accounting's `add-queue` defaults: 1 min and max
-    /// node per job, 60 max time per job, priority 0, 100 running jobs per
-    /// association, and no other limit ([`INTEGER_MAX`]).
+    /// A queue with flux-accounting's `add-queue` defaults
+    /// ([`QueueLimits::default`]: 1 min and max node per job, 60 max time
+    /// per job, priority 0, 100 running jobs per association, and no other
+    /// limit), and no queue-wide node or core limit ([`INTEGER_MAX`]).
     pub fn with_defaults(queue: impl Into<String>) -> QueueAdded {
         QueueAdded {
             queue: queue.into(),
-            min_nodes_per_job: 1,
-            max_nodes_per_job: 1,
-            max_time_per_job: 60,
-            priority: 0,
-            max_running_jobs: 100,
-            max_nodes_per_assoc: INTEGER_MAX,
-            max_sched_jobs: INTEGER_MAX,
-            max_sched_nodes_per_assoc: INTEGER_MAX,
-            max_sched_cores_per_assoc: INTEGER_MAX,
+            limits: QueueLimits::default(),
             max_nodes: INTEGER_MAX,
             max_cores: INTEGER_MAX,
         }
@@ -576,5 +556,20 @@ mod tests {
         let bytes = exact.encode().unwrap();
         assert_eq!(bytes, br#"{"bank":"A","ignore_older_than":5,"at":5.25}"#);
         assert_eq!(Event::decode("UsageCleared", 2, &bytes).unwrap(), exact);
+    }
+
+    #[test]
+    fn queue_added_payload_is_flat_and_canonical() {
+        let mut q = QueueAdded::with_defaults("gold");
+        q.limits.priority = 5;
+        q.max_cores = 64;
+        let ev = Event::QueueAdded(q);
+        let bytes = ev.encode().unwrap();
+        assert_eq!(
+            std::str::from_utf8(&bytes).unwrap(),
+            r#"{"queue":"gold","min_nodes_per_job":1,"max_nodes_per_job":1,"max_time_per_job":60,"priority":5,"max_running_jobs":100,"max_nodes_per_assoc":2147483647,"max_sched_jobs":2147483647,"max_sched_nodes_per_assoc":2147483647,"max_sched_cores_per_assoc":2147483647,"max_nodes":2147483647,"max_cores":64}"#
+        );
+        assert_eq!(Event::decode("QueueAdded", 1, &bytes).unwrap(), ev);
+        assert!(Event::decode("QueueAdded", 1, br#"{"queue":"q","priority":1}"#).is_err());
     }
 }

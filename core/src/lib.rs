@@ -13,6 +13,7 @@
 //! * [`priority`]: the multi-factor priority formula.
 //! * [`usage`]: the usage arithmetic (periods, half-life decay, job usage,
 //!   config durations).
+//! * [`queue`]: a queue's limits and their defaults.
 //! * [`snapshot`]: the compact MessagePack snapshot the plugin loads, and
 //!   its codec.
 //!
@@ -25,9 +26,16 @@ mod error;
 pub mod events;
 pub mod fairshare;
 pub mod priority;
+pub mod queue;
 pub mod snapshot;
 mod types;
 pub mod usage;
+
+/// Splits one of flux-accounting's comma lists (`queues`, `projects`),
+/// trimming items and dropping empty ones.
+pub fn split_list(s: &str) -> Vec<&str> {
+    s.split(',').map(str::trim).filter(|x| !x.is_empty()).collect()
+}
 
 pub use encoding::event_hash;
 pub use error::EventError;

@@ -70,6 +70,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+pub use crate::queue::QueueLimits;
 use crate::{EventHash, Seq};
 use serde::{Deserialize, Serialize};
 
@@ -158,11 +159,21 @@ pub struct Weights {
 
 impl Default for Weights {
     fn default() -> Self {
-        Weights { fairshare: 100_000, queue: 10_000, bank: 0, urgency: 1_000 }
+        Weights::DEFAULT
     }
 }
 
 impl Weights {
+    /// flux-accounting's default weights, the one definition of them (the
+    /// projections' `priority_factor_weight_table` starts from
+    /// [`Weights::factors`] of these).
+    pub const DEFAULT: Weights = Weights { fairshare: 100_000, queue: 10_000, bank: 0, urgency: 1_000 };
+
+    /// The weights by flux-accounting factor name, in its table order.
+    pub const fn factors(&self) -> [(&'static str, i64); 4] {
+        [("fairshare", self.fairshare), ("queue", self.queue), ("bank", self.bank), ("urgency", self.urgency)]
+    }
+
     /// Sets the weight of a factor by its flux-accounting name (`fairshare`,
     /// `queue`, `bank`, `urgency`); returns false for any other name.
     pub fn set(&mut self, factor: &str, weight: i64) -> bool {
@@ -210,29 +221,53 @@ pub struct Association {
     pub default_project: StrId,
 }
 
-/// One queue, name interned.
+/// One queue, name interned. Stored as a flat array: the name, then the
+/// limits in [`QueueLimits`]' field order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "QueueWire", into = "QueueWire")]
 pub struct Queue {
     /// Queue name.
     pub name: StrId,
-    /// Not enforced (reported only).
-    pub min_nodes_per_job: i64,
-    /// Not enforced (reported only).
-    pub max_nodes_per_job: i64,
-    /// Not enforced (reported only).
-    pub max_time_per_job: i64,
-    /// Queue priority (the formula's `queue_priority`).
-    pub priority: i64,
-    /// Running jobs per association in this queue.
-    pub max_running_jobs: i64,
-    /// Nodes (running + scheduled) per association in this queue.
-    pub max_nodes_per_assoc: i64,
-    /// SCHED jobs per association in this queue.
-    pub max_sched_jobs: i64,
-    /// SCHED nodes per association in this queue.
-    pub max_sched_nodes_per_assoc: i64,
-    /// SCHED cores per association in this queue.
-    pub max_sched_cores_per_assoc: i64,
+    /// Priority and limits.
+    pub limits: QueueLimits,
+}
+
+/// [`Queue`] as the snapshot body stores it.
+type QueueWire = (StrId, i64, i64, i64, i64, i64, i64, i64, i64, i64);
+
+impl From<Queue> for QueueWire {
+    fn from(q: Queue) -> QueueWire {
+        let l = q.limits;
+        (
+            q.name,
+            l.min_nodes_per_job,
+            l.max_nodes_per_job,
+            l.max_time_per_job,
+            l.priority,
+            l.max_running_jobs,
+            l.max_nodes_per_assoc,
+            l.max_sched_jobs,
+            l.max_sched_nodes_per_assoc,
+            l.max_sched_cores_per_assoc,
+        )
+    }
+}
+
+impl From<QueueWire> for Queue {
+    fn from(w: QueueWire) -> Queue {
+        let limits = QueueLimits {
+            min_nodes_per_job: w.1,
+            max_nodes_per_job: w.2,
+            max_time_per_job: w.3,
+            priority: w.4,
+            max_running_jobs: w.5,
+            max_nodes_per_assoc: w.6,
+            max_sched_jobs: w.7,
+            max_sched_nodes_per_assoc: w.8,
+            max_sched_cores_per_assoc: w.9,
+        };
+        Queue { name: w.0, limits }
+    }
 }
 
 /// One bank, name interned.
@@ -306,42 +341,19 @@ pub struct AssociationRecord {
 pub struct QueueRecord {
     /// Queue name.
     pub name: String,
-    /// See [`Queue::min_nodes_per_job`].
-    pub min_nodes_per_job: i64,
-    /// See [`Queue::max_nodes_per_job`].
-    pub max_nodes_per_job: i64,
-    /// See [`Queue::max_time_per_job`].
-    pub max_time_per_job: i64,
-    /// See [`Queue::priority`].
-    pub priority: i64,
-    /// See [`Queue::max_running_jobs`].
-    pub max_running_jobs: i64,
-    /// See [`Queue::max_nodes_per_assoc`].
-    pub max_nodes_per_assoc: i64,
-    /// See [`Queue::max_sched_jobs`].
-    pub max_sched_jobs: i64,
-    /// See [`Queue::max_sched_nodes_per_assoc`].
-    pub max_sched_nodes_per_assoc: i64,
-    /// See [`Queue::max_sched_cores_per_assoc`].
-    pub max_sched_cores_per_assoc: i64,
+    /// Priority and limits.
+    pub limits: QueueLimits,
 }
 
 impl QueueRecord {
-    /// A queue with flux-accounting's column defaults (priority 0,
-    /// max_running_jobs 100, every per-association limit 2147483647).
+    /// A queue with flux-accounting's defaults ([`QueueLimits::default`]).
     pub fn with_defaults(name: impl Into<String>) -> QueueRecord {
-        QueueRecord {
-            name: name.into(),
-            min_nodes_per_job: 1,
-            max_nodes_per_job: 1,
-            max_time_per_job: 60,
-            priority: 0,
-            max_running_jobs: 100,
-            max_nodes_per_assoc: 2_147_483_647,
-            max_sched_jobs: 2_147_483_647,
-            max_sched_nodes_per_assoc: 2_147_483_647,
-            max_sched_cores_per_assoc: 2_147_483_647,
-        }
+        QueueRecord::new(name, QueueLimits::default())
+    }
+
+    /// A queue with the given limits.
+    pub fn new(name: impl Into<String>, limits: QueueLimits) -> QueueRecord {
+        QueueRecord { name: name.into(), limits }
     }
 }
 
@@ -421,18 +433,7 @@ impl SnapshotBuilder {
 
     /// Adds a queue.
     pub fn add_queue(&mut self, q: &QueueRecord) -> &mut Self {
-        let queue = Queue {
-            name: self.intern(&q.name),
-            min_nodes_per_job: q.min_nodes_per_job,
-            max_nodes_per_job: q.max_nodes_per_job,
-            max_time_per_job: q.max_time_per_job,
-            priority: q.priority,
-            max_running_jobs: q.max_running_jobs,
-            max_nodes_per_assoc: q.max_nodes_per_assoc,
-            max_sched_jobs: q.max_sched_jobs,
-            max_sched_nodes_per_assoc: q.max_sched_nodes_per_assoc,
-            max_sched_cores_per_assoc: q.max_sched_cores_per_assoc,
-        };
+        let queue = Queue { name: self.intern(&q.name), limits: q.limits };
         self.snap.queues.push(queue);
         self
     }
@@ -671,7 +672,7 @@ mod tests {
         a2.fairshare = 0.25;
         a2.active = false;
         b.add_association(&a2);
-        b.add_queue(&QueueRecord { priority: 100, ..QueueRecord::with_defaults("orange") });
+        b.add_queue(&QueueRecord::new("orange", QueueLimits { priority: 100, ..QueueLimits::default() }));
         b.add_bank("root", 0.0).add_bank("giants", 1.5);
         b.add_project("*").add_project("shortstops");
         b.weights(Weights { bank: 7, ..Weights::default() }).deny_unknown_queues(true);
@@ -799,5 +800,25 @@ mod tests {
         assert!(w.set("queue", 5));
         assert!(!w.set("age", 5));
         assert_eq!(w.queue, 5);
+    }
+
+    #[test]
+    fn queue_is_stored_as_a_flat_array() {
+        let l = QueueLimits { priority: 7, ..QueueLimits::default() };
+        let q = Queue { name: 3, limits: l };
+        let flat = (
+            3u32,
+            1i64,
+            1i64,
+            60i64,
+            7i64,
+            100i64,
+            l.max_nodes_per_assoc,
+            l.max_sched_jobs,
+            l.max_sched_nodes_per_assoc,
+            l.max_sched_cores_per_assoc,
+        );
+        assert_eq!(rmp_serde::to_vec(&q).unwrap(), rmp_serde::to_vec(&flat).unwrap());
+        assert_eq!(rmp_serde::from_slice::<Queue>(&rmp_serde::to_vec(&flat).unwrap()).unwrap(), q);
     }
 }

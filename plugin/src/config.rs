@@ -7,7 +7,9 @@
 //! and `config` (`{deny_unknown_queues}`). Unlike flux-accounting, the
 //! factor weights given here take effect.
 
-use fluxacct_core::snapshot::{AssociationRecord, LedgerHead, QueueRecord, Snapshot, SnapshotBuilder, Weights};
+use fluxacct_core::snapshot::{
+    AssociationRecord, LedgerHead, QueueLimits, QueueRecord, Snapshot, SnapshotBuilder, Weights,
+};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -49,15 +51,8 @@ struct Assoc {
 #[derive(Deserialize)]
 struct Q {
     queue: String,
-    min_nodes_per_job: i64,
-    max_nodes_per_job: i64,
-    max_time_per_job: i64,
-    priority: i64,
-    max_running_jobs: i64,
-    max_nodes_per_assoc: i64,
-    max_sched_jobs: i64,
-    max_sched_nodes_per_assoc: i64,
-    max_sched_cores_per_assoc: i64,
+    #[serde(flatten)]
+    limits: QueueLimits,
 }
 
 #[derive(Deserialize)]
@@ -84,7 +79,7 @@ struct Config {
 }
 
 fn split(s: &str) -> Vec<String> {
-    s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(str::to_string).collect()
+    fluxacct_core::split_list(s).into_iter().map(str::to_string).collect()
 }
 
 /// Builds a snapshot (ledger head zero) from an export-json object.
@@ -111,18 +106,7 @@ pub fn snapshot_from_export(v: &Value) -> Result<Snapshot, PluginError> {
         });
     }
     for q in &e.queues {
-        b.add_queue(&QueueRecord {
-            name: q.queue.clone(),
-            min_nodes_per_job: q.min_nodes_per_job,
-            max_nodes_per_job: q.max_nodes_per_job,
-            max_time_per_job: q.max_time_per_job,
-            priority: q.priority,
-            max_running_jobs: q.max_running_jobs,
-            max_nodes_per_assoc: q.max_nodes_per_assoc,
-            max_sched_jobs: q.max_sched_jobs,
-            max_sched_nodes_per_assoc: q.max_sched_nodes_per_assoc,
-            max_sched_cores_per_assoc: q.max_sched_cores_per_assoc,
-        });
+        b.add_queue(&QueueRecord { name: q.queue.clone(), limits: q.limits });
     }
     for p in &e.projects {
         b.add_project(&p.project);
@@ -164,7 +148,7 @@ mod tests {
         let a = s.association_record(&s.associations[0]);
         assert_eq!(a.queues, vec!["orange", "blue"]);
         assert_eq!(a.projects, vec!["*", "shortstops"]);
-        assert_eq!(s.queues[0].priority, 100);
+        assert_eq!(s.queues[0].limits.priority, 100);
         assert_eq!(s.weights.bank, 3);
         assert!(s.deny_unknown_queues);
         assert!(snapshot_from_export(&json!({"associations": [{"userid": "x"}]})).is_err());

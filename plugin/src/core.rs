@@ -629,10 +629,10 @@ impl Core {
             return Outcome::reject("unable to count resources for job");
         };
         if let Some((_, qi)) = queue {
-            if res.nnodes > qi.max_nodes_per_assoc {
+            if res.nnodes > qi.limits.max_nodes_per_assoc {
                 return Outcome::reject(format!(
                     "job size ({} node(s)) is greater than max resources limit configured for queue ({} node(s))",
-                    res.nnodes, qi.max_nodes_per_assoc
+                    res.nnodes, qi.limits.max_nodes_per_assoc
                 ));
             }
         }
@@ -744,16 +744,16 @@ impl Core {
         let qu = queue.and_then(|q| a.queue_usage.get(q)).copied().unwrap_or_default();
         let sum = |xs: &[i64]| xs.iter().fold(0i64, |acc, &x| acc.saturating_add(x));
         match (dep, qi) {
-            (D_QUEUE_MRJ, Some(q)) => sum(&[qu.run, o.q_run]) >= q.max_running_jobs,
-            (D_QUEUE_MSJ, Some(q)) => sum(&[qu.sched, o.q_unsched]) >= q.max_sched_jobs,
+            (D_QUEUE_MRJ, Some(q)) => sum(&[qu.run, o.q_run]) >= q.limits.max_running_jobs,
+            (D_QUEUE_MSJ, Some(q)) => sum(&[qu.sched, o.q_unsched]) >= q.limits.max_sched_jobs,
             (D_QUEUE_MSN, Some(q)) => {
-                sum(&[qu.sched_nodes, o.q_unsched_nodes, res.nnodes]) > q.max_sched_nodes_per_assoc
+                sum(&[qu.sched_nodes, o.q_unsched_nodes, res.nnodes]) > q.limits.max_sched_nodes_per_assoc
             }
             (D_QUEUE_MSC, Some(q)) => {
-                sum(&[qu.sched_cores, o.q_unsched_cores, res.ncores]) > q.max_sched_cores_per_assoc
+                sum(&[qu.sched_cores, o.q_unsched_cores, res.ncores]) > q.limits.max_sched_cores_per_assoc
             }
             (D_QUEUE_MRES, Some(q)) => {
-                sum(&[qu.nodes, qu.sched_nodes, o.q_unsched_nodes, res.nnodes]) > q.max_nodes_per_assoc
+                sum(&[qu.nodes, qu.sched_nodes, o.q_unsched_nodes, res.nnodes]) > q.limits.max_nodes_per_assoc
             }
             (D_ASSOC_MRJ, _) => sum(&[a.run, o.run]) >= p.max_run,
             (D_ASSOC_MSJ, _) => sum(&[a.sched, o.unsched]) >= p.max_sched,
@@ -878,7 +878,7 @@ impl Core {
         let data = self.data.as_ref();
         let queue_priority = match (data, j.queue.as_deref(), s.snap_idx) {
             (Some(d), Some(q), Some(ai)) => match d.queue(q) {
-                Some(qi) if d.queue_allowed(d.assoc(ai), qi) => qi.priority,
+                Some(qi) if d.queue_allowed(d.assoc(ai), qi) => qi.limits.priority,
                 _ => 0,
             },
             _ => 0,
@@ -1149,15 +1149,10 @@ impl Core {
             }
             for q in &d.snap.queues {
                 let name = d.snap.str(q.name).to_string();
-                queues.insert(
-                    name.clone(),
-                    json!({"name": name, "min_nodes_per_job": q.min_nodes_per_job,
-                           "max_nodes_per_job": q.max_nodes_per_job, "max_time_per_job": q.max_time_per_job,
-                           "priority": q.priority, "max_running_jobs": q.max_running_jobs,
-                           "max_nodes_per_assoc": q.max_nodes_per_assoc, "max_sched_jobs": q.max_sched_jobs,
-                           "max_sched_nodes_per_assoc": q.max_sched_nodes_per_assoc,
-                           "max_sched_cores_per_assoc": q.max_sched_cores_per_assoc}),
-                );
+                // The limits under their column names, plus the name.
+                let mut v = serde_json::to_value(q.limits).unwrap_or_else(|_| json!({}));
+                v["name"] = Value::String(name.clone());
+                queues.insert(name, v);
             }
             projects = d.snap.projects.iter().map(|&p| d.snap.str(p).to_string()).collect();
         }

@@ -6,7 +6,7 @@
 //! only the event and its envelope (seq, recorded_at): no clock, no
 //! randomness, no hash-map iteration.
 
-use rusqlite::{params, Connection};
+use rusqlite::{named_params, params, Connection};
 
 use crate::error::Error;
 use crate::events::*;
@@ -32,8 +32,9 @@ impl ApplyCtx {
     }
 }
 
-/// Default factor weights (fairshare, queue, bank, urgency).
-pub const DEFAULT_FACTORS: &[(&str, i64)] = &[("fairshare", 100000), ("queue", 10000), ("bank", 0), ("urgency", 1000)];
+/// Default factor weights (fairshare, queue, bank, urgency): those of
+/// [`crate::snapshot::Weights::DEFAULT`].
+pub const DEFAULT_FACTORS: &[(&str, i64)] = &crate::snapshot::Weights::DEFAULT.factors();
 
 /// Formats a float the way config_table stores numbers: integers without a
 /// fraction (`604800`), others in shortest round-trip form (`0.5`).
@@ -129,6 +130,50 @@ pub fn mark_applied(conn: &Connection, seq: u64) -> Result<(), Error> {
     Ok(())
 }
 
+/// The projection tables applying `ev` can change (through
+/// [`Applier::apply`]: the admin rows here and the usage side in
+/// [`crate::usage::apply`]), plus `jobs`, the view over the log that a
+/// `JobRecorded` adds a row to. `diff` names an event as the cause of a row
+/// change through this. An exhaustive match: a new event kind does not
+/// compile until it says which tables it touches.
+pub fn tables_touched(ev: &Event) -> &'static [&'static str] {
+    /// A bank's `ignore_older_than` changed: its jobs are re-binned and its
+    /// associations' usage recomputed (`usage::bank_filter_changed`).
+    const BANK_FILTER: &[&str] = &["bank_table", "usage_bins", "usage_pending", "usage_state", "association_table"];
+    match ev {
+        Event::DbCreated(_) => &["config_table", "priority_factor_weight_table", "project_table", "usage_state"],
+        Event::BankAdded(e) if e.ignore_older_than != 0 => BANK_FILTER,
+        Event::BankEdited(e) if e.ignore_older_than.is_some() => BANK_FILTER,
+        Event::BankAdded(_)
+        | Event::BankEdited(_)
+        | Event::BankReactivated(_)
+        | Event::BankDisabled(_)
+        | Event::BankDeleted(_) => &["bank_table"],
+        Event::AssociationAdded(_)
+        | Event::AssociationReactivated(_)
+        | Event::AssociationEdited(_)
+        | Event::AssociationDisabled(_)
+        | Event::AssociationDeleted(_) => &["association_table", "usage_dirty"],
+        Event::DefaultBankChanged(_) => &["association_table"],
+        Event::QueueAdded(_) | Event::QueueEdited(_) | Event::QueueDeleted(_) => &["queue_table"],
+        Event::ProjectAdded(_) | Event::ProjectDeleted(_) => &["project_table"],
+        Event::FactorWeightSet(_) => &["priority_factor_weight_table"],
+        Event::ConfigAdded(_) | Event::ConfigEdited(_) | Event::ConfigDeleted(_) => {
+            // A usage key re-bins the jobs (`usage::config_changed`).
+            &["config_table", "usage_state", "usage_bins", "usage_pending"]
+        }
+        Event::JobRecorded(_) => &["jobs", "usage_pending"],
+        Event::UsageUpdated(_) => {
+            &["usage_bins", "usage_pending", "usage_dirty", "usage_state", "association_table", "bank_table"]
+        }
+        Event::UsageCleared(_) => {
+            &["usage_bins", "usage_pending", "usage_dirty", "usage_state", "association_table", "bank_table"]
+        }
+        Event::FairshareUpdated(_) => &["association_table"],
+        Event::JobsScrubbed(_) => &["usage_state"],
+    }
+}
+
 fn apply_admin(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Error> {
     match ev {
         Event::DbCreated(e) => {
@@ -183,25 +228,27 @@ fn apply_admin(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Erro
                 "INSERT INTO association_table(creation_time, mod_time, active, username, userid, bank, default_bank, \
                  shares, job_usage, fairshare, max_running_jobs, max_active_jobs, max_nodes, max_cores, queues, \
                  projects, default_project, max_sched_jobs) \
-                 VALUES (?1, ?1, 1, ?2, ?3, ?4, ?5, ?6, 0.0, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                 VALUES (:t, :t, 1, :username, :userid, :bank, :default_bank, :shares, 0.0, :fairshare, \
+                 :max_running_jobs, :max_active_jobs, :max_nodes, :max_cores, :queues, :projects, :default_project, \
+                 :max_sched_jobs)",
             )?
-            .execute(params![
-                ctx.secs(),
-                e.username,
-                e.userid,
-                e.bank,
-                e.default_bank,
-                e.shares,
-                e.fairshare,
-                e.max_running_jobs,
-                e.max_active_jobs,
-                e.max_nodes,
-                e.max_cores,
-                e.queues,
-                e.projects,
-                e.default_project,
-                e.max_sched_jobs
-            ])?;
+            .execute(named_params! {
+                ":t": ctx.secs(),
+                ":username": e.username,
+                ":userid": e.userid,
+                ":bank": e.bank,
+                ":default_bank": e.default_bank,
+                ":shares": e.shares,
+                ":fairshare": e.fairshare,
+                ":max_running_jobs": e.max_running_jobs,
+                ":max_active_jobs": e.max_active_jobs,
+                ":max_nodes": e.max_nodes,
+                ":max_cores": e.max_cores,
+                ":queues": e.queues,
+                ":projects": e.projects,
+                ":default_project": e.default_project,
+                ":max_sched_jobs": e.max_sched_jobs,
+            })?;
         }
         Event::AssociationReactivated(e) => {
             let n = conn
@@ -215,32 +262,35 @@ fn apply_admin(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Erro
             let n = conn
                 .prepare_cached(
                     "UPDATE association_table SET \
-                 bank = coalesce(?3, bank), userid = coalesce(?4, userid), default_bank = coalesce(?5, default_bank), \
-                 shares = coalesce(?6, shares), fairshare = coalesce(?7, fairshare), \
-                 max_running_jobs = coalesce(?8, max_running_jobs), max_active_jobs = coalesce(?9, max_active_jobs), \
-                 max_nodes = coalesce(?10, max_nodes), max_cores = coalesce(?11, max_cores), \
-                 queues = coalesce(?12, queues), projects = coalesce(?13, projects), \
-                 default_project = coalesce(?14, default_project), max_sched_jobs = coalesce(?15, max_sched_jobs), \
-                 mod_time = ?16 WHERE username = ?1 AND bank = ?2",
+                 bank = coalesce(:new_bank, bank), userid = coalesce(:userid, userid), \
+                 default_bank = coalesce(:default_bank, default_bank), shares = coalesce(:shares, shares), \
+                 fairshare = coalesce(:fairshare, fairshare), \
+                 max_running_jobs = coalesce(:max_running_jobs, max_running_jobs), \
+                 max_active_jobs = coalesce(:max_active_jobs, max_active_jobs), \
+                 max_nodes = coalesce(:max_nodes, max_nodes), max_cores = coalesce(:max_cores, max_cores), \
+                 queues = coalesce(:queues, queues), projects = coalesce(:projects, projects), \
+                 default_project = coalesce(:default_project, default_project), \
+                 max_sched_jobs = coalesce(:max_sched_jobs, max_sched_jobs), \
+                 mod_time = :t WHERE username = :username AND bank = :bank",
                 )?
-                .execute(params![
-                    e.username,
-                    e.bank,
-                    e.new_bank,
-                    e.userid,
-                    e.default_bank,
-                    e.shares,
-                    e.fairshare,
-                    e.max_running_jobs,
-                    e.max_active_jobs,
-                    e.max_nodes,
-                    e.max_cores,
-                    e.queues,
-                    e.projects,
-                    e.default_project,
-                    e.max_sched_jobs,
-                    ctx.secs()
-                ])?;
+                .execute(named_params! {
+                    ":username": e.username,
+                    ":bank": e.bank,
+                    ":new_bank": e.new_bank,
+                    ":userid": e.userid,
+                    ":default_bank": e.default_bank,
+                    ":shares": e.shares,
+                    ":fairshare": e.fairshare,
+                    ":max_running_jobs": e.max_running_jobs,
+                    ":max_active_jobs": e.max_active_jobs,
+                    ":max_nodes": e.max_nodes,
+                    ":max_cores": e.max_cores,
+                    ":queues": e.queues,
+                    ":projects": e.projects,
+                    ":default_project": e.default_project,
+                    ":max_sched_jobs": e.max_sched_jobs,
+                    ":t": ctx.secs(),
+                })?;
             changed(n, ctx, "no such association")?;
         }
         Event::AssociationDisabled(e) => {
@@ -265,47 +315,53 @@ fn apply_admin(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Erro
             conn.prepare_cached(
                 "INSERT INTO queue_table(queue, min_nodes_per_job, max_nodes_per_job, max_time_per_job, priority, \
                  max_running_jobs, max_nodes_per_assoc, max_sched_jobs, max_sched_nodes_per_assoc, \
-                 max_sched_cores_per_assoc, max_nodes, max_cores) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+                 max_sched_cores_per_assoc, max_nodes, max_cores) VALUES (:queue, :min_nodes_per_job, \
+                 :max_nodes_per_job, :max_time_per_job, :priority, :max_running_jobs, :max_nodes_per_assoc, \
+                 :max_sched_jobs, :max_sched_nodes_per_assoc, :max_sched_cores_per_assoc, :max_nodes, :max_cores)",
             )?
-            .execute(params![
-                e.queue,
-                e.min_nodes_per_job,
-                e.max_nodes_per_job,
-                e.max_time_per_job,
-                e.priority,
-                e.max_running_jobs,
-                e.max_nodes_per_assoc,
-                e.max_sched_jobs,
-                e.max_sched_nodes_per_assoc,
-                e.max_sched_cores_per_assoc,
-                e.max_nodes,
-                e.max_cores
-            ])?;
+            .execute(named_params! {
+                ":queue": e.queue,
+                ":min_nodes_per_job": e.limits.min_nodes_per_job,
+                ":max_nodes_per_job": e.limits.max_nodes_per_job,
+                ":max_time_per_job": e.limits.max_time_per_job,
+                ":priority": e.limits.priority,
+                ":max_running_jobs": e.limits.max_running_jobs,
+                ":max_nodes_per_assoc": e.limits.max_nodes_per_assoc,
+                ":max_sched_jobs": e.limits.max_sched_jobs,
+                ":max_sched_nodes_per_assoc": e.limits.max_sched_nodes_per_assoc,
+                ":max_sched_cores_per_assoc": e.limits.max_sched_cores_per_assoc,
+                ":max_nodes": e.max_nodes,
+                ":max_cores": e.max_cores,
+            })?;
         }
         Event::QueueEdited(e) => {
             let mut stmt = conn.prepare_cached(
-                "UPDATE queue_table SET min_nodes_per_job = coalesce(?2, min_nodes_per_job), \
-                 max_nodes_per_job = coalesce(?3, max_nodes_per_job), max_time_per_job = coalesce(?4, max_time_per_job), \
-                 priority = coalesce(?5, priority), max_running_jobs = coalesce(?6, max_running_jobs), \
-                 max_nodes_per_assoc = coalesce(?7, max_nodes_per_assoc), max_sched_jobs = coalesce(?8, max_sched_jobs), \
-                 max_sched_nodes_per_assoc = coalesce(?9, max_sched_nodes_per_assoc), \
-                 max_sched_cores_per_assoc = coalesce(?10, max_sched_cores_per_assoc), \
-                 max_nodes = coalesce(?11, max_nodes), max_cores = coalesce(?12, max_cores) WHERE queue = ?1",
+                "UPDATE queue_table SET min_nodes_per_job = coalesce(:min_nodes_per_job, min_nodes_per_job), \
+                 max_nodes_per_job = coalesce(:max_nodes_per_job, max_nodes_per_job), \
+                 max_time_per_job = coalesce(:max_time_per_job, max_time_per_job), \
+                 priority = coalesce(:priority, priority), \
+                 max_running_jobs = coalesce(:max_running_jobs, max_running_jobs), \
+                 max_nodes_per_assoc = coalesce(:max_nodes_per_assoc, max_nodes_per_assoc), \
+                 max_sched_jobs = coalesce(:max_sched_jobs, max_sched_jobs), \
+                 max_sched_nodes_per_assoc = coalesce(:max_sched_nodes_per_assoc, max_sched_nodes_per_assoc), \
+                 max_sched_cores_per_assoc = coalesce(:max_sched_cores_per_assoc, max_sched_cores_per_assoc), \
+                 max_nodes = coalesce(:max_nodes, max_nodes), max_cores = coalesce(:max_cores, max_cores) \
+                 WHERE queue = :queue",
             )?;
-            let n = stmt.execute(params![
-                e.queue,
-                e.min_nodes_per_job,
-                e.max_nodes_per_job,
-                e.max_time_per_job,
-                e.priority,
-                e.max_running_jobs,
-                e.max_nodes_per_assoc,
-                e.max_sched_jobs,
-                e.max_sched_nodes_per_assoc,
-                e.max_sched_cores_per_assoc,
-                e.max_nodes,
-                e.max_cores
-            ])?;
+            let n = stmt.execute(named_params! {
+                ":queue": e.queue,
+                ":min_nodes_per_job": e.min_nodes_per_job,
+                ":max_nodes_per_job": e.max_nodes_per_job,
+                ":max_time_per_job": e.max_time_per_job,
+                ":priority": e.priority,
+                ":max_running_jobs": e.max_running_jobs,
+                ":max_nodes_per_assoc": e.max_nodes_per_assoc,
+                ":max_sched_jobs": e.max_sched_jobs,
+                ":max_sched_nodes_per_assoc": e.max_sched_nodes_per_assoc,
+                ":max_sched_cores_per_assoc": e.max_sched_cores_per_assoc,
+                ":max_nodes": e.max_nodes,
+                ":max_cores": e.max_cores,
+            })?;
             changed(n, ctx, "no such queue")?;
         }
         Event::QueueDeleted(e) => {

@@ -1,27 +1,10 @@
 /// Errors from the projections crate.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// An event kind/version this code does not know.
-    #[error("unknown event kind {kind} version {version}")]
-    UnknownEvent {
-        /// Kind.
-        kind: String,
-        /// Version.
-        version: u32,
-    },
-    /// A payload that does not decode.
-    #[error("cannot decode {kind} v{version}: {what}")]
-    Decode {
-        /// Kind.
-        kind: String,
-        /// Version.
-        version: u32,
-        /// Decoder message.
-        what: String,
-    },
-    /// A payload that does not encode (e.g. a non-finite float).
-    #[error("cannot encode event: {0}")]
-    Encode(String),
+    /// An event payload that does not decode or encode (unknown kind or
+    /// version, bad payload).
+    #[error(transparent)]
+    Event(#[from] fluxacct_core::EventError),
     /// An event that cannot be applied to the current projections (the log
     /// contradicts itself, or the projection tables were damaged).
     #[error("cannot apply event at seq {seq}: {what}")]
@@ -48,15 +31,4 @@ pub enum Error {
     /// SQLite failed.
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
-}
-
-impl From<fluxacct_core::EventError> for Error {
-    fn from(e: fluxacct_core::EventError) -> Error {
-        use fluxacct_core::EventError as E;
-        match e {
-            E::UnknownEvent { kind, version } => Error::UnknownEvent { kind, version },
-            E::Decode { kind, version, what } => Error::Decode { kind, version, what },
-            E::Encode(what) => Error::Encode(what),
-        }
-    }
 }

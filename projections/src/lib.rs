@@ -26,5 +26,5 @@ pub mod usage;
 mod write;
 
 pub use error::Error;
-pub use fluxacct_core::{events, fairshare, snapshot, Event};
+pub use fluxacct_core::{events, fairshare, queue, snapshot, Event, EventError};
 pub use write::{append_and_apply, apply_stored, replay, scratch, Writer};

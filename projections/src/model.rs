@@ -5,6 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
 use crate::error::Error;
+use crate::events::QueueLimits;
 
 /// A bank_table row.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -144,34 +145,17 @@ impl Association {
     }
 }
 
-/// Splits a comma list, dropping empty items.
-pub fn split_list(s: &str) -> Vec<&str> {
-    s.split(',').map(str::trim).filter(|x| !x.is_empty()).collect()
-}
+pub use fluxacct_core::split_list;
 
 /// A queue_table row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Queue {
     /// Name.
     pub queue: String,
-    /// Stored only.
-    pub min_nodes_per_job: i64,
-    /// Stored only.
-    pub max_nodes_per_job: i64,
-    /// Stored only.
-    pub max_time_per_job: i64,
-    /// Priority.
-    pub priority: i64,
-    /// Per-association running jobs in this queue.
-    pub max_running_jobs: i64,
-    /// Per-association nodes in this queue.
-    pub max_nodes_per_assoc: i64,
-    /// Per-association SCHED jobs.
-    pub max_sched_jobs: i64,
-    /// Per-association SCHED nodes.
-    pub max_sched_nodes_per_assoc: i64,
-    /// Per-association SCHED cores.
-    pub max_sched_cores_per_assoc: i64,
+    /// Priority and per-association limits (the columns between `queue`
+    /// and `max_nodes`).
+    #[serde(flatten)]
+    pub limits: QueueLimits,
     /// Stored only.
     pub max_nodes: i64,
     /// Stored only.
@@ -196,20 +180,18 @@ impl Queue {
     ];
 
     fn from_row(r: &Row<'_>) -> rusqlite::Result<Queue> {
-        Ok(Queue {
-            queue: r.get(0)?,
-            min_nodes_per_job: r.get(1)?,
-            max_nodes_per_job: r.get(2)?,
-            max_time_per_job: r.get(3)?,
-            priority: r.get(4)?,
-            max_running_jobs: r.get(5)?,
-            max_nodes_per_assoc: r.get(6)?,
-            max_sched_jobs: r.get(7)?,
-            max_sched_nodes_per_assoc: r.get(8)?,
-            max_sched_cores_per_assoc: r.get(9)?,
-            max_nodes: r.get(10)?,
-            max_cores: r.get(11)?,
-        })
+        let limits = QueueLimits {
+            min_nodes_per_job: r.get("min_nodes_per_job")?,
+            max_nodes_per_job: r.get("max_nodes_per_job")?,
+            max_time_per_job: r.get("max_time_per_job")?,
+            priority: r.get("priority")?,
+            max_running_jobs: r.get("max_running_jobs")?,
+            max_nodes_per_assoc: r.get("max_nodes_per_assoc")?,
+            max_sched_jobs: r.get("max_sched_jobs")?,
+            max_sched_nodes_per_assoc: r.get("max_sched_nodes_per_assoc")?,
+            max_sched_cores_per_assoc: r.get("max_sched_cores_per_assoc")?,
+        };
+        Ok(Queue { queue: r.get("queue")?, limits, max_nodes: r.get("max_nodes")?, max_cores: r.get("max_cores")? })
     }
 }
 

@@ -35,18 +35,7 @@ pub fn build_snapshot(conn: &Connection, head: LedgerHead) -> Result<Snapshot, E
     let mut queues = state.queues()?;
     queues.sort_by(|a, b| a.queue.cmp(&b.queue));
     for q in &queues {
-        b.add_queue(&QueueRecord {
-            name: q.queue.clone(),
-            min_nodes_per_job: q.min_nodes_per_job,
-            max_nodes_per_job: q.max_nodes_per_job,
-            max_time_per_job: q.max_time_per_job,
-            priority: q.priority,
-            max_running_jobs: q.max_running_jobs,
-            max_nodes_per_assoc: q.max_nodes_per_assoc,
-            max_sched_jobs: q.max_sched_jobs,
-            max_sched_nodes_per_assoc: q.max_sched_nodes_per_assoc,
-            max_sched_cores_per_assoc: q.max_sched_cores_per_assoc,
-        });
+        b.add_queue(&QueueRecord::new(q.queue.clone(), q.limits));
     }
     let mut banks = state.banks()?;
     banks.sort_by(|a, b| a.bank.cmp(&b.bank));

@@ -31,6 +31,19 @@
 //!
 //! Everything is ordered explicitly (`ORDER BY`, `BTreeMap`), so a rebuild
 //! from the log gives bit-identical floats.
+//!
+//! # Files
+//!
+//! * `usage.rs` (this file): the SQL of the usage tables: parameters and
+//!   state, bins, binning and re-binning, recomputing `job_usage`, the bank
+//!   roll-up, and `UsageUpdated`.
+//! * `usage/apply.rs` ([`apply()`]): the usage side of applying each event.
+//! * `usage/pending.rs` ([`PendingJob`], [`BankNames`]): the binning fields
+//!   of job records.
+//! * `usage/tree.rs` ([`fairshare_tree`], [`fairshare_values`],
+//!   [`fairshare_digest`]): the fair-share tree loaded from the tables.
+//! * The arithmetic (periods, decay, job usage, config durations) needs no
+//!   database: `fluxacct_core::usage`, re-exported here ([`Params`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -39,9 +52,15 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::apply::ApplyCtx;
 use crate::error::Error;
-use crate::events::{Event, JobRecorded};
-use crate::fairshare::{self, FsBank, FsUser, FsValue};
+
+mod apply;
+mod pending;
+mod tree;
+
+pub use apply::apply;
 pub use fluxacct_core::usage::{parse_config_duration, parse_fsd, Params};
+pub use pending::{BankNames, PendingJob, JOB_RECORDED_VERSION};
+pub use tree::{fairshare_digest, fairshare_tree, fairshare_values};
 
 /// The config keys whose change affects usage.
 pub const USAGE_CONFIG_KEYS: &[&str] = &[
@@ -156,12 +175,12 @@ fn bank_ignores(conn: &Connection) -> Result<BTreeMap<String, f64>, Error> {
 }
 
 /// The `usage_state` key of a bank's exact `clear-usage` time.
-fn exact_ignore_key(bank: &str) -> String {
+pub(crate) fn exact_ignore_key(bank: &str) -> String {
     format!("ignore_exact:{bank}")
 }
 
 /// Forgets a bank's exact `clear-usage` time (its filter is set again).
-fn forget_exact_ignore(conn: &Connection, bank: &str) -> Result<(), Error> {
+pub(crate) fn forget_exact_ignore(conn: &Connection, bank: &str) -> Result<(), Error> {
     conn.prepare_cached("DELETE FROM usage_state WHERE key = ?1")?.execute([exact_ignore_key(bank)])?;
     Ok(())
 }
@@ -202,123 +221,6 @@ fn add_bins(conn: &Connection, deltas: &Deltas) -> Result<(), Error> {
         }
     }
     Ok(())
-}
-
-/// One job as binning needs it: a `usage_pending` row.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PendingJob {
-    /// Seq of the job's `JobRecorded` event.
-    pub seq: i64,
-    /// Job userid.
-    pub userid: i64,
-    /// Job bank (never empty: jobs without a bank are not binned). Shared:
-    /// a replay hands out one allocation per bank name.
-    pub bank: Arc<str>,
-    /// Run time.
-    pub t_run: f64,
-    /// Inactive time.
-    pub t_inactive: f64,
-    /// Nodes.
-    pub nnodes: i64,
-    /// Cores.
-    pub ncores: i64,
-    /// GPUs.
-    pub ngpus: i64,
-}
-
-/// The fields of a `JobRecorded` payload that binning reads, borrowed from
-/// the payload (see [`PendingJob::decode`]).
-#[derive(serde::Deserialize)]
-struct JobFields<'a> {
-    userid: i64,
-    #[serde(borrow)]
-    bank: std::borrow::Cow<'a, str>,
-    t_run: f64,
-    t_inactive: f64,
-    nnodes: i64,
-    ncores: i64,
-    ngpus: i64,
-}
-
-/// The current version of `JobRecorded` (pinned to the catalogue by a
-/// test): the one [`PendingJob::decode`] reads directly.
-pub const JOB_RECORDED_VERSION: u32 = 1;
-
-/// Bank names shared by the [`PendingJob`]s of one replay.
-#[derive(Debug, Default)]
-pub struct BankNames(BTreeSet<Arc<str>>);
-
-impl BankNames {
-    /// The shared name equal to `name`.
-    pub fn get(&mut self, name: &str) -> Arc<str> {
-        if let Some(a) = self.0.get(name) {
-            return a.clone();
-        }
-        let a: Arc<str> = Arc::from(name);
-        self.0.insert(a.clone());
-        a
-    }
-}
-
-impl PendingJob {
-    /// The binning fields of a job record (`None` for a job without a bank,
-    /// which never counts).
-    pub fn of(seq: u64, j: &JobRecorded) -> Option<PendingJob> {
-        (!j.bank.is_empty()).then(|| PendingJob {
-            seq: seq as i64,
-            userid: j.userid,
-            bank: Arc::from(j.bank.as_str()),
-            t_run: j.t_run,
-            t_inactive: j.t_inactive,
-            nnodes: j.nnodes,
-            ncores: j.ncores,
-            ngpus: j.ngpus,
-        })
-    }
-
-    /// What [`PendingJob::of`] gives for the `JobRecorded` event at `seq`
-    /// stored as (`version`, `payload`), read straight from the payload
-    /// without building the whole record: only the binning fields are
-    /// decoded, the bank borrowed and interned in `banks`. Payloads of an
-    /// older version go through [`Event::decode`] (and its upcasting).
-    /// Replays use it for the bulk of the log; a proptest pins it to
-    /// [`PendingJob::of`].
-    pub fn decode(seq: u64, version: u32, payload: &[u8], banks: &mut BankNames) -> Result<Option<PendingJob>, Error> {
-        if version != JOB_RECORDED_VERSION {
-            return match Event::decode("JobRecorded", version, payload)? {
-                Event::JobRecorded(j) => Ok(PendingJob::of(seq, &j)),
-                _ => Ok(None),
-            };
-        }
-        let f: JobFields<'_> = serde_json::from_slice(payload).map_err(|e| Error::Decode {
-            kind: "JobRecorded".to_string(),
-            version,
-            what: e.to_string(),
-        })?;
-        Ok((!f.bank.is_empty()).then(|| PendingJob {
-            seq: seq as i64,
-            userid: f.userid,
-            bank: banks.get(&f.bank),
-            t_run: f.t_run,
-            t_inactive: f.t_inactive,
-            nnodes: f.nnodes,
-            ncores: f.ncores,
-            ngpus: f.ngpus,
-        }))
-    }
-
-    fn from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<PendingJob> {
-        Ok(PendingJob {
-            t_inactive: r.get(0)?,
-            seq: r.get(1)?,
-            userid: r.get(2)?,
-            bank: Arc::from(r.get_ref(3)?.as_str()?),
-            t_run: r.get(4)?,
-            nnodes: r.get(5)?,
-            ncores: r.get(6)?,
-            ngpus: r.get(7)?,
-        })
-    }
 }
 
 /// Bins one job into `deltas` if it counts (bank filter, window).
@@ -633,192 +535,4 @@ pub fn store_pending(conn: &Connection, jobs: &[PendingJob]) -> Result<(), Error
         stmt.execute(params![j.t_inactive, j.seq, j.userid, &*j.bank, j.t_run, j.nnodes, j.ncores, j.ngpus])?;
     }
     Ok(())
-}
-
-/// Applies the usage side of an event (called for every event, after the
-/// admin tables are updated). `buffered` holds `usage_pending` rows not
-/// written yet: a `JobRecorded` adds its row to it, a `UsageUpdated` bins
-/// from it as from the table, and a re-binning (the only other reader of
-/// `usage_pending`) writes it out first. The caller writes what is left
-/// with [`store_pending`] before the tables are read.
-pub fn apply(conn: &Connection, ctx: &ApplyCtx, ev: &Event, buffered: &mut Vec<PendingJob>) -> Result<(), Error> {
-    match ev {
-        Event::DbCreated(e) => set_state(conn, "t0", e.t0)?,
-        Event::JobRecorded(j) => {
-            if let Some(job) = PendingJob::of(ctx.seq, j) {
-                buffered.push(job);
-            }
-        }
-        Event::UsageUpdated(u) => usage_updated(conn, ctx.seq, u.as_of, buffered)?,
-        Event::UsageCleared(c) => {
-            conn.prepare_cached("UPDATE bank_table SET ignore_older_than = ?2 WHERE bank = ?1")?
-                .execute(params![c.bank, c.ignore_older_than])?;
-            match c.at {
-                Some(t) => set_state(conn, &exact_ignore_key(&c.bank), t)?,
-                None => forget_exact_ignore(conn, &c.bank)?,
-            }
-            bank_filter_changed(conn, ctx, &c.bank, buffered)?;
-            conn.prepare_cached("UPDATE association_table SET fairshare = 0.5 WHERE bank = ?1")?.execute([&c.bank])?;
-        }
-        Event::BankEdited(e) if e.ignore_older_than.is_some() => {
-            forget_exact_ignore(conn, &e.bank)?;
-            bank_filter_changed(conn, ctx, &e.bank, buffered)?
-        }
-        Event::BankAdded(e) => {
-            forget_exact_ignore(conn, &e.bank)?;
-            if e.ignore_older_than != 0 {
-                bank_filter_changed(conn, ctx, &e.bank, buffered)?
-            }
-        }
-        Event::AssociationAdded(e) => mark_dirty(conn, &e.username, &e.bank)?,
-        Event::AssociationReactivated(e) => mark_dirty(conn, &e.username, &e.bank)?,
-        Event::AssociationEdited(e) if e.userid.is_some() || e.new_bank.is_some() => {
-            mark_dirty(conn, &e.username, e.new_bank.as_deref().unwrap_or(&e.bank))?
-        }
-        Event::ConfigAdded(c) | Event::ConfigEdited(c) => config_changed(conn, ctx, &c.key, buffered)?,
-        Event::ConfigDeleted(c) => config_changed(conn, ctx, &c.key, buffered)?,
-        Event::FairshareUpdated(f) => {
-            let values = fairshare_values(conn)?;
-            let digest = fairshare_digest(&values);
-            if values.len() as u64 != f.associations || digest != f.digest {
-                return Err(Error::Apply {
-                    seq: ctx.seq,
-                    what: format!(
-                        "fair-share recomputation ({} associations, digest {digest}) does not match the event \
-                         ({} associations, digest {})",
-                        values.len(),
-                        f.associations,
-                        f.digest
-                    ),
-                });
-            }
-            let mut stmt =
-                conn.prepare_cached("UPDATE association_table SET fairshare = ?3 WHERE username = ?1 AND bank = ?2")?;
-            for v in &values {
-                stmt.execute(params![v.username, v.bank, fairshare::round6(v.fairshare)])?;
-            }
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-/// A usage config key changed: from now on the new parameters hold. The
-/// bins are rebuilt from the job records (periods and weights may differ),
-/// and the next usage update recomputes every association.
-fn config_changed(conn: &Connection, ctx: &ApplyCtx, key: &str, buffered: &mut Vec<PendingJob>) -> Result<(), Error> {
-    if !USAGE_CONFIG_KEYS.contains(&key) {
-        return Ok(());
-    }
-    if let Some(as_of) = last_as_of(conn)? {
-        let p = params(conn)?;
-        rebin(conn, ctx.seq, &p, as_of, None, buffered)?;
-    }
-    set_state(conn, "recompute_all", 1.0)
-}
-
-/// The fair-share tree of the current projections (usage-and-fairshare.md):
-/// active banks and associations only; a bank with any sub-bank row has its
-/// associations ignored; children in name order; association usage is
-/// `job_usage`. `None` when there is no root bank.
-pub fn fairshare_tree(conn: &Connection) -> Result<Option<FsBank>, Error> {
-    struct B {
-        name: String,
-        active: bool,
-        shares: i64,
-    }
-    let mut banks: Vec<(String, B)> = Vec::new();
-    let mut root: Option<String> = None;
-    {
-        let mut stmt =
-            conn.prepare_cached("SELECT bank, parent_bank, active, shares FROM bank_table ORDER BY bank_id")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
-        })?;
-        for row in rows {
-            let (name, parent, active, shares) = row?;
-            if parent.is_empty() && root.is_none() {
-                root = Some(name.clone());
-            }
-            banks.push((parent, B { name, active: active != 0, shares }));
-        }
-    }
-    let Some(root) = root else {
-        return Ok(None);
-    };
-    let mut children: BTreeMap<&str, Vec<&B>> = BTreeMap::new();
-    for (parent, b) in &banks {
-        if !parent.is_empty() {
-            children.entry(parent.as_str()).or_default().push(b);
-        }
-    }
-    for v in children.values_mut() {
-        v.sort_by(|a, b| a.name.cmp(&b.name));
-    }
-    let mut users: BTreeMap<String, Vec<FsUser>> = BTreeMap::new();
-    {
-        let mut stmt = conn.prepare_cached(
-            "SELECT bank, username, shares, job_usage FROM association_table WHERE active != 0 ORDER BY bank, username",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, f64>(3)?))
-        })?;
-        for row in rows {
-            let (bank, username, shares, usage) = row?;
-            users.entry(bank).or_default().push(FsUser { username, shares, usage });
-        }
-    }
-    fn build(
-        name: &str,
-        shares: i64,
-        children: &BTreeMap<&str, Vec<&B>>,
-        users: &mut BTreeMap<String, Vec<FsUser>>,
-        depth: usize,
-    ) -> FsBank {
-        let subs = children.get(name).map(|v| v.as_slice()).unwrap_or(&[]);
-        let mut bank = FsBank { name: name.to_string(), shares, banks: Vec::new(), users: Vec::new() };
-        if subs.is_empty() {
-            bank.users = users.remove(name).unwrap_or_default();
-        } else if depth < 10_000 {
-            for s in subs.iter().filter(|s| s.active) {
-                bank.banks.push(build(&s.name, s.shares, children, users, depth + 1));
-            }
-        }
-        bank
-    }
-    let root_shares = banks.iter().find(|(_, b)| b.name == root).map(|(_, b)| b.shares).unwrap_or(1);
-    Ok(Some(build(&root, root_shares, &children, &mut users, 0)))
-}
-
-/// The fair-share values `update-fshare` computes from the current
-/// projections (empty without a root bank).
-pub fn fairshare_values(conn: &Connection) -> Result<Vec<FsValue>, Error> {
-    Ok(match fairshare_tree(conn)? {
-        Some(t) => fairshare::compute(&t),
-        None => Vec::new(),
-    })
-}
-
-/// blake3 (hex) over the `(bank, username, round6(fairshare))` list, in
-/// walk order: one line `bank \0 username \0 {:.6} \n` per association.
-pub fn fairshare_digest(values: &[FsValue]) -> String {
-    let mut h = blake3::Hasher::new();
-    for v in values {
-        h.update(v.bank.as_bytes());
-        h.update(b"\0");
-        h.update(v.username.as_bytes());
-        h.update(b"\0");
-        h.update(format!("{:.6}\n", fairshare::round6(v.fairshare)).as_bytes());
-    }
-    h.finalize().to_hex().to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn job_recorded_version_is_the_catalogue_one() {
-        assert!(Event::catalogue().contains(&("JobRecorded", JOB_RECORDED_VERSION)));
-    }
 }

@@ -108,20 +108,11 @@ fn events_for(conn: &rusqlite::Connection, op: &Op, step: u32, job_id: &mut u64)
         Op::DeleteUser(u, b) => {
             vec![Event::AssociationDeleted(AssocRef { username: USERS[*u].into(), bank: BANKS[*b].into() })]
         }
-        Op::AddQueue(q) => vec![Event::QueueAdded(QueueAdded {
-            queue: format!("q{q}"),
-            min_nodes_per_job: 1,
-            max_nodes_per_job: 1,
-            max_time_per_job: 60,
-            priority: i64::from(*q),
-            max_running_jobs: 100,
-            max_nodes_per_assoc: INTEGER_MAX,
-            max_sched_jobs: INTEGER_MAX,
-            max_sched_nodes_per_assoc: INTEGER_MAX,
-            max_sched_cores_per_assoc: INTEGER_MAX,
-            max_nodes: INTEGER_MAX,
-            max_cores: INTEGER_MAX,
-        })],
+        Op::AddQueue(q) => {
+            let mut added = QueueAdded::with_defaults(format!("q{q}"));
+            added.limits.priority = i64::from(*q);
+            vec![Event::QueueAdded(added)]
+        }
         Op::SetFactor(f, w) => vec![Event::FactorWeightSet(FactorWeightSet {
             factor: ["fairshare", "queue", "bank", "urgency"][*f as usize].into(),
             weight: *w,

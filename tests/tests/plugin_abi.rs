@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use ledger::{EventHash, Seq};
 use plugin_harness::{jobspec, Host, DEPEND, INACTIVE, PRIORITY, RUN, SCHED};
-use projections::snapshot::{AssociationRecord, LedgerHead, QueueRecord, Snapshot, SnapshotBuilder};
+use projections::snapshot::{AssociationRecord, LedgerHead, QueueLimits, QueueRecord, Snapshot, SnapshotBuilder};
 use serde_json::{json, Value};
 
 const CRAWFORD: u32 = 5035;
@@ -38,7 +38,7 @@ fn crawford(f: impl FnOnce(&mut AssociationRecord)) -> AssociationRecord {
 fn seed(seq: u64, f: impl FnOnce(&mut AssociationRecord), queue_priority: i64) -> Snapshot {
     let mut b = SnapshotBuilder::new(LedgerHead { seq: Seq(seq), hash: EventHash([seq as u8; 32]) });
     b.add_association(&crawford(f));
-    b.add_queue(&QueueRecord { priority: queue_priority, ..QueueRecord::with_defaults("orange") });
+    b.add_queue(&QueueRecord::new("orange", QueueLimits { priority: queue_priority, ..QueueLimits::default() }));
     b.add_queue(&QueueRecord::with_defaults("purple"));
     b.add_bank("root", 0.0).add_bank("giants", 0.0);
     b.add_project("*").add_project("shortstops").add_project("catchers");
@@ -358,8 +358,8 @@ fn bank_and_queue_updates() {
         a.fairshare = 0.2;
         a.queues = vec!["orange".into(), "purple".into()];
     }));
-    b.add_queue(&QueueRecord { priority: 100, ..QueueRecord::with_defaults("orange") });
-    b.add_queue(&QueueRecord { priority: 7, ..QueueRecord::with_defaults("purple") });
+    b.add_queue(&QueueRecord::new("orange", QueueLimits { priority: 100, ..QueueLimits::default() }));
+    b.add_queue(&QueueRecord::new("purple", QueueLimits { priority: 7, ..QueueLimits::default() }));
     b.add_project("*").add_project("shortstops");
     let host = load(&write(dir.path(), "s", &b.build()));
     let id = host.submit(CRAWFORD, jobspec(0, 1, &[]), 16).expect("job");

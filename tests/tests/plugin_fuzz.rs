@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use ledger::{EventHash, Seq};
 use plugin_harness::{jobspec, Host, INACTIVE, RUN, SCHED};
-use projections::snapshot::{AssociationRecord, LedgerHead, QueueRecord, Snapshot, SnapshotBuilder};
+use projections::snapshot::{AssociationRecord, LedgerHead, QueueLimits, QueueRecord, Snapshot, SnapshotBuilder};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -33,8 +33,14 @@ fn snapshot(seq: u64, max_run: i64, max_sched: i64, max_nodes: i64, qmax_run: i6
             default_project: "p".into(),
         });
     }
-    b.add_queue(&QueueRecord { priority: 10, max_running_jobs: qmax_run, ..QueueRecord::with_defaults("q1") });
-    b.add_queue(&QueueRecord { max_sched_jobs: 1, max_nodes_per_assoc: 4, ..QueueRecord::with_defaults("q2") });
+    b.add_queue(&QueueRecord::new(
+        "q1",
+        QueueLimits { priority: 10, max_running_jobs: qmax_run, ..QueueLimits::default() },
+    ));
+    b.add_queue(&QueueRecord::new(
+        "q2",
+        QueueLimits { max_sched_jobs: 1, max_nodes_per_assoc: 4, ..QueueLimits::default() },
+    ));
     b.add_bank("a", 1.0).add_bank("b", 2.0);
     b.add_project("*").add_project("p");
     b.build()

@@ -1,6 +1,6 @@
 //! `add-queue`: add a queue with its limits.
 
-use projections::events::{Event, QueueAdded};
+use projections::events::{Event, QueueAdded, QueueLimits};
 use projections::model::State;
 
 use crate::context::{Context, Output};
@@ -55,8 +55,7 @@ fn nn(opt: &str, s: &str) -> Result<i64> {
 /// Pure decision.
 pub fn decide(state: &State<'_>, args: &Args) -> Result<Vec<Event>> {
     validate::name("queue", &args.queue)?;
-    let q = QueueAdded {
-        queue: args.queue.clone(),
+    let limits = QueueLimits {
         min_nodes_per_job: nn("--min-nodes-per-job", &args.min_nodes_per_job)?,
         max_nodes_per_job: nn("--max-nodes-per-job", &args.max_nodes_per_job)?,
         max_time_per_job: nn("--max-time-per-job", &args.max_time_per_job)?,
@@ -66,6 +65,10 @@ pub fn decide(state: &State<'_>, args: &Args) -> Result<Vec<Event>> {
         max_sched_jobs: nn("--max-sched-jobs", &args.max_sched_jobs)?,
         max_sched_nodes_per_assoc: nn("--max-sched-nodes-per-assoc", &args.max_sched_nodes_per_assoc)?,
         max_sched_cores_per_assoc: nn("--max-sched-cores-per-assoc", &args.max_sched_cores_per_assoc)?,
+    };
+    let q = QueueAdded {
+        queue: args.queue.clone(),
+        limits,
         max_nodes: nn("--max-nodes", &args.max_nodes)?,
         max_cores: nn("--max-cores", &args.max_cores)?,
     };

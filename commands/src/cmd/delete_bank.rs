@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use projections::events::{BankRef, Event};
 use projections::model::State;
 
-use crate::cmd::shared;
+use crate::admin;
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};
 use crate::validate;
@@ -32,7 +32,7 @@ pub fn decide(state: &State<'_>, args: &Args) -> Result<Vec<Event>> {
     let Some(root) = state.bank(&args.bank)? else {
         return Err(Error::invalid(format!("bank {} not found in bank_table", args.bank)));
     };
-    let banks = shared::subtree(state, root)?;
+    let banks = admin::subtree(state, root)?;
     let names: Vec<String> = banks.iter().map(|b| b.bank.clone()).collect();
     // `users` keeps first-seen order; `seen` answers membership.
     let mut users: Vec<String> = Vec::new();
@@ -46,7 +46,7 @@ pub fn decide(state: &State<'_>, args: &Args) -> Result<Vec<Event>> {
     }
     let mut events = Vec::new();
     for u in &users {
-        events.extend(shared::remove_user_events(state, u, &names, args.force)?);
+        events.extend(admin::remove_user_events(state, u, &names, args.force)?);
     }
     for b in banks.iter().rev() {
         let r = BankRef { bank: b.bank.clone() };

@@ -3,7 +3,7 @@
 use projections::events::{Event, ProjectRef};
 use projections::model::State;
 
-use crate::cmd::shared;
+use crate::admin;
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};
 use crate::validate;
@@ -37,7 +37,7 @@ pub fn decide(state: &State<'_>, args: &Args) -> Result<Vec<Event>> {
 pub fn cmd_delete_project(ctx: &Context, args: &Args) -> Result<Output> {
     let ledger = crate::db::write(ctx, |s| decide(s, args))?;
     let p = args.project.as_str();
-    shared::warn_if_referenced(&State::new(ledger.conn()), WARNING, |a| {
+    admin::warn_if_referenced(&State::new(ledger.conn()), WARNING, |a| {
         a.project_list().contains(&p) || a.default_project == p
     })
 }

@@ -3,7 +3,7 @@
 use projections::events::{Event, QueueRef};
 use projections::model::State;
 
-use crate::cmd::shared;
+use crate::admin;
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};
 use crate::validate;
@@ -33,7 +33,7 @@ pub fn decide(state: &State<'_>, args: &Args) -> Result<Vec<Event>> {
 pub fn cmd_delete_queue(ctx: &Context, args: &Args) -> Result<Output> {
     let ledger = crate::db::write(ctx, |s| decide(s, args))?;
     let q = args.queue.as_str();
-    shared::warn_if_referenced(&State::new(ledger.conn()), WARNING, |a| a.queue_list().contains(&q))
+    admin::warn_if_referenced(&State::new(ledger.conn()), WARNING, |a| a.queue_list().contains(&q))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use projections::events::Event;
 use projections::model::State;
 
-use crate::cmd::shared;
+use crate::admin;
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};
 use crate::validate;
@@ -33,7 +33,7 @@ pub fn decide(state: &State<'_>, args: &Args) -> Result<Vec<Event>> {
             args.username, args.bank
         )));
     }
-    shared::remove_user_events(state, &args.username, std::slice::from_ref(&args.bank), args.force).map(|mut v| {
+    admin::remove_user_events(state, &args.username, std::slice::from_ref(&args.bank), args.force).map(|mut v| {
         if v.is_empty() {
             // Already disabled: record the request anyway.
             v.push(Event::AssociationDisabled(projections::events::AssocRef {

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 use ledger::StoredEvent;
+use projections::Event;
 use replay::RowDiff;
 use rusqlite::types::Value;
 
@@ -24,32 +25,6 @@ pub struct Args {
     pub from: String,
     /// The later point (SEQ or TIME).
     pub to: String,
-}
-
-/// The projection tables an event kind can change.
-pub fn tables_of_kind(kind: &str) -> &'static [&'static str] {
-    match kind {
-        "DbCreated" => &["config_table", "priority_factor_weight_table", "project_table", "usage_state"],
-        "BankAdded" | "BankReactivated" | "BankEdited" | "BankDisabled" | "BankDeleted" => &["bank_table"],
-        "AssociationAdded"
-        | "AssociationReactivated"
-        | "AssociationEdited"
-        | "AssociationDisabled"
-        | "AssociationDeleted" => &["association_table", "usage_dirty"],
-        "DefaultBankChanged" => &["association_table"],
-        "QueueAdded" | "QueueEdited" | "QueueDeleted" => &["queue_table"],
-        "ProjectAdded" | "ProjectDeleted" => &["project_table"],
-        "FactorWeightSet" => &["priority_factor_weight_table"],
-        "ConfigAdded" | "ConfigEdited" | "ConfigDeleted" => &["config_table", "usage_state"],
-        "JobRecorded" => &["jobs", "usage_pending"],
-        "UsageUpdated" => {
-            &["usage_bins", "usage_pending", "usage_dirty", "usage_state", "association_table", "bank_table"]
-        }
-        "UsageCleared" => &["usage_bins", "usage_dirty", "association_table", "bank_table"],
-        "FairshareUpdated" => &["association_table"],
-        "JobsScrubbed" => &["usage_state"],
-        _ => &[],
-    }
 }
 
 /// Whether event `ev` names the row identified by `ident` (natural-key
@@ -196,7 +171,10 @@ pub fn cmd_diff(ctx: &Context, args: &Args) -> Result<Output> {
     let mut by_table: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     let mut index = EventIndex::default();
     for (i, (ev, payload)) in events.iter().enumerate() {
-        for &t in tables_of_kind(&ev.kind) {
+        // Every stored event decodes (old versions are upcast); one that
+        // does not is named on no table.
+        let decoded = Event::decode(&ev.kind, ev.version, &ev.payload).ok();
+        for &t in decoded.as_ref().map_or(&[][..], projections::apply::tables_touched) {
             by_table.entry(t).or_default().push(i);
             index.add(t, payload, i);
         }

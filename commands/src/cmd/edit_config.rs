@@ -3,7 +3,7 @@
 use projections::events::{ConfigSet, Event};
 use projections::model::State;
 
-use crate::cmd::shared::{key_value, text_value};
+use crate::admin::{key_value, text_value};
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};
 use crate::format::py_float;

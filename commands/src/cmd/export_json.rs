@@ -39,15 +39,9 @@ struct Assoc<'a> {
 #[derive(Debug, Serialize)]
 struct Queue<'a> {
     queue: &'a str,
-    min_nodes_per_job: i64,
-    max_nodes_per_job: i64,
-    max_time_per_job: i64,
-    priority: i64,
-    max_running_jobs: i64,
-    max_nodes_per_assoc: i64,
-    max_sched_jobs: i64,
-    max_sched_nodes_per_assoc: i64,
-    max_sched_cores_per_assoc: i64,
+    /// In `QueueLimits`' field order, which is the reference's key order.
+    #[serde(flatten)]
+    limits: projections::queue::QueueLimits,
 }
 
 #[derive(Debug, Serialize)]
@@ -158,21 +152,7 @@ pub fn view(state: &State<'_>) -> Result<Output> {
                 max_sched_jobs: a.max_sched_jobs,
             })
             .collect(),
-        queues: queues
-            .iter()
-            .map(|q| Queue {
-                queue: &q.queue,
-                min_nodes_per_job: q.min_nodes_per_job,
-                max_nodes_per_job: q.max_nodes_per_job,
-                max_time_per_job: q.max_time_per_job,
-                priority: q.priority,
-                max_running_jobs: q.max_running_jobs,
-                max_nodes_per_assoc: q.max_nodes_per_assoc,
-                max_sched_jobs: q.max_sched_jobs,
-                max_sched_nodes_per_assoc: q.max_sched_nodes_per_assoc,
-                max_sched_cores_per_assoc: q.max_sched_cores_per_assoc,
-            })
-            .collect(),
+        queues: queues.iter().map(|q| Queue { queue: &q.queue, limits: q.limits }).collect(),
         projects: projects.iter().map(|p| Project { project: &p.project }).collect(),
         banks: banks.iter().map(|b| Bank { bank: &b.bank, priority: b.priority }).collect(),
         config: Config { deny_unknown_queues: deny },

@@ -230,7 +230,7 @@ pub fn rows(
             bank_prio.insert(bank.clone(), p);
         }
         if !qprio.contains_key(&j.queue) {
-            let p = if j.queue.is_empty() { 0 } else { state.queue(&j.queue)?.map_or(0, |q| q.priority) };
+            let p = if j.queue.is_empty() { 0 } else { state.queue(&j.queue)?.map_or(0, |q| q.limits.priority) };
             qprio.insert(j.queue.clone(), p);
         }
         let fairshare = match j.fairshare {
@@ -397,7 +397,7 @@ mod tests {
         };
         let queue = |q: &str, p: i64| {
             let mut e: QueueAdded = crate::testing::queue(q);
-            e.priority = p;
+            e.limits.priority = p;
             Given::Event(Event::QueueAdded(e))
         };
         let fs = |b: &str, f: f64| {

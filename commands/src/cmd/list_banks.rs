@@ -2,7 +2,7 @@
 
 use projections::model::State;
 
-use crate::cmd::shared::ListOutput;
+use crate::admin::ListOutput;
 use crate::cmd::view_bank::bank_rows;
 use crate::context::{Context, Output};
 use crate::error::Result;

@@ -2,7 +2,7 @@
 
 use projections::model::State;
 
-use crate::cmd::shared::{pair_rows, ListOutput};
+use crate::admin::{pair_rows, ListOutput};
 use crate::context::{Context, Output};
 use crate::error::Result;
 

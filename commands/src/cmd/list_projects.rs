@@ -2,7 +2,7 @@
 
 use projections::model::State;
 
-use crate::cmd::shared::{project_rows, ListOutput};
+use crate::admin::{project_rows, ListOutput};
 use crate::context::{Context, Output};
 use crate::error::Result;
 

@@ -2,7 +2,7 @@
 
 use projections::model::State;
 
-use crate::cmd::shared::{queue_rows, ListOutput};
+use crate::admin::{queue_rows, ListOutput};
 use crate::context::{Context, Output};
 use crate::error::Result;
 

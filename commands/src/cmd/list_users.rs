@@ -2,7 +2,7 @@
 
 use projections::model::{Association, State};
 
-use crate::cmd::shared::{assoc_rows, ListOutput};
+use crate::admin::{assoc_rows, ListOutput};
 use crate::context::{Context, Output};
 use crate::error::Result;
 

@@ -2,7 +2,7 @@
 
 use projections::model::State;
 
-use crate::cmd::shared::{pair_rows, render, Default};
+use crate::admin::{pair_rows, render, DefaultFormat};
 use crate::context::{Context, Output};
 use crate::error::Result;
 
@@ -29,7 +29,7 @@ pub fn view(state: &State<'_>, args: &Args) -> Result<Output> {
         args.format.as_deref(),
         args.json,
         false,
-        Default::Table,
+        DefaultFormat::Table,
         &empty,
     )?;
     Ok(Output::line(text))

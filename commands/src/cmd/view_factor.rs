@@ -2,7 +2,7 @@
 
 use projections::model::State;
 
-use crate::cmd::shared::{pair_rows, render, Default};
+use crate::admin::{pair_rows, render, DefaultFormat};
 use crate::context::{Context, Output};
 use crate::error::Result;
 
@@ -24,7 +24,7 @@ pub fn view(state: &State<'_>, args: &Args) -> Result<Output> {
     let pairs: Vec<(String, i64)> = state.factor(&args.factor)?.map(|w| (args.factor.clone(), w)).into_iter().collect();
     let empty = format!("factor {} not found in priority_factor_weight_table", args.factor);
     let rows = pair_rows("factor", "weight", &pairs);
-    let text = render(rows, None, args.format.as_deref(), args.json, false, Default::Table, &empty)?;
+    let text = render(rows, None, args.format.as_deref(), args.json, false, DefaultFormat::Table, &empty)?;
     Ok(Output::line(text))
 }
 

@@ -2,7 +2,7 @@
 
 use projections::model::State;
 
-use crate::cmd::shared::{project_rows, render, Default};
+use crate::admin::{project_rows, render, DefaultFormat};
 use crate::context::{Context, Output};
 use crate::error::Result;
 
@@ -23,7 +23,8 @@ pub struct Args {
 pub fn view(state: &State<'_>, args: &Args) -> Result<Output> {
     let p: Vec<_> = state.project(&args.project)?.into_iter().collect();
     let empty = format!("project {} not found in project_table", args.project);
-    let text = render(project_rows(&p), None, args.format.as_deref(), false, args.parsable, Default::Json, &empty)?;
+    let text =
+        render(project_rows(&p), None, args.format.as_deref(), false, args.parsable, DefaultFormat::Json, &empty)?;
     Ok(Output::line(text))
 }
 

@@ -2,7 +2,7 @@
 
 use projections::model::State;
 
-use crate::cmd::shared::{queue_rows, render, Default};
+use crate::admin::{queue_rows, render, DefaultFormat};
 use crate::context::{Context, Output};
 use crate::error::Result;
 
@@ -23,7 +23,7 @@ pub struct Args {
 pub fn view(state: &State<'_>, args: &Args) -> Result<Output> {
     let q: Vec<_> = state.queue(&args.queue)?.into_iter().collect();
     let empty = format!("queue {} not found in queue_table", args.queue);
-    let text = render(queue_rows(&q), None, args.format.as_deref(), false, args.parsable, Default::Json, &empty)?;
+    let text = render(queue_rows(&q), None, args.format.as_deref(), false, args.parsable, DefaultFormat::Json, &empty)?;
     Ok(Output::line(text))
 }
 

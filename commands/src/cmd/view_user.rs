@@ -2,7 +2,7 @@
 
 use projections::model::State;
 
-use crate::cmd::shared::{assoc_rows, render, Default};
+use crate::admin::{assoc_rows, render, DefaultFormat};
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};
 
@@ -59,7 +59,7 @@ pub fn view(state: &State<'_>, args: &Args) -> Result<Output> {
         args.format.as_deref(),
         false,
         args.parsable,
-        Default::Json,
+        DefaultFormat::Json,
         &not_found,
     )?;
     Ok(Output::line(text))

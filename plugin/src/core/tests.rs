@@ -1,5 +1,5 @@
 use super::*;
-use fluxacct_core::snapshot::{AssociationRecord, QueueRecord, SnapshotBuilder};
+use fluxacct_core::snapshot::{AssociationRecord, QueueLimits, QueueRecord, SnapshotBuilder};
 
 fn rec(uid: u32, bank: &str) -> AssociationRecord {
     AssociationRecord {
@@ -28,7 +28,7 @@ fn snap(f: impl FnOnce(&mut AssociationRecord)) -> Snapshot {
     let mut other = rec(5035, "dodgers");
     other.default_bank = a.default_bank.clone();
     b.add_association(&other);
-    b.add_queue(&QueueRecord { priority: 100, ..QueueRecord::with_defaults("gold") });
+    b.add_queue(&QueueRecord::new("gold", QueueLimits { priority: 100, ..QueueLimits::default() }));
     b.add_queue(&QueueRecord::with_defaults("silver"));
     b.add_bank("giants", 0.0);
     b.add_project("*").add_project("shortstops");
@@ -213,8 +213,8 @@ fn sched_twice_counts_once() {
 #[test]
 fn queue_limits_hold() {
     let mut s = snap(|_| {});
-    s.queues[0].max_running_jobs = 1;
-    s.queues[0].max_nodes_per_assoc = 2;
+    s.queues[0].limits.max_running_jobs = 1;
+    s.queues[0].limits.max_nodes_per_assoc = 2;
     let mut c = Core::new();
     c.load(s);
     let mut j1 = job(1, STATE_NEW);

@@ -42,24 +42,13 @@ pub fn assoc_rows(assocs: &[Association]) -> Rows {
     rows
 }
 
-/// queue_table rows.
+/// queue_table rows: each row's columns in table order, from its
+/// serialized form (the column names are its field names).
 pub fn queue_rows(queues: &[Queue]) -> Rows {
     let mut rows = Rows::new(Queue::COLUMNS);
     for q in queues {
-        rows.push(vec![
-            json!(q.queue),
-            json!(q.min_nodes_per_job),
-            json!(q.max_nodes_per_job),
-            json!(q.max_time_per_job),
-            json!(q.priority),
-            json!(q.max_running_jobs),
-            json!(q.max_nodes_per_assoc),
-            json!(q.max_sched_jobs),
-            json!(q.max_sched_nodes_per_assoc),
-            json!(q.max_sched_cores_per_assoc),
-            json!(q.max_nodes),
-            json!(q.max_cores),
-        ]);
+        let v = serde_json::to_value(q).unwrap_or(Value::Null);
+        rows.push(Queue::COLUMNS.iter().map(|c| v[*c].clone()).collect());
     }
     rows
 }
@@ -82,9 +71,9 @@ pub fn pair_rows<V: Into<Value> + Clone>(a: &str, b: &str, pairs: &[(String, V)]
     rows
 }
 
-/// How a view or list command prints by default.
+/// How a view or list command prints when no format is asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Default {
+pub enum DefaultFormat {
     /// A table (list-* commands, view-factor, view-config).
     Table,
     /// JSON (view-user, view-queue, view-project).
@@ -101,7 +90,7 @@ pub fn render(
     fmt: Option<&str>,
     json: bool,
     parsable: bool,
-    default: Default,
+    default: DefaultFormat,
     empty: &str,
 ) -> Result<String> {
     if rows.rows.is_empty() {
@@ -114,7 +103,7 @@ pub fn render(
     if let Some(f) = fmt {
         return format::as_format(&rows, f);
     }
-    let as_json = json || (default == Default::Json && !parsable);
+    let as_json = json || (default == DefaultFormat::Json && !parsable);
     Ok(if as_json { format::as_json(&rows) } else { format::as_table(&rows) })
 }
 
@@ -142,7 +131,7 @@ impl ListOutput {
             self.format.as_deref(),
             self.json,
             false,
-            Default::Table,
+            DefaultFormat::Table,
             "no results found in query",
         )?;
         Ok(Output::line(text))
@@ -239,6 +228,19 @@ pub fn subtree(state: &State<'_>, root: Bank) -> Result<Vec<Bank>> {
 mod tests {
     use super::*;
     use crate::testing::{given, Given};
+
+    #[test]
+    fn queue_rows_are_every_column_in_table_order() {
+        let limits = projections::events::QueueLimits { priority: 7, ..Default::default() };
+        let q = Queue { queue: "gold".into(), limits, max_nodes: 8, max_cores: 9 };
+        let rows = queue_rows(&[q]);
+        assert_eq!(rows.rows.len(), 1);
+        let want = [json!("gold"), json!(1), json!(1), json!(60), json!(7), json!(100)];
+        assert_eq!(rows.rows[0][..6], want);
+        assert_eq!(rows.rows[0].len(), Queue::COLUMNS.len());
+        assert_eq!(rows.rows[0][10..], [json!(8), json!(9)]);
+        assert!(rows.rows[0].iter().all(|v| !v.is_null()));
+    }
 
     #[test]
     fn key_values() {

@@ -1,0 +1,112 @@
+//! The usage side of applying an event: which events bin jobs, recompute
+//! usage, re-bin a bank or mark associations for the next update.
+
+use rusqlite::{params, Connection};
+
+use super::{
+    bank_filter_changed, exact_ignore_key, fairshare_digest, fairshare_values, forget_exact_ignore, last_as_of,
+    mark_dirty, rebin, set_state, usage_updated, PendingJob, USAGE_CONFIG_KEYS,
+};
+use crate::apply::ApplyCtx;
+use crate::error::Error;
+use crate::events::Event;
+use crate::fairshare;
+
+/// Applies the usage side of an event (called for every event, after the
+/// admin tables are updated). `buffered` holds `usage_pending` rows not
+/// written yet: a `JobRecorded` adds its row to it, a `UsageUpdated` bins
+/// from it as from the table, and a re-binning (the only other reader of
+/// `usage_pending`) writes it out first. The caller writes what is left
+/// with [`super::store_pending`] before the tables are read.
+pub fn apply(conn: &Connection, ctx: &ApplyCtx, ev: &Event, buffered: &mut Vec<PendingJob>) -> Result<(), Error> {
+    match ev {
+        Event::DbCreated(e) => set_state(conn, "t0", e.t0)?,
+        Event::JobRecorded(j) => {
+            if let Some(job) = PendingJob::of(ctx.seq, j) {
+                buffered.push(job);
+            }
+        }
+        Event::UsageUpdated(u) => usage_updated(conn, ctx.seq, u.as_of, buffered)?,
+        Event::UsageCleared(c) => {
+            conn.prepare_cached("UPDATE bank_table SET ignore_older_than = ?2 WHERE bank = ?1")?
+                .execute(params![c.bank, c.ignore_older_than])?;
+            match c.at {
+                Some(t) => set_state(conn, &exact_ignore_key(&c.bank), t)?,
+                None => forget_exact_ignore(conn, &c.bank)?,
+            }
+            bank_filter_changed(conn, ctx, &c.bank, buffered)?;
+            conn.prepare_cached("UPDATE association_table SET fairshare = 0.5 WHERE bank = ?1")?.execute([&c.bank])?;
+        }
+        Event::BankEdited(e) => {
+            if e.ignore_older_than.is_some() {
+                forget_exact_ignore(conn, &e.bank)?;
+                bank_filter_changed(conn, ctx, &e.bank, buffered)?
+            }
+        }
+        Event::BankAdded(e) => {
+            forget_exact_ignore(conn, &e.bank)?;
+            if e.ignore_older_than != 0 {
+                bank_filter_changed(conn, ctx, &e.bank, buffered)?
+            }
+        }
+        Event::AssociationAdded(e) => mark_dirty(conn, &e.username, &e.bank)?,
+        Event::AssociationReactivated(e) => mark_dirty(conn, &e.username, &e.bank)?,
+        Event::AssociationEdited(e) => {
+            if e.userid.is_some() || e.new_bank.is_some() {
+                mark_dirty(conn, &e.username, e.new_bank.as_deref().unwrap_or(&e.bank))?
+            }
+        }
+        Event::ConfigAdded(c) | Event::ConfigEdited(c) => config_changed(conn, ctx, &c.key, buffered)?,
+        Event::ConfigDeleted(c) => config_changed(conn, ctx, &c.key, buffered)?,
+        Event::FairshareUpdated(f) => {
+            let values = fairshare_values(conn)?;
+            let digest = fairshare_digest(&values);
+            if values.len() as u64 != f.associations || digest != f.digest {
+                return Err(Error::Apply {
+                    seq: ctx.seq,
+                    what: format!(
+                        "fair-share recomputation ({} associations, digest {digest}) does not match the event \
+                         ({} associations, digest {})",
+                        values.len(),
+                        f.associations,
+                        f.digest
+                    ),
+                });
+            }
+            let mut stmt =
+                conn.prepare_cached("UPDATE association_table SET fairshare = ?3 WHERE username = ?1 AND bank = ?2")?;
+            for v in &values {
+                stmt.execute(params![v.username, v.bank, fairshare::round6(v.fairshare)])?;
+            }
+        }
+        // No usage side: the admin tables are all they change.
+        Event::BankReactivated(_)
+        | Event::BankDisabled(_)
+        | Event::BankDeleted(_)
+        | Event::AssociationDisabled(_)
+        | Event::AssociationDeleted(_)
+        | Event::DefaultBankChanged(_)
+        | Event::QueueAdded(_)
+        | Event::QueueEdited(_)
+        | Event::QueueDeleted(_)
+        | Event::ProjectAdded(_)
+        | Event::ProjectDeleted(_)
+        | Event::FactorWeightSet(_)
+        | Event::JobsScrubbed(_) => {}
+    }
+    Ok(())
+}
+
+/// A usage config key changed: from now on the new parameters hold. The
+/// bins are rebuilt from the job records (periods and weights may differ),
+/// and the next usage update recomputes every association.
+fn config_changed(conn: &Connection, ctx: &ApplyCtx, key: &str, buffered: &mut Vec<PendingJob>) -> Result<(), Error> {
+    if !USAGE_CONFIG_KEYS.contains(&key) {
+        return Ok(());
+    }
+    if let Some(as_of) = last_as_of(conn)? {
+        let p = super::params(conn)?;
+        rebin(conn, ctx.seq, &p, as_of, None, buffered)?;
+    }
+    set_state(conn, "recompute_all", 1.0)
+}
