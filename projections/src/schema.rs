@@ -11,7 +11,9 @@ use crate::error::Error;
 
 /// Version of the projection tables' schema. 2: `jobs` is a view over the
 /// log instead of a table, and `usage_pending` carries what binning needs.
-pub const PROJECTION_SCHEMA_VERSION: i64 = 2;
+/// 3: the expression index `events_job_t_inactive` (over a JSON float, not
+/// stable across SQLite versions) is replaced by the table `job_times`.
+pub const PROJECTION_SCHEMA_VERSION: i64 = 3;
 
 /// Every projection table, in creation order (the order rebuild and
 /// `rebuild --check` walk them).
@@ -62,22 +64,53 @@ pub const JOBS_VIEW_BODY: &str = "SELECT
          ELSE 0.0 END                                           AS actual_duration
 FROM events WHERE kind = 'JobRecorded'";
 
-/// The SQL expression of a job's `t_inactive` in `events`, exactly as the
-/// index `events_job_t_inactive` and the view `jobs` spell it (SQLite uses
-/// an expression index only for the identical expression).
-pub const JOB_T_INACTIVE_EXPR: &str = "json_extract(CAST(payload AS TEXT), '$.t_inactive')";
-
-/// Partial expression indexes on the log for the `jobs` view: by job id
-/// (duplicate checks, `view-job-records --jobid`) and by `t_inactive`
-/// (re-binning, usage reports, the newest record). They index the log and
-/// are kept by SQLite with it, in the same transaction as each append, so
-/// they are not projections: a rebuild leaves them alone.
+/// The partial expression index on the log for the `jobs` view by job id
+/// (duplicate checks, `view-job-records --jobid`). Job ids are JSON
+/// integers, which every SQLite version reads exactly. It indexes the log
+/// and is kept by SQLite with it, in the same transaction as each append.
+///
+/// There is deliberately no expression index over a JSON *float* (such as
+/// `t_inactive`): SQLite versions read decimal floats differently (3.40
+/// reports `row N missing from index`, later ones `stores an imprecise
+/// floating-point value`), so such an index fails `PRAGMA integrity_check`
+/// and a lookup through it can miss a job. Ranges of `t_inactive` go
+/// through [`JOB_TIMES_DDL`] instead.
 pub const EVENT_INDEXES_DDL: &str = "
 CREATE INDEX IF NOT EXISTS main.events_job_id
     ON events(json_extract(CAST(payload AS TEXT), '$.id')) WHERE kind = 'JobRecorded';
-CREATE INDEX IF NOT EXISTS main.events_job_t_inactive
-    ON events(json_extract(CAST(payload AS TEXT), '$.t_inactive')) WHERE kind = 'JobRecorded';
+DROP INDEX IF EXISTS main.events_job_t_inactive;
 ";
+
+/// `job_times`: one row per `JobRecorded` event, its `t_inactive` as
+/// integer microseconds ([`t_us`], computed in Rust from the decoded
+/// record) and its seq. Integers compare exactly in every SQLite version,
+/// and [`t_us`] is monotone, so `t_inactive_us BETWEEN t_us(a) AND t_us(b)`
+/// selects every job with `a <= t_inactive <= b` (and possibly a few just
+/// outside, which readers drop after decoding the record).
+///
+/// Like the log's indexes it is derived from the log alone and is not part
+/// of the canonical projection state: the append path writes a row with
+/// each job record ([`index_job`]), and `rebuild` rewrites it whole.
+pub const JOB_TIMES_DDL: &str = "
+CREATE TABLE IF NOT EXISTS main.job_times (
+    t_inactive_us INTEGER NOT NULL,
+    seq           INTEGER NOT NULL,
+    PRIMARY KEY (t_inactive_us, seq)
+) WITHOUT ROWID;
+";
+
+/// A time in epoch seconds as integer microseconds, rounded down
+/// (saturating; NaN gives 0). Monotone: `a <= b` implies `t_us(a) <= t_us(b)`.
+pub fn t_us(t: f64) -> i64 {
+    (t * 1e6).floor() as i64
+}
+
+/// Records the job record at `seq` in `job_times`.
+pub fn index_job(conn: &Connection, seq: u64, t_inactive: f64) -> Result<(), Error> {
+    conn.prepare_cached("INSERT INTO main.job_times(t_inactive_us, seq) VALUES (?1, ?2)")?
+        .execute([t_us(t_inactive), seq as i64])?;
+    Ok(())
+}
 
 /// DDL of the projection tables.
 pub const DDL: &str = r#"
@@ -194,6 +227,7 @@ pub fn create(conn: &Connection) -> Result<(), Error> {
     // `events`, and `crate::write::scratch` gives it a temporary `jobs`.
     if object_type(conn, "main", "events")?.as_deref() == Some("table") {
         conn.execute_batch(EVENT_INDEXES_DDL)?;
+        conn.execute_batch(JOB_TIMES_DDL)?;
         conn.execute_batch(&format!("CREATE VIEW IF NOT EXISTS main.jobs AS {JOBS_VIEW_BODY}"))?;
     }
     conn.execute(
