@@ -37,6 +37,18 @@ pub enum Error {
         /// Found.
         found: Seq,
     },
+    /// The hash chain is broken (recorded by `verify` or found at the head):
+    /// writes are refused.
+    #[error(
+        "the ledger's hash chain is broken at seq {seq} ({reason}); writes are refused: see `flux-account verify`, \
+         then restore a copy or run `flux-account repair --accept-break {seq} --reason ...`"
+    )]
+    ChainBroken {
+        /// The first bad seq.
+        seq: Seq,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A stored row could not be decoded.
     #[error("corrupt event row at seq {seq}: {what}")]
     Corrupt {

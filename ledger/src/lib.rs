@@ -16,6 +16,8 @@
 pub mod encoding;
 mod error;
 #[cfg(feature = "sqlite")]
+pub mod integrity;
+#[cfg(feature = "sqlite")]
 mod store;
 mod types;
 #[cfg(feature = "sqlite")]
@@ -27,7 +29,7 @@ pub use error::Error;
 pub use store::{Appended, EventStream, Ledger, OpenMode, Tx, APPLICATION_ID, SCHEMA_VERSION};
 pub use types::{Actor, EventHash, EventMeta, Seq, StoredEvent};
 #[cfg(feature = "sqlite")]
-pub use verify::{open_read_only, verify_chain, verify_chain_to, VerifyFailure, VerifyReport};
+pub use verify::{open_read_only, verify_chain, verify_chain_range, verify_chain_to, VerifyFailure, VerifyReport};
 
 /// Result alias for ledger operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

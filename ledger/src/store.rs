@@ -34,7 +34,14 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER events_no_delete BEFORE DELETE ON events
     BEGIN SELECT RAISE(ABORT, 'fluxacct: events are write-once; DELETE refused'); END;
     "#,
+    // 1 -> 2: bookkeeping outside the log (what verification found;
+    // `crate::integrity`).
+    "CREATE TABLE IF NOT EXISTS ledger_state (key TEXT NOT NULL PRIMARY KEY, value);",
 ];
+
+/// The oldest ledger schema a read-only open accepts without migrating:
+/// later migrations only add side tables, whose absence readers handle.
+const MIN_READABLE_VERSION: i64 = 1;
 
 /// Page size of new ledgers, in bytes.
 pub const PAGE_SIZE: i64 = 16384;
@@ -166,6 +173,9 @@ impl Ledger {
         }
         configure(&conn, mode == OpenMode::ReadOnly)?;
         if version < SCHEMA_VERSION {
+            if mode == OpenMode::ReadOnly && version >= MIN_READABLE_VERSION {
+                return Ok(Ledger { conn, path: display });
+            }
             if mode == OpenMode::ReadOnly {
                 return Err(not_ledger("; it needs a schema upgrade, open it read-write once"));
             }
@@ -198,7 +208,28 @@ impl Ledger {
 
     /// Starts a write transaction with `BEGIN IMMEDIATE`. A concurrent writer
     /// makes this wait (busy timeout), so the chain never forks.
+    ///
+    /// Refuses (with [`Error::ChainBroken`]) while a break of the hash chain
+    /// is recorded, or when the head event no longer hashes to its stored
+    /// hash or links to its predecessor (an O(1) check; the break is then
+    /// recorded): the broken state is never extended. See
+    /// [`crate::integrity`].
     pub fn transaction(&mut self) -> Result<Tx<'_>> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Err((f, new)) = crate::integrity::guard(&tx)? {
+            if new {
+                crate::integrity::record_broken(&tx, &f)?;
+                tx.commit()?;
+            }
+            return Err(Error::ChainBroken { seq: f.seq, reason: f.reason });
+        }
+        let head = read_head(&tx)?;
+        Ok(Tx { tx, head, argv_cache: None, buf: Vec::new() })
+    }
+
+    /// A write transaction without the broken-chain guard, for recording
+    /// that a break is accepted (`repair --accept-break`) and nothing else.
+    pub fn transaction_despite_break(&mut self) -> Result<Tx<'_>> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let head = read_head(&tx)?;
         Ok(Tx { tx, head, argv_cache: None, buf: Vec::new() })
@@ -238,6 +269,16 @@ impl Ledger {
             self.conn.query_row("SELECT max(seq) FROM events WHERE recorded_at <= ?1", [t_us], |r| r.get(0))?;
         Ok(seq.map(|s| Seq(s as u64)))
     }
+}
+
+/// The head's seq and stored hash, on any connection to a ledger.
+pub(crate) fn head_of(conn: &Connection) -> Result<Option<(Seq, EventHash)>> {
+    Ok(read_head(conn)?.map(|h| (h.seq, h.hash)))
+}
+
+/// One event, on any connection to a ledger.
+pub(crate) fn event_of(conn: &Connection, seq: Seq) -> Result<Option<StoredEvent>> {
+    read_event(conn, seq)
 }
 
 struct Head {

@@ -330,6 +330,7 @@ fn apply_admin(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Erro
             conn.prepare_cached("DELETE FROM config_table WHERE key = ?1")?.execute([&e.key])?;
         }
         Event::JobRecorded(_) | Event::UsageUpdated(_) | Event::UsageCleared(_) | Event::FairshareUpdated(_) => {}
+        Event::BreakAccepted(_) => {}
     }
     Ok(())
 }
