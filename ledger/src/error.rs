@@ -17,6 +17,15 @@ pub enum Error {
         /// Extra explanation, starting with "; " when present.
         hint: String,
     },
+    /// The file cannot be used, for the reason given (a directory, no
+    /// permission, read-only, truncated or malformed, a damaged header).
+    #[error("cannot use ledger {path}: {why}")]
+    Unusable {
+        /// The path.
+        path: String,
+        /// Why, in one line.
+        why: String,
+    },
     /// The file was written by a newer fluxacct.
     #[error(
         "{path} has ledger schema version {found}, newer than this fluxacct supports ({supported}); upgrade fluxacct"

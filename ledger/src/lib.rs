@@ -14,6 +14,8 @@
 //! canonical-JSON bytes tagged with a kind and a schema version.
 
 pub mod encoding;
+#[cfg(feature = "sqlite")]
+mod diagnose;
 mod error;
 #[cfg(feature = "sqlite")]
 pub mod integrity;

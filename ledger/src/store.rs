@@ -139,33 +139,18 @@ impl Ledger {
     /// ledger written by a newer fluxacct.
     pub fn open(path: &Path, mode: OpenMode) -> Result<Ledger> {
         let display = path.display().to_string();
-        if !path.exists() {
-            return Err(Error::Missing(display));
-        }
+        // The file system's and the header's word first (`crate::diagnose`).
+        crate::diagnose::precheck(path, mode)?;
         let flags = match mode {
             OpenMode::ReadWrite => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             OpenMode::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         };
-        let conn = Connection::open_with_flags(path, flags)?;
+        let sqlite_err = |e: rusqlite::Error| crate::diagnose::sqlite_open_error(path, mode, e);
+        let conn = Connection::open_with_flags(path, flags).map_err(sqlite_err)?;
         let not_ledger = |hint: &str| Error::NotALedger { path: display.clone(), hint: hint.to_string() };
-        // Reading the header fails with SQLITE_NOTADB for non-database files.
-        let app_id: i64 = match conn.pragma_query_value(None, "application_id", |r| r.get(0)) {
-            Ok(v) => v,
-            Err(_) => return Err(not_ledger("; the file is not a SQLite database")),
-        };
+        let app_id: i64 = conn.pragma_query_value(None, "application_id", |r| r.get(0)).map_err(sqlite_err)?;
         if app_id != APPLICATION_ID {
-            let is_flux_accounting: bool = conn
-                .query_row("SELECT 1 FROM sqlite_master WHERE type='table' AND name='association_table'", [], |_| {
-                    Ok(true)
-                })
-                .optional()
-                .map_err(|_| not_ledger("; the file is not a SQLite database"))?
-                .unwrap_or(false);
-            return Err(if is_flux_accounting {
-                not_ledger("; it looks like a flux-accounting database")
-            } else {
-                not_ledger("")
-            });
+            return Err(crate::diagnose::foreign(path, &conn, app_id));
         }
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version > SCHEMA_VERSION {
@@ -537,6 +522,12 @@ mod tests {
 
         let other = dir.path().join("other.db");
         Connection::open(&other).unwrap().execute_batch("CREATE TABLE association_table(x)").unwrap();
+        let e = Ledger::open(&other, OpenMode::ReadWrite).unwrap_err();
+        assert!(!e.to_string().contains("flux-accounting"), "one table is not enough: {e}");
+        Connection::open(&other)
+            .unwrap()
+            .execute_batch("CREATE TABLE bank_table(x); CREATE TABLE job_usage_factor_table(x);")
+            .unwrap();
         let e = Ledger::open(&other, OpenMode::ReadWrite).unwrap_err();
         assert!(e.to_string().contains("flux-accounting"), "{e}");
 
