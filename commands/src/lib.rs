@@ -10,6 +10,7 @@
 //! [`Context`] carries the clock, the actor, the command line, the passwd
 //! lookups and the progress sink; commands return an [`Output`].
 
+pub mod chain;
 pub mod checkpoint_hook;
 pub mod cli;
 pub mod cmd;

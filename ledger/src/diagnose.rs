@@ -150,7 +150,7 @@ pub(crate) fn foreign(path: &Path, conn: &Connection, app_id: i64) -> Error {
             ),
         );
     }
-    if has("association_table") && has("bank_table") && has("job_usage_factor_table") {
+    if has("association_table") && has("bank_table") && !has("events") {
         return Error::NotALedger {
             path: path.display().to_string(),
             hint: "; it is a flux-accounting database (convert it with `flux-account import-db`)".into(),

@@ -237,6 +237,7 @@ pub fn walk(ledger: &crate::Ledger, threads: usize, from: Seq, accepted: &[Accep
                     lo = f.seq.next();
                     if head.is_none_or(|(h, _)| lo > h) {
                         out.report.head = head;
+                        out.report.events = head.map_or(0, |(h, _)| h.0 + 1 - from.0.max(1));
                         return Ok(out);
                     }
                 }
@@ -245,7 +246,13 @@ pub fn walk(ledger: &crate::Ledger, threads: usize, from: Seq, accepted: &[Accep
                     return Ok(out);
                 }
             },
-            None => return Ok(out),
+            None => {
+                // Intact from `from` to the head: no seq is missing.
+                if let Some((h, _)) = out.report.head {
+                    out.report.events = h.0 + 1 - from.0.max(1);
+                }
+                return Ok(out);
+            }
         }
     }
 }

@@ -34,6 +34,7 @@ pub mod list_users;
 pub mod log;
 pub mod priority_update;
 pub mod rebuild;
+pub mod repair;
 pub mod reset_factors;
 pub mod shared;
 pub mod shares;

@@ -40,6 +40,9 @@ pub fn decide(state: &State<'_>, now: f64) -> Result<Vec<Event>> {
 /// Runs `update-usage`.
 pub fn cmd_update_usage(ctx: &Context, _args: &Args) -> Result<Output> {
     let now = ctx.clock.now_secs();
+    // Cron runs this hourly: it also verifies the chain from the last
+    // verified seq to the head, and refuses to build on a break.
+    crate::chain::verify_incrementally(&crate::db::open_write(ctx)?)?;
     crate::db::write(ctx, |s| decide(s, now))?;
     Ok(Output::none())
 }
