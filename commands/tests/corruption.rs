@@ -66,44 +66,156 @@ fn find_in_page(db: &Path, page: usize, needle: &[u8]) -> usize {
     panic!("needle not in a live cell of page {page}");
 }
 
+/// The events and every projection table, for comparing a repaired
+/// ledger with a clean copy.
+fn data(db: &Path) -> String {
+    snapshot(db)
+}
+
+/// After a repair: `verify` and `rebuild --check` pass, and the data equals
+/// the clean ledger's.
+fn assert_repaired(db: &Path, clean: &Path) {
+    let v = ok(db, &["verify"]);
+    assert!(v.contains("file: ok"), "{v}");
+    ok(db, &["rebuild", "--check"]);
+    ok(db, &["verify", "--full"]);
+    assert_eq!(data(db), data(clean));
+    // The job lookups that failed before work again.
+    ok(db, &["view-job-records", "--jobid", "1005"]);
+    ok(db, &["list-users"]);
+}
+
+/// Copies the clean ledger, damages the copy with `damage`, and returns it.
+fn damaged(dir: &Path, clean: &Path, name: &str, damage: impl FnOnce(&Path)) -> PathBuf {
+    let db = dir.join(name);
+    std::fs::copy(clean, &db).expect("copy");
+    damage(&db);
+    db
+}
+
+/// (a) A flipped byte in an index page of the log (`events_job_id`):
+/// `verify` names the index, exit 1; `rebuild` repairs it.
 #[test]
-fn experiment() {
-    let (_dir, db) = site();
-    let root = root_page(&db, "events_job_id");
-    let clean = std::fs::read(&db).unwrap();
-    flip(&db, (root - 1) * PAGE, 0xff);
-    let r = fa(&db, &["verify"]);
-    eprintln!("A: {} | {} | {}", r.code, r.stdout, r.stderr);
-    std::fs::write(&db, &clean).unwrap();
-    let root = root_page(&db, "association_table");
-    let off = find_in_page(&db, root, b"mays");
-    flip(&db, off, 0x01);
-    let r = fa(&db, &["verify"]);
-    eprintln!("B1: {} | {} | {}", r.code, r.stdout, r.stderr);
+fn flipped_byte_in_a_log_index_page() {
+    let (dir, clean) = site();
+    let db = damaged(dir.path(), &clean, "a.db", |db| {
+        let root = root_page(db, "events_job_id");
+        flip(db, (root - 1) * PAGE, 0xff);
+    });
+    let e = fails(&db, &["verify"]);
+    assert!(e.contains("the ledger file is damaged: index events_job_id"), "{e}");
+    let out = ok(&db, &["rebuild"]);
+    assert!(out.contains("repaired damaged file structure: index events_job_id"), "{out}");
+    assert!(out.contains("reindexed") && out.contains("events_job_id"), "{out}");
+    assert_repaired(&db, &clean);
+}
+
+/// (b) A flipped byte in a projection row that makes the row unreadable:
+/// `verify` names the table, exit 1; `rebuild` repairs it.
+#[test]
+fn flipped_byte_in_a_projection_row() {
+    let (dir, clean) = site();
+    let db = damaged(dir.path(), &clean, "b.db", |db| {
+        let root = root_page(db, "association_table");
+        // The record header of the row of `mays` (a few bytes before its
+        // username): its size no longer fits the cell.
+        let off = find_in_page(db, root, b"mays");
+        flip(db, off - 12, 0x40);
+    });
+    let e = fails(&db, &["verify"]);
+    assert!(e.contains("the ledger file is damaged: table association_table"), "{e}");
+    assert!(e.contains("malformed"), "{e}");
     let r = fa(&db, &["rebuild", "--check"]);
-    eprintln!("B1c: {} | {} | {}", r.code, r.stdout, r.stderr);
-    std::fs::write(&db, &clean).unwrap();
-    flip(&db, off, 0x80);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.contains("association_table: live table unreadable"), "{}", r.stdout);
+    let out = ok(&db, &["rebuild"]);
+    assert!(out.contains("repaired damaged file structure: table association_table"), "{out}");
+    assert_repaired(&db, &clean);
+}
+
+/// (b') A flipped byte that changes a projection value (the row stays
+/// readable): `rebuild --check` reads the table's own cells (not a covering
+/// index) and reports it; `rebuild` repairs it.
+#[test]
+fn flipped_value_in_a_projection_row() {
+    let (dir, clean) = site();
+    let db = damaged(dir.path(), &clean, "b2.db", |db| {
+        let root = root_page(db, "association_table");
+        flip(db, find_in_page(db, root, b"mays"), 0x01);
+    });
     let r = fa(&db, &["rebuild", "--check"]);
-    eprintln!("B2c: {} | {} | {}", r.code, r.stdout, r.stderr);
-    let r = fa(&db, &["list-users"]);
-    eprintln!("B2l: {} | {} | {}", r.code, r.stdout, r.stderr);
-    std::fs::write(&db, &clean).unwrap();
-    // record header byte: the byte before the cell header size... flip the cell's header length
-    flip(&db, off - 12, 0x40);
-    std::fs::copy(&db, "/tmp/i15/b3.db").unwrap();
-    let r = fa(&db, &["verify"]);
-    eprintln!("B3: {} | {} | {}", r.code, r.stdout, r.stderr);
-    let r = fa(&db, &["list-users"]);
-    eprintln!("B3l: {} | {} | {}", r.code, r.stdout, r.stderr);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.contains("username='lays'"), "{}", r.stdout);
+    ok(&db, &["rebuild"]);
+    assert_repaired(&db, &clean);
+}
+
+/// (c) A flipped byte in an event row: `verify` names its seq, exit 1.
+#[test]
+fn flipped_byte_in_an_event_row() {
+    let (dir, clean) = site();
+    let c = Connection::open(&clean).expect("open");
+    let seq: i64 = c
+        .query_row("SELECT seq FROM events WHERE kind = 'ProjectAdded'", [], |r| r.get(0))
+        .expect("seq");
+    drop(c);
+    let db = damaged(dir.path(), &clean, "c.db", |db| {
+        // Every copy of the payload's bytes in the file (free pages may
+        // hold stale ones).
+        let bytes = std::fs::read(db).expect("read");
+        let needle = b"{\"project\":\"shortstops\"}";
+        let at: Vec<usize> =
+            (0..bytes.len() - needle.len()).filter(|&i| &bytes[i..i + needle.len()] == needle).collect();
+        assert!(!at.is_empty(), "payload found");
+        for i in at {
+            flip(db, i + 13, 0x01);
+        }
+    });
+    let e = fails(&db, &["verify"]);
+    assert_eq!(e, format!("flux-account: error: chain broken at seq {seq}: stored hash does not match the event's content"));
+    let e = fails(&db, &["add-queue", "blue"]);
+    assert!(e.contains(&format!("broken at seq {seq}")), "{e}");
+}
+
+/// (d) A flipped byte in the header (the application id): the file is a
+/// damaged ledger, not "a flux-accounting database".
+#[test]
+fn flipped_byte_in_the_header() {
+    let (dir, clean) = site();
+    let db = damaged(dir.path(), &clean, "d.db", |db| flip(db, 70, 0x01));
+    let e = fails(&db, &["verify"]);
+    assert!(e.contains("is damaged: its header's application_id is"), "{e}");
+    assert!(!e.contains("flux-accounting"), "{e}");
+    let e = fails(&db, &["list-users"]);
+    assert!(e.contains("is damaged"), "{e}");
+}
+
+/// A truncated file: `verify` says so in SQLite's words, exit 1.
+#[test]
+fn truncated_file() {
+    let (dir, clean) = site();
+    let db = damaged(dir.path(), &clean, "trunc.db", |db| {
+        let bytes = std::fs::read(db).expect("read");
+        std::fs::write(db, &bytes[..bytes.len() / 2]).expect("truncate");
+    });
+    let e = fails(&db, &["verify"]);
+    assert!(e.contains("database disk image is malformed (truncated"), "{e}");
+}
+
+/// A projection cell that is not valid UTF-8: `rebuild --check` reports it
+/// as a difference (exit 1, no panic); `rebuild` repairs it.
+#[test]
+fn non_utf8_projection_cell() {
+    let (dir, clean) = site();
+    let db = damaged(dir.path(), &clean, "u.db", |db| {
+        let c = Connection::open(db).expect("open");
+        c.execute("UPDATE association_table SET queues = CAST(x'ff80' AS TEXT) WHERE username = 'mays'", [])
+            .expect("update");
+    });
     let r = fa(&db, &["rebuild", "--check"]);
-    eprintln!("B3c: {} | {} | {}", r.code, r.stdout, r.stderr);
-    std::fs::write(&db, &clean).unwrap();
-    std::fs::write(&db, &clean[..clean.len() / 2]).unwrap();
-    let r = fa(&db, &["verify"]);
-    eprintln!("T: {} | {} | {}", r.code, r.stdout, r.stderr);
-    std::fs::write(&db, &clean).unwrap();
-    flip(&db, 0, 0x01);
-    let r = fa(&db, &["verify"]);
-    eprintln!("H: {} | {} | {}", r.code, r.stdout, r.stderr);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.contains("queues: live x'ff80', replayed ''"), "{}", r.stdout);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    ok(&db, &["rebuild"]);
+    assert_repaired(&db, &clean);
 }
