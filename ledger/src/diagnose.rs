@@ -48,7 +48,7 @@ pub(crate) fn precheck(path: &Path, mode: OpenMode) -> Result<()> {
         return Err(Error::NotALedger { path: path.display().to_string(), hint: "; the file is empty".into() });
     }
     if n < header.len() {
-        if header[..n] == MAGIC[..n.min(16)] {
+        if header[..n.min(16)] == MAGIC[..n.min(16)] {
             return Err(unusable(
                 path,
                 format!("is damaged: database disk image is malformed (truncated to {n} bytes, shorter than its header)"),
