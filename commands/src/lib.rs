@@ -20,6 +20,7 @@ mod error;
 pub mod flux;
 pub mod format;
 pub mod jobs;
+pub mod litter;
 #[cfg(test)]
 pub mod testing;
 pub mod time;

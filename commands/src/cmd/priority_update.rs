@@ -30,6 +30,8 @@ pub fn default_snapshot_path(db: &std::path::Path) -> PathBuf {
 
 /// Builds and writes the snapshot; returns its path and head.
 pub fn write_snapshot(ctx: &Context, path: &std::path::Path) -> Result<LedgerHead> {
+    // What a killed earlier run left behind goes first.
+    crate::litter::sweep_temp_files(path);
     let db = crate::db::open_read(ctx)?;
     let conn = db.conn();
     let head = match db.ledger().head()? {
