@@ -13,16 +13,17 @@ use rusqlite::Connection;
 fn edit_event(db: &Path, seq: i64) {
     let c = Connection::open(db).expect("open");
     c.execute_batch("DROP TRIGGER IF EXISTS events_no_update;").expect("drop trigger");
-    let n = c
-        .execute("UPDATE events SET actor_name = actor_name || 'x' WHERE seq = ?1", [seq])
-        .expect("edit");
+    let n = c.execute("UPDATE events SET actor_name = actor_name || 'x' WHERE seq = ?1", [seq]).expect("edit");
     assert_eq!(n, 1);
 }
 
 fn jobs_file(dir: &Path) -> String {
     let f = dir.join("jobs.jsonl");
-    std::fs::write(&f, "{\"id\":1,\"userid\":1001,\"bank\":\"giants\",\"t_run\":1767225000,\"t_inactive\":1767225500}\n")
-        .expect("write");
+    std::fs::write(
+        &f,
+        "{\"id\":1,\"userid\":1001,\"bank\":\"giants\",\"t_run\":1767225000,\"t_inactive\":1767225500}\n",
+    )
+    .expect("write");
     f.to_str().expect("utf8").to_string()
 }
 

@@ -155,9 +155,7 @@ fn flipped_value_in_a_projection_row() {
 fn flipped_byte_in_an_event_row() {
     let (dir, clean) = site();
     let c = Connection::open(&clean).expect("open");
-    let seq: i64 = c
-        .query_row("SELECT seq FROM events WHERE kind = 'ProjectAdded'", [], |r| r.get(0))
-        .expect("seq");
+    let seq: i64 = c.query_row("SELECT seq FROM events WHERE kind = 'ProjectAdded'", [], |r| r.get(0)).expect("seq");
     drop(c);
     let db = damaged(dir.path(), &clean, "c.db", |db| {
         // Every copy of the payload's bytes in the file (free pages may
@@ -172,7 +170,10 @@ fn flipped_byte_in_an_event_row() {
         }
     });
     let e = fails(&db, &["verify"]);
-    assert_eq!(e, format!("flux-account: error: chain broken at seq {seq}: stored hash does not match the event's content"));
+    assert_eq!(
+        e,
+        format!("flux-account: error: chain broken at seq {seq}: stored hash does not match the event's content")
+    );
     let e = fails(&db, &["add-queue", "blue"]);
     assert!(e.contains(&format!("broken at seq {seq}")), "{e}");
 }

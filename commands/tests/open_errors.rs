@@ -106,8 +106,11 @@ fn truncated_or_malformed_file() {
 fn not_a_sqlite_database() {
     let dir = tempfile::tempdir().expect("tempdir");
     let f = dir.path().join("notes.txt");
-    std::fs::write(&f, "just some text, long enough to be more than a SQLite header would be............................\n")
-        .expect("write");
+    std::fs::write(
+        &f,
+        "just some text, long enough to be more than a SQLite header would be............................\n",
+    )
+    .expect("write");
     let e = fails(&f, &["list-users"]);
     assert!(e.contains("not a SQLite database"), "{e}");
 }
@@ -136,10 +139,7 @@ fn flux_accounting_database_only_when_its_tables_say_so() {
 #[test]
 fn newer_schema() {
     let (_dir, db) = open_db();
-    Connection::open(&db)
-        .expect("open")
-        .pragma_update(None, "user_version", ledger::SCHEMA_VERSION + 1)
-        .expect("bump");
+    Connection::open(&db).expect("open").pragma_update(None, "user_version", ledger::SCHEMA_VERSION + 1).expect("bump");
     let e = fails(&db, &["list-users"]);
     assert!(e.contains("newer than this fluxacct supports"), "{e}");
 }

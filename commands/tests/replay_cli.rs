@@ -452,11 +452,7 @@ fn schema_1_jobs_table_is_replaced_by_the_view() {
         c.query_row("SELECT type FROM sqlite_master WHERE name = 'jobs'", [], |r| r.get(0)).expect("jobs");
     assert_eq!(kind, "view");
     let indexes: i64 = c
-        .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE name IN ('events_job_id', 'job_times')",
-            [],
-            |r| r.get(0),
-        )
+        .query_row("SELECT count(*) FROM sqlite_master WHERE name IN ('events_job_id', 'job_times')", [], |r| r.get(0))
         .expect("indexes");
     assert_eq!(indexes, 2);
     let v: i64 =

@@ -51,7 +51,9 @@ pub(crate) fn precheck(path: &Path, mode: OpenMode) -> Result<()> {
         if header[..n.min(16)] == MAGIC[..n.min(16)] {
             return Err(unusable(
                 path,
-                format!("is damaged: database disk image is malformed (truncated to {n} bytes, shorter than its header)"),
+                format!(
+                    "is damaged: database disk image is malformed (truncated to {n} bytes, shorter than its header)"
+                ),
             ));
         }
         return Err(not_sqlite(path));

@@ -13,9 +13,9 @@
 //! The ledger knows nothing about what events mean: payloads are opaque
 //! canonical-JSON bytes tagged with a kind and a schema version.
 
-pub mod encoding;
 #[cfg(feature = "sqlite")]
 mod diagnose;
+pub mod encoding;
 mod error;
 #[cfg(feature = "sqlite")]
 pub mod integrity;

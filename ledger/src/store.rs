@@ -524,10 +524,7 @@ mod tests {
         Connection::open(&other).unwrap().execute_batch("CREATE TABLE association_table(x)").unwrap();
         let e = Ledger::open(&other, OpenMode::ReadWrite).unwrap_err();
         assert!(!e.to_string().contains("flux-accounting"), "one table is not enough: {e}");
-        Connection::open(&other)
-            .unwrap()
-            .execute_batch("CREATE TABLE bank_table(x);")
-            .unwrap();
+        Connection::open(&other).unwrap().execute_batch("CREATE TABLE bank_table(x);").unwrap();
         let e = Ledger::open(&other, OpenMode::ReadWrite).unwrap_err();
         assert!(e.to_string().contains("flux-accounting"), "{e}");
 

@@ -80,7 +80,10 @@ pub fn cmd_verify(ctx: &Context, args: &Args) -> Result<Output> {
         let _ = writeln!(out, "file: ok ({check})");
     }
     if let Some(f) = &report.failure {
-        return Err(Error::CheckFailed { message: format!("chain broken at seq {}: {}", f.seq, f.reason), report: out });
+        return Err(Error::CheckFailed {
+            message: format!("chain broken at seq {}: {}", f.seq, f.reason),
+            report: out,
+        });
     }
     if let Some(first) = file.first() {
         let more = if file.len() > 1 { format!(" (and {} more problems)", file.len() - 1) } else { String::new() };
