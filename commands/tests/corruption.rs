@@ -1,7 +1,8 @@
 //! Corruption catalogue (issue 15): flipped bytes in an index page of the
 //! log, a projection row, an event row and the header, and a truncated
-//! file, each reported by `verify` with its cause; `rebuild` repairs what
-//! is derived.
+//! file, each reported by `verify` with its cause (damage inside the file's
+//! pages by `verify --file`, which runs SQLite's `quick_check` beside the
+//! chain walk); `rebuild` repairs what is derived.
 
 mod common;
 
@@ -75,8 +76,8 @@ fn data(db: &Path) -> String {
 /// After a repair: `verify` and `rebuild --check` pass, and the data equals
 /// the clean ledger's.
 fn assert_repaired(db: &Path, clean: &Path) {
-    let v = ok(db, &["verify"]);
-    assert!(v.contains("file: ok"), "{v}");
+    let v = ok(db, &["verify", "--file"]);
+    assert!(v.contains("file: ok (quick_check)"), "{v}");
     ok(db, &["rebuild", "--check"]);
     ok(db, &["verify", "--full"]);
     assert_eq!(data(db), data(clean));
@@ -102,7 +103,7 @@ fn flipped_byte_in_a_log_index_page() {
         let root = root_page(db, "events_job_id");
         flip(db, (root - 1) * PAGE, 0xff);
     });
-    let e = fails(&db, &["verify"]);
+    let e = fails(&db, &["verify", "--file"]);
     assert!(e.contains("the ledger file is damaged: index events_job_id"), "{e}");
     let out = ok(&db, &["rebuild"]);
     assert!(out.contains("repaired damaged file structure: index events_job_id"), "{out}");
@@ -122,7 +123,7 @@ fn flipped_byte_in_a_projection_row() {
         let off = find_in_page(db, root, b"mays");
         flip(db, off - 12, 0x40);
     });
-    let e = fails(&db, &["verify"]);
+    let e = fails(&db, &["verify", "--file"]);
     assert!(e.contains("the ledger file is damaged: table association_table"), "{e}");
     assert!(e.contains("malformed"), "{e}");
     let r = fa(&db, &["rebuild", "--check"]);
