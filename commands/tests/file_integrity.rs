@@ -92,14 +92,18 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
     /// Random job records with random float times: the bundled SQLite's
-    /// `integrity_check` is ok, and `job_times` holds every job at its
-    /// integer microsecond.
+    /// `integrity_check` is ok (and the system `sqlite3`'s, when there is
+    /// one), and `job_times` holds every job at its integer microsecond.
     #[test]
     fn integrity_check_passes_for_any_job_times(times in prop::collection::vec(time_strategy(), 1..60)) {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("t.db");
         ledger_with_jobs(&db, &times);
         prop_assert_eq!(bundled_integrity(&db), "ok");
+        // The same file through the system's SQLite, when there is one.
+        if let Some(out) = system_integrity(&db) {
+            prop_assert_eq!(out.trim(), "ok", "system sqlite3 integrity_check");
+        }
         let c = Connection::open(&db).expect("open");
         let n: i64 = c.query_row("SELECT count(*) FROM job_times", [], |r| r.get(0)).expect("count");
         prop_assert_eq!(n as usize, times.len());

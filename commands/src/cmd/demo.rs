@@ -81,7 +81,9 @@ pub fn cmd_demo(ctx: &Context, _args: &Args) -> Result<Output> {
         active: false,
     };
     let mut out = view_bank::cmd_view_bank(ctx, &view)?.stdout;
-    out.push_str(&verify::cmd_verify(ctx, &verify::Args { threads: None, checkpoint: None, file: false, full: false })?.stdout);
+    out.push_str(
+        &verify::cmd_verify(ctx, &verify::Args { threads: None, checkpoint: None, file: false, full: false })?.stdout,
+    );
     Ok(Output::text(out))
 }
 
