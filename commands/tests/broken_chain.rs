@@ -62,11 +62,14 @@ fn recorded_break_refuses_writes_until_accepted() {
         vec!["add-user", "--username=mays", "--bank=giants"],
         vec!["fetch-job-records", "--from-file", &jobs],
         vec!["update-usage"],
+        vec!["update-fshare"],
+        vec!["priority-update", "--no-flux"],
     ] {
         let e = fails(&db, &args);
         assert!(e.contains("broken at seq 3"), "{args:?}: {e}");
         assert_eq!(event_count(&db), n, "{args:?} appended");
     }
+    assert!(!dir.path().join("t.db.snapshot").exists(), "no snapshot built on a broken chain");
     // Accepting another seq, or without a reason, is refused.
     let e = fails(&db, &["repair", "--accept-break", "4", "--reason", "x"]);
     assert!(e.contains("seq 3"), "{e}");

@@ -47,6 +47,14 @@ pub fn write_snapshot(ctx: &Context, path: &std::path::Path) -> Result<LedgerHea
 pub fn cmd_priority_update(ctx: &Context, args: &Args) -> Result<Output> {
     let path = args.snapshot.clone().unwrap_or_else(|| default_snapshot_path(&ctx.db_path));
     let path = std::path::absolute(&path).unwrap_or(path);
+    // The pipeline does not build on a broken chain: no new snapshot while
+    // a break is recorded (the plugin keeps its last good one).
+    {
+        let ledger = ledger::Ledger::open(&ctx.db_path, ledger::OpenMode::ReadOnly)?;
+        if let Some(f) = ledger::integrity::chain_state(ledger.conn())?.broken {
+            return Err(crate::chain::broken(f));
+        }
+    }
     let head = write_snapshot(ctx, &path)?;
     let mut out = format!("wrote snapshot {} (seq {}, hash {})\n", path.display(), head.seq, head.hash);
     if args.no_flux {
