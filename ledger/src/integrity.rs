@@ -317,3 +317,77 @@ fn name_tree(line: &str, roots: &[(i64, String, String)]) -> String {
         None => line.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Actor, EventMeta, Ledger};
+
+    fn meta() -> EventMeta {
+        EventMeta { recorded_at: 1, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] }
+    }
+
+    fn ledger(path: &Path, n: usize) -> Ledger {
+        let mut l = Ledger::create(path).unwrap();
+        let mut tx = l.transaction().unwrap();
+        for i in 0..n {
+            tx.append(&meta(), "K", 1, format!("{{\"i\":{i}}}").as_bytes()).unwrap();
+        }
+        tx.commit().unwrap();
+        l
+    }
+
+    fn edit(l: &Ledger, seq: i64) {
+        l.conn()
+            .execute_batch(&format!(
+                "DROP TRIGGER IF EXISTS events_no_update; UPDATE events SET actor_uid = 9 WHERE seq = {seq}"
+            ))
+            .unwrap();
+    }
+
+    #[test]
+    fn head_check_and_guard() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = ledger(&dir.path().join("l.db"), 10);
+        assert_eq!(check_head(l.conn()).unwrap(), None);
+        edit(&l, 5);
+        // Not the head: the O(1) check does not see it, writes go on.
+        assert_eq!(check_head(l.conn()).unwrap(), None);
+        drop(l.transaction().unwrap());
+        edit(&l, 10);
+        assert_eq!(check_head(l.conn()).unwrap().map(|f| f.seq), Some(Seq(10)));
+        let e = l.transaction().err().unwrap();
+        assert!(matches!(e, Error::ChainBroken { seq: Seq(10), .. }), "{e}");
+        // Recorded: refused without looking at the head again.
+        assert_eq!(chain_state(l.conn()).unwrap().broken.map(|f| f.seq), Some(Seq(10)));
+        assert!(l.transaction().is_err());
+        assert_eq!(l.count().unwrap(), 10);
+    }
+
+    #[test]
+    fn walk_steps_over_accepted_breaks_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = ledger(&dir.path().join("l.db"), 300);
+        edit(&l, 40);
+        edit(&l, 200);
+        let w = walk(&l, 2, Seq(1), &[]).unwrap();
+        assert_eq!(w.report.failure.map(|f| f.seq), Some(Seq(40)));
+        // Accepting 40 needs its BreakAccepted event in the log.
+        let mut tx = l.transaction_despite_break().unwrap();
+        let by = tx.append(&meta(), BREAK_ACCEPTED_KIND, 1, br#"{"seq":40,"reason":"checked"}"#).unwrap().seq;
+        tx.commit().unwrap();
+        record_accepted(l.conn(), Seq(40), by, "checked").unwrap();
+        let st = chain_state(l.conn()).unwrap();
+        assert_eq!(st.accepted.len(), 1);
+        let w = walk(&l, 2, Seq(1), &st.accepted).unwrap();
+        assert_eq!(w.report.failure.map(|f| f.seq), Some(Seq(200)));
+        assert_eq!(w.accepted.iter().map(|a| a.seq).collect::<Vec<_>>(), vec![Seq(40)]);
+        // From a later seq the walk starts there (the link into it checked).
+        let w = walk(&l, 2, Seq(201), &st.accepted).unwrap();
+        assert!(w.report.ok(), "{w:?}");
+        assert_eq!((w.report.events, w.report.head.map(|h| h.0)), (101, Some(Seq(301))));
+        // A bookkeeping entry the log does not back is ignored.
+        record_accepted(l.conn(), Seq(200), Seq(3), "forged").unwrap();
+        assert_eq!(chain_state(l.conn()).unwrap().accepted.len(), 1);
+    }
+}
