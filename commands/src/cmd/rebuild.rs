@@ -80,6 +80,10 @@ fn check(ctx: &Context) -> Result<Output> {
                 Err(e) => unreadable.push(format!("{t}: live table unreadable: {e}")),
             }
         }
+        match job_times_diffs(ledger.conn(), head) {
+            Ok(d) => unreadable.extend(d),
+            Err(e) => unreadable.push(format!("job_times: live table unreadable: {e}")),
+        }
         Ok((head, diffs, unreadable))
     })();
     let _ = ledger.conn().execute_batch("COMMIT");
@@ -96,6 +100,67 @@ fn check(ctx: &Context) -> Result<Output> {
         message: format!("rebuild --check: {n} difference(s) between the live projections and a replay of the log"),
         report,
     })
+}
+
+/// Compares `job_times` with the job records of the log up to `head`: one
+/// row per `JobRecorded`, at [`projections::schema::t_us`] of its
+/// `t_inactive`. Returns one line per difference.
+fn job_times_diffs(conn: &rusqlite::Connection, head: Seq) -> Result<Vec<String>> {
+    let mut expected: Vec<(i64, i64)> = Vec::new();
+    {
+        let mut stmt = conn.prepare(
+            "SELECT seq, version, payload FROM events WHERE kind = 'JobRecorded' AND seq <= ?1 ORDER BY seq",
+        )?;
+        let mut rows = stmt.query([head.0 as i64])?;
+        while let Some(r) = rows.next()? {
+            let seq: i64 = r.get(0)?;
+            let version = u32::try_from(r.get::<_, i64>(1)?).unwrap_or(u32::MAX);
+            let payload = r.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
+            if let Ok(projections::Event::JobRecorded(j)) = projections::Event::decode("JobRecorded", version, payload)
+            {
+                expected.push((seq, projections::schema::t_us(j.t_inactive)));
+            }
+        }
+    }
+    let mut live: Vec<(i64, i64)> = Vec::with_capacity(expected.len());
+    {
+        let mut stmt = conn.prepare("SELECT seq, t_inactive_us FROM job_times WHERE seq <= ?1 ORDER BY seq")?;
+        let mut rows = stmt.query([head.0 as i64])?;
+        while let Some(r) = rows.next()? {
+            let cell = |i: usize| match r.get_ref(i) {
+                Ok(rusqlite::types::ValueRef::Integer(v)) => Ok(v),
+                Ok(other) => Err(format!("{other:?}")),
+                Err(e) => Err(e.to_string()),
+            };
+            match (cell(0), cell(1)) {
+                (Ok(seq), Ok(t)) => live.push((seq, t)),
+                (a, b) => return Ok(vec![format!("job_times: a row is not two integers: {a:?}, {b:?}")]),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < expected.len() || j < live.len() {
+        match (expected.get(i), live.get(j)) {
+            (Some(e), Some(l)) if e.0 == l.0 => {
+                if e.1 != l.1 {
+                    out.push(format!("job_times [seq={}]: t_inactive_us: live {}, replayed {}", e.0, l.1, e.1));
+                }
+                i += 1;
+                j += 1;
+            }
+            (Some(e), l) if l.is_none_or(|l| e.0 < l.0) => {
+                out.push(format!("job_times [seq={}]: row missing from live (produced by the log)", e.0));
+                i += 1;
+            }
+            (_, Some(l)) => {
+                out.push(format!("job_times [seq={}]: row in live only (not produced by the log)", l.0));
+                j += 1;
+            }
+            (_, None) => break,
+        }
+    }
+    Ok(out)
 }
 
 /// Every object derived from the log: the projection tables (with their
