@@ -239,7 +239,8 @@ fn job_times_difference() {
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stdout.contains("t_inactive_us: live"), "{}", r.stdout);
     assert!(r.stdout.contains("row missing from live"), "{}", r.stdout);
-    ok(&db, &["rebuild"]);
+    let out = ok(&db, &["rebuild"]);
+    assert!(out.contains("repaired job_times: 2 difference(s) from the log"), "{out}");
     assert_repaired(&db, &clean);
     assert_eq!(
         dump_table(&Connection::open(&db).unwrap(), "job_times"),

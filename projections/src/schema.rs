@@ -88,9 +88,12 @@ DROP INDEX IF EXISTS main.events_job_t_inactive;
 /// selects every job with `a <= t_inactive <= b` (and possibly a few just
 /// outside, which readers drop after decoding the record).
 ///
-/// Like the log's indexes it is derived from the log alone and is not part
-/// of the canonical projection state: the append path writes a row with
-/// each job record ([`index_job`]), and `rebuild` rewrites it whole.
+/// Like the log's indexes it is derived from the log alone, kept with the
+/// log and not part of the canonical projection state: the append path
+/// writes a row with each job record ([`index_job`]), so a projection
+/// rebuild leaves it alone; [`create`] fills it when it is new
+/// ([`fill_job_times`], the upgrade from projection schema 2), and the
+/// `rebuild` command rewrites it when it differs from the log.
 pub const JOB_TIMES_DDL: &str = "
 CREATE TABLE IF NOT EXISTS main.job_times (
     t_inactive_us INTEGER NOT NULL,
@@ -103,6 +106,48 @@ CREATE TABLE IF NOT EXISTS main.job_times (
 /// (saturating; NaN gives 0). Monotone: `a <= b` implies `t_us(a) <= t_us(b)`.
 pub fn t_us(t: f64) -> i64 {
     (t * 1e6).floor() as i64
+}
+
+/// Rewrites `job_times` from the log of `conn` (every `JobRecorded`
+/// event); returns the number of rows written.
+pub fn fill_job_times(conn: &Connection) -> Result<u64, Error> {
+    /// The one field needed, read from a version-1 payload without
+    /// building the whole record.
+    #[derive(serde::Deserialize)]
+    struct Time {
+        t_inactive: f64,
+    }
+    let mut rows: Vec<(i64, i64)> = Vec::new();
+    {
+        let mut stmt =
+            conn.prepare("SELECT seq, version, payload FROM main.events WHERE kind = 'JobRecorded' ORDER BY seq")?;
+        let mut q = stmt.query([])?;
+        while let Some(r) = q.next()? {
+            let seq: i64 = r.get(0)?;
+            let version = u32::try_from(r.get::<_, i64>(1)?)
+                .map_err(|_| Error::Apply { seq: seq as u64, what: "version out of range".into() })?;
+            let payload = r.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
+            let t = match serde_json::from_slice::<Time>(payload) {
+                Ok(t) if version == 1 => t.t_inactive,
+                _ => {
+                    let crate::events::Event::JobRecorded(j) =
+                        crate::events::Event::decode("JobRecorded", version, payload)?
+                    else {
+                        continue;
+                    };
+                    j.t_inactive
+                }
+            };
+            rows.push((t_us(t), seq));
+        }
+    }
+    rows.sort_unstable();
+    conn.execute("DELETE FROM main.job_times", [])?;
+    let mut stmt = conn.prepare("INSERT INTO main.job_times(t_inactive_us, seq) VALUES (?1, ?2)")?;
+    for (t, seq) in &rows {
+        stmt.execute([t, seq])?;
+    }
+    Ok(rows.len() as u64)
 }
 
 /// Records the job record at `seq` in `job_times`.
@@ -227,7 +272,13 @@ pub fn create(conn: &Connection) -> Result<(), Error> {
     // `events`, and `crate::write::scratch` gives it a temporary `jobs`.
     if object_type(conn, "main", "events")?.as_deref() == Some("table") {
         conn.execute_batch(EVENT_INDEXES_DDL)?;
+        let existed = object_type(conn, "main", "job_times")?.is_some();
         conn.execute_batch(JOB_TIMES_DDL)?;
+        if !existed {
+            // A ledger from before projection schema 3 (or whose log was
+            // written without the append path): fill it from the log, once.
+            fill_job_times(conn)?;
+        }
         conn.execute_batch(&format!("CREATE VIEW IF NOT EXISTS main.jobs AS {JOBS_VIEW_BODY}"))?;
     }
     conn.execute(

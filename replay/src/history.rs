@@ -107,10 +107,7 @@ pub fn rebuild_live(ledger: &mut Ledger, every: u64, progress: &mut dyn FnMut(u6
         projections::schema::create(conn)?;
         conn.execute_batch(CHECKPOINTS_DDL)?;
         conn.execute("DELETE FROM projection_checkpoints", [])?;
-        // `job_times` is derived from the log like the projections: rewritten.
-        conn.execute("DELETE FROM main.job_times", [])?;
         let mut bulk = Bulk::new(conn, every, progress);
-        bulk.index_jobs = true;
         feed(&mut bulk, ledger.file_path(), conn, Seq(1), head)?;
         bulk.finish()
     })();
@@ -212,8 +209,7 @@ struct Decoded {
 /// A decoded event: a job record as its binning fields only (the bulk of
 /// the log; see `PendingJob::decode`), or any other event whole.
 enum Item {
-    /// Its binning fields (`None` without a bank) and its `t_inactive`.
-    Job(Option<PendingJob>, f64),
+    Job(Option<PendingJob>),
     Event(Box<projections::Event>),
 }
 
@@ -228,17 +224,7 @@ fn decode_row(r: &rusqlite::Row<'_>, banks: &mut BankNames) -> Result<Decoded> {
     let hash = r.get_ref(5)?.as_blob().map_err(|_| corrupt("hash is not a blob"))?;
     let hash = EventHash::from_slice(hash).ok_or_else(|| corrupt("hash is not 32 bytes"))?;
     let item = if kind == b"JobRecorded" {
-        match PendingJob::decode(seq.0, version, payload, banks)? {
-            Some(job) => {
-                let t = job.t_inactive;
-                Item::Job(Some(job), t)
-            }
-            // A job without a bank (rare): decode it whole for its time.
-            None => match projections::Event::decode("JobRecorded", version, payload)? {
-                projections::Event::JobRecorded(j) => Item::Job(None, j.t_inactive),
-                other => Item::Event(Box::new(other)),
-            },
-        }
+        Item::Job(PendingJob::decode(seq.0, version, payload, banks)?)
     } else {
         let kind = std::str::from_utf8(kind).map_err(|_| corrupt("kind is not UTF-8"))?;
         Item::Event(Box::new(projections::Event::decode(kind, version, payload)?))
@@ -268,9 +254,6 @@ struct Bulk<'a, 'p> {
     checkpoints: u64,
     last_checkpoint: Seq,
     n: u64,
-    /// Whether to write `job_times` rows (a live rebuild; a scratch reads
-    /// the ledger's own).
-    index_jobs: bool,
 }
 
 impl<'a, 'p> Bulk<'a, 'p> {
@@ -283,7 +266,6 @@ impl<'a, 'p> Bulk<'a, 'p> {
             checkpoints: 0,
             last_checkpoint: Seq(0),
             n: 0,
-            index_jobs: false,
         }
     }
 
@@ -305,10 +287,7 @@ impl<'a, 'p> Bulk<'a, 'p> {
         for d in batch {
             let ctx = projections::apply::ApplyCtx { seq: d.seq.0, recorded_at: d.recorded_at };
             let usage_updated = match d.item {
-                Item::Job(job, t_inactive) => {
-                    if self.index_jobs {
-                        projections::schema::index_job(self.conn, d.seq.0, t_inactive)?;
-                    }
+                Item::Job(job) => {
                     self.applier.apply_job(&ctx, job);
                     false
                 }

@@ -230,6 +230,29 @@ pub fn cmd_rebuild(ctx: &Context, args: &Args) -> Result<Output> {
     }
     let mut ledger = Ledger::open(&ctx.db_path, OpenMode::ReadWrite)?;
     let total = ledger.head()?.map(|(s, _)| s.0).unwrap_or(0);
+    // `job_times` is kept with the log (re-binning reads it): compared with
+    // the log first, and rewritten when it differs.
+    if projections::schema::object_type(ledger.conn(), "main", "job_times")?.is_some() {
+        let diffs = job_times_diffs(ledger.conn(), Seq(total))?;
+        if !diffs.is_empty() {
+            let conn = ledger.conn();
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            match projections::schema::fill_job_times(conn) {
+                Ok(n) => {
+                    conn.execute_batch("COMMIT")?;
+                    let _ = writeln!(
+                        out,
+                        "repaired job_times: {} difference(s) from the log; rewrote its {n} rows",
+                        diffs.len()
+                    );
+                }
+                Err(e) => {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    return Err(e.into());
+                }
+            }
+        }
+    }
     ctx.progress.start("rebuild", Some(total));
     let mut done = 0u64;
     let stats = replay::rebuild_live(&mut ledger, args.checkpoint_every, &mut |n| {
