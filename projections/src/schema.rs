@@ -108,39 +108,53 @@ pub fn t_us(t: f64) -> i64 {
     (t * 1e6).floor() as i64
 }
 
-/// Rewrites `job_times` from the log of `conn` (every `JobRecorded`
-/// event); returns the number of rows written.
-pub fn fill_job_times(conn: &Connection) -> Result<u64, Error> {
-    /// The one field needed, read from a version-1 payload without
-    /// building the whole record.
+/// The `t_inactive` of a stored `JobRecorded` payload (`None` if it does
+/// not decode as one): read straight from a version-1 payload without
+/// building the whole record, older or newer versions through
+/// [`crate::events::Event::decode`].
+pub fn job_time(version: u32, payload: &[u8]) -> Result<Option<f64>, Error> {
+    /// The one field needed.
     #[derive(serde::Deserialize)]
     struct Time {
         t_inactive: f64,
     }
-    let mut rows: Vec<(i64, i64)> = Vec::new();
-    {
-        let mut stmt =
-            conn.prepare("SELECT seq, version, payload FROM main.events WHERE kind = 'JobRecorded' ORDER BY seq")?;
-        let mut q = stmt.query([])?;
-        while let Some(r) = q.next()? {
-            let seq: i64 = r.get(0)?;
-            let version = u32::try_from(r.get::<_, i64>(1)?)
-                .map_err(|_| Error::Apply { seq: seq as u64, what: "version out of range".into() })?;
-            let payload = r.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
-            let t = match serde_json::from_slice::<Time>(payload) {
-                Ok(t) if version == 1 => t.t_inactive,
-                _ => {
-                    let crate::events::Event::JobRecorded(j) =
-                        crate::events::Event::decode("JobRecorded", version, payload)?
-                    else {
-                        continue;
-                    };
-                    j.t_inactive
-                }
-            };
-            rows.push((t_us(t), seq));
+    if version == 1 {
+        if let Ok(t) = serde_json::from_slice::<Time>(payload) {
+            return Ok(Some(t.t_inactive));
         }
     }
+    match crate::events::Event::decode("JobRecorded", version, payload)? {
+        crate::events::Event::JobRecorded(j) => Ok(Some(j.t_inactive)),
+        other => {
+            Err(Error::Decode { kind: "JobRecorded".into(), version, what: format!("decoded as {}", other.kind()) })
+        }
+    }
+}
+
+/// The `job_times` rows the log of `conn` produces, as (seq,
+/// t_inactive_us), in seq order, for the events with `seq <= upto`.
+pub fn job_times_of_log(conn: &Connection, upto: i64) -> Result<Vec<(i64, i64)>, Error> {
+    let mut rows = Vec::new();
+    let mut stmt = conn.prepare(
+        "SELECT seq, version, payload FROM main.events WHERE kind = 'JobRecorded' AND seq <= ?1 ORDER BY seq",
+    )?;
+    let mut q = stmt.query([upto])?;
+    while let Some(r) = q.next()? {
+        let seq: i64 = r.get(0)?;
+        let version = u32::try_from(r.get::<_, i64>(1)?)
+            .map_err(|_| Error::Apply { seq: seq as u64, what: "version out of range".into() })?;
+        let payload = r.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
+        if let Some(t) = job_time(version, payload)? {
+            rows.push((seq, t_us(t)));
+        }
+    }
+    Ok(rows)
+}
+
+/// Rewrites `job_times` from the log of `conn` (every `JobRecorded`
+/// event); returns the number of rows written.
+pub fn fill_job_times(conn: &Connection) -> Result<u64, Error> {
+    let mut rows: Vec<(i64, i64)> = job_times_of_log(conn, i64::MAX)?.into_iter().map(|(s, t)| (t, s)).collect();
     rows.sort_unstable();
     conn.execute("DELETE FROM main.job_times", [])?;
     let mut stmt = conn.prepare("INSERT INTO main.job_times(t_inactive_us, seq) VALUES (?1, ?2)")?;

@@ -106,22 +106,7 @@ fn check(ctx: &Context) -> Result<Output> {
 /// row per `JobRecorded`, at [`projections::schema::t_us`] of its
 /// `t_inactive`. Returns one line per difference.
 fn job_times_diffs(conn: &rusqlite::Connection, head: Seq) -> Result<Vec<String>> {
-    let mut expected: Vec<(i64, i64)> = Vec::new();
-    {
-        let mut stmt = conn.prepare(
-            "SELECT seq, version, payload FROM events WHERE kind = 'JobRecorded' AND seq <= ?1 ORDER BY seq",
-        )?;
-        let mut rows = stmt.query([head.0 as i64])?;
-        while let Some(r) = rows.next()? {
-            let seq: i64 = r.get(0)?;
-            let version = u32::try_from(r.get::<_, i64>(1)?).unwrap_or(u32::MAX);
-            let payload = r.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
-            if let Ok(projections::Event::JobRecorded(j)) = projections::Event::decode("JobRecorded", version, payload)
-            {
-                expected.push((seq, projections::schema::t_us(j.t_inactive)));
-            }
-        }
-    }
+    let expected = projections::schema::job_times_of_log(conn, head.0 as i64)?;
     let mut live: Vec<(i64, i64)> = Vec::with_capacity(expected.len());
     {
         let mut stmt = conn.prepare("SELECT seq, t_inactive_us FROM job_times WHERE seq <= ?1 ORDER BY seq")?;
