@@ -104,45 +104,49 @@ fn check(ctx: &Context) -> Result<Output> {
 
 /// Compares `job_times` with the job records of the log up to `head`: one
 /// row per `JobRecorded`, at [`projections::schema::t_us`] of its
-/// `t_inactive`. Returns one line per difference.
+/// `t_inactive`. Both sides are compared in the table's key order
+/// (`t_inactive_us`, `seq`), so SQLite sorts nothing. Returns one line per
+/// difference.
 fn job_times_diffs(conn: &rusqlite::Connection, head: Seq) -> Result<Vec<String>> {
-    let expected = projections::schema::job_times_of_log(conn, head.0 as i64)?;
-    let mut live: Vec<(i64, i64)> = Vec::with_capacity(expected.len());
-    {
-        let mut stmt = conn.prepare("SELECT seq, t_inactive_us FROM job_times WHERE seq <= ?1 ORDER BY seq")?;
-        let mut rows = stmt.query([head.0 as i64])?;
-        while let Some(r) = rows.next()? {
-            let cell = |i: usize| match r.get_ref(i) {
-                Ok(rusqlite::types::ValueRef::Integer(v)) => Ok(v),
-                Ok(other) => Err(format!("{other:?}")),
-                Err(e) => Err(e.to_string()),
-            };
-            match (cell(0), cell(1)) {
-                (Ok(seq), Ok(t)) => live.push((seq, t)),
-                (a, b) => return Ok(vec![format!("job_times: a row is not two integers: {a:?}, {b:?}")]),
-            }
-        }
-    }
+    let mut expected: Vec<(i64, i64)> =
+        projections::schema::job_times_of_log(conn, head.0 as i64)?.into_iter().map(|(s, t)| (t, s)).collect();
+    expected.sort_unstable();
+    let mut stmt = conn
+        .prepare("SELECT t_inactive_us, seq FROM job_times NOT INDEXED WHERE seq <= ?1 ORDER BY t_inactive_us, seq")?;
+    let mut rows = stmt.query([head.0 as i64])?;
     let mut out = Vec::new();
-    let (mut i, mut j) = (0, 0);
-    while i < expected.len() || j < live.len() {
-        match (expected.get(i), live.get(j)) {
-            (Some(e), Some(l)) if e.0 == l.0 => {
-                if e.1 != l.1 {
-                    out.push(format!("job_times [seq={}]: t_inactive_us: live {}, replayed {}", e.0, l.1, e.1));
+    let mut want = expected.iter().peekable();
+    let show = |(t, seq): (i64, i64)| format!("job_times [seq={seq}, t_inactive_us={t}]");
+    loop {
+        let live = match rows.next()? {
+            Some(r) => {
+                let cell = |i: usize| match r.get_ref(i) {
+                    Ok(rusqlite::types::ValueRef::Integer(v)) => Some(v),
+                    _ => None,
+                };
+                match (cell(0), cell(1)) {
+                    (Some(t), Some(seq)) => Some((t, seq)),
+                    _ => {
+                        out.push("job_times: a row is not two integers".to_string());
+                        continue;
+                    }
                 }
-                i += 1;
-                j += 1;
             }
-            (Some(e), l) if l.is_none_or(|l| e.0 < l.0) => {
-                out.push(format!("job_times [seq={}]: row missing from live (produced by the log)", e.0));
-                i += 1;
+            None => None,
+        };
+        // Rows of the log before this live row are missing from live.
+        while let Some(&&w) = want.peek() {
+            if live.is_some_and(|l| l <= w) {
+                break;
             }
-            (_, Some(l)) => {
-                out.push(format!("job_times [seq={}]: row in live only (not produced by the log)", l.0));
-                j += 1;
-            }
-            (_, None) => break,
+            out.push(format!("{}: row missing from live (produced by the log)", show(w)));
+            want.next();
+        }
+        let Some(l) = live else { break };
+        if want.peek().is_some_and(|&&w| w == l) {
+            want.next();
+        } else {
+            out.push(format!("{}: row in live only (not produced by the log)", show(l)));
         }
     }
     Ok(out)
