@@ -69,7 +69,14 @@ pub(crate) fn precheck(path: &Path, mode: OpenMode) -> Result<()> {
     let pages = u32::from_be_bytes([header[28], header[29], header[30], header[31]]) as u64;
     let counter = &header[24..28];
     let valid_for = &header[92..96];
-    if counter == valid_for && pages > 0 && page_size >= 512 && meta.len() < pages * page_size {
+    // In WAL mode a checkpoint writes page 1 (with the new page count)
+    // before the pages that extend the file: while the `-wal` file holds
+    // frames, a short main file is not proof of truncation (SQLite's own
+    // error then says what is wrong).
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal_busy = std::fs::metadata(std::path::PathBuf::from(wal)).is_ok_and(|m| m.len() > 0);
+    if !wal_busy && counter == valid_for && pages > 0 && page_size >= 512 && meta.len() < pages * page_size {
         return Err(unusable(
             path,
             format!(
