@@ -37,8 +37,14 @@ pub struct Args {
 }
 
 /// Records what a walk found in the ledger's bookkeeping when the caller
-/// may write the file (its owner); others only read.
+/// owns the file; others (root included, whose `-wal`/`-shm` files the
+/// owner could not use) only read.
 fn record(path: &Path, failure: Option<&ledger::VerifyFailure>, head: Option<Seq>) {
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(path).map(|m| m.uid()).ok();
+    if owner != Some(nix::unistd::geteuid().as_raw()) {
+        return;
+    }
     let Ok(l) = Ledger::open(path, OpenMode::ReadWrite) else { return };
     let _ = match failure {
         Some(f) => integrity::record_broken(l.conn(), f),
