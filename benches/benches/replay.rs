@@ -1,4 +1,5 @@
-//! Issue 5 benches: chain verification, full rebuild of all projections,
+//! Issue 5 benches: chain verification (alone, and with SQLite's
+//! quick_check beside it as `verify --file` runs it), full rebuild of all projections,
 //! and `--as-of` on a recent point, on a generated ledger
 //! (`fixtures::big`, cached under the target directory).
 //!
@@ -30,6 +31,17 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             let r = ledger::verify_chain(&path, 2).expect("verify");
             assert!(r.ok());
+        })
+    });
+    // `verify --file`: the walk with SQLite's quick_check beside it.
+    g.bench_function("verify_2_threads_with_quick_check", |b| {
+        b.iter(|| {
+            std::thread::scope(|s| {
+                let file = s.spawn(|| ledger::integrity::file_check(&path, false).expect("quick_check"));
+                let r = ledger::verify_chain(&path, 2).expect("verify");
+                assert!(r.ok());
+                assert!(file.join().expect("join").is_empty());
+            })
         })
     });
     g.bench_function("as_of_recent", |b| {

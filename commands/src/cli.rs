@@ -51,6 +51,8 @@ pub enum Command {
     Verify(cmd::verify::Args),
     /// Rebuild every projection from the log (or check them with --check).
     Rebuild(cmd::rebuild::Args),
+    /// Accept a break of the hash chain (recorded as an event) so writes resume.
+    Repair(cmd::repair::Args),
     /// List what changed between two points of history.
     Diff(cmd::diff::Args),
     /// Print a checkpoint line (head seq and hash, state hash, time).
@@ -180,7 +182,7 @@ impl Command {
             | Command::SyncUserids(_) => true,
             // Not appends, but they replace live state (projections, the
             // plugin's snapshot) and so must not run on the past.
-            Command::Rebuild(_) | Command::PriorityUpdate(_) => true,
+            Command::Rebuild(_) | Command::PriorityUpdate(_) | Command::Repair(_) => true,
             Command::ViewBank(_)
             | Command::Log(_)
             | Command::Verify(_)
@@ -224,6 +226,7 @@ pub fn run(ctx: &Context, command: &Command) -> Result<Output> {
         Command::Log(a) => cmd::log::cmd_log(ctx, a),
         Command::Verify(a) => cmd::verify::cmd_verify(ctx, a),
         Command::Rebuild(a) => cmd::rebuild::cmd_rebuild(ctx, a),
+        Command::Repair(a) => cmd::repair::cmd_repair(ctx, a),
         Command::Diff(a) => cmd::diff::cmd_diff(ctx, a),
         Command::Checkpoint(a) => cmd::checkpoint::cmd_checkpoint(ctx, a),
         Command::PriorityUpdate(a) => cmd::priority_update::cmd_priority_update(ctx, a),

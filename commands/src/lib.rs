@@ -13,6 +13,7 @@
 #![deny(unsafe_code)]
 
 pub mod admin;
+pub mod chain;
 pub mod checkpoint_hook;
 pub mod cli;
 pub mod cmd;
@@ -23,6 +24,7 @@ mod error;
 pub mod flux;
 pub mod format;
 pub mod jobs;
+pub mod litter;
 #[cfg(test)]
 pub mod testing;
 pub mod time;

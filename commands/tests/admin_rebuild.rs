@@ -50,6 +50,7 @@ fn decide(state: &State<'_>, c: &Command) -> Option<Result<Vec<Event>>> {
         | Command::Demo(_)
         | Command::ScrubOldJobs(_)
         | Command::SyncUserids(_)
+        | Command::Repair(_)
         | Command::Rebuild(_)
         | Command::PriorityUpdate(_) => return None,
         Command::ViewBank(_)

@@ -465,7 +465,7 @@ fn schema_1_jobs_table_is_replaced_by_the_view() {
     {
         let c = Connection::open(&db).expect("open");
         c.execute_batch(
-            "DROP VIEW jobs; DROP INDEX events_job_id; DROP INDEX events_job_t_inactive;
+            "DROP VIEW jobs; DROP INDEX events_job_id; DROP TABLE job_times;
              CREATE TABLE jobs (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, userid INTEGER NOT NULL);
              INSERT INTO jobs VALUES (1, 1, 1);
              UPDATE projection_meta SET value = 1 WHERE key = 'schema_version';",
@@ -478,11 +478,7 @@ fn schema_1_jobs_table_is_replaced_by_the_view() {
         c.query_row("SELECT type FROM sqlite_master WHERE name = 'jobs'", [], |r| r.get(0)).expect("jobs");
     assert_eq!(kind, "view");
     let indexes: i64 = c
-        .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE name IN ('events_job_id', 'events_job_t_inactive')",
-            [],
-            |r| r.get(0),
-        )
+        .query_row("SELECT count(*) FROM sqlite_master WHERE name IN ('events_job_id', 'job_times')", [], |r| r.get(0))
         .expect("indexes");
     assert_eq!(indexes, 2);
     let v: i64 =

@@ -368,6 +368,19 @@ pub struct JobRecorded {
     pub r: Option<serde_json::Value>,
 }
 
+/// A break of the hash chain was accepted (`repair --accept-break`): the
+/// event at `seq` (the first bad seq `verify` named) no longer matches the
+/// chain, and an operator recorded why. `verify` then reports the break as
+/// accepted and writes resume. No effect on the projections. Its kind is
+/// `ledger::integrity::BREAK_ACCEPTED_KIND`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreakAccepted {
+    /// The first bad seq of the break.
+    pub seq: u64,
+    /// Why it is accepted (who checked what).
+    pub reason: String,
+}
+
 /// `update-usage` ran: the usage projection is now as of `as_of`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UsageUpdated {
@@ -489,6 +502,7 @@ catalogue! {
     UsageCleared(UsageCleared) = 2,
     FairshareUpdated(FairshareUpdated) = 1,
     JobsScrubbed(JobsScrubbed) = 1,
+    BreakAccepted(BreakAccepted) = 1,
 }
 
 /// Upcasts payloads of older schema versions into the current struct.

@@ -17,6 +17,15 @@ pub enum Error {
         /// Extra explanation, starting with "; " when present.
         hint: String,
     },
+    /// The file cannot be used, for the reason given (a directory, no
+    /// permission, read-only, truncated or malformed, a damaged header).
+    #[error("cannot use ledger {path}: {why}")]
+    Unusable {
+        /// The path.
+        path: String,
+        /// Why, in one line.
+        why: String,
+    },
     /// The file was written by a newer fluxacct.
     #[error(
         "{path} has ledger schema version {found}, newer than this fluxacct supports ({supported}); upgrade fluxacct"
@@ -36,6 +45,18 @@ pub enum Error {
         expected: Seq,
         /// Found.
         found: Seq,
+    },
+    /// The hash chain is broken (recorded by `verify` or found at the head):
+    /// writes are refused.
+    #[error(
+        "the ledger's hash chain is broken at seq {seq} ({reason}); writes are refused: see `flux-account verify`, \
+         then restore a copy or run `flux-account repair --accept-break {seq} --reason ...`"
+    )]
+    ChainBroken {
+        /// The first bad seq.
+        seq: Seq,
+        /// What is wrong with it.
+        reason: String,
     },
     /// A stored row could not be decoded.
     #[error("corrupt event row at seq {seq}: {what}")]

@@ -15,9 +15,11 @@
 
 #![deny(unsafe_code)]
 
+mod diagnose;
 mod error;
 #[allow(unsafe_code)]
 mod ffi;
+pub mod integrity;
 mod store;
 mod verify;
 
@@ -25,7 +27,7 @@ pub use error::Error;
 pub use fluxacct_core::encoding;
 pub use fluxacct_core::{event_hash, Actor, EventHash, EventMeta, ParseHashError, Seq, StoredEvent};
 pub use store::{Appended, EventStream, Ledger, OpenMode, Tx, APPLICATION_ID, SCHEMA_VERSION};
-pub use verify::{open_read_only, verify_chain, verify_chain_to, VerifyFailure, VerifyReport};
+pub use verify::{open_read_only, verify_chain, verify_chain_range, verify_chain_to, VerifyFailure, VerifyReport};
 
 /// Result alias for ledger operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

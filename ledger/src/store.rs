@@ -34,7 +34,14 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER events_no_delete BEFORE DELETE ON events
     BEGIN SELECT RAISE(ABORT, 'fluxacct: events are write-once; DELETE refused'); END;
     "#,
+    // 1 -> 2: bookkeeping outside the log (what verification found;
+    // `crate::integrity`).
+    "CREATE TABLE IF NOT EXISTS ledger_state (key TEXT NOT NULL PRIMARY KEY, value);",
 ];
+
+/// The oldest ledger schema a read-only open accepts without migrating:
+/// later migrations only add side tables, whose absence readers handle.
+const MIN_READABLE_VERSION: i64 = 1;
 
 /// Page size of new ledgers, in bytes.
 pub const PAGE_SIZE: i64 = 16384;
@@ -176,33 +183,18 @@ impl Ledger {
     /// ledger written by a newer fluxacct.
     pub fn open(path: &Path, mode: OpenMode) -> Result<Ledger> {
         let display = path.display().to_string();
-        if !path.exists() {
-            return Err(Error::Missing(display));
-        }
+        // The file system's and the header's word first (`crate::diagnose`).
+        crate::diagnose::precheck(path, mode)?;
         let flags = match mode {
             OpenMode::ReadWrite => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             OpenMode::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         };
-        let conn = Connection::open_with_flags(path, flags)?;
+        let sqlite_err = |e: rusqlite::Error| crate::diagnose::sqlite_open_error(path, mode, e);
+        let conn = Connection::open_with_flags(path, flags).map_err(sqlite_err)?;
         let not_ledger = |hint: &str| Error::NotALedger { path: display.clone(), hint: hint.to_string() };
-        // Reading the header fails with SQLITE_NOTADB for non-database files.
-        let app_id: i64 = match conn.pragma_query_value(None, "application_id", |r| r.get(0)) {
-            Ok(v) => v,
-            Err(_) => return Err(not_ledger("; the file is not a SQLite database")),
-        };
+        let app_id: i64 = conn.pragma_query_value(None, "application_id", |r| r.get(0)).map_err(sqlite_err)?;
         if app_id != APPLICATION_ID {
-            let is_flux_accounting: bool = conn
-                .query_row("SELECT 1 FROM sqlite_master WHERE type='table' AND name='association_table'", [], |_| {
-                    Ok(true)
-                })
-                .optional()
-                .map_err(|_| not_ledger("; the file is not a SQLite database"))?
-                .unwrap_or(false);
-            return Err(if is_flux_accounting {
-                not_ledger("; it looks like a flux-accounting database")
-            } else {
-                not_ledger("")
-            });
+            return Err(crate::diagnose::foreign(path, &conn, app_id));
         }
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version > SCHEMA_VERSION {
@@ -213,6 +205,9 @@ impl Ledger {
             sync_side_file_modes(path);
         }
         if version < SCHEMA_VERSION {
+            if mode == OpenMode::ReadOnly && version >= MIN_READABLE_VERSION {
+                return Ok(Ledger { conn, path: display });
+            }
             if mode == OpenMode::ReadOnly {
                 return Err(not_ledger("; it needs a schema upgrade, open it read-write once"));
             }
@@ -248,7 +243,28 @@ impl Ledger {
 
     /// Starts a write transaction with `BEGIN IMMEDIATE`. A concurrent writer
     /// makes this wait (busy timeout), so the chain never forks.
+    ///
+    /// Refuses (with [`Error::ChainBroken`]) while a break of the hash chain
+    /// is recorded, or when the head event no longer hashes to its stored
+    /// hash or links to its predecessor (an O(1) check; the break is then
+    /// recorded): the broken state is never extended. See
+    /// [`crate::integrity`].
     pub fn transaction(&mut self) -> Result<Tx<'_>> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Err((f, new)) = crate::integrity::guard(&tx)? {
+            if new {
+                crate::integrity::record_broken(&tx, &f)?;
+                tx.commit()?;
+            }
+            return Err(Error::ChainBroken { seq: f.seq, reason: f.reason });
+        }
+        let head = read_head(&tx)?;
+        Ok(Tx { tx, head, argv_cache: None, buf: Vec::new() })
+    }
+
+    /// A write transaction without the broken-chain guard, for recording
+    /// that a break is accepted (`repair --accept-break`) and nothing else.
+    pub fn transaction_despite_break(&mut self) -> Result<Tx<'_>> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let head = read_head(&tx)?;
         Ok(Tx { tx, head, argv_cache: None, buf: Vec::new() })
@@ -288,6 +304,16 @@ impl Ledger {
             self.conn.query_row("SELECT max(seq) FROM events WHERE recorded_at <= ?1", [t_us], |r| r.get(0))?;
         Ok(seq.map(|s| Seq(s as u64)))
     }
+}
+
+/// The head's seq and stored hash, on any connection to a ledger.
+pub(crate) fn head_of(conn: &Connection) -> Result<Option<(Seq, EventHash)>> {
+    Ok(read_head(conn)?.map(|h| (h.seq, h.hash)))
+}
+
+/// One event, on any connection to a ledger.
+pub(crate) fn event_of(conn: &Connection, seq: Seq) -> Result<Option<StoredEvent>> {
+    read_event(conn, seq)
 }
 
 struct Head {
@@ -546,6 +572,9 @@ mod tests {
 
         let other = dir.path().join("other.db");
         Connection::open(&other).unwrap().execute_batch("CREATE TABLE association_table(x)").unwrap();
+        let e = Ledger::open(&other, OpenMode::ReadWrite).unwrap_err();
+        assert!(!e.to_string().contains("flux-accounting"), "one table is not enough: {e}");
+        Connection::open(&other).unwrap().execute_batch("CREATE TABLE bank_table(x);").unwrap();
         let e = Ledger::open(&other, OpenMode::ReadWrite).unwrap_err();
         assert!(e.to_string().contains("flux-accounting"), "{e}");
 

@@ -257,8 +257,14 @@ pub fn verify_chain(path: &Path, threads: usize) -> Result<VerifyReport> {
 /// [`verify_chain`] of the events up to `upto` only (all when `None`); a log
 /// that ends before `upto` fails at the first missing seq.
 pub fn verify_chain_to(path: &Path, threads: usize, upto: Option<Seq>) -> Result<VerifyReport> {
+    verify_chain_range(path, threads, Seq(1), upto)
+}
+
+/// [`verify_chain_to`] of the events from `from` on; the link into `from`
+/// is checked against the stored hash of `from - 1`.
+pub fn verify_chain_range(path: &Path, threads: usize, from: Seq, upto: Option<Seq>) -> Result<VerifyReport> {
     let conn = open_read_only(path)?;
-    let (ranges, short) = match plan(&conn, threads, upto)? {
+    let (ranges, short) = match plan(&conn, threads, from, upto)? {
         Plan::Done(report) => return Ok(report),
         Plan::Ranges(ranges, short) => (ranges, short),
     };
@@ -303,7 +309,13 @@ impl crate::Ledger {
         if let Some(path) = self.file_path() {
             return verify_chain_to(Path::new(path), threads, upto);
         }
-        let (ranges, short) = match plan(self.conn(), 1, upto)? {
+        self.verify_chain_from(Seq(1), upto)
+    }
+
+    /// Verifies the events from `from` to `upto` (the head when `None`) on
+    /// this ledger's own connection.
+    pub fn verify_chain_from(&self, from: Seq, upto: Option<Seq>) -> Result<VerifyReport> {
+        let (ranges, short) = match plan(self.conn(), 1, from, upto)? {
             Plan::Done(report) => return Ok(report),
             Plan::Ranges(ranges, short) => (ranges, short),
         };
@@ -327,7 +339,7 @@ enum Plan {
 /// Reads the log's bounds (in one read transaction: workers see at least
 /// these rows) and cuts `1..=min(max, upto)` into ranges: many small ones,
 /// taken in turn, so that no thread idles at the end.
-fn plan(conn: &Connection, threads: usize, upto: Option<Seq>) -> Result<Plan> {
+fn plan(conn: &Connection, threads: usize, from: Seq, upto: Option<Seq>) -> Result<Plan> {
     let (min, max): (Option<i64>, Option<i64>) =
         conn.query_row("SELECT (SELECT min(seq) FROM events), (SELECT max(seq) FROM events)", [], |r| {
             Ok((r.get(0)?, r.get(1)?))
@@ -355,9 +367,17 @@ fn plan(conn: &Connection, threads: usize, upto: Option<Seq>) -> Result<Plan> {
         Some(s) => (s.0, None),
         None => (max, None),
     };
-    let chunks = (threads.max(1) as u64 * 32).min(last).max(1);
-    let size = last.div_ceil(chunks).max(1);
-    let ranges = (0..chunks).map(|i| (1 + i * size, ((i + 1) * size).min(last))).filter(|(lo, hi)| lo <= hi).collect();
+    let first = from.0.max(1);
+    if first > last {
+        return Ok(Plan::Done(VerifyReport { events: 0, head: None, failure: short }));
+    }
+    let span = last - first + 1;
+    let chunks = (threads.max(1) as u64 * 32).min(span).max(1);
+    let size = span.div_ceil(chunks).max(1);
+    let ranges = (0..chunks)
+        .map(|i| (first + i * size, (first + (i + 1) * size - 1).min(last)))
+        .filter(|(lo, hi)| lo <= hi)
+        .collect();
     Ok(Plan::Ranges(ranges, short))
 }
 

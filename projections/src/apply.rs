@@ -171,6 +171,8 @@ pub fn tables_touched(ev: &Event) -> &'static [&'static str] {
         }
         Event::FairshareUpdated(_) => &["association_table"],
         Event::JobsScrubbed(_) => &["usage_state"],
+        // A record for auditors: no projection changes.
+        Event::BreakAccepted(_) => &[],
     }
 }
 
@@ -404,6 +406,7 @@ fn apply_admin(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Erro
             )?
             .execute([e.before])?;
         }
+        Event::BreakAccepted(_) => {}
     }
     Ok(())
 }

@@ -13,7 +13,9 @@ use crate::error::Error;
 /// log instead of a table, and `usage_pending` carries what binning needs.
 /// 3: `config_table` shows `decay_factor` and the weights as
 /// flux-accounting does (`1.0`, `0.5`).
-pub const PROJECTION_SCHEMA_VERSION: i64 = 3;
+/// 4: the expression index `events_job_t_inactive` (over a JSON float, not
+/// stable across SQLite versions) is replaced by the table `job_times`.
+pub const PROJECTION_SCHEMA_VERSION: i64 = 4;
 
 /// Every projection table, in creation order (the order rebuild and
 /// `rebuild --check` walk them).
@@ -64,22 +66,114 @@ pub const JOBS_VIEW_BODY: &str = "SELECT
          ELSE 0.0 END                                           AS actual_duration
 FROM events WHERE kind = 'JobRecorded'";
 
-/// The SQL expression of a job's `t_inactive` in `events`, exactly as the
-/// index `events_job_t_inactive` and the view `jobs` spell it (SQLite uses
-/// an expression index only for the identical expression).
-pub const JOB_T_INACTIVE_EXPR: &str = "json_extract(CAST(payload AS TEXT), '$.t_inactive')";
-
-/// Partial expression indexes on the log for the `jobs` view: by job id
-/// (duplicate checks, `view-job-records --jobid`) and by `t_inactive`
-/// (re-binning, usage reports, the newest record). They index the log and
-/// are kept by SQLite with it, in the same transaction as each append, so
-/// they are not projections: a rebuild leaves them alone.
+/// The partial expression index on the log for the `jobs` view by job id
+/// (duplicate checks, `view-job-records --jobid`). Job ids are JSON
+/// integers, which every SQLite version reads exactly. It indexes the log
+/// and is kept by SQLite with it, in the same transaction as each append.
+///
+/// There is deliberately no expression index over a JSON *float* (such as
+/// `t_inactive`): SQLite versions read decimal floats differently (3.40
+/// reports `row N missing from index`, later ones `stores an imprecise
+/// floating-point value`), so such an index fails `PRAGMA integrity_check`
+/// and a lookup through it can miss a job. Ranges of `t_inactive` go
+/// through [`JOB_TIMES_DDL`] instead.
 pub const EVENT_INDEXES_DDL: &str = "
 CREATE INDEX IF NOT EXISTS main.events_job_id
     ON events(json_extract(CAST(payload AS TEXT), '$.id')) WHERE kind = 'JobRecorded';
-CREATE INDEX IF NOT EXISTS main.events_job_t_inactive
-    ON events(json_extract(CAST(payload AS TEXT), '$.t_inactive')) WHERE kind = 'JobRecorded';
+DROP INDEX IF EXISTS main.events_job_t_inactive;
 ";
+
+/// `job_times`: one row per `JobRecorded` event, its `t_inactive` as
+/// integer microseconds ([`t_us`], computed in Rust from the decoded
+/// record) and its seq. Integers compare exactly in every SQLite version,
+/// and [`t_us`] is monotone, so `t_inactive_us BETWEEN t_us(a) AND t_us(b)`
+/// selects every job with `a <= t_inactive <= b` (and possibly a few just
+/// outside, which readers drop after decoding the record).
+///
+/// Like the log's indexes it is derived from the log alone, kept with the
+/// log and not part of the canonical projection state: the append path
+/// writes a row with each job record ([`index_job`]), so a projection
+/// rebuild leaves it alone; [`create`] fills it when it is new
+/// ([`fill_job_times`], the upgrade from projection schema 2), and the
+/// `rebuild` command rewrites it when it differs from the log.
+pub const JOB_TIMES_DDL: &str = "
+CREATE TABLE IF NOT EXISTS main.job_times (
+    t_inactive_us INTEGER NOT NULL,
+    seq           INTEGER NOT NULL,
+    PRIMARY KEY (t_inactive_us, seq)
+) WITHOUT ROWID;
+";
+
+/// A time in epoch seconds as integer microseconds, rounded down
+/// (saturating; NaN gives 0). Monotone: `a <= b` implies `t_us(a) <= t_us(b)`.
+pub fn t_us(t: f64) -> i64 {
+    (t * 1e6).floor() as i64
+}
+
+/// The `t_inactive` of a stored `JobRecorded` payload (`None` if it does
+/// not decode as one): read straight from a version-1 payload without
+/// building the whole record, older or newer versions through
+/// [`crate::events::Event::decode`].
+pub fn job_time(version: u32, payload: &[u8]) -> Result<Option<f64>, Error> {
+    /// The one field needed.
+    #[derive(serde::Deserialize)]
+    struct Time {
+        t_inactive: f64,
+    }
+    if version == 1 {
+        if let Ok(t) = serde_json::from_slice::<Time>(payload) {
+            return Ok(Some(t.t_inactive));
+        }
+    }
+    match crate::events::Event::decode("JobRecorded", version, payload)? {
+        crate::events::Event::JobRecorded(j) => Ok(Some(j.t_inactive)),
+        other => Err(Error::Event(fluxacct_core::EventError::Decode {
+            kind: "JobRecorded".into(),
+            version,
+            what: format!("decoded as {}", other.kind()),
+        })),
+    }
+}
+
+/// The `job_times` rows the log of `conn` produces, as (seq,
+/// t_inactive_us), in seq order, for the events with `seq <= upto`.
+pub fn job_times_of_log(conn: &Connection, upto: i64) -> Result<Vec<(i64, i64)>, Error> {
+    let mut rows = Vec::new();
+    let mut stmt = conn.prepare(
+        "SELECT seq, version, payload FROM main.events WHERE kind = 'JobRecorded' AND seq <= ?1 ORDER BY seq",
+    )?;
+    let mut q = stmt.query([upto])?;
+    while let Some(r) = q.next()? {
+        let seq: i64 = r.get(0)?;
+        let version = u32::try_from(r.get::<_, i64>(1)?)
+            .map_err(|_| Error::Apply { seq: seq as u64, what: "version out of range".into() })?;
+        let payload = r.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
+        if let Some(t) = job_time(version, payload)? {
+            rows.push((seq, t_us(t)));
+        }
+    }
+    Ok(rows)
+}
+
+/// Rewrites `job_times` from the log of `conn` (every `JobRecorded`
+/// event); returns the number of rows written.
+pub fn fill_job_times(conn: &Connection) -> Result<u64, Error> {
+    let mut rows: Vec<(i64, i64)> = job_times_of_log(conn, i64::MAX)?.into_iter().map(|(s, t)| (t, s)).collect();
+    rows.sort_unstable();
+    conn.execute("DELETE FROM main.job_times", [])?;
+    let mut stmt = conn.prepare("INSERT INTO main.job_times(t_inactive_us, seq) VALUES (?1, ?2)")?;
+    for (t, seq) in &rows {
+        stmt.execute([t, seq])?;
+    }
+    Ok(rows.len() as u64)
+}
+
+/// Records the job record at `seq` in `job_times`.
+pub fn index_job(conn: &Connection, seq: u64, t_inactive: f64) -> Result<(), Error> {
+    conn.prepare_cached("INSERT INTO main.job_times(t_inactive_us, seq) VALUES (?1, ?2)")?
+        .execute([t_us(t_inactive), seq as i64])?;
+    Ok(())
+}
 
 /// DDL of the projection tables.
 pub const DDL: &str = r#"
@@ -196,6 +290,13 @@ pub fn create(conn: &Connection) -> Result<(), Error> {
     // `events`, and `crate::write::scratch` gives it a temporary `jobs`.
     if object_type(conn, "main", "events")?.as_deref() == Some("table") {
         conn.execute_batch(EVENT_INDEXES_DDL)?;
+        let existed = object_type(conn, "main", "job_times")?.is_some();
+        conn.execute_batch(JOB_TIMES_DDL)?;
+        if !existed {
+            // A ledger from before projection schema 3 (or whose log was
+            // written without the append path): fill it from the log, once.
+            fill_job_times(conn)?;
+        }
         conn.execute_batch(&format!("CREATE VIEW IF NOT EXISTS main.jobs AS {JOBS_VIEW_BODY}"))?;
     }
     conn.execute(

@@ -243,9 +243,10 @@ fn bin_job(p: &Params, lo: i64, ignores: &BTreeMap<String, f64>, j: &PendingJob,
 
 /// Re-bins, from the log, the already binned jobs (those no longer
 /// pending) of `bank` (or of every bank) recorded before `seq`, for the
-/// window of `as_of`. The log is read through the `t_inactive` index, with a
-/// margin of a second each side; the exact window test runs on the decoded
-/// record, so no result depends on SQLite's reading of JSON numbers.
+/// window of `as_of`. The log is read through `job_times` (integer
+/// microseconds, a superset of the window); the exact window test runs on
+/// the decoded record, so no result depends on SQLite's reading of JSON
+/// numbers.
 fn rebin(
     conn: &Connection,
     seq: u64,
@@ -266,16 +267,16 @@ fn rebin(
     let from = p.period_start(lo);
     let ignores = bank_ignores(conn)?;
     let mut deltas = Deltas::default();
-    let t = crate::schema::JOB_T_INACTIVE_EXPR;
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT seq, version, payload FROM events WHERE kind = 'JobRecorded' AND seq < ?1 \
-         AND {t} >= ?2 - 1.0 AND {t} <= ?3 + 1.0 ORDER BY seq"
-    ))?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT e.seq, e.version, e.payload FROM job_times j JOIN events e ON e.seq = j.seq \
+         WHERE j.seq < ?1 AND j.t_inactive_us >= ?2 AND j.t_inactive_us <= ?3 ORDER BY j.seq",
+    )?;
     // Jobs still pending are binned by the next update, not here.
     let pending: BTreeSet<i64> =
         conn.prepare_cached("SELECT seq FROM usage_pending")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
     let mut banks = BankNames::default();
-    let mut rows = stmt.query(params![seq as i64, from, to])?;
+    let (from_us, to_us) = (crate::schema::t_us(from), crate::schema::t_us(to));
+    let mut rows = stmt.query(params![seq as i64, from_us, to_us])?;
     while let Some(r) = rows.next()? {
         let job_seq: i64 = r.get(0)?;
         let version = u32::try_from(r.get::<_, i64>(1)?)

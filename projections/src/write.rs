@@ -18,6 +18,9 @@ pub fn append_and_apply(tx: &mut Tx<'_>, meta: &EventMeta, events: &[Event]) -> 
         let payload = ev.encode()?;
         let a = tx.append(meta, ev.kind(), ev.version(), &payload)?;
         applier.apply(tx.conn(), &ApplyCtx { seq: a.seq.0, recorded_at: a.recorded_at }, ev)?;
+        if let Event::JobRecorded(j) = ev {
+            crate::schema::index_job(tx.conn(), a.seq.0, j.t_inactive)?;
+        }
         out.push(a);
     }
     applier.sync(tx.conn())?;

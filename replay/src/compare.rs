@@ -3,7 +3,7 @@
 
 use std::cmp::Ordering;
 
-use rusqlite::types::Value;
+use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, Rows};
 
 use crate::canonical::{cmp_keys, same_value, show_value, TableInfo};
@@ -68,10 +68,26 @@ fn next_row(rows: &mut Rows<'_>, n: usize) -> Result<Option<Vec<Value>>> {
         Some(r) => {
             let mut row = Vec::with_capacity(n);
             for i in 0..n {
-                row.push(r.get::<_, Value>(i)?);
+                row.push(cell_value(r.get_ref(i)?));
             }
             Ok(Some(row))
         }
+    }
+}
+
+/// A cell as stored, without panicking on bytes that are not what their
+/// type says: text that is not UTF-8 comes back as a blob of its bytes, so
+/// it differs from any text and is reported as a difference.
+pub fn cell_value(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Integer(i),
+        ValueRef::Real(f) => Value::Real(f),
+        ValueRef::Text(t) => match std::str::from_utf8(t) {
+            Ok(s) => Value::Text(s.to_string()),
+            Err(_) => Value::Blob(t.to_vec()),
+        },
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
     }
 }
 
@@ -92,7 +108,10 @@ pub fn compare(a: &Connection, b: &Connection, tables: &[&str]) -> Result<Vec<Ro
         }
         let n = info.columns.len();
         let all: Vec<usize> = (0..n).collect();
-        let sql = info.select_ordered();
+        // Read every cell from the table's own rows (`NOT INDEXED`): a
+        // covering index would otherwise supply key columns from the index
+        // and hide a damaged table cell.
+        let sql = info.select_ordered().replacen(" ORDER BY ", " NOT INDEXED ORDER BY ", 1);
         let mut sa = a.prepare(&sql)?;
         let mut sb = b.prepare(&sql)?;
         let mut ra = sa.query([])?;
@@ -162,7 +181,7 @@ pub fn jobs_added_after(conn: &Connection, after: ledger::Seq) -> Result<Vec<Row
     while let Some(r) = rows.next()? {
         let mut row = Vec::with_capacity(columns.len());
         for (i, c) in columns.iter().enumerate() {
-            row.push((c.clone(), r.get::<_, Value>(i)?));
+            row.push((c.clone(), cell_value(r.get_ref(i)?)));
         }
         let key = row.iter().filter(|(c, _)| c == "id").cloned().collect();
         out.push(RowDiff::Added { table: "jobs".to_string(), key, row });

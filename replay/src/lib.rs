@@ -25,7 +25,7 @@ pub mod history;
 
 pub use canonical::{state_hash, StateHash};
 pub use checkpoint::{Checkpoint, CheckpointFailure};
-pub use compare::{compare, jobs_added_after, RowDiff};
+pub use compare::{cell_value, compare, jobs_added_after, RowDiff};
 pub use error::Error;
 pub use history::{rebuild_live, replay_to_memory, state_at, AsOf, RebuildStats};
 

@@ -219,7 +219,9 @@ pub fn cmd_demo(ctx: &Context, _args: &Args) -> Result<Output> {
     let chart = show_usage::Args { table: "associations".into(), limit: 10, svg: Some(svg.clone()), columns: 80 };
     out.push_str(&show_usage::cmd_show_usage(ctx, &chart)?.stdout);
     out.push('\n');
-    out.push_str(&verify::cmd_verify(ctx, &verify::Args { threads: None, checkpoint: None })?.stdout);
+    out.push_str(
+        &verify::cmd_verify(ctx, &verify::Args { threads: None, checkpoint: None, file: false, full: false })?.stdout,
+    );
     let cp = checkpoint::cmd_checkpoint(ctx, &checkpoint::Args { no_store: false })?;
     out.push_str("checkpoint: ");
     out.push_str(&cp.stdout);

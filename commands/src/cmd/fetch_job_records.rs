@@ -174,7 +174,14 @@ pub fn records_from_archive(path: &std::path::Path) -> Result<Vec<(String, std::
 
 /// The newest `t_inactive` already recorded (0 if none).
 pub fn newest_t_inactive(state: &State<'_>) -> Result<f64> {
-    let v: Option<f64> = state.conn().query_row("SELECT max(t_inactive) FROM jobs", [], |r| r.get(0))?;
+    // The newest integer microsecond through `job_times`, then the exact
+    // float of the records there.
+    let v: Option<f64> = state.conn().query_row(
+        "SELECT max(json_extract(CAST(e.payload AS TEXT), '$.t_inactive')) FROM job_times j \
+         JOIN events e ON e.seq = j.seq WHERE j.t_inactive_us = (SELECT max(t_inactive_us) FROM job_times)",
+        [],
+        |r| r.get(0),
+    )?;
     Ok(v.unwrap_or(0.0))
 }
 

@@ -38,6 +38,7 @@ pub mod log;
 pub mod man;
 pub mod priority_update;
 pub mod rebuild;
+pub mod repair;
 pub mod reset_factors;
 pub mod scrub_old_jobs;
 pub mod shares;

@@ -46,6 +46,8 @@ fn association_records(path: &std::path::Path) -> Vec<projections::snapshot::Ass
 
 /// Builds and writes the snapshot; returns its path and head.
 pub fn write_snapshot(ctx: &Context, path: &std::path::Path) -> Result<LedgerHead> {
+    // What a killed earlier run left behind goes first.
+    crate::litter::sweep_temp_files(path);
     let db = crate::db::open_read(ctx)?;
     let conn = db.conn();
     let head = match db.ledger().head()? {
@@ -61,6 +63,14 @@ pub fn write_snapshot(ctx: &Context, path: &std::path::Path) -> Result<LedgerHea
 pub fn cmd_priority_update(ctx: &Context, args: &Args) -> Result<Output> {
     let path = args.snapshot.clone().unwrap_or_else(|| default_snapshot_path(&ctx.db_path));
     let path = std::path::absolute(&path).unwrap_or(path);
+    // The pipeline does not build on a broken chain: no new snapshot while
+    // a break is recorded (the plugin keeps its last good one).
+    {
+        let ledger = ledger::Ledger::open(&ctx.db_path, ledger::OpenMode::ReadOnly)?;
+        if let Some(f) = ledger::integrity::chain_state(ledger.conn())?.broken {
+            return Err(crate::chain::broken(f));
+        }
+    }
     let started = std::time::Instant::now();
     let previous = if args.verbose { association_records(&path) } else { Vec::new() };
     let head = write_snapshot(ctx, &path)?;

@@ -68,24 +68,133 @@ fn check(ctx: &Context) -> Result<Output> {
     }
     // One read transaction: the log and the live tables seen at one instant.
     ledger.conn().execute_batch("BEGIN")?;
-    let result = (|| -> Result<(Seq, Vec<RowDiff>)> {
+    let result = (|| -> Result<(Seq, Vec<RowDiff>, Vec<String>)> {
         let head = ledger.head()?.map(|(s, _)| s).unwrap_or(Seq(0));
         let replayed = replay::replay_to_memory(&ledger, Some(head)).map_err(replay_err)?;
-        let tables = replay::canonical::state_tables();
-        let diffs = replay::compare(ledger.conn(), &replayed, &tables).map_err(replay_err)?;
-        Ok((head, diffs))
+        let mut diffs = Vec::new();
+        let mut unreadable = Vec::new();
+        // Table by table: a live table that cannot be read is a difference.
+        for t in replay::canonical::state_tables() {
+            match replay::compare(ledger.conn(), &replayed, &[t]) {
+                Ok(d) => diffs.extend(d),
+                Err(e) => unreadable.push(format!("{t}: live table unreadable: {e}")),
+            }
+        }
+        match job_times_diffs(ledger.conn(), head) {
+            Ok(d) => unreadable.extend(d),
+            Err(e) => unreadable.push(format!("job_times: live table unreadable: {e}")),
+        }
+        Ok((head, diffs, unreadable))
     })();
     let _ = ledger.conn().execute_batch("COMMIT");
-    let (head, diffs) = result?;
-    if diffs.is_empty() {
+    let (head, diffs, unreadable) = result?;
+    if diffs.is_empty() && unreadable.is_empty() {
         return Ok(Output::line(format!("ok: the projections match a replay of the log to seq {head}")));
     }
-    let report = render_check(&diffs);
+    let mut report = render_check(&diffs);
+    for u in &unreadable {
+        let _ = writeln!(report, "{u}");
+    }
     let n = report.lines().count();
     Err(Error::CheckFailed {
         message: format!("rebuild --check: {n} difference(s) between the live projections and a replay of the log"),
         report,
     })
+}
+
+/// Compares `job_times` with the job records of the log up to `head`: one
+/// row per `JobRecorded`, at [`projections::schema::t_us`] of its
+/// `t_inactive`. Both sides are compared in the table's key order
+/// (`t_inactive_us`, `seq`), so SQLite sorts nothing. Returns one line per
+/// difference.
+fn job_times_diffs(conn: &rusqlite::Connection, head: Seq) -> Result<Vec<String>> {
+    let mut expected: Vec<(i64, i64)> =
+        projections::schema::job_times_of_log(conn, head.0 as i64)?.into_iter().map(|(s, t)| (t, s)).collect();
+    expected.sort_unstable();
+    let mut stmt = conn
+        .prepare("SELECT t_inactive_us, seq FROM job_times NOT INDEXED WHERE seq <= ?1 ORDER BY t_inactive_us, seq")?;
+    let mut rows = stmt.query([head.0 as i64])?;
+    let mut out = Vec::new();
+    let mut want = expected.iter().peekable();
+    let show = |(t, seq): (i64, i64)| format!("job_times [seq={seq}, t_inactive_us={t}]");
+    loop {
+        let live = match rows.next()? {
+            Some(r) => {
+                let cell = |i: usize| match r.get_ref(i) {
+                    Ok(rusqlite::types::ValueRef::Integer(v)) => Some(v),
+                    _ => None,
+                };
+                match (cell(0), cell(1)) {
+                    (Some(t), Some(seq)) => Some((t, seq)),
+                    _ => {
+                        out.push("job_times: a row is not two integers".to_string());
+                        continue;
+                    }
+                }
+            }
+            None => None,
+        };
+        // Rows of the log before this live row are missing from live.
+        while let Some(&&w) = want.peek() {
+            if live.is_some_and(|l| l <= w) {
+                break;
+            }
+            out.push(format!("{}: row missing from live (produced by the log)", show(w)));
+            want.next();
+        }
+        let Some(l) = live else { break };
+        if want.peek().is_some_and(|&&w| w == l) {
+            want.next();
+        } else {
+            out.push(format!("{}: row in live only (not produced by the log)", show(l)));
+        }
+    }
+    Ok(out)
+}
+
+/// Every object derived from the log: the projection tables (with their
+/// indexes), the `jobs` view, `job_times`, the projection checkpoints and
+/// the log's expression index. Never `events` or the ledger's bookkeeping.
+fn derived_tables() -> Vec<&'static str> {
+    let mut t: Vec<&str> = projections::schema::PROJECTION_TABLES.to_vec();
+    t.extend(projections::schema::PROJECTION_VIEWS);
+    t.extend(["job_times", "projection_checkpoints"]);
+    t
+}
+
+/// Repairs damaged file structures (pages of indexes or projection tables
+/// that SQLite cannot read): forgets every derived object (their pages are
+/// not read, so damage there cannot stop it), then `VACUUM` writes the file
+/// anew from the tables that remain (the log and the bookkeeping). The
+/// rebuild that follows recreates everything derived.
+fn repair_structure(path: &std::path::Path) -> Result<()> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(60))?;
+    let list: Vec<String> = derived_tables().iter().map(|t| format!("'{t}'")).collect();
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| -> Result<()> {
+        let v: i64 = conn.query_row("PRAGMA schema_version", [], |r| r.get(0))?;
+        conn.execute_batch("PRAGMA writable_schema = ON")?;
+        conn.execute(
+            &format!(
+                "DELETE FROM sqlite_master WHERE tbl_name IN ({}) OR name IN ('events_job_id', 'events_job_t_inactive')",
+                list.join(", ")
+            ),
+            [],
+        )?;
+        conn.execute_batch(&format!("PRAGMA schema_version = {}; PRAGMA writable_schema = OFF;", v + 1))?;
+        Ok(())
+    })();
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT")?,
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
+    }
+    // SQLite's own temporary copy of the file, on disk (removed by SQLite).
+    conn.execute_batch("PRAGMA temp_store = FILE; VACUUM;")?;
+    Ok(())
 }
 
 /// Runs `rebuild`.
@@ -94,8 +203,46 @@ pub fn cmd_rebuild(ctx: &Context, args: &Args) -> Result<Output> {
         return check(ctx);
     }
     crate::db::check_owner(ctx)?;
+    // Opening refuses what is not a ledger before anything is changed.
+    drop(Ledger::open(&ctx.db_path, OpenMode::ReadWrite)?);
+    let mut out = String::new();
+    let damage = ledger::integrity::file_check(&ctx.db_path, false)?;
+    if !damage.is_empty() {
+        repair_structure(&ctx.db_path).map_err(|e| {
+            Error::invalid(format!(
+                "cannot repair the damaged file ({}): {e}; restore the ledger from a copy",
+                damage.join("; ")
+            ))
+        })?;
+        for d in &damage {
+            let _ = writeln!(out, "repaired damaged file structure: {d}");
+        }
+    }
     let mut ledger = Ledger::open(&ctx.db_path, OpenMode::ReadWrite)?;
     let total = ledger.head()?.map(|(s, _)| s.0).unwrap_or(0);
+    // `job_times` is kept with the log (re-binning reads it): compared with
+    // the log first, and rewritten when it differs.
+    if projections::schema::object_type(ledger.conn(), "main", "job_times")?.is_some() {
+        let diffs = job_times_diffs(ledger.conn(), Seq(total))?;
+        if !diffs.is_empty() {
+            let conn = ledger.conn();
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            match projections::schema::fill_job_times(conn) {
+                Ok(n) => {
+                    conn.execute_batch("COMMIT")?;
+                    let _ = writeln!(
+                        out,
+                        "repaired job_times: {} difference(s) from the log; rewrote its {n} rows",
+                        diffs.len()
+                    );
+                }
+                Err(e) => {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    return Err(e.into());
+                }
+            }
+        }
+    }
     ctx.progress.start("rebuild", Some(total));
     let mut done = 0u64;
     let stats = replay::rebuild_live(&mut ledger, args.checkpoint_every, &mut |n| {
@@ -104,11 +251,26 @@ pub fn cmd_rebuild(ctx: &Context, args: &Args) -> Result<Output> {
     })
     .map_err(replay_err)?;
     ctx.progress.finish();
+    // Every index, the log's own included, rebuilt from its table.
+    let indexes: Vec<String> = ledger
+        .conn()
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name")?
+        .query_map([], |r| r.get(0))?
+        .collect::<std::result::Result<_, _>>()?;
+    ledger.conn().execute_batch("REINDEX")?;
     drop(ledger);
-    let mut out = format!(
-        "rebuilt the projections from {} events ({} projection checkpoints)\n",
+    let left = ledger::integrity::file_check(&ctx.db_path, false)?;
+    if let Some(first) = left.first() {
+        return Err(Error::invalid(format!(
+            "the ledger file is still damaged after the rebuild ({first}): the log itself is damaged; restore it from a copy"
+        )));
+    }
+    let _ = writeln!(
+        out,
+        "rebuilt the projections from {} events ({} projection checkpoints)",
         stats.events, stats.checkpoints
     );
+    let _ = writeln!(out, "reindexed {} indexes: {}", indexes.len(), indexes.join(", "));
     out.push_str(&rewrite_snapshot_if_present(ctx)?);
     Ok(Output::text(out))
 }

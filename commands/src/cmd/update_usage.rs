@@ -79,6 +79,9 @@ pub fn cmd_update_usage(ctx: &Context, args: &Args) -> Result<Output> {
     let now = ctx.clock.now_secs();
     let mut before = Default::default();
     let mut note = None;
+    // Cron runs this hourly: it also verifies the chain from the last
+    // verified seq to the head, and refuses to build on a break.
+    crate::chain::verify_incrementally(&crate::db::open_write(ctx)?)?;
     let ledger = crate::db::write(ctx, |s| {
         note = went_back(s, now, ctx.zone)?;
         if args.verbose {

@@ -74,7 +74,8 @@ pub fn report(ctx: &Context, state: &State<'_>, args: &Args) -> Result<String> {
     };
     let mut stmt = state.conn().prepare(
         "SELECT userid, username, bank, nnodes, t_run, t_inactive FROM jobs \
-         WHERE t_run > ?1 AND t_inactive < ?2 AND t_inactive >= ?3 AND bank != '' \
+         WHERE seq IN (SELECT seq FROM job_times WHERE t_inactive_us >= ?6 AND t_inactive_us <= ?7) \
+         AND t_run > ?1 AND t_inactive < ?2 AND t_inactive >= ?3 AND bank != '' \
          AND (?4 IS NULL OR userid = ?4) AND (?5 IS NULL OR bank = ?5) ORDER BY seq",
     )?;
     // key -> (total, per-bin)
@@ -82,7 +83,8 @@ pub fn report(ctx: &Context, state: &State<'_>, args: &Args) -> Result<String> {
     let mut names: BTreeMap<i64, String> = BTreeMap::new();
     // Records before the last scrub-old-jobs cut no longer count.
     let from = state.jobs_scrubbed_before()?.map_or(start, |cut| start.max(cut));
-    let mut q = stmt.query(rusqlite::params![start - 7.0 * 86400.0, end, from, uid, args.bank])?;
+    let (from_us, to_us) = (projections::schema::t_us(start), projections::schema::t_us(end));
+    let mut q = stmt.query(rusqlite::params![start - 7.0 * 86400.0, end, from, uid, args.bank, from_us, to_us])?;
     while let Some(r) = q.next()? {
         let userid: i64 = r.get(0)?;
         let recorded: Option<String> = r.get(1)?;

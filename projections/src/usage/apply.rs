@@ -92,7 +92,8 @@ pub fn apply(conn: &Connection, ctx: &ApplyCtx, ev: &Event, buffered: &mut Vec<P
         | Event::ProjectAdded(_)
         | Event::ProjectDeleted(_)
         | Event::FactorWeightSet(_)
-        | Event::JobsScrubbed(_) => {}
+        | Event::JobsScrubbed(_)
+        | Event::BreakAccepted(_) => {}
     }
     Ok(())
 }
