@@ -130,6 +130,12 @@ pub enum Command {
     Man(cmd::completions::ManArgs),
     /// Build a sample site in a new ledger and show its tree and chain status.
     Demo(cmd::demo::Args),
+    /// Import a flux-accounting database into a new ledger.
+    ImportDb(cmd::import_db::Args),
+    /// Write flux-accounting's tables as CSV files (or -F: the fair-share JSON).
+    ExportDb(cmd::export_db::Args),
+    /// Add banks or associations from a flux-accounting CSV file.
+    PopDb(cmd::pop_db::Args),
 }
 
 impl Command {
@@ -157,6 +163,8 @@ impl Command {
                     | Command::EditConfig(_)
                     | Command::DeleteConfig(_)
                     | Command::Demo(_)
+                    | Command::ImportDb(_)
+                    | Command::PopDb(_)
             )
             // Not appends, but they replace live state (projections, the
             // plugin's snapshot) and so must not run on the past.
@@ -216,6 +224,9 @@ pub fn run(ctx: &Context, command: &Command) -> Result<Output> {
         Command::ViewConfig(a) => cmd::view_config::cmd_view_config(ctx, a),
         Command::ListConfigs(a) => cmd::list_configs::cmd_list_configs(ctx, a),
         Command::Demo(a) => cmd::demo::cmd_demo(ctx, a),
+        Command::ImportDb(a) => cmd::import_db::cmd_import_db(ctx, a),
+        Command::ExportDb(a) => cmd::export_db::cmd_export_db(ctx, a),
+        Command::PopDb(a) => cmd::pop_db::cmd_pop_db(ctx, a),
         Command::Completions(a) => cmd::completions::cmd_completions(ctx, a),
         Command::Man(a) => cmd::completions::cmd_man(ctx, a),
     }

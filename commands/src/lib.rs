@@ -17,6 +17,7 @@ pub mod context;
 pub mod db;
 mod error;
 pub mod flux;
+pub mod flux_accounting;
 pub mod format;
 pub mod jobs;
 #[cfg(test)]

@@ -45,6 +45,10 @@ pub fn tables_of_kind(kind: &str) -> &'static [&'static str] {
         }
         "UsageCleared" => &["usage_bins", "usage_dirty", "association_table", "bank_table"],
         "FairshareUpdated" => &["association_table"],
+        "SiteImported" => &[],
+        "UsageImported" => {
+            &["usage_bins", "usage_pending", "usage_dirty", "usage_state", "association_table", "bank_table"]
+        }
         _ => &[],
     }
 }
