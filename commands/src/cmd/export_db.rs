@@ -105,8 +105,10 @@ pub fn table_rows(state: &State<'_>, table: &str) -> Result<(Vec<String>, Vec<Ve
         }
         "project_table" => "SELECT project_id, project, usage FROM project_table ORDER BY project_id",
         "jobs" => {
-            "SELECT CAST(id AS TEXT) AS id, userid, t_submit, t_run, t_inactive, ranks, R, '' AS jobspec, project, \
-             bank, requested_duration, actual_duration FROM jobs ORDER BY seq"
+            "SELECT CAST(id AS TEXT) AS id, userid, t_submit, t_run, t_inactive, ranks, coalesce(R, '') AS R, \
+             json_object('attributes', json_object('system', json_object('bank', bank, 'project', project, \
+             'queue', queue, 'duration', requested_duration))) AS jobspec, project, bank, requested_duration, \
+             actual_duration FROM jobs ORDER BY seq"
         }
         "priority_factor_weight_table" => "SELECT factor, weight FROM priority_factor_weight_table ORDER BY rowid",
         "config_table" => "SELECT key, value FROM config_table ORDER BY rowid",
