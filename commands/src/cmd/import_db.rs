@@ -675,3 +675,107 @@ pub fn cmd_import_db(ctx: &Context, args: &Args) -> Result<Output> {
     out.warnings = site.defaulted.iter().map(|d| format!("import-db: defaulted: {d}")).collect();
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A flux-accounting-like source with the given DDL and rows.
+    fn source(sql: &str) -> (tempfile::TempDir, SourceDb) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("fa.db");
+        rusqlite::Connection::open(&p).unwrap().execute_batch(sql).unwrap();
+        let db = SourceDb::open(&p).unwrap();
+        (dir, db)
+    }
+
+    const V60ISH: &str = "
+        PRAGMA user_version = 37;
+        CREATE TABLE bank_table (bank_id integer PRIMARY KEY AUTOINCREMENT, bank text NOT NULL, active int DEFAULT 1,
+            parent_bank text DEFAULT '', shares int NOT NULL, job_usage real DEFAULT 0.0);
+        CREATE TABLE association_table (creation_time bigint NOT NULL, mod_time bigint DEFAULT 0, active int DEFAULT 1,
+            username tinytext NOT NULL, userid int DEFAULT 65534, bank tinytext NOT NULL, default_bank tinytext NOT NULL,
+            job_usage real DEFAULT 0.0, fairshare real DEFAULT 0.5);
+        CREATE TABLE job_usage_factor_table (username tinytext, userid int, bank tinytext, last_job_timestamp real);
+        CREATE TABLE job_usage_per_association_table (username tinytext, userid int, bank tinytext, period int, value real);
+        CREATE TABLE t_half_life_period_table (cluster tinytext DEFAULT 'cluster', end_half_life_period real);
+        CREATE TABLE config_table (key text PRIMARY KEY, value text NOT NULL);
+        INSERT INTO config_table VALUES ('priority_decay_half_life', '100'), ('decay_factor', '0.5'), ('extra', 'x');
+        INSERT INTO t_half_life_period_table VALUES ('cluster', 1000.0);
+        INSERT INTO bank_table(bank, active, parent_bank, shares) VALUES ('leaf', 0, 'mid', 2), ('mid', 1, 'root', 3), ('root', 1, '', 1);
+        INSERT INTO association_table VALUES (10, 20, 0, 'u', 1001, 'leaf', 'leaf', 14.0, 0.25);
+        INSERT INTO job_usage_factor_table VALUES ('u', 1001, 'leaf', 990.0);
+        INSERT INTO job_usage_per_association_table VALUES ('u', 1001, 'leaf', 0, 8.0), ('u', 1001, 'leaf', 1, 4.0),
+            ('u', 1001, 'leaf', 2, 2.0), ('u', 1001, 'leaf', 3, 0.0);";
+
+    #[test]
+    fn given_a_source_when_read_then_parents_come_first_and_bins_are_undecayed() {
+        let (_d, db) = source(V60ISH);
+        let site = read_site(&db, 1050.0).unwrap();
+        let names: Vec<&str> = site.banks.iter().map(|b| b.added.bank.as_str()).collect();
+        assert_eq!(names, ["root", "mid", "leaf"]);
+        assert!(!site.banks[2].active);
+        let a = &site.associations[0];
+        assert_eq!(a.carried.bins, vec![8.0, 8.0, 8.0]);
+        assert_eq!((a.carried.creation_time, a.carried.mod_time, a.carried.job_usage), (10, 20, 14.0));
+        assert_eq!(a.carried.counted_until, 990.0);
+        assert_eq!(a.added.max_running_jobs, 5, "a column the schema lacks takes flux-accounting's default");
+        assert_eq!(site.genesis.priority_decay_half_life, 100.0);
+        assert!(site.defaulted.iter().any(|d| d.starts_with("association_table: columns not in this schema")));
+    }
+
+    #[test]
+    fn periods_are_anchored_on_the_sources_end_half_life_period() {
+        let (_d, db) = source(V60ISH);
+        // After E: the current period is [E, E + H).
+        assert_eq!(read_site(&db, 1050.0).unwrap().genesis.t0, 1000.0);
+        assert_eq!(read_site(&db, 1000.0).unwrap().as_of, 1000.0);
+        // Before E (a source that has not rolled over yet): [E − H, E).
+        assert_eq!(read_site(&db, 950.0).unwrap().genesis.t0, 900.0);
+    }
+
+    #[test]
+    fn when_decided_then_rows_come_in_dependency_order_and_disables_last() {
+        let (_d, db) = source(V60ISH);
+        let site = read_site(&db, 1050.0).unwrap();
+        let kinds: Vec<&str> = decide(&site).iter().map(Event::kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                "ConfigEdited",
+                "ConfigEdited",
+                "ConfigAdded",
+                "BankAdded",
+                "BankAdded",
+                "BankAdded",
+                "AssociationAdded",
+                "BankDisabled",
+                "AssociationDisabled"
+            ]
+        );
+        let Event::UsageImported(u) = usage_event(&site) else { panic!("not UsageImported") };
+        assert_eq!(u.as_of, 1000.0);
+        assert_eq!(u.banks.len(), 3);
+    }
+
+    #[test]
+    fn damaged_rows_are_named_by_table_and_row() {
+        let (_d, db) =
+            source(&format!("{V60ISH}; INSERT INTO bank_table(bank, parent_bank, shares) VALUES ('root', '', 1);"));
+        assert_eq!(
+            read_site(&db, 0.0).unwrap_err().to_string(),
+            "import-db: bank_table row 4 (bank=root): duplicate bank"
+        );
+        let (_d, db) =
+            source(&format!("{V60ISH}; INSERT INTO bank_table(bank, parent_bank, shares) VALUES ('r2', '', 1);"));
+        assert_eq!(
+            read_site(&db, 0.0).unwrap_err().to_string(),
+            "import-db: bank_table row 4 (bank=r2): a second root bank (the root is root)"
+        );
+        let (_d, db) = source(&format!("{V60ISH}; INSERT INTO association_table(creation_time, username, bank, default_bank) VALUES (1, 'v', 'nope', 'nope');"));
+        assert_eq!(
+            read_site(&db, 0.0).unwrap_err().to_string(),
+            "import-db: association_table row 2 (username=v, bank=nope): bank nope not found in bank_table"
+        );
+    }
+}
