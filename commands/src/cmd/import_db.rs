@@ -570,6 +570,189 @@ pub fn job_event(r: &Row) -> Result<JobRecorded> {
     crate::jobs::job_from_json(&serde_json::Value::Object(job)).map_err(|e| r_err(r, &e))
 }
 
+/// The parts of a jobspec the import reads (`attributes.system`).
+#[derive(serde::Deserialize, Default)]
+struct SpecView<'a> {
+    #[serde(default, borrow)]
+    attributes: Option<AttrsView<'a>>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct AttrsView<'a> {
+    #[serde(default, borrow)]
+    system: Option<SystemView<'a>>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct SystemView<'a> {
+    #[serde(default, borrow)]
+    bank: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    project: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    queue: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    duration: Option<serde_json::Value>,
+}
+
+/// Calls `f` with the job record of every source `jobs` row, in rowid
+/// order, streaming; returns the number of rows. The same record as
+/// [`job_event`] gives (a unit test pins the two together), read straight
+/// from the columns: `jobs` is the bulk of a site.
+pub fn for_each_job<F>(conn: &rusqlite::Connection, mut f: F) -> Result<u64>
+where
+    F: FnMut(JobRecorded) -> Result<()>,
+{
+    use rusqlite::types::ValueRef as V;
+    let cols = fa::columns(conn, "jobs")?;
+    if cols.is_empty() {
+        return Ok(0);
+    }
+    let opt = |c: &str| if cols.iter().any(|x| x == c) { format!("\"{c}\"") } else { "NULL".to_string() };
+    let sql = format!(
+        "SELECT {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {} FROM jobs ORDER BY rowid",
+        opt("id"),
+        opt("userid"),
+        opt("t_submit"),
+        opt("t_run"),
+        opt("t_inactive"),
+        opt("ranks"),
+        opt("R"),
+        opt("jobspec"),
+        opt("project"),
+        opt("bank"),
+        opt("requested_duration")
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let mut q = stmt.query([])?;
+    let mut n = 0u64;
+    while let Some(r) = q.next()? {
+        n += 1;
+        let txt = |v: V<'_>| -> Option<String> {
+            match v {
+                V::Text(t) | V::Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
+                V::Integer(i) => Some(i.to_string()),
+                V::Real(x) => Some(x.to_string()),
+                V::Null => None,
+            }
+        };
+        let id_cell = r.get_ref(0)?;
+        let id_text = txt(id_cell).unwrap_or_default();
+        let err = |what: String| Error::invalid(format!("import-db: jobs row {n} (id={id_text}): {what}"));
+        let id = match id_cell {
+            V::Integer(i) if i >= 0 => i as u64,
+            V::Text(_) | V::Blob(_) => {
+                crate::jobs::parse_jobid(&id_text).ok_or_else(|| err(format!("id {id_text:?} is not a job id")))?
+            }
+            V::Null => return Err(err("missing id".into())),
+            _ => return Err(err("id is not a non-negative integer".into())),
+        };
+        let num = |i: usize, name: &str| -> Result<Option<f64>> {
+            let v = match r.get_ref(i)? {
+                V::Null => return Ok(None),
+                V::Integer(x) => x as f64,
+                V::Real(x) => x,
+                V::Text(t) | V::Blob(t) => std::str::from_utf8(t)
+                    .ok()
+                    .and_then(|s| s.trim().parse::<f64>().ok())
+                    .ok_or_else(|| err(format!("job {id}: {name} is not a number")))?,
+            };
+            if v.is_finite() {
+                Ok(Some(v))
+            } else {
+                Err(err(format!("job {id}: {name} is not finite")))
+            }
+        };
+        let userid = match r.get_ref(1)? {
+            V::Null => return Err(err("NULL in column userid".into())),
+            V::Integer(x) => x,
+            _ => match num(1, "userid")? {
+                Some(x) if x.fract() == 0.0 && x.abs() < 9e15 => x as i64,
+                _ => return Err(err(format!("job {id}: userid is not an integer"))),
+            },
+        };
+        let t_inactive = num(4, "t_inactive")?.ok_or_else(|| err("NULL in column t_inactive".into()))?;
+        let t_run = num(3, "t_run")?.unwrap_or(0.0);
+        let t_submit = num(2, "t_submit")?.unwrap_or(t_run);
+        let ranks = txt(r.get_ref(5)?);
+        let rv = match r.get_ref(6)? {
+            V::Text(t) | V::Blob(t) if !t.is_empty() => Some(
+                serde_json::from_slice::<serde_json::Value>(t)
+                    .map_err(|e| err(format!("job {id}: R is not valid JSON: {e}")))?,
+            ),
+            _ => None,
+        };
+        let counts = match &rv {
+            Some(v) => Some(crate::jobs::r_counts(v).map_err(|e| err(format!("job {id}: {e}")))?),
+            None => None,
+        };
+        let spec_bytes: Option<&[u8]> = match r.get_ref(7)? {
+            V::Text(t) | V::Blob(t) if !t.is_empty() => Some(t),
+            _ => None,
+        };
+        let mut spec_value: Option<serde_json::Value> = None;
+        let spec: SpecView<'_> = match spec_bytes {
+            Some(t) => match serde_json::from_slice(t) {
+                Ok(v) => v,
+                Err(e) if e.classify() == serde_json::error::Category::Data => {
+                    // Valid JSON of another shape: read it as job_from_json does.
+                    spec_value = serde_json::from_slice(t).ok();
+                    SpecView::default()
+                }
+                Err(e) => return Err(err(format!("job {id}: jobspec is not valid JSON: {e}"))),
+            },
+            None => SpecView::default(),
+        };
+        let mut system = spec.attributes.and_then(|a| a.system).unwrap_or_default();
+        if let Some(sys) = spec_value.as_ref().and_then(|v| v.get("attributes")).and_then(|a| a.get("system")) {
+            let s = |k: &str| {
+                sys.get(k).and_then(serde_json::Value::as_str).map(|x| std::borrow::Cow::Owned(x.to_string()))
+            };
+            system = SystemView {
+                bank: s("bank"),
+                project: s("project"),
+                queue: s("queue"),
+                duration: sys.get("duration").cloned(),
+            };
+        }
+        let pick = |i: usize, from_spec: Option<std::borrow::Cow<'_, str>>| -> Result<String> {
+            Ok(match txt(r.get_ref(i)?) {
+                Some(s) => s,
+                None => from_spec.map(|c| c.into_owned()).unwrap_or_default(),
+            })
+        };
+        let bank = pick(9, system.bank)?;
+        let project = pick(8, system.project)?;
+        let queue = system.queue.map(|c| c.into_owned()).unwrap_or_default();
+        let requested_duration = match num(10, "duration")? {
+            Some(d) => d,
+            None => system.duration.as_ref().and_then(serde_json::Value::as_f64).unwrap_or(0.0),
+        };
+        if !requested_duration.is_finite() {
+            return Err(err(format!("job {id}: duration is not finite")));
+        }
+        let c = counts.unwrap_or_default();
+        f(JobRecorded {
+            id,
+            userid,
+            username: None,
+            bank,
+            project,
+            queue,
+            t_submit,
+            t_run,
+            t_inactive,
+            nnodes: c.nnodes,
+            ncores: c.ncores,
+            ngpus: c.ngpus,
+            requested_duration,
+            ranks,
+            r: rv,
+        })?;
+    }
+    Ok(n)
+}
+
 fn refuse_existing(target: &Path) -> Result<()> {
     if target.exists() || target.symlink_metadata().is_ok() {
         return Err(Error::invalid(format!(
@@ -610,8 +793,15 @@ pub fn cmd_import_db(ctx: &Context, args: &Args) -> Result<Output> {
     }
     let result = (|| -> Result<()> {
         let mut ledger = Ledger::create(&tmp)?;
+        // A private file until the rename: no journal while it is built (a
+        // failed import discards the file), WAL again before it is closed.
+        ledger.conn().pragma_update(None, "journal_mode", "OFF")?;
+        ledger.conn().pragma_update(None, "synchronous", "OFF")?;
         let mut tx = ledger.transaction()?;
         projections::schema::create(tx.conn())?;
+        // The log's job indexes are built once, after the bulk append
+        // (nothing the import applies reads them).
+        tx.conn().execute_batch("DROP INDEX main.events_job_id; DROP INDEX main.events_job_t_inactive;")?;
         let mut applier = Applier::new();
         let push = |tx: &mut ledger::Tx<'_>, applier: &mut Applier, ev: &Event| -> Result<()> {
             let payload = ev.encode()?;
@@ -637,8 +827,7 @@ pub fn cmd_import_db(ctx: &Context, args: &Args) -> Result<Output> {
         }
         ctx.progress.start("importing job records", Some(njobs));
         let mut seen = 0u64;
-        fa::for_each_row(src.conn(), "jobs", &["id"], |r| {
-            let job = job_event(&r)?;
+        for_each_job(src.conn(), |job| {
             push(&mut tx, &mut applier, &Event::JobRecorded(job))?;
             seen += 1;
             if seen % 10_000 == 0 {
@@ -654,7 +843,10 @@ pub fn cmd_import_db(ctx: &Context, args: &Args) -> Result<Output> {
         }
         push(&mut tx, &mut applier, &usage_event(&site))?;
         applier.sync(tx.conn())?;
+        tx.conn().execute_batch(projections::schema::EVENT_INDEXES_DDL)?;
         tx.commit()?;
+        ledger.conn().pragma_update(None, "synchronous", "NORMAL")?;
+        ledger.conn().pragma_update(None, "journal_mode", "WAL")?;
         drop(ledger);
         Ok(())
     })();
@@ -756,6 +948,41 @@ mod tests {
         let Event::UsageImported(u) = usage_event(&site) else { panic!("not UsageImported") };
         assert_eq!(u.as_of, 1000.0);
         assert_eq!(u.banks.len(), 3);
+    }
+
+    #[test]
+    fn the_streaming_job_reader_gives_what_job_from_json_gives() {
+        let r = r#"{"version":1,"execution":{"R_lite":[{"rank":"0-1","children":{"core":"0-3","gpu":"0"}}]}}"#;
+        let (_d, db) = source(&format!(
+            "{V60ISH};
+            CREATE TABLE jobs (id char(16) PRIMARY KEY NOT NULL, userid integer NOT NULL, t_submit real NOT NULL,
+                t_run real NOT NULL, t_inactive real NOT NULL, ranks text NOT NULL, R text NOT NULL, jobspec text NOT NULL,
+                project text, bank text, requested_duration real DEFAULT 0.0, actual_duration real DEFAULT 0.0);
+            INSERT INTO jobs VALUES ('100', 1001, 1.0, 2.0, 10.0, '0-1', '{r}',
+                '{{\"attributes\":{{\"system\":{{\"bank\":\"specbank\",\"queue\":\"q\",\"duration\":60}}}}}}', NULL, NULL, NULL, 8.0);
+            INSERT INTO jobs VALUES ('200', 1002, 1.5, 0.0, 3.0, '', '', '', 'p', 'b', 30.0, 0.0);
+            INSERT INTO jobs VALUES ('ƒ2', 1003, 1.0, 2.0, 5.0, '0', '{r}', '{{\"attributes\":\"odd\"}}', '', '', 1.0, 3.0);"
+        ));
+        let mut fast = Vec::new();
+        let n = for_each_job(db.conn(), |j| {
+            fast.push(j);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(n, 3);
+        let mut slow = Vec::new();
+        fa::for_each_row(db.conn(), "jobs", &["id"], |row| {
+            slow.push(job_event(&row)?);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(fast, slow);
+        assert_eq!(
+            (fast[0].bank.as_str(), fast[0].queue.as_str(), fast[0].requested_duration),
+            ("specbank", "q", 60.0)
+        );
+        assert_eq!((fast[0].nnodes, fast[0].ncores, fast[0].ngpus), (2, 8, 2));
+        assert_eq!(fast[2].id, 1);
     }
 
     #[test]
