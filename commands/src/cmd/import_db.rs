@@ -830,7 +830,7 @@ pub fn cmd_import_db(ctx: &Context, args: &Args) -> Result<Output> {
         for_each_job(src.conn(), |job| {
             push(&mut tx, &mut applier, &Event::JobRecorded(job))?;
             seen += 1;
-            if seen % 10_000 == 0 {
+            if seen.is_multiple_of(10_000) {
                 ctx.progress.inc(10_000);
             }
             Ok(())
