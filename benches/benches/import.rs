@@ -4,7 +4,7 @@
 //!
 //! The source database is generated once with flux-accounting's v0.60
 //! schema (copied from `../shared/fixtures/flux-accounting-dbs`) and kept
-//! at `target/fluxacct-bench/fa-10k-1m.db`. The binary is the release
+//! at `target/fluxacct-bench/fa-10k-1m-v2.db`. The binary is the release
 //! `flux-account` next to the bench (built on demand) or `FLUXACCT_BIN`.
 //! Run: `cargo bench -p fluxacct-benches --bench import`.
 
@@ -41,12 +41,12 @@ fn source() -> PathBuf {
     let target = exe.ancestors().nth(3).expect("target dir").to_path_buf();
     let dir = target.join("fluxacct-bench");
     std::fs::create_dir_all(&dir).expect("mkdir");
-    let db = dir.join("fa-10k-1m.db");
+    let db = dir.join("fa-10k-1m-v2.db");
     if !db.exists() {
         let template = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../shared/fixtures/flux-accounting-dbs/FluxAccountingv0-60-0.db");
         assert!(template.exists(), "{} is missing", template.display());
-        let tmp = dir.join("fa-10k-1m.db.partial");
+        let tmp = dir.join("fa-10k-1m-v2.db.partial");
         let _ = std::fs::remove_file(&tmp);
         let spec = fixtures::flux_accounting::Spec::new(100, 10_000, 1_000_000);
         fixtures::flux_accounting::generate(&template, &tmp, &spec).expect("generate");

@@ -105,6 +105,11 @@ impl SourceDb {
     pub fn conn(&self) -> &Connection {
         &self.conn
     }
+
+    /// The connection, for a thread that reads through it.
+    pub fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
 }
 
 fn table_names(conn: &Connection) -> rusqlite::Result<BTreeSet<String>> {

@@ -422,7 +422,7 @@ pub struct FairshareUpdated {
 /// imported rows, and this event is their cause.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SiteImported {
-    /// Path of the source database, as given.
+    /// Path of the source database (absolute).
     pub source: String,
     /// blake3 (hex) of the source file's bytes.
     pub blake3: String,

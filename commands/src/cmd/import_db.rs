@@ -753,6 +753,67 @@ where
     Ok(n)
 }
 
+/// Job records per message from the reading thread.
+const JOB_BATCH: usize = 1024;
+
+/// Encoded job records passed from the reading thread to the appending
+/// one: flat buffers (a few allocations per batch, each freed by the
+/// thread that receives it), the payloads and what binning needs.
+#[derive(Default)]
+struct JobBatch {
+    payloads: Vec<u8>,
+    ends: Vec<usize>,
+    banks: String,
+    bank_ends: Vec<usize>,
+    /// userid, t_run, t_inactive, nnodes, ncores, ngpus.
+    fields: Vec<(i64, f64, f64, i64, i64, i64)>,
+}
+
+impl JobBatch {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn push(&mut self, job: &JobRecorded) -> Result<()> {
+        serde_json::to_writer(&mut self.payloads, job).map_err(|e| Error::Io(e.to_string()))?;
+        self.ends.push(self.payloads.len());
+        self.banks.push_str(&job.bank);
+        self.bank_ends.push(self.banks.len());
+        self.fields.push((job.userid, job.t_run, job.t_inactive, job.nnodes, job.ncores, job.ngpus));
+        Ok(())
+    }
+
+    fn payload(&self, i: usize) -> &[u8] {
+        let from = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.payloads[from..self.ends[i]]
+    }
+
+    /// What `PendingJob::of` gives for record `i` at `seq`.
+    fn pending(
+        &self,
+        i: usize,
+        seq: u64,
+        names: &mut projections::usage::BankNames,
+    ) -> Option<projections::usage::PendingJob> {
+        let from = if i == 0 { 0 } else { self.bank_ends[i - 1] };
+        let bank = &self.banks[from..self.bank_ends[i]];
+        if bank.is_empty() {
+            return None;
+        }
+        let (userid, t_run, t_inactive, nnodes, ncores, ngpus) = self.fields[i];
+        Some(projections::usage::PendingJob {
+            seq: seq as i64,
+            userid,
+            bank: names.get(bank),
+            t_run,
+            t_inactive,
+            nnodes,
+            ncores,
+            ngpus,
+        })
+    }
+}
+
 fn refuse_existing(target: &Path) -> Result<()> {
     if target.exists() || target.symlink_metadata().is_ok() {
         return Err(Error::invalid(format!(
@@ -767,7 +828,7 @@ fn refuse_existing(target: &Path) -> Result<()> {
 pub fn cmd_import_db(ctx: &Context, args: &Args) -> Result<Output> {
     let target = ctx.db_path.clone();
     refuse_existing(&target)?;
-    let src = SourceDb::open(&args.source)?;
+    let mut src = SourceDb::open(&args.source)?;
     let (blake3, size) = fa::file_digest(&args.source)?;
     let meta = ctx.meta();
     let site = read_site(&src, meta.recorded_at as f64 / 1e6)?;
@@ -811,7 +872,7 @@ pub fn cmd_import_db(ctx: &Context, args: &Args) -> Result<Output> {
         };
         push(&mut tx, &mut applier, &Event::DbCreated(site.genesis.clone()))?;
         let imported = SiteImported {
-            source: args.source.display().to_string(),
+            source: std::fs::canonicalize(&args.source).unwrap_or_else(|_| args.source.clone()).display().to_string(),
             blake3,
             size,
             wal_blake3: src.wal.as_ref().map(|w| w.0.clone()),
@@ -826,12 +887,37 @@ pub fn cmd_import_db(ctx: &Context, args: &Args) -> Result<Output> {
             push(&mut tx, &mut applier, ev)?;
         }
         ctx.progress.start("importing job records", Some(njobs));
+        // The job rows are read, converted and encoded on a second thread
+        // while this one appends them (hash chain, log indexes, projections).
         let mut seen = 0u64;
-        for_each_job(src.conn(), |job| {
-            push(&mut tx, &mut applier, &Event::JobRecorded(job))?;
-            seen += 1;
-            if seen.is_multiple_of(10_000) {
-                ctx.progress.inc(10_000);
+        let src_conn = src.conn_mut();
+        std::thread::scope(|scope| -> Result<()> {
+            let (send, recv) = std::sync::mpsc::sync_channel::<Result<JobBatch>>(16);
+            scope.spawn(move || {
+                let mut batch = JobBatch::default();
+                let read = for_each_job(src_conn, |job| {
+                    batch.push(&job)?;
+                    if batch.len() == JOB_BATCH {
+                        // The receiver is gone only when the import failed.
+                        send.send(Ok(std::mem::take(&mut batch))).map_err(|_| Error::invalid("import-db: stopped"))?;
+                    }
+                    Ok(())
+                });
+                let _ = send.send(read.map(|_| batch));
+            });
+            let mut banks = projections::usage::BankNames::default();
+            for msg in recv {
+                let batch = msg?;
+                for i in 0..batch.len() {
+                    let a =
+                        tx.append(&meta, "JobRecorded", projections::usage::JOB_RECORDED_VERSION, batch.payload(i))?;
+                    let ctx_a = ApplyCtx { seq: a.seq.0, recorded_at: a.recorded_at };
+                    applier.apply_job(&ctx_a, batch.pending(i, a.seq.0, &mut banks));
+                    seen += 1;
+                    if seen.is_multiple_of(10_000) {
+                        ctx.progress.inc(10_000);
+                    }
+                }
             }
             Ok(())
         })?;
