@@ -61,8 +61,10 @@ const ASSOC_COLUMNS: &[&str] = &[
     "max_sched_jobs",
 ];
 
-/// Pure: the events for one row, against the state so far.
-pub fn decide(state: &State<'_>, table: Table, row: &CsvRow) -> Result<Vec<Event>> {
+/// Pure: the events for one row, against the state so far. `passwd_uid`
+/// is the uid of the row's user name in the passwd database, used when the
+/// row has no `userid`.
+pub fn decide(state: &State<'_>, table: Table, row: &CsvRow, passwd_uid: Option<i64>) -> Result<Vec<Event>> {
     let get = |k: &str| row.get(k).cloned();
     let active = match get("active") {
         None => true,
@@ -104,7 +106,7 @@ pub fn decide(state: &State<'_>, table: Table, row: &CsvRow) -> Result<Vec<Event
             };
             let userid = match &args.userid {
                 Some(s) => crate::validate::userid(s)?,
-                None => projections::events::USERID_UNKNOWN,
+                None => passwd_uid.unwrap_or(projections::events::USERID_UNKNOWN),
             };
             let mut ev = add_user::decide(state, &args, userid)?;
             if let (Some(db), Some(Event::AssociationAdded(a))) = (get("default_bank"), ev.first_mut()) {
@@ -186,7 +188,9 @@ pub fn cmd_pop_db(ctx: &Context, args: &Args) -> Result<Output> {
     for (line, row) in &rows {
         let events = {
             let state = State::new(tx.conn());
-            decide(&state, table, row).map_err(|e| Error::invalid(format!("pop-db: {file_name} line {line}: {e}")))?
+            let uid = row.get("username").and_then(|u| ctx.users.uid_of(u)).map(i64::from);
+            decide(&state, table, row, uid)
+                .map_err(|e| Error::invalid(format!("pop-db: {file_name} line {line}: {e}")))?
         };
         projections::append_and_apply(&mut tx, &meta, &events)?;
     }
@@ -209,7 +213,7 @@ mod tests {
         .unwrap();
         assert_eq!(t, Table::Banks);
         let g = given(&[]);
-        let ev = decide(&g.state(), t, &rows[0].1).unwrap();
+        let ev = decide(&g.state(), t, &rows[0].1, None).unwrap();
         assert!(matches!(&ev[..], [Event::BankAdded(b)] if b.bank == "root" && b.parent_bank.is_empty()));
     }
 
@@ -218,7 +222,7 @@ mod tests {
         let (t, rows) = parse("association_table.csv", "username,bank\nu,nope\n", None).unwrap();
         let g = given(&[Given::Bank("root", "")]);
         assert_eq!(
-            decide(&g.state(), t, &rows[0].1).unwrap_err().to_string(),
+            decide(&g.state(), t, &rows[0].1, None).unwrap_err().to_string(),
             "Bank nope does not exist in bank_table"
         );
     }
