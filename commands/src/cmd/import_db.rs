@@ -225,7 +225,7 @@ pub fn read_site(db: &SourceDb, now: f64) -> Result<Site> {
     match fa::rows(conn, "queue_table", &["queue"])? {
         Some(rows) => {
             let missing = missing_columns(&fa::columns(conn, "queue_table")?, queue_defaults);
-            if !missing.is_empty() {
+            if !missing.is_empty() && !rows.is_empty() {
                 defaulted.push(format!("queue_table: columns not in this schema, defaulted: {}", missing.join(", ")));
             }
             let mut seen = BTreeSet::new();
@@ -295,7 +295,7 @@ fn read_banks(conn: &rusqlite::Connection, defaulted: &mut Vec<String>) -> Resul
         &fa::columns(conn, "bank_table")?,
         &[("active", "1"), ("job_usage", "0.0"), ("priority", "0.0"), ("ignore_older_than", "0")],
     );
-    if !missing.is_empty() {
+    if !missing.is_empty() && !rows.is_empty() {
         defaulted.push(format!("bank_table: columns not in this schema, defaulted: {}", missing.join(", ")));
     }
     let mut read = Vec::new();
@@ -429,7 +429,7 @@ fn read_associations(
             ("max_sched_jobs", &imax),
         ],
     );
-    if !missing.is_empty() {
+    if !missing.is_empty() && !rows.is_empty() {
         defaulted.push(format!("association_table: columns not in this schema, defaulted: {}", missing.join(", ")));
     }
     let bins = read_bins(conn, defaulted)?;
