@@ -576,7 +576,20 @@ fn refusals_leave_nothing_behind_and_never_overwrite() {
         )
         .unwrap();
     }
+    // A bad job row after many good ones: found while the ledger is written.
+    let badjob = d.join("badjob.db");
+    {
+        let mut sp = spec();
+        sp.associations = 20;
+        sp.jobs = 3000;
+        fixtures::flux_accounting::generate(&template(), &badjob, &sp).unwrap();
+        Connection::open(&badjob)
+            .unwrap()
+            .execute_batch("UPDATE jobs SET R = '{not json' WHERE rowid = 2500;")
+            .unwrap();
+    }
     let cases: &[(&Path, &str)] = &[
+        (&badjob, "jobs row 2500 (id="),
         (&notsqlite, "is not a SQLite database"),
         (&foreign, "is not a flux-accounting database"),
         (&newer, "schema version 99, newer than any known"),
