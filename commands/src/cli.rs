@@ -148,6 +148,12 @@ pub enum Command {
     SyncUserids(cmd::sync_userids::Args),
     /// A user's jobs in the running instance, with their priority factors.
     Jobs(cmd::jobs::Args),
+    /// Import a flux-accounting database into a new ledger.
+    ImportDb(cmd::import_db::Args),
+    /// Write flux-accounting's tables as CSV files (or -F: the fair-share JSON).
+    ExportDb(cmd::export_db::Args),
+    /// Add banks or associations from a flux-accounting CSV file.
+    PopDb(cmd::pop_db::Args),
 }
 
 impl Command {
@@ -179,7 +185,9 @@ impl Command {
             | Command::DeleteConfig(_)
             | Command::Demo(_)
             | Command::ScrubOldJobs(_)
-            | Command::SyncUserids(_) => true,
+            | Command::SyncUserids(_)
+            | Command::ImportDb(_)
+            | Command::PopDb(_) => true,
             // Not appends, but they replace live state (projections, the
             // plugin's snapshot) and so must not run on the past.
             Command::Rebuild(_) | Command::PriorityUpdate(_) | Command::Repair(_) => true,
@@ -206,6 +214,7 @@ impl Command {
             | Command::ListConfigs(_)
             | Command::Completions(_)
             | Command::ExportJson(_)
+            | Command::ExportDb(_)
             | Command::FairshareEmulate(_)
             | Command::Jobs(_)
             | Command::Man(_) => false,
@@ -267,6 +276,9 @@ pub fn run(ctx: &Context, command: &Command) -> Result<Output> {
         Command::ListConfigs(a) => cmd::list_configs::cmd_list_configs(ctx, a),
         Command::Demo(a) => cmd::demo::cmd_demo(ctx, a),
         Command::ExportJson(a) => cmd::export_json::cmd_export_json(ctx, a),
+        Command::ImportDb(a) => cmd::import_db::cmd_import_db(ctx, a),
+        Command::ExportDb(a) => cmd::export_db::cmd_export_db(ctx, a),
+        Command::PopDb(a) => cmd::pop_db::cmd_pop_db(ctx, a),
         Command::Completions(a) => cmd::completions::cmd_completions(ctx, a),
         Command::Man(a) => cmd::man::cmd_man(ctx, a),
         Command::FairshareEmulate(a) => cmd::fairshare_emulate::cmd_fairshare_emulate(ctx, a),

@@ -59,6 +59,12 @@ impl Error {
     }
 }
 
+impl From<projections::EventError> for Error {
+    fn from(e: projections::EventError) -> Error {
+        Error::Projection(projections::Error::Event(e))
+    }
+}
+
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
         Error::Io { context: e.to_string(), source: Some(e) }

@@ -22,6 +22,7 @@ pub mod db;
 mod error;
 #[allow(unsafe_code)] // The libflux-core client: the command line's only FFI.
 pub mod flux;
+pub mod flux_accounting;
 pub mod format;
 pub mod jobs;
 pub mod litter;

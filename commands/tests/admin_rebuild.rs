@@ -51,6 +51,8 @@ fn decide(state: &State<'_>, c: &Command) -> Option<Result<Vec<Event>>> {
         | Command::ScrubOldJobs(_)
         | Command::SyncUserids(_)
         | Command::Repair(_)
+        | Command::ImportDb(_)
+        | Command::PopDb(_)
         | Command::Rebuild(_)
         | Command::PriorityUpdate(_) => return None,
         Command::ViewBank(_)
@@ -76,6 +78,7 @@ fn decide(state: &State<'_>, c: &Command) -> Option<Result<Vec<Event>>> {
         | Command::ListConfigs(_)
         | Command::Completions(_)
         | Command::ExportJson(_)
+        | Command::ExportDb(_)
         | Command::FairshareEmulate(_)
         | Command::Jobs(_)
         | Command::Man(_) => return None,

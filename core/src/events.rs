@@ -428,6 +428,86 @@ pub struct JobsScrubbed {
     pub weeks: u64,
 }
 
+/// A flux-accounting database was imported into this (new) ledger. It is
+/// the first event after genesis; the `events` events that follow it (seq
+/// `seq + 1 ..= seq + events`, all in the same transaction) are the
+/// imported rows, and this event is their cause.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteImported {
+    /// Path of the source database (absolute).
+    pub source: String,
+    /// blake3 (hex) of the source file's bytes.
+    pub blake3: String,
+    /// Size of the source file in bytes.
+    pub size: u64,
+    /// blake3 (hex) of the source's `-wal` file, when committed pages were
+    /// read from one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal_blake3: Option<String>,
+    /// Size of that `-wal` file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal_size: Option<u64>,
+    /// The source's `PRAGMA user_version` (its schema version).
+    pub schema_version: i64,
+    /// The fluxacct version that imported it.
+    pub fluxacct_version: String,
+    /// One line per kind of value the source's schema lacked and that was
+    /// given flux-accounting's default.
+    pub defaulted: Vec<String>,
+    /// Number of events after this one that the import wrote.
+    pub events: u64,
+}
+
+/// The carried state of one imported association.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportedAssociation {
+    /// User name.
+    pub username: String,
+    /// Bank.
+    pub bank: String,
+    /// The source's `creation_time`.
+    pub creation_time: i64,
+    /// The source's `mod_time`.
+    pub mod_time: i64,
+    /// The source's `job_usage`.
+    pub job_usage: f64,
+    /// The source's `fairshare`.
+    pub fairshare: f64,
+    /// Raw usage per period, `bins[k]` for the period `k` periods before the
+    /// import's current one (the source's decayed bin `k` divided by `D^k`).
+    pub bins: Vec<f64>,
+    /// The source's `last_job_timestamp`: imported jobs of this
+    /// association's (userid, bank) that ended at or before it are already
+    /// in `bins`.
+    pub counted_until: f64,
+}
+
+/// The carried state of one imported bank.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportedBank {
+    /// Bank.
+    pub bank: String,
+    /// The source's `job_usage`.
+    pub job_usage: f64,
+}
+
+/// The usage and fair-share state of an imported flux-accounting database,
+/// which cannot be re-derived from its job records: written last by
+/// `import-db`. The usage projection takes it as of `as_of`, with the
+/// current period `p(as_of)` = the source's current period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsageImported {
+    /// The time the carried values hold at (epoch seconds): the start of
+    /// the source's current period, or the import time if earlier.
+    pub as_of: f64,
+    /// The source's `end_half_life_period` (0 if it had none).
+    pub end_half_life_period: f64,
+    /// Banks, in the source's order.
+    pub banks: Vec<ImportedBank>,
+    /// Associations, in the source's order.
+    pub associations: Vec<ImportedAssociation>,
+}
+
 macro_rules! catalogue {
     ($( $kind:ident($ty:ty) = $ver:literal ),* $(,)?) => {
         /// Every event fluxacct writes.
@@ -503,6 +583,8 @@ catalogue! {
     FairshareUpdated(FairshareUpdated) = 1,
     JobsScrubbed(JobsScrubbed) = 1,
     BreakAccepted(BreakAccepted) = 1,
+    SiteImported(SiteImported) = 1,
+    UsageImported(UsageImported) = 1,
 }
 
 /// Upcasts payloads of older schema versions into the current struct.

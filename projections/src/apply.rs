@@ -171,8 +171,11 @@ pub fn tables_touched(ev: &Event) -> &'static [&'static str] {
         }
         Event::FairshareUpdated(_) => &["association_table"],
         Event::JobsScrubbed(_) => &["usage_state"],
-        // A record for auditors: no projection changes.
-        Event::BreakAccepted(_) => &[],
+        // Records for auditors: no projection changes.
+        Event::BreakAccepted(_) | Event::SiteImported(_) => &[],
+        Event::UsageImported(_) => {
+            &["usage_bins", "usage_pending", "usage_dirty", "usage_state", "association_table", "bank_table"]
+        }
     }
 }
 
@@ -397,7 +400,13 @@ fn apply_admin(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Erro
         Event::ConfigDeleted(e) => {
             conn.prepare_cached("DELETE FROM config_table WHERE key = ?1")?.execute([&e.key])?;
         }
-        Event::JobRecorded(_) | Event::UsageUpdated(_) | Event::UsageCleared(_) | Event::FairshareUpdated(_) => {}
+        Event::JobRecorded(_)
+        | Event::UsageUpdated(_)
+        | Event::UsageCleared(_)
+        | Event::FairshareUpdated(_)
+        | Event::SiteImported(_)
+        | Event::UsageImported(_)
+        | Event::BreakAccepted(_) => {}
         Event::JobsScrubbed(e) => {
             // The cut only moves forward.
             conn.prepare_cached(
@@ -406,7 +415,6 @@ fn apply_admin(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Erro
             )?
             .execute([e.before])?;
         }
-        Event::BreakAccepted(_) => {}
     }
     Ok(())
 }

@@ -537,3 +537,72 @@ pub fn store_pending(conn: &Connection, jobs: &[PendingJob]) -> Result<(), Error
     }
     Ok(())
 }
+
+/// Applies a `UsageImported` (see docs/migration.md): the imported
+/// associations get the source's times, `job_usage` and fair-share, and
+/// banks their `job_usage`; each association's bins are stored at absolute
+/// periods `p(as_of) − k`; the imported jobs already counted in them
+/// (ended by the association's `counted_until` and by `as_of`) leave the
+/// pending jobs; the next usage update recomputes every association.
+pub fn usage_imported(
+    conn: &Connection,
+    ctx: &ApplyCtx,
+    u: &crate::events::UsageImported,
+    buffered: &mut Vec<PendingJob>,
+) -> Result<(), Error> {
+    let p = params(conn)?;
+    let now = p.period(u.as_of);
+    // userid → bank → counted_until.
+    let mut counted: BTreeMap<i64, BTreeMap<String, f64>> = BTreeMap::new();
+    {
+        let mut assoc = conn.prepare_cached(
+            "UPDATE association_table SET creation_time = ?3, mod_time = ?4, job_usage = ?5, fairshare = ?6 \
+             WHERE username = ?1 AND bank = ?2 RETURNING userid",
+        )?;
+        let mut bin = conn.prepare_cached(
+            "INSERT INTO usage_bins(userid, bank, period, value) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT(userid, bank, period) DO UPDATE SET value = excluded.value",
+        )?;
+        for a in &u.associations {
+            let userid: i64 = assoc
+                .query_row(params![a.username, a.bank, a.creation_time, a.mod_time, a.job_usage, a.fairshare], |r| {
+                    r.get(0)
+                })
+                .optional()?
+                .ok_or_else(|| Error::Apply {
+                    seq: ctx.seq,
+                    what: format!("no association {} in bank {}", a.username, a.bank),
+                })?;
+            for (k, v) in a.bins.iter().enumerate() {
+                if *v != 0.0 {
+                    bin.execute(params![userid, a.bank, now - k as i64, v])?;
+                }
+            }
+            let c = counted.entry(userid).or_default().entry(a.bank.clone()).or_insert(f64::NEG_INFINITY);
+            *c = c.max(a.counted_until);
+        }
+    }
+    {
+        let mut bank = conn.prepare_cached("UPDATE bank_table SET job_usage = ?2 WHERE bank = ?1")?;
+        for b in &u.banks {
+            bank.execute(params![b.bank, b.job_usage])?;
+        }
+    }
+    // Jobs already counted by the source leave the pending jobs.
+    let is_counted = |j: &PendingJob| {
+        counted.get(&j.userid).and_then(|b| b.get(&*j.bank)).is_some_and(|&until| j.t_inactive <= until)
+    };
+    buffered.retain(|j| !is_counted(j));
+    {
+        let mut del =
+            conn.prepare_cached("DELETE FROM usage_pending WHERE userid = ?1 AND bank = ?2 AND t_inactive <= ?3")?;
+        for (userid, banks) in &counted {
+            for (bank, until) in banks {
+                del.execute(params![userid, bank, until])?;
+            }
+        }
+    }
+    conn.prepare_cached("DELETE FROM usage_dirty")?.execute([])?;
+    set_state(conn, "as_of", u.as_of)?;
+    set_state(conn, "recompute_all", 1.0)
+}

@@ -293,7 +293,7 @@ impl<'a, 'p> Bulk<'a, 'p> {
                 }
                 Item::Event(ev) => {
                     self.applier.apply(self.conn, &ctx, &ev)?;
-                    matches!(*ev, projections::Event::UsageUpdated(_))
+                    matches!(*ev, projections::Event::UsageUpdated(_) | projections::Event::UsageImported(_))
                 }
             };
             self.n += 1;

@@ -46,6 +46,17 @@ pub fn event_json(ev: &StoredEvent) -> Value {
     })
 }
 
+/// The seq range caused by the `SiteImported` event of an imported ledger
+/// (always seq 2, the first event after genesis): `(import seq, last seq)`.
+pub fn import_range(db: &ledger::Ledger) -> Result<Option<(u64, u64)>> {
+    let Some(ev) = db.event(Seq(2))? else { return Ok(None) };
+    if ev.kind != "SiteImported" {
+        return Ok(None);
+    }
+    let n = serde_json::from_slice::<Value>(&ev.payload).ok().and_then(|v| v.get("events").and_then(Value::as_u64));
+    Ok(n.map(|n| (ev.seq.0, ev.seq.0 + n)))
+}
+
 /// Runs `log`.
 pub fn cmd_log(ctx: &Context, args: &Args) -> Result<Output> {
     let db = ledger::Ledger::open(&ctx.db_path, ledger::OpenMode::ReadOnly)?;
@@ -60,6 +71,8 @@ pub fn cmd_log(ctx: &Context, args: &Args) -> Result<Output> {
     };
     // --as-of: the log as it stood then ends at that seq.
     let upto = crate::db::as_of_seq(ctx, &db)?;
+    let imported = import_range(&db)?;
+    let cause = |seq: u64| imported.filter(|(i, last)| seq > *i && seq <= *last).map(|(i, _)| i);
     let mut out = String::new();
     for ev in db.stream(from) {
         let ev = ev?;
@@ -78,7 +91,11 @@ pub fn cmd_log(ctx: &Context, args: &Args) -> Result<Output> {
             continue;
         }
         if args.json {
-            out.push_str(&serde_json::to_string(&event_json(&ev)).map_err(|e| Error::io_msg(e.to_string()))?);
+            let mut j = event_json(&ev);
+            if let Some(c) = cause(ev.seq.0) {
+                j["cause"] = json!(c);
+            }
+            out.push_str(&serde_json::to_string(&j).map_err(|e| Error::io_msg(e.to_string()))?);
         } else {
             out.push_str(&format!(
                 "{:>6}  {}  {}({})  {}  {}  {}",
@@ -90,6 +107,9 @@ pub fn cmd_log(ctx: &Context, args: &Args) -> Result<Output> {
                 String::from_utf8_lossy(&ev.payload),
                 shell_words(&ev.argv)
             ));
+            if let Some(c) = cause(ev.seq.0) {
+                out.push_str(&format!("  (cause: seq {c})"));
+            }
         }
         out.push('\n');
     }

@@ -58,6 +58,7 @@ pub fn apply(conn: &Connection, ctx: &ApplyCtx, ev: &Event, buffered: &mut Vec<P
         }
         Event::ConfigAdded(c) | Event::ConfigEdited(c) => config_changed(conn, ctx, &c.key, buffered)?,
         Event::ConfigDeleted(c) => config_changed(conn, ctx, &c.key, buffered)?,
+        Event::UsageImported(u) => super::usage_imported(conn, ctx, u, buffered)?,
         Event::FairshareUpdated(f) => {
             let values = fairshare_values(conn)?;
             let digest = fairshare_digest(&values);
@@ -93,7 +94,8 @@ pub fn apply(conn: &Connection, ctx: &ApplyCtx, ev: &Event, buffered: &mut Vec<P
         | Event::ProjectDeleted(_)
         | Event::FactorWeightSet(_)
         | Event::JobsScrubbed(_)
-        | Event::BreakAccepted(_) => {}
+        | Event::BreakAccepted(_)
+        | Event::SiteImported(_) => {}
     }
     Ok(())
 }
