@@ -73,3 +73,20 @@ impl From<std::io::Error> for Error {
 
 /// Result alias.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn io_errors_keep_their_source() {
+        let e = Error::from(std::io::Error::from(std::io::ErrorKind::NotFound));
+        let src = e.source().and_then(|s| s.downcast_ref::<std::io::Error>()).expect("source kept");
+        assert_eq!(src.kind(), std::io::ErrorKind::NotFound);
+        let e = Error::io("cannot read f", std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        assert!(e.to_string().starts_with("cannot read f: "), "{e}");
+        assert!(e.source().is_some());
+        assert!(Error::io_msg("rpc failed").source().is_none());
+    }
+}

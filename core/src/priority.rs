@@ -8,6 +8,7 @@ pub const PRIORITY_MAX: i64 = 4_294_967_295;
 /// `P = round(W_fs·fairshare + W_q·queue_priority + W_b·bank_priority + W_u·(urgency − 16))`,
 /// with urgency 0 → 0, urgency 31 → [`PRIORITY_MAX`], and the result
 /// clamped to `0..=PRIORITY_MAX` (NaN → 0).
+#[inline]
 pub fn priority_formula(w: &Weights, fairshare: f64, queue_priority: i64, bank_priority: f64, urgency: i64) -> i64 {
     match urgency {
         0 => return 0,

@@ -342,3 +342,19 @@ pub fn drop_all(conn: &Connection) -> Result<(), Error> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_version_reports_a_failing_read_instead_of_absent() {
+        let conn = Connection::open_in_memory().unwrap();
+        assert_eq!(stored_version(&conn).unwrap(), None);
+        create(&conn).unwrap();
+        assert_eq!(stored_version(&conn).unwrap(), Some(PROJECTION_SCHEMA_VERSION));
+        // A value that is not a version is an error, not "no projections".
+        conn.execute("UPDATE projection_meta SET value = 'x' WHERE key = 'schema_version'", []).unwrap();
+        assert!(stored_version(&conn).is_err());
+    }
+}
