@@ -104,7 +104,7 @@ pub fn main_with(alias: Option<&str>) -> i32 {
             for w in o.warnings {
                 eprintln!("{w}");
             }
-            0
+            o.exit_code
         }
         Err(Error::CheckFailed { message, report }) => {
             let _ = out.write_all(report.as_bytes());

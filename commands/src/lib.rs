@@ -18,7 +18,9 @@ pub mod db;
 mod error;
 pub mod flux;
 pub mod format;
+pub mod ingest;
 pub mod jobs;
+pub mod live;
 #[cfg(test)]
 pub mod testing;
 pub mod time;

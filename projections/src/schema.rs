@@ -77,6 +77,7 @@ CREATE INDEX IF NOT EXISTS main.events_job_id
     ON events(json_extract(CAST(payload AS TEXT), '$.id')) WHERE kind = 'JobRecorded';
 CREATE INDEX IF NOT EXISTS main.events_job_t_inactive
     ON events(json_extract(CAST(payload AS TEXT), '$.t_inactive')) WHERE kind = 'JobRecorded';
+CREATE INDEX IF NOT EXISTS main.events_job_rejected ON events(seq) WHERE kind = 'JobRejected';
 ";
 
 /// DDL of the projection tables.

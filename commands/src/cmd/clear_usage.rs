@@ -50,7 +50,7 @@ pub fn cmd_clear_usage(ctx: &Context, args: &Args) -> Result<Output> {
         warnings = w;
         Ok(evs)
     })?;
-    Ok(Output { stdout: String::new(), warnings })
+    Ok(Output { warnings, ..Output::default() })
 }
 
 #[cfg(test)]
