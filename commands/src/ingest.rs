@@ -5,7 +5,7 @@
 //! checked `JobRecorded` or the [`Rejection`] of the rule it broke.
 
 use std::borrow::Cow;
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 use projections::events::JobRecorded;
 
@@ -132,7 +132,24 @@ fn item(pos: Position, text: &[u8], now: f64) -> Item {
 /// `sink`. Returns when the input ends or the sink stops.
 pub fn read_json<R: BufRead>(mut input: R, batch: usize, now: f64, sink: &mut Sink<'_>) -> Result<(), SourceError> {
     let mut b = Batcher::new(batch, sink);
-    if is_jobs_document(&mut input)? {
+    // Look at the start of the input (a pipe may deliver it in pieces),
+    // then read on from those bytes.
+    let mut head = Vec::with_capacity(64);
+    while head.len() < 64 {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            break;
+        }
+        let n = buf.len().min(64 - head.len());
+        head.extend_from_slice(&buf[..n]);
+        input.consume(n);
+        if head.iter().filter(|c| !c.is_ascii_whitespace()).count() >= 8 {
+            break;
+        }
+    }
+    let document = is_jobs_document(&head);
+    let input = std::io::Cursor::new(head).chain(input);
+    if document {
         read_document(input, now, &mut b)?;
     } else {
         read_lines(input, now, &mut b)?;
@@ -141,17 +158,11 @@ pub fn read_json<R: BufRead>(mut input: R, batch: usize, now: f64, sink: &mut Si
     Ok(())
 }
 
-/// Whether the input starts with `{"jobs":` (whitespace allowed), looking
-/// at the buffered bytes without consuming them.
-fn is_jobs_document<R: BufRead>(input: &mut R) -> Result<bool, SourceError> {
-    let buf = input.fill_buf()?;
-    let mut rest = buf.iter().copied().skip_while(u8::is_ascii_whitespace);
-    if rest.next() != Some(b'{') {
-        return Ok(false);
-    }
-    let mut rest = rest.skip_while(u8::is_ascii_whitespace);
-    let key: Vec<u8> = rest.by_ref().take(6).collect();
-    Ok(key == b"\"jobs\"")
+/// Whether the input starts with `{"jobs"` (whitespace allowed).
+fn is_jobs_document(head: &[u8]) -> bool {
+    let mut rest = head.iter().copied().filter(|c| !c.is_ascii_whitespace());
+    let key: Vec<u8> = rest.by_ref().take(7).collect();
+    key == b"{\"jobs\""
 }
 
 fn read_lines<R: BufRead>(mut input: R, now: f64, b: &mut Batcher<'_, '_>) -> Result<(), SourceError> {
@@ -249,17 +260,37 @@ impl<R: BufRead> Bytes<R> {
         }
     }
 
-    /// Copies one JSON object (the next byte is `{`) into `out`, tracking
-    /// strings and nesting. `Err(what)` if the input ends inside it or holds
+    /// Copies one JSON value into `out`: an object or list (tracking
+    /// strings and nesting), a string, or a scalar up to the next `,`, `]`,
+    /// `}` or whitespace. `Err(what)` if the input ends inside it or holds
     /// a NUL byte.
-    fn object(&mut self, out: &mut Vec<u8>) -> Result<Result<(), String>, std::io::Error> {
+    fn value(&mut self, out: &mut Vec<u8>) -> Result<Result<(), String>, std::io::Error> {
+        match self.peek()? {
+            Some(b'{') | Some(b'[') | Some(b'"') => {}
+            _ => {
+                while let Some(c) = self.peek()? {
+                    if matches!(c, b',' | b']' | b'}') || c.is_ascii_whitespace() {
+                        break;
+                    }
+                    if c == 0 {
+                        return Ok(Err("binary data (a NUL byte)".into()));
+                    }
+                    out.push(c);
+                    self.bump()?;
+                    if out.len() > MAX_LINE {
+                        return Ok(Err(format!("a job is longer than {MAX_LINE} bytes")));
+                    }
+                }
+                return Ok(Ok(()));
+            }
+        }
         let mut depth = 0u32;
         let mut in_str = false;
         let mut esc = false;
         loop {
             let buf = self.input.fill_buf()?;
             if buf.is_empty() {
-                return Ok(Err("the input ends inside a job object".into()));
+                return Ok(Err("the input ends inside a job".into()));
             }
             let mut used = buf.len();
             let mut done = false;
@@ -277,6 +308,11 @@ impl<R: BufRead> Bytes<R> {
                         esc = true;
                     } else if c == b'"' {
                         in_str = false;
+                        if depth == 0 {
+                            used = i + 1;
+                            done = true;
+                            break;
+                        }
                     }
                     continue;
                 }
@@ -297,7 +333,7 @@ impl<R: BufRead> Bytes<R> {
             out.extend_from_slice(&buf[..used]);
             self.input.consume(used);
             if out.len() > MAX_LINE {
-                return Ok(Err(format!("a job object is longer than {MAX_LINE} bytes")));
+                return Ok(Err(format!("a job is longer than {MAX_LINE} bytes")));
             }
             if done {
                 return Ok(Ok(()));
@@ -345,14 +381,16 @@ fn read_document<R: BufRead>(input: R, now: f64, b: &mut Batcher<'_, '_>) -> Res
                 r.bump()?;
                 break;
             }
-            Some(b'{') => {}
-            Some(c) => return fail(b, r.line, format!("expected a job object, found {:?}", c as char)),
+            Some(b',') | Some(b']') | Some(b'}') => {
+                return fail(b, r.line, format!("expected job {}, found {:?}", index + 1, r.peek()?.unwrap_or(b' ') as char))
+            }
+            Some(_) => {}
             None => return fail(b, r.line, "the input ends inside the jobs list".into()),
         }
         index += 1;
         let line = r.line;
         buf.clear();
-        if let Err(w) = r.object(&mut buf)? {
+        if let Err(w) = r.value(&mut buf)? {
             return fail(b, r.line, format!("job {index}: {w}"));
         }
         let pos = Position::DocJob { index, line };
@@ -402,8 +440,7 @@ fn read_document<R: BufRead>(input: R, now: f64, b: &mut Batcher<'_, '_>) -> Res
     }
 }
 
-/// Skips `"key": value` after the jobs list of a document (the value an
-/// object, a list or a scalar without commas or braces).
+/// Skips `"key": value` after the jobs list of a document.
 fn skip_member<R: BufRead>(r: &mut Bytes<R>, scratch: &mut Vec<u8>) -> std::io::Result<Result<(), String>> {
     if r.skip_ws()? != Some(b'"') {
         return Ok(Err("expected a key".into()));
@@ -422,18 +459,11 @@ fn skip_member<R: BufRead>(r: &mut Bytes<R>, scratch: &mut Vec<u8>) -> std::io::
         return Ok(Err(w));
     }
     match r.skip_ws()? {
-        Some(b'{') | Some(b'[') => {
+        Some(_) => {
             scratch.clear();
-            r.object(scratch)
+            r.value(scratch)
         }
-        _ => loop {
-            match r.peek()? {
-                None | Some(b',') | Some(b'}') => return Ok(Ok(())),
-                Some(_) => {
-                    r.bump()?;
-                }
-            }
-        },
+        None => Ok(Err("the input ends inside a member".into())),
     }
 }
 
