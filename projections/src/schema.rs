@@ -69,7 +69,9 @@ pub const JOB_T_INACTIVE_EXPR: &str = "json_extract(CAST(payload AS TEXT), '$.t_
 
 /// Partial expression indexes on the log for the `jobs` view: by job id
 /// (duplicate checks, `view-job-records --jobid`) and by `t_inactive`
-/// (re-binning, usage reports, the newest record). They index the log and
+/// (re-binning, usage reports, the newest record); and the partial index of
+/// `JobRejected` events (the ids `fetch-job-records` does not reject
+/// twice, `view-job-records --rejected`). They index the log and
 /// are kept by SQLite with it, in the same transaction as each append, so
 /// they are not projections: a rebuild leaves them alone.
 pub const EVENT_INDEXES_DDL: &str = "
