@@ -7,7 +7,8 @@
 use std::borrow::Cow;
 use std::io::{BufRead, Read};
 
-use projections::events::JobRecorded;
+use projections::events::Event;
+use projections::Encoded;
 
 use crate::jobs::{self, Embedded, IdField, JobInput, Rejection};
 
@@ -49,8 +50,18 @@ impl std::fmt::Display for Position {
 pub struct Item {
     /// Where it was.
     pub pos: Position,
-    /// The job, or why it is not recorded.
-    pub rec: Result<JobRecorded, Rejection>,
+    /// The job's `JobRecorded`, encoded (off the writer's thread), or why
+    /// it is not recorded.
+    pub rec: Result<Encoded, Rejection>,
+}
+
+/// The item of a checked record: its `JobRecorded` encoded.
+pub fn checked(pos: Position, rec: Result<projections::events::JobRecorded, Rejection>) -> Item {
+    let rec = rec.and_then(|j| {
+        let id = j.id;
+        Encoded::new(Event::JobRecorded(j)).map_err(|e| Rejection { id: Some(id), reason: e.to_string() })
+    });
+    Item { pos, rec }
 }
 
 /// Why a source stopped early.
@@ -124,7 +135,7 @@ impl<'s, 'f> Batcher<'s, 'f> {
 }
 
 fn item(pos: Position, text: &[u8], now: f64) -> Item {
-    Item { pos, rec: jobs::parse(text).and_then(|j| jobs::check(&j, now)) }
+    checked(pos, jobs::parse(text).and_then(|j| jobs::check(&j, now)))
 }
 
 /// Reads JSON lines or a `{"jobs": [...]}` document from `input`, checks
@@ -563,7 +574,7 @@ pub fn read_archive(
             }
             None => jobs::check(&input, now),
         };
-        if !b.push(n, Item { pos, rec }) {
+        if !b.push(n, checked(pos, rec)) {
             return Ok(());
         }
     }
@@ -595,7 +606,7 @@ mod tests {
         let pos: Vec<Position> = got.iter().flatten().map(|i| i.pos).collect();
         assert_eq!(pos, [Position::Line(1), Position::Line(3), Position::Line(4), Position::Line(5)]);
         assert!(got[1][0].rec.as_ref().unwrap_err().reason.starts_with("invalid JSON"));
-        assert_eq!(got[1][1].rec.as_ref().unwrap().id, 3);
+        assert!(matches!(got[1][1].rec.as_ref().unwrap().event(), Event::JobRecorded(j) if j.id == 3));
     }
 
     #[test]

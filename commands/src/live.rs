@@ -20,7 +20,7 @@ use serde_json::value::RawValue;
 
 use crate::error::{Error, Result};
 use crate::flux::{Flux, Pending};
-use crate::ingest::{Item, Position, SourceError};
+use crate::ingest::{checked, Item, Position, SourceError};
 use crate::jobs::{self, Embedded, IdField, JobInput, Rejection};
 
 /// Jobs listed per `job-list.list` window.
@@ -129,7 +129,7 @@ impl Batches<'_> {
                 }
                 Err(e) => Err(Rejection { id: Some(id), reason: format!("invalid job record: {e}") }),
             };
-            self.ready.push(Item { pos: Position::Live(id), rec });
+            self.ready.push(checked(Position::Live(id), rec));
         }
         Ok(())
     }

@@ -35,4 +35,4 @@ mod write;
 pub use error::Error;
 pub use events::Event;
 #[cfg(feature = "sqlite")]
-pub use write::{append_and_apply, apply_stored, replay, scratch, Writer};
+pub use write::{append_and_apply, append_and_apply_encoded, apply_stored, replay, scratch, Encoded, Writer};

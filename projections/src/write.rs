@@ -24,6 +24,51 @@ pub fn append_and_apply(tx: &mut Tx<'_>, meta: &EventMeta, events: &[Event]) -> 
     Ok(out)
 }
 
+/// An event with its canonical payload already encoded, so that the
+/// encoding can happen off the writer's thread (`fetch-job-records` encodes
+/// job records while it parses them). The payload is always
+/// `event.encode()`: the fields are private.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Encoded {
+    event: Event,
+    payload: Vec<u8>,
+}
+
+impl Encoded {
+    /// Encodes `event`.
+    pub fn new(event: Event) -> Result<Encoded, Error> {
+        let payload = event.encode()?;
+        Ok(Encoded { event, payload })
+    }
+
+    /// The event.
+    pub fn event(&self) -> &Event {
+        &self.event
+    }
+
+    /// The event, without its payload.
+    pub fn into_event(self) -> Event {
+        self.event
+    }
+}
+
+/// [`append_and_apply`] for events encoded beforehand.
+pub fn append_and_apply_encoded(
+    tx: &mut Tx<'_>,
+    meta: &EventMeta,
+    events: &[Encoded],
+) -> Result<Vec<Appended>, Error> {
+    let mut out = Vec::with_capacity(events.len());
+    let mut applier = Applier::new();
+    for e in events {
+        let a = tx.append(meta, e.event.kind(), e.event.version(), &e.payload)?;
+        applier.apply(tx.conn(), &ApplyCtx { seq: a.seq.0, recorded_at: a.recorded_at }, &e.event)?;
+        out.push(a);
+    }
+    applier.sync(tx.conn())?;
+    Ok(out)
+}
+
 /// Decodes a stored event, applies it and records it as the last applied.
 pub fn apply_stored(conn: &Connection, ev: &StoredEvent) -> Result<(), Error> {
     let decoded = Event::decode(&ev.kind, ev.version, &ev.payload)?;
@@ -117,6 +162,22 @@ impl Writer {
             decide(&state)?
         };
         let out = append_and_apply(&mut tx, meta, &events)?;
+        tx.commit().map_err(Error::from)?;
+        Ok(out)
+    }
+
+    /// [`Writer::run`] for a `decide` that returns [`Encoded`] events.
+    pub fn run_encoded<E, F>(ledger: &mut Ledger, meta: &EventMeta, decide: F) -> Result<Vec<Appended>, E>
+    where
+        E: From<Error>,
+        F: FnOnce(&crate::model::State<'_>) -> Result<Vec<Encoded>, E>,
+    {
+        let mut tx = ledger.transaction().map_err(Error::from)?;
+        let events = {
+            let state = crate::model::State::new(tx.conn());
+            decide(&state)?
+        };
+        let out = append_and_apply_encoded(&mut tx, meta, &events)?;
         tx.commit().map_err(Error::from)?;
         Ok(out)
     }

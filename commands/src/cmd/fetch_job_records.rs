@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use ledger::Ledger;
 use projections::events::{Event, JobRecorded, JobRejected};
 use projections::model::State;
+use projections::Encoded;
 
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};
@@ -55,7 +56,7 @@ const SUMMARY_REASONS: usize = 3;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Decision {
     /// Events to append, in input order.
-    pub events: Vec<Event>,
+    pub events: Vec<Encoded>,
     /// Records skipped: already recorded with the same content (in the
     /// ledger or earlier in the batch).
     pub already: u64,
@@ -93,6 +94,11 @@ fn rejected(id: Option<u64>, pos: Position, reason: String) -> Event {
     Event::JobRejected(JobRejected { id, position: pos.to_string(), reason })
 }
 
+fn encoded(e: Event) -> Encoded {
+    // A JobRejected holds no float: encoding it cannot fail.
+    Encoded::new(e).expect("a JobRejected always encodes")
+}
+
 /// Pure decision for one batch of checked records, given the jobs of the
 /// batch already in the ledger (`known`) and the ids rejected by earlier
 /// fetches: a `JobRecorded` for each new job, a `JobRejected` for each
@@ -103,46 +109,48 @@ pub fn decide(batch: Vec<Item>, known: &HashMap<u64, JobRecorded>, rejected_befo
     // id -> (index of its JobRecorded in d.events, its position)
     let mut seen: HashMap<u64, (usize, Position)> = HashMap::with_capacity(batch.len());
     for Item { pos, rec } in batch {
-        let job = match rec {
-            Ok(j) => j,
+        let enc = match rec {
+            Ok(enc) => enc,
             Err(r) => {
                 if r.id.is_some_and(|id| rejected_before.contains(&id)) {
                     d.rejected_before += 1;
                 } else {
-                    d.events.push(rejected(r.id, pos, r.reason));
+                    d.events.push(encoded(rejected(r.id, pos, r.reason)));
                 }
                 continue;
             }
         };
-        if let Some(old) = known.get(&job.id) {
-            let diff = differing_fields(old, &job);
+        let Event::JobRecorded(job) = enc.event() else { continue };
+        let id = job.id;
+        if let Some(old) = known.get(&id) {
+            let diff = differing_fields(old, job);
             if diff.is_empty() {
                 d.already += 1;
-            } else if rejected_before.contains(&job.id) {
+            } else if rejected_before.contains(&id) {
                 d.rejected_before += 1;
             } else {
                 let reason = format!("job already recorded with a different {}", diff.join(", "));
-                d.events.push(rejected(Some(job.id), pos, reason));
+                d.events.push(encoded(rejected(Some(id), pos, reason)));
             }
             continue;
         }
-        if let Some(&(i, first)) = seen.get(&job.id) {
-            let Event::JobRecorded(old) = &d.events[i] else { continue };
-            let diff = differing_fields(old, &job);
+        if let Some(&(i, first)) = seen.get(&id) {
+            let Event::JobRecorded(old) = d.events[i].event() else { continue };
+            let diff = differing_fields(old, job);
             if diff.is_empty() {
                 d.already += 1;
             } else {
                 let reason = format!("job repeated from {first} with a different {}", diff.join(", "));
-                d.events.push(rejected(Some(job.id), pos, reason));
+                d.events.push(encoded(rejected(Some(id), pos, reason)));
             }
             continue;
         }
-        if rejected_before.contains(&job.id) {
+        if rejected_before.contains(&id) {
             d.rejected_before += 1;
             continue;
         }
-        seen.insert(job.id, (d.events.len(), pos));
-        d.events.push(Event::JobRecorded(job));
+        seen.insert(id, (d.events.len(), pos));
+        d.events.push(enc);
     }
     d
 }
@@ -280,17 +288,23 @@ where
             }
         };
         let n = batch.len() as u64;
-        let mut ids: Vec<u64> = batch.iter().filter_map(|i| i.rec.as_ref().ok().map(|j| j.id)).collect();
+        let mut ids: Vec<u64> = batch
+            .iter()
+            .filter_map(|i| match i.rec.as_ref().map(Encoded::event) {
+                Ok(Event::JobRecorded(j)) => Some(j.id),
+                _ => None,
+            })
+            .collect();
         ids.sort_unstable();
         ids.dedup();
         let mut part = Summary::default();
-        projections::Writer::run(ledger, &meta, |s| {
+        projections::Writer::run_encoded(ledger, &meta, |s| {
             let known = known_jobs(s, &ids)?;
             let d = decide(batch, &known, &rejected_before);
             part.already = d.already;
             part.rejected_before = d.rejected_before;
             for e in &d.events {
-                match e {
+                match e.event() {
                     Event::JobRecorded(_) => part.recorded += 1,
                     _ => part.rejected += 1,
                 }
@@ -315,9 +329,9 @@ where
 }
 
 /// Collects the rejection reasons of the appended events of a batch.
-fn note_reasons(sum: &mut Summary, events: &[Event], verbose: bool) {
+fn note_reasons(sum: &mut Summary, events: &[Encoded], verbose: bool) {
     for e in events {
-        if let Event::JobRejected(r) = e {
+        if let Event::JobRejected(r) = e.event() {
             let line = format!("{}: {}", r.position, r.reason);
             if sum.first_reasons.len() < SUMMARY_REASONS {
                 sum.first_reasons.push(line.clone());
@@ -432,7 +446,11 @@ mod tests {
     }
 
     fn ok(n: u64, j: JobRecorded) -> Item {
-        Item { pos: Position::Line(n), rec: Ok(j) }
+        crate::ingest::checked(Position::Line(n), Ok(j))
+    }
+
+    fn events(d: &Decision) -> Vec<Event> {
+        d.events.iter().map(|e| e.event().clone()).collect()
     }
 
     #[test]
@@ -441,7 +459,7 @@ mod tests {
         let s = g.state();
         let known = known_jobs(&s, &[1, 2]).unwrap();
         let d = decide(vec![ok(1, job(1)), ok(2, job(2)), ok(3, job(2))], &known, &BTreeSet::new());
-        assert_eq!(d.events, vec![Event::JobRecorded(job(2))]);
+        assert_eq!(events(&d), vec![Event::JobRecorded(job(2))]);
         assert_eq!(d.already, 2);
     }
 
@@ -452,7 +470,7 @@ mod tests {
         let changed = JobRecorded { t_run: 2.5, nnodes: 4, ..job(1) };
         let d = decide(vec![ok(7, changed.clone()), ok(8, job(2)), ok(9, JobRecorded { bank: "B".into(), ..job(2) })], &known, &BTreeSet::new());
         assert_eq!(
-            d.events,
+            events(&d),
             vec![
                 rejected(Some(1), Position::Line(7), "job already recorded with a different t_run, nnodes".into()),
                 Event::JobRecorded(job(2)),
@@ -477,7 +495,7 @@ mod tests {
         let mut s = Summary { recorded: 5, already: 2, rejected: 4, ..Summary::default() };
         note_reasons(
             &mut s,
-            &(1..=4).map(|i| rejected(None, Position::Line(i), format!("r{i}"))).collect::<Vec<_>>(),
+            &(1..=4).map(|i| encoded(rejected(None, Position::Line(i), format!("r{i}")))).collect::<Vec<_>>(),
             false,
         );
         assert_eq!(s.line(), "recorded 5, already recorded 2, rejected 4: line 1: r1; line 2: r2; line 3: r3; …");
