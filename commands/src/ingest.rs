@@ -393,7 +393,11 @@ fn read_document<R: BufRead>(input: R, now: f64, b: &mut Batcher<'_, '_>) -> Res
                 break;
             }
             Some(b',') | Some(b']') | Some(b'}') => {
-                return fail(b, r.line, format!("expected job {}, found {:?}", index + 1, r.peek()?.unwrap_or(b' ') as char))
+                return fail(
+                    b,
+                    r.line,
+                    format!("expected job {}, found {:?}", index + 1, r.peek()?.unwrap_or(b' ') as char),
+                )
             }
             Some(_) => {}
             None => return fail(b, r.line, "the input ends inside the jobs list".into()),
@@ -539,9 +543,9 @@ pub fn read_archive(
             continue;
         }
         let id = match v(0) {
-            ValueRef::Integer(x) => Some(
-                u64::try_from(x).map(IdField::Ok).unwrap_or_else(|_| IdField::Bad(format!("id {x} is negative"))),
-            ),
+            ValueRef::Integer(x) => {
+                Some(u64::try_from(x).map(IdField::Ok).unwrap_or_else(|_| IdField::Bad(format!("id {x} is negative"))))
+            }
             ValueRef::Text(t) => {
                 let s = String::from_utf8_lossy(t);
                 Some(

@@ -92,7 +92,6 @@ pub fn parse_jobid(s: &str) -> Option<u64> {
     Some(v)
 }
 
-
 /// Bounds of the ingest rules (docs/ingest.md).
 pub mod limits {
     /// Largest `nnodes`.
@@ -189,9 +188,7 @@ impl<'a> Embedded<'a> {
                     if s.len() > limits::MAX_BLOB + 2 {
                         return Err(format!("{key} is longer than {} bytes", limits::MAX_BLOB));
                     }
-                    Cow::Owned(
-                        serde_json::from_str::<String>(s).map_err(|e| format!("{key} is not valid JSON: {e}"))?,
-                    )
+                    Cow::Owned(serde_json::from_str::<String>(s).map_err(|e| format!("{key} is not valid JSON: {e}"))?)
                 } else {
                     Cow::Borrowed(s)
                 }
@@ -631,7 +628,9 @@ fn counts_of(r: &J<'_>) -> Result<Counts, String> {
         let child = |k: &str| -> Result<u64, String> {
             match entry.get("children").and_then(|c| c.get(k)) {
                 None => Ok(0),
-                Some(v) => v.as_str().and_then(idset_count).ok_or_else(|| format!("R_lite entry has an invalid {k} idset")),
+                Some(v) => {
+                    v.as_str().and_then(idset_count).ok_or_else(|| format!("R_lite entry has an invalid {k} idset"))
+                }
             }
         };
         let add = |acc: i64, n: u64| -> Result<i64, String> {

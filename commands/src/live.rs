@@ -29,9 +29,8 @@ pub const WINDOW: usize = 2000;
 pub const IN_FLIGHT: usize = 256;
 
 /// What job-list is asked for each job.
-const ATTRS: &[&str] = &[
-    "userid", "t_submit", "t_run", "t_inactive", "ranks", "bank", "project", "queue", "nnodes", "ncores", "duration",
-];
+const ATTRS: &[&str] =
+    &["userid", "t_submit", "t_run", "t_inactive", "ranks", "bank", "project", "queue", "nnodes", "ncores", "duration"];
 
 #[derive(Deserialize)]
 struct Listed<'a> {
@@ -63,7 +62,10 @@ fn list(flux: &Flux, since: f64, upto: Option<f64>, attrs: &[&str]) -> Result<St
         and.push(serde_json::json!({"t_inactive": [format!("<={t}")]}));
     }
     let req = serde_json::json!({"max_entries": 0, "attrs": attrs, "since": since, "constraint": {"and": and}});
-    let resp = flux.rpc_send("job-list.list", &req.to_string())?.get().map_err(|e| Error::Io(format!("job-list.list: {e}")))?;
+    let resp = flux
+        .rpc_send("job-list.list", &req.to_string())?
+        .get()
+        .map_err(|e| Error::Io(format!("job-list.list: {e}")))?;
     resp.ok_or_else(|| Error::Io("job-list.list: empty response".into()))
 }
 

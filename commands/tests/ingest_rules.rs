@@ -176,7 +176,10 @@ fn rule_nnodes_negative() {
 
 #[test]
 fn rule_nnodes_bounded() {
-    rejected_alone(&with(2, |j| j["nnodes"] = json!(9e15)), "nnodes 9000000000000000 is not an integer from 0 to 1000000");
+    rejected_alone(
+        &with(2, |j| j["nnodes"] = json!(9e15)),
+        "nnodes 9000000000000000 is not an integer from 0 to 1000000",
+    );
 }
 
 #[test]
@@ -265,8 +268,11 @@ fn rule_id_unique_against_the_ledger() {
         "recorded 2, already recorded 0, rejected 1: line 2: job already recorded with a different bank, t_run\n"
     );
     let rej = s.events("JobRejected");
-    assert_eq!(rej, vec![json!({"id": 2, "position": "line 2",
-        "reason": "job already recorded with a different bank, t_run"})]);
+    assert_eq!(
+        rej,
+        vec![json!({"id": 2, "position": "line 2",
+        "reason": "job already recorded with a different bank, t_run"})]
+    );
     // The same file again: the recorded jobs are already recorded and the
     // rejected one is not rejected a second time.
     let o = s.fetch("second.jsonl", &format!("{}\n{changed}\n{}\n", good(1), good(3)), &[]);

@@ -51,7 +51,14 @@ fn rec() -> impl Strategy<Value = Rec> {
         prop::option::of(1u8..5),
         prop::bool::weighted(0.05),
     )
-        .prop_map(|(id, userid, times, nnodes, r_nodes, garbage)| Rec { id, userid, times, nnodes, r_nodes, garbage })
+        .prop_map(|(id, userid, times, nnodes, r_nodes, garbage)| Rec {
+            id,
+            userid,
+            times,
+            nnodes,
+            r_nodes,
+            garbage,
+        })
 }
 
 fn line(r: &Rec) -> String {

@@ -53,11 +53,7 @@ impl Encoded {
 }
 
 /// [`append_and_apply`] for events encoded beforehand.
-pub fn append_and_apply_encoded(
-    tx: &mut Tx<'_>,
-    meta: &EventMeta,
-    events: &[Encoded],
-) -> Result<Vec<Appended>, Error> {
+pub fn append_and_apply_encoded(tx: &mut Tx<'_>, meta: &EventMeta, events: &[Encoded]) -> Result<Vec<Appended>, Error> {
     let mut out = Vec::with_capacity(events.len());
     let mut applier = Applier::new();
     for e in events {

@@ -190,8 +190,9 @@ pub fn known_jobs(state: &State<'_>, ids: &[u64]) -> Result<HashMap<u64, JobReco
             }
         }
     } else {
-        let mut stmt = conn
-            .prepare_cached("SELECT e.seq, e.version, e.payload FROM jobs j JOIN events e ON e.seq = j.seq WHERE j.id = ?1")?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT e.seq, e.version, e.payload FROM jobs j JOIN events e ON e.seq = j.seq WHERE j.id = ?1",
+        )?;
         for &id in ids {
             let mut rows = stmt.query([id as i64])?;
             while let Some(r) = rows.next()? {
@@ -240,7 +241,8 @@ impl Summary {
     /// The summary line: `recorded N, already recorded M, rejected K: first
     /// reasons …`.
     pub fn line(&self) -> String {
-        let mut s = format!("recorded {}, already recorded {}, rejected {}", self.recorded, self.already, self.rejected);
+        let mut s =
+            format!("recorded {}, already recorded {}, rejected {}", self.recorded, self.already, self.rejected);
         if self.rejected_before > 0 {
             s.push_str(&format!(" (and {} rejected by an earlier fetch)", self.rejected_before));
         }
@@ -468,7 +470,11 @@ mod tests {
         let g = given(&[crate::testing::Given::Event(Event::JobRecorded(job(1)))]);
         let known = known_jobs(&g.state(), &[1]).unwrap();
         let changed = JobRecorded { t_run: 2.5, nnodes: 4, ..job(1) };
-        let d = decide(vec![ok(7, changed.clone()), ok(8, job(2)), ok(9, JobRecorded { bank: "B".into(), ..job(2) })], &known, &BTreeSet::new());
+        let d = decide(
+            vec![ok(7, changed.clone()), ok(8, job(2)), ok(9, JobRecorded { bank: "B".into(), ..job(2) })],
+            &known,
+            &BTreeSet::new(),
+        );
         assert_eq!(
             events(&d),
             vec![
@@ -482,7 +488,10 @@ mod tests {
     #[test]
     fn given_earlier_rejection_when_seen_again_then_not_rejected_twice() {
         let d = decide(
-            vec![Item { pos: Position::Line(1), rec: Err(Rejection { id: Some(5), reason: "x".into() }) }, ok(2, job(6))],
+            vec![
+                Item { pos: Position::Line(1), rec: Err(Rejection { id: Some(5), reason: "x".into() }) },
+                ok(2, job(6)),
+            ],
             &HashMap::new(),
             &BTreeSet::from([5, 6]),
         );

@@ -50,9 +50,9 @@ pub struct Args {
 
 /// Read-only: the `JobRejected` events, oldest first, as a table.
 pub fn rejected(state: &State<'_>, jobid: Option<u64>) -> Result<String> {
-    let mut stmt = state.conn().prepare(
-        "SELECT seq, recorded_at, version, payload FROM events WHERE kind = 'JobRejected' ORDER BY seq",
-    )?;
+    let mut stmt = state
+        .conn()
+        .prepare("SELECT seq, recorded_at, version, payload FROM events WHERE kind = 'JobRejected' ORDER BY seq")?;
     let mut q = stmt.query([])?;
     let head = ["seq", "recorded_at", "jobid", "position", "reason"];
     let mut cells: Vec<Vec<String>> = Vec::new();
