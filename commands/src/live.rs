@@ -77,6 +77,7 @@ pub struct Batches<'f> {
     next: usize,
     since: f64,
     batch: usize,
+    window: usize,
     now: f64,
     ready: Vec<Item>,
     failed: bool,
@@ -86,7 +87,7 @@ impl Batches<'_> {
     /// Lists, looks up and checks the next window into `self.ready`.
     fn window(&mut self) -> Result<()> {
         let start = self.next;
-        let mut end = (start + WINDOW).min(self.index.len());
+        let mut end = (start + self.window).min(self.index.len());
         let t_hi = self.index[end - 1].0;
         while end < self.index.len() && self.index[end].0 <= t_hi {
             end += 1;
@@ -160,10 +161,12 @@ impl Iterator for Batches<'_> {
 }
 
 /// Opens the instance, lists the inactive jobs that ended after `since`,
-/// and runs `run` over the batches of checked records.
+/// and runs `run` over the batches of checked records (`window` jobs
+/// listed per job-list request; [`WINDOW`] by default).
 pub fn fetch<T>(
     since: f64,
     batch: usize,
+    window: usize,
     now: f64,
     run: impl FnOnce(&mut dyn Iterator<Item = std::result::Result<Vec<Item>, SourceError>>) -> Result<T>,
 ) -> Result<T> {
@@ -178,7 +181,16 @@ pub fn fetch<T>(
     drop(text);
     let mut index: Vec<(f64, u64)> = listed.jobs.into_iter().map(|j| (j.t_inactive, j.id)).collect();
     index.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    let mut it =
-        Batches { flux: &flux, index, next: 0, since, batch: batch.max(1), now, ready: Vec::new(), failed: false };
+    let mut it = Batches {
+        flux: &flux,
+        index,
+        next: 0,
+        since,
+        batch: batch.max(1),
+        window: window.max(1),
+        now,
+        ready: Vec::new(),
+        failed: false,
+    };
     run(&mut it)
 }

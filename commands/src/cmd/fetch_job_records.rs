@@ -44,6 +44,9 @@ pub struct Args {
     /// Also list every rejected record on stderr.
     #[arg(short = 'v', long)]
     pub verbose: bool,
+    /// Live source: jobs listed per job-list window (tests use small ones).
+    #[arg(long = "live-window", hide = true, default_value_t = crate::live::WINDOW, value_name = "N")]
+    pub live_window: usize,
 }
 
 /// Exit status when some records were rejected.
@@ -409,7 +412,7 @@ pub fn cmd_fetch_job_records(ctx: &Context, args: &Args) -> Result<Output> {
     } else {
         let since = newest_t_inactive(&State::new(ledger.conn()))?;
         ctx.progress.start("recording jobs", None);
-        crate::live::fetch(since, batch, now, |batches| ingest(ctx, &mut ledger, batches, args.verbose))
+        crate::live::fetch(since, batch, args.live_window, now, |batches| ingest(ctx, &mut ledger, batches, args.verbose))
     };
     ctx.progress.finish();
     let summary = summary?;
