@@ -15,9 +15,8 @@ use std::process::Command;
 const BIN: &str = env!("CARGO_BIN_EXE_flux-account");
 
 fn flux_prefix() -> Option<PathBuf> {
-    let p = PathBuf::from(
-        std::env::var("FLUX_PREFIX").unwrap_or_else(|_| "/var/cache/fluxacct/flux-core-0.88.0".into()),
-    );
+    let p =
+        PathBuf::from(std::env::var("FLUX_PREFIX").unwrap_or_else(|_| "/var/cache/fluxacct/flux-core-0.88.0".into()));
     p.join("bin/flux").exists().then_some(p)
 }
 

@@ -161,20 +161,4 @@ impl Writer {
         tx.commit().map_err(Error::from)?;
         Ok(out)
     }
-
-    /// [`Writer::run`] for a `decide` that returns [`Encoded`] events.
-    pub fn run_encoded<E, F>(ledger: &mut Ledger, meta: &EventMeta, decide: F) -> Result<Vec<Appended>, E>
-    where
-        E: From<Error>,
-        F: FnOnce(&crate::model::State<'_>) -> Result<Vec<Encoded>, E>,
-    {
-        let mut tx = ledger.transaction().map_err(Error::from)?;
-        let events = {
-            let state = crate::model::State::new(tx.conn());
-            decide(&state)?
-        };
-        let out = append_and_apply_encoded(&mut tx, meta, &events)?;
-        tx.commit().map_err(Error::from)?;
-        Ok(out)
-    }
 }

@@ -271,9 +271,16 @@ impl Summary {
 }
 
 /// The ingest loop: for each batch from `batches`, decides and appends its
-/// events in one transaction, and counts. A source error stops it; the
+/// events in one transaction, and counts; the appended events are handed
+/// to `dispose`. A source error stops it; the
 /// message of a malformed input names what was committed before it.
-pub fn ingest<I>(ctx: &Context, ledger: &mut Ledger, batches: I, verbose: bool) -> Result<Summary>
+pub fn ingest<I>(
+    ctx: &Context,
+    ledger: &mut Ledger,
+    batches: I,
+    verbose: bool,
+    dispose: &mut dyn FnMut(Vec<Encoded>),
+) -> Result<Summary>
 where
     I: IntoIterator<Item = std::result::Result<Vec<Item>, SourceError>>,
 {
@@ -303,20 +310,26 @@ where
         ids.sort_unstable();
         ids.dedup();
         let mut part = Summary::default();
-        projections::Writer::run_encoded(ledger, &meta, |s| {
-            let known = known_jobs(s, &ids)?;
-            let d = decide(batch, &known, &rejected_before);
-            part.already = d.already;
-            part.rejected_before = d.rejected_before;
-            for e in &d.events {
-                match e.event() {
-                    Event::JobRecorded(_) => part.recorded += 1,
-                    _ => part.rejected += 1,
-                }
+        // As projections::Writer::run, keeping the events afterwards so
+        // that `dispose` can free them off this thread.
+        let mut tx = ledger.transaction()?;
+        let d = {
+            let s = State::new(tx.conn());
+            let known = known_jobs(&s, &ids)?;
+            decide(batch, &known, &rejected_before)
+        };
+        part.already = d.already;
+        part.rejected_before = d.rejected_before;
+        for e in &d.events {
+            match e.event() {
+                Event::JobRecorded(_) => part.recorded += 1,
+                _ => part.rejected += 1,
             }
-            note_reasons(&mut part, &d.events, verbose);
-            Ok::<_, Error>(d.events)
-        })?;
+        }
+        note_reasons(&mut part, &d.events, verbose);
+        projections::append_and_apply_encoded(&mut tx, &meta, &d.events)?;
+        tx.commit()?;
+        dispose(d.events);
         sum.batches += 1;
         sum.recorded += part.recorded;
         sum.rejected += part.rejected;
@@ -350,12 +363,14 @@ fn note_reasons(sum: &mut Summary, events: &[Encoded], verbose: bool) {
 
 /// Runs `produce` (a source reading and checking records) on its own
 /// thread, handing batches to `ingest` on this one: parsing overlaps the
-/// SQLite work, and at most two batches wait in between.
+/// SQLite work, and at most two batches wait in between. A third thread
+/// frees the appended batches.
 fn pipeline<P>(ctx: &Context, ledger: &mut Ledger, verbose: bool, produce: P) -> Result<Summary>
 where
     P: FnOnce(&mut ingest::Sink<'_>) -> std::result::Result<(), SourceError> + Send,
 {
     let (tx, rx) = std::sync::mpsc::sync_channel::<std::result::Result<Vec<Item>, SourceError>>(1);
+    let (garbage, dump) = std::sync::mpsc::sync_channel::<Vec<Encoded>>(1);
     std::thread::scope(|s| {
         s.spawn(move || {
             let mut sink = |b: Vec<Item>| tx.send(Ok(b)).is_ok();
@@ -363,8 +378,15 @@ where
                 let _ = tx.send(Err(e));
             }
         });
-        ingest(ctx, ledger, rx, verbose)
-        // Dropping rx on an error stops the producer at its next batch.
+        // Freeing a batch's records (a few allocations each) is done here,
+        // off the writer's thread.
+        s.spawn(move || dump.into_iter().for_each(drop));
+        let mut dispose = |v: Vec<Encoded>| {
+            let _ = garbage.send(v);
+        };
+        ingest(ctx, ledger, rx, verbose, &mut dispose)
+        // Dropping rx on an error stops the producer at its next batch;
+        // dropping `garbage` ends the other thread.
     })
 }
 
@@ -412,7 +434,9 @@ pub fn cmd_fetch_job_records(ctx: &Context, args: &Args) -> Result<Output> {
     } else {
         let since = newest_t_inactive(&State::new(ledger.conn()))?;
         ctx.progress.start("recording jobs", None);
-        crate::live::fetch(since, batch, args.live_window, now, |batches| ingest(ctx, &mut ledger, batches, args.verbose))
+        crate::live::fetch(since, batch, args.live_window, now, |batches| {
+            ingest(ctx, &mut ledger, batches, args.verbose, &mut drop)
+        })
     };
     ctx.progress.finish();
     let summary = summary?;
