@@ -381,12 +381,14 @@ where
         // Freeing a batch's records (a few allocations each) is done here,
         // off the writer's thread.
         s.spawn(move || dump.into_iter().for_each(drop));
-        let mut dispose = |v: Vec<Encoded>| {
+        // `move`: the sender must be dropped when ingest returns, before the
+        // scope joins the thread that drains it.
+        let mut dispose = move |v: Vec<Encoded>| {
             let _ = garbage.send(v);
         };
         ingest(ctx, ledger, rx, verbose, &mut dispose)
         // Dropping rx on an error stops the producer at its next batch;
-        // dropping `garbage` ends the other thread.
+        // dropping `dispose` ends the other thread.
     })
 }
 
