@@ -83,6 +83,15 @@ struct Bar(indicatif::ProgressBar);
 impl Progress for Bar {
     fn start(&self, what: &str, total: Option<u64>) {
         self.0.set_message(what.to_string());
+        // Without a known total (a stream), a counter with the rate instead
+        // of a bar and an ETA.
+        let template = match total {
+            Some(_) => "{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",
+            None => "{spinner} {msg}: {pos} ({per_sec}, {elapsed})",
+        };
+        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+            self.0.set_style(style);
+        }
         if let Some(t) = total {
             self.0.set_length(t);
         }
@@ -221,7 +230,7 @@ pub fn main_with(alias: Option<&str>) -> i32 {
             for n in o.notes {
                 eprintln!("{n}");
             }
-            0
+            o.exit_code
         }
         Err(Error::CheckFailed { message, report }) => {
             let _ = out.write_all(report.as_bytes());

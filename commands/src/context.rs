@@ -161,12 +161,16 @@ pub struct Output {
     pub warnings: Vec<String>,
     /// fluxacct's own diagnostics: each printed on its own line to stderr.
     pub notes: Vec<String>,
+    /// The process exit status of a command that did its work but has
+    /// something to flag (0 otherwise; `fetch-job-records`: 3 when records
+    /// were rejected).
+    pub exit_code: i32,
 }
 
 impl Output {
     /// Output with only stdout text.
     pub fn text(s: impl Into<String>) -> Output {
-        Output { stdout: s.into(), warnings: Vec::new(), notes: Vec::new() }
+        Output { stdout: s.into(), ..Output::default() }
     }
 
     /// Output with a trailing newline added (like Python's print).

@@ -420,6 +420,59 @@ impl Flux {
     }
 }
 
+// Requests in flight (fetch-job-records' live source). flux_rpc returns a
+// future at once; the response is read later with flux_rpc_get, so many
+// requests can be outstanding on one handle.
+
+/// A request sent and not yet answered. Dropping it destroys the future.
+pub struct Pending<'f> {
+    flux: &'f Flux,
+    f: *mut c_void,
+}
+
+impl Flux {
+    /// Sends a request and returns at once; [`Pending::get`] waits for the
+    /// response.
+    pub fn rpc_send(&self, topic: &str, payload: &str) -> Result<Pending<'_>> {
+        let topic_c = CString::new(topic).map_err(|_| Error::invalid("topic contains NUL"))?;
+        let payload_c = CString::new(payload).map_err(|_| Error::invalid("payload contains NUL"))?;
+        // SAFETY: h is open; the strings are NUL-terminated and outlive the
+        // call (libflux copies them into the request message).
+        let f = unsafe { (self.rpc)(self.h, topic_c.as_ptr(), payload_c.as_ptr(), NODEID_ANY, 0) };
+        if f.is_null() {
+            return Err(Error::io_msg(format!("{topic}: {}", std::io::Error::last_os_error())));
+        }
+        Ok(Pending { flux: self, f })
+    }
+}
+
+impl Pending<'_> {
+    /// Waits for the response; `Err` carries the errno and the error string
+    /// of a failed request.
+    pub fn get(self) -> std::result::Result<Option<String>, (i32, String)> {
+        let mut s: *const c_char = std::ptr::null();
+        // SAFETY: f is a live future of this handle; s receives a string
+        // owned by f.
+        let rc = unsafe { (self.flux.rpc_get)(self.f, &mut s) };
+        if rc < 0 {
+            let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            return Err((errno, self.flux.future_error(self.f)));
+        }
+        if s.is_null() {
+            return Ok(None);
+        }
+        // SAFETY: s is NUL-terminated and valid until f is destroyed (in drop).
+        Ok(Some(unsafe { CStr::from_ptr(s) }.to_string_lossy().into_owned()))
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        // SAFETY: f was returned by flux_rpc and is destroyed exactly once.
+        unsafe { (self.flux.destroy)(self.f) };
+    }
+}
+
 #[cfg(test)]
 mod job_list_tests {
     use super::*;

@@ -1,9 +1,18 @@
 //! Job records as they come from Flux: idsets, RFC 20 `R` objects, FLUID
 //! job id forms, and the job objects of `flux jobs --json`, job-list and the
-//! old job-archive database.
+//! old job-archive database, with the ingest rules (docs/ingest.md).
+//!
+//! A record is parsed into [`JobInput`], which borrows from the input line
+//! (no `serde_json::Value` tree), then [`check`]ed into a `JobRecorded`
+//! whose `R` is kept in canonical text ([`canonical_r`]).
 
-use projections::events::JobRecorded;
-use serde_json::Value;
+use std::borrow::Cow;
+use std::fmt;
+
+use projections::events::{CanonicalJson, JobRecorded};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
 
 /// The number of ids in an RFC 22 idset string (`"0-3,7"` → 5). `None` if
 /// the string is not an idset.
@@ -32,62 +41,6 @@ pub fn idset_count(s: &str) -> Option<u64> {
         }
     }
     Some(n)
-}
-
-/// Resource counts derived from an RFC 20 `R` object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Counts {
-    /// Ranks (nodes).
-    pub nnodes: i64,
-    /// Cores.
-    pub ncores: i64,
-    /// GPUs.
-    pub ngpus: i64,
-}
-
-/// Counts nodes, cores and GPUs of an RFC 20 `R` (`execution.R_lite[]`):
-/// each entry's rank idset gives its nodes, and its `children.core` /
-/// `children.gpu` idsets apply to each of those ranks. `R` may be an object
-/// or a JSON string holding one.
-pub fn r_counts(r: &Value) -> Result<Counts, String> {
-    let parsed;
-    let r = match r {
-        Value::String(s) => {
-            parsed = serde_json::from_str::<Value>(s).map_err(|e| format!("R is not valid JSON: {e}"))?;
-            &parsed
-        }
-        other => other,
-    };
-    if r.get("version").is_none() {
-        return Err("R has no version".into());
-    }
-    let lite = r
-        .get("execution")
-        .and_then(|e| e.get("R_lite"))
-        .and_then(Value::as_array)
-        .ok_or_else(|| "R has no execution.R_lite list".to_string())?;
-    let mut c = Counts::default();
-    for entry in lite {
-        let ranks = entry
-            .get("rank")
-            .and_then(Value::as_str)
-            .and_then(idset_count)
-            .ok_or_else(|| "R_lite entry has no valid rank idset".to_string())? as i64;
-        let child = |k: &str| -> Result<i64, String> {
-            match entry.get("children").and_then(|c| c.get(k)) {
-                None => Ok(0),
-                Some(v) => v
-                    .as_str()
-                    .and_then(idset_count)
-                    .map(|n| n as i64)
-                    .ok_or_else(|| format!("R_lite entry has an invalid {k} idset")),
-            }
-        };
-        c.nnodes += ranks;
-        c.ncores += ranks * child("core")?;
-        c.ngpus += ranks * child("gpu")?;
-    }
-    Ok(c)
 }
 
 const F58: &[u8] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
@@ -157,105 +110,355 @@ pub fn parse_jobid(s: &str) -> Option<u64> {
     Some(v)
 }
 
-fn num(job: &Value, key: &str) -> Result<Option<f64>, String> {
-    match job.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v.as_f64().map(Some).ok_or_else(|| format!("{key} is not a number")),
-    }
+/// Bounds of the ingest rules (docs/ingest.md).
+pub mod limits {
+    /// Largest `nnodes`.
+    pub const MAX_NNODES: f64 = 1e6;
+    /// Largest `ncores` and `ngpus`.
+    pub const MAX_NCORES: f64 = 1e9;
+    /// Largest uid (2³² − 2; 2³² − 1 is `FLUX_USERID_UNKNOWN`).
+    pub const MAX_UID: f64 = 4_294_967_294.0;
+    /// Longest user, bank, project and queue name, in bytes.
+    pub const MAX_NAME: usize = 4096;
+    /// Longest `R`, `jobspec` and `ranks`, in bytes.
+    pub const MAX_BLOB: usize = 1 << 20;
+    /// How far past the ingest time a job's times may be, in seconds.
+    pub const FUTURE_SLACK: f64 = 86_400.0;
 }
 
-fn int(job: &Value, key: &str) -> Result<Option<i64>, String> {
-    match job.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => match v.as_i64() {
-            Some(i) => Ok(Some(i)),
-            None => match v.as_f64() {
-                Some(f) if f.fract() == 0.0 && f.abs() < 9e15 => Ok(Some(f as i64)),
-                _ => Err(format!("{key} is not an integer")),
-            },
-        },
-    }
+/// A job id as the input gave it: a number or any FLUID string, or why it
+/// is not a job id. Deserializing never fails on a scalar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdField {
+    /// A job id.
+    Ok(u64),
+    /// Not a job id: the reason.
+    Bad(String),
 }
 
-fn text(job: &Value, key: &str) -> Result<Option<String>, String> {
-    match job.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(format!("{key} is not a string")),
-    }
-}
-
-/// A JSON value (`jobspec`, `R`) given as an object or as a JSON string.
-/// Absent, null and the empty string are `None`; a string that does not
-/// parse is the error `<key> is not valid JSON: ...`.
-fn embedded_json(job: &Value, key: &str) -> Result<Option<Value>, String> {
-    match job.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) => {
-            serde_json::from_str(s).map(Some).map_err(|e| format!("{key} is not valid JSON: {e}"))
+impl<'de> Deserialize<'de> for IdField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<IdField, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = IdField;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a job id")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<IdField, E> {
+                Ok(IdField::Ok(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<IdField, E> {
+                Ok(u64::try_from(v).map(IdField::Ok).unwrap_or_else(|_| IdField::Bad(format!("id {v} is negative"))))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<IdField, E> {
+                Ok(IdField::Bad(format!("id {v} is not an integer")))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<IdField, E> {
+                Ok(parse_jobid(s).map(IdField::Ok).unwrap_or_else(|| IdField::Bad(format!("id {s:?} is not a job id"))))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<IdField, E> {
+                Ok(IdField::Bad("id is not a job id".into()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<IdField, E> {
+                Ok(IdField::Bad("missing id".into()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<IdField, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(IdField::Bad("id is not a job id".into()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<IdField, A::Error> {
+                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(IdField::Bad("id is not a job id".into()))
+            }
         }
-        Some(v) => Ok(Some(v.clone())),
+        d.deserialize_any(V)
     }
 }
 
-/// Converts one job object into a `JobRecorded` event payload.
-///
-/// Accepted keys: `id` (integer, or a string in any FLUID form), `userid`,
-/// `username`, `bank`/`project`/`queue` (else `jobspec.attributes.system.*`),
-/// `t_submit`, `t_run` (0 if absent), `t_inactive`, `nnodes`/`ncores`/`ngpus`
-/// (else derived from `R`), `duration`/`requested_duration` (else
-/// `jobspec.attributes.system.duration`), `ranks`, `R`, `jobspec`.
-/// `id`, `userid` and `t_inactive` are required.
-pub fn job_from_json(job: &Value) -> Result<JobRecorded, String> {
-    if !job.is_object() {
-        return Err("a job record must be a JSON object".into());
+/// A nested JSON value (`R`, `jobspec`): the raw JSON of an object, or a
+/// string holding JSON text (old archives, some tools).
+#[derive(Debug, Clone, Copy)]
+pub enum Embedded<'a> {
+    /// The value as it appears in the input.
+    Raw(&'a RawValue),
+    /// JSON text (already unescaped).
+    Text(&'a str),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Embedded<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Embedded<'a>, D::Error> {
+        <&'a RawValue>::deserialize(d).map(Embedded::Raw)
     }
-    let id = match job.get("id") {
-        Some(Value::Number(n)) => n.as_u64().ok_or("id is not a non-negative integer")?,
-        Some(Value::String(s)) => parse_jobid(s).ok_or_else(|| format!("id {s:?} is not a job id"))?,
-        _ => return Err("missing id".into()),
+}
+
+impl<'a> Embedded<'a> {
+    /// The JSON text of the value; `None` for null and the empty string.
+    /// `key` names the field in errors.
+    fn text(self, key: &str) -> Result<Option<Cow<'a, str>>, String> {
+        let t = match self {
+            Embedded::Text(t) => Cow::Borrowed(t),
+            Embedded::Raw(r) => {
+                let s = r.get();
+                if s == "null" {
+                    return Ok(None);
+                }
+                if s.starts_with('"') {
+                    if s.len() > limits::MAX_BLOB + 2 {
+                        return Err(format!("{key} is longer than {} bytes", limits::MAX_BLOB));
+                    }
+                    Cow::Owned(serde_json::from_str::<String>(s).map_err(|e| format!("{key} is not valid JSON: {e}"))?)
+                } else {
+                    Cow::Borrowed(s)
+                }
+            }
+        };
+        if t.trim().is_empty() {
+            return Ok(None);
+        }
+        if t.len() > limits::MAX_BLOB {
+            return Err(format!("{key} is longer than {} bytes", limits::MAX_BLOB));
+        }
+        Ok(Some(t))
+    }
+}
+
+/// One job object as read from the input, borrowing its strings and
+/// nested values from the input buffer. Unknown keys are skipped.
+///
+/// Keys: `id` (integer, or a string in any FLUID form), `userid`,
+/// `username`, `bank`/`project`/`queue` (else `jobspec.attributes.system.*`),
+/// `t_submit`, `t_run`, `t_inactive`, `nnodes`/`ncores`/`ngpus` (else
+/// derived from `R`), `requested_duration`/`duration` (else
+/// `jobspec.attributes.system.duration`), `ranks`, `R`, `jobspec`.
+#[derive(Debug, Default, Deserialize)]
+pub struct JobInput<'a> {
+    /// Job id.
+    #[serde(default)]
+    pub id: Option<IdField>,
+    /// Submitting uid.
+    #[serde(default)]
+    pub userid: Option<f64>,
+    /// User name.
+    #[serde(default, borrow)]
+    pub username: Option<Cow<'a, str>>,
+    /// Bank.
+    #[serde(default, borrow)]
+    pub bank: Option<Cow<'a, str>>,
+    /// Project.
+    #[serde(default, borrow)]
+    pub project: Option<Cow<'a, str>>,
+    /// Queue.
+    #[serde(default, borrow)]
+    pub queue: Option<Cow<'a, str>>,
+    /// Submit time.
+    #[serde(default)]
+    pub t_submit: Option<f64>,
+    /// Run time (absent or 0: never ran).
+    #[serde(default)]
+    pub t_run: Option<f64>,
+    /// Inactive time.
+    #[serde(default)]
+    pub t_inactive: Option<f64>,
+    /// Nodes.
+    #[serde(default)]
+    pub nnodes: Option<f64>,
+    /// Cores.
+    #[serde(default)]
+    pub ncores: Option<f64>,
+    /// GPUs.
+    #[serde(default)]
+    pub ngpus: Option<f64>,
+    /// Requested duration (job-list's name).
+    #[serde(default)]
+    pub duration: Option<f64>,
+    /// Requested duration (fluxacct's name).
+    #[serde(default)]
+    pub requested_duration: Option<f64>,
+    /// Ranks idset.
+    #[serde(default, borrow)]
+    pub ranks: Option<Cow<'a, str>>,
+    /// RFC 20 R.
+    #[serde(default, borrow, rename = "R")]
+    pub r: Option<Embedded<'a>>,
+    /// Jobspec.
+    #[serde(default, borrow)]
+    pub jobspec: Option<Embedded<'a>>,
+}
+
+#[derive(Deserialize)]
+struct IdOnly {
+    #[serde(default)]
+    id: Option<IdField>,
+}
+
+/// Why a record was not recorded: its id when readable, and the rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// The job id, if the record had a readable one.
+    pub id: Option<u64>,
+    /// The rule broken, e.g. `t_inactive 5 is before t_run 7`.
+    pub reason: String,
+}
+
+impl Rejection {
+    fn new(id: Option<u64>, reason: impl Into<String>) -> Rejection {
+        Rejection { id, reason: reason.into() }
+    }
+}
+
+/// Parses one JSON job object. A record that is not a JSON object of the
+/// right types is a [`Rejection`] (with its id if one can be read).
+pub fn parse(text: &[u8]) -> Result<JobInput<'_>, Rejection> {
+    match serde_json::from_slice::<JobInput<'_>>(text) {
+        Ok(j) => Ok(j),
+        Err(e) => {
+            let id = match serde_json::from_slice::<IdOnly>(text) {
+                Ok(IdOnly { id: Some(IdField::Ok(id)) }) => Some(id),
+                _ => None,
+            };
+            let what = if e.is_syntax() || e.is_eof() { "invalid JSON" } else { "invalid job record" };
+            Err(Rejection::new(id, format!("{what}: {e}")))
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct Spec<'a> {
+    #[serde(default, borrow)]
+    attributes: Option<SpecAttributes<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct SpecAttributes<'a> {
+    #[serde(default, borrow)]
+    system: Option<SpecSystem<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct SpecSystem<'a> {
+    #[serde(default, borrow)]
+    bank: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    project: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    queue: Option<Cow<'a, str>>,
+    #[serde(default)]
+    duration: Option<f64>,
+}
+
+/// Checks one record against the ingest rules (docs/ingest.md) at ingest
+/// time `now` (epoch seconds) and builds its `JobRecorded` payload.
+pub fn check(job: &JobInput<'_>, now: f64) -> Result<JobRecorded, Rejection> {
+    let id = match &job.id {
+        None => return Err(Rejection::new(None, "missing id")),
+        Some(IdField::Bad(why)) => return Err(Rejection::new(None, why.clone())),
+        Some(IdField::Ok(id)) => *id,
     };
-    let idt = |e: String| format!("job {id}: {e}");
-    let userid = int(job, "userid").map_err(idt)?.ok_or_else(|| idt("missing userid".into()))?;
-    let t_inactive = num(job, "t_inactive").map_err(idt)?.ok_or_else(|| idt("missing t_inactive".into()))?;
-    let t_run = num(job, "t_run").map_err(idt)?.unwrap_or(0.0);
-    let t_submit = num(job, "t_submit").map_err(idt)?.unwrap_or(t_run);
-    let spec = embedded_json(job, "jobspec").map_err(idt)?;
-    let system = spec.as_ref().and_then(|s| s.get("attributes")).and_then(|a| a.get("system"));
-    let sys_text = |k: &str| system.and_then(|s| s.get(k)).and_then(Value::as_str).map(str::to_string);
-    let bank = text(job, "bank").map_err(idt)?.or_else(|| sys_text("bank")).unwrap_or_default();
-    let project = text(job, "project").map_err(idt)?.or_else(|| sys_text("project")).unwrap_or_default();
-    let queue = text(job, "queue").map_err(idt)?.or_else(|| sys_text("queue")).unwrap_or_default();
-    let r = embedded_json(job, "R").map_err(idt)?;
-    let counts = match &r {
-        Some(rv) => Some(r_counts(rv).map_err(idt)?),
+    let fail = |reason: String| Rejection::new(Some(id), reason);
+    let userid = job.userid.ok_or_else(|| fail("missing userid".into()))?;
+    if !(userid.fract() == 0.0 && (0.0..=limits::MAX_UID).contains(&userid)) {
+        return Err(fail(format!("userid {userid} is not a valid uid (0 to {})", limits::MAX_UID)));
+    }
+    let t_inactive = job.t_inactive.ok_or_else(|| fail("missing t_inactive".into()))?;
+    let t_run = job.t_run.unwrap_or(0.0);
+    let t_submit = job.t_submit.unwrap_or(t_run);
+    let latest = now + limits::FUTURE_SLACK;
+    for (k, v) in [("t_submit", t_submit), ("t_run", t_run), ("t_inactive", t_inactive)] {
+        if !v.is_finite() || v < 0.0 {
+            return Err(fail(format!("{k} {v} is negative")));
+        }
+        if v > latest {
+            return Err(fail(format!("{k} {v} is more than a day after the ingest time {now:.0}")));
+        }
+    }
+    if t_run > 0.0 {
+        if t_submit > t_run {
+            return Err(fail(format!("t_submit {t_submit} is after t_run {t_run}")));
+        }
+        if t_run > t_inactive {
+            return Err(fail(format!("t_inactive {t_inactive} is before t_run {t_run}")));
+        }
+    } else if t_submit > t_inactive {
+        return Err(fail(format!("t_inactive {t_inactive} is before t_submit {t_submit}")));
+    }
+    let name = |k: &str, v: &Option<Cow<'_, str>>| -> Result<(), Rejection> {
+        match v {
+            Some(s) if s.len() > limits::MAX_NAME => {
+                Err(fail(format!("{k} is longer than {} bytes", limits::MAX_NAME)))
+            }
+            _ => Ok(()),
+        }
+    };
+    name("username", &job.username)?;
+    name("bank", &job.bank)?;
+    name("project", &job.project)?;
+    name("queue", &job.queue)?;
+    if job.ranks.as_ref().is_some_and(|r| r.len() > limits::MAX_BLOB) {
+        return Err(fail(format!("ranks is longer than {} bytes", limits::MAX_BLOB)));
+    }
+    let spec_text = match job.jobspec {
+        Some(e) => e.text("jobspec").map_err(fail)?,
         None => None,
     };
-    let nnodes = int(job, "nnodes").map_err(idt)?.or(counts.map(|c| c.nnodes)).unwrap_or(0);
-    let ncores = int(job, "ncores").map_err(idt)?.or(counts.map(|c| c.ncores)).unwrap_or(0);
-    let ngpus = int(job, "ngpus").map_err(idt)?.or(counts.map(|c| c.ngpus)).unwrap_or(0);
-    if nnodes < 0 || ncores < 0 || ngpus < 0 {
-        return Err(idt("negative resource count".into()));
-    }
-    let requested_duration = match num(job, "requested_duration").map_err(idt)? {
-        Some(d) => d,
-        None => match num(job, "duration").map_err(idt)? {
-            Some(d) => d,
-            None => system.and_then(|s| s.get("duration")).and_then(Value::as_f64).unwrap_or(0.0),
-        },
+    let spec: Spec<'_> = match &spec_text {
+        Some(t) => serde_json::from_str(t).map_err(|e| fail(format!("jobspec is not valid: {e}")))?,
+        None => Spec::default(),
     };
-    for (k, v) in
-        [("t_submit", t_submit), ("t_run", t_run), ("t_inactive", t_inactive), ("duration", requested_duration)]
-    {
-        if !v.is_finite() {
-            return Err(idt(format!("{k} is not finite")));
+    let system = spec.attributes.and_then(|a| a.system).unwrap_or_default();
+    let pick = |k: &str, own: &Option<Cow<'_, str>>, sys: Option<Cow<'_, str>>| -> Result<String, Rejection> {
+        let v = own.as_ref().map(|s| s.to_string()).or(sys.map(Cow::into_owned)).unwrap_or_default();
+        if v.len() > limits::MAX_NAME {
+            return Err(fail(format!("{k} is longer than {} bytes", limits::MAX_NAME)));
         }
+        Ok(v)
+    };
+    let bank = pick("bank", &job.bank, system.bank)?;
+    let project = pick("project", &job.project, system.project)?;
+    let queue = pick("queue", &job.queue, system.queue)?;
+    let r_text = match job.r {
+        Some(e) => e.text("R").map_err(fail)?,
+        None => None,
+    };
+    let (r, from_r) = match &r_text {
+        Some(t) => {
+            let (canon, counts) = canonical_r(t).map_err(fail)?;
+            (Some(canon), Some(counts))
+        }
+        None => (None, None),
+    };
+    let count = |k: &str, given: Option<f64>, derived: Option<i64>, max: f64| -> Result<i64, Rejection> {
+        let v = match (given, derived) {
+            (Some(g), d) => {
+                if !(g.fract() == 0.0 && (0.0..=max).contains(&g)) {
+                    return Err(fail(format!("{k} {g} is not an integer from 0 to {max}")));
+                }
+                let g = g as i64;
+                if let Some(d) = d {
+                    if d != g {
+                        return Err(fail(format!("{k} {g} does not match R ({d})")));
+                    }
+                }
+                g
+            }
+            (None, Some(d)) => d,
+            (None, None) => 0,
+        };
+        if v as f64 > max {
+            return Err(fail(format!("{k} {v} (from R) is more than {max}")));
+        }
+        Ok(v)
+    };
+    let nnodes = count("nnodes", job.nnodes, from_r.map(|c| c.nnodes), limits::MAX_NNODES)?;
+    let ncores = count("ncores", job.ncores, from_r.map(|c| c.ncores), limits::MAX_NCORES)?;
+    let ngpus = count("ngpus", job.ngpus, from_r.map(|c| c.ngpus), limits::MAX_NCORES)?;
+    let requested_duration = job.requested_duration.or(job.duration).or(system.duration).unwrap_or(0.0);
+    if !(requested_duration.is_finite() && requested_duration >= 0.0) {
+        return Err(fail(format!("duration {requested_duration} is negative")));
     }
     Ok(JobRecorded {
         id,
-        userid,
-        username: text(job, "username").map_err(idt)?.filter(|s| !s.is_empty()),
+        userid: userid as i64,
+        username: job.username.as_ref().filter(|s| !s.is_empty()).map(|s| s.to_string()),
         bank,
         project,
         queue,
@@ -266,37 +469,224 @@ pub fn job_from_json(job: &Value) -> Result<JobRecorded, String> {
         ncores,
         ngpus,
         requested_duration,
-        ranks: text(job, "ranks").map_err(idt)?,
+        ranks: job.ranks.as_ref().map(|s| s.to_string()),
         r,
     })
 }
 
-/// Splits an input document into job objects, each with the position used
-/// in error messages (`line N`, or `job N` inside a `{"jobs": [...]}`
-/// document). A line that is not JSON becomes an `Err` in place.
-pub fn split_input(text: &str) -> Vec<(String, Result<Value, String>)> {
-    let trimmed = text.trim_start();
-    if trimmed.starts_with('{') {
-        if let Ok(Value::Object(doc)) = serde_json::from_str::<Value>(trimmed) {
-            if let Some(Value::Array(jobs)) = doc.get("jobs") {
-                return jobs.iter().enumerate().map(|(i, j)| (format!("job {}", i + 1), Ok(j.clone()))).collect();
+/// Resource counts derived from an RFC 20 `R` object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    /// Ranks (nodes).
+    pub nnodes: i64,
+    /// Cores.
+    pub ncores: i64,
+    /// GPUs.
+    pub ngpus: i64,
+}
+
+/// A JSON value borrowed from its text, for canonicalizing `R` without a
+/// `serde_json::Value` (whose maps and strings are all owned).
+#[derive(Debug)]
+enum J<'a> {
+    Null,
+    Bool(bool),
+    U(u64),
+    I(i64),
+    F(f64),
+    S(Cow<'a, str>),
+    A(Vec<J<'a>>),
+    O(Vec<(Cow<'a, str>, J<'a>)>),
+}
+
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Key<'a>, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Key<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Key<'a>, E> {
+                Ok(Key(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Key<'a>, E> {
+                Ok(Key(Cow::Owned(s.to_string())))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for J<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<J<'a>, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = J<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<J<'a>, E> {
+                Ok(J::Null)
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<J<'a>, E> {
+                Ok(J::Bool(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<J<'a>, E> {
+                Ok(J::U(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<J<'a>, E> {
+                Ok(J::I(v))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<J<'a>, E> {
+                Ok(J::F(v))
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<J<'a>, E> {
+                Ok(J::S(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<J<'a>, E> {
+                Ok(J::S(Cow::Owned(s.to_string())))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<J<'a>, A::Error> {
+                let mut v = Vec::new();
+                while let Some(x) = a.next_element()? {
+                    v.push(x);
+                }
+                Ok(J::A(v))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<J<'a>, A::Error> {
+                let mut v: Vec<(Cow<'a, str>, J<'a>)> = Vec::new();
+                while let Some(k) = a.next_key::<Key<'a>>()? {
+                    let x = a.next_value()?;
+                    v.push((k.0, x));
+                }
+                // A serde_json::Value map: keys sorted bytewise, the last
+                // of equal keys kept.
+                v.sort_by(|x, y| x.0.as_bytes().cmp(y.0.as_bytes()));
+                let mut out: Vec<(Cow<'a, str>, J<'a>)> = Vec::with_capacity(v.len());
+                for e in v {
+                    match out.last_mut() {
+                        Some(last) if last.0 == e.0 => *last = e,
+                        _ => out.push(e),
+                    }
+                }
+                Ok(J::O(out))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+impl Serialize for J<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self {
+            J::Null => s.serialize_unit(),
+            J::Bool(b) => s.serialize_bool(*b),
+            J::U(u) => s.serialize_u64(*u),
+            J::I(i) => s.serialize_i64(*i),
+            J::F(f) => s.serialize_f64(*f),
+            J::S(t) => s.serialize_str(t),
+            J::A(v) => {
+                let mut q = s.serialize_seq(Some(v.len()))?;
+                for x in v {
+                    q.serialize_element(x)?;
+                }
+                q.end()
+            }
+            J::O(v) => {
+                let mut m = s.serialize_map(Some(v.len()))?;
+                for (k, x) in v {
+                    m.serialize_entry(k.as_ref(), x)?;
+                }
+                m.end()
             }
         }
     }
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            let v = serde_json::from_str::<Value>(l).map_err(|e| format!("invalid JSON: {e}"));
-            (format!("line {}", i + 1), v)
-        })
-        .collect()
+}
+
+impl<'a> J<'a> {
+    fn get(&self, key: &str) -> Option<&J<'a>> {
+        match self {
+            J::O(v) => v.binary_search_by(|(k, _)| k.as_bytes().cmp(key.as_bytes())).ok().map(|i| &v[i].1),
+            _ => None,
+        }
+    }
+
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            J::S(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// Counts nodes, cores and GPUs of a parsed `R` (`execution.R_lite[]`):
+/// each entry's rank idset gives its nodes, and its `children.core` /
+/// `children.gpu` idsets apply to each of those ranks.
+fn counts_of(r: &J<'_>) -> Result<Counts, String> {
+    if !matches!(r, J::O(_)) {
+        return Err("R is not a JSON object".into());
+    }
+    if r.get("version").is_none() {
+        return Err("R has no version".into());
+    }
+    let Some(J::A(lite)) = r.get("execution").and_then(|e| e.get("R_lite")) else {
+        return Err("R has no execution.R_lite list".into());
+    };
+    let mut c = Counts::default();
+    for entry in lite {
+        let ranks = entry
+            .get("rank")
+            .and_then(J::as_str)
+            .and_then(idset_count)
+            .ok_or_else(|| "R_lite entry has no valid rank idset".to_string())?;
+        let child = |k: &str| -> Result<u64, String> {
+            match entry.get("children").and_then(|c| c.get(k)) {
+                None => Ok(0),
+                Some(v) => {
+                    v.as_str().and_then(idset_count).ok_or_else(|| format!("R_lite entry has an invalid {k} idset"))
+                }
+            }
+        };
+        let add = |acc: i64, n: u64| -> Result<i64, String> {
+            i64::try_from(n).ok().and_then(|n| acc.checked_add(n)).ok_or_else(|| "R counts overflow".to_string())
+        };
+        let mul = |a: u64, b: u64| a.checked_mul(b).ok_or_else(|| "R counts overflow".to_string());
+        c.nnodes = add(c.nnodes, ranks)?;
+        c.ncores = add(c.ncores, mul(ranks, child("core")?)?)?;
+        c.ngpus = add(c.ngpus, mul(ranks, child("gpu")?)?)?;
+    }
+    Ok(c)
+}
+
+/// The canonical text of an `R` (what a `serde_json::Value` of it encodes
+/// to: keys sorted, no whitespace) and its resource counts, parsed once
+/// into a borrowed tree.
+pub fn canonical_r(text: &str) -> Result<(CanonicalJson, Counts), String> {
+    let tree: J<'_> = serde_json::from_str(text).map_err(|e| format!("R is not valid JSON: {e}"))?;
+    let counts = counts_of(&tree)?;
+    let mut out = Vec::with_capacity(text.len());
+    serde_json::to_writer(&mut out, &tree).map_err(|e| format!("R cannot be encoded: {e}"))?;
+    // serde_json writes UTF-8.
+    let s = String::from_utf8(out).map_err(|e| format!("R cannot be encoded: {e}"))?;
+    let canon = CanonicalJson::from_canonical_text(s).ok_or("R cannot be encoded")?;
+    Ok((canon, counts))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    const NOW: f64 = 1_800_000_000.0;
+
+    fn rec(v: Value) -> Result<JobRecorded, Rejection> {
+        let text = v.to_string();
+        check(&parse(text.as_bytes())?, NOW)
+    }
 
     #[test]
     fn idsets() {
@@ -309,15 +699,33 @@ mod tests {
     }
 
     #[test]
-    fn r_objects() {
-        let r = json!({"version":1,"execution":{"R_lite":[
-            {"rank":"0-1","children":{"core":"0-3","gpu":"0"}},
-            {"rank":"5","children":{"core":"0"}}]}});
-        assert_eq!(r_counts(&r).unwrap(), Counts { nnodes: 3, ncores: 9, ngpus: 2 });
-        let s =
-            Value::String(r#"{"version":1,"execution": {"R_lite":[{"rank":"0","children": {"core": "0"}}]}}"#.into());
-        assert_eq!(r_counts(&s).unwrap(), Counts { nnodes: 1, ncores: 1, ngpus: 0 });
-        assert!(r_counts(&json!({"execution":{}})).is_err());
+    fn r_objects_counts_and_canonical_text() {
+        let (c, n) = canonical_r(
+            r#"{"version":1,"execution":{"R_lite":[
+            {"rank":"0-1","children":{"gpu":"0","core":"0-3"}},
+            {"rank":"5","children":{"core":"0"}}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(n, Counts { nnodes: 3, ncores: 9, ngpus: 2 });
+        assert_eq!(
+            c.as_str(),
+            r#"{"execution":{"R_lite":[{"children":{"core":"0-3","gpu":"0"},"rank":"0-1"},{"children":{"core":"0"},"rank":"5"}]},"version":1}"#
+        );
+        assert!(canonical_r(r#"{"execution":{}}"#).is_err());
+        assert!(canonical_r(r#"[1]"#).is_err());
+    }
+
+    #[test]
+    fn canonical_r_is_what_a_value_encodes_to() {
+        for t in [
+            r#"{"version":1,"execution":{"R_lite":[{"rank":"0","children":{"core":"0"}}],"starttime":1.5e9,"expiration":0,"nodelist":["n\u00e9[0-3]","a\"b"]},"b":-3,"a":[null,true,false,1.25,-0.0,1e300,18446744073709551615],"a":2}"#,
+            r#"{"version":1,"execution":{"R_lite":[]},"z":{"y":{"x":{}}},"\u0001":"\t"}"#,
+        ] {
+            let (c, _) = canonical_r(t).unwrap();
+            let v: Value = serde_json::from_str(t).unwrap();
+            assert_eq!(c.as_str(), v.to_string());
+            assert_eq!(c, CanonicalJson::from_value(&v));
+        }
     }
 
     #[test]
@@ -362,22 +770,29 @@ mod tests {
 
     #[test]
     fn job_objects() {
-        let j = job_from_json(&json!({
-            "id": 7, "userid": 1002, "t_submit": 1.0, "t_run": 2.0, "t_inactive": 12.0,
+        let j = rec(json!({
+            "id": 7, "userid": 1002, "t_submit": 1.0, "t_run": 2.0, "t_inactive": 12.0, "state": "INACTIVE",
             "jobspec": {"attributes": {"system": {"bank": "A", "project": "p", "duration": 60.0}}},
             "R": {"version":1,"execution":{"R_lite":[{"rank":"0-1","children":{"core":"0-1"}}]}}
         }))
         .unwrap();
         assert_eq!((j.bank.as_str(), j.project.as_str(), j.nnodes, j.ncores), ("A", "p", 2, 4));
         assert_eq!(j.requested_duration, 60.0);
-        assert_eq!(job_from_json(&json!({"id": 7})).unwrap_err(), "job 7: missing userid");
-        assert_eq!(job_from_json(&json!({"userid": 7})).unwrap_err(), "missing id");
-        let d = split_input("{\"jobs\": [{\"id\": 1}, {\"id\": 2}]}");
-        assert_eq!(d.len(), 2);
-        assert_eq!(d[1].0, "job 2");
-        let l = split_input("{\"id\": 1}\n\n{oops\n");
-        assert_eq!(l.len(), 2);
-        assert_eq!(l[1].0, "line 3");
-        assert!(l[1].1.is_err());
+        // R and jobspec given as JSON strings, as old archives store them.
+        let j2 = rec(json!({
+            "id": "ƒ8", "userid": 1002, "t_run": 2.0, "t_inactive": 12.0,
+            "jobspec": "{\"attributes\": {\"system\": {\"bank\": \"A\"}}}",
+            "R": "{\"version\":1,\"execution\":{\"R_lite\":[{\"rank\":\"0-1\",\"children\":{\"core\":\"0-1\"}}]}}"
+        }))
+        .unwrap();
+        assert_eq!(j2.r, j.r);
+        assert_eq!(j2.id, 7);
+        assert_eq!(rec(json!({"id": 7})).unwrap_err(), Rejection::new(Some(7), "missing userid"));
+        assert_eq!(rec(json!({"userid": 7})).unwrap_err(), Rejection::new(None, "missing id"));
+        let e = rec(json!({"id": 9, "userid": "x"})).unwrap_err();
+        assert_eq!(e.id, Some(9));
+        assert!(e.reason.starts_with("invalid job record: invalid type: string"), "{e:?}");
+        let e = parse(b"{oops").unwrap_err();
+        assert!(e.reason.starts_with("invalid JSON: "), "{e:?}");
     }
 }

@@ -24,8 +24,10 @@ mod error;
 pub mod flux;
 pub mod flux_accounting;
 pub mod format;
+pub mod ingest;
 pub mod jobs;
 pub mod litter;
+pub mod live;
 #[cfg(test)]
 pub mod testing;
 pub mod time;

@@ -207,9 +207,11 @@ fn a_reports_default_window_and_the_explicit_local_one_agree() {
         String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().expect("epoch")
     };
     let (a, b, c) = (t("2026-01-01 03:00"), t("2026-01-01 20:00"), t("2025-12-31 12:00"));
+    // Recorded after the jobs ended (2026-01-02T12:00Z): the ingest rules
+    // refuse end times more than a day after the ingest time.
     ingest(
         &db,
-        NOW,
+        "1767355200",
         LA,
         &[
             (1, 5001, "giants", 1, a - 100.0, a),

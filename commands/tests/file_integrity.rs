@@ -47,6 +47,20 @@ fn ledger_with_jobs(path: &Path, times: &[f64]) {
     let _ = Ledger::open(path, OpenMode::ReadOnly).expect("reopen");
 }
 
+/// `fetch-job-records --from-file FILE` at a time after every record's end
+/// (the ingest rules refuse end times more than a day after the ingest).
+fn fetch_later(db: &Path, file: &Path) {
+    let out = std::process::Command::new(BIN)
+        .arg("-p")
+        .arg(db)
+        .args(["fetch-job-records", "--from-file"])
+        .arg(file)
+        .env("FLUXACCT_NOW", "1900000000")
+        .output()
+        .expect("run flux-account");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 fn bundled_integrity(path: &Path) -> String {
     let c = Connection::open(path).expect("open");
     let rows: Vec<String> = c
@@ -136,7 +150,7 @@ fn system_sqlite3_integrity_check_passes() {
     }
     let f = dir.path().join("jobs.jsonl");
     std::fs::write(&f, lines).expect("write");
-    ok(&db, &["fetch-job-records", "--from-file", f.to_str().expect("utf8")]);
+    fetch_later(&db, &f);
     ok(&db, &["update-usage"]);
     assert_eq!(bundled_integrity(&db), "ok");
     if let Some(out) = system_integrity(&db) {
@@ -154,7 +168,7 @@ fn no_expression_index_over_a_json_float() {
     let f = dir.path().join("jobs.jsonl");
     std::fs::write(&f, format!("{{\"id\":1,\"userid\":1001,\"bank\":\"giants\",\"t_inactive\":{REPORTED}}}\n"))
         .expect("write");
-    ok(&db, &["fetch-job-records", "--from-file", f.to_str().expect("utf8")]);
+    fetch_later(&db, &f);
     let c = Connection::open(&db).expect("open");
     let float_indexes: Vec<String> = c
         .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql LIKE '%t_inactive%'")
@@ -188,7 +202,7 @@ fn old_projection_schema_is_upgraded() {
         ));
     }
     std::fs::write(&f, lines).expect("write");
-    ok(&db, &["fetch-job-records", "--from-file", f.to_str().expect("utf8")]);
+    fetch_later(&db, &f);
     let before = ok(&db, &["view-job-records"]);
     {
         let c = Connection::open(&db).expect("open");

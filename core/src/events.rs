@@ -363,9 +363,62 @@ pub struct JobRecorded {
     /// Ranks idset, if known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ranks: Option<String>,
-    /// RFC 20 R, if it was given.
+    /// RFC 20 R, if it was given, in canonical form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub r: Option<serde_json::Value>,
+    pub r: Option<CanonicalJson>,
+}
+
+/// A nested JSON value (the `R` of a job) kept as its canonical text: no
+/// whitespace, object keys sorted bytewise (the last of duplicate keys
+/// kept), numbers and strings as serde_json writes them. This is exactly
+/// what a `serde_json::Value` encodes to, so payloads written before this
+/// type existed decode and re-encode to the same bytes. Serialized
+/// verbatim; never parsed into a tree on the write path.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CanonicalJson(Box<serde_json::value::RawValue>);
+
+impl CanonicalJson {
+    /// The canonical text of a `Value`.
+    pub fn from_value(v: &serde_json::Value) -> CanonicalJson {
+        // Encoding a Value cannot fail: its map keys are strings.
+        CanonicalJson(serde_json::value::to_raw_value(v).expect("a serde_json::Value always encodes"))
+    }
+
+    /// Wraps text the caller has already written in canonical form (see
+    /// the type's doc). `None` if it is not valid JSON.
+    pub fn from_canonical_text(text: String) -> Option<CanonicalJson> {
+        serde_json::value::RawValue::from_string(text).ok().map(CanonicalJson)
+    }
+
+    /// The canonical text.
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The value as a tree (for reports and tests).
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::from_str(self.0.get()).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl PartialEq for CanonicalJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+/// A job record that broke an ingest rule (docs/ingest.md) and was not
+/// recorded as a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRejected {
+    /// The job id, when the record had a readable one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    /// Where the record was: `line N`, `job N`, `archive row N`, `job ƒ…`.
+    pub position: String,
+    /// Which rule it broke.
+    pub reason: String,
 }
 
 /// A break of the hash chain was accepted (`repair --accept-break`): the
@@ -585,6 +638,7 @@ catalogue! {
     BreakAccepted(BreakAccepted) = 1,
     SiteImported(SiteImported) = 1,
     UsageImported(UsageImported) = 1,
+    JobRejected(JobRejected) = 1,
 }
 
 /// Upcasts payloads of older schema versions into the current struct.

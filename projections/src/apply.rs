@@ -172,7 +172,7 @@ pub fn tables_touched(ev: &Event) -> &'static [&'static str] {
         Event::FairshareUpdated(_) => &["association_table"],
         Event::JobsScrubbed(_) => &["usage_state"],
         // Records for auditors: no projection changes.
-        Event::BreakAccepted(_) | Event::SiteImported(_) => &[],
+        Event::BreakAccepted(_) | Event::SiteImported(_) | Event::JobRejected(_) => &[],
         Event::UsageImported(_) => {
             &["usage_bins", "usage_pending", "usage_dirty", "usage_state", "association_table", "bank_table"]
         }
@@ -406,7 +406,8 @@ fn apply_admin(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Erro
         | Event::FairshareUpdated(_)
         | Event::SiteImported(_)
         | Event::UsageImported(_)
-        | Event::BreakAccepted(_) => {}
+        | Event::BreakAccepted(_)
+        | Event::JobRejected(_) => {}
         Event::JobsScrubbed(e) => {
             // The cut only moves forward.
             conn.prepare_cached(

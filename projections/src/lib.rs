@@ -27,4 +27,4 @@ mod write;
 
 pub use error::Error;
 pub use fluxacct_core::{events, fairshare, queue, snapshot, Event, EventError};
-pub use write::{append_and_apply, apply_stored, replay, scratch, Writer};
+pub use write::{append_and_apply, append_and_apply_encoded, apply_stored, replay, scratch, Encoded, Writer};

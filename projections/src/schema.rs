@@ -67,7 +67,9 @@ pub const JOBS_VIEW_BODY: &str = "SELECT
 FROM events WHERE kind = 'JobRecorded'";
 
 /// The partial expression index on the log for the `jobs` view by job id
-/// (duplicate checks, `view-job-records --jobid`). Job ids are JSON
+/// (duplicate checks, `view-job-records --jobid`), and the partial index of
+/// `JobRejected` events (the ids `fetch-job-records` does not reject twice,
+/// `view-job-records --rejected`). Job ids are JSON
 /// integers, which every SQLite version reads exactly. It indexes the log
 /// and is kept by SQLite with it, in the same transaction as each append.
 ///
@@ -81,6 +83,7 @@ pub const EVENT_INDEXES_DDL: &str = "
 CREATE INDEX IF NOT EXISTS main.events_job_id
     ON events(json_extract(CAST(payload AS TEXT), '$.id')) WHERE kind = 'JobRecorded';
 DROP INDEX IF EXISTS main.events_job_t_inactive;
+CREATE INDEX IF NOT EXISTS main.events_job_rejected ON events(seq) WHERE kind = 'JobRejected';
 ";
 
 /// `job_times`: one row per `JobRecorded` event, its `t_inactive` as

@@ -15,13 +15,63 @@ pub fn append_and_apply(tx: &mut Tx<'_>, meta: &EventMeta, events: &[Event]) -> 
     let mut out = Vec::with_capacity(events.len());
     let mut applier = Applier::new();
     for ev in events {
-        let payload = ev.encode()?;
-        let a = tx.append(meta, ev.kind(), ev.version(), &payload)?;
-        applier.apply(tx.conn(), &ApplyCtx { seq: a.seq.0, recorded_at: a.recorded_at }, ev)?;
-        if let Event::JobRecorded(j) = ev {
-            crate::schema::index_job(tx.conn(), a.seq.0, j.t_inactive)?;
-        }
-        out.push(a);
+        out.push(append_one(tx, meta, &mut applier, ev, &ev.encode()?)?);
+    }
+    applier.sync(tx.conn())?;
+    Ok(out)
+}
+
+/// Appends one event with its encoded payload, applies it, and keeps
+/// `job_times` for a job record.
+fn append_one(
+    tx: &mut Tx<'_>,
+    meta: &EventMeta,
+    applier: &mut Applier,
+    ev: &Event,
+    payload: &[u8],
+) -> Result<Appended, Error> {
+    let a = tx.append(meta, ev.kind(), ev.version(), payload)?;
+    applier.apply(tx.conn(), &ApplyCtx { seq: a.seq.0, recorded_at: a.recorded_at }, ev)?;
+    if let Event::JobRecorded(j) = ev {
+        crate::schema::index_job(tx.conn(), a.seq.0, j.t_inactive)?;
+    }
+    Ok(a)
+}
+
+/// An event with its canonical payload already encoded, so that the
+/// encoding can happen off the writer's thread (`fetch-job-records` encodes
+/// job records while it parses them). The payload is always
+/// `event.encode()`: the fields are private.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Encoded {
+    event: Event,
+    payload: Vec<u8>,
+}
+
+impl Encoded {
+    /// Encodes `event`.
+    pub fn new(event: Event) -> Result<Encoded, Error> {
+        let payload = event.encode()?;
+        Ok(Encoded { event, payload })
+    }
+
+    /// The event.
+    pub fn event(&self) -> &Event {
+        &self.event
+    }
+
+    /// The event, without its payload.
+    pub fn into_event(self) -> Event {
+        self.event
+    }
+}
+
+/// [`append_and_apply`] for events encoded beforehand.
+pub fn append_and_apply_encoded(tx: &mut Tx<'_>, meta: &EventMeta, events: &[Encoded]) -> Result<Vec<Appended>, Error> {
+    let mut out = Vec::with_capacity(events.len());
+    let mut applier = Applier::new();
+    for e in events {
+        out.push(append_one(tx, meta, &mut applier, &e.event, &e.payload)?);
     }
     applier.sync(tx.conn())?;
     Ok(out)

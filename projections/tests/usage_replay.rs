@@ -249,7 +249,7 @@ proptest! {
             ngpus,
             requested_duration: dur,
             ranks: Some("0-3".into()),
-            r: Some(serde_json::json!({"version": 1})),
+            r: Some(projections::events::CanonicalJson::from_value(&serde_json::json!({"version": 1}))),
         };
         let ev = projections::Event::JobRecorded(j.clone());
         let payload = ev.encode().expect("encode");

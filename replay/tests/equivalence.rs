@@ -2,7 +2,8 @@
 //! records, usage and fair-share updates give the same state hash by
 //! incremental application, by a full rebuild, by a rebuild to seq k
 //! followed by the rest, by an as-of view from a projection checkpoint at k,
-//! and by rebuilding the live tables in place.
+//! and by rebuilding the live tables in place. The histories include
+//! `JobRejected` events and job records with an `R` (issue 14).
 
 use fluxacct_replay as replay;
 use ledger::{Actor, EventMeta, Ledger, Seq};
@@ -34,6 +35,9 @@ enum Op {
     ClearUsage(usize, u32),
     /// A bank's `ignore_older_than` edited (re-bins that bank).
     BankIgnore(usize, u32),
+    /// A record `fetch-job-records` rejected (issue 14): with an id (that
+    /// of a later or earlier job) or without one.
+    Rejected(u8),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -55,6 +59,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0u8..3, 1..4u32).prop_map(|(k, v)| Op::UsageConfig(k, v)),
         1 => (b.clone(), 0..400u32).prop_map(|(b, t)| Op::ClearUsage(b, t)),
         1 => (b, 0..400u32).prop_map(|(b, t)| Op::BankIgnore(b, t)),
+        2 => (0u8..4).prop_map(Op::Rejected),
     ]
 }
 
@@ -135,9 +140,20 @@ fn events_for(conn: &rusqlite::Connection, op: &Op, step: u32, job_id: &mut u64)
                 ngpus: 0,
                 requested_duration: 3600.0,
                 ranks: None,
-                r: None,
+                // Some jobs carry an R in canonical form.
+                r: (*d % 2 == 0).then(|| {
+                    CanonicalJson::from_value(&serde_json::json!({"version": 1, "execution": {"R_lite": [
+                        {"rank": format!("0-{}", d % 3), "children": {"core": "0-3"}}]}}))
+                }),
             })]
         }
+        Op::Rejected(k) => vec![Event::JobRejected(JobRejected {
+            id: (*k > 0).then(|| *job_id + u64::from(*k) - 1),
+            position: format!("line {}", step + 1),
+            reason: ["missing id", "t_inactive 1 is before t_run 2", "job already recorded with a different bank"]
+                [(*k % 3) as usize]
+                .into(),
+        })],
         Op::UsageUpdated(extra) => {
             vec![Event::UsageUpdated(UsageUpdated { as_of: T0 + hour * f64::from(step * 10 + extra) })]
         }
@@ -270,13 +286,24 @@ fn a_mixed_history_exercises_every_path() {
         Op::Job(1, 1, 35, 5),
         Op::ClearUsage(1, 32),
         Op::UsageUpdated(45),
+        Op::Rejected(0),
+        Op::Rejected(1),
+        Op::Job(0, 0, 50, 2),
+        Op::UsageUpdated(60),
         Op::Fairshare,
     ];
     let dir = tempfile::tempdir().expect("tempdir");
     let ledger = build(&dir.path().join("l.db"), &ops);
     let kinds: Vec<String> = ledger.stream(Seq(1)).map(|e| e.expect("event").kind).collect();
-    for want in ["JobRecorded", "UsageUpdated", "FairshareUpdated", "AssociationEdited", "ConfigEdited", "UsageCleared"]
-    {
+    for want in [
+        "JobRecorded",
+        "UsageUpdated",
+        "FairshareUpdated",
+        "AssociationEdited",
+        "ConfigEdited",
+        "UsageCleared",
+        "JobRejected",
+    ] {
         assert!(kinds.iter().any(|k| k == want), "{want} missing from {kinds:?}");
     }
     let full = replay::replay_to_memory(&ledger, None).expect("replay");

@@ -1,28 +1,35 @@
-//! `fetch-job-records`: record finished jobs as `JobRecorded` events.
+//! `fetch-job-records`: record finished jobs as `JobRecorded` events, and
+//! records that break an ingest rule as `JobRejected` events.
 
-use std::collections::BTreeSet;
-use std::io::Read;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 
 use ledger::Ledger;
-use projections::events::{Event, JobRecorded};
+use projections::events::{Event, JobRecorded, JobRejected};
 use projections::model::State;
-use serde_json::{json, Value};
+use projections::Encoded;
 
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};
-use crate::jobs;
+use crate::ingest::{self, Item, Position, SourceError};
 
 /// Record finished jobs in the ledger, one `JobRecorded` event per job.
 ///
 /// Sources: `--from-file` (the document `flux jobs -a --json` prints, or
-/// JSON lines of job objects), `--copy` (an old flux-core job-archive
-/// database), or, by default, the running Flux instance (inactive jobs
-/// that ended since the newest job already recorded).
+/// JSON lines of job objects; `-` reads stdin), `--copy` (an old
+/// flux-core job-archive database), or, by default, the running Flux
+/// instance (inactive jobs that ended since the newest job already
+/// recorded). Input is read, checked and committed in batches, so memory
+/// does not grow with the input.
 ///
-/// Jobs already recorded are skipped, so fetching twice changes nothing.
-/// Records are appended in batches, one transaction each; a batch holding a
-/// malformed record is refused whole and the error names the record.
+/// Every record is checked (docs/ingest.md). A record that breaks a rule
+/// is recorded as a `JobRejected` event instead (see `view-job-records
+/// --rejected`) and does not stop the others. Jobs already recorded with
+/// the same content are skipped, so fetching twice changes nothing.
+///
+/// Prints one summary line. Exit status: 0 when no record was rejected, 3
+/// when some were (the others are recorded), 1 when the input could not be
+/// read or split into records (the message says what was committed).
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// Read job records from FILE (`-` for stdin).
@@ -32,144 +39,382 @@ pub struct Args {
     #[arg(short = 'c', long = "copy", value_name = "ARCHIVE_DB")]
     pub copy: Option<PathBuf>,
     /// Records per batch (one transaction each).
-    #[arg(long = "batch-size", default_value_t = 100_000, value_name = "N")]
+    #[arg(long = "batch-size", default_value_t = 20_000, value_name = "N")]
     pub batch_size: usize,
-    /// Print how many records were recorded and skipped.
+    /// Also list every rejected record on stderr.
     #[arg(short = 'v', long)]
     pub verbose: bool,
+    /// Live source: jobs listed per job-list window (tests use small ones).
+    #[arg(long = "live-window", hide = true, default_value_t = crate::live::WINDOW, value_name = "N")]
+    pub live_window: usize,
 }
 
-/// Pure decision for one batch: the events for the jobs not yet recorded
-/// (nor repeated earlier in the batch), in input order.
-pub fn decide(state: &State<'_>, batch: Vec<JobRecorded>) -> Result<Vec<Event>> {
-    let ids: Vec<u64> = batch.iter().map(|j| j.id).collect();
-    let recorded = state.recorded_among(&ids)?;
-    let mut seen = BTreeSet::new();
-    let mut out = Vec::with_capacity(batch.len());
-    for j in batch {
-        if !seen.insert(j.id) || recorded.contains(&j.id) {
+/// Exit status when some records were rejected.
+pub const EXIT_REJECTED: i32 = 3;
+
+/// How many rejection reasons the summary line quotes.
+const SUMMARY_REASONS: usize = 3;
+
+/// The outcome of one batch.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Decision {
+    /// Events to append, in input order.
+    pub events: Vec<Encoded>,
+    /// Records skipped: already recorded with the same content (in the
+    /// ledger or earlier in the batch).
+    pub already: u64,
+    /// Records skipped: rejected by an earlier fetch.
+    pub rejected_before: u64,
+}
+
+/// The fields in which two records of the same job differ. `username`,
+/// `ranks` and `R` count only when both records have them.
+pub fn differing_fields(a: &JobRecorded, b: &JobRecorded) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let mut cmp = |name: &'static str, same: bool| {
+        if !same {
+            out.push(name);
+        }
+    };
+    cmp("userid", a.userid == b.userid);
+    cmp("username", a.username.is_none() || b.username.is_none() || a.username == b.username);
+    cmp("bank", a.bank == b.bank);
+    cmp("project", a.project == b.project);
+    cmp("queue", a.queue == b.queue);
+    cmp("t_submit", a.t_submit == b.t_submit);
+    cmp("t_run", a.t_run == b.t_run);
+    cmp("t_inactive", a.t_inactive == b.t_inactive);
+    cmp("nnodes", a.nnodes == b.nnodes);
+    cmp("ncores", a.ncores == b.ncores);
+    cmp("ngpus", a.ngpus == b.ngpus);
+    cmp("requested_duration", a.requested_duration == b.requested_duration);
+    cmp("ranks", a.ranks.is_none() || b.ranks.is_none() || a.ranks == b.ranks);
+    cmp("R", a.r.is_none() || b.r.is_none() || a.r == b.r);
+    out
+}
+
+fn rejected(id: Option<u64>, pos: Position, reason: String) -> Event {
+    Event::JobRejected(JobRejected { id, position: pos.to_string(), reason })
+}
+
+fn encoded(e: Event) -> Encoded {
+    // A JobRejected holds no float: encoding it cannot fail.
+    Encoded::new(e).expect("a JobRejected always encodes")
+}
+
+/// Pure decision for one batch of checked records, given the jobs of the
+/// batch already in the ledger (`known`) and the ids rejected by earlier
+/// fetches: a `JobRecorded` for each new job, a `JobRejected` for each
+/// record that broke a rule or repeats a job with different content, and
+/// nothing for repeats with the same content or earlier rejections.
+pub fn decide(batch: Vec<Item>, known: &HashMap<u64, JobRecorded>, rejected_before: &BTreeSet<u64>) -> Decision {
+    let mut d = Decision { events: Vec::with_capacity(batch.len()), ..Decision::default() };
+    // id -> (index of its JobRecorded in d.events, its position)
+    let mut seen: HashMap<u64, (usize, Position)> = HashMap::with_capacity(batch.len());
+    for Item { pos, rec } in batch {
+        let enc = match rec {
+            Ok(enc) => enc,
+            Err(r) => {
+                if r.id.is_some_and(|id| rejected_before.contains(&id)) {
+                    d.rejected_before += 1;
+                } else {
+                    d.events.push(encoded(rejected(r.id, pos, r.reason)));
+                }
+                continue;
+            }
+        };
+        let Event::JobRecorded(job) = enc.event() else { continue };
+        let id = job.id;
+        if let Some(old) = known.get(&id) {
+            let diff = differing_fields(old, job);
+            if diff.is_empty() {
+                d.already += 1;
+            } else if rejected_before.contains(&id) {
+                d.rejected_before += 1;
+            } else {
+                let reason = format!("job already recorded with a different {}", diff.join(", "));
+                d.events.push(encoded(rejected(Some(id), pos, reason)));
+            }
             continue;
         }
-        out.push(Event::JobRecorded(j));
+        if let Some(&(i, first)) = seen.get(&id) {
+            let Event::JobRecorded(old) = d.events[i].event() else { continue };
+            let diff = differing_fields(old, job);
+            if diff.is_empty() {
+                d.already += 1;
+            } else {
+                let reason = format!("job repeated from {first} with a different {}", diff.join(", "));
+                d.events.push(encoded(rejected(Some(id), pos, reason)));
+            }
+            continue;
+        }
+        if rejected_before.contains(&id) {
+            d.rejected_before += 1;
+            continue;
+        }
+        seen.insert(id, (d.events.len(), pos));
+        d.events.push(enc);
+    }
+    d
+}
+
+/// The recorded jobs among `ids` (sorted), with their stored payloads.
+/// Reads the id range through the log's `events_job_id` index, or looks
+/// the ids up one by one when the range holds many other jobs.
+pub fn known_jobs(state: &State<'_>, ids: &[u64]) -> Result<HashMap<u64, JobRecorded>> {
+    let mut out = HashMap::new();
+    let (Some(&lo), Some(&hi)) = (ids.first(), ids.last()) else { return Ok(out) };
+    let conn = state.conn();
+    let in_range: i64 = conn
+        .prepare_cached("SELECT count(*) FROM jobs WHERE id BETWEEN ?1 AND ?2")?
+        .query_row([lo as i64, hi as i64], |r| r.get(0))?;
+    if in_range == 0 {
+        return Ok(out);
+    }
+    let mut keep = |seq: i64, version: u32, payload: Vec<u8>| -> Result<()> {
+        match Event::decode("JobRecorded", version, &payload) {
+            Ok(Event::JobRecorded(j)) => {
+                out.insert(j.id, j);
+                Ok(())
+            }
+            Ok(_) | Err(_) => Err(Error::invalid(format!("event {seq}: undecodable JobRecorded payload"))),
+        }
+    };
+    if in_range as usize <= 4 * ids.len() {
+        let wanted: BTreeSet<u64> = ids.iter().copied().collect();
+        let mut stmt = conn.prepare_cached(
+            "SELECT e.seq, e.version, e.payload, j.id FROM jobs j JOIN events e ON e.seq = j.seq \
+             WHERE j.id BETWEEN ?1 AND ?2",
+        )?;
+        let mut rows = stmt.query([lo as i64, hi as i64])?;
+        while let Some(r) = rows.next()? {
+            if wanted.contains(&(r.get::<_, i64>(3)? as u64)) {
+                keep(r.get(0)?, r.get(1)?, r.get(2)?)?;
+            }
+        }
+    } else {
+        let mut stmt = conn.prepare_cached(
+            "SELECT e.seq, e.version, e.payload FROM jobs j JOIN events e ON e.seq = j.seq WHERE j.id = ?1",
+        )?;
+        for &id in ids {
+            let mut rows = stmt.query([id as i64])?;
+            while let Some(r) = rows.next()? {
+                keep(r.get(0)?, r.get(1)?, r.get(2)?)?;
+            }
+        }
     }
     Ok(out)
 }
 
-/// Counts of an ingest.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Ingested {
-    /// Records appended.
-    pub recorded: u64,
-    /// Records skipped (already in the ledger, or repeated).
-    pub skipped: u64,
+/// Ids of jobs rejected by earlier fetches (read through the log's small
+/// `events_job_rejected` index).
+pub fn rejected_ids(state: &State<'_>) -> Result<BTreeSet<u64>> {
+    let mut out = BTreeSet::new();
+    let mut stmt = state.conn().prepare_cached(
+        "SELECT json_extract(CAST(payload AS TEXT), '$.id') FROM events WHERE kind = 'JobRejected' \
+         AND json_extract(CAST(payload AS TEXT), '$.id') IS NOT NULL",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        out.insert(r.get::<_, i64>(0)? as u64);
+    }
+    Ok(out)
 }
 
-/// Appends records in batches of `batch_size`. Each item is
-/// `(position, record)`; the first malformed record refuses its batch
-/// (earlier batches stay committed) with an error naming its position.
+/// Counts of an ingest, and the first rejection reasons.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Records appended as `JobRecorded`.
+    pub recorded: u64,
+    /// Records skipped: already recorded with the same content.
+    pub already: u64,
+    /// Records appended as `JobRejected`.
+    pub rejected: u64,
+    /// Records skipped: rejected by an earlier fetch.
+    pub rejected_before: u64,
+    /// Transactions committed.
+    pub batches: u64,
+    /// `position: reason` of the first rejections.
+    pub first_reasons: Vec<String>,
+    /// `position: reason` of every rejection (only with `-v`).
+    pub all_reasons: Vec<String>,
+    /// Live source: inactive jobs that never ran (skipped, as
+    /// flux-accounting skips them).
+    pub never_ran: u64,
+}
+
+impl Summary {
+    /// The summary line: `recorded N, already recorded M, rejected K: first
+    /// reasons …`.
+    pub fn line(&self) -> String {
+        let mut s =
+            format!("recorded {}, already recorded {}, rejected {}", self.recorded, self.already, self.rejected);
+        if self.rejected_before > 0 {
+            s.push_str(&format!(" (and {} rejected by an earlier fetch)", self.rejected_before));
+        }
+        if self.never_ran > 0 {
+            s.push_str(&format!(", {} never ran (skipped)", self.never_ran));
+        }
+        if !self.first_reasons.is_empty() {
+            s.push_str(": ");
+            s.push_str(&self.first_reasons.join("; "));
+            if self.rejected as usize > self.first_reasons.len() {
+                s.push_str("; …");
+            }
+        }
+        s
+    }
+
+    /// What was committed, for the message of an input that went bad.
+    fn committed(&self) -> String {
+        let b = if self.batches == 1 { "batch" } else { "batches" };
+        let mut s = format!("recorded {} records in {} {b}", self.recorded, self.batches);
+        if self.already > 0 || self.rejected > 0 {
+            s.push_str(&format!(" (already recorded {}, rejected {})", self.already, self.rejected));
+        }
+        s
+    }
+}
+
+/// The ingest loop: for each batch from `batches`, decides and appends its
+/// events in one transaction, and counts; the appended events are handed
+/// to `dispose`. A source error stops it; the
+/// message of a malformed input names what was committed before it.
 pub fn ingest<I>(
     ctx: &Context,
     ledger: &mut Ledger,
-    records: I,
-    total: Option<u64>,
-    batch_size: usize,
-) -> Result<Ingested>
+    batches: I,
+    verbose: bool,
+    dispose: &mut dyn FnMut(Vec<Encoded>),
+) -> Result<Summary>
 where
-    I: IntoIterator<Item = (String, std::result::Result<JobRecorded, String>)>,
+    I: IntoIterator<Item = std::result::Result<Vec<Item>, SourceError>>,
 {
-    let batch_size = batch_size.max(1);
     let meta = ctx.meta();
-    let mut counts = Ingested::default();
-    ctx.progress.start("recording jobs", total);
-    let mut batch: Vec<JobRecorded> = Vec::with_capacity(batch_size.min(1 << 20));
-    let mut flush = |batch: &mut Vec<JobRecorded>, counts: &mut Ingested| -> Result<()> {
+    let mut sum = Summary::default();
+    let rejected_before = rejected_ids(&State::new(ledger.conn()))?;
+    for batch in batches {
+        let batch = match batch {
+            Ok(b) => b,
+            Err(SourceError::Other(e)) => return Err(e),
+            Err(SourceError::Malformed { line, what, pending_from }) => {
+                let tail = match pending_from {
+                    Some(p) if p < line => format!("; nothing from line {p} on was recorded"),
+                    _ => String::new(),
+                };
+                return Err(Error::invalid(format!("{} before line {line}: {what}{tail}", sum.committed())));
+            }
+        };
         let n = batch.len() as u64;
-        let jobs = std::mem::take(batch);
-        let appended = projections::Writer::run(ledger, &meta, |s| decide(s, jobs))?;
-        counts.recorded += appended.len() as u64;
-        counts.skipped += n - appended.len() as u64;
-        ctx.progress.inc(n);
-        Ok(())
-    };
-    for (pos, rec) in records {
-        match rec {
-            Ok(j) => batch.push(j),
-            Err(e) => {
-                ctx.progress.finish();
-                return Err(Error::invalid(format!(
-                    "{pos}: malformed job record: {e}; nothing from this batch of records was recorded"
-                )));
+        let mut ids: Vec<u64> = batch
+            .iter()
+            .filter_map(|i| match i.rec.as_ref().map(Encoded::event) {
+                Ok(Event::JobRecorded(j)) => Some(j.id),
+                _ => None,
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut part = Summary::default();
+        // As projections::Writer::run, keeping the events afterwards so
+        // that `dispose` can free them off this thread.
+        let mut tx = ledger.transaction()?;
+        let d = {
+            let s = State::new(tx.conn());
+            let known = known_jobs(&s, &ids)?;
+            decide(batch, &known, &rejected_before)
+        };
+        part.already = d.already;
+        part.rejected_before = d.rejected_before;
+        for e in &d.events {
+            match e.event() {
+                Event::JobRecorded(_) => part.recorded += 1,
+                _ => part.rejected += 1,
             }
         }
-        if batch.len() >= batch_size {
-            flush(&mut batch, &mut counts)?;
+        note_reasons(&mut part, &d.events, verbose);
+        projections::append_and_apply_encoded(&mut tx, &meta, &d.events)?;
+        tx.commit()?;
+        dispose(d.events);
+        sum.batches += 1;
+        sum.recorded += part.recorded;
+        sum.rejected += part.rejected;
+        sum.already += part.already;
+        sum.rejected_before += part.rejected_before;
+        for r in part.first_reasons {
+            if sum.first_reasons.len() < SUMMARY_REASONS {
+                sum.first_reasons.push(r);
+            }
+        }
+        sum.all_reasons.extend(part.all_reasons);
+        ctx.progress.inc(n);
+    }
+    Ok(sum)
+}
+
+/// Collects the rejection reasons of the appended events of a batch.
+fn note_reasons(sum: &mut Summary, events: &[Encoded], verbose: bool) {
+    for e in events {
+        if let Event::JobRejected(r) = e.event() {
+            let line = format!("{}: {}", r.position, r.reason);
+            if sum.first_reasons.len() < SUMMARY_REASONS {
+                sum.first_reasons.push(line.clone());
+            }
+            if verbose {
+                sum.all_reasons.push(line);
+            }
         }
     }
-    if !batch.is_empty() {
-        flush(&mut batch, &mut counts)?;
-    }
-    ctx.progress.finish();
-    Ok(counts)
 }
 
-fn read_input(path: &str) -> Result<String> {
-    let mut text = String::new();
+/// Runs `produce` (a source reading and checking records) on its own
+/// thread, handing batches to `ingest` on this one: parsing overlaps the
+/// SQLite work, and at most two batches wait in between. A third thread
+/// frees the appended batches.
+fn pipeline<P>(ctx: &Context, ledger: &mut Ledger, verbose: bool, produce: P) -> Result<Summary>
+where
+    P: FnOnce(&mut ingest::Sink<'_>) -> std::result::Result<(), SourceError> + Send,
+{
+    let (tx, rx) = std::sync::mpsc::sync_channel::<std::result::Result<Vec<Item>, SourceError>>(1);
+    let (garbage, dump) = std::sync::mpsc::sync_channel::<Vec<Encoded>>(1);
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let mut sink = |b: Vec<Item>| tx.send(Ok(b)).is_ok();
+            if let Err(e) = produce(&mut sink) {
+                let _ = tx.send(Err(e));
+            }
+        });
+        // Freeing a batch's records (a few allocations each) is done here,
+        // off the writer's thread.
+        s.spawn(move || dump.into_iter().for_each(drop));
+        // `move`: the sender must be dropped when ingest returns, before the
+        // scope joins the thread that drains it.
+        let mut dispose = move |v: Vec<Encoded>| {
+            let _ = garbage.send(v);
+        };
+        ingest(ctx, ledger, rx, verbose, &mut dispose)
+        // Dropping rx on an error stops the producer at its next batch;
+        // dropping `dispose` ends the other thread.
+    })
+}
+
+fn open_input(path: &str) -> Result<Box<dyn std::io::BufRead + Send>> {
+    const BUF: usize = 1 << 20;
     if path == "-" {
-        std::io::stdin().read_to_string(&mut text)?;
-    } else {
-        text = std::fs::read_to_string(path).map_err(|e| Error::io(format_args!("cannot read {path}"), e))?;
+        return Ok(Box::new(std::io::BufReader::with_capacity(BUF, std::io::stdin())));
     }
-    Ok(text)
+    let f = std::fs::File::open(path).map_err(|e| Error::io_msg(format!("cannot read {path}: {e}")))?;
+    Ok(Box::new(std::io::BufReader::with_capacity(BUF, f)))
 }
 
-/// Records from a `flux jobs --json` document or JSON lines.
-pub fn records_from_text(text: &str) -> Vec<(String, std::result::Result<JobRecorded, String>)> {
-    jobs::split_input(text).into_iter().map(|(pos, v)| (pos, v.and_then(|v| jobs::job_from_json(&v)))).collect()
-}
-
-/// Records from an old flux-core job-archive database (`jobs` table: id,
-/// userid, t_submit, t_run, t_inactive, ranks, R, jobspec). Rows with an
-/// empty R are skipped.
-pub fn records_from_archive(path: &std::path::Path) -> Result<Vec<(String, std::result::Result<JobRecorded, String>)>> {
+fn open_archive(path: &std::path::Path) -> Result<rusqlite::Connection> {
     if !path.exists() {
         return Err(Error::invalid(format!("job-archive database does not exist: {}", path.display())));
     }
     let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    let mut stmt = conn
-        .prepare("SELECT id, userid, t_submit, t_run, t_inactive, ranks, R, jobspec FROM jobs ORDER BY t_inactive, id")
+    conn.query_row("SELECT count(*) FROM jobs", [], |r| r.get::<_, i64>(0))
         .map_err(|e| Error::invalid(format!("{} is not a job-archive database: {e}", path.display())))?;
-    let rows = stmt.query_map([], |r| {
-        let v = |i: usize| -> rusqlite::Result<Value> {
-            Ok(match r.get_ref(i)? {
-                rusqlite::types::ValueRef::Null => Value::Null,
-                rusqlite::types::ValueRef::Integer(x) => json!(x),
-                rusqlite::types::ValueRef::Real(x) => json!(x),
-                rusqlite::types::ValueRef::Text(t) => Value::String(String::from_utf8_lossy(t).into_owned()),
-                rusqlite::types::ValueRef::Blob(_) => Value::Null,
-            })
-        };
-        Ok(json!({
-            "id": v(0)?, "userid": v(1)?, "t_submit": v(2)?, "t_run": v(3)?, "t_inactive": v(4)?,
-            "ranks": v(5)?, "R": v(6)?, "jobspec": v(7)?,
-        }))
-    })?;
-    let mut out = Vec::new();
-    for (i, row) in rows.enumerate() {
-        let mut job = row?;
-        if job.get("R").and_then(Value::as_str).is_some_and(str::is_empty) {
-            continue;
-        }
-        // Old archives store the decimal id as text.
-        if let Some(s) = job.get("id").and_then(Value::as_str).map(str::to_string) {
-            job["id"] = match s.trim().parse::<u64>() {
-                Ok(n) => json!(n),
-                Err(_) => Value::String(s),
-            };
-        }
-        let pos = format!("archive row {}", i + 1);
-        out.push((pos, jobs::job_from_json(&job)));
-    }
-    Ok(out)
+    Ok(conn)
 }
 
 /// The newest `t_inactive` already recorded (0 if none).
@@ -185,91 +430,45 @@ pub fn newest_t_inactive(state: &State<'_>) -> Result<f64> {
     Ok(v.unwrap_or(0.0))
 }
 
-/// Records from the live Flux instance: `job-list.list` for inactive jobs
-/// that ended after `since`, and `job-info.lookup` for each job's R and
-/// jobspec. Jobs that never ran (no `t_run`, or no R) are skipped, as
-/// flux-accounting skips them, and counted (the second value).
-#[allow(clippy::type_complexity)]
-fn records_from_flux(
-    env: &crate::flux::FluxEnv,
-    since: f64,
-) -> Result<(Vec<(String, std::result::Result<JobRecorded, String>)>, u64)> {
-    let flux = crate::flux::Flux::open(env).map_err(|e| {
-        Error::invalid(format!("{e}; to read job records without Flux use --from-file FILE or --copy ARCHIVE_DB"))
-    })?;
-    let request = json!({
-        "max_entries": 0,
-        "attrs": ["userid", "t_submit", "t_run", "t_inactive", "ranks", "bank", "project", "queue", "nnodes",
-                  "ncores", "duration"],
-        "since": since,
-        "constraint": {"and": [{"states": [64]}]},
-    })
-    .to_string();
-    let mut listed: Vec<Value> = Vec::new();
-    flux.rpc_stream("job-list.list", &request, |resp| {
-        let v: Value = serde_json::from_str(resp).map_err(|e| Error::io_msg(format!("job-list.list: {e}")))?;
-        if let Some(Value::Array(js)) = v.get("jobs") {
-            listed.extend(js.iter().cloned());
-        }
-        Ok(())
-    })?;
-    let mut out = Vec::with_capacity(listed.len());
-    let mut never_ran = 0;
-    for mut job in listed {
-        let Some(id) = job.get("id").and_then(Value::as_u64) else { continue };
-        if job.get("t_run").is_none() {
-            never_ran += 1;
-            continue;
-        }
-        let req = json!({"id": id, "keys": ["R", "jobspec"], "flags": 2}).to_string();
-        // ENOENT: the job has no R (it never ran, or its data was purged).
-        // Any other failure (the broker went away) fails the fetch.
-        let Some(Some(resp)) = flux.rpc_unless("job-info.lookup", Some(&req), crate::flux::ENOENT)? else {
-            never_ran += 1;
-            continue;
-        };
-        let Ok(info) = serde_json::from_str::<Value>(&resp) else { continue };
-        for k in ["R", "jobspec"] {
-            if let Some(v) = info.get(k) {
-                job[k] = v.clone();
-            }
-        }
-        out.push((format!("job {}", jobs::f58(id)), jobs::job_from_json(&job)));
-    }
-    Ok((out, never_ran))
-}
-
 /// Runs `fetch-job-records`.
 pub fn cmd_fetch_job_records(ctx: &Context, args: &Args) -> Result<Output> {
     let mut ledger = crate::db::open_write(ctx)?;
-    // Large ingests touch many index pages: give SQLite a bigger page cache.
-    ledger.conn().pragma_update(None, "cache_size", -262_144)?;
-    let mut never_ran = None;
-    let records = if let Some(path) = &args.from_file {
-        records_from_text(&read_input(path)?)
+    // The log's index of rejections (new ledgers have it already).
+    ledger.conn().execute_batch(projections::schema::EVENT_INDEXES_DDL)?;
+    let now = ctx.clock.now_secs();
+    let batch = args.batch_size.max(1);
+    let summary = if let Some(path) = &args.from_file {
+        let input = open_input(path)?;
+        ctx.progress.start("recording jobs", None);
+        pipeline(ctx, &mut ledger, args.verbose, move |sink| ingest::read_json(input, batch, now, sink))
     } else if let Some(archive) = &args.copy {
-        records_from_archive(archive)?
+        let conn = open_archive(archive)?;
+        let total: i64 = conn.query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))?;
+        ctx.progress.start("recording jobs", Some(total as u64));
+        pipeline(ctx, &mut ledger, args.verbose, move |sink| ingest::read_archive(&conn, batch, now, sink))
     } else {
         let since = newest_t_inactive(&State::new(ledger.conn()))?;
-        let (records, skipped) = records_from_flux(&ctx.flux_env, since)?;
-        never_ran = Some(skipped);
-        records
+        ctx.progress.start("recording jobs", None);
+        let mut never_ran = 0;
+        let s = crate::live::fetch(&ctx.flux_env, since, batch, args.live_window, now, &mut never_ran, |batches| {
+            ingest(ctx, &mut ledger, batches, args.verbose, &mut drop)
+        });
+        s.map(|s| Summary { never_ran, ..s })
     };
-    let total = records.len() as u64;
-    let counts = ingest(ctx, &mut ledger, records, Some(total), args.batch_size)?;
-    if args.verbose {
-        let never = never_ran.map(|n| format!(", {n} never ran (skipped)")).unwrap_or_default();
-        return Ok(Output::line(format!(
-            "{} job records recorded, {} already recorded{never}",
-            counts.recorded, counts.skipped
-        )));
+    ctx.progress.finish();
+    let summary = summary?;
+    let mut out = Output::line(summary.line());
+    out.notes = summary.all_reasons.clone();
+    if summary.rejected > 0 {
+        out.exit_code = EXIT_REJECTED;
     }
-    Ok(Output::none())
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jobs::Rejection;
     use crate::testing::given;
 
     fn job(id: u64) -> JobRecorded {
@@ -292,27 +491,66 @@ mod tests {
         }
     }
 
-    #[test]
-    fn given_recorded_job_when_fetched_again_then_skipped() {
-        let g = given(&[projections_given(job(1))]);
-        let evs = decide(&g.state(), vec![job(1), job(2), job(2)]).unwrap();
-        assert_eq!(evs, vec![Event::JobRecorded(job(2))]);
+    fn ok(n: u64, j: JobRecorded) -> Item {
+        crate::ingest::checked(Position::Line(n), Ok(j))
     }
 
-    fn projections_given(j: JobRecorded) -> crate::testing::Given<'static> {
-        crate::testing::Given::Event(Event::JobRecorded(j))
+    fn events(d: &Decision) -> Vec<Event> {
+        d.events.iter().map(|e| e.event().clone()).collect()
     }
 
     #[test]
-    fn malformed_record_refuses_batch() {
-        let mut g = given(&[]);
-        let ctx = Context::for_tests(":memory:", 10_000_000);
-        let before = g.ledger.count().unwrap();
-        let recs = records_from_text(
-            "{\"id\":1,\"userid\":5,\"t_inactive\":3}\n{\"id\":2,\"userid\":5}\n{\"id\":3,\"userid\":5,\"t_inactive\":3}\n",
+    fn given_recorded_job_when_fetched_again_then_skipped_and_repeats_counted() {
+        let g = given(&[crate::testing::Given::Event(Event::JobRecorded(job(1)))]);
+        let s = g.state();
+        let known = known_jobs(&s, &[1, 2]).unwrap();
+        let d = decide(vec![ok(1, job(1)), ok(2, job(2)), ok(3, job(2))], &known, &BTreeSet::new());
+        assert_eq!(events(&d), vec![Event::JobRecorded(job(2))]);
+        assert_eq!(d.already, 2);
+    }
+
+    #[test]
+    fn given_recorded_job_when_fetched_with_other_content_then_rejected_naming_fields() {
+        let g = given(&[crate::testing::Given::Event(Event::JobRecorded(job(1)))]);
+        let known = known_jobs(&g.state(), &[1]).unwrap();
+        let changed = JobRecorded { t_run: 2.5, nnodes: 4, ..job(1) };
+        let d = decide(
+            vec![ok(7, changed.clone()), ok(8, job(2)), ok(9, JobRecorded { bank: "B".into(), ..job(2) })],
+            &known,
+            &BTreeSet::new(),
         );
-        let e = ingest(&ctx, &mut g.ledger, recs, None, 1000).unwrap_err().to_string();
-        assert!(e.starts_with("line 2: malformed job record: job 2: missing t_inactive"), "{e}");
-        assert_eq!(g.ledger.count().unwrap(), before);
+        assert_eq!(
+            events(&d),
+            vec![
+                rejected(Some(1), Position::Line(7), "job already recorded with a different t_run, nnodes".into()),
+                Event::JobRecorded(job(2)),
+                rejected(Some(2), Position::Line(9), "job repeated from line 8 with a different bank".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn given_earlier_rejection_when_seen_again_then_not_rejected_twice() {
+        let d = decide(
+            vec![
+                Item { pos: Position::Line(1), rec: Err(Rejection { id: Some(5), reason: "x".into() }) },
+                ok(2, job(6)),
+            ],
+            &HashMap::new(),
+            &BTreeSet::from([5, 6]),
+        );
+        assert!(d.events.is_empty());
+        assert_eq!(d.rejected_before, 2);
+    }
+
+    #[test]
+    fn summary_line_counts_and_quotes_the_first_reasons() {
+        let mut s = Summary { recorded: 5, already: 2, rejected: 4, ..Summary::default() };
+        note_reasons(
+            &mut s,
+            &(1..=4).map(|i| encoded(rejected(None, Position::Line(i), format!("r{i}")))).collect::<Vec<_>>(),
+            false,
+        );
+        assert_eq!(s.line(), "recorded 5, already recorded 2, rejected 4: line 1: r1; line 2: r2; line 3: r3; …");
     }
 }

@@ -376,7 +376,7 @@ pub fn cmd_jobs(ctx: &Context, args: &Args) -> Result<Output> {
     let live: Vec<LiveJob> = raw.iter().filter_map(LiveJob::from_json).collect();
     let name_of = |uid: i64| u32::try_from(uid).ok().and_then(|u| ctx.users.name_of(u));
     let out = render(&rows(&state, args, &live, &name_of)?, args)?;
-    Ok(Output { stdout: out, warnings, notes: Vec::new() })
+    Ok(Output { stdout: out, warnings, ..Output::default() })
 }
 
 #[cfg(test)]

@@ -42,6 +42,64 @@ pub struct Args {
     /// Output format (Python format string over the job fields).
     #[arg(short = 'o', long)]
     pub format: Option<String>,
+    /// List the records `fetch-job-records` rejected instead (seq, time,
+    /// job id, where the record was, and why); `--jobid` still applies.
+    #[arg(long, conflicts_with = "format")]
+    pub rejected: bool,
+}
+
+/// Read-only: the `JobRejected` events, oldest first, as a table.
+pub fn rejected(state: &State<'_>, jobid: Option<u64>) -> Result<String> {
+    let mut stmt = state
+        .conn()
+        .prepare("SELECT seq, recorded_at, version, payload FROM events WHERE kind = 'JobRejected' ORDER BY seq")?;
+    let mut q = stmt.query([])?;
+    let head = ["seq", "recorded_at", "jobid", "position", "reason"];
+    let mut cells: Vec<Vec<String>> = Vec::new();
+    while let Some(r) = q.next()? {
+        let seq: i64 = r.get(0)?;
+        let at: i64 = r.get(1)?;
+        let payload: Vec<u8> = r.get(3)?;
+        let projections::Event::JobRejected(e) = projections::Event::decode("JobRejected", r.get(2)?, &payload)? else {
+            continue;
+        };
+        if jobid.is_some() && e.id != jobid {
+            continue;
+        }
+        let when = chrono::DateTime::from_timestamp_micros(at)
+            .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_else(|| at.to_string());
+        cells.push(vec![
+            seq.to_string(),
+            when,
+            e.id.map(jobs::f58).unwrap_or_else(|| "-".into()),
+            e.position,
+            e.reason,
+        ]);
+    }
+    let widths: Vec<usize> = (0..head.len())
+        .map(|i| cells.iter().map(|c| c[i].chars().count()).max().unwrap_or(0).max(head[i].len()))
+        .collect();
+    let line = |items: Vec<String>| -> String {
+        let n = items.len();
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                // The last column (the reason) is not padded.
+                let pad = if i + 1 == n { 0 } else { widths[i].saturating_sub(s.chars().count()) };
+                format!("{s}{}", " ".repeat(pad))
+            })
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    let mut out = line(head.iter().map(|h| h.to_string()).collect());
+    out.push('\n');
+    for c in cells {
+        out.push_str(&line(c));
+        out.push('\n');
+    }
+    Ok(out)
 }
 
 /// A comparison `<op> <number>`.
@@ -247,6 +305,13 @@ pub fn table(rows: &Rows) -> String {
 
 /// Read-only: renders the listing.
 pub fn view(ctx: &Context, state: &State<'_>, args: &Args) -> Result<Output> {
+    if args.rejected {
+        let jobid = match &args.jobid {
+            Some(j) => Some(jobs::parse_jobid(j).ok_or_else(|| Error::invalid(format!("invalid job id: {j}")))?),
+            None => None,
+        };
+        return Ok(Output::text(rejected(state, jobid)?));
+    }
     if let Some(fmt) = &args.format {
         for f in crate::format::format_fields(fmt)? {
             if !FIELDS.contains(&f.as_str()) {

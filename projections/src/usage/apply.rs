@@ -95,7 +95,8 @@ pub fn apply(conn: &Connection, ctx: &ApplyCtx, ev: &Event, buffered: &mut Vec<P
         | Event::FactorWeightSet(_)
         | Event::JobsScrubbed(_)
         | Event::BreakAccepted(_)
-        | Event::SiteImported(_) => {}
+        | Event::SiteImported(_)
+        | Event::JobRejected(_) => {}
     }
     Ok(())
 }

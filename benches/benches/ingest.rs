@@ -1,0 +1,219 @@
+//! Ingest benches (issue 14), whole processes as a user runs them:
+//!
+//! * `ingest/from_file_1m`: `flux-account fetch-job-records --from-file`
+//!   on 1 000 000 jobs as `flux jobs`-style JSON lines (gen_site shape: R
+//!   objects, ranks, bank/queue/project; about 578 MB) into a ledger of
+//!   10 000 associations (target ≥ 200 000 records/s).
+//! * `ingest/copy_1m`: the same jobs through `--copy` from a job-archive
+//!   database.
+//! * peak RSS of every child (its `VmHWM`, polled from /proc while it runs)
+//!   must stay under [`RSS_LIMIT_KIB`], for the 1M runs and for one run on
+//!   3 000 000 jobs (`ingest/peak_rss_3m`, printed; skipped when a filter
+//!   that does not match it is given): the bench panics otherwise, so it
+//!   fails if memory grows with the input.
+//!
+//! Inputs are generated once (fluxacct_fixtures::jobfile, the same code as
+//! the `gen_jobs` example) and cached under `target/fluxacct-bench-ingest/`.
+//! The release binary is built first (`cargo build --release -p
+//! fluxacct-commands`), or taken from `FLUXACCT_BIN`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use fixtures::{jobfile, site};
+
+/// The bound on a child's peak RSS.
+const RSS_LIMIT_KIB: u64 = 300 * 1024;
+
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/ingest-…
+    exe.parent().and_then(Path::parent).and_then(Path::parent).expect("target dir").to_path_buf()
+}
+
+fn binary() -> PathBuf {
+    if let Ok(p) = std::env::var("FLUXACCT_BIN") {
+        return PathBuf::from(p);
+    }
+    let target = target_dir();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let st = Command::new(cargo)
+        .args(["build", "--release", "-p", "fluxacct-commands", "--bin", "flux-account"])
+        .env("CARGO_TARGET_DIR", &target)
+        .status()
+        .expect("cargo build");
+    assert!(st.success(), "building flux-account failed");
+    target.join("release").join("flux-account")
+}
+
+struct Inputs {
+    dir: PathBuf,
+    site: PathBuf,
+}
+
+fn inputs() -> Inputs {
+    let dir = target_dir().join("fluxacct-bench-ingest");
+    std::fs::create_dir_all(&dir).expect("cache dir");
+    let site_db = dir.join("site.db");
+    Inputs { dir, site: site_db }
+}
+
+impl Inputs {
+    const SPEC: site::SiteSpec = site::SiteSpec { banks: 500, associations: 10_000, jobs: 0, weeks: 8, seed: 3 };
+
+    /// The cached 10k-association ledger, generated when missing.
+    fn ensure_site(&self) {
+        if !self.site.exists() {
+            let tmp = self.dir.join("site.db.tmp");
+            let _ = std::fs::remove_file(&tmp);
+            site::generate(&tmp, &Self::SPEC).expect("generate site");
+            std::fs::rename(&tmp, &self.site).expect("rename");
+        }
+    }
+
+    /// The site's associations (a function of the spec), for generating jobs.
+    fn site(&self) -> site::Site {
+        let tmp = tempfile::tempdir().expect("tmp");
+        site::generate(&tmp.path().join("s.db"), &Self::SPEC).expect("site users")
+    }
+
+    fn jsonl(&self, n: usize) -> PathBuf {
+        let p = self.dir.join(format!("jobs-{n}.jsonl"));
+        if !p.exists() {
+            let s = self.site();
+            let tmp = p.with_extension("tmp");
+            jobfile::write_jsonl(&tmp, jobfile::jobs(&s, 11, 1, n)).expect("write jsonl");
+            std::fs::rename(&tmp, &p).expect("rename");
+        }
+        p
+    }
+
+    fn archive(&self, n: usize) -> PathBuf {
+        let p = self.dir.join(format!("archive-{n}.db"));
+        if !p.exists() {
+            let s = self.site();
+            let tmp = p.with_extension("tmp");
+            jobfile::write_archive(&tmp, jobfile::jobs(&s, 11, 1, n)).expect("write archive");
+            std::fs::rename(&tmp, &p).expect("rename");
+        }
+        p
+    }
+
+    /// A fresh copy of the 10k-association ledger.
+    fn fresh_ledger(&self, scratch: &Path) -> PathBuf {
+        self.ensure_site();
+        let db = scratch.join("run.db");
+        for ext in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
+        }
+        std::fs::copy(&self.site, &db).expect("copy ledger");
+        db
+    }
+}
+
+/// The child's `VmHWM` (peak RSS) in KiB, if it is still running.
+fn vm_hwm(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Runs one ingest process; returns its wall time and peak RSS (KiB).
+fn run(bin: &Path, db: &Path, source: &[&str], expect: &str) -> (Duration, u64) {
+    let t = Instant::now();
+    let mut child = Command::new(bin)
+        .arg("-p")
+        .arg(db)
+        .arg("fetch-job-records")
+        .args(source)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn flux-account");
+    let pid = child.id();
+    let mut peak = 0;
+    loop {
+        if let Some(k) = vm_hwm(pid) {
+            peak = peak.max(k);
+        }
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let elapsed = t.elapsed();
+    let out = child.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "ingest failed: {stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout.trim_end(), expect);
+    assert!(peak < RSS_LIMIT_KIB, "peak RSS {peak} KiB ≥ {RSS_LIMIT_KIB} KiB for {source:?}");
+    (elapsed, peak)
+}
+
+fn ingest(c: &mut Criterion) {
+    let bin = binary();
+    let inp = inputs();
+    let scratch = tempfile::tempdir_in(&inp.dir).expect("scratch");
+    let n = 1_000_000;
+    let jsonl = inp.jsonl(n);
+    let archive = inp.archive(n);
+    let expect = format!("recorded {n}, already recorded 0, rejected 0");
+    let mut g = c.benchmark_group("ingest");
+    g.sample_size(10).throughput(Throughput::Elements(n as u64));
+    let mut peak = 0;
+    g.bench_function("from_file_1m", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let db = inp.fresh_ledger(scratch.path());
+                let (t, p) = run(&bin, &db, &["--from-file", jsonl.to_str().expect("utf8")], &expect);
+                total += t;
+                peak = peak.max(p);
+            }
+            total
+        })
+    });
+    eprintln!("ingest/from_file_1m: peak RSS {peak} KiB");
+    let mut peak = 0;
+    g.bench_function("copy_1m", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let db = inp.fresh_ledger(scratch.path());
+                let (t, p) = run(&bin, &db, &["--copy", archive.to_str().expect("utf8")], &expect);
+                total += t;
+                peak = peak.max(p);
+            }
+            total
+        })
+    });
+    eprintln!("ingest/copy_1m: peak RSS {peak} KiB");
+    g.finish();
+}
+
+/// One 3M-job ingest (too long for criterion's ten samples): prints its
+/// time and peak RSS and panics if the RSS bound is broken.
+fn peak_rss_3m(_c: &mut Criterion) {
+    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    if !filters.is_empty() && !filters.iter().any(|f| "ingest/peak_rss_3m".contains(f.as_str())) {
+        return;
+    }
+    let bin = binary();
+    let inp = inputs();
+    let scratch = tempfile::tempdir_in(&inp.dir).expect("scratch");
+    let n = 3_000_000;
+    let jsonl = inp.jsonl(n);
+    let db = inp.fresh_ledger(scratch.path());
+    let expect = format!("recorded {n}, already recorded 0, rejected 0");
+    let (t, peak) = run(&bin, &db, &["--from-file", jsonl.to_str().expect("utf8")], &expect);
+    eprintln!(
+        "ingest/peak_rss_3m: {n} records in {:.2} s ({:.0} records/s), peak RSS {peak} KiB (limit {RSS_LIMIT_KIB})",
+        t.as_secs_f64(),
+        n as f64 / t.as_secs_f64()
+    );
+}
+
+criterion_group!(benches, ingest, peak_rss_3m);
+criterion_main!(benches);
