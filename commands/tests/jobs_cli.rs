@@ -1,43 +1,17 @@
 //! `jobs USERNAME` (issue 13 §2) against a real flux-core broker: a ledger
 //! site, its snapshot loaded by the real `mf_priority.so` in a `flux start`
 //! instance, pending jobs in two banks, then `flux-account jobs` with its
-//! options. The broker comes from `FLUX_PREFIX` (default
-//! `/var/cache/fluxacct/flux-core-0.88.0`); without one the broker test
-//! skips with a one-line notice. The no-broker message is tested always.
+//! options. The broker is the real-broker suite's (`flux_instance::install`:
+//! `FLUX_PREFIX`, the CI cache, or `flux` on `PATH`); without one the broker
+//! test skips with a one-line notice. The no-broker message is tested always.
 
 mod common;
+mod flux_instance;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::{fa, ok, BIN};
-
-fn flux_prefix() -> PathBuf {
-    std::env::var_os("FLUX_PREFIX")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/cache/fluxacct/flux-core-0.88.0"))
-}
-
-/// Builds the plugin as installed (`cargo build -p fluxacct-plugin
-/// --release --target-dir <target>/plugin`) and returns its path.
-fn plugin() -> PathBuf {
-    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_path_buf();
-    let target = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(t) if Path::new(&t).is_absolute() => PathBuf::from(t),
-        Some(t) => ws.join(t),
-        None => ws.join("target"),
-    }
-    .join("plugin");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let st = Command::new(cargo)
-        .args(["build", "-p", "fluxacct-plugin", "--release", "--target-dir"])
-        .arg(&target)
-        .current_dir(&ws)
-        .status()
-        .expect("cargo build for the plugin");
-    assert!(st.success(), "building the plugin failed");
-    target.join("release").join("libmf_priority.so")
-}
 
 fn read(dir: &Path, name: &str) -> String {
     std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
@@ -69,13 +43,12 @@ fn jobs_without_a_broker_says_so_in_one_line() {
 
 #[test]
 fn jobs_lists_priority_factors_from_a_real_broker() {
-    let prefix = flux_prefix();
-    let flux = prefix.join("bin/flux");
-    if !flux.is_file() || !prefix.join("lib/libflux-core.so.2").exists() {
-        eprintln!("skipping jobs broker test: no flux-core at FLUX_PREFIX={}", prefix.display());
-        return;
-    }
-    let plugin = plugin();
+    // The same flux-core and plugin build as the real-broker suite (it says
+    // why it skips).
+    let Some(install) = flux_instance::install() else { return };
+    let flux = install.flux.clone();
+    let prefix = install.bindir().parent().expect("prefix").to_path_buf();
+    let plugin = flux_instance::plugin();
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/jobs_broker.sh");
@@ -89,7 +62,7 @@ fn jobs_lists_priority_factors_from_a_real_broker() {
         .env("LD_LIBRARY_PATH", prefix.join("lib"))
         .env("FA_BIN", BIN)
         .env("DB", out_dir.join("fa.db"))
-        .env("PLUGIN", &plugin)
+        .env("PLUGIN", plugin)
         .env("OUT", out_dir)
         .env_remove("FLUX_URI")
         .env_remove("FLUXACCT_NOW")

@@ -9,23 +9,17 @@
 //! /var/cache/fluxacct/flux-core-0.88.0); skips with a one-line notice
 //! when there is none.
 
-use std::path::PathBuf;
+mod flux_instance;
+
 use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_flux-account");
 
-fn flux_prefix() -> Option<PathBuf> {
-    let p =
-        PathBuf::from(std::env::var("FLUX_PREFIX").unwrap_or_else(|_| "/var/cache/fluxacct/flux-core-0.88.0".into()));
-    p.join("bin/flux").exists().then_some(p)
-}
-
 #[test]
 fn live_fetch_pages_in_order_and_resumes() {
-    let Some(prefix) = flux_prefix() else {
-        eprintln!("skipping live_fetch: no flux-core found (set FLUX_PREFIX to a flux-core install)");
-        return;
-    };
+    // The same flux-core the real-broker suite uses (it says why it skips).
+    let Some(install) = flux_instance::install() else { return };
+    let prefix = install.bindir().parent().expect("prefix").to_path_buf();
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("live.db");
     let fa = |args: &[&str]| {
