@@ -54,25 +54,7 @@ fn site(path: &Path, n: usize) -> Ledger {
 }
 
 fn binary() -> PathBuf {
-    if let Ok(p) = std::env::var("FLUXACCT_BIN") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().expect("current exe");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf();
-    let bin = profile_dir.join("flux-account");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
-        let st = Command::new(cargo)
-            .args(["build", "--release", "-p", "fluxacct-commands", "--bin", "flux-account"])
-            .env("CARGO_TARGET_DIR", &target_dir)
-            .status()
-            .expect("cargo build");
-        assert!(st.success(), "building flux-account failed");
-        let release = target_dir.join("release").join("flux-account");
-        return release;
-    }
-    bin
+    fluxacct_benches::flux_account_binary()
 }
 
 fn add_user_process(c: &mut Criterion) {

@@ -15,31 +15,12 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 fn binary() -> PathBuf {
-    if let Ok(p) = std::env::var("FLUXACCT_BIN") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().expect("current exe");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf();
-    let bin = profile_dir.join("flux-account");
-    if bin.exists() {
-        return bin;
-    }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
-    let st = Command::new(cargo)
-        .args(["build", "--release", "-p", "fluxacct-commands", "--bin", "flux-account"])
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .status()
-        .expect("cargo build");
-    assert!(st.success(), "building flux-account failed");
-    target_dir.join("release").join("flux-account")
+    fluxacct_benches::flux_account_binary()
 }
 
 /// The cached source database (generated on first use).
 fn source() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let target = exe.ancestors().nth(3).expect("target dir").to_path_buf();
-    let dir = target.join("fluxacct-bench");
+    let dir = fluxacct_benches::target_dir().join("fluxacct-bench");
     std::fs::create_dir_all(&dir).expect("mkdir");
     let db = dir.join("fa-10k-1m-v2.db");
     if !db.exists() {

@@ -27,25 +27,8 @@ use fixtures::{jobfile, site};
 /// The bound on a child's peak RSS.
 const RSS_LIMIT_KIB: u64 = 300 * 1024;
 
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    // target/<profile>/deps/ingest-…
-    exe.parent().and_then(Path::parent).and_then(Path::parent).expect("target dir").to_path_buf()
-}
-
 fn binary() -> PathBuf {
-    if let Ok(p) = std::env::var("FLUXACCT_BIN") {
-        return PathBuf::from(p);
-    }
-    let target = target_dir();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let st = Command::new(cargo)
-        .args(["build", "--release", "-p", "fluxacct-commands", "--bin", "flux-account"])
-        .env("CARGO_TARGET_DIR", &target)
-        .status()
-        .expect("cargo build");
-    assert!(st.success(), "building flux-account failed");
-    target.join("release").join("flux-account")
+    fluxacct_benches::flux_account_binary()
 }
 
 struct Inputs {
@@ -54,7 +37,7 @@ struct Inputs {
 }
 
 fn inputs() -> Inputs {
-    let dir = target_dir().join("fluxacct-bench-ingest");
+    let dir = fluxacct_benches::target_dir().join("fluxacct-bench-ingest");
     std::fs::create_dir_all(&dir).expect("cache dir");
     let site_db = dir.join("site.db");
     Inputs { dir, site: site_db }

@@ -142,18 +142,18 @@ fn round2(x: f64) -> f64 {
 
 /// Renders the result as flux-accounting's emulator does.
 pub fn render(values: &[(FsValue, i64, f64)], args: &Args) -> Result<String> {
+    let mut rows = Rows::new(&["username", "bank", "shares", "usage", "fairshare"]);
+    for (v, shares, usage) in values {
+        rows.push(vec![
+            json!(v.username),
+            json!(v.bank),
+            json!(shares),
+            json!(usage),
+            json!(fairshare::round6(v.fairshare)),
+        ]);
+    }
     let fmt = if args.parsable { Some("{username}|{bank}|{shares}|{usage}|{fairshare}") } else { None };
     if let Some(f) = args.format.as_deref().or(fmt) {
-        let mut rows = Rows::new(&["username", "bank", "shares", "usage", "fairshare"]);
-        for (v, shares, usage) in values {
-            rows.push(vec![
-                json!(v.username),
-                json!(v.bank),
-                json!(shares),
-                json!(usage),
-                json!(fairshare::round6(v.fairshare)),
-            ]);
-        }
         return as_format(&rows, f)
             .map(|s| s.split_once('\n').map(|(_, body)| body.to_string()).unwrap_or_default() + "\n")
             .map_err(|e| match e {
@@ -166,16 +166,6 @@ pub fn render(values: &[(FsValue, i64, f64)], args: &Args) -> Result<String> {
             });
     }
     if args.json {
-        let mut rows = Rows::new(&["username", "bank", "shares", "usage", "fairshare"]);
-        for (v, shares, usage) in values {
-            rows.push(vec![
-                json!(v.username),
-                json!(v.bank),
-                json!(shares),
-                json!(usage),
-                json!(fairshare::round6(v.fairshare)),
-            ]);
-        }
         return Ok(as_json(&rows) + "\n");
     }
     let mut rows = Rows::new(&["Username", "Bank", "Shares", "Usage", "FairShare"]);
