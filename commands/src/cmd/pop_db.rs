@@ -38,29 +38,6 @@ pub enum Table {
 /// One CSV row: column → non-empty value.
 pub type CsvRow = BTreeMap<String, String>;
 
-const BANK_COLUMNS: &[&str] =
-    &["bank_id", "bank", "active", "parent_bank", "shares", "job_usage", "priority", "ignore_older_than"];
-const ASSOC_COLUMNS: &[&str] = &[
-    "creation_time",
-    "mod_time",
-    "active",
-    "username",
-    "userid",
-    "bank",
-    "default_bank",
-    "shares",
-    "job_usage",
-    "fairshare",
-    "max_running_jobs",
-    "max_active_jobs",
-    "max_nodes",
-    "max_cores",
-    "queues",
-    "projects",
-    "default_project",
-    "max_sched_jobs",
-];
-
 /// Pure: the events for one row, against the state so far. `passwd_uid`
 /// is the uid of the row's user name in the passwd database, used when the
 /// row has no `userid`.
@@ -133,8 +110,8 @@ pub fn decide(state: &State<'_>, table: Table, row: &CsvRow, passwd_uid: Option<
 pub fn parse(file_name: &str, text: &str, fields: Option<&str>) -> Result<(Table, Vec<(usize, CsvRow)>)> {
     let name = file_name.strip_suffix(".csv").unwrap_or(file_name);
     let (table, known) = match name {
-        "bank_table" => (Table::Banks, BANK_COLUMNS),
-        "association_table" => (Table::Associations, ASSOC_COLUMNS),
+        "bank_table" => (Table::Banks, projections::model::Bank::COLUMNS),
+        "association_table" => (Table::Associations, projections::model::Association::COLUMNS),
         other => {
             return Err(Error::invalid(format!(
                 "pop-db: table \"{other}\" cannot be loaded (only bank_table and association_table)"
