@@ -47,9 +47,19 @@ where
     F: FnOnce(&projections::model::State<'_>) -> Result<Vec<projections::Event>>,
 {
     let mut ledger = open_write(ctx)?;
-    wait_for_write_lock(ctx, &ledger)?;
-    projections::Writer::run(&mut ledger, &ctx.meta(), decide)?;
+    write_on(ctx, &mut ledger, decide)?;
     Ok(ledger)
+}
+
+/// [`write`] on a ledger the caller has already opened with [`open_write`]
+/// (for a command that checks something on it first).
+pub fn write_on<F>(ctx: &Context, ledger: &mut Ledger, decide: F) -> Result<()>
+where
+    F: FnOnce(&projections::model::State<'_>) -> Result<Vec<projections::Event>>,
+{
+    wait_for_write_lock(ctx, ledger)?;
+    projections::Writer::run(ledger, &ctx.meta(), decide)?;
+    Ok(())
 }
 
 /// How long a writer waits for another writer's lock in all.

@@ -81,8 +81,9 @@ pub fn cmd_update_usage(ctx: &Context, args: &Args) -> Result<Output> {
     let mut note = None;
     // Cron runs this hourly: it also verifies the chain from the last
     // verified seq to the head, and refuses to build on a break.
-    crate::chain::verify_incrementally(&crate::db::open_write(ctx)?)?;
-    let ledger = crate::db::write(ctx, |s| {
+    let mut ledger = crate::db::open_write(ctx)?;
+    crate::chain::verify_incrementally(&ledger)?;
+    crate::db::write_on(ctx, &mut ledger, |s| {
         note = went_back(s, now, ctx.zone)?;
         if args.verbose {
             before = association_values(s.conn(), "job_usage")?;
