@@ -398,12 +398,20 @@ fn p4_p7_thousands_of_jobs_then_broker_dies_mid_fetch() {
         .command(env!("CARGO_BIN_EXE_flux-account"))
         .arg("-p")
         .arg(&fresh)
-        .args(["fetch-job-records", &format!("--batch-size={BATCH}")])
+        // Small job-list windows: many round trips, so that the broker is
+        // killed while the fetch still has jobs to read.
+        .args(["fetch-job-records", &format!("--batch-size={BATCH}"), "--live-window=50"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("fetch");
-    std::thread::sleep(Duration::from_secs_f64((t_fetch * 0.3).clamp(0.05, 2.0)));
+    // Kill the broker once the first batch is committed (or after a
+    // fraction of the first fetch's time, whichever comes first).
+    let started = std::time::Instant::now();
+    let limit = Duration::from_secs_f64((t_fetch * 0.3).clamp(0.05, 2.0));
+    while started.elapsed() < limit && committed_jobs(&fresh) == 0 {
+        std::thread::sleep(Duration::from_millis(2));
+    }
     inst.kill();
     let r: flux_instance::Run = child.wait_with_output().expect("fetch output").into();
     assert_ne!(r.code, 0, "fetch survived the broker: {}", r.out);
@@ -528,4 +536,12 @@ fn rc1_hook_pushes_the_ledger_at_start() {
     assert_eq!(inst.job(&id)["priority"], 60_000, "{}", inst.broker_log());
     let last = last_event(&inst);
     assert_eq!(inst.query()["snapshot"]["seq"], last["seq"]);
+}
+
+/// Job records committed to `db` so far (0 while it cannot be read).
+fn committed_jobs(db: &std::path::Path) -> i64 {
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+    rusqlite::Connection::open_with_flags(db, flags)
+        .and_then(|c| c.query_row("SELECT count(*) FROM events WHERE kind = 'JobRecorded'", [], |r| r.get(0)))
+        .unwrap_or(0)
 }
