@@ -176,41 +176,171 @@ fn is_jobs_document(head: &[u8]) -> bool {
     key == b"{\"jobs\""
 }
 
-fn read_lines<R: BufRead>(mut input: R, now: f64, b: &mut Batcher<'_, '_>) -> Result<(), SourceError> {
-    let mut buf: Vec<u8> = Vec::with_capacity(4096);
-    let mut line = 0u64;
-    loop {
-        buf.clear();
-        let n = <&mut R as std::io::Read>::take(&mut input, MAX_LINE as u64 + 1).read_until(b'\n', &mut buf)?;
+/// Lines handed to a parsing worker at once.
+const CHUNK_LINES: usize = 256;
+
+/// Chunks in flight per parsing worker (read ahead, being parsed, or
+/// parsed and waiting to be batched): memory stays bounded by
+/// `workers × CHUNKS_IN_FLIGHT × CHUNK_LINES` lines.
+const CHUNKS_IN_FLIGHT: usize = 3;
+
+/// Threads that parse and check records: one per available CPU, at most 4
+/// (the writer needs a CPU too; more parsers than the writer can take only
+/// wait).
+pub fn parse_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4)
+}
+
+/// One line of a [`Chunk`].
+enum Span {
+    /// Line `line` is `data[start..end]` (trimmed, not empty).
+    Text { line: u64, start: usize, end: usize },
+    /// Line `line` is longer than [`MAX_LINE`] and was not kept.
+    TooLong { line: u64 },
+}
+
+/// Consecutive lines of a JSON-lines input, parsed together by one worker.
+#[derive(Default)]
+struct Chunk {
+    data: Vec<u8>,
+    spans: Vec<Span>,
+}
+
+impl Chunk {
+    /// Its lines as items, in order.
+    fn items(self, now: f64) -> Vec<(u64, Item)> {
+        self.spans
+            .iter()
+            .map(|s| match *s {
+                Span::Text { line, start, end } => (line, item(Position::Line(line), &self.data[start..end], now)),
+                Span::TooLong { line } => {
+                    let rej = Rejection { id: None, reason: format!("record is longer than {MAX_LINE} bytes") };
+                    (line, Item { pos: Position::Line(line), rec: Err(rej) })
+                }
+            })
+            .collect()
+    }
+}
+
+/// Why [`next_chunk`] stopped before a full chunk.
+enum ChunkEnd {
+    /// The chunk is full; more may follow.
+    Full,
+    /// The input ended.
+    Eof,
+    /// Line `line` cannot be split into a record: the input is malformed
+    /// from there on.
+    Malformed(u64, String),
+}
+
+/// Reads up to [`CHUNK_LINES`] lines into a chunk, each straight into its
+/// buffer. `line` counts the lines read.
+fn next_chunk<R: BufRead>(input: &mut R, line: &mut u64) -> std::io::Result<(Chunk, ChunkEnd)> {
+    let mut c = Chunk { data: Vec::with_capacity(CHUNK_LINES * 640), spans: Vec::with_capacity(CHUNK_LINES) };
+    while c.spans.len() < CHUNK_LINES {
+        let at = c.data.len();
+        let n = <&mut R as std::io::Read>::take(&mut *input, MAX_LINE as u64 + 1).read_until(b'\n', &mut c.data)?;
         if n == 0 {
-            return Ok(());
+            return Ok((c, ChunkEnd::Eof));
         }
-        line += 1;
-        if buf.len() > MAX_LINE && buf.last() != Some(&b'\n') {
-            skip_line(&mut input)?;
-            if buf.contains(&0) {
-                return Err(b.malformed(line, "binary data (a NUL byte)"));
+        *line += 1;
+        let raw = &c.data[at..];
+        if raw.len() > MAX_LINE && raw.last() != Some(&b'\n') {
+            let nul = raw.contains(&0);
+            c.data.truncate(at);
+            skip_line(input)?;
+            if nul {
+                return Ok((c, ChunkEnd::Malformed(*line, "binary data (a NUL byte)".into())));
             }
-            let rej = Rejection { id: None, reason: format!("record is longer than {MAX_LINE} bytes") };
-            if !b.push(line, Item { pos: Position::Line(line), rec: Err(rej) }) {
-                return Ok(());
-            }
+            c.spans.push(Span::TooLong { line: *line });
             continue;
         }
-        let text = trim_ascii(&buf);
+        let text = trim_ascii(raw);
         if text.is_empty() {
+            c.data.truncate(at);
             continue;
         }
         if text.contains(&0) {
-            return Err(b.malformed(line, "binary data (a NUL byte)"));
+            c.data.truncate(at);
+            return Ok((c, ChunkEnd::Malformed(*line, "binary data (a NUL byte)".into())));
         }
         if let Err(e) = std::str::from_utf8(text) {
-            return Err(b.malformed(line, format!("not UTF-8 text ({e})")));
+            c.data.truncate(at);
+            return Ok((c, ChunkEnd::Malformed(*line, format!("not UTF-8 text ({e})"))));
         }
-        if !b.push(line, item(Position::Line(line), text, now)) {
-            return Ok(());
-        }
+        let start = at + (text.as_ptr() as usize - raw.as_ptr() as usize);
+        let end = start + text.len();
+        c.spans.push(Span::Text { line: *line, start, end });
     }
+    Ok((c, ChunkEnd::Full))
+}
+
+/// JSON lines, read here in chunks and parsed and checked by
+/// [`parse_workers`] threads. Chunk k goes to worker k mod N and its items
+/// are taken back in the same order, so the batches are exactly those of a
+/// sequential read.
+fn read_lines<R: BufRead>(mut input: R, now: f64, b: &mut Batcher<'_, '_>) -> Result<(), SourceError> {
+    let workers = parse_workers();
+    std::thread::scope(|s| {
+        let mut to: Vec<std::sync::mpsc::Sender<Chunk>> = Vec::with_capacity(workers);
+        let mut from: Vec<std::sync::mpsc::Receiver<Vec<(u64, Item)>>> = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let (tx, rx) = std::sync::mpsc::channel::<Chunk>();
+            let (done_tx, done_rx) = std::sync::mpsc::channel();
+            s.spawn(move || {
+                for chunk in rx {
+                    if done_tx.send(chunk.items(now)).is_err() {
+                        break;
+                    }
+                }
+            });
+            to.push(tx);
+            from.push(done_rx);
+        }
+        let (mut sent, mut taken) = (0usize, 0usize);
+        // Hands the oldest parsed chunk to the batcher; `false` when the
+        // consumer has stopped.
+        let take = |taken: &mut usize, b: &mut Batcher<'_, '_>| -> Result<bool, SourceError> {
+            let items = from[*taken % workers]
+                .recv()
+                .map_err(|_| SourceError::Other(crate::Error::invalid("a parsing thread stopped")))?;
+            *taken += 1;
+            for (line, it) in items {
+                if !b.push(line, it) {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        };
+        let mut line = 0u64;
+        loop {
+            let (chunk, end) = next_chunk(&mut input, &mut line)?;
+            if !chunk.spans.is_empty() {
+                if sent - taken >= workers * CHUNKS_IN_FLIGHT && !take(&mut taken, b)? {
+                    return Ok(());
+                }
+                if to[sent % workers].send(chunk).is_err() {
+                    return Err(SourceError::Other(crate::Error::invalid("a parsing thread stopped")));
+                }
+                sent += 1;
+            }
+            match end {
+                ChunkEnd::Full => {}
+                ChunkEnd::Eof | ChunkEnd::Malformed(..) => {
+                    while taken < sent {
+                        if !take(&mut taken, b)? {
+                            return Ok(());
+                        }
+                    }
+                    return match end {
+                        ChunkEnd::Malformed(at, what) => Err(b.malformed(at, what)),
+                        _ => Ok(()),
+                    };
+                }
+            }
+        }
+        // Leaving the scope drops `to`: the workers' loops end.
+    })
 }
 
 fn skip_line<R: BufRead>(input: &mut R) -> std::io::Result<()> {
@@ -611,6 +741,42 @@ mod tests {
         assert_eq!(pos, [Position::Line(1), Position::Line(3), Position::Line(4), Position::Line(5)]);
         assert!(got[1][0].rec.as_ref().unwrap_err().reason.starts_with("invalid JSON"));
         assert!(matches!(got[1][1].rec.as_ref().unwrap().event(), Event::JobRecorded(j) if j.id == 3));
+    }
+
+    /// The parallel line reader keeps input order across chunks and
+    /// workers, and a malformed line far into the input stops it exactly
+    /// there: every earlier record handed over, the pending batch named.
+    #[test]
+    fn many_lines_keep_their_order_and_stop_at_a_malformed_line() {
+        let n = 5 * CHUNK_LINES as u64 + 17;
+        let mut text = String::new();
+        for i in 1..=n {
+            text.push_str(&JOB.replace("\"id\":1,", &format!("\"id\":{i},")));
+            text.push('\n');
+        }
+        let (got, r) = read(&text, 300);
+        r.unwrap();
+        let lines: Vec<u64> = got
+            .iter()
+            .flatten()
+            .map(|i| match i.pos {
+                Position::Line(l) => l,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(lines, (1..=n).collect::<Vec<_>>());
+        assert!(got[..got.len() - 1].iter().all(|b| b.len() == 300));
+        text.push_str("{\"id\":\u{0}}\n");
+        text.push_str(JOB);
+        let (got, r) = read(&text, 300);
+        assert_eq!(got.iter().map(Vec::len).sum::<usize>() as u64, n / 300 * 300, "whole batches only");
+        match r {
+            Err(SourceError::Malformed { line, pending_from, .. }) => {
+                assert_eq!(line, n + 1);
+                assert_eq!(pending_from, Some(n / 300 * 300 + 1));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

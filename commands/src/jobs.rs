@@ -32,11 +32,11 @@ pub fn idset_count(s: &str) -> Option<u64> {
                 if b < a {
                     return None;
                 }
-                n = n.checked_add(b - a + 1)?;
+                n = n.checked_add((b - a).checked_add(1)?)?;
             }
             None => {
                 part.parse::<u64>().ok()?;
-                n += 1;
+                n = n.checked_add(1)?;
             }
         }
     }
@@ -309,7 +309,13 @@ impl Rejection {
 /// Parses one JSON job object. A record that is not a JSON object of the
 /// right types is a [`Rejection`] (with its id if one can be read).
 pub fn parse(text: &[u8]) -> Result<JobInput<'_>, Rejection> {
-    match serde_json::from_slice::<JobInput<'_>>(text) {
+    // Checked as UTF-8 once here, so that serde_json does not check each
+    // string again.
+    let parsed = match std::str::from_utf8(text) {
+        Ok(s) => serde_json::from_str::<JobInput<'_>>(s),
+        Err(_) => serde_json::from_slice::<JobInput<'_>>(text),
+    };
+    match parsed {
         Ok(j) => Ok(j),
         Err(e) => {
             let id = match serde_json::from_slice::<IdOnly>(text) {
@@ -666,6 +672,15 @@ fn counts_of(r: &J<'_>) -> Result<Counts, String> {
 /// to: keys sorted, no whitespace) and its resource counts, parsed once
 /// into a borrowed tree.
 pub fn canonical_r(text: &str) -> Result<(CanonicalJson, Counts), String> {
+    if let Some((canon, counts)) = crate::canon::fast_canonical_r(text) {
+        return Ok((CanonicalJson::from_canonicalizer_output(canon), counts));
+    }
+    canonical_r_tree(text)
+}
+
+/// [`canonical_r`] through serde's borrowed tree: every `R`, and the exact
+/// error for one that is not valid.
+pub fn canonical_r_tree(text: &str) -> Result<(CanonicalJson, Counts), String> {
     let tree: J<'_> = serde_json::from_str(text).map_err(|e| format!("R is not valid JSON: {e}"))?;
     let counts = counts_of(&tree)?;
     let mut out = Vec::with_capacity(text.len());
@@ -696,6 +711,9 @@ mod tests {
         assert_eq!(idset_count(""), Some(0));
         assert_eq!(idset_count("3-1"), None);
         assert_eq!(idset_count("x"), None);
+        // Regression (found by tests/canonical_r.rs): the whole u64 range
+        // overflowed the count (a panic in debug builds).
+        assert_eq!(idset_count("0-18446744073709551615"), None);
     }
 
     #[test]

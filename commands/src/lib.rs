@@ -13,6 +13,7 @@
 #![deny(unsafe_code)]
 
 pub mod admin;
+pub mod canon;
 pub mod chain;
 pub mod checkpoint_hook;
 pub mod cli;

@@ -94,20 +94,20 @@ fn damaged(dir: &Path, clean: &Path, name: &str, damage: impl FnOnce(&Path)) -> 
     db
 }
 
-/// (a) A flipped byte in an index page of the log (`events_job_id`):
+/// (a) A flipped byte in an index page of the log (`events_job_rejected`):
 /// `verify` names the index, exit 1; `rebuild` repairs it.
 #[test]
 fn flipped_byte_in_a_log_index_page() {
     let (dir, clean) = site();
     let db = damaged(dir.path(), &clean, "a.db", |db| {
-        let root = root_page(db, "events_job_id");
+        let root = root_page(db, "events_job_rejected");
         flip(db, (root - 1) * PAGE, 0xff);
     });
     let e = fails(&db, &["verify", "--file"]);
-    assert!(e.contains("the ledger file is damaged: index events_job_id"), "{e}");
+    assert!(e.contains("the ledger file is damaged: index events_job_rejected"), "{e}");
     let out = ok(&db, &["rebuild"]);
-    assert!(out.contains("repaired damaged file structure: index events_job_id"), "{out}");
-    assert!(out.contains("reindexed") && out.contains("events_job_id"), "{out}");
+    assert!(out.contains("repaired damaged file structure: index events_job_rejected"), "{out}");
+    assert!(out.contains("reindexed") && out.contains("events_job_rejected"), "{out}");
     assert_repaired(&db, &clean);
 }
 
@@ -245,5 +245,33 @@ fn job_times_difference() {
     assert_eq!(
         dump_table(&Connection::open(&db).unwrap(), "job_times"),
         dump_table(&Connection::open(&clean).unwrap(), "job_times")
+    );
+}
+
+/// `job_ids` (the job-id lookup table, derived from the log like
+/// `job_times`) is compared by `rebuild --check` and rewritten by
+/// `rebuild`; a fetch uses it to find jobs already recorded.
+#[test]
+fn job_ids_difference() {
+    let (dir, clean) = site();
+    let db = damaged(dir.path(), &clean, "i.db", |db| {
+        let c = Connection::open(db).expect("open");
+        c.execute_batch(
+            "UPDATE job_ids SET id = id + 1000000 WHERE seq = (SELECT min(seq) FROM job_ids);
+             DELETE FROM job_ids WHERE seq = (SELECT max(seq) FROM job_ids);",
+        )
+        .expect("edit");
+    });
+    let r = fa(&db, &["rebuild", "--check"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.contains("job_ids [seq="), "{}", r.stdout);
+    assert!(r.stdout.contains("row in live only"), "{}", r.stdout);
+    assert!(r.stdout.contains("row missing from live"), "{}", r.stdout);
+    let out = ok(&db, &["rebuild"]);
+    assert!(out.contains("repaired job_ids: 3 difference(s) from the log"), "{out}");
+    assert_repaired(&db, &clean);
+    assert_eq!(
+        dump_table(&Connection::open(&db).unwrap(), "job_ids"),
+        dump_table(&Connection::open(&clean).unwrap(), "job_ids")
     );
 }

@@ -281,6 +281,29 @@ fn rule_id_unique_against_the_ledger() {
     assert_eq!(s.events("JobRejected").len(), 1);
 }
 
+/// Regression (projection schema 5, `job_ids`): job ids from 2^63 up
+/// (which a JSON reader gives as floats) are found again exactly, also
+/// when one batch holds ids on both sides of 2^63, and `view-job-records
+/// --jobid` finds them.
+#[test]
+fn ids_from_2_pow_63_are_found_again() {
+    let s = site();
+    let big: u64 = (1 << 63) + 5;
+    let ids = [7, big, u64::MAX];
+    let text: String = ids.iter().map(|&i| format!("{}\n", good(i))).collect();
+    let o = s.fetch("big.jsonl", &text, &[]);
+    assert_eq!((o.code, o.stdout.as_str()), (0, "recorded 3, already recorded 0, rejected 0\n"), "{}", o.stderr);
+    let o = s.fetch("big.jsonl", &text, &[]);
+    assert_eq!((o.code, o.stdout.as_str()), (0, "recorded 0, already recorded 3, rejected 0\n"), "{}", o.stderr);
+    let changed = with(big, |j| j["nnodes"] = json!(3));
+    let o = s.fetch("big2.jsonl", &format!("{changed}\n{}\n", good(8)), &["--batch-size", "1"]);
+    assert_eq!(o.code, 3, "{}", o.stdout);
+    assert!(o.stdout.contains("job already recorded with a different nnodes"), "{}", o.stdout);
+    let listed = ok(&s.db, &["view-job-records", "--jobid", &big.to_string()]);
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert!(listed.contains(&fluxacct_commands::jobs::f58(big)), "{listed}");
+}
+
 #[test]
 fn summary_counts_are_exact_and_verbose_lists_every_rejection() {
     let s = site();

@@ -368,37 +368,133 @@ pub struct JobRecorded {
     pub r: Option<CanonicalJson>,
 }
 
+impl JobRecorded {
+    /// Appends its payload to `out`: exactly what `serde_json::to_vec`
+    /// gives (fields in declaration order, `None`s skipped, numbers and
+    /// strings written by serde_json, `r` verbatim), written field by field
+    /// without serde's machinery. Bulk ingest encodes a million of these;
+    /// a proptest pins the bytes to serde's.
+    pub fn write_payload(&self, out: &mut Vec<u8>) {
+        fn key(out: &mut Vec<u8>, first: bool, k: &str) {
+            if !first {
+                out.push(b',');
+            }
+            out.push(b'"');
+            out.extend_from_slice(k.as_bytes());
+            out.extend_from_slice(b"\":");
+        }
+        fn text(out: &mut Vec<u8>, s: &str) {
+            if s.bytes().all(|c| c >= 0x20 && c != b'"' && c != b'\\') {
+                out.push(b'"');
+                out.extend_from_slice(s.as_bytes());
+                out.push(b'"');
+            } else {
+                // Writing a str into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut *out, s);
+            }
+        }
+        fn int(out: &mut Vec<u8>, n: i64) {
+            out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        }
+        fn float(out: &mut Vec<u8>, f: f64) {
+            // serde_json's own formatting (and `null` for a non-finite value).
+            let _ = serde_json::to_writer(&mut *out, &f);
+        }
+        out.push(b'{');
+        key(out, true, "id");
+        out.extend_from_slice(itoa::Buffer::new().format(self.id).as_bytes());
+        key(out, false, "userid");
+        int(out, self.userid);
+        if let Some(u) = &self.username {
+            key(out, false, "username");
+            text(out, u);
+        }
+        key(out, false, "bank");
+        text(out, &self.bank);
+        key(out, false, "project");
+        text(out, &self.project);
+        key(out, false, "queue");
+        text(out, &self.queue);
+        key(out, false, "t_submit");
+        float(out, self.t_submit);
+        key(out, false, "t_run");
+        float(out, self.t_run);
+        key(out, false, "t_inactive");
+        float(out, self.t_inactive);
+        key(out, false, "nnodes");
+        int(out, self.nnodes);
+        key(out, false, "ncores");
+        int(out, self.ncores);
+        key(out, false, "ngpus");
+        int(out, self.ngpus);
+        key(out, false, "requested_duration");
+        float(out, self.requested_duration);
+        if let Some(r) = &self.ranks {
+            key(out, false, "ranks");
+            text(out, r);
+        }
+        if let Some(r) = &self.r {
+            key(out, false, "r");
+            out.extend_from_slice(r.as_str().as_bytes());
+        }
+        out.push(b'}');
+    }
+}
+
 /// A nested JSON value (the `R` of a job) kept as its canonical text: no
 /// whitespace, object keys sorted bytewise (the last of duplicate keys
 /// kept), numbers and strings as serde_json writes them. This is exactly
 /// what a `serde_json::Value` encodes to, so payloads written before this
 /// type existed decode and re-encode to the same bytes. Serialized
 /// verbatim; never parsed into a tree on the write path.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct CanonicalJson(Box<serde_json::value::RawValue>);
+#[derive(Debug, Clone)]
+pub struct CanonicalJson(Box<str>);
+
+impl Serialize for CanonicalJson {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // Verbatim, as serde_json's raw value (the text is valid JSON: every
+        // constructor checks it, or writes it from parsed JSON).
+        let raw = serde_json::value::RawValue::from_string(self.0.to_string()).map_err(serde::ser::Error::custom)?;
+        raw.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for CanonicalJson {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<CanonicalJson, D::Error> {
+        let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
+        Ok(CanonicalJson(raw.into()))
+    }
+}
 
 impl CanonicalJson {
     /// The canonical text of a `Value`.
     pub fn from_value(v: &serde_json::Value) -> CanonicalJson {
-        // Encoding a Value cannot fail: its map keys are strings.
-        CanonicalJson(serde_json::value::to_raw_value(v).expect("a serde_json::Value always encodes"))
+        CanonicalJson(v.to_string().into_boxed_str())
     }
 
     /// Wraps text the caller has already written in canonical form (see
     /// the type's doc). `None` if it is not valid JSON.
     pub fn from_canonical_text(text: String) -> Option<CanonicalJson> {
-        serde_json::value::RawValue::from_string(text).ok().map(CanonicalJson)
+        serde_json::value::RawValue::from_string(text).ok().map(|r| CanonicalJson(r.into()))
+    }
+
+    /// Wraps text that a canonicalizer wrote from JSON it parsed, without
+    /// parsing it again (bulk ingest: `fluxacct_commands::canon`, whose
+    /// output a proptest pins to `serde_json::Value`'s). The text must be
+    /// valid JSON in canonical form; debug builds check that it is JSON.
+    pub fn from_canonicalizer_output(text: String) -> CanonicalJson {
+        debug_assert!(serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok(), "not JSON: {text}");
+        CanonicalJson(text.into_boxed_str())
     }
 
     /// The canonical text.
     pub fn as_str(&self) -> &str {
-        self.0.get()
+        &self.0
     }
 
     /// The value as a tree (for reports and tests).
     pub fn to_value(&self) -> serde_json::Value {
-        serde_json::from_str(self.0.get()).unwrap_or(serde_json::Value::Null)
+        serde_json::from_str(&self.0).unwrap_or(serde_json::Value::Null)
     }
 }
 
@@ -585,6 +681,11 @@ macro_rules! catalogue {
 
             /// Canonical JSON payload bytes.
             pub fn encode(&self) -> Result<Vec<u8>, Error> {
+                if let Event::JobRecorded(j) = self {
+                    let mut out = Vec::with_capacity(256 + j.r.as_ref().map_or(0, |r| r.as_str().len()));
+                    j.write_payload(&mut out);
+                    return Ok(out);
+                }
                 let bytes = match self { $( Event::$kind(p) => serde_json::to_vec(p), )* };
                 bytes.map_err(|e| Error::Encode(e.to_string()))
             }

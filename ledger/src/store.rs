@@ -154,12 +154,14 @@ impl Ledger {
             create_readable(path)
                 .map_err(|e| Error::NotALedger { path: display.clone(), hint: format!("; cannot create it: {e}") })?;
         }
+        crate::ffi::configure_library();
         let conn = Connection::open(path)?;
         Self::init_new(conn, display)
     }
 
     /// Creates a ledger in memory (tests, as-of views).
     pub fn in_memory() -> Result<Ledger> {
+        crate::ffi::configure_library();
         let conn = Connection::open_in_memory()?;
         Self::init_new(conn, ":memory:".into())
     }
@@ -190,6 +192,7 @@ impl Ledger {
             OpenMode::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         };
         let sqlite_err = |e: rusqlite::Error| crate::diagnose::sqlite_open_error(path, mode, e);
+        crate::ffi::configure_library();
         let conn = Connection::open_with_flags(path, flags).map_err(sqlite_err)?;
         let not_ledger = |hint: &str| Error::NotALedger { path: display.clone(), hint: hint.to_string() };
         let app_id: i64 = conn.pragma_query_value(None, "application_id", |r| r.get(0)).map_err(sqlite_err)?;
@@ -231,6 +234,36 @@ impl Ledger {
         (self.path != ":memory:").then_some(self.path.as_str())
     }
 
+    /// Moves WAL checkpoints off this connection for a bulk append: its
+    /// automatic checkpoints are turned off until the returned
+    /// [`Checkpointer`] (a second connection to the same file, `Send`, for
+    /// another thread) is dropped and [`Ledger::restore_checkpoints`] is
+    /// called. `None` for an in-memory ledger.
+    ///
+    /// A bulk append then spends its time appending, while the other
+    /// thread copies committed pages into the database file (a passive
+    /// checkpoint neither waits for nor blocks the writer). Checkpoints
+    /// never change what the ledger holds.
+    pub fn checkpointer(&self) -> Result<Option<Checkpointer>> {
+        let Some(path) = self.file_path() else { return Ok(None) };
+        crate::ffi::configure_library();
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        conn.busy_timeout(std::time::Duration::from_secs(60))?;
+        // Like every writer: if this connection were the last to close, it
+        // must leave -wal and -shm for readers (docs/architecture.md).
+        crate::ffi::persist_wal(&conn)?;
+        self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        Ok(Some(Checkpointer { conn }))
+    }
+
+    /// Turns this connection's automatic WAL checkpoints back on (SQLite's
+    /// default of 1000 pages) after [`Ledger::checkpointer`].
+    pub fn restore_checkpoints(&self) -> Result<()> {
+        self.conn.pragma_update(None, "wal_autocheckpoint", 1000)?;
+        Ok(())
+    }
+
     /// The underlying connection, for projections and read queries.
     pub fn conn(&self) -> &Connection {
         &self.conn
@@ -250,7 +283,10 @@ impl Ledger {
     /// recorded): the broken state is never extended. See
     /// [`crate::integrity`].
     pub fn transaction(&mut self) -> Result<Tx<'_>> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // `&mut self`: no other transaction or statement of this ledger is
+        // live while the returned one is.
+        let conn: &Connection = &self.conn;
+        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
         if let Err((f, new)) = crate::integrity::guard(&tx)? {
             if new {
                 crate::integrity::record_broken(&tx, &f)?;
@@ -259,15 +295,16 @@ impl Ledger {
             return Err(Error::ChainBroken { seq: f.seq, reason: f.reason });
         }
         let head = read_head(&tx)?;
-        Ok(Tx { tx, head, argv_cache: None, buf: Vec::new() })
+        Ok(Tx { insert: None, tx, conn, head, argv_cache: None, buf: Vec::new() })
     }
 
     /// A write transaction without the broken-chain guard, for recording
     /// that a break is accepted (`repair --accept-break`) and nothing else.
     pub fn transaction_despite_break(&mut self) -> Result<Tx<'_>> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let conn: &Connection = &self.conn;
+        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
         let head = read_head(&tx)?;
-        Ok(Tx { tx, head, argv_cache: None, buf: Vec::new() })
+        Ok(Tx { insert: None, tx, conn, head, argv_cache: None, buf: Vec::new() })
     }
 
     /// The newest event's seq and hash, or `None` for an empty log.
@@ -434,20 +471,54 @@ pub struct Appended {
     pub recorded_at: i64,
 }
 
+/// A second connection to a ledger file that runs WAL checkpoints (see
+/// [`Ledger::checkpointer`]).
+pub struct Checkpointer {
+    conn: Connection,
+}
+
+impl std::fmt::Debug for Checkpointer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkpointer").finish_non_exhaustive()
+    }
+}
+
+impl Checkpointer {
+    /// Copies the committed pages of the WAL into the database file, as far
+    /// as readers allow, without waiting for the writer (`PASSIVE`).
+    pub fn checkpoint(&self) -> Result<()> {
+        self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
+
 /// A write transaction (`BEGIN IMMEDIATE`). Dropping it without
 /// [`Tx::commit`] rolls everything back: events and projection updates.
 pub struct Tx<'c> {
+    /// The event INSERT, prepared at the first append and kept for the
+    /// others (declared first: dropped before the transaction ends).
+    insert: Option<rusqlite::CachedStatement<'c>>,
     tx: rusqlite::Transaction<'c>,
+    /// The connection `tx` runs on.
+    conn: &'c Connection,
     head: Option<Head>,
     argv_cache: Option<(Vec<String>, String)>,
     /// Reused for each event's canonical encoding.
     buf: Vec<u8>,
 }
 
-impl Tx<'_> {
+impl<'c> Tx<'c> {
     /// The connection inside the transaction (for projection updates).
     pub fn conn(&self) -> &Connection {
         &self.tx
+    }
+
+    /// The connection inside the transaction, for as long as the
+    /// transaction: statements prepared on it can be kept across
+    /// [`Tx::append`] calls (bulk appends prepare their projection
+    /// statements once). Everything run on it is part of this transaction.
+    pub fn connection(&self) -> &'c Connection {
+        self.conn
     }
 
     /// The current head (including events appended in this transaction).
@@ -482,10 +553,13 @@ impl Tx<'_> {
             self.argv_cache = Some((meta.argv.clone(), serde_json::to_string(&meta.argv)?));
         }
         let argv_json = self.argv_cache.as_ref().map_or("", |(_, json)| json.as_str());
-        let mut stmt = self.tx.prepare_cached(
-            "INSERT INTO events (seq, recorded_at, actor_uid, actor_name, argv, kind, version, payload, prev_hash, hash) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )?;
+        let stmt = match &mut self.insert {
+            Some(stmt) => stmt,
+            None => self.insert.insert(self.conn.prepare_cached(
+                "INSERT INTO events (seq, recorded_at, actor_uid, actor_name, argv, kind, version, payload, prev_hash, hash) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?),
+        };
         stmt.execute(params![
             seq.0 as i64,
             recorded_at,
@@ -503,7 +577,8 @@ impl Tx<'_> {
     }
 
     /// Commits events and projection updates together.
-    pub fn commit(self) -> Result<()> {
+    pub fn commit(mut self) -> Result<()> {
+        self.insert = None;
         self.tx.commit()?;
         Ok(())
     }

@@ -404,21 +404,31 @@ impl<'c> State<'c> {
             .optional()?)
     }
 
-    /// Which of `ids` are already recorded, with one range scan of the
-    /// `jobs` primary key (ids are stored as i64, so the range is taken in
-    /// that order).
+    /// Which of `ids` are already recorded, with one range scan of
+    /// `job_ids` (or a lookup per id when they cross 2^63, where the keys
+    /// wrap).
     pub fn recorded_among(&self, ids: &[u64]) -> Result<std::collections::BTreeSet<u64>, Error> {
+        use crate::schema::id_key;
         let mut out = std::collections::BTreeSet::new();
-        let (Some(lo), Some(hi)) = (ids.iter().map(|&i| i as i64).min(), ids.iter().map(|&i| i as i64).max()) else {
+        let (Some(&lo), Some(&hi)) = (ids.iter().min(), ids.iter().max()) else {
             return Ok(out);
         };
         let wanted: std::collections::BTreeSet<u64> = ids.iter().copied().collect();
-        let mut stmt = self.conn.prepare_cached("SELECT id FROM jobs WHERE id BETWEEN ?1 AND ?2")?;
-        let mut rows = stmt.query(params![lo, hi])?;
-        while let Some(r) = rows.next()? {
-            let id = r.get::<_, i64>(0)? as u64;
-            if wanted.contains(&id) {
-                out.insert(id);
+        if id_key(lo) <= id_key(hi) {
+            let mut stmt = self.conn.prepare_cached("SELECT id FROM job_ids WHERE id BETWEEN ?1 AND ?2")?;
+            let mut rows = stmt.query(params![id_key(lo), id_key(hi)])?;
+            while let Some(r) = rows.next()? {
+                let id = r.get::<_, i64>(0)? as u64;
+                if wanted.contains(&id) {
+                    out.insert(id);
+                }
+            }
+        } else {
+            let mut stmt = self.conn.prepare_cached("SELECT 1 FROM job_ids WHERE id = ?1 LIMIT 1")?;
+            for &id in &wanted {
+                if stmt.exists([id_key(id)])? {
+                    out.insert(id);
+                }
             }
         }
         Ok(out)

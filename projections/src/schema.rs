@@ -15,7 +15,10 @@ use crate::error::Error;
 /// flux-accounting does (`1.0`, `0.5`).
 /// 4: the expression index `events_job_t_inactive` (over a JSON float, not
 /// stable across SQLite versions) is replaced by the table `job_times`.
-pub const PROJECTION_SCHEMA_VERSION: i64 = 4;
+/// 5: the log's expression index `events_job_id` (a `json_extract` of
+/// every job record's payload on each append) is replaced by the table
+/// `job_ids`.
+pub const PROJECTION_SCHEMA_VERSION: i64 = 5;
 
 /// Every projection table, in creation order (the order rebuild and
 /// `rebuild --check` walk them).
@@ -66,25 +69,49 @@ pub const JOBS_VIEW_BODY: &str = "SELECT
          ELSE 0.0 END                                           AS actual_duration
 FROM events WHERE kind = 'JobRecorded'";
 
-/// The partial expression index on the log for the `jobs` view by job id
-/// (duplicate checks, `view-job-records --jobid`), and the partial index of
-/// `JobRejected` events (the ids `fetch-job-records` does not reject twice,
-/// `view-job-records --rejected`). Job ids are JSON
-/// integers, which every SQLite version reads exactly. It indexes the log
-/// and is kept by SQLite with it, in the same transaction as each append.
+/// The partial index of `JobRejected` events on the log (the ids
+/// `fetch-job-records` does not reject twice, `view-job-records
+/// --rejected`); it indexes the log and is kept by SQLite with it, in the
+/// same transaction as each append.
 ///
-/// There is deliberately no expression index over a JSON *float* (such as
-/// `t_inactive`): SQLite versions read decimal floats differently (3.40
-/// reports `row N missing from index`, later ones `stores an imprecise
-/// floating-point value`), so such an index fails `PRAGMA integrity_check`
-/// and a lookup through it can miss a job. Ranges of `t_inactive` go
-/// through [`JOB_TIMES_DDL`] instead.
+/// Two log indexes of earlier schemas are dropped: `events_job_t_inactive`
+/// (projection schema 3) and `events_job_id` (schema 5), both expression
+/// indexes over the JSON payload. SQLite parsed every job record's whole
+/// payload for each on every append (about a fifth of a bulk ingest's
+/// writer thread), and one over a JSON *float* (`t_inactive`) is not even
+/// stable across SQLite versions (3.40 reports `row N missing from index`,
+/// later ones `stores an imprecise floating-point value`), so it failed
+/// `PRAGMA integrity_check`. Job ids go through [`JOB_IDS_DDL`] and ranges
+/// of `t_inactive` through [`JOB_TIMES_DDL`] instead: integer tables
+/// written from the decoded record ([`JobIndexWriter`]).
 pub const EVENT_INDEXES_DDL: &str = "
-CREATE INDEX IF NOT EXISTS main.events_job_id
-    ON events(json_extract(CAST(payload AS TEXT), '$.id')) WHERE kind = 'JobRecorded';
+DROP INDEX IF EXISTS main.events_job_id;
 DROP INDEX IF EXISTS main.events_job_t_inactive;
 CREATE INDEX IF NOT EXISTS main.events_job_rejected ON events(seq) WHERE kind = 'JobRejected';
 ";
+
+/// `job_ids`: one row per `JobRecorded` event, its job id ([`id_key`]) and
+/// its seq, for lookups by job id (duplicate checks of
+/// `fetch-job-records`, `view-job-records --jobid`). Kept like
+/// [`JOB_TIMES_DDL`]: derived from the log alone, written with each job
+/// record, filled from the log when new ([`fill_job_index`], the upgrade
+/// from projection schema 4), compared with the log and rewritten by
+/// `rebuild`.
+pub const JOB_IDS_DDL: &str = "
+CREATE TABLE IF NOT EXISTS main.job_ids (
+    id  INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (id, seq)
+) WITHOUT ROWID;
+";
+
+/// A job id as stored in `job_ids`: its 64 bits as a signed integer, so
+/// that every id is exact (ids from 2^63 up, which a JSON reader such as
+/// `json_extract` gives as a float, come out negative). Ranges of ids are
+/// ranges of keys only below 2^63.
+pub fn id_key(id: u64) -> i64 {
+    id as i64
+}
 
 /// `job_times`: one row per `JobRecorded` event, its `t_inactive` as
 /// integer microseconds ([`t_us`], computed in Rust from the decoded
@@ -95,9 +122,9 @@ CREATE INDEX IF NOT EXISTS main.events_job_rejected ON events(seq) WHERE kind = 
 ///
 /// Like the log's indexes it is derived from the log alone, kept with the
 /// log and not part of the canonical projection state: the append path
-/// writes a row with each job record ([`index_job`]), so a projection
+/// writes a row with each job record ([`JobIndexWriter`]), so a projection
 /// rebuild leaves it alone; [`create`] fills it when it is new
-/// ([`fill_job_times`], the upgrade from projection schema 2), and the
+/// ([`fill_job_index`], the upgrade from projection schema 2), and the
 /// `rebuild` command rewrites it when it differs from the log.
 pub const JOB_TIMES_DDL: &str = "
 CREATE TABLE IF NOT EXISTS main.job_times (
@@ -113,23 +140,23 @@ pub fn t_us(t: f64) -> i64 {
     (t * 1e6).floor() as i64
 }
 
-/// The `t_inactive` of a stored `JobRecorded` payload (`None` if it does
-/// not decode as one): read straight from a version-1 payload without
-/// building the whole record, older or newer versions through
-/// [`crate::events::Event::decode`].
-pub fn job_time(version: u32, payload: &[u8]) -> Result<Option<f64>, Error> {
-    /// The one field needed.
+/// The job id and `t_inactive` of a stored `JobRecorded` payload: read
+/// straight from a version-1 payload without building the whole record,
+/// older or newer versions through [`crate::events::Event::decode`].
+pub fn job_key(version: u32, payload: &[u8]) -> Result<(u64, f64), Error> {
+    /// The fields needed.
     #[derive(serde::Deserialize)]
-    struct Time {
+    struct Key {
+        id: u64,
         t_inactive: f64,
     }
     if version == 1 {
-        if let Ok(t) = serde_json::from_slice::<Time>(payload) {
-            return Ok(Some(t.t_inactive));
+        if let Ok(k) = serde_json::from_slice::<Key>(payload) {
+            return Ok((k.id, k.t_inactive));
         }
     }
     match crate::events::Event::decode("JobRecorded", version, payload)? {
-        crate::events::Event::JobRecorded(j) => Ok(Some(j.t_inactive)),
+        crate::events::Event::JobRecorded(j) => Ok((j.id, j.t_inactive)),
         other => Err(Error::Event(fluxacct_core::EventError::Decode {
             kind: "JobRecorded".into(),
             version,
@@ -138,10 +165,21 @@ pub fn job_time(version: u32, payload: &[u8]) -> Result<Option<f64>, Error> {
     }
 }
 
-/// The `job_times` rows the log of `conn` produces, as (seq,
-/// t_inactive_us), in seq order, for the events with `seq <= upto`.
-pub fn job_times_of_log(conn: &Connection, upto: i64) -> Result<Vec<(i64, i64)>, Error> {
-    let mut rows = Vec::new();
+/// The rows of `job_times` and `job_ids` that the log of `conn` produces
+/// for its events with `seq <= upto`, each list in its table's key order:
+/// (`t_inactive_us`, `seq`) and (`id`, `seq`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobIndexRows {
+    /// `job_times` rows.
+    pub times: Vec<(i64, i64)>,
+    /// `job_ids` rows.
+    pub ids: Vec<(i64, i64)>,
+}
+
+/// The [`JobIndexRows`] of the log of `conn` up to `upto`, in one read of
+/// the log.
+pub fn job_index_of_log(conn: &Connection, upto: i64) -> Result<JobIndexRows, Error> {
+    let mut out = JobIndexRows::default();
     let mut stmt = conn.prepare(
         "SELECT seq, version, payload FROM main.events WHERE kind = 'JobRecorded' AND seq <= ?1 ORDER BY seq",
     )?;
@@ -151,32 +189,90 @@ pub fn job_times_of_log(conn: &Connection, upto: i64) -> Result<Vec<(i64, i64)>,
         let version = u32::try_from(r.get::<_, i64>(1)?)
             .map_err(|_| Error::Apply { seq: seq as u64, what: "version out of range".into() })?;
         let payload = r.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
-        if let Some(t) = job_time(version, payload)? {
-            rows.push((seq, t_us(t)));
+        let (id, t) = job_key(version, payload)?;
+        out.times.push((t_us(t), seq));
+        out.ids.push((id_key(id), seq));
+    }
+    out.times.sort_unstable();
+    out.ids.sort_unstable();
+    Ok(out)
+}
+
+/// Rewrites `job_times` and `job_ids` from the log of `conn` (every
+/// `JobRecorded` event); returns the number of job records.
+pub fn fill_job_index(conn: &Connection) -> Result<u64, Error> {
+    let rows = job_index_of_log(conn, i64::MAX)?;
+    conn.execute("DELETE FROM main.job_times", [])?;
+    conn.execute("DELETE FROM main.job_ids", [])?;
+    write_job_index(conn, &rows)?;
+    Ok(rows.ids.len() as u64)
+}
+
+/// Inserts `rows` (in key order, as [`job_index_of_log`] gives them).
+pub fn write_job_index(conn: &Connection, rows: &JobIndexRows) -> Result<(), Error> {
+    insert_pairs(conn, "job_times", "t_inactive_us", &rows.times)?;
+    insert_pairs(conn, "job_ids", "id", &rows.ids)
+}
+
+/// Writes the `job_times` and `job_ids` rows of the job records appended
+/// in a transaction: buffered, then inserted many rows per statement by
+/// [`JobIndexWriter::flush`], which must run before anything reads those
+/// tables and before the commit.
+pub struct JobIndexWriter<'c> {
+    conn: &'c Connection,
+    rows: JobIndexRows,
+}
+
+impl<'c> JobIndexWriter<'c> {
+    /// A writer on `conn` (the transaction's connection).
+    pub fn new(conn: &'c Connection) -> Self {
+        JobIndexWriter { conn, rows: JobIndexRows::default() }
+    }
+
+    /// Records the job record at `seq`: job `id`, ended at `t_inactive`.
+    pub fn add(&mut self, seq: u64, id: u64, t_inactive: f64) {
+        self.rows.times.push((t_us(t_inactive), seq as i64));
+        self.rows.ids.push((id_key(id), seq as i64));
+    }
+
+    /// Inserts the rows added so far.
+    pub fn flush(&mut self) -> Result<(), Error> {
+        if self.rows.ids.is_empty() {
+            return Ok(());
+        }
+        self.rows.times.sort_unstable();
+        self.rows.ids.sort_unstable();
+        write_job_index(self.conn, &self.rows)?;
+        self.rows.times.clear();
+        self.rows.ids.clear();
+        Ok(())
+    }
+}
+
+/// Inserts (`key`, `seq`) rows into `table`, [`PAIR_ROWS`] per statement.
+fn insert_pairs(conn: &Connection, table: &str, key: &str, rows: &[(i64, i64)]) -> Result<(), Error> {
+    let sql = |n: usize| format!("INSERT INTO main.{table}({key}, seq) VALUES {}", vec!["(?, ?)"; n].join(", "));
+    let mut chunks = rows.chunks_exact(PAIR_ROWS);
+    if rows.len() >= PAIR_ROWS {
+        let mut stmt = conn.prepare_cached(&sql(PAIR_ROWS))?;
+        for chunk in chunks.by_ref() {
+            for (i, (k, seq)) in chunk.iter().enumerate() {
+                stmt.raw_bind_parameter(2 * i + 1, k)?;
+                stmt.raw_bind_parameter(2 * i + 2, seq)?;
+            }
+            stmt.raw_execute()?;
         }
     }
-    Ok(rows)
-}
-
-/// Rewrites `job_times` from the log of `conn` (every `JobRecorded`
-/// event); returns the number of rows written.
-pub fn fill_job_times(conn: &Connection) -> Result<u64, Error> {
-    let mut rows: Vec<(i64, i64)> = job_times_of_log(conn, i64::MAX)?.into_iter().map(|(s, t)| (t, s)).collect();
-    rows.sort_unstable();
-    conn.execute("DELETE FROM main.job_times", [])?;
-    let mut stmt = conn.prepare("INSERT INTO main.job_times(t_inactive_us, seq) VALUES (?1, ?2)")?;
-    for (t, seq) in &rows {
-        stmt.execute([t, seq])?;
+    let mut stmt = conn.prepare_cached(&sql(1))?;
+    for (k, seq) in chunks.remainder() {
+        stmt.execute([k, seq])?;
     }
-    Ok(rows.len() as u64)
-}
-
-/// Records the job record at `seq` in `job_times`.
-pub fn index_job(conn: &Connection, seq: u64, t_inactive: f64) -> Result<(), Error> {
-    conn.prepare_cached("INSERT INTO main.job_times(t_inactive_us, seq) VALUES (?1, ?2)")?
-        .execute([t_us(t_inactive), seq as i64])?;
     Ok(())
 }
+
+/// Rows per INSERT of [`insert_pairs`]: for tables this narrow, running a
+/// statement costs more than the row it adds.
+const PAIR_ROWS: usize = 128;
 
 /// DDL of the projection tables.
 pub const DDL: &str = r#"
@@ -293,12 +389,14 @@ pub fn create(conn: &Connection) -> Result<(), Error> {
     // `events`, and `crate::write::scratch` gives it a temporary `jobs`.
     if object_type(conn, "main", "events")?.as_deref() == Some("table") {
         conn.execute_batch(EVENT_INDEXES_DDL)?;
-        let existed = object_type(conn, "main", "job_times")?.is_some();
+        let existed =
+            object_type(conn, "main", "job_times")?.is_some() && object_type(conn, "main", "job_ids")?.is_some();
         conn.execute_batch(JOB_TIMES_DDL)?;
+        conn.execute_batch(JOB_IDS_DDL)?;
         if !existed {
-            // A ledger from before projection schema 3 (or whose log was
-            // written without the append path): fill it from the log, once.
-            fill_job_times(conn)?;
+            // A ledger from before projection schema 5 (or whose log was
+            // written without the append path): fill them from the log, once.
+            fill_job_index(conn)?;
         }
         conn.execute_batch(&format!("CREATE VIEW IF NOT EXISTS main.jobs AS {JOBS_VIEW_BODY}"))?;
     }

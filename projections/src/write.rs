@@ -8,33 +8,40 @@ use ledger::{Appended, EventMeta, Ledger, Seq, StoredEvent, Tx};
 use crate::apply::{Applier, ApplyCtx};
 use crate::error::Error;
 use crate::events::Event;
+use crate::schema::JobIndexWriter;
 
 /// Appends `events` to the log inside `tx` and applies each to the
 /// projection tables in the same transaction.
 pub fn append_and_apply(tx: &mut Tx<'_>, meta: &EventMeta, events: &[Event]) -> Result<Vec<Appended>, Error> {
     let mut out = Vec::with_capacity(events.len());
     let mut applier = Applier::new();
+    let mut index = JobIndexWriter::new(tx.connection());
     for ev in events {
-        out.push(append_one(tx, meta, &mut applier, ev, &ev.encode()?)?);
+        out.push(append_one(tx, meta, &mut applier, &mut index, ev, &ev.encode()?)?);
     }
+    index.flush()?;
     applier.sync(tx.conn())?;
     Ok(out)
 }
 
 /// Appends one event with its encoded payload, applies it, and keeps
-/// `job_times` for a job record.
+/// `job_times` and `job_ids` for a job record.
 fn append_one(
     tx: &mut Tx<'_>,
     meta: &EventMeta,
     applier: &mut Applier,
+    index: &mut JobIndexWriter<'_>,
     ev: &Event,
     payload: &[u8],
 ) -> Result<Appended, Error> {
     let a = tx.append(meta, ev.kind(), ev.version(), payload)?;
-    applier.apply(tx.conn(), &ApplyCtx { seq: a.seq.0, recorded_at: a.recorded_at }, ev)?;
-    if let Event::JobRecorded(j) = ev {
-        crate::schema::index_job(tx.conn(), a.seq.0, j.t_inactive)?;
+    match ev {
+        Event::JobRecorded(j) => index.add(a.seq.0, j.id, j.t_inactive),
+        Event::JobRejected(_) => {}
+        // Other events' apply may read `job_times` (re-binning).
+        _ => index.flush()?,
     }
+    applier.apply(tx.conn(), &ApplyCtx { seq: a.seq.0, recorded_at: a.recorded_at }, ev)?;
     Ok(a)
 }
 
@@ -70,9 +77,11 @@ impl Encoded {
 pub fn append_and_apply_encoded(tx: &mut Tx<'_>, meta: &EventMeta, events: &[Encoded]) -> Result<Vec<Appended>, Error> {
     let mut out = Vec::with_capacity(events.len());
     let mut applier = Applier::new();
+    let mut index = JobIndexWriter::new(tx.connection());
     for e in events {
-        out.push(append_one(tx, meta, &mut applier, &e.event, &e.payload)?);
+        out.push(append_one(tx, meta, &mut applier, &mut index, &e.event, &e.payload)?);
     }
+    index.flush()?;
     applier.sync(tx.conn())?;
     Ok(out)
 }

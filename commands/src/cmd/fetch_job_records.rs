@@ -159,16 +159,24 @@ pub fn decide(batch: Vec<Item>, known: &HashMap<u64, JobRecorded>, rejected_befo
 }
 
 /// The recorded jobs among `ids` (sorted), with their stored payloads.
-/// Reads the id range through the log's `events_job_id` index, or looks
-/// the ids up one by one when the range holds many other jobs.
+/// Reads the id range through `job_ids`, or looks the ids up one by one
+/// when the range holds many other jobs (or crosses 2^63, where the keys
+/// wrap).
 pub fn known_jobs(state: &State<'_>, ids: &[u64]) -> Result<HashMap<u64, JobRecorded>> {
+    use projections::schema::id_key;
     let mut out = HashMap::new();
     let (Some(&lo), Some(&hi)) = (ids.first(), ids.last()) else { return Ok(out) };
     let conn = state.conn();
-    let in_range: i64 = conn
-        .prepare_cached("SELECT count(*) FROM jobs WHERE id BETWEEN ?1 AND ?2")?
-        .query_row([lo as i64, hi as i64], |r| r.get(0))?;
-    if in_range == 0 {
+    let (klo, khi) = (id_key(lo), id_key(hi));
+    let in_range: Option<i64> = if klo <= khi {
+        Some(
+            conn.prepare_cached("SELECT count(*) FROM job_ids WHERE id BETWEEN ?1 AND ?2")?
+                .query_row([klo, khi], |r| r.get(0))?,
+        )
+    } else {
+        None
+    };
+    if in_range == Some(0) {
         return Ok(out);
     }
     let mut keep = |seq: i64, version: u32, payload: Vec<u8>| -> Result<()> {
@@ -180,13 +188,13 @@ pub fn known_jobs(state: &State<'_>, ids: &[u64]) -> Result<HashMap<u64, JobReco
             Ok(_) | Err(_) => Err(Error::invalid(format!("event {seq}: undecodable JobRecorded payload"))),
         }
     };
-    if in_range as usize <= 4 * ids.len() {
+    if in_range.is_some_and(|n| n as usize <= 4 * ids.len()) {
         let wanted: BTreeSet<u64> = ids.iter().copied().collect();
         let mut stmt = conn.prepare_cached(
-            "SELECT e.seq, e.version, e.payload, j.id FROM jobs j JOIN events e ON e.seq = j.seq \
+            "SELECT e.seq, e.version, e.payload, j.id FROM job_ids j JOIN events e ON e.seq = j.seq \
              WHERE j.id BETWEEN ?1 AND ?2",
         )?;
-        let mut rows = stmt.query([lo as i64, hi as i64])?;
+        let mut rows = stmt.query([klo, khi])?;
         while let Some(r) = rows.next()? {
             if wanted.contains(&(r.get::<_, i64>(3)? as u64)) {
                 keep(r.get(0)?, r.get(1)?, r.get(2)?)?;
@@ -194,10 +202,10 @@ pub fn known_jobs(state: &State<'_>, ids: &[u64]) -> Result<HashMap<u64, JobReco
         }
     } else {
         let mut stmt = conn.prepare_cached(
-            "SELECT e.seq, e.version, e.payload FROM jobs j JOIN events e ON e.seq = j.seq WHERE j.id = ?1",
+            "SELECT e.seq, e.version, e.payload FROM job_ids j JOIN events e ON e.seq = j.seq WHERE j.id = ?1",
         )?;
         for &id in ids {
-            let mut rows = stmt.query([id as i64])?;
+            let mut rows = stmt.query([id_key(id)])?;
             while let Some(r) = rows.next()? {
                 keep(r.get(0)?, r.get(1)?, r.get(2)?)?;
             }
@@ -370,14 +378,18 @@ fn note_reasons(sum: &mut Summary, events: &[Encoded], verbose: bool) {
 /// Runs `produce` (a source reading and checking records) on its own
 /// thread, handing batches to `ingest` on this one: parsing overlaps the
 /// SQLite work, and at most two batches wait in between. A third thread
-/// frees the appended batches.
+/// frees the appended batches, and a fourth copies each committed batch
+/// from the WAL into the ledger file (`ledger::Checkpointer`), so that
+/// this thread only appends.
 fn pipeline<P>(ctx: &Context, ledger: &mut Ledger, verbose: bool, produce: P) -> Result<Summary>
 where
     P: FnOnce(&mut ingest::Sink<'_>) -> std::result::Result<(), SourceError> + Send,
 {
     let (tx, rx) = std::sync::mpsc::sync_channel::<std::result::Result<Vec<Item>, SourceError>>(1);
     let (garbage, dump) = std::sync::mpsc::sync_channel::<Vec<Encoded>>(1);
-    std::thread::scope(|s| {
+    let (committed, commits) = std::sync::mpsc::sync_channel::<()>(1);
+    let checkpointer = ledger.checkpointer()?;
+    let out = std::thread::scope(|s| {
         s.spawn(move || {
             let mut sink = |b: Vec<Item>| tx.send(Ok(b)).is_ok();
             if let Err(e) = produce(&mut sink) {
@@ -387,15 +399,25 @@ where
         // Freeing a batch's records (a few allocations each) is done here,
         // off the writer's thread.
         s.spawn(move || dump.into_iter().for_each(drop));
-        // `move`: the sender must be dropped when ingest returns, before the
-        // scope joins the thread that drains it.
+        if let Some(c) = checkpointer {
+            // A failed checkpoint is retried after the next commit; the
+            // ledger's own checkpoints (restored below) catch up at the end.
+            s.spawn(move || commits.into_iter().for_each(|()| drop(c.checkpoint())));
+        }
+        // `move`: the senders must be dropped when ingest returns, before
+        // the scope joins the threads that drain them.
         let mut dispose = move |v: Vec<Encoded>| {
+            // Without waiting: a checkpoint still running covers this batch
+            // at the next commit.
+            let _ = committed.try_send(());
             let _ = garbage.send(v);
         };
         ingest(ctx, ledger, rx, verbose, &mut dispose)
         // Dropping rx on an error stops the producer at its next batch;
-        // dropping `dispose` ends the other thread.
-    })
+        // dropping `dispose` ends the other threads.
+    });
+    ledger.restore_checkpoints()?;
+    out
 }
 
 fn open_input(path: &str) -> Result<Box<dyn std::io::BufRead + Send>> {

@@ -780,6 +780,8 @@ struct JobBatch {
     bank_ends: Vec<usize>,
     /// userid, t_run, t_inactive, nnodes, ncores, ngpus.
     fields: Vec<(i64, f64, f64, i64, i64, i64)>,
+    /// Job ids.
+    ids: Vec<u64>,
 }
 
 impl JobBatch {
@@ -793,6 +795,7 @@ impl JobBatch {
         self.banks.push_str(&job.bank);
         self.bank_ends.push(self.banks.len());
         self.fields.push((job.userid, job.t_run, job.t_inactive, job.nnodes, job.ncores, job.ngpus));
+        self.ids.push(job.id);
         Ok(())
     }
 
@@ -873,9 +876,6 @@ pub fn cmd_import_db(ctx: &Context, args: &Args) -> Result<Output> {
         ledger.conn().pragma_update(None, "synchronous", "OFF")?;
         let mut tx = ledger.transaction()?;
         projections::schema::create(tx.conn())?;
-        // The log's job indexes are built once, after the bulk append
-        // (nothing the import applies reads them).
-        tx.conn().execute_batch("DROP INDEX main.events_job_id;")?;
         let mut applier = Applier::new();
         let push = |tx: &mut ledger::Tx<'_>, applier: &mut Applier, ev: &Event| -> Result<()> {
             let payload = ev.encode()?;
@@ -904,7 +904,12 @@ pub fn cmd_import_db(ctx: &Context, args: &Args) -> Result<Output> {
         // while this one appends them (hash chain, log indexes, projections).
         let mut seen = 0u64;
         let src_conn = src.conn_mut();
-        let mut job_times: Vec<(i64, i64)> = Vec::with_capacity(njobs as usize);
+        // `job_times` and `job_ids` rows, written in key order after the
+        // bulk append (nothing the import applies reads them).
+        let mut job_index = projections::schema::JobIndexRows {
+            times: Vec::with_capacity(njobs as usize),
+            ids: Vec::with_capacity(njobs as usize),
+        };
         std::thread::scope(|scope| -> Result<()> {
             let (send, recv) = std::sync::mpsc::sync_channel::<Result<JobBatch>>(16);
             scope.spawn(move || {
@@ -920,13 +925,14 @@ pub fn cmd_import_db(ctx: &Context, args: &Args) -> Result<Output> {
                 let _ = send.send(read.map(|_| batch));
             });
             let mut banks = projections::usage::BankNames::default();
-            let job_times = &mut job_times;
+            let job_index = &mut job_index;
             for msg in recv {
                 let batch = msg?;
                 for i in 0..batch.len() {
                     let a =
                         tx.append(&meta, "JobRecorded", projections::usage::JOB_RECORDED_VERSION, batch.payload(i))?;
-                    job_times.push((projections::schema::t_us(batch.fields[i].2), a.seq.0 as i64));
+                    job_index.times.push((projections::schema::t_us(batch.fields[i].2), a.seq.0 as i64));
+                    job_index.ids.push((projections::schema::id_key(batch.ids[i]), a.seq.0 as i64));
                     let ctx_a = ApplyCtx { seq: a.seq.0, recorded_at: a.recorded_at };
                     applier.apply_job(&ctx_a, batch.pending(i, a.seq.0, &mut banks));
                     seen += 1;
@@ -945,16 +951,9 @@ pub fn cmd_import_db(ctx: &Context, args: &Args) -> Result<Output> {
         }
         push(&mut tx, &mut applier, &usage_event(&site))?;
         applier.sync(tx.conn())?;
-        // `job_times` (exact integer-microsecond times of the job records),
-        // written in key order after the bulk append.
-        job_times.sort_unstable();
-        {
-            let mut stmt = tx.conn().prepare("INSERT INTO main.job_times(t_inactive_us, seq) VALUES (?1, ?2)")?;
-            for (t, seq) in &job_times {
-                stmt.execute([t, seq])?;
-            }
-        }
-        tx.conn().execute_batch(projections::schema::EVENT_INDEXES_DDL)?;
+        job_index.times.sort_unstable();
+        job_index.ids.sort_unstable();
+        projections::schema::write_job_index(tx.conn(), &job_index)?;
         tx.commit()?;
         ledger.conn().pragma_update(None, "synchronous", "NORMAL")?;
         ledger.conn().pragma_update(None, "journal_mode", "WAL")?;

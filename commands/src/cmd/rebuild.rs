@@ -80,9 +80,9 @@ fn check(ctx: &Context) -> Result<Output> {
                 Err(e) => unreadable.push(format!("{t}: live table unreadable: {e}")),
             }
         }
-        match job_times_diffs(ledger.conn(), head) {
+        match job_index_diffs(ledger.conn(), head) {
             Ok(d) => unreadable.extend(d),
-            Err(e) => unreadable.push(format!("job_times: live table unreadable: {e}")),
+            Err(e) => unreadable.push(format!("job_times, job_ids: live table unreadable: {e}")),
         }
         Ok((head, diffs, unreadable))
     })();
@@ -102,21 +102,32 @@ fn check(ctx: &Context) -> Result<Output> {
     })
 }
 
-/// Compares `job_times` with the job records of the log up to `head`: one
-/// row per `JobRecorded`, at [`projections::schema::t_us`] of its
-/// `t_inactive`. Both sides are compared in the table's key order
-/// (`t_inactive_us`, `seq`), so SQLite sorts nothing. Returns one line per
-/// difference.
-fn job_times_diffs(conn: &rusqlite::Connection, head: Seq) -> Result<Vec<String>> {
-    let mut expected: Vec<(i64, i64)> =
-        projections::schema::job_times_of_log(conn, head.0 as i64)?.into_iter().map(|(s, t)| (t, s)).collect();
-    expected.sort_unstable();
-    let mut stmt = conn
-        .prepare("SELECT t_inactive_us, seq FROM job_times NOT INDEXED WHERE seq <= ?1 ORDER BY t_inactive_us, seq")?;
+/// Compares `job_times` and `job_ids` with the job records of the log up
+/// to `head`: one row each per `JobRecorded`, at
+/// [`projections::schema::t_us`] of its `t_inactive` and at its job id.
+/// Both sides are compared in each table's key order, so SQLite sorts
+/// nothing. Returns one line per difference.
+fn job_index_diffs(conn: &rusqlite::Connection, head: Seq) -> Result<Vec<String>> {
+    let expected = projections::schema::job_index_of_log(conn, head.0 as i64)?;
+    let mut out = table_diffs(conn, head, "job_times", "t_inactive_us", &expected.times)?;
+    out.extend(table_diffs(conn, head, "job_ids", "id", &expected.ids)?);
+    Ok(out)
+}
+
+/// Compares the (`key`, `seq`) rows of `table` with `expected` (sorted).
+fn table_diffs(
+    conn: &rusqlite::Connection,
+    head: Seq,
+    table: &str,
+    key: &str,
+    expected: &[(i64, i64)],
+) -> Result<Vec<String>> {
+    let mut stmt =
+        conn.prepare(&format!("SELECT {key}, seq FROM {table} NOT INDEXED WHERE seq <= ?1 ORDER BY {key}, seq"))?;
     let mut rows = stmt.query([head.0 as i64])?;
     let mut out = Vec::new();
     let mut want = expected.iter().peekable();
-    let show = |(t, seq): (i64, i64)| format!("job_times [seq={seq}, t_inactive_us={t}]");
+    let show = |(k, seq): (i64, i64)| format!("{table} [seq={seq}, {key}={k}]");
     loop {
         let live = match rows.next()? {
             Some(r) => {
@@ -125,9 +136,9 @@ fn job_times_diffs(conn: &rusqlite::Connection, head: Seq) -> Result<Vec<String>
                     _ => None,
                 };
                 match (cell(0), cell(1)) {
-                    (Some(t), Some(seq)) => Some((t, seq)),
+                    (Some(k), Some(seq)) => Some((k, seq)),
                     _ => {
-                        out.push("job_times: a row is not two integers".to_string());
+                        out.push(format!("{table}: a row is not two integers"));
                         continue;
                     }
                 }
@@ -153,12 +164,13 @@ fn job_times_diffs(conn: &rusqlite::Connection, head: Seq) -> Result<Vec<String>
 }
 
 /// Every object derived from the log: the projection tables (with their
-/// indexes), the `jobs` view, `job_times`, the projection checkpoints and
-/// the log's expression index. Never `events` or the ledger's bookkeeping.
+/// indexes), the `jobs` view, `job_times`, `job_ids`, the projection
+/// checkpoints and the log's expression indexes of older schemas. Never
+/// `events` or the ledger's bookkeeping.
 fn derived_tables() -> Vec<&'static str> {
     let mut t: Vec<&str> = projections::schema::PROJECTION_TABLES.to_vec();
     t.extend(projections::schema::PROJECTION_VIEWS);
-    t.extend(["job_times", "projection_checkpoints"]);
+    t.extend(["job_times", "job_ids", "projection_checkpoints"]);
     t
 }
 
@@ -177,7 +189,7 @@ fn repair_structure(path: &std::path::Path) -> Result<()> {
         conn.execute_batch("PRAGMA writable_schema = ON")?;
         conn.execute(
             &format!(
-                "DELETE FROM sqlite_master WHERE tbl_name IN ({}) OR name IN ('events_job_id', 'events_job_t_inactive')",
+                "DELETE FROM sqlite_master WHERE tbl_name IN ({}) OR name IN ('events_job_id', 'events_job_t_inactive', 'events_job_rejected')",
                 list.join(", ")
             ),
             [],
@@ -220,19 +232,29 @@ pub fn cmd_rebuild(ctx: &Context, args: &Args) -> Result<Output> {
     }
     let mut ledger = Ledger::open(&ctx.db_path, OpenMode::ReadWrite)?;
     let total = ledger.head()?.map(|(s, _)| s.0).unwrap_or(0);
-    // `job_times` is kept with the log (re-binning reads it): compared with
-    // the log first, and rewritten when it differs.
-    if projections::schema::object_type(ledger.conn(), "main", "job_times")?.is_some() {
-        let diffs = job_times_diffs(ledger.conn(), Seq(total))?;
+    // `job_times` and `job_ids` are kept with the log (re-binning and the
+    // duplicate checks read them): compared with the log first, and
+    // rewritten when they differ.
+    if projections::schema::object_type(ledger.conn(), "main", "job_times")?.is_some()
+        && projections::schema::object_type(ledger.conn(), "main", "job_ids")?.is_some()
+    {
+        let diffs = job_index_diffs(ledger.conn(), Seq(total))?;
         if !diffs.is_empty() {
             let conn = ledger.conn();
             conn.execute_batch("BEGIN IMMEDIATE")?;
-            match projections::schema::fill_job_times(conn) {
+            match projections::schema::fill_job_index(conn) {
                 Ok(n) => {
                     conn.execute_batch("COMMIT")?;
+                    let tables: Vec<&str> = ["job_times", "job_ids"]
+                        .into_iter()
+                        .filter(|t| {
+                            diffs.iter().any(|d| d.starts_with(&format!("{t} ")) || d.starts_with(&format!("{t}:")))
+                        })
+                        .collect();
                     let _ = writeln!(
                         out,
-                        "repaired job_times: {} difference(s) from the log; rewrote its {n} rows",
+                        "repaired {}: {} difference(s) from the log; rewrote {n} rows each",
+                        tables.join(", "),
                         diffs.len()
                     );
                 }

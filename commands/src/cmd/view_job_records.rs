@@ -205,6 +205,14 @@ fn dothex(id: u64) -> String {
     format!("{:04x}.{:04x}.{:04x}.{:04x}", id >> 48, (id >> 32) & 0xffff, (id >> 16) & 0xffff, id & 0xffff)
 }
 
+/// The job id of the `JobRecorded` event at `seq`, decoded from its payload.
+fn exact_id(conn: &rusqlite::Connection, seq: i64) -> Result<u64> {
+    let (version, payload): (i64, Vec<u8>) =
+        conn.query_row("SELECT version, payload FROM events WHERE seq = ?1", [seq], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let version = u32::try_from(version).map_err(|_| Error::invalid(format!("event {seq}: bad version")))?;
+    Ok(projections::schema::job_key(version, &payload)?.0)
+}
+
 /// Read-only: the matching jobs as rows of every field.
 pub fn rows(ctx: &Context, state: &State<'_>, args: &Args) -> Result<Rows> {
     let exprs = |v: &[String]| v.iter().map(|s| Expr::parse(s)).collect::<Result<Vec<_>>>();
@@ -215,15 +223,17 @@ pub fn rows(ctx: &Context, state: &State<'_>, args: &Args) -> Result<Rows> {
         None => None,
     };
     let jobid = match &args.jobid {
-        Some(j) => Some(jobs::parse_jobid(j).ok_or_else(|| Error::invalid(format!("invalid job id: {j}")))? as i64),
+        Some(j) => Some(projections::schema::id_key(
+            jobs::parse_jobid(j).ok_or_else(|| Error::invalid(format!("invalid job id: {j}")))?,
+        )),
         None => None,
     };
     let after = args.after_start_time.as_deref().map(|t| ctx.parse_time_secs(t)).transpose()?;
     let before = args.before_end_time.as_deref().map(|t| ctx.parse_time_secs(t)).transpose()?;
     let mut stmt = state.conn().prepare(
         "SELECT id, userid, username, t_submit, t_run, t_inactive, nnodes, ncores, ngpus, project, bank, \
-         requested_duration, actual_duration FROM jobs \
-         WHERE (?1 IS NULL OR userid = ?1) AND (?2 IS NULL OR id = ?2) AND (?3 IS NULL OR t_run > ?3) \
+         requested_duration, actual_duration, seq FROM jobs \
+         WHERE (?1 IS NULL OR userid = ?1) AND (?2 IS NULL OR seq IN (SELECT seq FROM job_ids WHERE id = ?2)) AND (?3 IS NULL OR t_run > ?3) \
          AND (?4 IS NULL OR t_inactive < ?4) AND (?5 IS NULL OR project = ?5) AND (?6 IS NULL OR bank = ?6) \
          AND (?7 IS NULL OR t_inactive >= ?7) ORDER BY seq",
     )?;
@@ -232,7 +242,12 @@ pub fn rows(ctx: &Context, state: &State<'_>, args: &Args) -> Result<Rows> {
     let mut out = Rows::new(FIELDS);
     let mut q = stmt.query(rusqlite::params![uid, jobid, after, before, args.project, args.bank, scrubbed])?;
     while let Some(r) = q.next()? {
-        let id = r.get::<_, i64>(0)? as u64;
+        let id = match r.get_ref(0)? {
+            rusqlite::types::ValueRef::Integer(i) => i as u64,
+            // An id from 2^63 up, which SQLite's JSON reader gives as a
+            // float: read exactly from the record.
+            _ => exact_id(state.conn(), r.get(13)?)?,
+        };
         let userid: i64 = r.get(1)?;
         let req: f64 = r.get(11)?;
         let act: f64 = r.get(12)?;
