@@ -40,16 +40,29 @@ enum Kind {
 /// own limit).
 const MAX_DEPTH: usize = 100;
 
-struct Parser<'t> {
+struct Parser<'t, 's> {
     text: &'t [u8],
     at: usize,
-    nodes: Vec<Node>,
-    kids: Vec<u32>,
+    nodes: &'s mut Vec<Node>,
+    kids: &'s mut Vec<u32>,
     /// Children being collected, per open container.
-    stack: Vec<u32>,
+    stack: &'s mut Vec<u32>,
 }
 
-impl Parser<'_> {
+/// The arena's buffers, kept per thread between calls.
+#[derive(Default)]
+struct Scratch {
+    nodes: Vec<Node>,
+    kids: Vec<u32>,
+    stack: Vec<u32>,
+    members: Vec<(u32, u32)>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+impl Parser<'_, '_> {
     fn ws(&mut self) {
         while let Some(c) = self.text.get(self.at) {
             if !matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
@@ -95,13 +108,14 @@ impl Parser<'_> {
             && digits.iter().all(u8::is_ascii_digit)
             && (digits[0] != b'0' || digits.len() == 1)
             && !(neg && digits == b"0");
-        // ASCII only: the scan above took nothing else.
-        let s = std::str::from_utf8(tok).ok()?;
-        let int = plain && if neg { s.parse::<i64>().is_ok() } else { s.parse::<u64>().is_ok() };
-        if int {
+        // An integer that fits i64 (negative) or u64: serde_json writes it
+        // back as it is. Digit strings of equal length compare as numbers.
+        let fits = |max: &[u8]| digits.len() < max.len() || (digits.len() == max.len() && digits <= max);
+        if plain && if neg { fits(b"9223372036854775808") } else { fits(b"18446744073709551615") } {
             return self.node(Kind::Int, start, start + n);
         }
-        // serde_json's own reading decides what the number is.
+        // Anything else: serde_json's own reading decides what it is.
+        let s = std::str::from_utf8(tok).ok()?;
         serde_json::from_str::<f64>(s).ok().filter(|f| f.is_finite())?;
         self.node(Kind::Float, start, start + n)
     }
@@ -184,15 +198,20 @@ impl Parser<'_> {
         &self.kids[n.first as usize..(n.first + n.len) as usize]
     }
 
-    /// The members of an object sorted by key; `None` on a duplicate key.
-    fn members(&self, n: &Node) -> Option<Vec<(&[u8], u32)>> {
-        let mut m: Vec<(&[u8], u32)> =
-            self.kids_of(n).chunks_exact(2).map(|kv| (self.text_of(&self.nodes[kv[0] as usize]), kv[1])).collect();
-        m.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        if m.windows(2).any(|w| w[0].0 == w[1].0) {
-            return None;
+    /// Pushes the members of an object onto `members` as (key node,
+    /// value node), sorted by key; `None` on a duplicate key.
+    fn members(&self, n: &Node, members: &mut Vec<(u32, u32)>) -> Option<()> {
+        let base = members.len();
+        members.extend(self.kids_of(n).chunks_exact(2).map(|kv| (kv[0], kv[1])));
+        let m = &mut members[base..];
+        let key = |i: u32| self.text_of(&self.nodes[i as usize]);
+        if !m.windows(2).all(|w| key(w[0].0) < key(w[1].0)) {
+            m.sort_unstable_by(|a, b| key(a.0).cmp(key(b.0)));
+            if m.windows(2).any(|w| key(w[0].0) == key(w[1].0)) {
+                return None;
+            }
         }
-        Some(m)
+        Some(())
     }
 
     fn get(&self, n: &Node, key: &str) -> Option<Node> {
@@ -209,20 +228,24 @@ impl Parser<'_> {
         (n.kind == Kind::Str).then(|| std::str::from_utf8(self.text_of(n)).ok()).flatten()
     }
 
-    fn emit(&self, i: u32, out: &mut Vec<u8>) -> Option<()> {
+    fn emit(&self, i: u32, out: &mut Vec<u8>, members: &mut Vec<(u32, u32)>) -> Option<()> {
         let n = self.nodes[i as usize];
         match n.kind {
             Kind::Object => {
                 out.push(b'{');
-                for (j, (k, v)) in self.members(&n)?.into_iter().enumerate() {
-                    if j > 0 {
+                let base = members.len();
+                self.members(&n, members)?;
+                for j in base..members.len() {
+                    let (k, v) = members[j];
+                    if j > base {
                         out.push(b',');
                     }
                     out.push(b'"');
-                    out.extend_from_slice(k);
+                    out.extend_from_slice(self.text_of(&self.nodes[k as usize]));
                     out.extend_from_slice(b"\":");
-                    self.emit(v, out)?;
+                    self.emit(v, out, members)?;
                 }
+                members.truncate(base);
                 out.push(b'}');
             }
             Kind::Array => {
@@ -231,7 +254,7 @@ impl Parser<'_> {
                     if j > 0 {
                         out.push(b',');
                     }
-                    self.emit(v, out)?;
+                    self.emit(v, out, members)?;
                 }
                 out.push(b']');
             }
@@ -279,26 +302,28 @@ impl Parser<'_> {
 /// The canonical text of `text` (an `R`) and its counts, or `None` when
 /// the tree path must answer (see the module doc).
 pub fn fast_canonical_r(text: &str) -> Option<(String, Counts)> {
-    let mut p = Parser {
-        text: text.as_bytes(),
-        at: 0,
-        nodes: Vec::with_capacity(32),
-        kids: Vec::with_capacity(32),
-        stack: Vec::with_capacity(16),
-    };
-    let root = p.value(0)?;
-    p.ws();
-    if p.at != p.text.len() {
-        return None;
-    }
-    let root_node = p.nodes[root as usize];
-    if root_node.kind != Kind::Object {
-        return None;
-    }
-    let counts = p.counts(&root_node)?;
-    let mut out = Vec::with_capacity(text.len());
-    p.emit(root, &mut out)?;
-    // Only input bytes (valid UTF-8, cut at ASCII delimiters) and ASCII.
-    let s = String::from_utf8(out).ok()?;
-    Some((s, counts))
+    SCRATCH.with(|cell| {
+        let mut guard = cell.try_borrow_mut().ok()?;
+        let Scratch { nodes, kids, stack, members } = &mut *guard;
+        nodes.clear();
+        kids.clear();
+        stack.clear();
+        members.clear();
+        let mut p = Parser { text: text.as_bytes(), at: 0, nodes, kids, stack };
+        let root = p.value(0)?;
+        p.ws();
+        if p.at != p.text.len() {
+            return None;
+        }
+        let root_node = p.nodes[root as usize];
+        if root_node.kind != Kind::Object {
+            return None;
+        }
+        let counts = p.counts(&root_node)?;
+        let mut out = Vec::with_capacity(text.len());
+        p.emit(root, &mut out, members)?;
+        // Only input bytes (valid UTF-8, cut at ASCII delimiters) and ASCII.
+        let s = String::from_utf8(out).ok()?;
+        Some((s, counts))
+    })
 }

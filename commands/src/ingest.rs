@@ -206,19 +206,35 @@ struct Chunk {
     spans: Vec<Span>,
 }
 
+/// A chunk's lines as items, in order, and the line that is not UTF-8
+/// text, if one is: the input is malformed there, and the items stop
+/// before it.
+struct Parsed {
+    items: Vec<(u64, Item)>,
+    not_text: Option<(u64, String)>,
+}
+
 impl Chunk {
-    /// Its lines as items, in order.
-    fn items(self, now: f64) -> Vec<(u64, Item)> {
-        self.spans
-            .iter()
-            .map(|s| match *s {
-                Span::Text { line, start, end } => (line, item(Position::Line(line), &self.data[start..end], now)),
+    /// Its lines as items (checked as UTF-8 here, on the worker, once for
+    /// the whole line: serde_json then reads it as text).
+    fn items(self, now: f64) -> Parsed {
+        let mut items = Vec::with_capacity(self.spans.len());
+        for s in &self.spans {
+            match *s {
+                Span::Text { line, start, end } => match std::str::from_utf8(&self.data[start..end]) {
+                    Ok(text) => {
+                        let pos = Position::Line(line);
+                        items.push((line, checked(pos, jobs::parse_str(text).and_then(|j| jobs::check(&j, now)))));
+                    }
+                    Err(e) => return Parsed { items, not_text: Some((line, format!("not UTF-8 text ({e})"))) },
+                },
                 Span::TooLong { line } => {
                     let rej = Rejection { id: None, reason: format!("record is longer than {MAX_LINE} bytes") };
-                    (line, Item { pos: Position::Line(line), rec: Err(rej) })
+                    items.push((line, Item { pos: Position::Line(line), rec: Err(rej) }));
                 }
-            })
-            .collect()
+            }
+        }
+        Parsed { items, not_text: None }
     }
 }
 
@@ -264,10 +280,6 @@ fn next_chunk<R: BufRead>(input: &mut R, line: &mut u64) -> std::io::Result<(Chu
             c.data.truncate(at);
             return Ok((c, ChunkEnd::Malformed(*line, "binary data (a NUL byte)".into())));
         }
-        if let Err(e) = std::str::from_utf8(text) {
-            c.data.truncate(at);
-            return Ok((c, ChunkEnd::Malformed(*line, format!("not UTF-8 text ({e})"))));
-        }
         let start = at + (text.as_ptr() as usize - raw.as_ptr() as usize);
         let end = start + text.len();
         c.spans.push(Span::Text { line: *line, start, end });
@@ -283,7 +295,7 @@ fn read_lines<R: BufRead>(mut input: R, now: f64, b: &mut Batcher<'_, '_>) -> Re
     let workers = parse_workers();
     std::thread::scope(|s| {
         let mut to: Vec<std::sync::mpsc::Sender<Chunk>> = Vec::with_capacity(workers);
-        let mut from: Vec<std::sync::mpsc::Receiver<Vec<(u64, Item)>>> = Vec::with_capacity(workers);
+        let mut from: Vec<std::sync::mpsc::Receiver<Parsed>> = Vec::with_capacity(workers);
         for _ in 0..workers {
             let (tx, rx) = std::sync::mpsc::channel::<Chunk>();
             let (done_tx, done_rx) = std::sync::mpsc::channel();
@@ -301,16 +313,19 @@ fn read_lines<R: BufRead>(mut input: R, now: f64, b: &mut Batcher<'_, '_>) -> Re
         // Hands the oldest parsed chunk to the batcher; `false` when the
         // consumer has stopped.
         let take = |taken: &mut usize, b: &mut Batcher<'_, '_>| -> Result<bool, SourceError> {
-            let items = from[*taken % workers]
+            let parsed = from[*taken % workers]
                 .recv()
                 .map_err(|_| SourceError::Other(crate::Error::invalid("a parsing thread stopped")))?;
             *taken += 1;
-            for (line, it) in items {
+            for (line, it) in parsed.items {
                 if !b.push(line, it) {
                     return Ok(false);
                 }
             }
-            Ok(true)
+            match parsed.not_text {
+                Some((line, what)) => Err(b.malformed(line, what)),
+                None => Ok(true),
+            }
         };
         let mut line = 0u64;
         loop {
@@ -774,6 +789,34 @@ mod tests {
             Err(SourceError::Malformed { line, pending_from, .. }) => {
                 assert_eq!(line, n + 1);
                 assert_eq!(pending_from, Some(n / 300 * 300 + 1));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A line that is not UTF-8 (checked by the parsing workers) stops the
+    /// input there too, after every earlier record.
+    #[test]
+    fn a_non_utf8_line_far_in_stops_the_input_there() {
+        let n = 3 * CHUNK_LINES as u64 + 5;
+        let mut text = Vec::new();
+        for i in 1..=n {
+            text.extend_from_slice(JOB.replace("\"id\":1,", &format!("\"id\":{i},")).as_bytes());
+            text.push(b'\n');
+        }
+        text.extend_from_slice(b"{\"id\":\"\xff\"}\n");
+        text.extend_from_slice(JOB.as_bytes());
+        let mut got = Vec::new();
+        let r = read_json(&text[..], 100, 2e9, &mut |b| {
+            got.push(b);
+            true
+        });
+        assert_eq!(got.iter().map(Vec::len).sum::<usize>() as u64, n / 100 * 100);
+        match r {
+            Err(SourceError::Malformed { line, what, pending_from }) => {
+                assert_eq!(line, n + 1);
+                assert!(what.starts_with("not UTF-8 text"), "{what}");
+                assert_eq!(pending_from, Some(n / 100 * 100 + 1));
             }
             other => panic!("{other:?}"),
         }
