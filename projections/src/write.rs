@@ -35,14 +35,26 @@ fn append_one(
     payload: &[u8],
 ) -> Result<Appended, Error> {
     let a = tx.append(meta, ev.kind(), ev.version(), payload)?;
+    project_one(tx.conn(), applier, index, ev, &a)?;
+    Ok(a)
+}
+
+/// The projection side of appending `ev` (at `a`): applies it, and keeps
+/// `job_times` and `job_ids` for a job record.
+fn project_one(
+    conn: &rusqlite::Connection,
+    applier: &mut Applier,
+    index: &mut JobIndexWriter<'_>,
+    ev: &Event,
+    a: &Appended,
+) -> Result<(), Error> {
     match ev {
         Event::JobRecorded(j) => index.add(a.seq.0, j.id, j.t_inactive),
         Event::JobRejected(_) => {}
         // Other events' apply may read `job_times` (re-binning).
         _ => index.flush()?,
     }
-    applier.apply(tx.conn(), &ApplyCtx { seq: a.seq.0, recorded_at: a.recorded_at }, ev)?;
-    Ok(a)
+    applier.apply(conn, &ApplyCtx { seq: a.seq.0, recorded_at: a.recorded_at }, ev)
 }
 
 /// An event with its canonical payload already encoded, so that the
@@ -78,9 +90,14 @@ pub fn append_and_apply_encoded(tx: &mut Tx<'_>, meta: &EventMeta, events: &[Enc
     let mut out = Vec::with_capacity(events.len());
     let mut applier = Applier::new();
     let mut index = JobIndexWriter::new(tx.connection());
-    for e in events {
-        out.push(append_one(tx, meta, &mut applier, &mut index, &e.event, &e.payload)?);
-    }
+    let rows: Vec<(&str, u32, &[u8])> =
+        events.iter().map(|e| (e.event.kind(), e.event.version(), e.payload.as_slice())).collect();
+    // The chain is hashed on another thread while this one inserts.
+    tx.append_batch(meta, &rows, |conn, i, a| -> Result<(), Error> {
+        project_one(conn, &mut applier, &mut index, &events[i].event, a)?;
+        out.push(*a);
+        Ok(())
+    })?;
     index.flush()?;
     applier.sync(tx.conn())?;
     Ok(out)
