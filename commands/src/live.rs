@@ -158,9 +158,9 @@ fn r_is_current(r: &str, listed: Option<&RawValue>) -> bool {
 enum Via {
     /// `flux_kvs_lookup` of `job.<id>.R`: one KVS lookup.
     Kvs,
-    /// `job-info.lookup` of `R` with the current flag: job-info also reads
-    /// and parses the job's eventlog (its access check, and the
-    /// `resource-update` events), several KVS lookups per job.
+    /// `job-info.lookup` of `R` with the current flag: job-info also looks
+    /// up and parses the job's eventlog (its access check, and the
+    /// `resource-update` events).
     JobInfo,
 }
 

@@ -412,7 +412,8 @@ fn p4_p7_thousands_of_jobs_then_broker_dies_mid_fetch() {
     let out = inst.sh_ok("flux account-fetch-job-records -v -p \"$DB\"");
     let t_fetch = t0.elapsed().as_secs_f64();
     note(&format!(
-        "broker suite: {N} finished jobs: `flux jobs -a -c 0 --json` {t_jobs:.2} s, `flux account-fetch-job-records` {t_fetch:.2} s"
+        "broker suite: {N} finished jobs: `flux jobs -a -c 0 --json` {t_jobs:.2} s, `flux account-fetch-job-records` {t_fetch:.2} s (fetch/flux jobs {:.2})",
+        t_fetch / t_jobs
     ));
     assert!(out.starts_with(&format!("recorded {N}, already recorded 0, rejected 0")), "{out}");
     assert_recorded_match(&inst, &listed);
