@@ -16,6 +16,8 @@ type FluxRpc = unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, u
 type FluxRpcGet = unsafe extern "C" fn(*mut c_void, *mut *const c_char) -> c_int;
 type FluxFutureErrorString = unsafe extern "C" fn(*mut c_void) -> *const c_char;
 type FluxFutureVoid = unsafe extern "C" fn(*mut c_void);
+type FluxKvsLookup = unsafe extern "C" fn(*mut c_void, *const c_char, c_int, *const c_char) -> *mut c_void;
+type FluxKvsLookupGet = unsafe extern "C" fn(*mut c_void, *mut *const c_char) -> c_int;
 
 /// `FLUX_NODEID_ANY`.
 const NODEID_ANY: u32 = 0xFFFF_FFFF;
@@ -25,6 +27,8 @@ const RPC_STREAMING: c_int = 2;
 const ENODATA: i32 = 61;
 /// Linux `ENOENT`.
 pub const ENOENT: i32 = 2;
+/// Linux `EPERM`.
+pub const EPERM: i32 = 1;
 
 /// An open handle to a Flux instance.
 pub struct Flux {
@@ -36,6 +40,8 @@ pub struct Flux {
     error_string: FluxFutureErrorString,
     reset: FluxFutureVoid,
     destroy: FluxFutureVoid,
+    kvs_lookup: FluxKvsLookup,
+    kvs_lookup_get: FluxKvsLookupGet,
 }
 
 /// The environment libflux-core is looked for in, filled in by the binary
@@ -203,12 +209,14 @@ impl Flux {
         let error_string: FluxFutureErrorString = sym(&lib, b"flux_future_error_string\0")?;
         let reset: FluxFutureVoid = sym(&lib, b"flux_future_reset\0")?;
         let destroy: FluxFutureVoid = sym(&lib, b"flux_future_destroy\0")?;
+        let kvs_lookup: FluxKvsLookup = sym(&lib, b"flux_kvs_lookup\0")?;
+        let kvs_lookup_get: FluxKvsLookupGet = sym(&lib, b"flux_kvs_lookup_get\0")?;
         // SAFETY: NULL uri means $FLUX_URI or the system instance.
         let h = unsafe { open(std::ptr::null(), 0) };
         if h.is_null() {
             return Ok(None);
         }
-        Ok(Some(Flux { _lib: lib, h, close, rpc, rpc_get, error_string, reset, destroy }))
+        Ok(Some(Flux { _lib: lib, h, close, rpc, rpc_get, error_string, reset, destroy, kvs_lookup, kvs_lookup_get }))
     }
 
     fn future_error(&self, f: *mut c_void) -> String {
@@ -428,6 +436,9 @@ impl Flux {
 pub struct Pending<'f> {
     flux: &'f Flux,
     f: *mut c_void,
+    /// A `flux_kvs_lookup` future (its value is read with
+    /// `flux_kvs_lookup_get`), not a plain RPC.
+    kvs: bool,
 }
 
 impl Flux {
@@ -442,7 +453,23 @@ impl Flux {
         if f.is_null() {
             return Err(Error::io_msg(format!("{topic}: {}", std::io::Error::last_os_error())));
         }
-        Ok(Pending { flux: self, f })
+        Ok(Pending { flux: self, f, kvs: false })
+    }
+
+    /// Looks up a KVS key of namespace `ns` (`flux_kvs_lookup`) and
+    /// returns at once; [`Pending::get`] waits for the value (`ENOENT`
+    /// when the key does not exist, `EPERM` when the caller may not read
+    /// the namespace).
+    pub fn kvs_lookup_send(&self, ns: &str, key: &str) -> Result<Pending<'_>> {
+        let ns_c = CString::new(ns).map_err(|_| Error::invalid("namespace contains NUL"))?;
+        let key_c = CString::new(key).map_err(|_| Error::invalid("key contains NUL"))?;
+        // SAFETY: h is open; the strings are NUL-terminated and outlive the
+        // call (libflux copies them into the request and the future).
+        let f = unsafe { (self.kvs_lookup)(self.h, ns_c.as_ptr(), 0, key_c.as_ptr()) };
+        if f.is_null() {
+            return Err(Error::io_msg(format!("kvs lookup {key}: {}", std::io::Error::last_os_error())));
+        }
+        Ok(Pending { flux: self, f, kvs: true })
     }
 }
 
@@ -451,9 +478,10 @@ impl Pending<'_> {
     /// of a failed request.
     pub fn get(self) -> std::result::Result<Option<String>, (i32, String)> {
         let mut s: *const c_char = std::ptr::null();
-        // SAFETY: f is a live future of this handle; s receives a string
-        // owned by f.
-        let rc = unsafe { (self.flux.rpc_get)(self.f, &mut s) };
+        let get = if self.kvs { self.flux.kvs_lookup_get } else { self.flux.rpc_get };
+        // SAFETY: f is a live future of this handle, of the kind `get`
+        // reads; s receives a string owned by f.
+        let rc = unsafe { get(self.f, &mut s) };
         if rc < 0 {
             let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
             return Err((errno, self.flux.future_error(self.f)));

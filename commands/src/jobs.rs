@@ -323,6 +323,11 @@ pub struct JobInput<'a> {
     /// Jobspec.
     #[serde(default, borrow)]
     pub jobspec: Option<Embedded<'a>>,
+    /// `R`'s expiration as job-list reports it (with `resource-update`
+    /// events applied), any JSON value: not checked; the live source
+    /// compares it with the expiration of the `R` it read.
+    #[serde(default, borrow)]
+    pub expiration: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]

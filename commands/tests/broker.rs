@@ -317,9 +317,12 @@ fn p3_cron_pipeline_end_to_end() {
 
 /// §2.4: live fetch, the hard cases: running and pending jobs are not
 /// recorded and are picked up later; a job canceled while running is
-/// recorded with its run time; a job that never ran is skipped and counted;
-/// the bank posted by the plugin is the one recorded; a second fetch
-/// records nothing.
+/// recorded with its run time, and with its `R` as updated when its
+/// duration was raised (a `resource-update` event: R is read from the KVS,
+/// and from job-info when job-list's expiration says it changed); a job
+/// that never ran is skipped and counted; the bank posted by the plugin is
+/// the one recorded; a second fetch records nothing; a user who may not
+/// read the KVS is served by job-info (which refuses other users' jobs).
 #[test]
 fn p4_live_fetch_hard_cases() {
     let Some(inst) = Instance::start(size(1)) else { return };
@@ -328,8 +331,9 @@ fn p4_live_fetch_hard_cases() {
     inst.load_plugin();
     let done = inst.submit(&["true"]);
     inst.wait_event(&done, "clean");
-    let running = inst.submit(&["sleep", "300"]);
+    let running = inst.submit(&["-t", "10m", "sleep", "300"]);
     inst.wait_event(&running, "start");
+    inst.ok(&["update", &running, "duration=20m"]);
     let held = inst.submit(&["--urgency=0", "true"]);
     inst.wait_event(&held, "priority");
     let fetch = || inst.sh_ok("flux account-fetch-job-records -v -p \"$DB\"");
@@ -351,12 +355,38 @@ fn p4_live_fetch_hard_cases() {
     let r = rec.iter().find(|r| r["id"] == decimal(&inst, &running)).expect("canceled job recorded");
     let ran_for = r["t_inactive"].as_f64().unwrap_or(0.0) - r["t_run"].as_f64().unwrap_or(0.0);
     assert!(ran_for > 1.0, "canceled job's run time: {r}");
+    let updated = inst
+        .eventlog(&running)
+        .into_iter()
+        .find(|(n, _)| n == "resource-update")
+        .map(|(_, c)| c["expiration"].clone())
+        .expect("resource-update event");
+    let c = rusqlite::Connection::open(inst.db()).expect("ledger");
+    let r_text: String =
+        c.query_row("SELECT R FROM jobs WHERE id = ?1", [decimal(&inst, &running)], |r| r.get(0)).expect("recorded R");
+    let r_json: Value = serde_json::from_str(&r_text).expect("R");
+    assert_eq!(r_json["execution"]["expiration"], updated, "R with the resource-update applied: {r_text}");
+    let start = r_json["execution"]["starttime"].as_f64().unwrap_or(0.0);
+    assert!((updated.as_f64().unwrap_or(0.0) - start - 1200.0).abs() < 1e-3, "{r_text}");
     assert_recorded_match(
         &inst,
         &flux_jobs_inactive(&inst).into_iter().filter(|j| j["t_run"].is_number()).collect::<Vec<_>>(),
     );
     let out = fetch();
     assert!(out.starts_with("recorded 0, "), "{out}");
+    // Another user: the KVS refuses (EPERM), job-info refuses the owner's
+    // jobs; the fetch fails in one line and records nothing.
+    let guest = inst.path("guest.db");
+    inst.site_at(&guest);
+    let r = inst.sh(&format!(
+        "FLUX_HANDLE_USERID={} FLUX_HANDLE_ROLEMASK=2 \"$FA\" -p {} fetch-job-records",
+        owner().0 + 1,
+        guest.display()
+    ));
+    assert_eq!(r.code, 1, "{}{}", r.out, r.err);
+    assert!(r.err.contains("job-info.lookup: access is restricted to job/instance owner"), "{}", r.err);
+    assert_eq!(r.err.lines().count(), 1, "{}", r.err);
+    assert!(inst.recorded_at(&guest).is_empty());
 }
 
 /// §2.4 (many jobs), §2.7 (broker gone mid-fetch) and issue 14's point 6:
@@ -382,7 +412,8 @@ fn p4_p7_thousands_of_jobs_then_broker_dies_mid_fetch() {
     let out = inst.sh_ok("flux account-fetch-job-records -v -p \"$DB\"");
     let t_fetch = t0.elapsed().as_secs_f64();
     note(&format!(
-        "broker suite: {N} finished jobs: `flux jobs -a -c 0 --json` {t_jobs:.2} s, `flux account-fetch-job-records` {t_fetch:.2} s"
+        "broker suite: {N} finished jobs: `flux jobs -a -c 0 --json` {t_jobs:.2} s, `flux account-fetch-job-records` {t_fetch:.2} s (fetch/flux jobs {:.2})",
+        t_fetch / t_jobs
     ));
     assert!(out.starts_with(&format!("recorded {N}, already recorded 0, rejected 0")), "{out}");
     assert_recorded_match(&inst, &listed);

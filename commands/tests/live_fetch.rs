@@ -1,6 +1,6 @@
 //! Issue 14: the live source against a real flux-core broker: jobs are
 //! fetched in `t_inactive` order through several job-list windows with
-//! `job-info.lookup` requests in flight, a second fetch resumes after the
+//! their `R` lookups in flight, a second fetch resumes after the
 //! newest recorded job, and the records equal those of `flux jobs -a
 //! --json` for the same jobs. Prints the live fetch time next to `flux jobs
 //! -a -c 0 --json` on the same instance.
