@@ -26,7 +26,7 @@ mod verify;
 pub use error::Error;
 pub use fluxacct_core::encoding;
 pub use fluxacct_core::{event_hash, Actor, EventHash, EventMeta, ParseHashError, Seq, StoredEvent};
-pub use store::{Appended, Checkpointer, EventStream, Ledger, OpenMode, Tx, APPLICATION_ID, SCHEMA_VERSION};
+pub use store::{Appended, Checkpointer, EventRow, EventStream, Ledger, OpenMode, Tx, APPLICATION_ID, SCHEMA_VERSION};
 pub use verify::{open_read_only, verify_chain, verify_chain_range, verify_chain_to, VerifyFailure, VerifyReport};
 
 /// Result alias for ledger operations.

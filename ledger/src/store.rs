@@ -471,30 +471,32 @@ pub struct Appended {
     pub recorded_at: i64,
 }
 
-/// The hash of an event: blake3 of its canonical encoding (written into
-/// `buf`, reused).
-#[allow(clippy::too_many_arguments)]
-fn link_hash(
-    buf: &mut Vec<u8>,
-    meta: &EventMeta,
+/// An event's place in the chain: its seq, its (clamped) `recorded_at`
+/// and the previous event's hash.
+#[derive(Debug, Clone, Copy)]
+struct Link {
     seq: Seq,
     recorded_at: i64,
-    kind: &str,
-    version: u32,
-    payload: &[u8],
-    prev: &EventHash,
-) -> EventHash {
+    prev: EventHash,
+}
+
+/// An event to append: kind, version, payload.
+pub type EventRow<'e> = (&'e str, u32, &'e [u8]);
+
+/// The hash of an event: blake3 of its canonical encoding (written into
+/// `buf`, reused).
+fn link_hash(buf: &mut Vec<u8>, meta: &EventMeta, link: &Link, (kind, version, payload): EventRow<'_>) -> EventHash {
     crate::encoding::encode_into(
         buf,
-        seq,
-        recorded_at,
+        link.seq,
+        link.recorded_at,
         meta.actor.uid,
         &meta.actor.name,
         &meta.argv,
         kind,
         version,
         payload,
-        prev,
+        &link.prev,
     );
     EventHash(*blake3::hash(buf).as_bytes())
 }
@@ -559,34 +561,28 @@ impl<'c> Tx<'c> {
     /// `recorded_at` is clamped so that it never goes below the previous
     /// event's, which keeps time order equal to seq order.
     pub fn append(&mut self, meta: &EventMeta, kind: &str, version: u32, payload: &[u8]) -> Result<Appended> {
-        let (seq, prev, recorded_at) = self.next_link(meta);
-        let hash = link_hash(&mut self.buf, meta, seq, recorded_at, kind, version, payload, &prev);
-        self.insert_row(meta, seq, recorded_at, kind, version, payload, prev, hash)
+        let link = self.next_link(meta);
+        let hash = link_hash(&mut self.buf, meta, &link, (kind, version, payload));
+        self.insert_row(meta, link, (kind, version, payload), hash)
     }
 
-    /// The seq, previous hash and `recorded_at` of the next event:
-    /// `recorded_at` is clamped so that it never goes below the previous
-    /// event's.
-    fn next_link(&self, meta: &EventMeta) -> (Seq, EventHash, i64) {
+    /// The link of the next event: `recorded_at` is clamped so that it
+    /// never goes below the previous event's.
+    fn next_link(&self, meta: &EventMeta) -> Link {
         let (seq, prev, prev_t) = match &self.head {
             None => (Seq::GENESIS, EventHash::ZERO, i64::MIN),
             Some(h) => (h.seq.next(), h.hash, h.recorded_at),
         };
-        (seq, prev, meta.recorded_at.max(prev_t))
+        Link { seq, recorded_at: meta.recorded_at.max(prev_t), prev }
     }
 
     /// Inserts the event row (its hash computed by the caller from exactly
     /// these fields) and moves the head.
-    #[allow(clippy::too_many_arguments)]
     fn insert_row(
         &mut self,
         meta: &EventMeta,
-        seq: Seq,
-        recorded_at: i64,
-        kind: &str,
-        version: u32,
-        payload: &[u8],
-        prev: EventHash,
+        link: Link,
+        (kind, version, payload): EventRow<'_>,
         hash: EventHash,
     ) -> Result<Appended> {
         if !matches!(&self.argv_cache, Some((argv, _)) if *argv == meta.argv) {
@@ -600,6 +596,7 @@ impl<'c> Tx<'c> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?),
         };
+        let Link { seq, recorded_at, prev } = link;
         stmt.execute(params![
             seq.0 as i64,
             recorded_at,
@@ -629,7 +626,7 @@ impl<'c> Tx<'c> {
     pub fn append_batch<E: From<Error>>(
         &mut self,
         meta: &EventMeta,
-        events: &[(&str, u32, &[u8])],
+        events: &[EventRow<'_>],
         mut each: impl FnMut(&'c Connection, usize, &Appended) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
         /// Below this, a thread costs more than the hashing it takes over.
@@ -643,16 +640,16 @@ impl<'c> Tx<'c> {
             }
             return Ok(());
         }
-        let (first, prev0, recorded_at) = self.next_link(meta);
+        let first = self.next_link(meta);
+        let link = |i: usize, prev: EventHash| Link { seq: Seq(first.seq.0 + i as u64), prev, ..first };
         std::thread::scope(|s| {
             let (send, hashes) = std::sync::mpsc::sync_channel::<Vec<EventHash>>(8);
             s.spawn(move || {
                 let mut buf = Vec::with_capacity(1024);
-                let mut prev = prev0;
+                let mut prev = first.prev;
                 let mut chunk = Vec::with_capacity(CHUNK);
-                for (i, &(kind, version, payload)) in events.iter().enumerate() {
-                    let seq = Seq(first.0 + i as u64);
-                    prev = link_hash(&mut buf, meta, seq, recorded_at, kind, version, payload, &prev);
+                for (i, &ev) in events.iter().enumerate() {
+                    prev = link_hash(&mut buf, meta, &link(i, prev), ev);
                     chunk.push(prev);
                     if chunk.len() == CHUNK
                         && send.send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))).is_err()
@@ -663,16 +660,16 @@ impl<'c> Tx<'c> {
                 let _ = send.send(chunk);
             });
             let mut hashes = hashes.into_iter().flatten();
-            let mut prev = prev0;
-            for (i, &(kind, version, payload)) in events.iter().enumerate() {
-                let seq = Seq(first.0 + i as u64);
+            let mut prev = first.prev;
+            for (i, &ev) in events.iter().enumerate() {
+                let l = link(i, prev);
                 // (Only if the hashing thread died, which the scope then
                 // reports: hashed here instead.)
                 let hash = match hashes.next() {
                     Some(h) => h,
-                    None => link_hash(&mut self.buf, meta, seq, recorded_at, kind, version, payload, &prev),
+                    None => link_hash(&mut self.buf, meta, &l, ev),
                 };
-                let a = self.insert_row(meta, seq, recorded_at, kind, version, payload, prev, hash)?;
+                let a = self.insert_row(meta, l, ev, hash)?;
                 prev = hash;
                 each(self.conn, i, &a)?;
             }

@@ -90,7 +90,7 @@ pub fn append_and_apply_encoded(tx: &mut Tx<'_>, meta: &EventMeta, events: &[Enc
     let mut out = Vec::with_capacity(events.len());
     let mut applier = Applier::new();
     let mut index = JobIndexWriter::new(tx.connection());
-    let rows: Vec<(&str, u32, &[u8])> =
+    let rows: Vec<ledger::EventRow<'_>> =
         events.iter().map(|e| (e.event.kind(), e.event.version(), e.payload.as_slice())).collect();
     // The chain is hashed on another thread while this one inserts.
     tx.append_batch(meta, &rows, |conn, i, a| -> Result<(), Error> {
