@@ -416,8 +416,11 @@ where
         // Dropping rx on an error stops the producer at its next batch;
         // dropping `dispose` ends the other threads.
     });
-    ledger.restore_checkpoints()?;
-    out
+    // The ingest's own error first, if it failed.
+    let restored = ledger.restore_checkpoints();
+    let sum = out?;
+    restored?;
+    Ok(sum)
 }
 
 fn open_input(path: &str) -> Result<Box<dyn std::io::BufRead + Send>> {
