@@ -222,56 +222,44 @@ fn non_utf8_projection_cell() {
     assert_repaired(&db, &clean);
 }
 
-/// `job_times` (derived from the log, outside the canonical state) is
-/// compared by `rebuild --check` too, and rewritten by `rebuild`.
-#[test]
-fn job_times_difference() {
+/// A side table derived from the log (outside the canonical state) whose
+/// first row's `key` is shifted and whose last row is deleted:
+/// `rebuild --check` names both differences and `rebuild` rewrites the
+/// table from the log.
+fn side_table_difference(table: &str, key: &str) {
     let (dir, clean) = site();
-    let db = damaged(dir.path(), &clean, "j.db", |db| {
+    let db = damaged(dir.path(), &clean, &format!("{table}.db"), |db| {
         let c = Connection::open(db).expect("open");
-        c.execute_batch(
-            "UPDATE job_times SET t_inactive_us = t_inactive_us + 1 WHERE seq = (SELECT min(seq) FROM job_times);
-             DELETE FROM job_times WHERE seq = (SELECT max(seq) FROM job_times);",
-        )
+        c.execute_batch(&format!(
+            "UPDATE {table} SET {key} = {key} + 1000000 WHERE seq = (SELECT min(seq) FROM {table});
+             DELETE FROM {table} WHERE seq = (SELECT max(seq) FROM {table});"
+        ))
         .expect("edit");
     });
     let r = fa(&db, &["rebuild", "--check"]);
     assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.contains(&format!("{table} [seq=")), "{}", r.stdout);
     assert!(r.stdout.contains("row in live only"), "{}", r.stdout);
     assert!(r.stdout.contains("row missing from live"), "{}", r.stdout);
     let out = ok(&db, &["rebuild"]);
-    assert!(out.contains("repaired job_times: 3 difference(s) from the log"), "{out}");
+    assert!(out.contains(&format!("repaired {table}: 3 difference(s) from the log")), "{out}");
     assert_repaired(&db, &clean);
     assert_eq!(
-        dump_table(&Connection::open(&db).unwrap(), "job_times"),
-        dump_table(&Connection::open(&clean).unwrap(), "job_times")
+        dump_table(&Connection::open(&db).unwrap(), table),
+        dump_table(&Connection::open(&clean).unwrap(), table)
     );
 }
 
-/// `job_ids` (the job-id lookup table, derived from the log like
-/// `job_times`) is compared by `rebuild --check` and rewritten by
-/// `rebuild`; a fetch uses it to find jobs already recorded.
+/// `job_times` (ranges of `t_inactive`) is compared by `rebuild --check`
+/// too, and rewritten by `rebuild`.
+#[test]
+fn job_times_difference() {
+    side_table_difference("job_times", "t_inactive_us");
+}
+
+/// `job_ids` (the job-id lookup table a fetch uses to find jobs already
+/// recorded) likewise.
 #[test]
 fn job_ids_difference() {
-    let (dir, clean) = site();
-    let db = damaged(dir.path(), &clean, "i.db", |db| {
-        let c = Connection::open(db).expect("open");
-        c.execute_batch(
-            "UPDATE job_ids SET id = id + 1000000 WHERE seq = (SELECT min(seq) FROM job_ids);
-             DELETE FROM job_ids WHERE seq = (SELECT max(seq) FROM job_ids);",
-        )
-        .expect("edit");
-    });
-    let r = fa(&db, &["rebuild", "--check"]);
-    assert_eq!(r.code, 1, "{r:?}");
-    assert!(r.stdout.contains("job_ids [seq="), "{}", r.stdout);
-    assert!(r.stdout.contains("row in live only"), "{}", r.stdout);
-    assert!(r.stdout.contains("row missing from live"), "{}", r.stdout);
-    let out = ok(&db, &["rebuild"]);
-    assert!(out.contains("repaired job_ids: 3 difference(s) from the log"), "{out}");
-    assert_repaired(&db, &clean);
-    assert_eq!(
-        dump_table(&Connection::open(&db).unwrap(), "job_ids"),
-        dump_table(&Connection::open(&clean).unwrap(), "job_ids")
-    );
+    side_table_difference("job_ids", "id");
 }
