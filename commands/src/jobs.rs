@@ -85,6 +85,12 @@ fn plain_u64(s: &[u8]) -> Option<(u64, &[u8])> {
 
 const F58: &[u8] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
 
+/// A job id in flux's dothex form (`0000.0c9b.2000.0000`: four 16-bit
+/// groups); `job.` + it is the job's KVS directory.
+pub fn dothex(id: u64) -> String {
+    format!("{:04x}.{:04x}.{:04x}.{:04x}", id >> 48, (id >> 32) & 0xffff, (id >> 16) & 0xffff, id & 0xffff)
+}
+
 /// A job id in flux's f58 form (`ƒ` + base58).
 pub fn f58(id: u64) -> String {
     let mut digits = Vec::new();

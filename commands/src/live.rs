@@ -116,7 +116,7 @@ pub struct Batches<'f> {
 /// The KVS key of a job's `R` in the primary namespace
 /// (`job.<FLUID dothex>.R`, as `flux_job_kvs_key` writes it).
 pub fn r_key(id: u64) -> String {
-    format!("job.{:04x}.{:04x}.{:04x}.{:04x}.R", id >> 48, (id >> 32) & 0xffff, (id >> 16) & 0xffff, id & 0xffff)
+    format!("job.{}.R", jobs::dothex(id))
 }
 
 #[derive(Deserialize)]

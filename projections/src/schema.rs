@@ -201,10 +201,15 @@ pub fn job_index_of_log(conn: &Connection, upto: i64) -> Result<JobIndexRows, Er
 /// Rewrites `job_times` and `job_ids` from the log of `conn` (every
 /// `JobRecorded` event); returns the number of job records.
 pub fn fill_job_index(conn: &Connection) -> Result<u64, Error> {
-    let rows = job_index_of_log(conn, i64::MAX)?;
+    replace_job_index(conn, &job_index_of_log(conn, i64::MAX)?)
+}
+
+/// Replaces the rows of `job_times` and `job_ids` by `rows` (as
+/// [`job_index_of_log`] gives them); returns the number of job records.
+pub fn replace_job_index(conn: &Connection, rows: &JobIndexRows) -> Result<u64, Error> {
     conn.execute("DELETE FROM main.job_times", [])?;
     conn.execute("DELETE FROM main.job_ids", [])?;
-    write_job_index(conn, &rows)?;
+    write_job_index(conn, rows)?;
     Ok(rows.ids.len() as u64)
 }
 
@@ -249,30 +254,47 @@ impl<'c> JobIndexWriter<'c> {
     }
 }
 
-/// Inserts (`key`, `seq`) rows into `table`, [`PAIR_ROWS`] per statement.
+/// Inserts (`key`, `seq`) rows into `table`.
 fn insert_pairs(conn: &Connection, table: &str, key: &str, rows: &[(i64, i64)]) -> Result<(), Error> {
-    let sql = |n: usize| format!("INSERT INTO main.{table}({key}, seq) VALUES {}", vec!["(?, ?)"; n].join(", "));
-    let mut chunks = rows.chunks_exact(PAIR_ROWS);
-    if rows.len() >= PAIR_ROWS {
-        let mut stmt = conn.prepare_cached(&sql(PAIR_ROWS))?;
+    insert_many(conn, &format!("main.{table}({key}, seq)"), 2, 128, rows, |stmt, at, (k, seq)| {
+        stmt.raw_bind_parameter(at, k)?;
+        stmt.raw_bind_parameter(at + 1, seq)
+    })
+}
+
+/// Inserts `rows` into `into` (`table(col, …)`, `cols` columns), `per`
+/// rows per INSERT statement and the rest one by one: for narrow tables,
+/// running a statement costs more than the row it adds. `bind(stmt, at,
+/// row)` binds a row's `cols` values from parameter `at` on.
+pub(crate) fn insert_many<T>(
+    conn: &Connection,
+    into: &str,
+    cols: usize,
+    per: usize,
+    rows: &[T],
+    bind: impl Fn(&mut rusqlite::Statement<'_>, usize, &T) -> rusqlite::Result<()>,
+) -> Result<(), Error> {
+    let sql = |n: usize| {
+        let one = format!("({})", vec!["?"; cols].join(", "));
+        format!("INSERT INTO {into} VALUES {}", vec![one; n].join(", "))
+    };
+    let mut chunks = rows.chunks_exact(per);
+    if rows.len() >= per {
+        let mut stmt = conn.prepare_cached(&sql(per))?;
         for chunk in chunks.by_ref() {
-            for (i, (k, seq)) in chunk.iter().enumerate() {
-                stmt.raw_bind_parameter(2 * i + 1, k)?;
-                stmt.raw_bind_parameter(2 * i + 2, seq)?;
+            for (i, row) in chunk.iter().enumerate() {
+                bind(&mut stmt, i * cols + 1, row)?;
             }
             stmt.raw_execute()?;
         }
     }
     let mut stmt = conn.prepare_cached(&sql(1))?;
-    for (k, seq) in chunks.remainder() {
-        stmt.execute([k, seq])?;
+    for row in chunks.remainder() {
+        bind(&mut stmt, 1, row)?;
+        stmt.raw_execute()?;
     }
     Ok(())
 }
-
-/// Rows per INSERT of [`insert_pairs`]: for tables this narrow, running a
-/// statement costs more than the row it adds.
-const PAIR_ROWS: usize = 128;
 
 /// DDL of the projection tables.
 pub const DDL: &str = r#"

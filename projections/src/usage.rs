@@ -525,41 +525,22 @@ fn bank_filter_changed(
 
 /// Writes pending jobs to `usage_pending`.
 pub fn store_pending(conn: &Connection, jobs: &[PendingJob]) -> Result<(), Error> {
-    /// Rows per INSERT statement: one statement run per row costs more
-    /// than the row itself for a table this narrow.
-    const ROWS: usize = 64;
-    if jobs.is_empty() {
-        return Ok(());
-    }
-    let sql = |rows: usize| {
-        let one = "(?, ?, ?, ?, ?, ?, ?, ?)";
-        format!(
-            "INSERT INTO usage_pending(t_inactive, seq, userid, bank, t_run, nnodes, ncores, ngpus) VALUES {}",
-            vec![one; rows].join(", ")
-        )
-    };
-    let mut chunks = jobs.chunks_exact(ROWS);
-    if jobs.len() >= ROWS {
-        let mut stmt = conn.prepare_cached(&sql(ROWS))?;
-        for chunk in chunks.by_ref() {
-            let mut i = 0;
-            for j in chunk {
-                let bank: &str = &j.bank;
-                let values: [&dyn rusqlite::ToSql; 8] =
-                    [&j.t_inactive, &j.seq, &j.userid, &bank, &j.t_run, &j.nnodes, &j.ncores, &j.ngpus];
-                for v in values {
-                    i += 1;
-                    stmt.raw_bind_parameter(i, v)?;
-                }
+    crate::schema::insert_many(
+        conn,
+        "usage_pending(t_inactive, seq, userid, bank, t_run, nnodes, ncores, ngpus)",
+        8,
+        64,
+        jobs,
+        |stmt, at, j| {
+            let bank: &str = &j.bank;
+            let values: [&dyn rusqlite::ToSql; 8] =
+                [&j.t_inactive, &j.seq, &j.userid, &bank, &j.t_run, &j.nnodes, &j.ncores, &j.ngpus];
+            for (i, v) in values.into_iter().enumerate() {
+                stmt.raw_bind_parameter(at + i, v)?;
             }
-            stmt.raw_execute()?;
-        }
-    }
-    let mut stmt = conn.prepare_cached(&sql(1))?;
-    for j in chunks.remainder() {
-        stmt.execute(params![j.t_inactive, j.seq, j.userid, &*j.bank, j.t_run, j.nnodes, j.ncores, j.ngpus])?;
-    }
-    Ok(())
+            Ok(())
+        },
+    )
 }
 
 /// Applies a `UsageImported` (see docs/migration.md): the imported

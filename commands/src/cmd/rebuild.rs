@@ -80,7 +80,8 @@ fn check(ctx: &Context) -> Result<Output> {
                 Err(e) => unreadable.push(format!("{t}: live table unreadable: {e}")),
             }
         }
-        match job_index_diffs(ledger.conn(), head) {
+        let expected = projections::schema::job_index_of_log(ledger.conn(), head.0 as i64);
+        match expected.map_err(Error::from).and_then(|rows| job_index_diffs(ledger.conn(), head, &rows)) {
             Ok(d) => unreadable.extend(d),
             Err(e) => unreadable.push(format!("job_times, job_ids: live table unreadable: {e}")),
         }
@@ -107,8 +108,11 @@ fn check(ctx: &Context) -> Result<Output> {
 /// [`projections::schema::t_us`] of its `t_inactive` and at its job id.
 /// Both sides are compared in each table's key order, so SQLite sorts
 /// nothing. Returns one line per difference.
-fn job_index_diffs(conn: &rusqlite::Connection, head: Seq) -> Result<Vec<String>> {
-    let expected = projections::schema::job_index_of_log(conn, head.0 as i64)?;
+fn job_index_diffs(
+    conn: &rusqlite::Connection,
+    head: Seq,
+    expected: &projections::schema::JobIndexRows,
+) -> Result<Vec<String>> {
     let mut out = table_diffs(conn, head, "job_times", "t_inactive_us", &expected.times)?;
     out.extend(table_diffs(conn, head, "job_ids", "id", &expected.ids)?);
     Ok(out)
@@ -238,11 +242,14 @@ pub fn cmd_rebuild(ctx: &Context, args: &Args) -> Result<Output> {
     if projections::schema::object_type(ledger.conn(), "main", "job_times")?.is_some()
         && projections::schema::object_type(ledger.conn(), "main", "job_ids")?.is_some()
     {
-        let diffs = job_index_diffs(ledger.conn(), Seq(total))?;
+        // The log is read once: the rows it gives are compared and, when
+        // they differ, written.
+        let expected = projections::schema::job_index_of_log(ledger.conn(), total as i64)?;
+        let diffs = job_index_diffs(ledger.conn(), Seq(total), &expected)?;
         if !diffs.is_empty() {
             let conn = ledger.conn();
             conn.execute_batch("BEGIN IMMEDIATE")?;
-            match projections::schema::fill_job_index(conn) {
+            match projections::schema::replace_job_index(conn, &expected) {
                 Ok(n) => {
                     conn.execute_batch("COMMIT")?;
                     let tables: Vec<&str> = ["job_times", "job_ids"]

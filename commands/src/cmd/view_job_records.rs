@@ -201,10 +201,6 @@ pub fn display_user(ctx: &Context, userid: i64, recorded: Option<String>) -> Str
     u32::try_from(userid).ok().and_then(|u| ctx.users.name_of(u)).or(recorded).unwrap_or_else(|| userid.to_string())
 }
 
-fn dothex(id: u64) -> String {
-    format!("{:04x}.{:04x}.{:04x}.{:04x}", id >> 48, (id >> 32) & 0xffff, (id >> 16) & 0xffff, id & 0xffff)
-}
-
 /// The job id of the `JobRecorded` event at `seq`, decoded from its payload.
 fn exact_id(conn: &rusqlite::Connection, seq: i64) -> Result<u64> {
     let (version, payload): (i64, Vec<u8>) =
@@ -275,8 +271,8 @@ pub fn rows(ctx: &Context, state: &State<'_>, args: &Args) -> Result<Rows> {
             json!(delta),
             json!(id),
             json!(format!("{id:#x}")),
-            json!(dothex(id)),
-            json!(format!("job.{}", dothex(id))),
+            json!(jobs::dothex(id)),
+            json!(format!("job.{}", jobs::dothex(id))),
             json!(f58),
             json!(f58.strip_prefix('ƒ').or_else(|| f58.strip_prefix('f')).unwrap_or(&f58)),
         ]);
