@@ -15,19 +15,28 @@ use rusqlite::Connection;
 /// stop root. `None`, with a notice, when that is impossible here.
 fn fa_unprivileged(db: &Path, args: &[&str]) -> Option<Run> {
     let root = nix::unistd::geteuid().is_root();
-    let mut cmd = if root {
+    let (mut cmd, bin_dir) = if root {
         let ok = Command::new("runuser").args(["-u", "nobody", "--", "true"]).status().is_ok_and(|s| s.success());
         if !ok {
             eprintln!("notice: running as root without runuser/nobody: permission test skipped");
             return None;
         }
+        // A copy of the binary that `nobody` may run: the build's target
+        // directory may sit below a directory only root can enter (a clone
+        // in a `mktemp -d` directory, mode 0700).
+        let bin_dir = tempfile::tempdir().expect("tempdir");
+        std::fs::set_permissions(bin_dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let bin = bin_dir.path().join("flux-account");
+        std::fs::copy(BIN, &bin).expect("copy binary");
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         let mut c = Command::new("runuser");
-        c.args(["-u", "nobody", "--", BIN]);
-        c
+        c.args(["-u", "nobody", "--"]).arg(&bin);
+        (c, Some(bin_dir))
     } else {
-        Command::new(BIN)
+        (Command::new(BIN), None)
     };
     let out = cmd.arg("-p").arg(db).args(args).env("FLUXACCT_NOW", NOW).output().expect("run");
+    drop(bin_dir);
     Some(Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
