@@ -23,12 +23,12 @@ pub mod db;
 mod error;
 #[allow(unsafe_code)] // The libflux-core client: the command line's only FFI.
 pub mod flux;
-pub mod flux_accounting;
 pub mod format;
 pub mod ingest;
 pub mod jobs;
 pub mod litter;
 pub mod live;
+pub mod migrate;
 #[cfg(test)]
 pub mod testing;
 pub mod time;
