@@ -42,6 +42,24 @@ pub fn assoc_rows(assocs: &[Association]) -> Rows {
     rows
 }
 
+/// The bank_table columns as result rows.
+pub fn bank_rows(banks: &[Bank]) -> Rows {
+    let mut rows = Rows::new(Bank::COLUMNS);
+    for b in banks {
+        rows.push(vec![
+            json!(b.bank_id),
+            json!(b.bank),
+            json!(b.active),
+            json!(b.parent_bank),
+            json!(b.shares),
+            json!(b.job_usage),
+            json!(b.priority),
+            json!(b.ignore_older_than),
+        ]);
+    }
+    rows
+}
+
 /// queue_table rows: each row's columns in table order, from its
 /// serialized form (the column names are its field names).
 pub fn queue_rows(queues: &[Queue]) -> Rows {

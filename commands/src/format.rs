@@ -392,6 +392,11 @@ pub fn header_spec(spec: &str) -> String {
     s.trim_end_matches(|c: char| c.is_ascii_alphabetic() || c == '%').trim_end_matches(',').to_string()
 }
 
+/// `col=value, ...` for a whole row.
+pub fn row_text(row: &[(String, rusqlite::types::Value)]) -> String {
+    row.iter().map(|(c, v)| format!("{c}={}", replay::canonical::show_value(v))).collect::<Vec<_>>().join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

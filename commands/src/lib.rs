@@ -13,6 +13,8 @@
 #![deny(unsafe_code)]
 
 pub mod admin;
+pub mod assoc_edit;
+pub mod bank_tree;
 pub mod canon;
 pub mod chain;
 pub mod checkpoint_hook;
@@ -20,6 +22,7 @@ pub mod cli;
 pub mod cmd;
 pub mod context;
 pub mod db;
+pub mod demo_site;
 mod error;
 #[allow(unsafe_code)] // The libflux-core client: the command line's only FFI.
 pub mod flux;
@@ -29,9 +32,11 @@ pub mod jobs;
 pub mod litter;
 pub mod live;
 pub mod migrate;
+pub mod snapshot;
 #[cfg(test)]
 pub mod testing;
 pub mod time;
+pub mod usage_view;
 pub mod validate;
 
 pub use context::{Clock, Context, NoProcesses, NoProgress, NoUsers, Output, Processes, Progress, Users};

@@ -8,10 +8,10 @@ use projections::Event;
 use replay::RowDiff;
 use rusqlite::types::Value;
 
-use crate::cmd::rebuild::row_text;
 use crate::context::{Context, Output};
 use crate::db::{open_read_live, replay_err, resolve_point};
 use crate::error::{Error, Result};
+use crate::format::row_text;
 
 /// List what changed in the projections between two points of history
 /// (each a seq, or a time: epoch seconds with a fraction, or a date): rows

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use projections::events::Event;
 use projections::model::State;
 
-use crate::cmd::edit_user::{check_exists, resolve, row_edit, Fields};
+use crate::assoc_edit::{check_exists, resolve, row_edit, Fields};
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};
 use crate::validate;

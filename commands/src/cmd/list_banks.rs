@@ -2,8 +2,7 @@
 
 use projections::model::State;
 
-use crate::admin::ListOutput;
-use crate::cmd::view_bank::bank_rows;
+use crate::admin::{bank_rows, ListOutput};
 use crate::context::{Context, Output};
 use crate::error::Result;
 

@@ -1,12 +1,10 @@
 //! `priority-update`: write the plugin snapshot and tell mf_priority.so to
 //! load it.
 
-use std::path::PathBuf;
-
-use projections::snapshot::LedgerHead;
-
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};
+use crate::snapshot::{default_snapshot_path, write_snapshot};
+use crate::usage_view::summary;
 
 /// Write the priority plugin's snapshot (a compact, checksummed MessagePack
 /// file reflecting the ledger head), then ask mf_priority.so in the Flux
@@ -17,7 +15,7 @@ use crate::error::{Error, Result};
 pub struct Args {
     /// Where to write the snapshot (default: `<db>.snapshot`).
     #[arg(long)]
-    pub snapshot: Option<PathBuf>,
+    pub snapshot: Option<std::path::PathBuf>,
     /// Only write the snapshot; do not contact Flux (and do not fail
     /// without it).
     #[arg(long = "no-flux")]
@@ -28,13 +26,6 @@ pub struct Args {
     pub verbose: bool,
 }
 
-/// The default snapshot path for a ledger path.
-pub fn default_snapshot_path(db: &std::path::Path) -> PathBuf {
-    let mut s = db.as_os_str().to_owned();
-    s.push(".snapshot");
-    PathBuf::from(s)
-}
-
 /// The association records of the snapshot at `path` (none when there is
 /// no readable snapshot).
 fn association_records(path: &std::path::Path) -> Vec<projections::snapshot::AssociationRecord> {
@@ -42,21 +33,6 @@ fn association_records(path: &std::path::Path) -> Vec<projections::snapshot::Ass
         Ok(s) => s.associations.iter().map(|a| s.association_record(a)).collect(),
         Err(_) => Vec::new(),
     }
-}
-
-/// Builds and writes the snapshot; returns its path and head.
-pub fn write_snapshot(ctx: &Context, path: &std::path::Path) -> Result<LedgerHead> {
-    // What a killed earlier run left behind goes first.
-    crate::litter::sweep_temp_files(path);
-    let db = crate::db::open_read(ctx)?;
-    let conn = db.conn();
-    let head = match db.ledger().head()? {
-        Some((seq, hash)) => LedgerHead { seq, hash },
-        None => return Err(Error::invalid("the ledger is empty; run create-db first")),
-    };
-    let snap = projections::snapshot_build::build_snapshot(conn, head)?;
-    snap.write_atomic(path).map_err(|e| Error::io_msg(format!("cannot write snapshot {}: {e}", path.display())))?;
-    Ok(head)
 }
 
 /// Runs `priority-update`.
@@ -77,13 +53,7 @@ pub fn cmd_priority_update(ctx: &Context, args: &Args) -> Result<Output> {
     let summary = if args.verbose {
         let now = association_records(&path);
         let changed = now.iter().filter(|a| !previous.contains(a)).count();
-        Some(super::update_usage::summary(
-            "priority-update",
-            "changed in the snapshot",
-            changed,
-            now.len(),
-            started.elapsed(),
-        ))
+        Some(summary("priority-update", "changed in the snapshot", changed, now.len(), started.elapsed()))
     } else {
         None
     };

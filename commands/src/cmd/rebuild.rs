@@ -8,6 +8,7 @@ use replay::RowDiff;
 use crate::context::{Context, Output};
 use crate::db::replay_err;
 use crate::error::{Error, Result};
+use crate::format::row_text;
 
 /// Rebuild every projection (banks, associations, queues, projects, factors,
 /// config, usage and fair-share; job records are read from the log itself
@@ -54,11 +55,6 @@ pub fn render_check(diffs: &[RowDiff]) -> String {
         }
     }
     out
-}
-
-/// `col=value, ...` for a whole row.
-pub fn row_text(row: &[(String, rusqlite::types::Value)]) -> String {
-    row.iter().map(|(c, v)| format!("{c}={}", replay::canonical::show_value(v))).collect::<Vec<_>>().join(", ")
 }
 
 fn check(ctx: &Context) -> Result<Output> {
@@ -300,17 +296,6 @@ pub fn cmd_rebuild(ctx: &Context, args: &Args) -> Result<Output> {
         stats.events, stats.checkpoints
     );
     let _ = writeln!(out, "reindexed {} indexes: {}", indexes.len(), indexes.join(", "));
-    out.push_str(&rewrite_snapshot_if_present(ctx)?);
+    out.push_str(&crate::snapshot::rewrite_if_present(ctx)?);
     Ok(Output::text(out))
-}
-
-/// Rewrites the plugin snapshot from the rebuilt projections when the
-/// default snapshot file (`<db>.snapshot`) exists. Returns a report line.
-pub fn rewrite_snapshot_if_present(ctx: &Context) -> Result<String> {
-    let path = crate::cmd::priority_update::default_snapshot_path(&ctx.db_path);
-    if !path.exists() {
-        return Ok(String::new());
-    }
-    let head = crate::cmd::priority_update::write_snapshot(ctx, &path)?;
-    Ok(format!("rewrote the plugin snapshot {} (seq {})\n", path.display(), head.seq))
 }

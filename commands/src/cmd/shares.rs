@@ -1,9 +1,10 @@
 //! `shares`: the bank/association hierarchy with shares, usage and
 //! fair-share (flux-accounting's `flux account-shares` table).
 
-use projections::model::{Association, Bank, State};
+use projections::model::State;
 use serde_json::{json, Value};
 
+use crate::bank_tree::{self, Order, Tree};
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};
 
@@ -27,26 +28,7 @@ pub fn num_text(x: f64) -> String {
 }
 
 fn fs_text(x: f64) -> String {
-    format!("{}", projections::fairshare::round6(x))
-}
-
-struct Tree {
-    bank: Bank,
-    banks: Vec<Tree>,
-    users: Vec<Association>,
-}
-
-fn load(state: &State<'_>, bank: Bank, depth: usize) -> Result<Tree> {
-    let subs = state.sub_banks(&bank.bank)?;
-    let mut t = Tree { bank, banks: Vec::new(), users: Vec::new() };
-    if subs.is_empty() {
-        t.users = state.associations_in_bank(&t.bank.bank)?;
-    } else if depth < 1000 {
-        for s in subs {
-            t.banks.push(load(state, s, depth + 1)?);
-        }
-    }
-    Ok(t)
+    format!("{}", fluxacct_core::fairshare::round6(x))
 }
 
 fn text(t: &Tree, depth: usize, parsable: bool, out: &mut String) {
@@ -104,7 +86,7 @@ fn to_json(t: &Tree) -> Value {
             "active": a.active != 0,
             "shares": a.shares,
             "usage": a.job_usage,
-            "fairshare": projections::fairshare::round6(a.fairshare),
+            "fairshare": fluxacct_core::fairshare::round6(a.fairshare),
         })).collect::<Vec<_>>(),
     })
 }
@@ -114,7 +96,7 @@ pub fn view(state: &State<'_>, args: &Args) -> Result<Output> {
     let Some(root) = state.root_bank()? else {
         return Err(Error::invalid("root bank not found"));
     };
-    let tree = load(state, root, 0)?;
+    let tree = bank_tree::load(state, root, Order::ByName)?;
     if args.json {
         return Ok(Output::line(crate::format::to_pretty_json(&to_json(&tree))));
     }

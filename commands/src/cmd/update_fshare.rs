@@ -5,6 +5,7 @@ use projections::model::State;
 
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};
+use crate::usage_view::{association_values, changed, summary};
 
 /// Recompute the fair-share of every active association from the bank
 /// tree, the shares and the job usage of the last `update-usage` (weighted
@@ -32,7 +33,6 @@ pub fn decide(state: &State<'_>) -> Result<Vec<Event>> {
 
 /// Runs `update-fshare`.
 pub fn cmd_update_fshare(ctx: &Context, args: &Args) -> Result<Output> {
-    use super::update_usage::{association_values, changed, summary};
     let started = std::time::Instant::now();
     let mut before = Default::default();
     let ledger = crate::db::write(ctx, |s| {

@@ -1,8 +1,11 @@
 //! `view-bank`: show a bank, its users, or its subtree.
 
+use fluxacct_core::fairshare::round6;
 use projections::model::{Association, Bank, State};
 use serde_json::json;
 
+use crate::admin::bank_rows;
+use crate::bank_tree::{self, Order, Tree};
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};
 use crate::format::{self, py_float, Rows};
@@ -36,24 +39,6 @@ pub struct Args {
     pub active: bool,
 }
 
-/// The bank_table columns as result rows.
-pub fn bank_rows(banks: &[Bank]) -> Rows {
-    let mut rows = Rows::new(Bank::COLUMNS);
-    for b in banks {
-        rows.push(vec![
-            json!(b.bank_id),
-            json!(b.bank),
-            json!(b.active),
-            json!(b.parent_bank),
-            json!(b.shares),
-            json!(b.job_usage),
-            json!(b.priority),
-            json!(b.ignore_older_than),
-        ]);
-    }
-    rows
-}
-
 fn status(active: i64) -> &'static str {
     if active != 0 {
         "true"
@@ -72,7 +57,7 @@ fn lj(s: &str, w: usize) -> String {
 
 /// Fair-share as shown: rounded to 6 decimals, Python `str()`.
 pub fn fairshare_text(x: f64) -> String {
-    py_float((x * 1e6).round() / 1e6)
+    py_float(round6(x))
 }
 
 struct TreeOpts {
@@ -85,61 +70,54 @@ fn user_visible(a: &Association, o: &TreeOpts) -> bool {
     (!o.concise || a.job_usage > 0.0) && (!o.active_only || a.active != 0)
 }
 
-fn walk(state: &State<'_>, bank: &Bank, depth: usize, o: &TreeOpts, out: &mut String) -> Result<()> {
+fn walk(t: &Tree, depth: usize, o: &TreeOpts, out: &mut String) {
     let prefix = " ".repeat(depth + 1);
-    let subs = state.sub_banks(&bank.bank)?;
-    let mut subs_in_order = subs;
-    subs_in_order.sort_by_key(|b| b.bank_id);
-    if !subs_in_order.is_empty() {
-        for sb in &subs_in_order {
-            if o.parsable {
-                out.push_str(&format!(
-                    "{prefix}{}||{}|{}|{}\n",
-                    sb.bank,
-                    status(sb.active),
-                    sb.shares,
-                    py_float(sb.job_usage)
-                ));
-            } else {
-                out.push_str(&format!(
-                    "{prefix}{}{}{}{}{}\n",
-                    lj(&sb.bank, 20),
-                    rj("", 20usize.saturating_sub(prefix.len())),
-                    rj(status(sb.active), 20),
-                    rj(&sb.shares.to_string(), 20),
-                    rj(&py_float(sb.job_usage), 20)
-                ));
-            }
-            walk(state, sb, depth + 1, o, out)?;
+    for sub in &t.banks {
+        let sb = &sub.bank;
+        if o.parsable {
+            out.push_str(&format!(
+                "{prefix}{}||{}|{}|{}\n",
+                sb.bank,
+                status(sb.active),
+                sb.shares,
+                py_float(sb.job_usage)
+            ));
+        } else {
+            out.push_str(&format!(
+                "{prefix}{}{}{}{}{}\n",
+                lj(&sb.bank, 20),
+                rj("", 20usize.saturating_sub(prefix.len())),
+                rj(status(sb.active), 20),
+                rj(&sb.shares.to_string(), 20),
+                rj(&py_float(sb.job_usage), 20)
+            ));
         }
-    } else {
-        let mut users = state.associations_in_bank(&bank.bank)?;
-        users.sort_by_key(|a| a.creation_time);
-        for a in users.iter().filter(|a| user_visible(a, o)) {
-            if o.parsable {
-                out.push_str(&format!(
-                    "{prefix}{}|{}|{}|{}|{}|{}\n",
-                    bank.bank,
-                    a.username,
-                    status(a.active),
-                    a.shares,
-                    py_float(a.job_usage),
-                    fairshare_text(a.fairshare)
-                ));
-            } else {
-                out.push_str(&format!(
-                    "{prefix}{}{}{}{}{}{}\n",
-                    lj(&bank.bank, 20),
-                    rj(&a.username, 20usize.saturating_sub(prefix.len())),
-                    rj(status(a.active), 20),
-                    rj(&a.shares.to_string(), 20),
-                    rj(&py_float(a.job_usage), 20),
-                    rj(&fairshare_text(a.fairshare), 20)
-                ));
-            }
+        walk(sub, depth + 1, o, out);
+    }
+    let bank = &t.bank;
+    for a in t.users.iter().filter(|a| user_visible(a, o)) {
+        if o.parsable {
+            out.push_str(&format!(
+                "{prefix}{}|{}|{}|{}|{}|{}\n",
+                bank.bank,
+                a.username,
+                status(a.active),
+                a.shares,
+                py_float(a.job_usage),
+                fairshare_text(a.fairshare)
+            ));
+        } else {
+            out.push_str(&format!(
+                "{prefix}{}{}{}{}{}{}\n",
+                lj(&bank.bank, 20),
+                rj(&a.username, 20usize.saturating_sub(prefix.len())),
+                rj(status(a.active), 20),
+                rj(&a.shares.to_string(), 20),
+                rj(&py_float(a.job_usage), 20),
+                rj(&fairshare_text(a.fairshare), 20)
+            ));
         }
     }
-    Ok(())
 }
 
 /// The `--tree` text for `bank` (ends with a newline).
@@ -169,7 +147,7 @@ pub fn tree(state: &State<'_>, bank: &Bank, parsable: bool, concise: bool, activ
             rj(&usage, 20)
         ));
     }
-    walk(state, bank, 0, &o, &mut out)?;
+    walk(&bank_tree::load(state, bank.clone(), Order::ByCreation)?, 0, &o, &mut out);
     Ok(out)
 }
 
@@ -209,7 +187,7 @@ pub fn view(state: &State<'_>, args: &Args) -> Result<Output> {
                     json!(a.default_bank),
                     json!(a.shares),
                     json!(a.job_usage),
-                    json!((a.fairshare * 1e6).round() / 1e6),
+                    json!(round6(a.fairshare)),
                 ]);
             }
             text.push_str("\n\n");

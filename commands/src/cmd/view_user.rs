@@ -37,7 +37,7 @@ pub fn view(state: &State<'_>, args: &Args) -> Result<Output> {
         return Err(Error::invalid(not_found));
     }
     if args.job_usage {
-        let usage = crate::cmd::update_usage::usage_rows(state, &args.username)?;
+        let usage = crate::usage_view::usage_rows(state, &args.username)?;
         let text = match (&args.format, args.parsable) {
             (Some(fmt), _) => crate::format::as_format(&usage, fmt)?,
             (None, true) => crate::format::as_table(&usage),
