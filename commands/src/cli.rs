@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::cmd;
 use crate::context::{Context, Output};
@@ -279,8 +279,8 @@ pub fn run(ctx: &Context, command: &Command) -> Result<Output> {
         Command::ImportDb(a) => cmd::import_db::cmd_import_db(ctx, a),
         Command::ExportDb(a) => cmd::export_db::cmd_export_db(ctx, a),
         Command::PopDb(a) => cmd::pop_db::cmd_pop_db(ctx, a),
-        Command::Completions(a) => cmd::completions::cmd_completions(ctx, a),
-        Command::Man(a) => cmd::man::cmd_man(ctx, a),
+        Command::Completions(a) => cmd::completions::cmd_completions(ctx, a, Cli::command()),
+        Command::Man(a) => cmd::man::cmd_man(ctx, a, Cli::command()),
         Command::FairshareEmulate(a) => cmd::fairshare_emulate::cmd_fairshare_emulate(ctx, a),
         Command::ScrubOldJobs(a) => cmd::scrub_old_jobs::cmd_scrub_old_jobs(ctx, a),
         Command::SyncUserids(a) => cmd::sync_userids::cmd_sync_userids(ctx, a),
@@ -398,5 +398,25 @@ mod multi_char_short_tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn completions_come_from_the_cli_definition() {
+        let ctx = Context::for_tests("/nonexistent", 0);
+        let bash = cmd::completions::cmd_completions(
+            &ctx,
+            &cmd::completions::Args { shell: clap_complete::Shell::Bash },
+            Cli::command(),
+        )
+        .unwrap()
+        .stdout;
+        assert!(bash.contains("view-job-records") && bash.contains("--parent-bank"));
+    }
+
+    #[test]
+    fn man_comes_from_the_cli_definition() {
+        let ctx = Context::for_tests("/nonexistent", 0);
+        let man = cmd::man::cmd_man(&ctx, &cmd::man::Args {}, Cli::command()).unwrap().stdout;
+        assert!(man.contains("flux\\-account") && man.contains("add\\-user"), "{man}");
     }
 }

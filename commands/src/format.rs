@@ -106,20 +106,48 @@ fn table_cell(col: &str, v: &Value) -> String {
 pub fn as_table(rows: &Rows) -> String {
     let cells: Vec<Vec<String>> =
         rows.rows.iter().map(|r| rows.columns.iter().zip(r).map(|(c, v)| table_cell(c, v)).collect()).collect();
-    let widths: Vec<usize> = rows
-        .columns
+    let header: Vec<&str> = rows.columns.iter().map(String::as_str).collect();
+    pipe_lines(&header, &cells, PipeStyle { rule: true, pad_last: true }).join("\n")
+}
+
+/// How [`pipe_lines`] lays out a table.
+#[derive(Debug, Clone, Copy)]
+pub struct PipeStyle {
+    /// A `-+-` rule under the header.
+    pub rule: bool,
+    /// Whether the last column is padded to its width too.
+    pub pad_last: bool,
+}
+
+/// The lines of a table with `" | "` between columns: the header, then
+/// each row of `cells`, every cell left-justified to its column's width
+/// (the widest cell or header, in characters).
+pub fn pipe_lines(header: &[&str], cells: &[Vec<String>], style: PipeStyle) -> Vec<String> {
+    let widths: Vec<usize> = header
         .iter()
         .enumerate()
         .map(|(i, c)| cells.iter().map(|r| r[i].chars().count()).max().unwrap_or(0).max(c.chars().count()))
         .collect();
-    let pad = |s: &str, w: usize| format!("{s}{}", " ".repeat(w.saturating_sub(s.chars().count())));
+    let n = widths.len();
+    let line = |items: &mut dyn Iterator<Item = &str>| -> String {
+        items
+            .enumerate()
+            .map(|(i, s)| {
+                let pad = if i + 1 == n && !style.pad_last { 0 } else { widths[i].saturating_sub(s.chars().count()) };
+                format!("{s}{}", " ".repeat(pad))
+            })
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
     let mut out = Vec::with_capacity(cells.len() + 2);
-    out.push(rows.columns.iter().zip(&widths).map(|(c, &w)| pad(c, w)).collect::<Vec<_>>().join(" | "));
-    out.push(widths.iter().map(|&w| "-".repeat(w)).collect::<Vec<_>>().join("-+-"));
-    for r in &cells {
-        out.push(r.iter().zip(&widths).map(|(c, &w)| pad(c, w)).collect::<Vec<_>>().join(" | "));
+    out.push(line(&mut header.iter().copied()));
+    if style.rule {
+        out.push(widths.iter().map(|&w| "-".repeat(w)).collect::<Vec<_>>().join("-+-"));
     }
-    out.join("\n")
+    for r in cells {
+        out.push(line(&mut r.iter().map(String::as_str)));
+    }
+    out
 }
 
 /// The JSON layout: a list of objects (indent 2) with keys in column order,

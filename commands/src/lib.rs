@@ -32,6 +32,7 @@ pub mod jobs;
 pub mod litter;
 pub mod live;
 pub mod migrate;
+pub mod names;
 pub mod snapshot;
 #[cfg(test)]
 pub mod testing;

@@ -5,8 +5,9 @@ use serde_json::{json, Value};
 
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};
-use crate::format::Rows;
+use crate::format::{self, Rows};
 use crate::jobs;
+use crate::names::{display_user, user_uid};
 
 /// List recorded jobs. Filters are AND-ed. Duration expressions are
 /// `"<op> <number>"` with op one of `<`, `<=`, `=`, `>=`, `>` (seconds).
@@ -77,29 +78,18 @@ pub fn rejected(state: &State<'_>, jobid: Option<u64>) -> Result<String> {
             e.reason,
         ]);
     }
-    let widths: Vec<usize> = (0..head.len())
-        .map(|i| cells.iter().map(|c| c[i].chars().count()).max().unwrap_or(0).max(head[i].len()))
-        .collect();
-    let line = |items: Vec<String>| -> String {
-        let n = items.len();
-        items
-            .into_iter()
-            .enumerate()
-            .map(|(i, s)| {
-                // The last column (the reason) is not padded.
-                let pad = if i + 1 == n { 0 } else { widths[i].saturating_sub(s.chars().count()) };
-                format!("{s}{}", " ".repeat(pad))
-            })
-            .collect::<Vec<_>>()
-            .join(" | ")
-    };
-    let mut out = line(head.iter().map(|h| h.to_string()).collect());
-    out.push('\n');
-    for c in cells {
-        out.push_str(&line(c));
+    // The last column (the reason) is not padded.
+    Ok(lines(&head, &cells, false))
+}
+
+/// The lines of a listing, each ending in a newline.
+fn lines(head: &[&str], cells: &[Vec<String>], pad_last: bool) -> String {
+    let mut out = String::new();
+    for l in format::pipe_lines(head, cells, format::PipeStyle { rule: false, pad_last }) {
+        out.push_str(&l);
         out.push('\n');
     }
-    Ok(out)
+    out
 }
 
 /// A comparison `<op> <number>`.
@@ -182,24 +172,6 @@ pub const COLUMNS: &[&str] = &[
     "actual_duration",
     "duration_delta",
 ];
-
-/// The uid to filter on for `--user` (passwd, else association_table;
-/// 4294967295, which matches nothing, if unknown).
-pub fn user_uid(ctx: &Context, state: &State<'_>, user: &str) -> Result<i64> {
-    if let Some(uid) = ctx.users.uid_of(user) {
-        return Ok(uid as i64);
-    }
-    if let Some(a) = state.associations_of_user(user)?.first() {
-        return Ok(a.userid);
-    }
-    Ok(user.parse::<i64>().unwrap_or(projections::events::USERID_UNKNOWN))
-}
-
-/// Display name of a job's user: passwd name, else the recorded name, else
-/// the uid.
-pub fn display_user(ctx: &Context, userid: i64, recorded: Option<String>) -> String {
-    u32::try_from(userid).ok().and_then(|u| ctx.users.name_of(u)).or(recorded).unwrap_or_else(|| userid.to_string())
-}
 
 /// The job id of the `JobRecorded` event at `seq`, decoded from its payload.
 fn exact_id(conn: &rusqlite::Connection, seq: i64) -> Result<u64> {
@@ -292,26 +264,7 @@ pub fn table(rows: &Rows) -> String {
         }
     };
     let cells: Vec<Vec<String>> = rows.rows.iter().map(|r| idx.iter().map(|&i| cell(&r[i])).collect()).collect();
-    let widths: Vec<usize> = COLUMNS
-        .iter()
-        .enumerate()
-        .map(|(i, c)| cells.iter().map(|r| r[i].chars().count()).max().unwrap_or(0).max(c.len()))
-        .collect();
-    let line = |items: Vec<String>| -> String {
-        items
-            .iter()
-            .zip(&widths)
-            .map(|(s, &w)| format!("{s}{}", " ".repeat(w.saturating_sub(s.chars().count()))))
-            .collect::<Vec<_>>()
-            .join(" | ")
-    };
-    let mut out = line(COLUMNS.iter().map(|c| c.to_string()).collect());
-    out.push('\n');
-    for r in cells {
-        out.push_str(&line(r));
-        out.push('\n');
-    }
-    out
+    lines(COLUMNS, &cells, true)
 }
 
 /// Read-only: renders the listing.

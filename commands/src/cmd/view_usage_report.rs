@@ -6,6 +6,7 @@ use projections::model::State;
 
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};
+use crate::names::{display_user, user_uid};
 
 /// Report node usage (nnodes × elapsed, resource weights ignored) of the
 /// jobs that ended between `--start` and `--end`, grouped by association,
@@ -69,7 +70,7 @@ pub fn report(ctx: &Context, state: &State<'_>, args: &Args) -> Result<String> {
     };
     let bins = parse_bins(args.job_size_bins.as_deref())?;
     let uid = match &args.username {
-        Some(u) => Some(super::view_job_records::user_uid(ctx, state, u)?),
+        Some(u) => Some(user_uid(ctx, state, u)?),
         None => None,
     };
     let mut stmt = state.conn().prepare(
@@ -91,8 +92,7 @@ pub fn report(ctx: &Context, state: &State<'_>, args: &Args) -> Result<String> {
         let bank: String = r.get(2)?;
         let nnodes: i64 = r.get(3)?;
         let usage = nnodes as f64 * (r.get::<_, f64>(5)? - r.get::<_, f64>(4)?);
-        let user =
-            names.entry(userid).or_insert_with(|| super::view_job_records::display_user(ctx, userid, recorded)).clone();
+        let user = names.entry(userid).or_insert_with(|| display_user(ctx, userid, recorded)).clone();
         let key = match args.report_type.as_str() {
             "byuser" => user,
             "bybank" => bank,
