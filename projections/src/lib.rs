@@ -20,6 +20,7 @@ mod error;
 
 pub mod apply;
 pub mod model;
+pub mod repair;
 pub mod schema;
 pub mod snapshot_build;
 pub mod usage;
