@@ -1,4 +1,4 @@
-//! Admin-path benches (issue 2):
+//! Admin-path benches:
 //!
 //! * `add_user_process_10k`: one `flux-account add-user` as a whole
 //!   process against a ledger holding 10k associations (target < 5 ms).
@@ -6,7 +6,7 @@
 //!   1000 per transaction (target >= 20k events/s).
 //! * `demo_process`: one whole `flux-account demo` process (sample site,
 //!   400 job records, update-usage, update-fshare, snapshot, chart, verify,
-//!   checkpoint) into a new ledger (target < 1 s, issue 13).
+//!   checkpoint) into a new ledger (target < 1 s).
 //!
 //! The first bench needs the release binary; it builds it with `cargo
 //! build --release -p fluxacct-commands --bin flux-account` (into the same

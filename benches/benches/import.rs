@@ -1,4 +1,4 @@
-//! Import bench (issue 11): `flux-account import-db` of a flux-accounting
+//! Import bench: `flux-account import-db` of a flux-accounting
 //! database with 10k associations and 1M job rows, as one whole process
 //! (target < 10 s).
 //!

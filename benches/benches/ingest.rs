@@ -1,4 +1,4 @@
-//! Ingest benches (issue 14), whole processes as a user runs them:
+//! Ingest benches, whole processes as a user runs them:
 //!
 //! * `ingest/from_file_1m`: `flux-account fetch-job-records --from-file`
 //!   on 1 000 000 jobs as `flux jobs`-style JSON lines (gen_site shape: R

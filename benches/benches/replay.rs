@@ -1,4 +1,4 @@
-//! Issue 5 benches: chain verification (alone, and with SQLite's
+//! Replay benches: chain verification (alone, and with SQLite's
 //! quick_check beside it as `verify --file` runs it), full rebuild of all projections,
 //! and `--as-of` on a recent point, on a generated ledger
 //! (`fixtures::big`, cached under the target directory).

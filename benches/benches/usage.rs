@@ -1,4 +1,4 @@
-//! Issue 3 benches on a synthetic site (fixtures::site): 10k associations
+//! Usage and fair-share benches on a synthetic site (fixtures::site): 10k associations
 //! under 500 banks, 1M job records over 8 weeks.
 //!
 //! * `ingest_100k_jobs`: append + apply 100k `JobRecorded` (with the

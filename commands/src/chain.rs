@@ -1,4 +1,4 @@
-//! The broken-chain rules of the write path (issue 15): the incremental
+//! The broken-chain rules of the write path: the incremental
 //! chain check of `update-usage`, and the error that refuses writes.
 
 use ledger::integrity;

@@ -1,4 +1,4 @@
-//! A broken hash chain stops the writes (issue 15): the O(1) head check of
+//! A broken hash chain stops the writes: the O(1) head check of
 //! every write, the incremental check of `update-usage`, the break that
 //! `verify` records, and `repair --accept-break`.
 

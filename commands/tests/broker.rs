@@ -6,7 +6,8 @@
 //! (tests/tests/plugin_abi.rs) stays the fast, broker-free test of the
 //! plugin's callbacks.
 //!
-//! Issue 12 §2's points are the test names' prefixes (`p1_…` … `p7_…`).
+//! The test names' prefixes (`p1_…` … `p7_…`) number the points checked,
+//! from loading a snapshot to the broker going away.
 
 mod flux_instance;
 
@@ -62,7 +63,7 @@ fn checklist(inst: &Instance, how: &str) {
     assert_eq!(a["cur_active_jobs"], 0, "{how}");
 }
 
-/// §2.1: loaded with `snapshot=` and with `config=$(flux account
+/// Loaded with `snapshot=` and with `config=$(flux account
 /// export-json)` (the `flux` driver running fluxacct's `flux-account`).
 /// The third way (job-manager.toml, after a restart) is in
 /// `p1_p6_toml_plugin_after_restart_prioritizes_pending_jobs_at_once`.
@@ -82,7 +83,7 @@ fn p1_plugin_loads_with_snapshot_and_with_export_json_config() {
     assert!(r.err.contains("cannot find user/bank or user/default bank entry for uid"), "{}", r.err);
 }
 
-/// §2.5: the instance owner's jobs run although the owner has no
+/// The instance owner's jobs run although the owner has no
 /// association (the plugin gives it flux-accounting's synthetic one).
 #[test]
 fn p5_owner_without_association_runs() {
@@ -101,7 +102,7 @@ fn p5_owner_without_association_runs() {
     assert_eq!(j["bank"], owner().1, "{j}");
 }
 
-/// §2.7: `priority-update` with no reachable instance fails with one line
+/// `priority-update` with no reachable instance fails with one line
 /// naming what was tried, unless `--no-flux`.
 #[test]
 fn p7_priority_update_without_instance_fails_in_one_line() {
@@ -141,7 +142,7 @@ fn limited(inst: &Instance, limits: &[&str]) {
     inst.load_plugin();
 }
 
-/// §2.2: max_active_jobs rejects at submit with the reference's text;
+/// Max_active_jobs rejects at submit with the reference's text;
 /// `--urgency` and `--setattr=system.bank` reach the plugin.
 #[test]
 fn p2_max_active_jobs_rejects_with_the_reference_text() {
@@ -163,7 +164,7 @@ fn p2_max_active_jobs_rejects_with_the_reference_text() {
     inst.ok(&["cancel", &a, &b, &c]);
 }
 
-/// §2.2: max_running_jobs holds a job with `max-running-jobs-user-limit`
+/// Max_running_jobs holds a job with `max-running-jobs-user-limit`
 /// and releases it when the running job finishes.
 #[test]
 fn p2_max_running_jobs_holds_then_releases() {
@@ -181,7 +182,7 @@ fn p2_max_running_jobs_holds_then_releases() {
     assert_eq!(inst.job(&b)["result"], "COMPLETED");
 }
 
-/// §2.2: per-queue limits with flux-core queues: a queue the association
+/// Per-queue limits with flux-core queues: a queue the association
 /// may not use is refused, the queue's running-jobs limit holds and
 /// releases, and the queue's priority is in the job's priority.
 #[test]
@@ -213,7 +214,7 @@ fn p2_queue_limits() {
     assert_eq!(inst.job(&b)["result"], "COMPLETED");
 }
 
-/// §2.2: max_nodes/max_cores on a 2-broker instance: a job bigger than the
+/// Max_nodes/max_cores on a 2-broker instance: a job bigger than the
 /// limit is refused, one that would exceed it with the running jobs is held
 /// with `max-resources-user-limit` and released when room frees up.
 #[test]
@@ -278,7 +279,7 @@ fn assert_recorded_match(inst: &Instance, ran: &[Value]) {
     }
 }
 
-/// §2.3: jobs as two banks of the same user, then the seed's cron line
+/// Jobs as two banks of the same user, then the seed's cron line
 /// through the `flux` driver: the recorded jobs equal `flux jobs -a`,
 /// usage and fair-share moved, pending jobs were reprioritized.
 #[test]
@@ -315,7 +316,7 @@ fn p3_cron_pipeline_end_to_end() {
     inst.ok(&["queue", "start"]);
 }
 
-/// §2.4: live fetch, the hard cases: running and pending jobs are not
+/// Live fetch, the hard cases: running and pending jobs are not
 /// recorded and are picked up later; a job canceled while running is
 /// recorded with its run time, and with its `R` as updated when its
 /// duration was raised (a `resource-update` event: R is read from the KVS,
@@ -389,7 +390,7 @@ fn p4_live_fetch_hard_cases() {
     assert!(inst.recorded_at(&guest).is_empty());
 }
 
-/// §2.4 (many jobs), §2.7 (broker gone mid-fetch) and issue 14's point 6:
+/// Many jobs, the broker gone mid-fetch, and the live fetch's timing:
 /// a few thousand `true` jobs are all recorded once; the fetch is timed
 /// next to `flux jobs -a -c 0 --json`; a fetch into a fresh ledger whose
 /// broker is killed midway exits non-zero and leaves whole batches only.
@@ -454,7 +455,7 @@ fn p4_p7_thousands_of_jobs_then_broker_dies_mid_fetch() {
     note(&format!("broker suite: broker killed mid-fetch: {n} records kept, fetch said: {}", r.err.trim()));
 }
 
-/// §2.7: reloading the plugin with a bad snapshot is refused and the old
+/// Reloading the plugin with a bad snapshot is refused and the old
 /// data stays in force.
 #[test]
 fn p7_bad_snapshot_reload_keeps_the_old_data() {
@@ -508,7 +509,7 @@ fn raise_bank_a(inst: &Instance) {
     inst.account_ok(&["edit-bank", "A", "--priority=10"]);
 }
 
-/// §2.1 (third way) and §2.6: the plugin configured in job-manager.toml
+/// The plugin configured in job-manager.toml
 /// with a snapshot is loaded at a broker restart, and after a restart
 /// pending jobs get the new snapshot's priorities at once, before any cron
 /// run.

@@ -1,4 +1,4 @@
-//! Issue 13 §3, acceptance point 3: what admins type by habit. The duration
+//! What admins type by habit. The duration
 //! trap, clap's whole usage errors (exit 2), argparse-style option
 //! prefixes, dates read and shown in the local time zone, epoch `--as-of`,
 //! the right errors, warnings on stdout, `-v` summaries and clock steps.

@@ -37,7 +37,7 @@ fn demo_builds_a_site_and_refuses_existing_files() {
     assert!(e.contains("already exists"), "{e}");
 }
 
-/// Issue 13 §4: the demo runs the whole pipeline, so the tree it prints has
+/// The demo runs the whole pipeline, so the tree it prints has
 /// fair-share values that differ between users, it names the snapshot it
 /// wrote, and its ledger verifies.
 #[test]

@@ -1,4 +1,4 @@
-//! Issue 13 §1, acceptance point 1: ordinary local users can read a ledger
+//! Ordinary local users can read a ledger
 //! that another user owns, and see the owner's latest data after every
 //! owner write; their writes are refused with one line and change nothing.
 //!

@@ -1,4 +1,4 @@
-//! Corruption catalogue (issue 15): flipped bytes in an index page of the
+//! Corruption catalogue: flipped bytes in an index page of the
 //! log, a projection row, an event row and the header, and a truncated
 //! file, each reported by `verify` with its cause (damage inside the file's
 //! pages by `verify --file`, which runs SQLite's `quick_check` beside the

@@ -1,4 +1,4 @@
-//! `fairshare-emulate` (issue 13 §2): offline fair-share from the JSON that
+//! `fairshare-emulate`: offline fair-share from the JSON that
 //! `export-db -F` prints gives the same values as `update-fshare` on the
 //! same tree: on flux-accounting's own hierarchy fixtures (which need
 //! `../shared`; these tests FAIL when it is missing) and on a ledger after

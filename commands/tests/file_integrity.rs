@@ -1,4 +1,4 @@
-//! The ledger file stays sound (issue 15): no index over JSON floats, so
+//! The ledger file stays sound: no index over JSON floats, so
 //! `PRAGMA integrity_check` passes with the bundled SQLite and with the
 //! system `sqlite3`; old ledgers are upgraded.
 
@@ -85,7 +85,7 @@ fn system_integrity(path: &Path) -> Option<String> {
     }
 }
 
-/// The time of the issue's report, which Debian's SQLite 3.40 read
+/// The reported job end time that Debian's SQLite 3.40 read
 /// differently from the bundled one in the old `events_job_t_inactive`.
 const REPORTED: f64 = 1790534011.063887;
 
@@ -158,7 +158,7 @@ fn system_sqlite3_integrity_check_passes() {
     }
 }
 
-/// Pins the failure the issue reported: with the old expression index the
+/// Pins the reported failure: with the old expression index the
 /// system SQLite (3.40) found a row missing from it; the test fails if such
 /// an index is ever created again.
 #[test]

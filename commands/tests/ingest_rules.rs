@@ -1,4 +1,4 @@
-//! Issue 14: every ingest rule (docs/ingest.md) rejects the bad record
+//! Every ingest rule (docs/ingest.md) rejects the bad record
 //! alone: a `JobRejected` event with the reason, the good records
 //! recorded, exit status 3, the summary line, `view-job-records
 //! --rejected`, and no usage from the bad record. Plus the messages for
@@ -144,7 +144,7 @@ fn rule_missing_t_inactive() {
 
 #[test]
 fn rule_t_inactive_before_t_run() {
-    // The issue's negative-usage record.
+    // A record that would give negative usage.
     rejected_alone(&with(2, |j| j["t_inactive"] = json!(j["t_run"].as_f64().expect("t") - 50.0)), "is before t_run");
 }
 

@@ -1,4 +1,4 @@
-//! Issue 14: whatever records an ingest is given (times out of order,
+//! Usage never goes negative: whatever records an ingest is given (times out of order,
 //! negative or far in the future, absurd counts, bad uids, repeated ids,
 //! garbage lines), usage never goes below zero: after `fetch-job-records`
 //! and `update-usage`, every usage bin, association and bank usage is ≥ 0,

@@ -1,4 +1,4 @@
-//! `jobs USERNAME` (issue 13 §2) against a real flux-core broker: a ledger
+//! `jobs USERNAME` against a real flux-core broker: a ledger
 //! site, its snapshot loaded by the real `mf_priority.so` in a `flux start`
 //! instance, pending jobs in two banks, then `flux-account jobs` with its
 //! options. The broker is the real-broker suite's (`flux_instance::install`:

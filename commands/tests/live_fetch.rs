@@ -1,4 +1,4 @@
-//! Issue 14: the live source against a real flux-core broker: jobs are
+//! The live source against a real flux-core broker: jobs are
 //! fetched in `t_inactive` order through several job-list windows with
 //! their `R` lookups in flight, a second fetch resumes after the
 //! newest recorded job, and the records equal those of `flux jobs -a

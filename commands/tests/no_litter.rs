@@ -1,4 +1,4 @@
-//! No litter (issue 15): a `priority-update` killed with SIGKILL at random
+//! No litter: a `priority-update` killed with SIGKILL at random
 //! moments leaves no temporary file once the next run has finished.
 
 mod common;

@@ -1,4 +1,4 @@
-//! Errors name the real cause when a ledger cannot be opened (issue 15):
+//! Errors name the real cause when a ledger cannot be opened:
 //! one line each, exit 1, one test per cause.
 
 mod common;

@@ -1,4 +1,4 @@
-//! Black-box tests of issue 5: `rebuild [--check]`, `--as-of`, `diff`,
+//! Black-box tests of replay: `rebuild [--check]`, `--as-of`, `diff`,
 //! `checkpoint` and `verify --checkpoint`.
 
 use std::path::{Path, PathBuf};
@@ -57,7 +57,7 @@ fn site(dir: &Path) -> PathBuf {
     ok_at(&db, d2, &["add-user", "--username", "bob", "--bank", "B", "--userid", "1002"]);
     let _ = fa_at(&db, d2, &["add-queue", "batch"]);
     let _ = fa_at(&db, d2, &["add-project", "physics"]);
-    // Job records and usage updates (issue 4's commands).
+    // Job records and usage updates.
     let d3 = "2026-01-03";
     let t0 = 1_767_225_600.0_f64; // 2026-01-01
     let mut jobs = String::new();

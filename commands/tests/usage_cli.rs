@@ -1,5 +1,5 @@
 //! Black-box tests of job ingest, usage, fair-share and the usage reports
-//! through the `flux-account` binary (issue 3, acceptance points 1–6).
+//! through the `flux-account` binary.
 //! Time is fixed with `FLUXACCT_NOW`; nothing sleeps.
 
 use std::io::Write;
@@ -141,7 +141,7 @@ fn seed_003_job_usage_16089() {
     for (i, n) in [2, 2, 2, 1, 1].iter().enumerate() {
         let end = mid(4) + i as f64;
         let mut j = job(102 + i as u64, 1002, "C", *n, 2000.0, end);
-        // R agrees with nnodes (issue 14 rejects a record whose counts
+        // R agrees with nnodes (the ingest rejects a record whose counts
         // contradict its R).
         let ranks = if *n == 1 { "0" } else { "0-1" };
         j["R"] = json!({"version": 1, "execution": {"R_lite": [{"rank": ranks, "children": {"core": "0"}}]}});
@@ -429,7 +429,7 @@ fn fairshare_t1053_cli() {
 }
 
 /// Acceptance 5: ingest is idempotent, and a malformed record is rejected
-/// alone (issue 14), naming the line.
+/// alone, naming the line.
 #[test]
 fn idempotent_ingest_and_bad_records_rejected_alone() {
     let s = Site::new();

@@ -1,4 +1,4 @@
-//! Issue 13 §2: the commands flux-accounting users rely on that fluxacct
+//! The commands flux-accounting users rely on that fluxacct once
 //! lacked (`sync-userids`, `scrub-old-jobs`, `-msn`/`-msc`, `-v`), as
 //! black-box CLI tests. (`fairshare-emulate`: fairshare_emulate_cli.rs;
 //! `view-user -J`: usage_cli.rs; `jobs`: jobs_cli.rs.)
