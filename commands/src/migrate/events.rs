@@ -62,8 +62,8 @@ pub fn usage_event(site: &Site) -> Event {
 }
 
 /// Pure: the job record of one source `jobs` row.
-/// The straightforward reading that pins [`super::jobs::for_each_job`]
-/// (a unit test compares the two), hence test-only.
+/// The straightforward reading that pins the streaming one of the jobs
+/// module (a unit test compares the two), hence test-only.
 #[cfg(test)]
 pub(crate) fn job_event(r: &Row) -> Result<JobRecorded> {
     let id = match r.json("id") {
