@@ -226,3 +226,49 @@ pub fn reindex_all(conn: &Connection) -> Result<Vec<String>, Error> {
     conn.execute_batch("REINDEX")?;
     Ok(indexes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(times: &[(i64, i64)], ids: &[(i64, i64)]) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE job_times (t_inactive_us INTEGER, seq INTEGER); CREATE TABLE job_ids (id INTEGER, seq INTEGER);",
+        )
+        .unwrap();
+        for (k, s) in times {
+            conn.execute("INSERT INTO job_times VALUES (?1, ?2)", [k, s]).unwrap();
+        }
+        for (k, s) in ids {
+            conn.execute("INSERT INTO job_ids VALUES (?1, ?2)", [k, s]).unwrap();
+        }
+        conn
+    }
+
+    #[test]
+    fn job_index_diffs_name_missing_extra_and_malformed_rows_up_to_head() {
+        let conn = index(&[(10, 1), (30, 3), (50, 9)], &[(7, 1), (8, 2)]);
+        conn.execute("INSERT INTO job_ids VALUES ('x', 2)", []).unwrap();
+        let expected = JobIndexRows { times: vec![(10, 1), (20, 2)], ids: vec![(7, 1), (8, 2)] };
+        let lines: Vec<String> =
+            job_index_diffs(&conn, 5, &expected).unwrap().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            [
+                "job_times [seq=2, t_inactive_us=20]: row missing from live (produced by the log)",
+                "job_times [seq=3, t_inactive_us=30]: row in live only (not produced by the log)",
+                "job_ids: a row is not two integers",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_job_index_that_matches_the_log_is_left_alone() {
+        let conn = index(&[], &[]);
+        conn.execute_batch("CREATE TABLE events (seq INTEGER, kind TEXT, version INTEGER, payload BLOB);").unwrap();
+        assert_eq!(repair_job_index(&conn, 0).unwrap(), None);
+        let without = Connection::open_in_memory().unwrap();
+        assert_eq!(repair_job_index(&without, 0).unwrap(), None, "no job index, nothing to repair");
+    }
+}
