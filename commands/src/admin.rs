@@ -1,6 +1,7 @@
 //! Helpers shared by the admin commands: result rows for each projection
-//! table, output selection (`--fields`, `-o/--format`, `--json`, tables),
-//! and the user-removal cascade (disable or delete associations, then fix
+//! table (bank_table's for `view-bank` and `list-banks`), output
+//! selection (`--fields`, `-o/--format`, `--json`, tables), and the
+//! user-removal cascade (disable or delete associations, then fix
 //! up default banks) used by `delete-user` and `delete-bank`, and the
 //! still-referenced warning of `delete-queue` and `delete-project`.
 

@@ -9,6 +9,11 @@
 //! The library does no terminal I/O and reads no environment variables:
 //! [`Context`] carries the clock, the actor, the command line, the passwd
 //! lookups and the progress sink; commands return an [`Output`].
+//!
+//! A command file names no other command file: what several commands
+//! share lives beside [`cmd`] ([`snapshot`], [`usage_view`], [`assoc_edit`],
+//! [`bank_tree`], [`names`], [`admin`], [`format`](mod@format), [`demo_site`]), and
+//! moving a site from and to flux-accounting lives in [`migrate`].
 
 #![deny(unsafe_code)]
 

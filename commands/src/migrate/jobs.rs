@@ -33,9 +33,9 @@ struct SystemView<'a> {
 }
 
 /// Calls `f` with the job record of every source `jobs` row, in rowid
-/// order, streaming; returns the number of rows. The same record as
-/// [`super::events::job_event`] gives (a unit test pins the two together), read straight
-/// from the columns: `jobs` is the bulk of a site.
+/// order, streaming; returns the number of rows. The same record as the
+/// events module's test-only `job_event` gives (a unit test pins the two
+/// together), read straight from the columns: `jobs` is the bulk of a site.
 pub fn for_each_job<F>(conn: &rusqlite::Connection, mut f: F) -> Result<u64>
 where
     F: FnMut(JobRecorded) -> Result<()>,
