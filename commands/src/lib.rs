@@ -10,10 +10,9 @@
 //! [`Context`] carries the clock, the actor, the command line, the passwd
 //! lookups and the progress sink; commands return an [`Output`].
 
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 pub mod admin;
-pub mod canon;
 pub mod chain;
 pub mod checkpoint_hook;
 pub mod cli;
@@ -21,14 +20,9 @@ pub mod cmd;
 pub mod context;
 pub mod db;
 mod error;
-#[allow(unsafe_code)] // The libflux-core client: the command line's only FFI.
-pub mod flux;
 pub mod flux_accounting;
 pub mod format;
-pub mod ingest;
-pub mod jobs;
 pub mod litter;
-pub mod live;
 #[cfg(test)]
 pub mod testing;
 pub mod time;

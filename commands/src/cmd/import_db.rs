@@ -583,7 +583,9 @@ pub fn job_event(r: &Row) -> Result<JobRecorded> {
     }
     let bytes = serde_json::to_vec(&serde_json::Value::Object(job)).map_err(|e| r_err(r, &e.to_string()))?;
     // Imported history has no "too far in the future" bound.
-    crate::jobs::parse(&bytes).and_then(|j| crate::jobs::check(&j, f64::INFINITY)).map_err(|e| r_err(r, &e.reason))
+    fluxacct_ingest::record::parse(&bytes)
+        .and_then(|j| fluxacct_ingest::record::check(&j, f64::INFINITY))
+        .map_err(|e| r_err(r, &e.reason))
 }
 
 /// The parts of a jobspec the import reads (`attributes.system`).
@@ -657,9 +659,8 @@ where
         let err = |what: String| Error::invalid(format!("import-db: jobs row {n} (id={id_text}): {what}"));
         let id = match id_cell {
             V::Integer(i) if i >= 0 => i as u64,
-            V::Text(_) | V::Blob(_) => {
-                crate::jobs::parse_jobid(&id_text).ok_or_else(|| err(format!("id {id_text:?} is not a job id")))?
-            }
+            V::Text(_) | V::Blob(_) => fluxacct_ingest::record::parse_jobid(&id_text)
+                .ok_or_else(|| err(format!("id {id_text:?} is not a job id")))?,
             V::Null => return Err(err("missing id".into())),
             _ => return Err(err("id is not a non-negative integer".into())),
         };
@@ -694,7 +695,7 @@ where
         let (rv, counts) = match r.get_ref(6)? {
             V::Text(t) | V::Blob(t) if !t.is_empty() => {
                 let text = std::str::from_utf8(t).map_err(|e| err(format!("job {id}: R is not valid UTF-8: {e}")))?;
-                let (c, n) = crate::jobs::canonical_r(text).map_err(|e| err(format!("job {id}: {e}")))?;
+                let (c, n) = fluxacct_ingest::record::canonical_r(text).map_err(|e| err(format!("job {id}: {e}")))?;
                 (Some(c), Some(n))
             }
             _ => (None, None),

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};
 use crate::format::Rows;
-use crate::jobs;
+use fluxacct_ingest::record as jobs;
 
 /// List recorded jobs. Filters are AND-ed. Duration expressions are
 /// `"<op> <number>"` with op one of `<`, `<=`, `=`, `>=`, `>` (seconds).
