@@ -16,6 +16,30 @@ type FluxFutureErrorString = unsafe extern "C" fn(*mut c_void) -> *const c_char;
 type FluxFutureVoid = unsafe extern "C" fn(*mut c_void);
 type FluxKvsLookup = unsafe extern "C" fn(*mut c_void, *const c_char, c_int, *const c_char) -> *mut c_void;
 type FluxKvsLookupGet = unsafe extern "C" fn(*mut c_void, *mut *const c_char) -> c_int;
+type FluxService = unsafe extern "C" fn(*mut c_void, *const c_char) -> *mut c_void;
+type FluxFutureGet = unsafe extern "C" fn(*mut c_void, *mut *const c_void) -> c_int;
+type FluxRecv = unsafe extern "C" fn(*mut c_void, Match, c_int) -> *mut c_void;
+type FluxMsgDestroy = unsafe extern "C" fn(*mut c_void);
+type FluxRequestDecode = unsafe extern "C" fn(*const c_void, *mut *const c_char, *mut *const c_char) -> c_int;
+type FluxMsgGetU32 = unsafe extern "C" fn(*const c_void, *mut u32) -> c_int;
+type FluxRespond = unsafe extern "C" fn(*mut c_void, *const c_void, *const c_char) -> c_int;
+type FluxRespondError = unsafe extern "C" fn(*mut c_void, *const c_void, c_int, *const c_char) -> c_int;
+
+/// `struct flux_match` (message.h), passed by value to `flux_recv`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Match {
+    typemask: c_int,
+    matchtag: u32,
+    topic_glob: *const c_char,
+}
+
+/// `FLUX_MSGTYPE_REQUEST`.
+const MSGTYPE_REQUEST: c_int = 1;
+/// `FLUX_MATCHTAG_NONE`.
+const MATCHTAG_NONE: u32 = 0;
+/// Linux `EPROTO`.
+const EPROTO: i32 = 71;
 
 /// `FLUX_NODEID_ANY`.
 const NODEID_ANY: u32 = 0xFFFF_FFFF;
@@ -40,11 +64,27 @@ pub struct Flux {
     destroy: FluxFutureVoid,
     kvs_lookup: FluxKvsLookup,
     kvs_lookup_get: FluxKvsLookupGet,
+    service: ServiceFns,
+}
+
+/// The calls a service makes.
+#[derive(Clone, Copy)]
+struct ServiceFns {
+    register: FluxService,
+    unregister: FluxService,
+    future_get: FluxFutureGet,
+    recv: FluxRecv,
+    msg_destroy: FluxMsgDestroy,
+    request_decode: FluxRequestDecode,
+    get_userid: FluxMsgGetU32,
+    get_rolemask: FluxMsgGetU32,
+    respond: FluxRespond,
+    respond_error: FluxRespondError,
 }
 
 fn sym<T: Copy>(lib: &libloading::Library, name: &[u8]) -> std::result::Result<T, String> {
     // SAFETY: the symbol types above match flux-core's prototypes
-    // (src/common/libflux/{handle,rpc,future}.h).
+    // (src/common/libflux/{handle,rpc,future,message,request,response,service}.h).
     unsafe { lib.get::<T>(name).map(|s| *s).map_err(|e| e.to_string()) }
 }
 
@@ -81,12 +121,36 @@ impl Flux {
         let destroy: FluxFutureVoid = sym(&lib, b"flux_future_destroy\0")?;
         let kvs_lookup: FluxKvsLookup = sym(&lib, b"flux_kvs_lookup\0")?;
         let kvs_lookup_get: FluxKvsLookupGet = sym(&lib, b"flux_kvs_lookup_get\0")?;
+        let service = ServiceFns {
+            register: sym(&lib, b"flux_service_register\0")?,
+            unregister: sym(&lib, b"flux_service_unregister\0")?,
+            future_get: sym(&lib, b"flux_future_get\0")?,
+            recv: sym(&lib, b"flux_recv\0")?,
+            msg_destroy: sym(&lib, b"flux_msg_destroy\0")?,
+            request_decode: sym(&lib, b"flux_request_decode\0")?,
+            get_userid: sym(&lib, b"flux_msg_get_userid\0")?,
+            get_rolemask: sym(&lib, b"flux_msg_get_rolemask\0")?,
+            respond: sym(&lib, b"flux_respond\0")?,
+            respond_error: sym(&lib, b"flux_respond_error\0")?,
+        };
         // SAFETY: NULL uri means $FLUX_URI or the system instance.
         let h = unsafe { open(std::ptr::null(), 0) };
         if h.is_null() {
             return Ok(None);
         }
-        Ok(Some(Flux { _lib: lib, h, close, rpc, rpc_get, error_string, reset, destroy, kvs_lookup, kvs_lookup_get }))
+        Ok(Some(Flux {
+            _lib: lib,
+            h,
+            close,
+            rpc,
+            rpc_get,
+            error_string,
+            reset,
+            destroy,
+            kvs_lookup,
+            kvs_lookup_get,
+            service,
+        }))
     }
 
     fn future_error(&self, f: *mut c_void) -> String {
@@ -314,3 +378,178 @@ impl Drop for Pending<'_> {
         unsafe { (self.flux.destroy)(self.f) };
     }
 }
+
+// A service: the handle registers a name with the broker, receives the
+// requests sent to `<name>.*` and answers each one.
+
+/// A service name registered by this handle (`flux_service_register`):
+/// requests to `<name>.<method>` are received, in order, with
+/// [`Service::recv`]. Dropping it unregisters the name.
+pub struct Service<'f> {
+    flux: &'f Flux,
+    name: CString,
+    glob: CString,
+}
+
+/// A request received by a [`Service`]: its topic, payload and the
+/// requester's credentials (from the message, as the broker stamped
+/// them). Answer it once, with [`Request::respond`] or
+/// [`Request::respond_error`].
+pub struct Request<'s> {
+    flux: &'s Flux,
+    msg: *mut c_void,
+    topic: String,
+    payload: Option<String>,
+    userid: u32,
+    rolemask: u32,
+}
+
+impl Flux {
+    /// Waits for a future with no value (`flux_future_get`), then destroys it.
+    fn future_wait(&self, f: *mut c_void, what: &str) -> Result<()> {
+        // SAFETY: f is a live future of this handle; no value is read.
+        let rc = unsafe { (self.service.future_get)(f, std::ptr::null_mut()) };
+        let out = if rc < 0 {
+            let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            Err(Error::response(format!("{what}: {}", self.future_error(f)), errno))
+        } else {
+            Ok(())
+        };
+        // SAFETY: f is destroyed exactly once.
+        unsafe { (self.destroy)(f) };
+        out
+    }
+
+    /// Registers the service `name` (no `.` in it) for this handle and
+    /// waits for the broker to accept it (`EEXIST`: another handle has it).
+    pub fn register_service(&self, name: &str) -> Result<Service<'_>> {
+        if name.is_empty() || name.contains('.') {
+            return Err(Error::invalid(format!("service name {name:?} is empty or contains '.'")));
+        }
+        let name_c = CString::new(name).map_err(|_| Error::invalid("service name contains NUL"))?;
+        let glob = CString::new(format!("{name}.*")).map_err(|_| Error::invalid("service name contains NUL"))?;
+        // SAFETY: h is open; the name is NUL-terminated and outlives the call.
+        let f = unsafe { (self.service.register)(self.h, name_c.as_ptr()) };
+        if f.is_null() {
+            return Err(Error::io(format!("register service {name}"), std::io::Error::last_os_error()));
+        }
+        self.future_wait(f, &format!("register service {name}"))?;
+        Ok(Service { flux: self, name: name_c, glob })
+    }
+}
+
+impl Service<'_> {
+    /// Waits for the next request to this service. A request whose
+    /// payload is not a string is answered with `EPROTO` here and skipped.
+    pub fn recv(&self) -> Result<Request<'_>> {
+        let flux = self.flux;
+        loop {
+            let m = Match { typemask: MSGTYPE_REQUEST, matchtag: MATCHTAG_NONE, topic_glob: self.glob.as_ptr() };
+            // SAFETY: h is open; the glob is NUL-terminated and outlives the call.
+            let msg = unsafe { (flux.service.recv)(flux.h, m, 0) };
+            if msg.is_null() {
+                return Err(Error::io("receive a request", std::io::Error::last_os_error()));
+            }
+            let mut topic: *const c_char = std::ptr::null();
+            let mut s: *const c_char = std::ptr::null();
+            let (mut userid, mut rolemask) = (u32::MAX, 0u32);
+            // SAFETY: msg is a live message; topic and s receive strings
+            // owned by it; userid and rolemask are written in place.
+            let decoded = unsafe {
+                (flux.service.request_decode)(msg, &mut topic, &mut s) == 0
+                    && (flux.service.get_userid)(msg, &mut userid) == 0
+                    && (flux.service.get_rolemask)(msg, &mut rolemask) == 0
+                    && !topic.is_null()
+            };
+            let mut req = Request { flux, msg, topic: String::new(), payload: None, userid, rolemask };
+            if !decoded {
+                req.respond_error(EPROTO, "the request cannot be decoded")?;
+                continue;
+            }
+            // SAFETY: topic and s (when not NULL) are NUL-terminated and
+            // valid while msg lives; they are copied here.
+            unsafe {
+                req.topic = CStr::from_ptr(topic).to_string_lossy().into_owned();
+                req.payload = (!s.is_null()).then(|| CStr::from_ptr(s).to_string_lossy().into_owned());
+            }
+            return Ok(req);
+        }
+    }
+}
+
+impl Drop for Service<'_> {
+    fn drop(&mut self) {
+        // SAFETY: h is open; the name is NUL-terminated and outlives the call.
+        let f = unsafe { (self.flux.service.unregister)(self.flux.h, self.name.as_ptr()) };
+        if !f.is_null() {
+            // Nothing to do about a failure here: the broker drops the
+            // registration when the handle closes anyway.
+            let _ = self.flux.future_wait(f, "unregister service");
+        }
+    }
+}
+
+impl Request<'_> {
+    /// The request's topic (`<service>.<method>`).
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The request's payload, if it has one.
+    pub fn payload(&self) -> Option<&str> {
+        self.payload.as_deref()
+    }
+
+    /// The requester's user id.
+    pub fn userid(&self) -> u32 {
+        self.userid
+    }
+
+    /// The requester's roles ([`ROLE_OWNER`], [`ROLE_USER`], ... OR-ed).
+    pub fn rolemask(&self) -> u32 {
+        self.rolemask
+    }
+
+    /// Answers the request with `payload` (`flux_respond`).
+    pub fn respond(self, payload: Option<&str>) -> Result<()> {
+        let payload_c = payload.map(CString::new).transpose().map_err(|_| Error::invalid("payload contains NUL"))?;
+        // SAFETY: h is open and msg is the live request; the payload is
+        // NUL-terminated (or NULL) and outlives the call.
+        let rc = unsafe {
+            (self.flux.service.respond)(
+                self.flux.h,
+                self.msg,
+                payload_c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
+            )
+        };
+        if rc < 0 {
+            return Err(Error::io(format!("respond to {}", self.topic), std::io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+
+    /// Answers the request with an error: `errno` and a one-line message
+    /// (`flux_respond_error`).
+    pub fn respond_error(&self, errno: i32, message: &str) -> Result<()> {
+        let msg_c = CString::new(message).map_err(|_| Error::invalid("error message contains NUL"))?;
+        // SAFETY: h is open and msg is the live request; the message is
+        // NUL-terminated and outlives the call.
+        let rc = unsafe { (self.flux.service.respond_error)(self.flux.h, self.msg, errno, msg_c.as_ptr()) };
+        if rc < 0 {
+            return Err(Error::io(format!("respond to {}", self.topic), std::io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Request<'_> {
+    fn drop(&mut self) {
+        // SAFETY: msg was returned by flux_recv and is destroyed exactly once.
+        unsafe { (self.flux.service.msg_destroy)(self.msg) };
+    }
+}
+
+/// `FLUX_ROLE_OWNER`: the instance owner.
+pub const ROLE_OWNER: u32 = 1;
+/// `FLUX_ROLE_USER`: a guest user.
+pub const ROLE_USER: u32 = 2;

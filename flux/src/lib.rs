@@ -12,6 +12,9 @@
 //!   [`Pending::get`]), [`Flux::rpc_streaming`] (a `FLUX_RPC_STREAMING`
 //!   request whose responses a [`Stream`] yields one by one until the
 //!   end-of-stream error, `ENODATA`).
+//! * [`Flux::register_service`]: a [`Service`] receives the requests sent
+//!   to its name ([`Service::recv`]) with the requester's credentials,
+//!   and answers each [`Request`] (`flux_respond`, `flux_respond_error`).
 //! * [`JobListQuery`], [`Flux::job_list`], [`Flux::job_list_id`]: job-list.
 //! * [`job_state`], [`job_result`]: flux-core's job state and result bits
 //!   (their home is `fluxacct_core::job_state`).
@@ -29,7 +32,7 @@ mod job_list;
 
 pub use discover::{libflux_candidates, Candidate, FluxEnv, Unreachable, LIBFLUX};
 pub use error::{Error, Result};
-pub use ffi::{Flux, Pending, Stream, ENODATA, ENOENT, EPERM};
+pub use ffi::{Flux, Pending, Request, Service, Stream, ENODATA, ENOENT, EPERM, ROLE_OWNER, ROLE_USER};
 pub use fluxacct_core::job_state;
 pub use fluxacct_core::job_state::result as job_result;
 pub use job_list::JobListQuery;
