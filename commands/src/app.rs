@@ -5,8 +5,8 @@ use std::io::{IsTerminal, Write};
 
 use clap::Parser;
 use fluxacct_commands::cli::{self, Cli};
-use fluxacct_commands::flux::FluxEnv;
 use fluxacct_commands::{Clock, Context, Error, Progress, Users};
+use fluxacct_flux::FluxEnv;
 
 struct Passwd;
 

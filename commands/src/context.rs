@@ -97,7 +97,7 @@ pub struct Context {
     /// User name / uid lookups.
     pub users: Box<dyn Users>,
     /// Where to look for libflux-core (commands that talk to Flux).
-    pub flux_env: crate::flux::FluxEnv,
+    pub flux_env: fluxacct_flux::FluxEnv,
     /// Who holds the ledger's lock.
     pub processes: Box<dyn Processes>,
     /// The time zone dates are read and shown in (the local one for the
@@ -119,7 +119,7 @@ impl Context {
             as_of: None,
             progress: Box::new(NoProgress),
             users: Box::new(NoUsers),
-            flux_env: crate::flux::FluxEnv::default(),
+            flux_env: fluxacct_flux::FluxEnv::default(),
             processes: Box::new(NoProcesses),
             zone: crate::time::Zone::Utc,
             utf8: true,

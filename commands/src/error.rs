@@ -71,6 +71,29 @@ impl From<std::io::Error> for Error {
     }
 }
 
+impl From<fluxacct_flux::Error> for Error {
+    fn from(e: fluxacct_flux::Error) -> Error {
+        match e {
+            fluxacct_flux::Error::Invalid(m) => Error::Invalid(m),
+            fluxacct_flux::Error::Io { context, source, .. } => Error::Io { context, source },
+        }
+    }
+}
+
+impl From<fluxacct_ingest::Error> for Error {
+    fn from(e: fluxacct_ingest::Error) -> Error {
+        use fluxacct_ingest::Error as E;
+        match e {
+            E::Invalid(m) => Error::Invalid(m),
+            E::Ledger(e) => Error::Ledger(e),
+            E::Projection(e) => Error::Projection(e),
+            E::Sqlite(e) => Error::Sqlite(e),
+            E::Flux(e) => e.into(),
+            E::Io { context, source } => Error::Io { context, source },
+        }
+    }
+}
+
 /// Result alias.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

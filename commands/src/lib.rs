@@ -15,12 +15,11 @@
 //! [`bank_tree`], [`names`], [`admin`], [`format`](mod@format), [`demo_site`]), and
 //! moving a site from and to flux-accounting lives in [`migrate`].
 
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod assoc_edit;
 pub mod bank_tree;
-pub mod canon;
 pub mod chain;
 pub mod checkpoint_hook;
 pub mod cli;
@@ -29,13 +28,8 @@ pub mod context;
 pub mod db;
 pub mod demo_site;
 mod error;
-#[allow(unsafe_code)] // The libflux-core client: the command line's only FFI.
-pub mod flux;
 pub mod format;
-pub mod ingest;
-pub mod jobs;
 pub mod litter;
-pub mod live;
 pub mod migrate;
 pub mod names;
 pub mod snapshot;

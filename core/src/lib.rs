@@ -25,6 +25,7 @@ pub mod encoding;
 mod error;
 pub mod events;
 pub mod fairshare;
+pub mod job_state;
 pub mod priority;
 pub mod queue;
 pub mod snapshot;

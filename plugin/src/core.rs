@@ -30,20 +30,11 @@ use serde_json::{json, Map, Value};
 
 use crate::jobin::{Attr, JobIn, Resources};
 
-/// `FLUX_JOB_STATE_NEW`.
-pub const STATE_NEW: u32 = 1;
-/// `FLUX_JOB_STATE_DEPEND`.
-pub const STATE_DEPEND: u32 = 2;
-/// `FLUX_JOB_STATE_PRIORITY`.
-pub const STATE_PRIORITY: u32 = 4;
-/// `FLUX_JOB_STATE_SCHED`.
-pub const STATE_SCHED: u32 = 8;
-/// `FLUX_JOB_STATE_RUN`.
-pub const STATE_RUN: u32 = 16;
-/// `FLUX_JOB_STATE_CLEANUP`.
-pub const STATE_CLEANUP: u32 = 32;
-/// `FLUX_JOB_STATE_INACTIVE`.
-pub const STATE_INACTIVE: u32 = 64;
+/// The `FLUX_JOB_STATE_*` bits a jobtap callback reports.
+pub use fluxacct_core::job_state::{
+    CLEANUP as STATE_CLEANUP, DEPEND as STATE_DEPEND, INACTIVE as STATE_INACTIVE, NEW as STATE_NEW,
+    PRIORITY as STATE_PRIORITY, RUN as STATE_RUN, SCHED as STATE_SCHED,
+};
 
 /// Hold: the association's running jobs in the job's queue are at the queue limit.
 pub const D_QUEUE_MRJ: &str = "max-run-jobs-queue";

@@ -112,7 +112,19 @@ fn workspace_crates_depend_only_down_the_crate_map() {
         ("fluxacct-ledger", &["fluxacct-core"][..]),
         ("fluxacct-projections", &["fluxacct-core", "fluxacct-ledger"][..]),
         ("fluxacct-replay", &["fluxacct-core", "fluxacct-ledger", "fluxacct-projections"][..]),
-        ("fluxacct-commands", &["fluxacct-core", "fluxacct-ledger", "fluxacct-projections", "fluxacct-replay"][..]),
+        ("fluxacct-flux", &["fluxacct-core"][..]),
+        ("fluxacct-ingest", &["fluxacct-core", "fluxacct-ledger", "fluxacct-projections", "fluxacct-flux"][..]),
+        (
+            "fluxacct-commands",
+            &[
+                "fluxacct-core",
+                "fluxacct-ledger",
+                "fluxacct-projections",
+                "fluxacct-replay",
+                "fluxacct-flux",
+                "fluxacct-ingest",
+            ][..],
+        ),
         ("fluxacct-fixtures", &["fluxacct-core", "fluxacct-ledger", "fluxacct-projections"][..]),
         ("fluxacct-plugin", &["fluxacct-core"][..]),
         // Test and bench crates use everything, as dev-dependencies only.
@@ -124,6 +136,22 @@ fn workspace_crates_depend_only_down_the_crate_map() {
         let ok = allowed.get(name.as_str()).unwrap_or_else(|| panic!("{name} is not in the crate map"));
         for d in deps.iter().filter(|d| ws.deps.contains_key(*d)) {
             assert!(ok.contains(&d.as_str()), "{name} may not depend on {d}");
+        }
+    }
+}
+
+#[test]
+fn unsafe_code_is_only_where_the_crate_map_allows_it() {
+    // docs/architecture.md, "What each crate may depend on": the crates
+    // with FFI (libflux-core, SQLite's C API, the jobtap ABI) deny unsafe
+    // code outside their one FFI module; every other crate forbids it.
+    let with_ffi = ["flux", "ledger", "plugin"];
+    for dir in ["core", "ledger", "projections", "flux", "ingest", "commands", "plugin", "replay", "fixtures"] {
+        let lib = std::fs::read_to_string(workspace().join(dir).join("src/lib.rs")).expect("lib.rs");
+        if with_ffi.contains(&dir) {
+            assert!(lib.contains("#![deny(unsafe_code)]"), "{dir}/src/lib.rs does not deny unsafe code");
+        } else {
+            assert!(lib.contains("#![forbid(unsafe_code)]"), "{dir}/src/lib.rs does not forbid unsafe code");
         }
     }
 }

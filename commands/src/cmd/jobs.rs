@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};
-use crate::flux::{job_result, job_state, JobListQuery};
 use crate::format::{as_format, py_float, Rows};
+use fluxacct_flux::{job_result, job_state, JobListQuery};
 
 /// List USERNAME's jobs in the running Flux instance with their priority
 /// broken down into its factors: the bank's and the queue's priority, the
@@ -258,7 +258,7 @@ pub fn rows(
 
 fn cells(r: &PrioRow) -> Vec<Value> {
     vec![
-        json!(crate::jobs::f58(r.id)),
+        json!(fluxacct_ingest::record::f58(r.id)),
         json!(r.user),
         json!(r.bank),
         json!(r.bank_prio),
@@ -304,7 +304,7 @@ pub fn verbose(rows: &[PrioRow]) -> String {
              = ({fs} * {}) + ({} * {}) + ({bp} * {}) + ({} * ({} - 16))\n\
              = {fs_term} + {q_term} + {b_term} + {u_term}\n\
              = {}\n",
-            crate::jobs::f58(r.id),
+            fluxacct_ingest::record::f58(r.id),
             r.fs_fact,
             r.qprio,
             r.qfact,
@@ -354,11 +354,11 @@ pub fn cmd_jobs(ctx: &Context, args: &Args) -> Result<Output> {
     let ids = args
         .jobids
         .iter()
-        .map(|j| crate::jobs::parse_jobid(j).ok_or_else(|| Error::invalid(format!("invalid job id: {j}"))))
+        .map(|j| fluxacct_ingest::record::parse_jobid(j).ok_or_else(|| Error::invalid(format!("invalid job id: {j}"))))
         .collect::<Result<Vec<u64>>>()?;
     let uid = ctx.users.uid_of(&args.username).or_else(|| assocs.first().and_then(|a| u32::try_from(a.userid).ok()));
     let q = query(args, uid, since)?;
-    let flux = crate::flux::Flux::open(&ctx.flux_env)
+    let flux = fluxacct_flux::Flux::open(&ctx.flux_env)
         .map_err(|why| Error::invalid(format!("jobs needs a running Flux instance: {why}")))?;
     let mut warnings = Vec::new();
     let raw: Vec<Value> = if ids.is_empty() {
@@ -368,7 +368,9 @@ pub fn cmd_jobs(ctx: &Context, args: &Args) -> Result<Output> {
         for id in ids {
             match flux.job_list_id(id, &q.attrs)? {
                 Some(j) => v.push(j),
-                None => warnings.push(format!("flux-account: warning: job {} not found", crate::jobs::f58(id))),
+                None => {
+                    warnings.push(format!("flux-account: warning: job {} not found", fluxacct_ingest::record::f58(id)))
+                }
             }
         }
         v
@@ -451,7 +453,7 @@ mod tests {
             lines[0],
             "JOBID          USER     BANK    BANKPRIO  BANKFACT  QUEUE   QPRIO  QFACT  FAIRSHARE FSFACTOR  URGENCY URGFACT PRIORITY"
         );
-        let f58 = crate::jobs::f58(1 << 24);
+        let f58 = fluxacct_ingest::record::f58(1 << 24);
         assert_eq!(
             lines[1],
             format!("{f58:<15}moussa   A       100.0     1000      bronze  1      10000  0.99      100000    16      1000    209000  ")
@@ -470,7 +472,7 @@ mod tests {
     #[test]
     fn given_verbose_when_listing_then_the_priority_calculation() {
         let out = run(&["moussa", "-v"]).unwrap();
-        assert!(out.contains(&crate::jobs::f58(1 << 24)));
+        assert!(out.contains(&fluxacct_ingest::record::f58(1 << 24)));
         assert!(out.contains(
             "= (FAIRSHARE * FAIRSHARE_WEIGHT) + (QUEUE_PRIORITY * QUEUE_WEIGHT) + (BANK_PRIORITY * BANK_WEIGHT) + (URGENCY_WEIGHT * (URGENCY - 16))"
         ));

@@ -65,7 +65,7 @@ pub fn cmd_priority_update(ctx: &Context, args: &Args) -> Result<Output> {
     if args.no_flux {
         return Ok(with_summary(out));
     }
-    match crate::flux::Flux::open(&ctx.flux_env) {
+    match fluxacct_flux::Flux::open(&ctx.flux_env) {
         Err(why) => Err(Error::io_msg(format!(
             "wrote snapshot {}, but mf_priority.so was not told to load it: {why} (use --no-flux to only write the snapshot)",
             path.display()

@@ -6,8 +6,8 @@ use serde_json::{json, Value};
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};
 use crate::format::{self, Rows};
-use crate::jobs;
 use crate::names::{display_user, user_uid};
+use fluxacct_ingest::record as jobs;
 
 /// List recorded jobs. Filters are AND-ed. Duration expressions are
 /// `"<op> <number>"` with op one of `<`, `<=`, `=`, `>=`, `>` (seconds).

@@ -98,5 +98,5 @@ pub(crate) fn job_event(r: &Row) -> Result<JobRecorded> {
     }
     let bytes = serde_json::to_vec(&serde_json::Value::Object(job)).map_err(|e| r_err(r, &e.to_string()))?;
     // Imported history has no "too far in the future" bound.
-    crate::jobs::parse(&bytes).and_then(|j| crate::jobs::check(&j, f64::INFINITY)).map_err(|e| r_err(r, &e.reason))
+    fluxacct_ingest::record::parse(&bytes).and_then(|j| fluxacct_ingest::record::check(&j, f64::INFINITY)).map_err(|e| r_err(r, &e.reason))
 }

@@ -79,7 +79,7 @@ where
         let id = match id_cell {
             V::Integer(i) if i >= 0 => i as u64,
             V::Text(_) | V::Blob(_) => {
-                crate::jobs::parse_jobid(&id_text).ok_or_else(|| err(format!("id {id_text:?} is not a job id")))?
+                fluxacct_ingest::record::parse_jobid(&id_text).ok_or_else(|| err(format!("id {id_text:?} is not a job id")))?
             }
             V::Null => return Err(err("missing id".into())),
             _ => return Err(err("id is not a non-negative integer".into())),
@@ -115,7 +115,7 @@ where
         let (rv, counts) = match r.get_ref(6)? {
             V::Text(t) | V::Blob(t) if !t.is_empty() => {
                 let text = std::str::from_utf8(t).map_err(|e| err(format!("job {id}: R is not valid UTF-8: {e}")))?;
-                let (c, n) = crate::jobs::canonical_r(text).map_err(|e| err(format!("job {id}: {e}")))?;
+                let (c, n) = fluxacct_ingest::record::canonical_r(text).map_err(|e| err(format!("job {id}: {e}")))?;
                 (Some(c), Some(n))
             }
             _ => (None, None),

@@ -247,7 +247,7 @@ impl Row {
         }
     }
 
-    /// The raw cell as JSON (for job rows handed to [`crate::jobs`]).
+    /// The raw cell as JSON (for job rows handed to [`fluxacct_ingest::record`]).
     pub fn json(&self, col: &str) -> serde_json::Value {
         match self.cell(col) {
             None | Some(Cell::Null) => serde_json::Value::Null,

@@ -1,4 +1,4 @@
-//! The fast path of [`crate::jobs::canonical_r`]: the canonical text of an
+//! The fast path of [`crate::record::canonical_r`]: the canonical text of an
 //! `R` and its resource counts from one scan into a flat arena, without
 //! serde's tree (four times fewer instructions on a typical `R`).
 //!
@@ -9,7 +9,7 @@
 //! tree path, which gives the same text and the exact error. A proptest
 //! (`tests/canonical_r.rs`) pins the two paths to the same answers.
 
-use crate::jobs::{idset_count, Counts};
+use crate::counts::{idset_count, Counts};
 
 /// A node of the arena: `start..end` is its text in the input (a string
 /// without its quotes); the children of an array or object are

@@ -1,11 +1,11 @@
-//! The fast canonicalizer of `R` (`fluxacct_commands::canon`) gives what
+//! The fast canonicalizer of `R` (`fluxacct_ingest::canon`) gives what
 //! the serde tree path gives, or steps aside: for any JSON text (random
 //! values written with random key order, whitespace, escapes, duplicate
 //! keys and number spellings, and broken texts), `canonical_r` and
 //! `canonical_r_tree` agree on the canonical text, the counts and the error.
 
-use fluxacct_commands::canon::fast_canonical_r;
-use fluxacct_commands::jobs::{canonical_r, canonical_r_tree};
+use fluxacct_ingest::canon::fast_canonical_r;
+use fluxacct_ingest::record::{canonical_r, canonical_r_tree};
 use proptest::prelude::*;
 
 /// A JSON value written as text in one of several equivalent spellings.

@@ -1,138 +1,14 @@
-//! Streaming sources of job records for `fetch-job-records`: JSON lines,
-//! `{"jobs": [...]}` documents and old job-archive databases, read and
-//! checked in batches so that memory is bounded by the batch, not by the
-//! input. Each record becomes an [`Item`]: its [`Position`] and either a
-//! checked `JobRecorded` or the [`Rejection`] of the rule it broke.
+//! The JSON source: JSON lines of job objects, or the `{"jobs": [...]}`
+//! document `flux jobs -a --json` prints, read as a stream.
 
-use std::borrow::Cow;
 use std::io::{BufRead, Read};
 
-use projections::events::Event;
-use projections::Encoded;
-
-use crate::jobs::{self, Embedded, IdField, JobInput, Rejection};
+use super::{checked, Batcher, Item, Position, Sink, SourceError};
+use crate::record::{self as jobs, Rejection};
 
 /// Longest input line (one JSON-lines record), in bytes. A longer line is
 /// rejected without being held in memory.
 pub const MAX_LINE: usize = 4 << 20;
-
-/// Where a record was in its source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Position {
-    /// Line N of a JSON-lines input.
-    Line(u64),
-    /// The N-th job of a `{"jobs": [...]}` document, starting on a line.
-    DocJob {
-        /// 1-based index in the `jobs` array.
-        index: u64,
-        /// The line it starts on.
-        line: u64,
-    },
-    /// Row N (in `t_inactive` order) of a job-archive database.
-    ArchiveRow(u64),
-    /// A job of the live instance, by id.
-    Live(u64),
-}
-
-impl std::fmt::Display for Position {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Position::Line(n) => write!(f, "line {n}"),
-            Position::DocJob { index, line } => write!(f, "job {index} (line {line})"),
-            Position::ArchiveRow(n) => write!(f, "archive row {n}"),
-            Position::Live(id) => write!(f, "job {}", jobs::f58(*id)),
-        }
-    }
-}
-
-/// One record of the input, checked.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Item {
-    /// Where it was.
-    pub pos: Position,
-    /// The job's `JobRecorded`, encoded (off the writer's thread), or why
-    /// it is not recorded.
-    pub rec: Result<Encoded, Rejection>,
-}
-
-/// The item of a checked record: its `JobRecorded` encoded.
-pub fn checked(pos: Position, rec: Result<projections::events::JobRecorded, Rejection>) -> Item {
-    let rec = rec.and_then(|j| {
-        let id = j.id;
-        Encoded::new(Event::JobRecorded(j)).map_err(|e| Rejection { id: Some(id), reason: e.to_string() })
-    });
-    Item { pos, rec }
-}
-
-/// Why a source stopped early.
-#[derive(Debug)]
-pub enum SourceError {
-    /// The input cannot be split into records from `line` on (invalid
-    /// JSON in a document, binary data).
-    Malformed {
-        /// The line where the input went wrong.
-        line: u64,
-        /// What is wrong.
-        what: String,
-        /// The line of the first record not yet handed over, if any.
-        pending_from: Option<u64>,
-    },
-    /// Reading failed.
-    Other(crate::Error),
-}
-
-impl From<std::io::Error> for SourceError {
-    fn from(e: std::io::Error) -> Self {
-        SourceError::Other(e.into())
-    }
-}
-
-/// Hands over a full batch; `false` when the consumer has stopped.
-pub type Sink<'s> = dyn FnMut(Vec<Item>) -> bool + 's;
-
-/// Collects items into batches of `size` and hands them to `sink`.
-struct Batcher<'s, 'f> {
-    size: usize,
-    items: Vec<Item>,
-    first_line: Option<u64>,
-    sink: &'f mut Sink<'s>,
-    stopped: bool,
-}
-
-impl<'s, 'f> Batcher<'s, 'f> {
-    fn new(size: usize, sink: &'f mut Sink<'s>) -> Self {
-        let size = size.max(1);
-        Batcher { size, items: Vec::with_capacity(size.min(1 << 16)), first_line: None, sink, stopped: false }
-    }
-
-    /// Adds an item; `false` when the consumer has stopped.
-    fn push(&mut self, line: u64, item: Item) -> bool {
-        if self.items.is_empty() {
-            self.first_line = Some(line);
-        }
-        self.items.push(item);
-        if self.items.len() >= self.size {
-            return self.flush();
-        }
-        true
-    }
-
-    fn flush(&mut self) -> bool {
-        if self.items.is_empty() || self.stopped {
-            return !self.stopped;
-        }
-        let batch = std::mem::replace(&mut self.items, Vec::with_capacity(self.size.min(1 << 16)));
-        self.first_line = None;
-        if !(self.sink)(batch) {
-            self.stopped = true;
-        }
-        !self.stopped
-    }
-
-    fn malformed(&self, line: u64, what: impl Into<String>) -> SourceError {
-        SourceError::Malformed { line, what: what.into(), pending_from: self.first_line }
-    }
-}
 
 fn item(pos: Position, text: &[u8], now: f64) -> Item {
     checked(pos, jobs::parse(text).and_then(|j| jobs::check(&j, now)))
@@ -627,113 +503,10 @@ fn skip_member<R: BufRead>(r: &mut Bytes<R>, scratch: &mut Vec<u8>) -> std::io::
     }
 }
 
-/// Reads an old flux-core job-archive database (`jobs` table: id, userid,
-/// t_submit, t_run, t_inactive, ranks, R, jobspec) in `t_inactive` order,
-/// checking every row at ingest time `now`. Rows with an empty `R` (jobs
-/// that never ran) are skipped, as flux-accounting skips them.
-pub fn read_archive(
-    conn: &rusqlite::Connection,
-    batch: usize,
-    now: f64,
-    sink: &mut Sink<'_>,
-) -> Result<(), SourceError> {
-    use rusqlite::types::ValueRef;
-    let mut b = Batcher::new(batch, sink);
-    let mut stmt = conn
-        .prepare("SELECT id, userid, t_submit, t_run, t_inactive, ranks, R, jobspec FROM jobs ORDER BY t_inactive, id")
-        .map_err(|e| SourceError::Other(crate::Error::invalid(format!("not a job-archive database: {e}"))))?;
-    let mut rows = stmt.query([]).map_err(|e| SourceError::Other(e.into()))?;
-    let mut n = 0u64;
-    while let Some(row) = rows.next().map_err(|e| SourceError::Other(e.into()))? {
-        n += 1;
-        let pos = Position::ArchiveRow(n);
-        let v = |i: usize| row.get_ref(i).unwrap_or(ValueRef::Null);
-        let mut bad: Option<String> = None;
-        let num = |i: usize, k: &str, bad: &mut Option<String>| -> Option<f64> {
-            match v(i) {
-                ValueRef::Null => None,
-                ValueRef::Integer(x) => Some(x as f64),
-                ValueRef::Real(x) => Some(x),
-                ValueRef::Text(t) => match std::str::from_utf8(t).ok().and_then(|s| s.trim().parse::<f64>().ok()) {
-                    Some(x) => Some(x),
-                    None => {
-                        bad.get_or_insert(format!("{k} is not a number"));
-                        None
-                    }
-                },
-                ValueRef::Blob(_) => {
-                    bad.get_or_insert(format!("{k} is not a number"));
-                    None
-                }
-            }
-        };
-        let text = |i: usize, k: &str, bad: &mut Option<String>| -> Option<&str> {
-            match v(i) {
-                ValueRef::Null => None,
-                ValueRef::Text(t) | ValueRef::Blob(t) => match std::str::from_utf8(t) {
-                    Ok(s) => Some(s),
-                    Err(_) => {
-                        bad.get_or_insert(format!("{k} is not UTF-8 text"));
-                        None
-                    }
-                },
-                _ => {
-                    bad.get_or_insert(format!("{k} is not text"));
-                    None
-                }
-            }
-        };
-        let r = text(6, "R", &mut bad);
-        if r.is_none_or(|s| s.trim().is_empty()) && bad.is_none() {
-            continue;
-        }
-        let id = match v(0) {
-            ValueRef::Integer(x) => {
-                Some(u64::try_from(x).map(IdField::Ok).unwrap_or_else(|_| IdField::Bad(format!("id {x} is negative"))))
-            }
-            ValueRef::Text(t) => {
-                let s = String::from_utf8_lossy(t);
-                Some(
-                    jobs::parse_jobid(s.trim())
-                        .map(IdField::Ok)
-                        .unwrap_or_else(|| IdField::Bad(format!("id {s:?} is not a job id"))),
-                )
-            }
-            ValueRef::Null => None,
-            _ => Some(IdField::Bad("id is not a job id".into())),
-        };
-        let input = JobInput {
-            id,
-            userid: num(1, "userid", &mut bad),
-            t_submit: num(2, "t_submit", &mut bad),
-            t_run: num(3, "t_run", &mut bad),
-            t_inactive: num(4, "t_inactive", &mut bad),
-            ranks: text(5, "ranks", &mut bad).map(Cow::Borrowed),
-            r: r.map(Embedded::Text),
-            jobspec: text(7, "jobspec", &mut bad).map(Embedded::Text),
-            ..JobInput::default()
-        };
-        let rec = match bad {
-            Some(why) => {
-                let id = match input.id {
-                    Some(IdField::Ok(id)) => Some(id),
-                    _ => None,
-                };
-                Err(Rejection { id, reason: why })
-            }
-            None => jobs::check(&input, now),
-        };
-        if !b.push(n, checked(pos, rec)) {
-            return Ok(());
-        }
-    }
-    b.flush();
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fluxacct_core::events::Event;
 
     fn read(text: &str, batch: usize) -> (Vec<Vec<Item>>, Result<(), SourceError>) {
         let mut got = Vec::new();

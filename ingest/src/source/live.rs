@@ -1,4 +1,4 @@
-//! The live source of `fetch-job-records`: inactive jobs of the running
+//! The live source: inactive jobs of the running
 //! Flux instance, in `t_inactive` order, in windows.
 //!
 //! 1. One `job-list.list` request lists the id and `t_inactive` of every
@@ -32,10 +32,11 @@ use std::collections::VecDeque;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use fluxacct_flux::{Flux, FluxEnv, Pending, ENOENT, EPERM};
+
+use super::{checked, Item, Position, SourceError};
 use crate::error::{Error, Result};
-use crate::flux::{Flux, Pending};
-use crate::ingest::{checked, Item, Position, SourceError};
-use crate::jobs::{self, Embedded, IdField, JobInput, Rejection};
+use crate::record::{self as jobs, Embedded, IdField, JobInput, Rejection};
 
 /// Jobs listed per `job-list.list` window.
 pub const WINDOW: usize = 2000;
@@ -166,10 +167,10 @@ enum Via {
 
 fn send(flux: &Flux, id: u64, via: Via) -> Result<Pending<'_>> {
     match via {
-        Via::Kvs => flux.kvs_lookup_send("primary", &r_key(id)),
+        Via::Kvs => Ok(flux.kvs_lookup_send("primary", &r_key(id))?),
         Via::JobInfo => {
             let req = format!(r#"{{"id":{id},"keys":["R"],"flags":3}}"#);
-            flux.rpc_send("job-info.lookup", &req)
+            Ok(flux.rpc_send("job-info.lookup", &req)?)
         }
     }
 }
@@ -179,7 +180,7 @@ fn send(flux: &Flux, id: u64, via: Via) -> Result<Pending<'_>> {
 fn job_info_r(flux: &Flux, id: u64) -> Result<Option<String>> {
     match send(flux, id, Via::JobInfo)?.get() {
         Ok(r) => Ok(r),
-        Err((errno, _)) if errno == crate::flux::ENOENT => Ok(None),
+        Err((errno, _)) if errno == ENOENT => Ok(None),
         Err((_, e)) => Err(Error::io_msg(format!("job-info.lookup: {e}"))),
     }
 }
@@ -236,9 +237,9 @@ impl Batches<'_> {
                 // R was updated after it was written (or is unreadable):
                 // job-info applies the updates.
                 (Via::Kvs, Ok(_)) => (None, job_info_r(flux, id)?),
-                (_, Err((errno, _))) if errno == crate::flux::ENOENT => (None, None),
+                (_, Err((errno, _))) if errno == ENOENT => (None, None),
                 // Not the instance owner: job-info decides what may be read.
-                (Via::Kvs, Err((errno, _))) if errno == crate::flux::EPERM => {
+                (Via::Kvs, Err((errno, _))) if errno == EPERM => {
                     self.via = Via::JobInfo;
                     (None, job_info_r(flux, id)?)
                 }
@@ -284,7 +285,7 @@ impl Iterator for Batches<'_> {
 /// listed per job-list request; [`WINDOW`] by default).
 #[allow(clippy::too_many_arguments)]
 pub fn fetch<T>(
-    env: &crate::flux::FluxEnv,
+    env: &FluxEnv,
     since: f64,
     batch: usize,
     window: usize,
