@@ -199,8 +199,17 @@ pub fn open_read(ctx: &Context) -> Result<ReadDb> {
         None => Ok(ReadDb::Live(ledger)),
         Some(seq) => {
             let view = replay::state_at(&ledger, seq).map_err(replay_err)?;
+            report_skipped(ctx, view.skipped());
             Ok(ReadDb::AsOf { ledger, view })
         }
+    }
+}
+
+/// Reports, one line each on stderr, the events a replay skipped (an
+/// unreadable payload) or carried (a recorded digest it did not reproduce).
+pub fn report_skipped(ctx: &Context, skipped: &[projections::apply::Skipped]) {
+    for s in skipped {
+        ctx.progress.notice(&format!("flux-account: warning: replay: {s}"));
     }
 }
 
