@@ -51,11 +51,12 @@ fn seq_of(db: &Path, kind: &str) -> i64 {
 /// sound hash chain: what an `update-fshare` over hand-edited rows
 /// recorded before it checked them (existing sites carry such events).
 fn append_foreign_digest(db: &Path) -> i64 {
-    use projections::events::{Event, FairshareUpdated};
     use ledger::{Actor, EventMeta, Ledger, OpenMode};
+    use projections::events::{Event, FairshareUpdated};
     let mut l = Ledger::open(db, OpenMode::ReadWrite).expect("open");
     let ev = Event::FairshareUpdated(FairshareUpdated { associations: 2, digest: "2493".repeat(16) });
-    let meta = EventMeta { recorded_at: 1_767_225_600_000_000, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] };
+    let meta =
+        EventMeta { recorded_at: 1_767_225_600_000_000, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] };
     let mut tx = l.transaction().expect("tx");
     let a = tx.append(&meta, ev.kind(), ev.version(), &ev.encode().expect("encode")).expect("append");
     tx.commit().expect("commit");
@@ -144,7 +145,9 @@ fn a_malformed_job_record_is_named_by_its_seq_and_the_others_still_read() {
     };
     edit_log(
         &db,
-        &format!("UPDATE events SET payload = CAST(replace(CAST(payload AS TEXT), ',', ';') AS BLOB) WHERE seq = {seq}"),
+        &format!(
+            "UPDATE events SET payload = CAST(replace(CAST(payload AS TEXT), ',', ';') AS BLOB) WHERE seq = {seq}"
+        ),
     );
     let r = fa(&db, &["view-job-records"]);
     assert_eq!(r.code, 0, "{r:?}");
@@ -180,7 +183,12 @@ fn control_characters_in_names_are_escaped_on_output() {
     assert_ne!(r.code, 0);
     assert!(!r.stderr.contains('\x1b') && !r.stderr.contains('\x07'), "{:?}", r.stderr);
     assert!(r.stderr.contains("\\x1b[31mred\\x1b]0;pwned\\x07"), "{:?}", r.stderr);
-    ok(&db, &["add-bank", "--parent-bank=root", name, "1"]);
+    // Names are checked on input; a hand edit (or an old import) can
+    // still bring one in.
+    Connection::open(&db)
+        .expect("open")
+        .execute("UPDATE bank_table SET bank = ?1 WHERE bank = 'giants'", [name])
+        .expect("edit");
     let out = ok(&db, &["list-banks"]);
     assert!(!out.contains('\x1b') && out.contains("\\x1b[31mred"), "{out:?}");
     let json = ok(&db, &["list-banks", "--json"]);
