@@ -194,3 +194,21 @@ fn control_characters_in_names_are_escaped_on_output() {
     let json = ok(&db, &["list-banks", "--json"]);
     assert!(json.contains("\\u001b[31mred"), "{json}");
 }
+
+#[test]
+fn a_limit_above_the_maximum_is_refused_not_stored_as_unlimited() {
+    let (_d, db) = new_db();
+    seed_000(&db);
+    let n = event_count(&db);
+    for args in [
+        &["add-user", "--username=mays", "--bank=giants", "--max-running-jobs", "4294967296"][..],
+        &["edit-user", "crawford", "--max-running-jobs", "4294967296"][..],
+        &["add-queue", "gold", "--max-nodes", "4294967296"][..],
+        &["edit-queue", "orange", "--max-running-jobs", "4294967296"][..],
+    ] {
+        let e = fails(&db, args);
+        assert!(e.contains("4294967296 is above the maximum 2147483647"), "{args:?}: {e}");
+    }
+    assert_eq!(event_count(&db), n);
+    ok(&db, &["edit-user", "crawford", "--max-running-jobs", "2147483647"]);
+}

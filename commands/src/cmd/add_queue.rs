@@ -49,7 +49,7 @@ pub struct Args {
 }
 
 fn nn(opt: &str, s: &str) -> Result<i64> {
-    Ok(validate::non_negative(opt, s)?.min(projections::events::INTEGER_MAX))
+    validate::limit(opt, s)
 }
 
 /// Pure decision.
