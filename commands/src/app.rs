@@ -194,18 +194,21 @@ pub fn main_with(alias: Option<&str>) -> i32 {
                 // exit 2 as clap and flux-accounting's argparse do.
                 2
             };
-            match &rename {
-                None => {
-                    let _ = e.print();
-                }
-                Some((from, to)) => {
-                    let text = e.render().to_string().replace(from.as_str(), to);
-                    if e.use_stderr() {
-                        eprint!("{text}");
-                    } else {
-                        print!("{text}");
-                    }
-                }
+            // clap echoes the offending value: when it carries control
+            // characters (or the program is renamed), a plain rendering is
+            // printed, escaped (clap's colours are lost then).
+            let plain = e.render().to_string();
+            let text = match &rename {
+                Some((from, to)) => plain.replace(from.as_str(), to),
+                None => plain,
+            };
+            let text = shown(&text);
+            if rename.is_none() && matches!(text, std::borrow::Cow::Borrowed(_)) {
+                let _ = e.print();
+            } else if e.use_stderr() {
+                eprint!("{text}");
+            } else {
+                print!("{text}");
             }
             return code;
         }

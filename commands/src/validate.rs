@@ -42,6 +42,19 @@ pub fn limit(opt: &str, s: &str) -> Result<i64> {
     at_most_max(opt, non_negative(opt, s)?)
 }
 
+/// Clap's value parser of every integer limit option: an integer above
+/// [`INTEGER_MAX`] is a usage error (clap's message and usage line, exit
+/// 2), as an out-of-range value is for any option; anything else (`-1`,
+/// `unlimited`, a bad value) is left to the command's own checks.
+pub fn limit_arg(s: &str) -> std::result::Result<String, String> {
+    match s.trim().parse::<i128>() {
+        Ok(v) if v > INTEGER_MAX as i128 => {
+            Err(format!("{v} is above the maximum {INTEGER_MAX} (use -1 or 'unlimited' for no limit)"))
+        }
+        _ => Ok(s.to_string()),
+    }
+}
+
 /// Refuses a limit above [`INTEGER_MAX`].
 pub fn at_most_max(opt: &str, v: i64) -> Result<i64> {
     if v > INTEGER_MAX {

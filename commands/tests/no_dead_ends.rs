@@ -191,6 +191,9 @@ fn control_characters_in_names_are_escaped_on_output() {
         .expect("edit");
     let out = ok(&db, &["list-banks"]);
     assert!(!out.contains('\x1b') && out.contains("\\x1b[31mred"), "{out:?}");
+    let r = fa(&db, &["\x1b]0;pwned\x07"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(!r.stderr.contains('\x1b') && !r.stderr.contains('\x07'), "{r:?}");
     let json = ok(&db, &["list-banks", "--json"]);
     assert!(json.contains("\\u001b[31mred"), "{json}");
 }
@@ -206,9 +209,33 @@ fn a_limit_above_the_maximum_is_refused_not_stored_as_unlimited() {
         &["add-queue", "gold", "--max-nodes", "4294967296"][..],
         &["edit-queue", "orange", "--max-running-jobs", "4294967296"][..],
     ] {
-        let e = fails(&db, args);
-        assert!(e.contains("4294967296 is above the maximum 2147483647"), "{args:?}: {e}");
+        let r = fa(&db, args);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert!(r.stderr.contains("4294967296 is above the maximum 2147483647"), "{args:?}: {r:?}");
+        assert!(r.stderr.contains("For more information, try '--help'"), "{args:?}: {r:?}");
     }
     assert_eq!(event_count(&db), n);
     ok(&db, &["edit-user", "crawford", "--max-running-jobs", "2147483647"]);
+}
+
+#[test]
+fn an_edited_event_the_log_contradicts_is_skipped_by_the_replay_with_its_seq() {
+    let (_d, db) = site();
+    ok(&db, &["edit-user", "crawford", "--max-active-jobs", "9"]);
+    let seq = seq_of(&db, "AssociationEdited");
+    edit_log(
+        &db,
+        &format!(
+            "UPDATE events SET payload = CAST(replace(CAST(payload AS TEXT), 'crawford', 'crawfoxd') AS BLOB) \
+             WHERE seq = {seq}"
+        ),
+    );
+    ok(&db, &["repair", "--accept-break", &seq.to_string(), "--reason", "user name edited by hand"]);
+    let r = fa(&db, &["rebuild"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains(&format!("seq {seq}: AssociationEdited does not apply")), "{r:?}");
+    let r = fa(&db, &["--as-of", &format!("seq:{seq}"), "view-user", "crawford"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = fa(&db, &["checkpoint", "--no-store"]);
+    assert_eq!(r.code, 0, "{r:?}");
 }

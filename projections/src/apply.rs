@@ -122,15 +122,41 @@ impl Applier {
     }
 
     /// Applies one event to the tables on `conn`.
+    ///
+    /// A replaying applier applies each event inside a savepoint: an event
+    /// the rest of the log contradicts (an edited payload under an accepted
+    /// break: no such bank, a duplicate row) is rolled back and noted as
+    /// skipped, so that a replay goes on. The live path fails instead.
     pub fn apply(&mut self, conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Error> {
-        apply_admin(conn, ctx, ev)?;
-        match crate::usage::apply(conn, ctx, ev, &mut self.pending) {
-            Err(Error::DigestMismatch { seq, what }) if self.replaying => self.skipped.push(Skipped {
+        if !self.replaying {
+            apply_admin(conn, ctx, ev)?;
+            crate::usage::apply(conn, ctx, ev, &mut self.pending)?;
+            self.last = Some(ctx.seq);
+            return Ok(());
+        }
+        conn.execute_batch("SAVEPOINT replay_event")?;
+        let pending = self.pending.len();
+        let result = apply_admin(conn, ctx, ev).and_then(|()| crate::usage::apply(conn, ctx, ev, &mut self.pending));
+        match result {
+            Ok(()) => {}
+            Err(Error::DigestMismatch { seq, what }) => self.skipped.push(Skipped {
                 seq,
                 what: format!("{what}; carried: the fair-share values the log implies were applied"),
             }),
-            other => other?,
+            Err(e) if contradiction(&e) && self.pending.len() >= pending => {
+                conn.execute_batch("ROLLBACK TO replay_event")?;
+                self.pending.truncate(pending);
+                self.skipped.push(Skipped {
+                    seq: ctx.seq,
+                    what: format!("{} does not apply ({e}); skipped (see `verify` and `repair`)", ev.kind()),
+                });
+            }
+            Err(e) => {
+                conn.execute_batch("RELEASE replay_event")?;
+                return Err(e);
+            }
         }
+        conn.execute_batch("RELEASE replay_event")?;
         self.last = Some(ctx.seq);
         Ok(())
     }
@@ -170,6 +196,16 @@ impl Applier {
             Some(seq) => mark_applied(conn, seq),
             None => Ok(()),
         }
+    }
+}
+
+/// Whether `e` says the event contradicts the state the log built (rather
+/// than that SQLite or the file failed).
+fn contradiction(e: &Error) -> bool {
+    match e {
+        Error::Apply { .. } => true,
+        Error::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => f.code == rusqlite::ErrorCode::ConstraintViolation,
+        _ => false,
     }
 }
 

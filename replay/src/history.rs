@@ -60,10 +60,16 @@ pub fn replay_to_memory_noted(ledger: &Ledger, upto: Option<Seq>, verify: bool) 
         None => head_seq(ledger)?,
     };
     if verify {
+        // Breaks accepted by `repair --accept-break` are stepped over, as
+        // `verify` does; a break after `to` does not concern this replay.
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        let report = ledger.verify_chain(threads, Some(to))?;
-        if let Some(f) = report.failure {
+        let accepted = ledger::integrity::chain_state(ledger.conn())?.accepted;
+        let walk = ledger::integrity::walk(ledger, threads, Seq(1), &accepted)?;
+        if let Some(f) = walk.report.failure.filter(|f| f.seq <= to) {
             return Err(Error::Invalid(format!("seq {}: {}", f.seq, f.reason)));
+        }
+        if walk.report.head.is_none_or(|(h, _)| h < to) {
+            return Err(Error::Invalid(format!("seq {to}: missing from the log")));
         }
     }
     let conn = projections::scratch(ledger, None)?;

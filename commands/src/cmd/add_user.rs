@@ -27,16 +27,16 @@ pub struct Args {
     #[arg(long, default_value = "0.5", allow_negative_numbers = true)]
     pub fairshare: String,
     /// Max running jobs.
-    #[arg(long = "max-running-jobs", default_value = "5", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, long = "max-running-jobs", default_value = "5", allow_negative_numbers = true)]
     pub max_running_jobs: String,
     /// Max active jobs.
-    #[arg(long = "max-active-jobs", default_value = "7", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, long = "max-active-jobs", default_value = "7", allow_negative_numbers = true)]
     pub max_active_jobs: String,
     /// Max nodes across running jobs.
-    #[arg(short = 'N', long = "max-nodes", default_value = "2147483647", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, short = 'N', long = "max-nodes", default_value = "2147483647", allow_negative_numbers = true)]
     pub max_nodes: String,
     /// Max cores across running jobs.
-    #[arg(short = 'c', long = "max-cores", default_value = "2147483647", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, short = 'c', long = "max-cores", default_value = "2147483647", allow_negative_numbers = true)]
     pub max_cores: String,
     /// Allowed queues (comma list; each must exist).
     #[arg(short = 'q', long, default_value = "")]
@@ -48,7 +48,7 @@ pub struct Args {
     #[arg(long = "default-project")]
     pub default_project: Option<String>,
     /// Max jobs in SCHED state.
-    #[arg(long = "max-sched-jobs", default_value = "2147483647", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, long = "max-sched-jobs", default_value = "2147483647", allow_negative_numbers = true)]
     pub max_sched_jobs: String,
 }
 
