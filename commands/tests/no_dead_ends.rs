@@ -81,6 +81,7 @@ fn a_recorded_digest_the_log_does_not_imply_is_reported_and_carried_by_every_rep
     assert!(r.stderr.contains(&warning), "{r:?}");
     let r = fa(&db, &["checkpoint", "--no-store"]);
     assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains(&warning), "{r:?}");
     // Deterministic: a second rebuild gives the same tables.
     let before = dump_projections(&Connection::open(&db).expect("open"));
     ok(&db, &["rebuild"]);

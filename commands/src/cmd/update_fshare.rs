@@ -71,14 +71,33 @@ fn check_inputs(ctx: &Context) -> Result<()> {
         return Ok(());
     }
     ledger.conn().execute_batch("BEGIN")?;
-    let result = (|| -> Result<Vec<replay::RowDiff>> {
-        let head = ledger.head()?.map(|(s, _)| s).unwrap_or(ledger::Seq(0));
+    let result = (|| -> Result<(Vec<replay::RowDiff>, Option<replay::AsOf>)> {
+        let Some((head, _)) = ledger.head()? else { return Ok((Vec::new(), None)) };
         let replayed = replay::state_at(&ledger, head).map_err(crate::db::replay_err)?;
+        crate::db::report_skipped(ctx, replayed.skipped());
         let tables: Vec<&str> = INPUTS.iter().map(|(t, _)| *t).collect();
-        replay::compare(ledger.conn(), replayed.conn(), &tables).map_err(crate::db::replay_err)
+        let diffs = replay::compare(ledger.conn(), replayed.conn(), &tables).map_err(crate::db::replay_err)?;
+        Ok((diffs, Some(replayed)))
     })();
     let _ = ledger.conn().execute_batch("COMMIT");
-    refuse_drift(&result?)
+    let hash = ledger.head()?;
+    drop(ledger);
+    let (diffs, replayed) = result?;
+    refuse_drift(&diffs)?;
+    // The check replays from the nearest projection checkpoint: when that
+    // was far behind (a ledger never rebuilt), store one at the head so
+    // that the next hourly run replays little.
+    if let (Some(view), Some((head, hash))) = (replayed, hash) {
+        let far = head.0 - view.checkpoint().map_or(0, |s| s.0) >= replay::history::DEFAULT_CHECKPOINT_EVERY;
+        if far && view.seq() == head {
+            let l = crate::db::open_write(ctx)?;
+            l.conn().execute_batch("BEGIN IMMEDIATE")?;
+            let saved = replay::history::save_checkpoint(l.conn(), view.conn(), head, hash);
+            l.conn().execute_batch(if saved.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
+            saved.map_err(crate::db::replay_err)?;
+        }
+    }
+    Ok(())
 }
 
 /// Runs `update-fshare`.
