@@ -154,9 +154,15 @@ fn a_malformed_job_record_is_named_by_its_seq_and_the_others_still_read() {
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stderr.contains(&format!("seq {seq}")), "{r:?}");
     assert_eq!(r.stdout.lines().count(), 20, "header and the 19 readable jobs: {}", r.stdout);
+    let r = fa(&db, &["view-usage-report", "--start", "0"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = fa(&db, &["diff", "seq:1", &format!("seq:{}", event_count(&db))]);
+    assert!(r.code == 0 || r.code == 1, "{r:?}");
+    assert!(r.stderr.contains(&format!("seq {seq}: payload unreadable")), "{r:?}");
     let r = fa(&db, &["rebuild"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stderr.contains(&format!("seq {seq}: payload unreadable")), "{r:?}");
+    assert!(ok(&db, &["rebuild", "--check"]).starts_with("ok"));
 }
 
 #[test]

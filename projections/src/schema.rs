@@ -176,6 +176,19 @@ pub struct JobIndexRows {
     pub ids: Vec<(i64, i64)>,
 }
 
+/// The seqs of the job records whose payload SQLite's JSON functions
+/// cannot read (so that any query over the `jobs` view fails with
+/// `malformed JSON`), in seq order: a reader of `jobs` names them and
+/// excludes them (`seq NOT IN (SELECT value FROM json_each(?))`). A full
+/// scan of the log's job records: for the error path only.
+pub fn unreadable_job_records(conn: &Connection) -> Result<Vec<i64>, Error> {
+    let mut stmt = conn.prepare(
+        "SELECT seq FROM events WHERE kind = 'JobRecorded' AND NOT json_valid(CAST(payload AS TEXT)) ORDER BY seq",
+    )?;
+    let seqs = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<i64>, _>>()?;
+    Ok(seqs)
+}
+
 /// The [`JobIndexRows`] of the log of `conn` up to `upto`, in one read of
 /// the log.
 pub fn job_index_of_log(conn: &Connection, upto: i64) -> Result<JobIndexRows, Error> {

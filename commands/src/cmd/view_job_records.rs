@@ -216,29 +216,7 @@ fn exact_id(conn: &rusqlite::Connection, seq: i64) -> Result<u64> {
 /// records are looked for, each named on stderr with its seq, and the
 /// query runs again without them.
 pub fn rows(ctx: &Context, state: &State<'_>, args: &Args) -> Result<Rows> {
-    match rows_without(ctx, state, args, None) {
-        Err(Error::Sqlite(e)) if e.to_string().contains("malformed JSON") => {
-            let bad: Vec<i64> = state
-                .conn()
-                .prepare(
-                    "SELECT seq FROM events WHERE kind = 'JobRecorded' AND NOT json_valid(CAST(payload AS TEXT)) \
-                     ORDER BY seq",
-                )?
-                .query_map([], |r| r.get(0))?
-                .collect::<std::result::Result<_, _>>()?;
-            if bad.is_empty() {
-                return Err(Error::Sqlite(e));
-            }
-            for seq in &bad {
-                ctx.progress.notice(&format!(
-                    "flux-account: warning: the job record at seq {seq} is unreadable (malformed JSON) and is \
-                     not listed; see `flux account verify` and `repair`"
-                ));
-            }
-            rows_without(ctx, state, args, Some(serde_json::to_string(&bad).unwrap_or_default()))
-        }
-        other => other,
-    }
+    crate::db::without_unreadable_jobs(ctx, state.conn(), |skip| rows_without(ctx, state, args, skip))
 }
 
 fn rows_without(ctx: &Context, state: &State<'_>, args: &Args, skip: Option<String>) -> Result<Rows> {
