@@ -50,6 +50,30 @@ impl fluxacct_commands::Processes for Proc {
     }
 }
 
+/// `text` with every control character but newline and tab shown as a
+/// `\xNN` (`\u{NNNN}` above 0xff) escape, as `flux` and `git` quote names:
+/// a user, bank or queue name carrying ESC or OSC sequences must not drive
+/// the admin's terminal. Applied to everything printed (stdout, notes,
+/// errors); JSON output has no raw control characters (serde escapes
+/// them), so it passes unchanged.
+fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    let bad = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.contains(bad) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if !bad(c) {
+            out.push(c);
+        } else if (c as u32) <= 0xff {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        } else {
+            out.push_str(&format!("\\u{{{:04x}}}", c as u32));
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Progress and notices on stderr: a bar when stderr is a terminal,
 /// notices always.
 struct Sink(Option<Bar>);
@@ -71,6 +95,7 @@ impl Progress for Sink {
         }
     }
     fn notice(&self, line: &str) {
+        let line = shown(line);
         match &self.0 {
             Some(b) => b.0.suspend(|| eprintln!("{line}")),
             None => eprintln!("{line}"),
@@ -169,18 +194,21 @@ pub fn main_with(alias: Option<&str>) -> i32 {
                 // exit 2 as clap and flux-accounting's argparse do.
                 2
             };
-            match &rename {
-                None => {
-                    let _ = e.print();
-                }
-                Some((from, to)) => {
-                    let text = e.render().to_string().replace(from.as_str(), to);
-                    if e.use_stderr() {
-                        eprint!("{text}");
-                    } else {
-                        print!("{text}");
-                    }
-                }
+            // clap echoes the offending value: when it carries control
+            // characters (or the program is renamed), a plain rendering is
+            // printed, escaped (clap's colours are lost then).
+            let plain = e.render().to_string();
+            let text = match &rename {
+                Some((from, to)) => plain.replace(from.as_str(), to),
+                None => plain,
+            };
+            let text = shown(&text);
+            if rename.is_none() && matches!(text, std::borrow::Cow::Borrowed(_)) {
+                let _ = e.print();
+            } else if e.use_stderr() {
+                eprint!("{text}");
+            } else {
+                print!("{text}");
             }
             return code;
         }
@@ -222,25 +250,25 @@ pub fn main_with(alias: Option<&str>) -> i32 {
     let mut out = stdout.lock();
     match result {
         Ok(o) => {
-            let _ = out.write_all(o.stdout.as_bytes());
+            let _ = out.write_all(shown(&o.stdout).as_bytes());
             for w in o.warnings {
-                let _ = writeln!(out, "{w}");
+                let _ = writeln!(out, "{}", shown(&w));
             }
             let _ = out.flush();
             for n in o.notes {
-                eprintln!("{n}");
+                eprintln!("{}", shown(&n));
             }
             o.exit_code
         }
         Err(Error::CheckFailed { message, report }) => {
-            let _ = out.write_all(report.as_bytes());
-            eprintln!("flux-account: error: {message}");
+            let _ = out.write_all(shown(&report).as_bytes());
+            eprintln!("flux-account: error: {}", shown(&message));
             1
         }
         Err(e) => {
             let code = e.exit_code();
             let msg = e.to_string().replace('\n', " ");
-            eprintln!("flux-account: error: {msg}");
+            eprintln!("flux-account: error: {}", shown(&msg));
             code
         }
     }

@@ -23,16 +23,16 @@ pub struct Fields {
     #[arg(long, allow_negative_numbers = true)]
     pub fairshare: Option<String>,
     /// Max running jobs.
-    #[arg(long = "max-running-jobs", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, long = "max-running-jobs", allow_negative_numbers = true)]
     pub max_running_jobs: Option<String>,
     /// Max active jobs.
-    #[arg(long = "max-active-jobs", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, long = "max-active-jobs", allow_negative_numbers = true)]
     pub max_active_jobs: Option<String>,
     /// Max nodes.
-    #[arg(short = 'N', long = "max-nodes", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, short = 'N', long = "max-nodes", allow_negative_numbers = true)]
     pub max_nodes: Option<String>,
     /// Max cores.
-    #[arg(short = 'c', long = "max-cores", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, short = 'c', long = "max-cores", allow_negative_numbers = true)]
     pub max_cores: Option<String>,
     /// Allowed queues (comma list; replaces the current list).
     #[arg(short = 'q', long, allow_negative_numbers = true)]
@@ -44,7 +44,7 @@ pub struct Fields {
     #[arg(long = "default-project", allow_negative_numbers = true)]
     pub default_project: Option<String>,
     /// Max jobs in SCHED state.
-    #[arg(long = "max-sched-jobs", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, long = "max-sched-jobs", allow_negative_numbers = true)]
     pub max_sched_jobs: Option<String>,
 }
 

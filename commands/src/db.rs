@@ -199,8 +199,45 @@ pub fn open_read(ctx: &Context) -> Result<ReadDb> {
         None => Ok(ReadDb::Live(ledger)),
         Some(seq) => {
             let view = replay::state_at(&ledger, seq).map_err(replay_err)?;
+            report_skipped(ctx, view.skipped());
             Ok(ReadDb::AsOf { ledger, view })
         }
+    }
+}
+
+/// Reports, one line each on stderr, the events a replay skipped (an
+/// unreadable payload) or carried (a recorded digest it did not reproduce).
+pub fn report_skipped(ctx: &Context, skipped: &[projections::apply::Skipped]) {
+    for s in skipped {
+        ctx.progress.notice(&format!("flux-account: warning: replay: {s}"));
+    }
+}
+
+/// Runs `query`, a reader of the `jobs` view given the seqs to leave out
+/// (a JSON list, for `seq NOT IN (SELECT value FROM json_each(?))`, placed
+/// first in its WHERE), with none; when a job record's payload is not
+/// valid JSON (SQLite's `malformed JSON` fails the whole query), names each
+/// such record by its seq on stderr and runs `query` again without them.
+pub fn without_unreadable_jobs<T>(
+    ctx: &Context,
+    conn: &rusqlite::Connection,
+    query: impl Fn(Option<String>) -> Result<T>,
+) -> Result<T> {
+    match query(None) {
+        Err(Error::Sqlite(e)) if e.to_string().contains("malformed JSON") => {
+            let bad = projections::schema::unreadable_job_records(conn)?;
+            if bad.is_empty() {
+                return Err(Error::Sqlite(e));
+            }
+            for seq in &bad {
+                ctx.progress.notice(&format!(
+                    "flux-account: warning: the job record at seq {seq} is unreadable (malformed JSON) and is \
+                     left out; see `flux account verify` and `repair`"
+                ));
+            }
+            query(Some(serde_json::Value::from(bad).to_string()))
+        }
+        other => other,
     }
 }
 

@@ -35,6 +35,36 @@ pub fn non_negative(opt: &str, s: &str) -> Result<i64> {
     Ok(v)
 }
 
+/// Parses a limit option value: a non-negative integer no greater than
+/// [`INTEGER_MAX`] (which means "unlimited"). A larger value is refused,
+/// never silently stored as "unlimited".
+pub fn limit(opt: &str, s: &str) -> Result<i64> {
+    at_most_max(opt, non_negative(opt, s)?)
+}
+
+/// Clap's value parser of every integer limit option: an integer above
+/// [`INTEGER_MAX`] is a usage error (clap's message and usage line, exit
+/// 2), as an out-of-range value is for any option; anything else (`-1`,
+/// `unlimited`, a bad value) is left to the command's own checks.
+pub fn limit_arg(s: &str) -> std::result::Result<String, String> {
+    match s.trim().parse::<i128>() {
+        Ok(v) if v > INTEGER_MAX as i128 => {
+            Err(format!("{v} is above the maximum {INTEGER_MAX} (use -1 or 'unlimited' for no limit)"))
+        }
+        _ => Ok(s.to_string()),
+    }
+}
+
+/// Refuses a limit above [`INTEGER_MAX`].
+pub fn at_most_max(opt: &str, v: i64) -> Result<i64> {
+    if v > INTEGER_MAX {
+        return Err(Error::invalid(format!(
+            "{opt}: {v} is above the maximum {INTEGER_MAX} (use -1 or 'unlimited' for no limit)"
+        )));
+    }
+    Ok(v)
+}
+
 /// Parses a finite float option value.
 pub fn float(opt: &str, s: &str) -> Result<f64> {
     match s.trim().parse::<f64>() {
@@ -116,14 +146,14 @@ pub fn edit_int(opt: &str, s: &str, allow_unlimited: bool) -> Result<EditInt> {
 }
 
 /// Parses an optional edit value for an integer field with [`edit_int`]:
-/// absent is `None` (unchanged), a reset is `default`, any other value is
-/// capped at [`INTEGER_MAX`].
+/// absent is `None` (unchanged), a reset is `default`, a value above
+/// [`INTEGER_MAX`] is refused ([`at_most_max`]).
 pub fn int_field(opt: &str, v: &Option<String>, default: i64, unlimited: bool) -> Result<Option<i64>> {
     match v {
         None => Ok(None),
         Some(s) => match edit_int(opt, s, unlimited)? {
             EditInt::Reset => Ok(Some(default)),
-            EditInt::Set(x) => Ok(Some(x.min(INTEGER_MAX))),
+            EditInt::Set(x) => Ok(Some(at_most_max(opt, x)?)),
         },
     }
 }

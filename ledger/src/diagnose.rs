@@ -28,8 +28,8 @@ pub(crate) fn precheck(path: &Path, mode: OpenMode) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::Missing(path.display().to_string())),
         Err(e) => return Err(unusable(path, format!("cannot reach the file: {}", io_words(&e)))),
     };
-    if meta.is_dir() {
-        return Err(unusable(path, "is a directory, not a ledger file"));
+    if let Some(what) = special_file(&meta) {
+        return Err(unusable(path, format!("is {what}, not a ledger file")));
     }
     let mut f = match std::fs::File::open(path) {
         Ok(f) => f,
@@ -93,6 +93,43 @@ pub(crate) fn precheck(path: &Path, mode: OpenMode) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// What a path that is not a regular file is ("a directory", "a FIFO",
+/// ...), from its metadata (symbolic links followed). SQLite must never
+/// see such a path: opening a FIFO blocks until a writer comes, and a
+/// device such as `/dev/null` gets a `-journal` or `-wal` file created
+/// beside it.
+pub(crate) fn special_file(meta: &std::fs::Metadata) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_file() {
+        None
+    } else if t.is_dir() {
+        Some("a directory")
+    } else if t.is_fifo() {
+        Some("a FIFO (named pipe)")
+    } else if t.is_socket() {
+        Some("a socket")
+    } else if t.is_char_device() {
+        Some("a character device")
+    } else if t.is_block_device() {
+        Some("a block device")
+    } else {
+        Some("not a regular file")
+    }
+}
+
+/// Refuses a path that exists and is not a regular file (before SQLite or
+/// an `open` that could block sees it).
+pub(crate) fn refuse_special(path: &Path) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(m) => match special_file(&m) {
+            Some(what) => Err(unusable(path, format!("is {what}, not a ledger file"))),
+            None => Ok(()),
+        },
+        Err(_) => Ok(()),
+    }
 }
 
 fn not_sqlite(path: &Path) -> Error {

@@ -137,6 +137,7 @@ impl Ledger {
     /// non-empty file is already there.
     pub fn create(path: &Path) -> Result<Ledger> {
         let display = path.display().to_string();
+        crate::diagnose::refuse_special(path)?;
         if path.exists() && std::fs::metadata(path).map(|m| m.len() > 0).unwrap_or(false) {
             return Err(Error::AlreadyExists(display));
         }
@@ -398,7 +399,17 @@ pub(crate) fn row_to_event(r: &rusqlite::Row<'_>) -> Result<StoredEvent> {
         argv,
         kind: r.get(5).map_err(|_| corrupt("kind is not text"))?,
         version: u32::try_from(version).map_err(|_| corrupt("version out of range"))?,
-        payload: r.get(7).map_err(|_| corrupt("payload is not a blob"))?,
+        // A payload of another storage class (turned into TEXT: the same
+        // bytes; a number or NULL by a hand edit) is read as its bytes, so
+        // that the log, the break that records it included, stays
+        // readable; `verify` reports the change, and decoding it names
+        // what is wrong.
+        payload: match r.get_ref(7)? {
+            rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => b.to_vec(),
+            rusqlite::types::ValueRef::Integer(i) => i.to_string().into_bytes(),
+            rusqlite::types::ValueRef::Real(x) => x.to_string().into_bytes(),
+            rusqlite::types::ValueRef::Null => Vec::new(),
+        },
         prev_hash: EventHash::from_slice(&prev).ok_or_else(|| corrupt("prev_hash is not 32 bytes"))?,
         hash: EventHash::from_slice(&hash).ok_or_else(|| corrupt("hash is not 32 bytes"))?,
     })

@@ -81,20 +81,96 @@ pub struct Applier {
     pending: Vec<crate::usage::PendingJob>,
     /// Seq of the last event applied.
     last: Option<u64>,
+    /// A replay's applier: digest mismatches are noted, not errors.
+    replaying: bool,
+    /// The events a replay skipped or carried (in seq order).
+    skipped: Vec<Skipped>,
+}
+
+/// An event a replay could not apply as recorded and went on past, with
+/// its seq: an unreadable payload (skipped) or a recorded digest the
+/// replayed state does not reproduce (carried: the replayed values are
+/// applied). What a replay does with it depends on the log alone, so the
+/// rebuilt projections stay a function of the log (docs/integrity.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The event's seq.
+    pub seq: u64,
+    /// What was wrong and what the replay did.
+    pub what: String,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "seq {}: {}", self.seq, self.what)
+    }
 }
 
 impl Applier {
-    /// An applier with an empty buffer.
+    /// An applier with an empty buffer, for the live command path: a
+    /// recorded digest that does not match is an error.
     pub fn new() -> Self {
         Applier::default()
     }
 
+    /// An applier for a replay of the log (rebuild, `--check`, as-of views,
+    /// checkpoints): a recorded digest that the replayed state does not
+    /// reproduce is noted ([`Applier::skipped`]) and the replayed values
+    /// are kept, so a ledger carrying such an event still replays.
+    pub fn replaying() -> Self {
+        Applier { replaying: true, ..Applier::default() }
+    }
+
     /// Applies one event to the tables on `conn`.
+    ///
+    /// A replaying applier applies each event inside a savepoint: an event
+    /// the rest of the log contradicts (an edited payload under an accepted
+    /// break: no such bank, a duplicate row) is rolled back and noted as
+    /// skipped, so that a replay goes on. The live path fails instead.
     pub fn apply(&mut self, conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Error> {
-        apply_admin(conn, ctx, ev)?;
-        crate::usage::apply(conn, ctx, ev, &mut self.pending)?;
+        if !self.replaying {
+            apply_admin(conn, ctx, ev)?;
+            crate::usage::apply(conn, ctx, ev, &mut self.pending)?;
+            self.last = Some(ctx.seq);
+            return Ok(());
+        }
+        conn.execute_batch("SAVEPOINT replay_event")?;
+        let pending = self.pending.len();
+        let result = apply_admin(conn, ctx, ev).and_then(|()| crate::usage::apply(conn, ctx, ev, &mut self.pending));
+        match result {
+            Ok(()) => {}
+            Err(Error::DigestMismatch { seq, what }) => self.skipped.push(Skipped {
+                seq,
+                what: format!("{what}; carried: the fair-share values the log implies were applied"),
+            }),
+            Err(e) if contradiction(&e) && self.pending.len() >= pending => {
+                conn.execute_batch("ROLLBACK TO replay_event")?;
+                self.pending.truncate(pending);
+                self.skipped.push(Skipped {
+                    seq: ctx.seq,
+                    what: format!("{} does not apply ({e}); skipped (see `verify` and `repair`)", ev.kind()),
+                });
+            }
+            Err(e) => {
+                conn.execute_batch("RELEASE replay_event")?;
+                return Err(e);
+            }
+        }
+        conn.execute_batch("RELEASE replay_event")?;
         self.last = Some(ctx.seq);
         Ok(())
+    }
+
+    /// Passes over the event at `ctx` without applying it (its payload
+    /// cannot be read), noting why.
+    pub fn skip(&mut self, ctx: &ApplyCtx, why: String) {
+        self.skipped.push(Skipped { seq: ctx.seq, what: format!("{why}; skipped (see `verify` and `repair`)") });
+        self.last = Some(ctx.seq);
+    }
+
+    /// The events skipped or carried so far.
+    pub fn skipped(&self) -> &[Skipped] {
+        &self.skipped
     }
 
     /// Applies the `JobRecorded` event at `ctx` given as its binning fields,
@@ -120,6 +196,16 @@ impl Applier {
             Some(seq) => mark_applied(conn, seq),
             None => Ok(()),
         }
+    }
+}
+
+/// Whether `e` says the event contradicts the state the log built (rather
+/// than that SQLite or the file failed).
+fn contradiction(e: &Error) -> bool {
+    match e {
+        Error::Apply { .. } => true,
+        Error::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => f.code == rusqlite::ErrorCode::ConstraintViolation,
+        _ => false,
     }
 }
 

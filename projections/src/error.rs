@@ -14,6 +14,18 @@ pub enum Error {
         /// Why.
         what: String,
     },
+    /// A recorded digest (`FairshareUpdated`) that the recomputation does
+    /// not reproduce: the event was recorded from projection values the
+    /// log does not imply (a hand edit), or its payload was changed. The
+    /// recomputed values have been written when this is returned; a
+    /// replay ([`crate::apply::Applier::replaying`]) carries on.
+    #[error("cannot apply event at seq {seq}: {what}")]
+    DigestMismatch {
+        /// The seq.
+        seq: u64,
+        /// The two digests.
+        what: String,
+    },
     /// The projection tables were written by a newer fluxacct.
     #[error("projection schema version {found} is newer than this fluxacct supports ({supported})")]
     TooNew {

@@ -176,6 +176,19 @@ pub struct JobIndexRows {
     pub ids: Vec<(i64, i64)>,
 }
 
+/// The seqs of the job records whose payload SQLite's JSON functions
+/// cannot read (so that any query over the `jobs` view fails with
+/// `malformed JSON`), in seq order: a reader of `jobs` names them and
+/// excludes them (`seq NOT IN (SELECT value FROM json_each(?))`). A full
+/// scan of the log's job records: for the error path only.
+pub fn unreadable_job_records(conn: &Connection) -> Result<Vec<i64>, Error> {
+    let mut stmt = conn.prepare(
+        "SELECT seq FROM events WHERE kind = 'JobRecorded' AND NOT json_valid(CAST(payload AS TEXT)) ORDER BY seq",
+    )?;
+    let seqs = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<i64>, _>>()?;
+    Ok(seqs)
+}
+
 /// The [`JobIndexRows`] of the log of `conn` up to `upto`, in one read of
 /// the log.
 pub fn job_index_of_log(conn: &Connection, upto: i64) -> Result<JobIndexRows, Error> {
@@ -188,8 +201,14 @@ pub fn job_index_of_log(conn: &Connection, upto: i64) -> Result<JobIndexRows, Er
         let seq: i64 = r.get(0)?;
         let version = u32::try_from(r.get::<_, i64>(1)?)
             .map_err(|_| Error::Apply { seq: seq as u64, what: "version out of range".into() })?;
-        let payload = r.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
-        let (id, t) = job_key(version, payload)?;
+        // A record whose payload cannot be read has no index rows: the
+        // replay skips it and names its seq (`replay::history`), and so do
+        // the re-binnings that read jobs through this index.
+        let payload = match r.get_ref(2)? {
+            rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => b,
+            _ => continue,
+        };
+        let Ok((id, t)) = job_key(version, payload) else { continue };
         out.times.push((t_us(t), seq));
         out.ids.push((id_key(id), seq));
     }

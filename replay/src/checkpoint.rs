@@ -59,14 +59,24 @@ impl Checkpoint {
 /// and the replayed state (so that callers can store it as a projection
 /// checkpoint).
 pub fn take(ledger: &Ledger, at: Option<Seq>, time: String) -> Result<(Checkpoint, rusqlite::Connection)> {
+    take_noted(ledger, at, time).map(|(cp, state, _)| (cp, state))
+}
+
+/// [`take`], also returning the events the replay skipped or carried
+/// ([`projections::apply::Skipped`]), for the caller to report.
+pub fn take_noted(
+    ledger: &Ledger,
+    at: Option<Seq>,
+    time: String,
+) -> Result<(Checkpoint, rusqlite::Connection, Vec<projections::apply::Skipped>)> {
     let seq = match at {
         Some(s) => s,
         None => ledger.head()?.map(|(s, _)| s).ok_or_else(|| Error::invalid("the ledger is empty"))?,
     };
     let ev = ledger.event(seq)?.ok_or_else(|| Error::invalid(format!("there is no event at seq {seq}")))?;
-    let state = replay_to_memory_checked(ledger, Some(seq), true)?;
+    let (state, skipped) = crate::history::replay_to_memory_noted(ledger, Some(seq), true)?;
     let h = state_hash(&state)?;
-    Ok((Checkpoint { seq: seq.0, hash: ev.hash, state_hash: h.to_hex(), time }, state))
+    Ok((Checkpoint { seq: seq.0, hash: ev.hash, state_hash: h.to_hex(), time }, state, skipped))
 }
 
 /// Why a ledger does not extend a checkpoint.

@@ -14,6 +14,7 @@
 //! them from the log, bounded at its seq, like everything else.
 
 use ledger::{EventHash, Ledger, Seq};
+use projections::apply::Skipped;
 use projections::usage::{BankNames, PendingJob};
 use rusqlite::{Connection, OptionalExtension};
 
@@ -48,15 +49,27 @@ pub fn replay_to_memory(ledger: &Ledger, upto: Option<Seq>) -> Result<Connection
 /// `1..=upto` ([`Ledger::verify_chain`], on all cores for a file ledger)
 /// and fails on the first bad one (or on a missing seq).
 pub fn replay_to_memory_checked(ledger: &Ledger, upto: Option<Seq>, verify: bool) -> Result<Connection> {
+    replay_to_memory_noted(ledger, upto, verify).map(|(conn, _)| conn)
+}
+
+/// [`replay_to_memory_checked`], also returning the events the replay
+/// skipped or carried ([`Skipped`]), for the caller to report.
+pub fn replay_to_memory_noted(ledger: &Ledger, upto: Option<Seq>, verify: bool) -> Result<(Connection, Vec<Skipped>)> {
     let to = match upto {
         Some(s) => s,
         None => head_seq(ledger)?,
     };
     if verify {
+        // Breaks accepted by `repair --accept-break` are stepped over, as
+        // `verify` does; a break after `to` does not concern this replay.
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        let report = ledger.verify_chain(threads, Some(to))?;
-        if let Some(f) = report.failure {
+        let accepted = ledger::integrity::chain_state(ledger.conn())?.accepted;
+        let walk = ledger::integrity::walk(ledger, threads, Seq(1), &accepted)?;
+        if let Some(f) = walk.report.failure.filter(|f| f.seq <= to) {
             return Err(Error::Invalid(format!("seq {}: {}", f.seq, f.reason)));
+        }
+        if walk.report.head.is_none_or(|(h, _)| h < to) {
+            return Err(Error::Invalid(format!("seq {to}: missing from the log")));
         }
     }
     let conn = projections::scratch(ledger, None)?;
@@ -64,18 +77,21 @@ pub fn replay_to_memory_checked(ledger: &Ledger, upto: Option<Seq>, verify: bool
     let mut quiet = |_| {};
     let mut bulk = Bulk::new(&conn, 0, &mut quiet);
     feed(&mut bulk, ledger.file_path(), ledger.conn(), Seq(1), to)?;
-    bulk.finish()?;
+    let stats = bulk.finish()?;
     conn.execute_batch("COMMIT")?;
-    Ok(conn)
+    Ok((conn, stats.skipped))
 }
 
 /// What [`rebuild_live`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RebuildStats {
     /// Events replayed.
     pub events: u64,
     /// Projection checkpoints written.
     pub checkpoints: u64,
+    /// The events passed over (unreadable payload) or carried (recorded
+    /// digest not reproduced), in seq order: the caller reports them.
+    pub skipped: Vec<Skipped>,
 }
 
 /// Rebuilds every projection table of `ledger` from its log in one
@@ -211,6 +227,9 @@ struct Decoded {
 enum Item {
     Job(Option<PendingJob>),
     Event(Box<projections::Event>),
+    /// A payload that cannot be read (not a blob, does not decode): the
+    /// replay passes over it and says so (`Applier::skip`).
+    Unreadable(String),
 }
 
 fn decode_row(r: &rusqlite::Row<'_>, banks: &mut BankNames) -> Result<Decoded> {
@@ -220,14 +239,28 @@ fn decode_row(r: &rusqlite::Row<'_>, banks: &mut BankNames) -> Result<Decoded> {
     let kind = r.get_ref(2)?.as_bytes().map_err(|_| corrupt("kind is not text"))?;
     let version: i64 = r.get(3).map_err(|_| corrupt("version is not an integer"))?;
     let version = u32::try_from(version).map_err(|_| corrupt("version out of range"))?;
-    let payload = r.get_ref(4)?.as_blob().map_err(|_| corrupt("payload is not a blob"))?;
     let hash = r.get_ref(5)?.as_blob().map_err(|_| corrupt("hash is not a blob"))?;
     let hash = EventHash::from_slice(hash).ok_or_else(|| corrupt("hash is not 32 bytes"))?;
-    let item = if kind == b"JobRecorded" {
-        Item::Job(PendingJob::decode(seq.0, version, payload, banks)?)
-    } else {
-        let kind = std::str::from_utf8(kind).map_err(|_| corrupt("kind is not UTF-8"))?;
-        Item::Event(Box::new(projections::Event::decode(kind, version, payload).map_err(projections::Error::from)?))
+    let name = String::from_utf8_lossy(kind);
+    // A TEXT payload is read as its bytes, as `Ledger::stream` does
+    // (`verify` reports the change of storage class).
+    let payload = match r.get_ref(4)? {
+        rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => Ok(b),
+        _ => Err(()),
+    };
+    let item = match payload {
+        Err(_) => Item::Unreadable(format!("{name} payload is neither a blob nor text")),
+        Ok(payload) if kind == b"JobRecorded" => match PendingJob::decode(seq.0, version, payload, banks) {
+            Ok(job) => Item::Job(job),
+            Err(e) => Item::Unreadable(format!("payload unreadable: {e}")),
+        },
+        Ok(payload) => match std::str::from_utf8(kind) {
+            Err(_) => Item::Unreadable(format!("kind {name} is not UTF-8")),
+            Ok(kind) => match projections::Event::decode(kind, version, payload) {
+                Ok(ev) => Item::Event(Box::new(ev)),
+                Err(e) => Item::Unreadable(format!("payload unreadable: {e}")),
+            },
+        },
     };
     Ok(Decoded { seq, recorded_at, hash, item })
 }
@@ -260,7 +293,7 @@ impl<'a, 'p> Bulk<'a, 'p> {
     fn new(conn: &'a Connection, every: u64, progress: &'p mut dyn FnMut(u64)) -> Self {
         Bulk {
             conn,
-            applier: projections::apply::Applier::new(),
+            applier: projections::apply::Applier::replaying(),
             every,
             progress,
             checkpoints: 0,
@@ -295,6 +328,10 @@ impl<'a, 'p> Bulk<'a, 'p> {
                     self.applier.apply(self.conn, &ctx, &ev)?;
                     matches!(*ev, projections::Event::UsageUpdated(_) | projections::Event::UsageImported(_))
                 }
+                Item::Unreadable(why) => {
+                    self.applier.skip(&ctx, why);
+                    false
+                }
             };
             self.n += 1;
             if self.checkpoint_due(d.seq, usage_updated) {
@@ -313,7 +350,7 @@ impl<'a, 'p> Bulk<'a, 'p> {
     fn finish(mut self) -> Result<RebuildStats> {
         self.applier.sync(self.conn)?;
         (self.progress)(self.n);
-        Ok(RebuildStats { events: self.n, checkpoints: self.checkpoints })
+        Ok(RebuildStats { events: self.n, checkpoints: self.checkpoints, skipped: self.applier.skipped().to_vec() })
     }
 }
 
@@ -370,6 +407,7 @@ pub struct AsOf {
     conn: Connection,
     seq: Seq,
     checkpoint: Option<Seq>,
+    skipped: Vec<Skipped>,
 }
 
 impl std::fmt::Debug for AsOf {
@@ -394,6 +432,11 @@ impl AsOf {
     pub fn checkpoint(&self) -> Option<Seq> {
         self.checkpoint
     }
+
+    /// The events the replay (after the checkpoint) skipped or carried.
+    pub fn skipped(&self) -> &[Skipped] {
+        &self.skipped
+    }
 }
 
 /// The state as it stood after `seq` (0: before the first event): from the
@@ -414,12 +457,13 @@ pub fn state_at(ledger: &Ledger, seq: Seq) -> Result<AsOf> {
         }
         None => Seq(1),
     };
+    let mut skipped = Vec::new();
     if start <= seq {
         let mut quiet = |_| {};
         let mut bulk = Bulk::new(&conn, 0, &mut quiet);
         feed(&mut bulk, None, ledger.conn(), start, seq)?;
-        bulk.finish()?;
+        skipped = bulk.finish()?.skipped;
     }
     conn.execute_batch("COMMIT")?;
-    Ok(AsOf { conn, seq, checkpoint: cp.map(|(s, _)| s) })
+    Ok(AsOf { conn, seq, checkpoint: cp.map(|(s, _)| s), skipped })
 }

@@ -14,42 +14,42 @@ pub struct Args {
     /// Queue name.
     pub queue: String,
     /// Min nodes per job (stored only).
-    #[arg(long = "min-nodes-per-job", default_value = "1", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, long = "min-nodes-per-job", default_value = "1", allow_negative_numbers = true)]
     pub min_nodes_per_job: String,
     /// Max nodes per job (stored only).
-    #[arg(short = 'N', long = "max-nodes-per-job", default_value = "1", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, short = 'N', long = "max-nodes-per-job", default_value = "1", allow_negative_numbers = true)]
     pub max_nodes_per_job: String,
     /// Max time per job (stored only).
-    #[arg(short = 't', long = "max-time-per-job", default_value = "60", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, short = 't', long = "max-time-per-job", default_value = "60", allow_negative_numbers = true)]
     pub max_time_per_job: String,
     /// Queue priority.
     #[arg(short = 'P', long, default_value = "0", allow_negative_numbers = true)]
     pub priority: String,
     /// Max running jobs per association in this queue.
-    #[arg(long = "max-running-jobs", default_value = "100", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, long = "max-running-jobs", default_value = "100", allow_negative_numbers = true)]
     pub max_running_jobs: String,
     /// Max nodes per association in this queue.
-    #[arg(long = "max-nodes-per-assoc", default_value = "2147483647", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, long = "max-nodes-per-assoc", default_value = "2147483647", allow_negative_numbers = true)]
     pub max_nodes_per_assoc: String,
     /// Max SCHED jobs per association in this queue.
-    #[arg(long = "max-sched-jobs", default_value = "2147483647", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, long = "max-sched-jobs", default_value = "2147483647", allow_negative_numbers = true)]
     pub max_sched_jobs: String,
     /// Max SCHED nodes per association in this queue (also `-msn`).
-    #[arg(long = "max-sched-nodes-per-assoc", default_value = "2147483647", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, long = "max-sched-nodes-per-assoc", default_value = "2147483647", allow_negative_numbers = true)]
     pub max_sched_nodes_per_assoc: String,
     /// Max SCHED cores per association in this queue (also `-msc`).
-    #[arg(long = "max-sched-cores-per-assoc", default_value = "2147483647", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, long = "max-sched-cores-per-assoc", default_value = "2147483647", allow_negative_numbers = true)]
     pub max_sched_cores_per_assoc: String,
     /// Queue-wide max nodes (stored only).
-    #[arg(long = "max-nodes", default_value = "2147483647", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, long = "max-nodes", default_value = "2147483647", allow_negative_numbers = true)]
     pub max_nodes: String,
     /// Queue-wide max cores (stored only).
-    #[arg(long = "max-cores", default_value = "2147483647", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, long = "max-cores", default_value = "2147483647", allow_negative_numbers = true)]
     pub max_cores: String,
 }
 
 fn nn(opt: &str, s: &str) -> Result<i64> {
-    Ok(validate::non_negative(opt, s)?.min(projections::events::INTEGER_MAX))
+    validate::limit(opt, s)
 }
 
 /// Pure decision.

@@ -1,6 +1,6 @@
 //! `add-user`: add a user/bank association, or reactivate a disabled one.
 
-use projections::events::{AssocRef, AssociationAdded, Event, INTEGER_MAX, USERID_UNKNOWN};
+use projections::events::{AssocRef, AssociationAdded, Event, USERID_UNKNOWN};
 use projections::model::{split_list, State};
 
 use crate::context::{Context, Output};
@@ -27,16 +27,16 @@ pub struct Args {
     #[arg(long, default_value = "0.5", allow_negative_numbers = true)]
     pub fairshare: String,
     /// Max running jobs.
-    #[arg(long = "max-running-jobs", default_value = "5", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, long = "max-running-jobs", default_value = "5", allow_negative_numbers = true)]
     pub max_running_jobs: String,
     /// Max active jobs.
-    #[arg(long = "max-active-jobs", default_value = "7", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, long = "max-active-jobs", default_value = "7", allow_negative_numbers = true)]
     pub max_active_jobs: String,
     /// Max nodes across running jobs.
-    #[arg(short = 'N', long = "max-nodes", default_value = "2147483647", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, short = 'N', long = "max-nodes", default_value = "2147483647", allow_negative_numbers = true)]
     pub max_nodes: String,
     /// Max cores across running jobs.
-    #[arg(short = 'c', long = "max-cores", default_value = "2147483647", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, short = 'c', long = "max-cores", default_value = "2147483647", allow_negative_numbers = true)]
     pub max_cores: String,
     /// Allowed queues (comma list; each must exist).
     #[arg(short = 'q', long, default_value = "")]
@@ -48,7 +48,7 @@ pub struct Args {
     #[arg(long = "default-project")]
     pub default_project: Option<String>,
     /// Max jobs in SCHED state.
-    #[arg(long = "max-sched-jobs", default_value = "2147483647", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, long = "max-sched-jobs", default_value = "2147483647", allow_negative_numbers = true)]
     pub max_sched_jobs: String,
 }
 
@@ -60,11 +60,11 @@ pub fn decide(state: &State<'_>, args: &Args, userid: i64) -> Result<Vec<Event>>
     validate::name("bank", &args.bank)?;
     let shares = validate::non_negative("--shares", &args.shares)?;
     let fairshare = validate::fairshare(&args.fairshare)?;
-    let max_running_jobs = validate::non_negative("--max-running-jobs", &args.max_running_jobs)?;
-    let max_active_jobs = validate::non_negative("--max-active-jobs", &args.max_active_jobs)?;
-    let max_nodes = validate::non_negative("--max-nodes", &args.max_nodes)?;
-    let max_cores = validate::non_negative("--max-cores", &args.max_cores)?;
-    let max_sched_jobs = validate::non_negative("--max-sched-jobs", &args.max_sched_jobs)?;
+    let max_running_jobs = validate::limit("--max-running-jobs", &args.max_running_jobs)?;
+    let max_active_jobs = validate::limit("--max-active-jobs", &args.max_active_jobs)?;
+    let max_nodes = validate::limit("--max-nodes", &args.max_nodes)?;
+    let max_cores = validate::limit("--max-cores", &args.max_cores)?;
+    let max_sched_jobs = validate::limit("--max-sched-jobs", &args.max_sched_jobs)?;
 
     let existing = state.association(&args.username, &args.bank)?;
     if let Some(a) = &existing {
@@ -123,12 +123,12 @@ pub fn decide(state: &State<'_>, args: &Args, userid: i64) -> Result<Vec<Event>>
         fairshare,
         max_running_jobs,
         max_active_jobs,
-        max_nodes: max_nodes.min(INTEGER_MAX),
-        max_cores: max_cores.min(INTEGER_MAX),
+        max_nodes,
+        max_cores,
         queues,
         projects: projects.join(","),
         default_project,
-        max_sched_jobs: max_sched_jobs.min(INTEGER_MAX),
+        max_sched_jobs,
     })])
 }
 

@@ -154,6 +154,10 @@ pub fn cmd_diff(ctx: &Context, args: &Args) -> Result<Output> {
     }
     let a = replay::state_at(&ledger, from).map_err(replay_err)?;
     let b = replay::state_at(&ledger, to).map_err(replay_err)?;
+    let mut skipped: Vec<_> = a.skipped().iter().chain(b.skipped()).cloned().collect();
+    skipped.sort_by_key(|s| s.seq);
+    skipped.dedup();
+    crate::db::report_skipped(ctx, &skipped);
     let tables = replay::canonical::state_tables();
     let mut diffs = replay::compare(a.conn(), b.conn(), &tables).map_err(replay_err)?;
     diffs.extend(replay::jobs_added_after(b.conn(), from).map_err(replay_err)?);

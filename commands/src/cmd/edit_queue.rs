@@ -14,37 +14,37 @@ pub struct Args {
     /// Queue name.
     pub queue: String,
     /// Min nodes per job.
-    #[arg(long = "min-nodes-per-job", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, long = "min-nodes-per-job", allow_negative_numbers = true)]
     pub min_nodes_per_job: Option<String>,
     /// Max nodes per job.
-    #[arg(short = 'N', long = "max-nodes-per-job", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, short = 'N', long = "max-nodes-per-job", allow_negative_numbers = true)]
     pub max_nodes_per_job: Option<String>,
     /// Max time per job.
-    #[arg(short = 't', long = "max-time-per-job", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, short = 't', long = "max-time-per-job", allow_negative_numbers = true)]
     pub max_time_per_job: Option<String>,
     /// Queue priority.
     #[arg(short = 'P', long, allow_negative_numbers = true)]
     pub priority: Option<String>,
     /// Max running jobs per association.
-    #[arg(long = "max-running-jobs", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, long = "max-running-jobs", allow_negative_numbers = true)]
     pub max_running_jobs: Option<String>,
     /// Max nodes per association.
-    #[arg(long = "max-nodes-per-assoc", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, long = "max-nodes-per-assoc", allow_negative_numbers = true)]
     pub max_nodes_per_assoc: Option<String>,
     /// Max SCHED jobs per association.
-    #[arg(long = "max-sched-jobs", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, long = "max-sched-jobs", allow_negative_numbers = true)]
     pub max_sched_jobs: Option<String>,
     /// Max SCHED nodes per association (also `-msn`).
-    #[arg(long = "max-sched-nodes-per-assoc", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, long = "max-sched-nodes-per-assoc", allow_negative_numbers = true)]
     pub max_sched_nodes_per_assoc: Option<String>,
     /// Max SCHED cores per association (also `-msc`).
-    #[arg(long = "max-sched-cores-per-assoc", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, long = "max-sched-cores-per-assoc", allow_negative_numbers = true)]
     pub max_sched_cores_per_assoc: Option<String>,
     /// Queue-wide max nodes.
-    #[arg(long = "max-nodes", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, long = "max-nodes", allow_negative_numbers = true)]
     pub max_nodes: Option<String>,
     /// Queue-wide max cores.
-    #[arg(long = "max-cores", allow_negative_numbers = true)]
+    #[arg(value_parser = crate::validate::limit_arg, long = "max-cores", allow_negative_numbers = true)]
     pub max_cores: Option<String>,
 }
 

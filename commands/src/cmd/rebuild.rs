@@ -66,7 +66,9 @@ fn check(ctx: &Context) -> Result<Output> {
     ledger.conn().execute_batch("BEGIN")?;
     let result = (|| -> Result<(Seq, Vec<RowDiff>, Vec<String>)> {
         let head = ledger.head()?.map(|(s, _)| s).unwrap_or(Seq(0));
-        let replayed = replay::replay_to_memory(&ledger, Some(head)).map_err(replay_err)?;
+        let (replayed, skipped) =
+            replay::history::replay_to_memory_noted(&ledger, Some(head), false).map_err(replay_err)?;
+        crate::db::report_skipped(ctx, &skipped);
         let mut diffs = Vec::new();
         let mut unreadable = Vec::new();
         // Table by table: a live table that cannot be read is a difference.
@@ -142,6 +144,7 @@ pub fn cmd_rebuild(ctx: &Context, args: &Args) -> Result<Output> {
     })
     .map_err(replay_err)?;
     ctx.progress.finish();
+    crate::db::report_skipped(ctx, &stats.skipped);
     let indexes = projections::repair::reindex_all(ledger.conn())?;
     drop(ledger);
     let left = ledger::integrity::file_check(&ctx.db_path, false)?;

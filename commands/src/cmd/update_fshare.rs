@@ -31,9 +31,81 @@ pub fn decide(state: &State<'_>) -> Result<Vec<Event>> {
     })])
 }
 
+/// The columns the fair-share computation reads
+/// ([`projections::usage::fairshare_tree`]).
+const INPUTS: &[(&str, &[&str])] = &[
+    ("bank_table", &["bank", "parent_bank", "active", "shares", "bank_id"]),
+    ("association_table", &["username", "bank", "active", "shares", "job_usage"]),
+];
+
+/// Pure decision on a drift check: the differences between the live rows
+/// (side A) and the rows the log implies (side B) that touch what the
+/// fair-share computation reads. Any is a refusal naming the first:
+/// recording a digest of values the log does not imply would bake a hand
+/// edit into the log.
+pub fn refuse_drift(diffs: &[replay::RowDiff]) -> Result<()> {
+    let touches = |d: &&replay::RowDiff| {
+        let Some((_, cols)) = INPUTS.iter().find(|(t, _)| *t == d.table()) else { return false };
+        match d {
+            replay::RowDiff::Changed { columns, .. } => columns.iter().any(|(c, _, _)| cols.contains(&c.as_str())),
+            replay::RowDiff::Added { .. } | replay::RowDiff::Removed { .. } => true,
+        }
+    };
+    let relevant: Vec<&replay::RowDiff> = diffs.iter().filter(touches).collect();
+    let Some(first) = relevant.first() else { return Ok(()) };
+    let what = super::rebuild::render_check(std::slice::from_ref(*first));
+    Err(Error::invalid(format!(
+        "update-fshare: the live projections differ from the log in {} place(s) the fair-share depends on \
+         (first: {}); refusing to record fair-share computed from them: run `flux account rebuild --check` \
+         to see them and `flux account rebuild` to repair them",
+        relevant.len(),
+        what.lines().next().unwrap_or_default()
+    )))
+}
+
+/// Compares the fair-share inputs of the live projections with the state
+/// the log implies (replayed from the nearest projection checkpoint).
+fn check_inputs(ctx: &Context) -> Result<()> {
+    let ledger = ledger::Ledger::open(&ctx.db_path, ledger::OpenMode::ReadOnly)?;
+    if projections::schema::stored_version(ledger.conn())? != Some(projections::schema::PROJECTION_SCHEMA_VERSION) {
+        // The write rebuilds the projections from the log first.
+        return Ok(());
+    }
+    ledger.conn().execute_batch("BEGIN")?;
+    let result = (|| -> Result<(Vec<replay::RowDiff>, Option<replay::AsOf>)> {
+        let Some((head, _)) = ledger.head()? else { return Ok((Vec::new(), None)) };
+        let replayed = replay::state_at(&ledger, head).map_err(crate::db::replay_err)?;
+        // What the replay skipped or carried is for `rebuild --check` to
+        // report, not for the hourly cron line.
+        let tables: Vec<&str> = INPUTS.iter().map(|(t, _)| *t).collect();
+        let diffs = replay::compare(ledger.conn(), replayed.conn(), &tables).map_err(crate::db::replay_err)?;
+        Ok((diffs, Some(replayed)))
+    })();
+    let _ = ledger.conn().execute_batch("COMMIT");
+    let hash = ledger.head()?;
+    drop(ledger);
+    let (diffs, replayed) = result?;
+    refuse_drift(&diffs)?;
+    // The check replays from the nearest projection checkpoint: when that
+    // was far behind (a ledger never rebuilt), store one at the head so
+    // that the next hourly run replays little.
+    if let (Some(view), Some((head, hash))) = (replayed, hash) {
+        let far = head.0 - view.checkpoint().map_or(0, |s| s.0) >= replay::history::DEFAULT_CHECKPOINT_EVERY;
+        if far && view.seq() == head {
+            let l = crate::db::open_write(ctx)?;
+            l.conn().execute_batch("BEGIN IMMEDIATE")?;
+            let saved = replay::history::save_checkpoint(l.conn(), view.conn(), head, hash);
+            l.conn().execute_batch(if saved.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
+            saved.map_err(crate::db::replay_err)?;
+        }
+    }
+    Ok(())
+}
+
 /// Runs `update-fshare`.
 pub fn cmd_update_fshare(ctx: &Context, args: &Args) -> Result<Output> {
     let started = std::time::Instant::now();
+    check_inputs(ctx)?;
     let mut before = Default::default();
     let ledger = crate::db::write(ctx, |s| {
         if args.verbose {

@@ -182,7 +182,16 @@ fn exact_id(conn: &rusqlite::Connection, seq: i64) -> Result<u64> {
 }
 
 /// Read-only: the matching jobs as rows of every field.
+///
+/// A job record whose payload is not valid JSON (a damaged or edited
+/// record) fails SQLite's JSON functions for the whole query: then the bad
+/// records are looked for, each named on stderr with its seq, and the
+/// query runs again without them.
 pub fn rows(ctx: &Context, state: &State<'_>, args: &Args) -> Result<Rows> {
+    crate::db::without_unreadable_jobs(ctx, state.conn(), |skip| rows_without(ctx, state, args, skip))
+}
+
+fn rows_without(ctx: &Context, state: &State<'_>, args: &Args, skip: Option<String>) -> Result<Rows> {
     let exprs = |v: &[String]| v.iter().map(|s| Expr::parse(s)).collect::<Result<Vec<_>>>();
     let (dreq, dact, ddelta) =
         (exprs(&args.requested_duration)?, exprs(&args.actual_duration)?, exprs(&args.duration_delta)?);
@@ -201,14 +210,14 @@ pub fn rows(ctx: &Context, state: &State<'_>, args: &Args) -> Result<Rows> {
     let mut stmt = state.conn().prepare(
         "SELECT id, userid, username, t_submit, t_run, t_inactive, nnodes, ncores, ngpus, project, bank, \
          requested_duration, actual_duration, seq FROM jobs \
-         WHERE (?1 IS NULL OR userid = ?1) AND (?2 IS NULL OR seq IN (SELECT seq FROM job_ids WHERE id = ?2)) AND (?3 IS NULL OR t_run > ?3) \
+         WHERE (?8 IS NULL OR seq NOT IN (SELECT value FROM json_each(?8))) AND (?1 IS NULL OR userid = ?1) AND (?2 IS NULL OR seq IN (SELECT seq FROM job_ids WHERE id = ?2)) AND (?3 IS NULL OR t_run > ?3) \
          AND (?4 IS NULL OR t_inactive < ?4) AND (?5 IS NULL OR project = ?5) AND (?6 IS NULL OR bank = ?6) \
          AND (?7 IS NULL OR t_inactive >= ?7) ORDER BY seq",
     )?;
     // Records before the last scrub-old-jobs cut are no longer listed.
     let scrubbed = state.jobs_scrubbed_before()?;
     let mut out = Rows::new(FIELDS);
-    let mut q = stmt.query(rusqlite::params![uid, jobid, after, before, args.project, args.bank, scrubbed])?;
+    let mut q = stmt.query(rusqlite::params![uid, jobid, after, before, args.project, args.bank, scrubbed, skip])?;
     while let Some(r) = q.next()? {
         let id = match r.get_ref(0)? {
             rusqlite::types::ValueRef::Integer(i) => i as u64,

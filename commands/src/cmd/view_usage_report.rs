@@ -57,8 +57,13 @@ pub fn parse_bins(s: Option<&str>) -> Result<Vec<i64>> {
     }
 }
 
-/// Read-only: renders the report.
+/// Read-only: renders the report (job records that cannot be read are
+/// named and left out: [`crate::db::without_unreadable_jobs`]).
 pub fn report(ctx: &Context, state: &State<'_>, args: &Args) -> Result<String> {
+    crate::db::without_unreadable_jobs(ctx, state.conn(), |skip| report_without(ctx, state, args, skip))
+}
+
+fn report_without(ctx: &Context, state: &State<'_>, args: &Args, skip: Option<String>) -> Result<String> {
     let now = ctx.clock.now_us();
     let start = match &args.start {
         Some(s) => ctx.parse_time_secs(s)?,
@@ -75,7 +80,7 @@ pub fn report(ctx: &Context, state: &State<'_>, args: &Args) -> Result<String> {
     };
     let mut stmt = state.conn().prepare(
         "SELECT userid, username, bank, nnodes, t_run, t_inactive FROM jobs \
-         WHERE seq IN (SELECT seq FROM job_times WHERE t_inactive_us >= ?6 AND t_inactive_us <= ?7) \
+         WHERE (?8 IS NULL OR seq NOT IN (SELECT value FROM json_each(?8))) AND seq IN (SELECT seq FROM job_times WHERE t_inactive_us >= ?6 AND t_inactive_us <= ?7) \
          AND t_run > ?1 AND t_inactive < ?2 AND t_inactive >= ?3 AND bank != '' \
          AND (?4 IS NULL OR userid = ?4) AND (?5 IS NULL OR bank = ?5) ORDER BY seq",
     )?;
@@ -85,7 +90,8 @@ pub fn report(ctx: &Context, state: &State<'_>, args: &Args) -> Result<String> {
     // Records before the last scrub-old-jobs cut no longer count.
     let from = state.jobs_scrubbed_before()?.map_or(start, |cut| start.max(cut));
     let (from_us, to_us) = (projections::schema::t_us(start), projections::schema::t_us(end));
-    let mut q = stmt.query(rusqlite::params![start - 7.0 * 86400.0, end, from, uid, args.bank, from_us, to_us])?;
+    let mut q =
+        stmt.query(rusqlite::params![start - 7.0 * 86400.0, end, from, uid, args.bank, from_us, to_us, skip])?;
     while let Some(r) = q.next()? {
         let userid: i64 = r.get(0)?;
         let recorded: Option<String> = r.get(1)?;

@@ -60,10 +60,19 @@ pub fn apply(conn: &Connection, ctx: &ApplyCtx, ev: &Event, buffered: &mut Vec<P
         Event::ConfigDeleted(c) => config_changed(conn, ctx, &c.key, buffered)?,
         Event::UsageImported(u) => super::usage_imported(conn, ctx, u, buffered)?,
         Event::FairshareUpdated(f) => {
+            // The values written are the recomputed ones (a function of the
+            // log alone); the digest only checks them. A mismatch is
+            // returned after writing, so that a replay can carry on with
+            // the state the log implies (`Applier::replaying`).
             let values = fairshare_values(conn)?;
             let digest = fairshare_digest(&values);
+            let mut stmt =
+                conn.prepare_cached("UPDATE association_table SET fairshare = ?3 WHERE username = ?1 AND bank = ?2")?;
+            for v in &values {
+                stmt.execute(params![v.username, v.bank, fairshare::round6(v.fairshare)])?;
+            }
             if values.len() as u64 != f.associations || digest != f.digest {
-                return Err(Error::Apply {
+                return Err(Error::DigestMismatch {
                     seq: ctx.seq,
                     what: format!(
                         "fair-share recomputation ({} associations, digest {digest}) does not match the event \
@@ -73,11 +82,6 @@ pub fn apply(conn: &Connection, ctx: &ApplyCtx, ev: &Event, buffered: &mut Vec<P
                         f.digest
                     ),
                 });
-            }
-            let mut stmt =
-                conn.prepare_cached("UPDATE association_table SET fairshare = ?3 WHERE username = ?1 AND bank = ?2")?;
-            for v in &values {
-                stmt.execute(params![v.username, v.bank, fairshare::round6(v.fairshare)])?;
             }
         }
         // No usage side: the admin tables are all they change.
