@@ -9,10 +9,10 @@
 //!   size target is asserted by a unit test in projections).
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use ledger::{EventHash, Seq};
+use fluxacct_core::snapshot::{AssociationRecord, LedgerHead, QueueLimits, QueueRecord, Snapshot, SnapshotBuilder};
+use fluxacct_core::{EventHash, Seq};
 use plugin::core::{Core, STATE_DEPEND, STATE_INACTIVE, STATE_NEW, STATE_PRIORITY, STATE_RUN, STATE_SCHED};
 use plugin::jobin::{Attr, JobIn, Resources};
-use projections::snapshot::{AssociationRecord, LedgerHead, QueueLimits, QueueRecord, Snapshot, SnapshotBuilder};
 
 fn big(n: u32) -> Snapshot {
     let mut b = SnapshotBuilder::new(LedgerHead { seq: Seq(1_000_000), hash: EventHash([1; 32]) });

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use ledger::{Actor, EventMeta};
+use fluxacct_core::{Actor, EventMeta};
 
 /// Where "now" comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::io::{BufRead, Read};
 
-use projections::events::Event;
+use fluxacct_core::events::Event;
 use projections::Encoded;
 
 use crate::jobs::{self, Embedded, IdField, JobInput, Rejection};
@@ -56,7 +56,7 @@ pub struct Item {
 }
 
 /// The item of a checked record: its `JobRecorded` encoded.
-pub fn checked(pos: Position, rec: Result<projections::events::JobRecorded, Rejection>) -> Item {
+pub fn checked(pos: Position, rec: Result<fluxacct_core::events::JobRecorded, Rejection>) -> Item {
     let rec = rec.and_then(|j| {
         let id = j.id;
         Encoded::new(Event::JobRecorded(j)).map_err(|e| Rejection { id: Some(id), reason: e.to_string() })

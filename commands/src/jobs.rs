@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use projections::events::{CanonicalJson, JobRecorded};
+use fluxacct_core::events::{CanonicalJson, JobRecorded};
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;

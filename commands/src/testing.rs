@@ -1,8 +1,9 @@
 //! Given/when/then helpers for `decide` tests: build projections from a
 //! list of given events in an in-memory ledger.
 
-use ledger::{Actor, EventMeta, Ledger};
-use projections::events::*;
+use fluxacct_core::events::*;
+use fluxacct_core::{Actor, EventMeta};
+use ledger::Ledger;
 use projections::model::State;
 
 /// A given fact, turned into the event that establishes it.

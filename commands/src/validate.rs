@@ -1,6 +1,6 @@
 //! Input validation shared by commands. Every failure is one line.
 
-use projections::events::{INTEGER_MAX, USERID_UNKNOWN};
+use fluxacct_core::events::{INTEGER_MAX, USERID_UNKNOWN};
 use projections::model::State;
 
 use crate::error::{Error, Result};

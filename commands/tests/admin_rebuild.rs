@@ -11,8 +11,9 @@ use clap::Parser;
 use fluxacct_commands::cli::{Cli, Command};
 use fluxacct_commands::cmd;
 use fluxacct_commands::Result;
-use ledger::{Actor, EventMeta, Ledger};
-use projections::events::Event;
+use fluxacct_core::events::Event;
+use fluxacct_core::{Actor, EventMeta};
+use ledger::Ledger;
 use projections::model::State;
 use proptest::prelude::*;
 

@@ -7,8 +7,9 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use ledger::{Actor, EventMeta, Ledger, OpenMode};
-use projections::events::{DbCreated, Event, JobRecorded};
+use fluxacct_core::events::{DbCreated, Event, JobRecorded};
+use fluxacct_core::{Actor, EventMeta};
+use ledger::{Ledger, OpenMode};
 use proptest::prelude::*;
 use rusqlite::Connection;
 

@@ -321,7 +321,8 @@ fn name_tree(line: &str, roots: &[(i64, String, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Actor, EventMeta, Ledger};
+    use crate::Ledger;
+    use fluxacct_core::{Actor, EventMeta};
 
     fn meta() -> EventMeta {
         EventMeta { recorded_at: 1, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] }

@@ -7,7 +7,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction, Tr
 
 use crate::error::Error;
 use crate::Result;
-use crate::{Actor, EventHash, EventMeta, Seq, StoredEvent};
+use fluxacct_core::{Actor, EventHash, EventMeta, Seq, StoredEvent};
 
 /// `PRAGMA application_id` of a fluxacct ledger ("FXAL").
 pub const APPLICATION_ID: i64 = 0x4658_414c;
@@ -486,7 +486,7 @@ pub type EventRow<'e> = (&'e str, u32, &'e [u8]);
 /// The hash of an event: blake3 of its canonical encoding (written into
 /// `buf`, reused).
 fn link_hash(buf: &mut Vec<u8>, meta: &EventMeta, link: &Link, (kind, version, payload): EventRow<'_>) -> EventHash {
-    crate::encoding::encode_into(
+    fluxacct_core::encoding::encode_into(
         buf,
         link.seq,
         link.recorded_at,

@@ -9,7 +9,7 @@
 use rusqlite::{named_params, params, Connection};
 
 use crate::error::Error;
-use crate::events::*;
+use fluxacct_core::events::*;
 
 /// The envelope data an apply may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +33,8 @@ impl ApplyCtx {
 }
 
 /// Default factor weights (fairshare, queue, bank, urgency): those of
-/// [`crate::snapshot::Weights::DEFAULT`].
-pub const DEFAULT_FACTORS: &[(&str, i64)] = &crate::snapshot::Weights::DEFAULT.factors();
+/// [`fluxacct_core::snapshot::Weights::DEFAULT`].
+pub const DEFAULT_FACTORS: &[(&str, i64)] = &fluxacct_core::snapshot::Weights::DEFAULT.factors();
 
 /// Formats a float the way config_table stores numbers: integers without a
 /// fraction (`604800`), others in shortest round-trip form (`0.5`).

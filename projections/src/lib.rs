@@ -7,9 +7,8 @@
 //!   decide against.
 //! * [`snapshot_build`]: the plugin snapshot built from the tables.
 //!
-//! What needs no database lives in `fluxacct-core` and is re-exported here
-//! under its old paths: [`events`] (the event catalogue), [`fairshare`] (the
-//! weighted-tree algorithm) and [`snapshot`] (the plugin snapshot format).
+//! What needs no database (the event catalogue, the fair-share algorithm,
+//! the plugin snapshot format) lives in `fluxacct-core`; import it from there.
 //!
 //! Projections depend only on the log: no wall clock, no randomness and no
 //! hash-map iteration order.
@@ -26,5 +25,4 @@ pub mod usage;
 mod write;
 
 pub use error::Error;
-pub use fluxacct_core::{events, fairshare, queue, snapshot, Event, EventError};
 pub use write::{append_and_apply, append_and_apply_encoded, apply_stored, replay, scratch, Encoded, Writer};

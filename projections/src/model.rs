@@ -5,7 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::events::QueueLimits;
+use fluxacct_core::events::QueueLimits;
 
 /// A bank_table row.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -4,7 +4,7 @@ use rusqlite::Connection;
 
 use crate::error::Error;
 use crate::model::{split_list, State};
-use crate::snapshot::{AssociationRecord, LedgerHead, QueueRecord, Snapshot, SnapshotBuilder, Weights};
+use fluxacct_core::snapshot::{AssociationRecord, LedgerHead, QueueRecord, Snapshot, SnapshotBuilder, Weights};
 
 /// Builds the snapshot of the projections in `conn`, which reflect the
 /// ledger up to `head`. Associations are in (userid, bank) order, queues and
@@ -58,8 +58,9 @@ pub fn build_snapshot(conn: &Connection, head: LedgerHead) -> Result<Snapshot, E
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::*;
-    use ledger::{Actor, EventMeta, Ledger};
+    use fluxacct_core::events::*;
+    use fluxacct_core::{Actor, EventMeta};
+    use ledger::Ledger;
 
     #[test]
     fn snapshot_reflects_the_projections_and_round_trips() {
@@ -106,6 +107,6 @@ mod tests {
         assert!(snap.deny_unknown_queues);
         assert_eq!(snap.banks.len(), 2);
         let bytes = snap.encode().unwrap();
-        assert_eq!(crate::snapshot::Snapshot::decode(&bytes).unwrap(), snap);
+        assert_eq!(fluxacct_core::snapshot::Snapshot::decode(&bytes).unwrap(), snap);
     }
 }

@@ -552,7 +552,7 @@ pub fn store_pending(conn: &Connection, jobs: &[PendingJob]) -> Result<(), Error
 pub fn usage_imported(
     conn: &Connection,
     ctx: &ApplyCtx,
-    u: &crate::events::UsageImported,
+    u: &fluxacct_core::events::UsageImported,
     buffered: &mut Vec<PendingJob>,
 ) -> Result<(), Error> {
     let p = params(conn)?;

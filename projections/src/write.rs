@@ -3,12 +3,13 @@
 
 use rusqlite::Connection;
 
-use ledger::{Appended, EventMeta, Ledger, Seq, StoredEvent, Tx};
+use fluxacct_core::{EventMeta, Seq, StoredEvent};
+use ledger::{Appended, Ledger, Tx};
 
 use crate::apply::{Applier, ApplyCtx};
 use crate::error::Error;
-use crate::events::Event;
 use crate::schema::JobIndexWriter;
+use fluxacct_core::events::Event;
 
 /// Appends `events` to the log inside `tx` and applies each to the
 /// projection tables in the same transaction.

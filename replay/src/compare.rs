@@ -173,7 +173,7 @@ pub fn compare(a: &Connection, b: &Connection, tables: &[&str]) -> Result<Vec<Ro
 /// reads the log) recorded after seq `after`, as rows added to `jobs`, in
 /// seq order. Job records are insert-only, so between two points of one
 /// log this is the whole difference of `jobs`.
-pub fn jobs_added_after(conn: &Connection, after: ledger::Seq) -> Result<Vec<RowDiff>> {
+pub fn jobs_added_after(conn: &Connection, after: fluxacct_core::Seq) -> Result<Vec<RowDiff>> {
     let mut stmt = conn.prepare("SELECT * FROM jobs WHERE seq > ?1 ORDER BY seq")?;
     let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_string).collect();
     let mut rows = stmt.query([after.0 as i64])?;

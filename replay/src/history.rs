@@ -13,7 +13,8 @@
 //! the log (`projections::schema::JOBS_VIEW_BODY`), so an as-of view reads
 //! them from the log, bounded at its seq, like everything else.
 
-use ledger::{EventHash, Ledger, Seq};
+use fluxacct_core::{EventHash, Seq};
+use ledger::Ledger;
 use projections::usage::{BankNames, PendingJob};
 use rusqlite::{Connection, OptionalExtension};
 
@@ -210,7 +211,7 @@ struct Decoded {
 /// the log; see `PendingJob::decode`), or any other event whole.
 enum Item {
     Job(Option<PendingJob>),
-    Event(Box<projections::Event>),
+    Event(Box<fluxacct_core::Event>),
 }
 
 fn decode_row(r: &rusqlite::Row<'_>, banks: &mut BankNames) -> Result<Decoded> {
@@ -227,7 +228,7 @@ fn decode_row(r: &rusqlite::Row<'_>, banks: &mut BankNames) -> Result<Decoded> {
         Item::Job(PendingJob::decode(seq.0, version, payload, banks)?)
     } else {
         let kind = std::str::from_utf8(kind).map_err(|_| corrupt("kind is not UTF-8"))?;
-        Item::Event(Box::new(projections::Event::decode(kind, version, payload).map_err(projections::Error::from)?))
+        Item::Event(Box::new(fluxacct_core::Event::decode(kind, version, payload).map_err(projections::Error::from)?))
     };
     Ok(Decoded { seq, recorded_at, hash, item })
 }
@@ -293,7 +294,7 @@ impl<'a, 'p> Bulk<'a, 'p> {
                 }
                 Item::Event(ev) => {
                     self.applier.apply(self.conn, &ctx, &ev)?;
-                    matches!(*ev, projections::Event::UsageUpdated(_) | projections::Event::UsageImported(_))
+                    matches!(*ev, fluxacct_core::Event::UsageUpdated(_) | fluxacct_core::Event::UsageImported(_))
                 }
             };
             self.n += 1;

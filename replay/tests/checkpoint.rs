@@ -4,9 +4,10 @@
 //! (`commands/tests/replay_cli.rs`) cover rewriting with a recomputed
 //! chain, truncation and swaps.
 
+use fluxacct_core::events::*;
+use fluxacct_core::{Actor, EventMeta, Seq};
 use fluxacct_replay as replay;
-use ledger::{Actor, EventMeta, Ledger, Seq};
-use projections::events::*;
+use ledger::Ledger;
 use replay::CheckpointFailure;
 
 fn bank(name: &str, parent: &str) -> Event {

@@ -5,9 +5,10 @@
 //! and by rebuilding the live tables in place. The histories include
 //! `JobRejected` events and job records with an `R` (issue 14).
 
+use fluxacct_core::events::*;
+use fluxacct_core::{Actor, EventMeta, Seq};
 use fluxacct_replay as replay;
-use ledger::{Actor, EventMeta, Ledger, Seq};
-use projections::events::*;
+use ledger::Ledger;
 use proptest::prelude::*;
 
 const T0: f64 = 1_767_225_600.0;

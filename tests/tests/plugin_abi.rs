@@ -5,9 +5,9 @@ mod plugin_harness;
 
 use std::path::{Path, PathBuf};
 
-use ledger::{EventHash, Seq};
+use fluxacct_core::snapshot::{AssociationRecord, LedgerHead, QueueLimits, QueueRecord, Snapshot, SnapshotBuilder};
+use fluxacct_core::{EventHash, Seq};
 use plugin_harness::{jobspec, Host, DEPEND, INACTIVE, PRIORITY, RUN, SCHED};
-use projections::snapshot::{AssociationRecord, LedgerHead, QueueLimits, QueueRecord, Snapshot, SnapshotBuilder};
 use serde_json::{json, Value};
 
 const CRAWFORD: u32 = 5035;

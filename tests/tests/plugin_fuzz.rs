@@ -7,9 +7,9 @@ mod plugin_harness;
 
 use std::path::PathBuf;
 
-use ledger::{EventHash, Seq};
+use fluxacct_core::snapshot::{AssociationRecord, LedgerHead, QueueLimits, QueueRecord, Snapshot, SnapshotBuilder};
+use fluxacct_core::{EventHash, Seq};
 use plugin_harness::{jobspec, Host, INACTIVE, RUN, SCHED};
-use projections::snapshot::{AssociationRecord, LedgerHead, QueueLimits, QueueRecord, Snapshot, SnapshotBuilder};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 

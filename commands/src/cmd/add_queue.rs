@@ -1,6 +1,6 @@
 //! `add-queue`: add a queue with its limits.
 
-use projections::events::{Event, QueueAdded, QueueLimits};
+use fluxacct_core::events::{Event, QueueAdded, QueueLimits};
 use projections::model::State;
 
 use crate::context::{Context, Output};
@@ -49,7 +49,7 @@ pub struct Args {
 }
 
 fn nn(opt: &str, s: &str) -> Result<i64> {
-    Ok(validate::non_negative(opt, s)?.min(projections::events::INTEGER_MAX))
+    Ok(validate::non_negative(opt, s)?.min(fluxacct_core::events::INTEGER_MAX))
 }
 
 /// Pure decision.

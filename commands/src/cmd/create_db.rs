@@ -1,7 +1,7 @@
 //! `create-db`: create a new ledger and write its genesis event.
 
+use fluxacct_core::events::{DbCreated, Event};
 use ledger::Ledger;
-use projections::events::{DbCreated, Event};
 
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};

@@ -1,6 +1,6 @@
 //! `edit-user`: change fields of a user's associations.
 
-use projections::events::{AssociationEdited, Event, INTEGER_MAX};
+use fluxacct_core::events::{AssociationEdited, Event, INTEGER_MAX};
 use projections::model::{split_list, Association, State};
 
 use crate::context::{Context, Output};

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use projections::fairshare::{self, FsBank, FsUser, FsValue};
+use fluxacct_core::fairshare::{self, FsBank, FsUser, FsValue};
 use serde_json::{json, Value};
 
 use crate::context::{Context, Output};

@@ -4,8 +4,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 
+use fluxacct_core::events::{Event, JobRecorded, JobRejected};
 use ledger::Ledger;
-use projections::events::{Event, JobRecorded, JobRejected};
 use projections::model::State;
 use projections::Encoded;
 

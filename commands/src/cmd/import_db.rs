@@ -8,9 +8,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use fluxacct_core::events::*;
 use ledger::Ledger;
 use projections::apply::{Applier, ApplyCtx, DEFAULT_FACTORS};
-use projections::events::*;
 
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};
@@ -236,7 +236,7 @@ pub fn read_site(db: &SourceDb, now: f64) -> Result<Site> {
                 }
                 let l = d.limits;
                 queues.push(QueueAdded {
-                    limits: projections::queue::QueueLimits {
+                    limits: fluxacct_core::queue::QueueLimits {
                         min_nodes_per_job: r.int_or("min_nodes_per_job", l.min_nodes_per_job)?,
                         max_nodes_per_job: r.int_or("max_nodes_per_job", l.max_nodes_per_job)?,
                         max_time_per_job: r.int_or("max_time_per_job", l.max_time_per_job)?,

@@ -1,6 +1,6 @@
 //! `log`: list the events of the ledger.
 
-use ledger::{Seq, StoredEvent};
+use fluxacct_core::{Seq, StoredEvent};
 use serde_json::{json, Value};
 
 use crate::context::{Context, Output};

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use projections::snapshot::LedgerHead;
+use fluxacct_core::snapshot::LedgerHead;
 
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};
@@ -37,8 +37,8 @@ pub fn default_snapshot_path(db: &std::path::Path) -> PathBuf {
 
 /// The association records of the snapshot at `path` (none when there is
 /// no readable snapshot).
-fn association_records(path: &std::path::Path) -> Vec<projections::snapshot::AssociationRecord> {
-    match projections::snapshot::Snapshot::read(path) {
+fn association_records(path: &std::path::Path) -> Vec<fluxacct_core::snapshot::AssociationRecord> {
+    match fluxacct_core::snapshot::Snapshot::read(path) {
         Ok(s) => s.associations.iter().map(|a| s.association_record(a)).collect(),
         Err(_) => Vec::new(),
     }

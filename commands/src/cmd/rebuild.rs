@@ -2,7 +2,8 @@
 
 use std::fmt::Write as _;
 
-use ledger::{Ledger, OpenMode, Seq};
+use fluxacct_core::Seq;
+use ledger::{Ledger, OpenMode};
 use replay::RowDiff;
 
 use crate::context::{Context, Output};

@@ -27,7 +27,7 @@ pub fn num_text(x: f64) -> String {
 }
 
 fn fs_text(x: f64) -> String {
-    format!("{}", projections::fairshare::round6(x))
+    format!("{}", fluxacct_core::fairshare::round6(x))
 }
 
 struct Tree {
@@ -104,7 +104,7 @@ fn to_json(t: &Tree) -> Value {
             "active": a.active != 0,
             "shares": a.shares,
             "usage": a.job_usage,
-            "fairshare": projections::fairshare::round6(a.fairshare),
+            "fairshare": fluxacct_core::fairshare::round6(a.fairshare),
         })).collect::<Vec<_>>(),
     })
 }

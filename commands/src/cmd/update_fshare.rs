@@ -1,6 +1,6 @@
 //! `update-fshare`: recompute every active association's fair-share.
 
-use projections::events::{Event, FairshareUpdated};
+use fluxacct_core::events::{Event, FairshareUpdated};
 use projections::model::State;
 
 use crate::context::{Context, Output};

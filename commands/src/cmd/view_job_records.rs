@@ -60,7 +60,8 @@ pub fn rejected(state: &State<'_>, jobid: Option<u64>) -> Result<String> {
         let seq: i64 = r.get(0)?;
         let at: i64 = r.get(1)?;
         let payload: Vec<u8> = r.get(3)?;
-        let projections::Event::JobRejected(e) = projections::Event::decode("JobRejected", r.get(2)?, &payload)? else {
+        let fluxacct_core::Event::JobRejected(e) = fluxacct_core::Event::decode("JobRejected", r.get(2)?, &payload)?
+        else {
             continue;
         };
         if jobid.is_some() && e.id != jobid {
@@ -192,7 +193,7 @@ pub fn user_uid(ctx: &Context, state: &State<'_>, user: &str) -> Result<i64> {
     if let Some(a) = state.associations_of_user(user)?.first() {
         return Ok(a.userid);
     }
-    Ok(user.parse::<i64>().unwrap_or(projections::events::USERID_UNKNOWN))
+    Ok(user.parse::<i64>().unwrap_or(fluxacct_core::events::USERID_UNKNOWN))
 }
 
 /// Display name of a job's user: passwd name, else the recorded name, else

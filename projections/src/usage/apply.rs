@@ -9,8 +9,8 @@ use super::{
 };
 use crate::apply::ApplyCtx;
 use crate::error::Error;
-use crate::events::Event;
-use crate::fairshare;
+use fluxacct_core::events::Event;
+use fluxacct_core::fairshare;
 
 /// Applies the usage side of an event (called for every event, after the
 /// admin tables are updated). `buffered` holds `usage_pending` rows not
