@@ -11,8 +11,8 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use fluxacct_core::snapshot::{AssociationRecord, LedgerHead, QueueLimits, QueueRecord, Snapshot, SnapshotBuilder};
 use fluxacct_core::{EventHash, Seq};
-use plugin::core::{Core, STATE_DEPEND, STATE_INACTIVE, STATE_NEW, STATE_PRIORITY, STATE_RUN, STATE_SCHED};
 use plugin::jobin::{Attr, JobIn, Resources};
+use plugin::policy::{Policy, STATE_DEPEND, STATE_INACTIVE, STATE_NEW, STATE_PRIORITY, STATE_RUN, STATE_SCHED};
 
 fn big(n: u32) -> Snapshot {
     let mut b = SnapshotBuilder::new(LedgerHead { seq: Seq(1_000_000), hash: EventHash([1; 32]) });
@@ -64,7 +64,7 @@ fn job(id: u64, state: u32) -> JobIn {
 
 fn benches(c: &mut Criterion) {
     let snap = big(100_000);
-    let mut core = Core::new();
+    let mut core = Policy::new();
     core.load(snap.clone());
     let j = job(1, STATE_NEW);
     core.job_new(&j);
@@ -103,7 +103,7 @@ fn benches(c: &mut Criterion) {
     g.bench_function("decode_100k", |b| b.iter(|| black_box(Snapshot::decode(black_box(&bytes)).expect("decode"))));
     g.bench_function("decode_and_load_100k", |b| {
         b.iter(|| {
-            let mut c = Core::new();
+            let mut c = Policy::new();
             black_box(c.load(Snapshot::decode(&bytes).expect("decode")))
         })
     });

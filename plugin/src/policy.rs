@@ -1,4 +1,4 @@
-//! The safe core of `mf_priority`: the snapshot, per-association counters
+//! The safe decision core (policy) of `mf_priority`: the snapshot, per-association counters
 //! and per-job bookkeeping, and every decision (accept, reject, hold,
 //! release, priority). No C, no `unsafe`.
 //!
@@ -323,15 +323,15 @@ struct Offsets {
 
 /// The plugin's state and decisions. See the module docs.
 #[derive(Debug, Default)]
-pub struct Core {
+pub struct Policy {
     /// The instance owner (uid, name): given an association when the data
-    /// has none for it (see [`Core::set_owner`]).
+    /// has none for it (see [`Policy::set_owner`]).
     owner: Option<(u32, String)>,
     data: Option<Data>,
     slab: Vec<AssocState>,
     slab_by_uid: HashMap<u32, Vec<usize>>,
     jobs: HashMap<u64, Job>,
-    /// Counter underflows since the shim last asked ([`Core::take_errors`]).
+    /// Counter underflows since the shim last asked ([`Policy::take_errors`]).
     errors: Vec<String>,
 }
 
@@ -393,15 +393,15 @@ fn bump(x: &mut i64, d: i64) {
     *x = x.saturating_add(d).max(0);
 }
 
-impl Core {
+impl Policy {
     /// A core with no data: every job is accepted and waits in PRIORITY
     /// until a snapshot is loaded.
-    pub fn new() -> Core {
-        Core::default()
+    pub fn new() -> Policy {
+        Policy::default()
     }
 
     /// Names the instance owner (the user the broker runs as). Every later
-    /// [`Core::load`] of data with associations but none for the owner adds
+    /// [`Policy::load`] of data with associations but none for the owner adds
     /// one, as flux-accounting's `priority-update` does, so the owner's jobs
     /// are accepted and run.
     pub fn set_owner(&mut self, uid: u32, name: impl Into<String>) {
@@ -419,7 +419,7 @@ impl Core {
         self.data.as_ref().filter(|d| d.has_associations())
     }
 
-    /// Whether there is data to look users up in (see [`Core::live_data`]).
+    /// Whether there is data to look users up in (see [`Policy::live_data`]).
     fn has_data(&self) -> bool {
         self.live_data().is_some()
     }
@@ -435,7 +435,7 @@ impl Core {
 
     /// Replaces the data with `snap` (counters, holds and jobs are kept),
     /// attaches running and scheduled jobs whose users can now be looked up,
-    /// and returns the new head. Call [`Core::release_all`] afterwards (after
+    /// and returns the new head. Call [`Policy::release_all`] afterwards (after
     /// reprioritizing).
     pub fn load(&mut self, mut snap: Snapshot) -> LedgerHead {
         let head = snap.head;
@@ -489,7 +489,7 @@ impl Core {
     /// Adds (`sign` = 1) or removes (−1) a job's contributions to its
     /// association's counters.
     fn contribute(&mut self, id: u64, sign: i64) {
-        let Core { jobs, slab, .. } = self;
+        let Policy { jobs, slab, .. } = self;
         let Some(job) = jobs.get(&id) else { return };
         let Some(s) = job.assoc else { return };
         let (n, c) = (job.res.nnodes, job.res.ncores);

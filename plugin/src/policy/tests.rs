@@ -46,14 +46,14 @@ fn job(id: u64, state: u32) -> JobIn {
     }
 }
 
-fn core(f: impl FnOnce(&mut AssociationRecord)) -> Core {
-    let mut c = Core::new();
+fn core(f: impl FnOnce(&mut AssociationRecord)) -> Policy {
+    let mut c = Policy::new();
     c.load(snap(f));
     c
 }
 
 /// Submit through validate, new, depend; returns the depend effects.
-fn submit(c: &mut Core, j: &JobIn) -> Result<Vec<Effect>, String> {
+fn submit(c: &mut Policy, j: &JobIn) -> Result<Vec<Effect>, String> {
     if let Decision::Reject(m) = c.validate(j).decision {
         return Err(m);
     }
@@ -138,7 +138,7 @@ fn rejects_with_reference_texts() {
     assert_eq!(c.validate(&j).decision, Decision::Ok);
     let mut s = snap(|_| {});
     s.deny_unknown_queues = true;
-    let mut c2 = Core::new();
+    let mut c2 = Policy::new();
     c2.load(s);
     assert_eq!(
         c2.validate(&j).decision,
@@ -215,7 +215,7 @@ fn queue_limits_hold() {
     let mut s = snap(|_| {});
     s.queues[0].limits.max_running_jobs = 1;
     s.queues[0].limits.max_nodes_per_assoc = 2;
-    let mut c = Core::new();
+    let mut c = Policy::new();
     c.load(s);
     let mut j1 = job(1, STATE_NEW);
     j1.queue = Attr::Str("gold".into());
@@ -239,7 +239,7 @@ fn queue_limits_hold() {
 
 #[test]
 fn no_data_waits_then_attaches() {
-    let mut c = Core::new();
+    let mut c = Policy::new();
     let j = job(1, STATE_NEW);
     assert_eq!(c.validate(&j).decision, Decision::Ok);
     assert!(c.job_new(&j).effects.is_empty());
@@ -253,7 +253,7 @@ fn no_data_waits_then_attaches() {
         .effects
         .contains(&Effect::JobspecUpdate { bank: Some("giants".into()), project: Some("shortstops".into()) }));
     // A user still unknown once data is present gets an exception.
-    let mut c = Core::new();
+    let mut c = Policy::new();
     let mut j = job(2, STATE_NEW);
     j.userid = 9;
     c.job_new(&j);
@@ -326,7 +326,7 @@ fn query_shape() {
     assert_eq!(q["queues"]["gold"]["priority"], 100);
     assert_eq!(q["projects"], json!(["*", "shortstops"]));
     assert_eq!(q["snapshot"]["seq"], 0);
-    assert!(Core::new().query()["snapshot"].is_null());
+    assert!(Policy::new().query()["snapshot"].is_null());
 }
 
 /// `head_json` (the serde form of `LedgerHead`) has exactly the keys and
@@ -346,7 +346,7 @@ fn counters_add_and_clamp() {
     assert_eq!(x, 3);
     assert!(add(&mut x, -3));
     assert_eq!(x, 0);
-    let mut c = Core::new();
+    let mut c = Policy::new();
     assert!(c.take_errors().is_empty());
 }
 
@@ -360,7 +360,7 @@ fn counter_underflow_is_a_bug_caught_in_debug_builds() {
 
 #[test]
 fn owner_without_association_gets_the_synthetic_one() {
-    let mut c = Core::new();
+    let mut c = Policy::new();
     c.set_owner(0, "root");
     c.load(snap(|_| {}));
     let owner = JobIn { userid: 0, ..job(1, STATE_NEW) };
@@ -382,13 +382,13 @@ fn owner_without_association_gets_the_synthetic_one() {
 
 #[test]
 fn owner_with_an_association_keeps_it_and_empty_data_stays_no_data() {
-    let mut c = Core::new();
+    let mut c = Policy::new();
     c.set_owner(5035, "crawford");
     c.load(snap(|a| a.fairshare = 0.25));
     let j = job(1, STATE_NEW);
     submit(&mut c, &j).unwrap();
     assert_eq!(c.priority(&j, true).decision, Decision::Priority(25_000));
-    let mut c = Core::new();
+    let mut c = Policy::new();
     c.set_owner(0, "root");
     c.load(SnapshotBuilder::new(LedgerHead::default()).build());
     let stranger = JobIn { userid: 77, ..job(3, STATE_NEW) };
