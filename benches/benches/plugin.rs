@@ -24,11 +24,13 @@ fn big(n: u32) -> Snapshot {
             default_bank: format!("bank{}", i % 20),
             active: true,
             fairshare: (i % 1000) as f64 / 1000.0,
-            max_running_jobs: 1_000_000,
-            max_active_jobs: 1_000_000,
-            max_nodes: 2_147_483_647,
-            max_cores: 2_147_483_647,
-            max_sched_jobs: 2_147_483_647,
+            limits: fluxacct_core::limits::AssocLimits {
+                max_running_jobs: 1_000_000,
+                max_active_jobs: 1_000_000,
+                max_nodes: 2_147_483_647,
+                max_cores: 2_147_483_647,
+                max_sched_jobs: 2_147_483_647,
+            },
             queues: match i % 3 {
                 0 => vec![],
                 1 => vec!["batch".into()],

@@ -7,7 +7,7 @@ use serde_json::{Number, Value};
 use crate::error::{Error, Result};
 
 /// The value shown as `unlimited`.
-pub use fluxacct_core::events::INTEGER_MAX;
+pub use fluxacct_core::limits::INTEGER_MAX;
 
 /// A result set: column names and rows of JSON values.
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -13,6 +13,8 @@
 //! * [`priority`]: the multi-factor priority formula.
 //! * [`usage`]: the usage arithmetic (periods, half-life decay, job usage,
 //!   config durations).
+//! * [`limits`]: flux-accounting's `INTEGER_MAX` and an association's
+//!   limits ([`limits::AssocLimits`]).
 //! * [`queue`]: a queue's limits and their defaults.
 //! * [`snapshot`]: the compact MessagePack snapshot the plugin loads, and
 //!   its codec.
@@ -25,6 +27,7 @@ pub mod encoding;
 mod error;
 pub mod events;
 pub mod fairshare;
+pub mod limits;
 pub mod priority;
 pub mod queue;
 pub mod snapshot;

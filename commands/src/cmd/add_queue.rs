@@ -49,7 +49,7 @@ pub struct Args {
 }
 
 fn nn(opt: &str, s: &str) -> Result<i64> {
-    Ok(validate::non_negative(opt, s)?.min(fluxacct_core::events::INTEGER_MAX))
+    Ok(validate::non_negative(opt, s)?.min(fluxacct_core::limits::INTEGER_MAX))
 }
 
 /// Pure decision.

@@ -1,6 +1,7 @@
 //! `add-user`: add a user/bank association, or reactivate a disabled one.
 
-use fluxacct_core::events::{AssocRef, AssociationAdded, Event, INTEGER_MAX, USERID_UNKNOWN};
+use fluxacct_core::events::{AssocRef, AssociationAdded, Event, USERID_UNKNOWN};
+use fluxacct_core::limits::INTEGER_MAX;
 use projections::model::{split_list, State};
 
 use crate::context::{Context, Output};

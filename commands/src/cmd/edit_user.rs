@@ -1,6 +1,7 @@
 //! `edit-user`: change fields of a user's associations.
 
-use fluxacct_core::events::{AssociationEdited, Event, INTEGER_MAX};
+use fluxacct_core::events::{AssociationEdited, Event};
+use fluxacct_core::limits::INTEGER_MAX;
 use projections::model::{split_list, Association, State};
 
 use crate::context::{Context, Output};

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use fluxacct_core::events::*;
+use fluxacct_core::limits::INTEGER_MAX;
 use ledger::Ledger;
 use projections::apply::{Applier, ApplyCtx, DEFAULT_FACTORS};
 

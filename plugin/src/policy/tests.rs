@@ -9,11 +9,13 @@ fn rec(uid: u32, bank: &str) -> AssociationRecord {
         default_bank: bank.into(),
         active: true,
         fairshare: 0.5,
-        max_running_jobs: 5,
-        max_active_jobs: 7,
-        max_nodes: 2_147_483_647,
-        max_cores: 2_147_483_647,
-        max_sched_jobs: 2_147_483_647,
+        limits: AssocLimits {
+            max_running_jobs: 5,
+            max_active_jobs: 7,
+            max_nodes: 2_147_483_647,
+            max_cores: 2_147_483_647,
+            max_sched_jobs: 2_147_483_647,
+        },
         queues: vec!["gold".into()],
         projects: vec!["*".into(), "shortstops".into()],
         default_project: "shortstops".into(),
@@ -101,7 +103,7 @@ fn priority_uses_the_jobs_own_queue() {
 
 #[test]
 fn rejects_with_reference_texts() {
-    let c = core(|a| a.max_nodes = 2);
+    let c = core(|a| a.limits.max_nodes = 2);
     let mut j = job(1, STATE_NEW);
     j.userid = 1;
     assert_eq!(
@@ -153,7 +155,7 @@ fn rejects_with_reference_texts() {
 
 #[test]
 fn max_active_jobs() {
-    let mut c = core(|a| a.max_active_jobs = 2);
+    let mut c = core(|a| a.limits.max_active_jobs = 2);
     for id in 1..=2 {
         submit(&mut c, &job(id, STATE_NEW)).unwrap();
     }
@@ -166,7 +168,7 @@ fn max_active_jobs() {
 
 #[test]
 fn running_limit_holds_and_releases_only_as_many_as_fit() {
-    let mut c = core(|a| a.max_running_jobs = 1);
+    let mut c = core(|a| a.limits.max_running_jobs = 1);
     submit(&mut c, &job(1, STATE_NEW)).unwrap();
     c.priority(&job(1, STATE_PRIORITY), true);
     c.sched(&job(1, STATE_SCHED));
@@ -187,7 +189,7 @@ fn running_limit_holds_and_releases_only_as_many_as_fit() {
 
 #[test]
 fn sched_twice_counts_once() {
-    let mut c = core(|a| a.max_sched_jobs = 1);
+    let mut c = core(|a| a.limits.max_sched_jobs = 1);
     submit(&mut c, &job(1, STATE_NEW)).unwrap();
     c.sched(&job(1, STATE_SCHED));
     c.sched(&job(1, STATE_SCHED));
@@ -266,7 +268,7 @@ fn no_data_waits_then_attaches() {
 
 #[test]
 fn replay_counts_running_and_scheduled_jobs() {
-    let mut c = core(|a| a.max_running_jobs = 1);
+    let mut c = core(|a| a.limits.max_running_jobs = 1);
     let mut r = job(1, STATE_RUN);
     r.has_r = true;
     assert!(c.job_new(&r).effects.is_empty());
@@ -303,7 +305,7 @@ fn bank_and_queue_updates() {
         c.update_queue(&job(1, STATE_SCHED), &json!("silver")).decision,
         Decision::Reject("mf_priority: queue not valid for user: silver".into())
     );
-    let c2 = core(|a| a.max_active_jobs = 1);
+    let c2 = core(|a| a.limits.max_active_jobs = 1);
     let mut c2 = c2;
     let mut j = job(5, STATE_NEW);
     j.bank = Attr::Str("giants".into());
