@@ -31,6 +31,7 @@ pub mod limits;
 pub mod priority;
 pub mod queue;
 pub mod snapshot;
+mod stored;
 mod types;
 pub mod usage;
 
@@ -43,4 +44,5 @@ pub fn split_list(s: &str) -> Vec<&str> {
 pub use encoding::event_hash;
 pub use error::EventError;
 pub use events::Event;
-pub use types::{Actor, EventHash, EventMeta, ParseHashError, Seq, StoredEvent};
+pub use stored::{EventMeta, StoredEvent};
+pub use types::{Actor, EventHash, ParseHashError, Seq};

@@ -4,7 +4,6 @@ use rusqlite::Connection;
 
 use crate::error::Error;
 use crate::model::{split_list, State};
-use fluxacct_core::limits::AssocLimits;
 use fluxacct_core::snapshot::{AssociationRecord, LedgerHead, QueueRecord, Snapshot, SnapshotBuilder, Weights};
 
 /// Builds the snapshot of the projections in `conn`, which reflect the
@@ -23,13 +22,7 @@ pub fn build_snapshot(conn: &Connection, head: LedgerHead) -> Result<Snapshot, E
             default_bank: a.default_bank.clone(),
             active: a.active != 0,
             fairshare: a.fairshare,
-            limits: AssocLimits {
-                max_running_jobs: a.max_running_jobs,
-                max_active_jobs: a.max_active_jobs,
-                max_nodes: a.max_nodes,
-                max_cores: a.max_cores,
-                max_sched_jobs: a.max_sched_jobs,
-            },
+            limits: a.limits(),
             queues: split_list(&a.queues).into_iter().map(str::to_string).collect(),
             projects: split_list(&a.projects).into_iter().map(str::to_string).collect(),
             default_project: a.default_project.clone(),
