@@ -163,9 +163,9 @@ pub fn record_accepted(conn: &Connection, seq: Seq, by: Seq, reason: &str) -> Re
 /// content, and its `prev_hash` is the stored hash of its predecessor (zero
 /// for seq 1). Returns the failure, if any.
 pub fn check_head(conn: &Connection) -> Result<Option<VerifyFailure>> {
-    let Some((seq, _)) = crate::store::head_of(conn)? else { return Ok(None) };
+    let Some((seq, _)) = crate::read::head_of(conn)? else { return Ok(None) };
     let fail = |reason: &str| Ok(Some(VerifyFailure { seq, reason: reason.to_string() }));
-    let ev = match crate::store::event_of(conn, seq) {
+    let ev = match crate::read::event_of(conn, seq) {
         Ok(Some(ev)) => ev,
         Ok(None) => return fail("the head event cannot be read"),
         Err(Error::Corrupt { what, .. }) => return fail(&what),

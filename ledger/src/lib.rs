@@ -19,12 +19,15 @@ mod diagnose;
 mod error;
 #[allow(unsafe_code)]
 mod ffi;
+mod file;
 pub mod integrity;
+mod read;
 mod store;
 mod verify;
 
 pub use error::Error;
-pub use store::{Appended, Checkpointer, EventRow, EventStream, Ledger, OpenMode, Tx, APPLICATION_ID, SCHEMA_VERSION};
+pub use file::{OpenMode, APPLICATION_ID};
+pub use store::{Appended, Checkpointer, EventRow, EventStream, Ledger, Tx, SCHEMA_VERSION};
 pub use verify::{open_read_only, verify_chain, verify_chain_range, verify_chain_to, VerifyFailure, VerifyReport};
 
 /// Result alias for ledger operations.

@@ -8,29 +8,9 @@
 
 use rusqlite::{named_params, params, Connection};
 
+use crate::ctx::ApplyCtx;
 use crate::error::Error;
 use fluxacct_core::events::*;
-
-/// The envelope data an apply may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ApplyCtx {
-    /// The event's seq.
-    pub seq: u64,
-    /// The event's recorded_at, in microseconds since the epoch.
-    pub recorded_at: i64,
-}
-
-impl ApplyCtx {
-    /// recorded_at in whole seconds (creation_time / mod_time columns).
-    pub fn secs(&self) -> i64 {
-        self.recorded_at.div_euclid(1_000_000)
-    }
-
-    /// recorded_at in fractional seconds.
-    pub fn secs_f64(&self) -> f64 {
-        self.recorded_at as f64 / 1e6
-    }
-}
 
 /// Default factor weights (fairshare, queue, bank, urgency): those of
 /// [`fluxacct_core::snapshot::Weights::DEFAULT`].

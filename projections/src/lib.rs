@@ -2,7 +2,7 @@
 //!
 //! The SQLite side of everything derived from the log:
 //!
-//! * [`schema`], [`apply`], [`model`], [`usage`]: the projection tables, the
+//! * [`schema`], [`apply`], [`ctx`], [`model`], [`usage`]: the projection tables, the
 //!   single apply path that keeps them, and the read model that commands
 //!   decide against.
 //! * [`snapshot_build`]: the plugin snapshot built from the tables.
@@ -18,6 +18,7 @@
 mod error;
 
 pub mod apply;
+pub mod ctx;
 pub mod model;
 pub mod schema;
 pub mod snapshot_build;

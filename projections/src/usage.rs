@@ -50,7 +50,7 @@ use std::sync::Arc;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::apply::ApplyCtx;
+use crate::ctx::ApplyCtx;
 use crate::error::Error;
 
 mod apply;

@@ -6,7 +6,8 @@ use rusqlite::Connection;
 use fluxacct_core::{EventMeta, Seq, StoredEvent};
 use ledger::{Appended, Ledger, Tx};
 
-use crate::apply::{Applier, ApplyCtx};
+use crate::apply::Applier;
+use crate::ctx::ApplyCtx;
 use crate::error::Error;
 use crate::schema::JobIndexWriter;
 use fluxacct_core::events::Event;

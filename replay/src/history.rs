@@ -286,7 +286,7 @@ impl<'a, 'p> Bulk<'a, 'p> {
 
     fn apply_batch(&mut self, batch: Vec<Decoded>) -> Result<()> {
         for d in batch {
-            let ctx = projections::apply::ApplyCtx { seq: d.seq.0, recorded_at: d.recorded_at };
+            let ctx = projections::ctx::ApplyCtx { seq: d.seq.0, recorded_at: d.recorded_at };
             let usage_updated = match d.item {
                 Item::Job(job) => {
                     self.applier.apply_job(&ctx, job);

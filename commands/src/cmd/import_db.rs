@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use fluxacct_core::events::*;
 use fluxacct_core::limits::INTEGER_MAX;
 use ledger::Ledger;
-use projections::apply::{Applier, ApplyCtx, DEFAULT_FACTORS};
+use projections::apply::{Applier, DEFAULT_FACTORS};
+use projections::ctx::ApplyCtx;
 
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};
