@@ -22,7 +22,7 @@ use fluxacct_core::{Actor, EventMeta};
 use ledger::Ledger;
 
 fn meta(t: i64) -> EventMeta {
-    EventMeta { recorded_at: t, actor: Actor { uid: 0, name: "root".into() }, argv: vec!["bench".into()] }
+    EventMeta { recorded_at_us: t, actor: Actor { uid: 0, name: "root".into() }, argv: vec!["bench".into()] }
 }
 
 fn assoc(i: usize) -> AssociationAdded {

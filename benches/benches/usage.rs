@@ -21,7 +21,7 @@ use fluxacct_core::{Actor, EventMeta};
 use ledger::{Ledger, OpenMode};
 
 fn meta(t: f64) -> EventMeta {
-    EventMeta { recorded_at: (t * 1e6) as i64, actor: Actor { uid: 0, name: "bench".into() }, argv: vec![] }
+    EventMeta { recorded_at_us: (t * 1e6) as i64, actor: Actor { uid: 0, name: "bench".into() }, argv: vec![] }
 }
 
 /// Appends and applies in a transaction that is rolled back.

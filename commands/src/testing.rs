@@ -53,7 +53,7 @@ pub fn queue(name: &str) -> QueueAdded {
 pub fn given(facts: &[Given<'_>]) -> World {
     let mut ledger = Ledger::in_memory().expect("in-memory ledger");
     projections::schema::create(ledger.conn()).expect("schema");
-    let meta = EventMeta { recorded_at: 1_000_000, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] };
+    let meta = EventMeta { recorded_at_us: 1_000_000, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] };
     let mut events = vec![Event::DbCreated(DbCreated::with_defaults(1.0))];
     let mut first_bank: Vec<(String, String)> = Vec::new();
     for f in facts {

@@ -11,7 +11,7 @@ use crate::types::{Actor, EventHash, Seq};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventMeta {
     /// Wall-clock time of the append, in microseconds since the Unix epoch.
-    pub recorded_at: i64,
+    pub recorded_at_us: i64,
     /// The actor.
     pub actor: Actor,
     /// The command line that produced the event.
@@ -24,7 +24,7 @@ pub struct StoredEvent {
     /// Position in the log.
     pub seq: Seq,
     /// Microseconds since the Unix epoch at append time.
-    pub recorded_at: i64,
+    pub recorded_at_us: i64,
     /// Who appended it.
     pub actor: Actor,
     /// The command line.
@@ -46,7 +46,7 @@ impl StoredEvent {
     pub fn compute_hash(&self) -> EventHash {
         encoding::event_hash(
             self.seq,
-            self.recorded_at,
+            self.recorded_at_us,
             &self.actor,
             &self.argv,
             &self.kind,
@@ -56,8 +56,8 @@ impl StoredEvent {
         )
     }
 
-    /// `recorded_at` in (fractional) seconds since the epoch.
+    /// `recorded_at_us` in (fractional) seconds since the epoch.
     pub fn recorded_at_secs(&self) -> f64 {
-        self.recorded_at as f64 / 1e6
+        self.recorded_at_us as f64 / 1e6
     }
 }

@@ -325,7 +325,7 @@ mod tests {
     use fluxacct_core::{Actor, EventMeta};
 
     fn meta() -> EventMeta {
-        EventMeta { recorded_at: 1, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] }
+        EventMeta { recorded_at_us: 1, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] }
     }
 
     fn ledger(path: &Path, n: usize) -> Ledger {

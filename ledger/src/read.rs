@@ -20,7 +20,7 @@ pub(crate) fn event_of(conn: &Connection, seq: Seq) -> Result<Option<StoredEvent
 pub(crate) struct Head {
     pub(crate) seq: Seq,
     pub(crate) hash: EventHash,
-    pub(crate) recorded_at: i64,
+    pub(crate) recorded_at_us: i64,
 }
 
 pub(crate) fn read_head(conn: &Connection) -> Result<Option<Head>> {
@@ -30,11 +30,11 @@ pub(crate) fn read_head(conn: &Connection) -> Result<Option<Head>> {
         .optional()?;
     match row {
         None => Ok(None),
-        Some((seq, hash, recorded_at)) => {
+        Some((seq, hash, recorded_at_us)) => {
             let seq = Seq(seq as u64);
             let hash = EventHash::from_slice(&hash)
                 .ok_or_else(|| Error::Corrupt { seq, what: "hash is not 32 bytes".into() })?;
-            Ok(Some(Head { seq, hash, recorded_at }))
+            Ok(Some(Head { seq, hash, recorded_at_us }))
         }
     }
 }
@@ -54,7 +54,7 @@ pub(crate) fn row_to_event(r: &rusqlite::Row<'_>) -> Result<StoredEvent> {
     let version: i64 = r.get(6).map_err(|_| corrupt("version is not an integer"))?;
     Ok(StoredEvent {
         seq,
-        recorded_at: r.get(1).map_err(|_| corrupt("recorded_at is not an integer"))?,
+        recorded_at_us: r.get(1).map_err(|_| corrupt("recorded_at is not an integer"))?,
         actor: Actor {
             uid: u32::try_from(uid).map_err(|_| corrupt("actor_uid out of range"))?,
             name: r.get(3).map_err(|_| corrupt("actor_name is not text"))?,

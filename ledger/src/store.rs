@@ -388,7 +388,7 @@ pub struct Appended {
     /// Its hash.
     pub hash: EventHash,
     /// Its `recorded_at` (never earlier than the previous event's).
-    pub recorded_at: i64,
+    pub recorded_at_us: i64,
 }
 
 /// An event's place in the chain: its seq, its (clamped) `recorded_at`
@@ -396,7 +396,7 @@ pub struct Appended {
 #[derive(Debug, Clone, Copy)]
 struct Link {
     seq: Seq,
-    recorded_at: i64,
+    recorded_at_us: i64,
     prev: EventHash,
 }
 
@@ -409,7 +409,7 @@ fn link_hash(buf: &mut Vec<u8>, meta: &EventMeta, link: &Link, (kind, version, p
     fluxacct_core::encoding::encode_into(
         buf,
         link.seq,
-        link.recorded_at,
+        link.recorded_at_us,
         meta.actor.uid,
         &meta.actor.name,
         &meta.argv,
@@ -491,9 +491,9 @@ impl<'c> Tx<'c> {
     fn next_link(&self, meta: &EventMeta) -> Link {
         let (seq, prev, prev_t) = match &self.head {
             None => (Seq::GENESIS, EventHash::ZERO, i64::MIN),
-            Some(h) => (h.seq.next(), h.hash, h.recorded_at),
+            Some(h) => (h.seq.next(), h.hash, h.recorded_at_us),
         };
-        Link { seq, recorded_at: meta.recorded_at.max(prev_t), prev }
+        Link { seq, recorded_at_us: meta.recorded_at_us.max(prev_t), prev }
     }
 
     /// Inserts the event row (its hash computed by the caller from exactly
@@ -516,10 +516,10 @@ impl<'c> Tx<'c> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?),
         };
-        let Link { seq, recorded_at, prev } = link;
+        let Link { seq, recorded_at_us, prev } = link;
         stmt.execute(params![
             seq.0 as i64,
-            recorded_at,
+            recorded_at_us,
             meta.actor.uid as i64,
             meta.actor.name,
             argv_json,
@@ -529,8 +529,8 @@ impl<'c> Tx<'c> {
             &prev.0[..],
             &hash.0[..],
         ])?;
-        self.head = Some(Head { seq, hash, recorded_at });
-        Ok(Appended { seq, hash, recorded_at })
+        self.head = Some(Head { seq, hash, recorded_at_us });
+        Ok(Appended { seq, hash, recorded_at_us })
     }
 
     /// Appends `events` (kind, version, payload) in order, as many
@@ -610,7 +610,7 @@ mod tests {
     use fluxacct_core::Actor;
 
     pub(crate) fn meta(t: i64) -> EventMeta {
-        EventMeta { recorded_at: t, actor: Actor { uid: 7, name: "flux".into() }, argv: vec!["x".into()] }
+        EventMeta { recorded_at_us: t, actor: Actor { uid: 7, name: "flux".into() }, argv: vec!["x".into()] }
     }
 
     #[test]
@@ -622,7 +622,7 @@ mod tests {
         tx.commit().unwrap();
         assert_eq!(a.seq, Seq(1));
         assert_eq!(b.seq, Seq(2));
-        assert_eq!(b.recorded_at, 10, "recorded_at never goes backwards");
+        assert_eq!(b.recorded_at_us, 10, "recorded_at never goes backwards");
         let evs: Vec<_> = l.stream(Seq(1)).collect::<Result<_>>().unwrap();
         assert_eq!(evs.len(), 2);
         assert_eq!(evs[0].prev_hash, EventHash::ZERO);

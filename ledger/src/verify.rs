@@ -165,7 +165,7 @@ struct ArgvCache {
 /// parsed into the caller's cache).
 struct BorrowedEvent<'r> {
     seq: u64,
-    recorded_at: i64,
+    recorded_at_us: i64,
     uid: u32,
     name: &'r [u8],
     kind: &'r [u8],
@@ -183,7 +183,7 @@ impl BorrowedEvent<'_> {
         fluxacct_core::encoding::encode_raw(
             buf,
             Seq(self.seq),
-            self.recorded_at,
+            self.recorded_at_us,
             self.uid,
             self.name,
             encoded_argv,
@@ -226,7 +226,7 @@ fn borrowed_event<'r>(
     }
     Ok(BorrowedEvent {
         seq,
-        recorded_at: int(1, "recorded_at")?,
+        recorded_at_us: int(1, "recorded_at")?,
         uid: u32::try_from(int(2, "actor_uid")?).map_err(|_| "actor_uid out of range".to_string())?,
         name: raw_text(3, "actor_name")?,
         kind: raw_text(5, "kind")?,
@@ -410,7 +410,7 @@ mod tests {
     }
 
     fn fill(l: &mut Ledger, n: usize) {
-        let meta = EventMeta { recorded_at: 1, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] };
+        let meta = EventMeta { recorded_at_us: 1, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] };
         let mut tx = l.transaction().unwrap();
         for i in 0..n {
             tx.append(&meta, "K", 1, format!("{{\"i\":{i}}}").as_bytes()).unwrap();

@@ -6,18 +6,18 @@
 pub struct ApplyCtx {
     /// The event's seq.
     pub seq: u64,
-    /// The event's recorded_at, in microseconds since the epoch.
-    pub recorded_at: i64,
+    /// When the event was appended, in microseconds since the epoch.
+    pub recorded_at_us: i64,
 }
 
 impl ApplyCtx {
-    /// recorded_at in whole seconds (creation_time / mod_time columns).
+    /// `recorded_at_us` in whole seconds (creation_time / mod_time columns).
     pub fn secs(&self) -> i64 {
-        self.recorded_at.div_euclid(1_000_000)
+        self.recorded_at_us.div_euclid(1_000_000)
     }
 
-    /// recorded_at in fractional seconds.
+    /// `recorded_at_us` in fractional seconds.
     pub fn secs_f64(&self) -> f64 {
-        self.recorded_at as f64 / 1e6
+        self.recorded_at_us as f64 / 1e6
     }
 }

@@ -62,7 +62,7 @@ mod tests {
     fn snapshot_reflects_the_projections_and_round_trips() {
         let mut l = Ledger::in_memory().unwrap();
         crate::schema::create(l.conn()).unwrap();
-        let meta = EventMeta { recorded_at: 1_000_000, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] };
+        let meta = EventMeta { recorded_at_us: 1_000_000, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] };
         let evs = vec![
             Event::DbCreated(DbCreated::with_defaults(1.0)),
             Event::BankAdded(BankAdded {

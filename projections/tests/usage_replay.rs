@@ -41,7 +41,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn meta(t: f64) -> EventMeta {
-    EventMeta { recorded_at: (t * 1e6) as i64, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] }
+    EventMeta { recorded_at_us: (t * 1e6) as i64, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] }
 }
 
 fn append(ledger: &mut Ledger, t: f64, events: Vec<Event>) {

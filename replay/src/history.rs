@@ -202,7 +202,7 @@ fn feed(bulk: &mut Bulk<'_, '_>, path: Option<&str>, log: &Connection, from: Seq
 /// One event of the log, decoded, with what applying it needs.
 struct Decoded {
     seq: Seq,
-    recorded_at: i64,
+    recorded_at_us: i64,
     hash: EventHash,
     item: Item,
 }
@@ -217,7 +217,7 @@ enum Item {
 fn decode_row(r: &rusqlite::Row<'_>, banks: &mut BankNames) -> Result<Decoded> {
     let seq = Seq(r.get::<_, i64>(0)? as u64);
     let corrupt = |what: &str| Error::Ledger(ledger::Error::Corrupt { seq, what: what.to_string() });
-    let recorded_at: i64 = r.get(1).map_err(|_| corrupt("recorded_at is not an integer"))?;
+    let recorded_at_us: i64 = r.get(1).map_err(|_| corrupt("recorded_at is not an integer"))?;
     let kind = r.get_ref(2)?.as_bytes().map_err(|_| corrupt("kind is not text"))?;
     let version: i64 = r.get(3).map_err(|_| corrupt("version is not an integer"))?;
     let version = u32::try_from(version).map_err(|_| corrupt("version out of range"))?;
@@ -230,7 +230,7 @@ fn decode_row(r: &rusqlite::Row<'_>, banks: &mut BankNames) -> Result<Decoded> {
         let kind = std::str::from_utf8(kind).map_err(|_| corrupt("kind is not UTF-8"))?;
         Item::Event(Box::new(fluxacct_core::Event::decode(kind, version, payload).map_err(projections::Error::from)?))
     };
-    Ok(Decoded { seq, recorded_at, hash, item })
+    Ok(Decoded { seq, recorded_at_us, hash, item })
 }
 
 /// Reads and decodes events `lo..=hi` of the log on `conn`.
@@ -286,7 +286,7 @@ impl<'a, 'p> Bulk<'a, 'p> {
 
     fn apply_batch(&mut self, batch: Vec<Decoded>) -> Result<()> {
         for d in batch {
-            let ctx = projections::ctx::ApplyCtx { seq: d.seq.0, recorded_at: d.recorded_at };
+            let ctx = projections::ctx::ApplyCtx { seq: d.seq.0, recorded_at_us: d.recorded_at_us };
             let usage_updated = match d.item {
                 Item::Job(job) => {
                     self.applier.apply_job(&ctx, job);

@@ -24,7 +24,7 @@ fn bank(name: &str, parent: &str) -> Event {
 fn append_banks(ledger: &mut Ledger, from: usize, banks: usize) {
     for i in from..from + banks {
         let meta = EventMeta {
-            recorded_at: 1_767_225_600_000_000 + i as i64,
+            recorded_at_us: 1_767_225_600_000_000 + i as i64,
             actor: Actor { uid: 0, name: "root".into() },
             argv: vec!["test".into(), format!("{i}")],
         };

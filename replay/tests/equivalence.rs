@@ -195,7 +195,7 @@ fn build(path: &std::path::Path, ops: &[Op]) -> Ledger {
     let mut first = vec![genesis(), bank_added("root", "", 1)];
     for (i, op) in std::iter::once(None).chain(ops.iter().map(Some)).enumerate() {
         let meta = EventMeta {
-            recorded_at: (T0 as i64 + i as i64 * 60) * 1_000_000,
+            recorded_at_us: (T0 as i64 + i as i64 * 60) * 1_000_000,
             actor: Actor { uid: 0, name: "root".into() },
             argv: vec!["test".into()],
         };
@@ -321,7 +321,7 @@ fn rebuild_of_a_log_without_projections() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("log-only.db");
     let mut l = Ledger::create(&path).expect("create");
-    let meta = EventMeta { recorded_at: 1_000_000, actor: Actor { uid: 0, name: "t".into() }, argv: vec![] };
+    let meta = EventMeta { recorded_at_us: 1_000_000, actor: Actor { uid: 0, name: "t".into() }, argv: vec![] };
     {
         let mut tx = l.transaction().expect("tx");
         for ev in [Event::DbCreated(DbCreated::with_defaults(1.0)), bank_added("root", "", 1)] {
@@ -354,7 +354,7 @@ fn file_rebuild_across_many_reader_ranges() {
     let mut append = |ledger: &mut Ledger, events: Vec<Event>| {
         seq_time += 1;
         let meta = EventMeta {
-            recorded_at: (T0 as i64 + seq_time) * 1_000_000,
+            recorded_at_us: (T0 as i64 + seq_time) * 1_000_000,
             actor: Actor { uid: 0, name: "root".into() },
             argv: vec!["test".into()],
         };
