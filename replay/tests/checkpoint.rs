@@ -1,4 +1,4 @@
-//! Checkpoints through the library (issue 5, point 3): `take` refuses a
+//! Checkpoints through the library: `take` refuses a
 //! broken chain, and `verify` names a broken link before the checkpoint
 //! even when the event at the checkpoint's seq is untouched. The CLI tests
 //! (`commands/tests/replay_cli.rs`) cover rewriting with a recomputed

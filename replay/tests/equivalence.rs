@@ -1,9 +1,9 @@
-//! Replay equivalence (issue 5, point 4): random mixes of admin events, job
+//! Replay equivalence: random mixes of admin events, job
 //! records, usage and fair-share updates give the same state hash by
 //! incremental application, by a full rebuild, by a rebuild to seq k
 //! followed by the rest, by an as-of view from a projection checkpoint at k,
 //! and by rebuilding the live tables in place. The histories include
-//! `JobRejected` events and job records with an `R` (issue 14).
+//! `JobRejected` events and job records with an `R`.
 
 use fluxacct_core::events::*;
 use fluxacct_core::{Actor, EventMeta, Seq};
@@ -36,7 +36,7 @@ enum Op {
     ClearUsage(usize, u32),
     /// A bank's `ignore_older_than` edited (re-bins that bank).
     BankIgnore(usize, u32),
-    /// A record `fetch-job-records` rejected (issue 14): with an id (that
+    /// A record `fetch-job-records` rejected: with an id (that
     /// of a later or earlier job) or without one.
     Rejected(u8),
 }
