@@ -434,6 +434,7 @@ impl SnapshotBuilder {
         let id = self.snap.strings.len() as StrId;
         self.snap.strings.push(s.to_string());
         self.string_ids.insert(s.to_string(), id);
+        debug_assert_eq!(self.string_ids.len(), self.snap.strings.len(), "every string interned once, ids dense");
         id
     }
 
@@ -446,6 +447,7 @@ impl SnapshotBuilder {
         let id = self.snap.lists.len() as ListId;
         self.snap.lists.push(ids.clone());
         self.list_ids.insert(ids, id);
+        debug_assert_eq!(self.list_ids.len(), self.snap.lists.len(), "every list interned once, ids dense");
         id
     }
 

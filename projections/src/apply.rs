@@ -73,7 +73,7 @@ impl Applier {
     pub fn apply(&mut self, conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Error> {
         apply_admin(conn, ctx, ev)?;
         crate::usage::apply(conn, ctx, ev, &mut self.pending)?;
-        self.last = Some(ctx.seq);
+        self.advance(ctx.seq);
         Ok(())
     }
 
@@ -87,7 +87,20 @@ impl Applier {
             job.seq = ctx.seq as i64;
             self.pending.push(job);
         }
-        self.last = Some(ctx.seq);
+        self.advance(ctx.seq);
+    }
+
+    /// Records `seq` as applied. Events are applied in log order: seqs start
+    /// at 1 and, within one applier, each is the previous one plus one (no
+    /// event skipped, none applied twice).
+    fn advance(&mut self, seq: u64) {
+        debug_assert!(seq >= 1, "seq {seq}: the log starts at seq 1");
+        debug_assert!(
+            self.last.is_none_or(|last| seq == last + 1),
+            "seq {seq} applied after seq {:?}: events must be applied in strictly increasing seq order, without gaps",
+            self.last
+        );
+        self.last = Some(seq);
     }
 
     /// Brings the tables on `conn` up to every event applied: writes the

@@ -48,7 +48,22 @@ pub fn build_snapshot(conn: &Connection, head: LedgerHead) -> Result<Snapshot, E
     b.weights(w);
     let deny = state.config("deny_unknown_queues")?.map(|v| v.trim().eq_ignore_ascii_case("true")).unwrap_or(false);
     b.deny_unknown_queues(deny);
-    Ok(b.build())
+    let snap = b.build();
+    debug_assert!(
+        assocs.windows(2).all(|w| (w[0].userid, &w[0].bank) <= (w[1].userid, &w[1].bank)),
+        "associations in (userid, bank) order"
+    );
+    debug_assert_eq!(snap.associations.len(), assocs.len(), "one snapshot row per association");
+    debug_assert!(
+        snap.queues.windows(2).all(|w| snap.str(w[0].name) < snap.str(w[1].name)),
+        "queues in strictly increasing name order (names are unique)"
+    );
+    debug_assert!(
+        snap.banks.windows(2).all(|w| snap.str(w[0].name) < snap.str(w[1].name)),
+        "banks in strictly increasing name order (names are unique)"
+    );
+    debug_assert_eq!(snap.head, head, "the snapshot reflects the head it was built at");
+    Ok(snap)
 }
 
 #[cfg(test)]
