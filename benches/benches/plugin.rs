@@ -9,7 +9,8 @@
 //!   size target is asserted by a unit test in projections).
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use fluxacct_core::snapshot::{AssociationRecord, LedgerHead, QueueLimits, QueueRecord, Snapshot, SnapshotBuilder};
+use fluxacct_core::queue::QueueLimits;
+use fluxacct_core::snapshot::{AssociationRecord, LedgerHead, QueueRecord, Snapshot, SnapshotBuilder};
 use fluxacct_core::{EventHash, Seq};
 use plugin::jobin::{Attr, JobIn, Resources};
 use plugin::policy::{Policy, STATE_DEPEND, STATE_INACTIVE, STATE_NEW, STATE_PRIORITY, STATE_RUN, STATE_SCHED};

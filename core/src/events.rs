@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::limits::INTEGER_MAX;
-pub use crate::queue::QueueLimits;
+use crate::queue::QueueLimits;
 use crate::EventError as Error;
 
 /// flux-core's `FLUX_USERID_UNKNOWN`.

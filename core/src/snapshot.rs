@@ -74,7 +74,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::limits::AssocLimits;
-pub use crate::queue::QueueLimits;
+use crate::queue::QueueLimits;
 use crate::{EventHash, Seq};
 use serde::{Deserialize, Serialize};
 

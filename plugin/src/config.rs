@@ -8,9 +8,8 @@
 //! factor weights given here take effect.
 
 use fluxacct_core::limits::AssocLimits;
-use fluxacct_core::snapshot::{
-    AssociationRecord, LedgerHead, QueueLimits, QueueRecord, Snapshot, SnapshotBuilder, Weights,
-};
+use fluxacct_core::queue::QueueLimits;
+use fluxacct_core::snapshot::{AssociationRecord, LedgerHead, QueueRecord, Snapshot, SnapshotBuilder, Weights};
 use serde::Deserialize;
 use serde_json::Value;
 

@@ -5,8 +5,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
 use crate::error::Error;
-use fluxacct_core::events::QueueLimits;
 use fluxacct_core::limits::AssocLimits;
+use fluxacct_core::queue::QueueLimits;
 
 /// A bank_table row.
 #[derive(Debug, Clone, PartialEq, Serialize)]

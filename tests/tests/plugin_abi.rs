@@ -5,7 +5,8 @@ mod plugin_harness;
 
 use std::path::{Path, PathBuf};
 
-use fluxacct_core::snapshot::{AssociationRecord, LedgerHead, QueueLimits, QueueRecord, Snapshot, SnapshotBuilder};
+use fluxacct_core::queue::QueueLimits;
+use fluxacct_core::snapshot::{AssociationRecord, LedgerHead, QueueRecord, Snapshot, SnapshotBuilder};
 use fluxacct_core::{EventHash, Seq};
 use plugin_harness::{jobspec, Host, DEPEND, INACTIVE, PRIORITY, RUN, SCHED};
 use serde_json::{json, Value};

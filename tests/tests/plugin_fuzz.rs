@@ -7,7 +7,8 @@ mod plugin_harness;
 
 use std::path::PathBuf;
 
-use fluxacct_core::snapshot::{AssociationRecord, LedgerHead, QueueLimits, QueueRecord, Snapshot, SnapshotBuilder};
+use fluxacct_core::queue::QueueLimits;
+use fluxacct_core::snapshot::{AssociationRecord, LedgerHead, QueueRecord, Snapshot, SnapshotBuilder};
 use fluxacct_core::{EventHash, Seq};
 use plugin_harness::{jobspec, Host, INACTIVE, RUN, SCHED};
 use proptest::prelude::*;

@@ -1,5 +1,6 @@
 use super::*;
-use fluxacct_core::snapshot::{AssociationRecord, QueueLimits, QueueRecord, SnapshotBuilder};
+use fluxacct_core::queue::QueueLimits;
+use fluxacct_core::snapshot::{AssociationRecord, QueueRecord, SnapshotBuilder};
 
 fn rec(uid: u32, bank: &str) -> AssociationRecord {
     AssociationRecord {
