@@ -17,11 +17,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ledger::{Actor, EventMeta, Ledger};
-use projections::events::*;
+use fluxacct_core::events::*;
+use fluxacct_core::{Actor, EventMeta};
+use ledger::Ledger;
 
 fn meta(t: i64) -> EventMeta {
-    EventMeta { recorded_at: t, actor: Actor { uid: 0, name: "root".into() }, argv: vec!["bench".into()] }
+    EventMeta { recorded_at_us: t, actor: Actor { uid: 0, name: "root".into() }, argv: vec!["bench".into()] }
 }
 
 fn assoc(i: usize) -> AssociationAdded {

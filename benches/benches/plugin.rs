@@ -9,10 +9,11 @@
 //!   size target is asserted by a unit test in projections).
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use ledger::{EventHash, Seq};
-use plugin::core::{Core, STATE_DEPEND, STATE_INACTIVE, STATE_NEW, STATE_PRIORITY, STATE_RUN, STATE_SCHED};
+use fluxacct_core::queue::QueueLimits;
+use fluxacct_core::snapshot::{AssociationRecord, LedgerHead, QueueRecord, Snapshot, SnapshotBuilder};
+use fluxacct_core::{EventHash, Seq};
 use plugin::jobin::{Attr, JobIn, Resources};
-use projections::snapshot::{AssociationRecord, LedgerHead, QueueLimits, QueueRecord, Snapshot, SnapshotBuilder};
+use plugin::policy::{Policy, STATE_DEPEND, STATE_INACTIVE, STATE_NEW, STATE_PRIORITY, STATE_RUN, STATE_SCHED};
 
 fn big(n: u32) -> Snapshot {
     let mut b = SnapshotBuilder::new(LedgerHead { seq: Seq(1_000_000), hash: EventHash([1; 32]) });
@@ -24,11 +25,13 @@ fn big(n: u32) -> Snapshot {
             default_bank: format!("bank{}", i % 20),
             active: true,
             fairshare: (i % 1000) as f64 / 1000.0,
-            max_running_jobs: 1_000_000,
-            max_active_jobs: 1_000_000,
-            max_nodes: 2_147_483_647,
-            max_cores: 2_147_483_647,
-            max_sched_jobs: 2_147_483_647,
+            limits: fluxacct_core::limits::AssocLimits {
+                max_running_jobs: 1_000_000,
+                max_active_jobs: 1_000_000,
+                max_nodes: 2_147_483_647,
+                max_cores: 2_147_483_647,
+                max_sched_jobs: 2_147_483_647,
+            },
             queues: match i % 3 {
                 0 => vec![],
                 1 => vec!["batch".into()],
@@ -64,7 +67,7 @@ fn job(id: u64, state: u32) -> JobIn {
 
 fn benches(c: &mut Criterion) {
     let snap = big(100_000);
-    let mut core = Core::new();
+    let mut core = Policy::new();
     core.load(snap.clone());
     let j = job(1, STATE_NEW);
     core.job_new(&j);
@@ -103,7 +106,7 @@ fn benches(c: &mut Criterion) {
     g.bench_function("decode_100k", |b| b.iter(|| black_box(Snapshot::decode(black_box(&bytes)).expect("decode"))));
     g.bench_function("decode_and_load_100k", |b| {
         b.iter(|| {
-            let mut c = Core::new();
+            let mut c = Policy::new();
             black_box(c.load(Snapshot::decode(&bytes).expect("decode")))
         })
     });

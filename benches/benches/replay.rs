@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use ledger::{Ledger, OpenMode, Seq};
+use fluxacct_core::Seq;
+use ledger::{Ledger, OpenMode};
 
 fn fixture() -> (PathBuf, u64) {
     let events: u64 = std::env::var("FLUXACCT_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);

@@ -16,11 +16,12 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use fixtures::site::{self, Rng, Site, SiteSpec};
-use ledger::{Actor, EventMeta, Ledger, OpenMode};
-use projections::events::{Event, FairshareUpdated, UsageUpdated};
+use fluxacct_core::events::{Event, FairshareUpdated, UsageUpdated};
+use fluxacct_core::{Actor, EventMeta};
+use ledger::{Ledger, OpenMode};
 
 fn meta(t: f64) -> EventMeta {
-    EventMeta { recorded_at: (t * 1e6) as i64, actor: Actor { uid: 0, name: "bench".into() }, argv: vec![] }
+    EventMeta { recorded_at_us: (t * 1e6) as i64, actor: Actor { uid: 0, name: "bench".into() }, argv: vec![] }
 }
 
 /// Appends and applies in a transaction that is rolled back.

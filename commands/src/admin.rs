@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 
-use projections::events::{AssocRef, DefaultBankChanged, Event};
+use fluxacct_core::events::{AssocRef, DefaultBankChanged, Event};
 use projections::model::{Association, Bank, Project, Queue, State};
 use serde_json::{json, Value};
 
@@ -250,7 +250,7 @@ mod tests {
 
     #[test]
     fn queue_rows_are_every_column_in_table_order() {
-        let limits = projections::events::QueueLimits { priority: 7, ..Default::default() };
+        let limits = fluxacct_core::queue::QueueLimits { priority: 7, ..Default::default() };
         let q = Queue { queue: "gold".into(), limits, max_nodes: 8, max_cores: 9 };
         let rows = queue_rows(&[q]);
         assert_eq!(rows.rows.len(), 1);

@@ -234,7 +234,7 @@ pub fn main_with(alias: Option<&str>) -> i32 {
     };
     let ctx = Context {
         clock,
-        actor: ledger::Actor { uid, name },
+        actor: fluxacct_core::Actor { uid, name },
         argv: argv.clone(),
         db_path: parsed.path.clone(),
         as_of: parsed.as_of.clone(),

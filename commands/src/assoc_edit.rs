@@ -1,7 +1,8 @@
 //! Editing associations: the fields `edit-user` and `edit-all-users` set,
 //! their parsing (resets included), and the edit event of one row.
 
-use projections::events::{AssociationEdited, INTEGER_MAX};
+use fluxacct_core::events::AssociationEdited;
+use fluxacct_core::limits::INTEGER_MAX;
 use projections::model::{split_list, Association, State};
 
 use crate::error::{Error, Result};

@@ -1,8 +1,9 @@
 //! The broken-chain rules of the write path: the incremental
 //! chain check of `update-usage`, and the error that refuses writes.
 
+use fluxacct_core::Seq;
 use ledger::integrity;
-use ledger::{Ledger, Seq, VerifyFailure};
+use ledger::{Ledger, VerifyFailure};
 
 use crate::error::{Error, Result};
 

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use ledger::{Actor, EventMeta};
+use fluxacct_core::{Actor, EventMeta};
 
 /// Where "now" comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,7 +145,7 @@ impl Context {
 
     /// The metadata recorded with events appended now.
     pub fn meta(&self) -> EventMeta {
-        EventMeta { recorded_at: self.clock.now_us(), actor: self.actor.clone(), argv: self.argv.clone() }
+        EventMeta { recorded_at_us: self.clock.now_us(), actor: self.actor.clone(), argv: self.argv.clone() }
     }
 }
 

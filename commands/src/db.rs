@@ -1,6 +1,7 @@
 //! Opening the ledger for commands.
 
-use ledger::{Ledger, OpenMode, Seq};
+use fluxacct_core::Seq;
+use ledger::{Ledger, OpenMode};
 use projections::schema;
 
 use crate::context::Context;
@@ -44,7 +45,7 @@ fn other_owner(ctx: &Context) -> Option<String> {
 /// is written. Returns the ledger, for commands that report on the result.
 pub fn write<F>(ctx: &Context, decide: F) -> Result<Ledger>
 where
-    F: FnOnce(&projections::model::State<'_>) -> Result<Vec<projections::Event>>,
+    F: FnOnce(&projections::model::State<'_>) -> Result<Vec<fluxacct_core::Event>>,
 {
     let mut ledger = open_write(ctx)?;
     write_on(ctx, &mut ledger, decide)?;
@@ -55,7 +56,7 @@ where
 /// (for a command that checks something on it first).
 pub fn write_on<F>(ctx: &Context, ledger: &mut Ledger, decide: F) -> Result<()>
 where
-    F: FnOnce(&projections::model::State<'_>) -> Result<Vec<projections::Event>>,
+    F: FnOnce(&projections::model::State<'_>) -> Result<Vec<fluxacct_core::Event>>,
 {
     wait_for_write_lock(ctx, ledger)?;
     projections::Writer::run(ledger, &ctx.meta(), decide)?;

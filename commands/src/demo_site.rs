@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use fluxacct_core::events::{Event, JobRecorded};
 use ledger::Ledger;
-use projections::events::{Event, JobRecorded};
 use projections::model::State;
 
 use crate::cmd::{

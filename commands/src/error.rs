@@ -59,8 +59,8 @@ impl Error {
     }
 }
 
-impl From<projections::EventError> for Error {
-    fn from(e: projections::EventError) -> Error {
+impl From<fluxacct_core::EventError> for Error {
+    fn from(e: fluxacct_core::EventError) -> Error {
         Error::Projection(projections::Error::Event(e))
     }
 }

@@ -2,12 +2,15 @@
 //! `-+-` separators, JSON lists with indent 2, and Python-style `-o/--format`
 //! strings.
 
+use std::fmt::Write as _;
+
+use replay::RowDiff;
 use serde_json::{Number, Value};
 
 use crate::error::{Error, Result};
 
 /// The value shown as `unlimited`.
-pub use projections::events::INTEGER_MAX;
+pub use fluxacct_core::limits::INTEGER_MAX;
 
 /// A result set: column names and rows of JSON values.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -423,6 +426,34 @@ pub fn header_spec(spec: &str) -> String {
 /// `col=value, ...` for a whole row.
 pub fn row_text(row: &[(String, rusqlite::types::Value)]) -> String {
     row.iter().map(|(c, v)| format!("{c}={}", replay::canonical::show_value(v))).collect::<Vec<_>>().join(", ")
+}
+
+/// Renders differences between live (side A) and replayed (side B) tables,
+/// one line each.
+pub fn render_check(diffs: &[RowDiff]) -> String {
+    let mut out = String::new();
+    for d in diffs {
+        let head = format!("{} [{}]", d.table(), d.key_text());
+        match d {
+            RowDiff::Changed { columns, .. } => {
+                for (c, live, replayed) in columns {
+                    let _ = writeln!(
+                        out,
+                        "{head}: {c}: live {}, replayed {}",
+                        replay::canonical::show_value(live),
+                        replay::canonical::show_value(replayed)
+                    );
+                }
+            }
+            RowDiff::Removed { row, .. } => {
+                let _ = writeln!(out, "{head}: row in live only (not produced by the log): {}", row_text(row));
+            }
+            RowDiff::Added { row, .. } => {
+                let _ = writeln!(out, "{head}: row missing from live (produced by the log): {}", row_text(row));
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! the next run.
 //!
 //! The snapshot is written to `.<name>.tmp.<pid>` beside its final path and
-//! renamed over it (`projections::snapshot::Snapshot::write_atomic`, which
+//! renamed over it (`fluxacct_core::snapshot::Snapshot::write_atomic`, which
 //! removes the temporary file itself on any error). A `kill -9` between the
 //! two leaves it behind; [`sweep_temp_files`] removes such files whose
 //! writer is no longer running (a live writer's file is left alone).

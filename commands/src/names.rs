@@ -15,7 +15,7 @@ pub fn user_uid(ctx: &Context, state: &State<'_>, user: &str) -> Result<i64> {
     if let Some(a) = state.associations_of_user(user)?.first() {
         return Ok(a.userid);
     }
-    Ok(user.parse::<i64>().unwrap_or(projections::events::USERID_UNKNOWN))
+    Ok(user.parse::<i64>().unwrap_or(fluxacct_core::events::USERID_UNKNOWN))
 }
 
 /// Display name of a job's user: passwd name, else the recorded name, else

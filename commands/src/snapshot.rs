@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use projections::snapshot::LedgerHead;
+use fluxacct_core::snapshot::LedgerHead;
 
 use crate::context::Context;
 use crate::error::{Error, Result};

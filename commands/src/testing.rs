@@ -1,8 +1,9 @@
 //! Given/when/then helpers for `decide` tests: build projections from a
 //! list of given events in an in-memory ledger.
 
-use ledger::{Actor, EventMeta, Ledger};
-use projections::events::*;
+use fluxacct_core::events::*;
+use fluxacct_core::{Actor, EventMeta};
+use ledger::Ledger;
 use projections::model::State;
 
 /// A given fact, turned into the event that establishes it.
@@ -52,7 +53,7 @@ pub fn queue(name: &str) -> QueueAdded {
 pub fn given(facts: &[Given<'_>]) -> World {
     let mut ledger = Ledger::in_memory().expect("in-memory ledger");
     projections::schema::create(ledger.conn()).expect("schema");
-    let meta = EventMeta { recorded_at: 1_000_000, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] };
+    let meta = EventMeta { recorded_at_us: 1_000_000, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] };
     let mut events = vec![Event::DbCreated(DbCreated::with_defaults(1.0))];
     let mut first_bank: Vec<(String, String)> = Vec::new();
     for f in facts {

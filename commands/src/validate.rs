@@ -1,6 +1,7 @@
 //! Input validation shared by commands. Every failure is one line.
 
-use projections::events::{INTEGER_MAX, USERID_UNKNOWN};
+use fluxacct_core::events::USERID_UNKNOWN;
+use fluxacct_core::limits::INTEGER_MAX;
 use projections::model::State;
 
 use crate::error::{Error, Result};

@@ -11,8 +11,9 @@ use clap::Parser;
 use fluxacct_commands::cli::{Cli, Command};
 use fluxacct_commands::cmd;
 use fluxacct_commands::Result;
-use ledger::{Actor, EventMeta, Ledger};
-use projections::events::Event;
+use fluxacct_core::events::Event;
+use fluxacct_core::{Actor, EventMeta};
+use ledger::Ledger;
 use projections::model::State;
 use proptest::prelude::*;
 
@@ -153,7 +154,7 @@ fn command() -> impl Strategy<Value = Vec<String>> {
 
 fn new_ledger() -> Ledger {
     let mut l = Ledger::in_memory().expect("ledger");
-    let meta = EventMeta { recorded_at: 1_000_000, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] };
+    let meta = EventMeta { recorded_at_us: 1_000_000, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] };
     let genesis = cmd::create_db::decide(
         &cmd::create_db::Args {
             priority_decay_half_life: "1w".into(),
@@ -192,7 +193,7 @@ proptest! {
             full.extend(argv.iter().cloned());
             let Ok(cli) = Cli::try_parse_from(&full) else { continue };
             let meta = EventMeta {
-                recorded_at: 2_000_000 + i as i64 * 1_000_000,
+                recorded_at_us: 2_000_000 + i as i64 * 1_000_000,
                 actor: Actor { uid: 0, name: "root".into() },
                 argv: full.clone(),
             };

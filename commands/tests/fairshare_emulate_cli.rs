@@ -90,7 +90,9 @@ fn update_fshare_values(conn: &Connection) -> Vec<(String, String, String)> {
     let mut v: Vec<(String, String, String)> = projections::usage::fairshare_values(conn)
         .unwrap()
         .into_iter()
-        .map(|f| (f.bank, f.username, fluxacct_commands::format::py_float(projections::fairshare::round6(f.fairshare))))
+        .map(|f| {
+            (f.bank, f.username, fluxacct_commands::format::py_float(fluxacct_core::fairshare::round6(f.fairshare)))
+        })
         .collect();
     v.sort();
     v

@@ -7,8 +7,9 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use ledger::{Actor, EventMeta, Ledger, OpenMode};
-use projections::events::{DbCreated, Event, JobRecorded};
+use fluxacct_core::events::{DbCreated, Event, JobRecorded};
+use fluxacct_core::{Actor, EventMeta};
+use ledger::{Ledger, OpenMode};
 use proptest::prelude::*;
 use rusqlite::Connection;
 
@@ -37,7 +38,7 @@ fn job(id: u64, t_inactive: f64) -> JobRecorded {
 fn ledger_with_jobs(path: &Path, times: &[f64]) {
     let mut l = Ledger::create(path).expect("create");
     projections::schema::create(l.conn()).expect("schema");
-    let meta = EventMeta { recorded_at: 1, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] };
+    let meta = EventMeta { recorded_at_us: 1, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] };
     let mut events = vec![Event::DbCreated(DbCreated::with_defaults(1_767_225_600.0))];
     events.extend(times.iter().enumerate().map(|(i, &t)| Event::JobRecorded(job(i as u64 + 1, t))));
     let mut tx = l.transaction().expect("tx");

@@ -359,7 +359,7 @@ fn usage_and_fairshare_carry_over_to_views_and_the_plugin_snapshot() {
     // The plugin snapshot carries the source's fair-share.
     let snap_path = dir.path().join("l.snapshot");
     ok_at(&db, t, &["priority-update", "--no-flux", "--snapshot", snap_path.to_str().unwrap()]);
-    let snap = projections::snapshot::Snapshot::decode(&std::fs::read(&snap_path).unwrap()).expect("decode");
+    let snap = fluxacct_core::snapshot::Snapshot::decode(&std::fs::read(&snap_path).unwrap()).expect("decode");
     let want = assoc_values(&s, "fairshare");
     assert_eq!(snap.associations.len(), want.len());
     for a in &snap.associations {

@@ -51,12 +51,13 @@ fn seq_of(db: &Path, kind: &str) -> i64 {
 /// sound hash chain: what an `update-fshare` over hand-edited rows
 /// recorded before it checked them (existing sites carry such events).
 fn append_foreign_digest(db: &Path) -> i64 {
-    use ledger::{Actor, EventMeta, Ledger, OpenMode};
-    use projections::events::{Event, FairshareUpdated};
+    use fluxacct_core::events::{Event, FairshareUpdated};
+    use fluxacct_core::{Actor, EventMeta};
+    use ledger::{Ledger, OpenMode};
     let mut l = Ledger::open(db, OpenMode::ReadWrite).expect("open");
     let ev = Event::FairshareUpdated(FairshareUpdated { associations: 2, digest: "2493".repeat(16) });
     let meta =
-        EventMeta { recorded_at: 1_767_225_600_000_000, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] };
+        EventMeta { recorded_at_us: 1_767_225_600_000_000, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] };
     let mut tx = l.transaction().expect("tx");
     let a = tx.append(&meta, ev.kind(), ev.version(), &ev.encode().expect("encode")).expect("append");
     tx.commit().expect("commit");

@@ -53,6 +53,6 @@ fn killed_priority_update_leaves_no_temporary_file() {
     assert!(out.contains("wrote snapshot"), "{out}");
     assert_eq!(temp_files(dir.path()), Vec::<String>::new());
     // The snapshot is whole, and the ledger sound.
-    projections::snapshot::Snapshot::read(&dir.path().join("t.db.snapshot")).expect("snapshot decodes");
+    fluxacct_core::snapshot::Snapshot::read(&dir.path().join("t.db.snapshot")).expect("snapshot decodes");
     ok(&db, &["verify"]);
 }

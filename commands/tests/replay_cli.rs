@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ledger::{Actor, EventHash, Seq};
+use fluxacct_core::{Actor, EventHash, Seq};
 use rusqlite::{params, Connection};
 
 const BIN: &str = env!("CARGO_BIN_EXE_flux-account");
@@ -340,7 +340,7 @@ fn rechain(c: &Connection, from: u64) {
     for (seq, t, uid, name, argv, kind, version, payload) in rows {
         let argv: Vec<String> = serde_json::from_str(&argv).expect("argv");
         let actor = Actor { uid: uid as u32, name };
-        let h = ledger::event_hash(Seq(seq as u64), t, &actor, &argv, &kind, version as u32, &payload, &prev);
+        let h = fluxacct_core::event_hash(Seq(seq as u64), t, &actor, &argv, &kind, version as u32, &payload, &prev);
         c.execute("UPDATE events SET prev_hash = ?2, hash = ?3 WHERE seq = ?1", params![seq, &prev.0[..], &h.0[..]])
             .expect("rechain");
         prev = h;

@@ -35,7 +35,7 @@ fn put_str(buf: &mut Vec<u8>, s: &[u8]) {
 pub fn encode_into(
     buf: &mut Vec<u8>,
     seq: Seq,
-    recorded_at: i64,
+    recorded_at_us: i64,
     actor_uid: u32,
     actor_name: &str,
     argv: &[String],
@@ -44,7 +44,7 @@ pub fn encode_into(
     payload: &[u8],
     prev_hash: &EventHash,
 ) {
-    put_head(buf, seq, recorded_at, actor_uid, actor_name.as_bytes());
+    put_head(buf, seq, recorded_at_us, actor_uid, actor_name.as_bytes());
     encode_argv(buf, argv);
     put_tail(buf, kind.as_bytes(), version, payload, prev_hash);
 }
@@ -66,7 +66,7 @@ pub fn encode_argv(buf: &mut Vec<u8>, argv: &[String]) {
 pub fn encode_raw(
     buf: &mut Vec<u8>,
     seq: Seq,
-    recorded_at: i64,
+    recorded_at_us: i64,
     actor_uid: u32,
     actor_name: &[u8],
     encoded_argv: &[u8],
@@ -75,17 +75,17 @@ pub fn encode_raw(
     payload: &[u8],
     prev_hash: &EventHash,
 ) {
-    put_head(buf, seq, recorded_at, actor_uid, actor_name);
+    put_head(buf, seq, recorded_at_us, actor_uid, actor_name);
     buf.extend_from_slice(encoded_argv);
     put_tail(buf, kind, version, payload, prev_hash);
 }
 
 /// Clears `buf` and writes the fields before the command line.
-fn put_head(buf: &mut Vec<u8>, seq: Seq, recorded_at: i64, actor_uid: u32, actor_name: &[u8]) {
+fn put_head(buf: &mut Vec<u8>, seq: Seq, recorded_at_us: i64, actor_uid: u32, actor_name: &[u8]) {
     buf.clear();
     buf.extend_from_slice(DOMAIN);
     buf.extend_from_slice(&seq.0.to_le_bytes());
-    buf.extend_from_slice(&recorded_at.to_le_bytes());
+    buf.extend_from_slice(&recorded_at_us.to_le_bytes());
     buf.extend_from_slice(&actor_uid.to_le_bytes());
     put_str(buf, actor_name);
 }
@@ -102,7 +102,7 @@ fn put_tail(buf: &mut Vec<u8>, kind: &[u8], version: u32, payload: &[u8], prev_h
 #[allow(clippy::too_many_arguments)]
 pub fn event_hash(
     seq: Seq,
-    recorded_at: i64,
+    recorded_at_us: i64,
     actor: &Actor,
     argv: &[String],
     kind: &str,
@@ -111,7 +111,7 @@ pub fn event_hash(
     prev_hash: &EventHash,
 ) -> EventHash {
     let mut buf = Vec::with_capacity(128 + payload.len());
-    encode_into(&mut buf, seq, recorded_at, actor.uid, &actor.name, argv, kind, version, payload, prev_hash);
+    encode_into(&mut buf, seq, recorded_at_us, actor.uid, &actor.name, argv, kind, version, payload, prev_hash);
     EventHash(*blake3::hash(&buf).as_bytes())
 }
 

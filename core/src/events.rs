@@ -7,11 +7,10 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::queue::QueueLimits;
+use crate::limits::INTEGER_MAX;
+use crate::queue::QueueLimits;
 use crate::EventError as Error;
 
-/// `INTEGER_MAX` of flux-accounting: the value shown as `unlimited`.
-pub const INTEGER_MAX: i64 = 2_147_483_647;
 /// flux-core's `FLUX_USERID_UNKNOWN`.
 pub const USERID_UNKNOWN: i64 = 4_294_967_295;
 

@@ -13,6 +13,8 @@
 //! * [`priority`]: the multi-factor priority formula.
 //! * [`usage`]: the usage arithmetic (periods, half-life decay, job usage,
 //!   config durations).
+//! * [`limits`]: flux-accounting's `INTEGER_MAX` and an association's
+//!   limits ([`limits::AssocLimits`]).
 //! * [`queue`]: a queue's limits and their defaults.
 //! * [`snapshot`]: the compact MessagePack snapshot the plugin loads, and
 //!   its codec.
@@ -26,9 +28,11 @@ mod error;
 pub mod events;
 pub mod fairshare;
 pub mod job_state;
+pub mod limits;
 pub mod priority;
 pub mod queue;
 pub mod snapshot;
+mod stored;
 mod types;
 pub mod usage;
 
@@ -41,4 +45,5 @@ pub fn split_list(s: &str) -> Vec<&str> {
 pub use encoding::event_hash;
 pub use error::EventError;
 pub use events::Event;
-pub use types::{Actor, EventHash, EventMeta, ParseHashError, Seq, StoredEvent};
+pub use stored::{EventMeta, StoredEvent};
+pub use types::{Actor, EventHash, ParseHashError, Seq};

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::events::INTEGER_MAX;
+use crate::limits::INTEGER_MAX;
 
 /// The limits and priority of one queue that the plugin sees. The field
 /// names are flux-accounting's `queue_table` columns (and its `export-json`

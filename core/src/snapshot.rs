@@ -39,6 +39,7 @@
 //! # Building one
 //!
 //! ```
+//! use fluxacct_core::limits::AssocLimits;
 //! use fluxacct_core::snapshot::*;
 //! let mut b = SnapshotBuilder::new(LedgerHead::default());
 //! b.add_association(&AssociationRecord {
@@ -48,11 +49,13 @@
 //!     default_bank: "giants".into(),
 //!     active: true,
 //!     fairshare: 0.5,
-//!     max_running_jobs: 5,
-//!     max_active_jobs: 7,
-//!     max_nodes: 2147483647,
-//!     max_cores: 2147483647,
-//!     max_sched_jobs: 2147483647,
+//!     limits: AssocLimits {
+//!         max_running_jobs: 5,
+//!         max_active_jobs: 7,
+//!         max_nodes: 2147483647,
+//!         max_cores: 2147483647,
+//!         max_sched_jobs: 2147483647,
+//!     },
 //!     queues: vec![],
 //!     projects: vec!["*".into(), "shortstops".into()],
 //!     default_project: "shortstops".into(),
@@ -70,7 +73,8 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-pub use crate::queue::QueueLimits;
+use crate::limits::AssocLimits;
+use crate::queue::QueueLimits;
 use crate::{EventHash, Seq};
 use serde::{Deserialize, Serialize};
 
@@ -188,8 +192,11 @@ impl Weights {
     }
 }
 
-/// One association (user in a bank), names interned.
+/// One association (user in a bank), names interned. Stored as a flat
+/// array: the fields before `limits`, then the limits in [`AssocLimits`]'
+/// field order, then the fields after it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(from = "AssociationWire", into = "AssociationWire")]
 pub struct Association {
     /// Unix uid.
     pub userid: u32,
@@ -203,22 +210,63 @@ pub struct Association {
     pub active: bool,
     /// Fair-share value in [0, 1].
     pub fairshare: f64,
-    /// Maximum running jobs (soft, hold).
-    pub max_running_jobs: i64,
-    /// Maximum active jobs (hard, reject); ≤ 0 means no limit.
-    pub max_active_jobs: i64,
-    /// Maximum nodes across running jobs.
-    pub max_nodes: i64,
-    /// Maximum cores across running jobs.
-    pub max_cores: i64,
-    /// Maximum jobs in SCHED state.
-    pub max_sched_jobs: i64,
+    /// Job and resource limits.
+    pub limits: AssocLimits,
     /// Allowed queues (names).
     pub queues: ListId,
     /// Allowed projects (names).
     pub projects: ListId,
     /// Default project ("" for none).
     pub default_project: StrId,
+}
+
+/// [`Association`] as the snapshot body stores it.
+type AssociationWire = (u32, StrId, StrId, StrId, bool, f64, i64, i64, i64, i64, i64, ListId, ListId, StrId);
+
+impl From<Association> for AssociationWire {
+    fn from(a: Association) -> AssociationWire {
+        let l = a.limits;
+        (
+            a.userid,
+            a.username,
+            a.bank,
+            a.default_bank,
+            a.active,
+            a.fairshare,
+            l.max_running_jobs,
+            l.max_active_jobs,
+            l.max_nodes,
+            l.max_cores,
+            l.max_sched_jobs,
+            a.queues,
+            a.projects,
+            a.default_project,
+        )
+    }
+}
+
+impl From<AssociationWire> for Association {
+    fn from(w: AssociationWire) -> Association {
+        let limits = AssocLimits {
+            max_running_jobs: w.6,
+            max_active_jobs: w.7,
+            max_nodes: w.8,
+            max_cores: w.9,
+            max_sched_jobs: w.10,
+        };
+        Association {
+            userid: w.0,
+            username: w.1,
+            bank: w.2,
+            default_bank: w.3,
+            active: w.4,
+            fairshare: w.5,
+            limits,
+            queues: w.11,
+            projects: w.12,
+            default_project: w.13,
+        }
+    }
 }
 
 /// One queue, name interned. Stored as a flat array: the name, then the
@@ -318,16 +366,8 @@ pub struct AssociationRecord {
     pub active: bool,
     /// Fair-share value.
     pub fairshare: f64,
-    /// See [`Association::max_running_jobs`].
-    pub max_running_jobs: i64,
-    /// See [`Association::max_active_jobs`].
-    pub max_active_jobs: i64,
-    /// See [`Association::max_nodes`].
-    pub max_nodes: i64,
-    /// See [`Association::max_cores`].
-    pub max_cores: i64,
-    /// See [`Association::max_sched_jobs`].
-    pub max_sched_jobs: i64,
+    /// Job and resource limits.
+    pub limits: AssocLimits,
     /// Allowed queues.
     pub queues: Vec<String>,
     /// Allowed projects.
@@ -394,6 +434,7 @@ impl SnapshotBuilder {
         let id = self.snap.strings.len() as StrId;
         self.snap.strings.push(s.to_string());
         self.string_ids.insert(s.to_string(), id);
+        debug_assert_eq!(self.string_ids.len(), self.snap.strings.len(), "every string interned once, ids dense");
         id
     }
 
@@ -406,6 +447,7 @@ impl SnapshotBuilder {
         let id = self.snap.lists.len() as ListId;
         self.snap.lists.push(ids.clone());
         self.list_ids.insert(ids, id);
+        debug_assert_eq!(self.list_ids.len(), self.snap.lists.len(), "every list interned once, ids dense");
         id
     }
 
@@ -418,11 +460,7 @@ impl SnapshotBuilder {
             default_bank: self.intern(&a.default_bank),
             active: a.active,
             fairshare: a.fairshare,
-            max_running_jobs: a.max_running_jobs,
-            max_active_jobs: a.max_active_jobs,
-            max_nodes: a.max_nodes,
-            max_cores: a.max_cores,
-            max_sched_jobs: a.max_sched_jobs,
+            limits: a.limits,
             queues: self.intern_list(&a.queues),
             projects: self.intern_list(&a.projects),
             default_project: self.intern(&a.default_project),
@@ -496,11 +534,7 @@ impl Snapshot {
             default_bank: self.str(a.default_bank).to_string(),
             active: a.active,
             fairshare: a.fairshare,
-            max_running_jobs: a.max_running_jobs,
-            max_active_jobs: a.max_active_jobs,
-            max_nodes: a.max_nodes,
-            max_cores: a.max_cores,
-            max_sched_jobs: a.max_sched_jobs,
+            limits: a.limits,
             queues: self.list_names(a.queues),
             projects: self.list_names(a.projects),
             default_project: self.str(a.default_project).to_string(),
@@ -649,11 +683,13 @@ mod tests {
             default_bank: bank.into(),
             active: true,
             fairshare: 0.5,
-            max_running_jobs: 5,
-            max_active_jobs: 7,
-            max_nodes: 2_147_483_647,
-            max_cores: 2_147_483_647,
-            max_sched_jobs: 2_147_483_647,
+            limits: AssocLimits {
+                max_running_jobs: 5,
+                max_active_jobs: 7,
+                max_nodes: 2_147_483_647,
+                max_cores: 2_147_483_647,
+                max_sched_jobs: 2_147_483_647,
+            },
             queues: vec![],
             projects: vec!["*".into()],
             default_project: "*".into(),

@@ -435,7 +435,7 @@ mod tests {
     fn given(facts: &[Given]) -> World {
         let mut ledger = Ledger::in_memory().expect("in-memory ledger");
         projections::schema::create(ledger.conn()).expect("schema");
-        let meta = EventMeta { recorded_at: 1_000_000, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] };
+        let meta = EventMeta { recorded_at_us: 1_000_000, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] };
         let mut events = vec![Event::DbCreated(DbCreated::with_defaults(1.0))];
         events.extend(facts.iter().map(|Given::Event(e)| e.clone()));
         let mut tx = ledger.transaction().expect("tx");

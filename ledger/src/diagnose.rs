@@ -10,7 +10,7 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::error::Error;
-use crate::store::OpenMode;
+use crate::file::{OpenMode, APPLICATION_ID};
 use crate::Result;
 
 /// The first bytes of every SQLite database file.
@@ -192,7 +192,7 @@ pub(crate) fn foreign(path: &Path, conn: &Connection, app_id: i64) -> Error {
             format!(
                 "is damaged: its header's application_id is {app_id:#x}, not a ledger's {:#x} (the file has the \
                  ledger's tables; restore it from a copy)",
-                crate::store::APPLICATION_ID
+                APPLICATION_ID
             ),
         );
     }

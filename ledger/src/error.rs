@@ -1,4 +1,4 @@
-use crate::Seq;
+use fluxacct_core::Seq;
 
 /// Errors from the ledger crate.
 #[derive(Debug, thiserror::Error)]

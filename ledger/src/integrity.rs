@@ -163,9 +163,9 @@ pub fn record_accepted(conn: &Connection, seq: Seq, by: Seq, reason: &str) -> Re
 /// content, and its `prev_hash` is the stored hash of its predecessor (zero
 /// for seq 1). Returns the failure, if any.
 pub fn check_head(conn: &Connection) -> Result<Option<VerifyFailure>> {
-    let Some((seq, _)) = crate::store::head_of(conn)? else { return Ok(None) };
+    let Some((seq, _)) = crate::read::head_of(conn)? else { return Ok(None) };
     let fail = |reason: &str| Ok(Some(VerifyFailure { seq, reason: reason.to_string() }));
-    let ev = match crate::store::event_of(conn, seq) {
+    let ev = match crate::read::event_of(conn, seq) {
         Ok(Some(ev)) => ev,
         Ok(None) => return fail("the head event cannot be read"),
         Err(Error::Corrupt { what, .. }) => return fail(&what),
@@ -321,10 +321,11 @@ fn name_tree(line: &str, roots: &[(i64, String, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Actor, EventMeta, Ledger};
+    use crate::Ledger;
+    use fluxacct_core::{Actor, EventMeta};
 
     fn meta() -> EventMeta {
-        EventMeta { recorded_at: 1, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] }
+        EventMeta { recorded_at_us: 1, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] }
     }
 
     fn ledger(path: &Path, n: usize) -> Ledger {

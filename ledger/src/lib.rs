@@ -2,10 +2,10 @@
 //!
 //! The append-only, hash-chained event log at the bottom of fluxacct.
 //!
-//! * [`Seq`], [`EventHash`], [`Actor`] and [`StoredEvent`] describe events
-//!   and [`encoding`] holds the canonical byte encoding that is hashed with
-//!   blake3 (`docs/canonical-encoding.md` specifies it byte for byte). They
-//!   live in the SQLite-free `fluxacct-core` and are re-exported here.
+//! * `Seq`, `EventHash`, `Actor` and `StoredEvent` describe events and
+//!   `encoding` holds the canonical byte encoding that is hashed with blake3
+//!   (`docs/canonical-encoding.md` specifies it byte for byte). They live in
+//!   the SQLite-free `fluxacct-core`; import them from there.
 //! * [`Ledger`] stores the log in one SQLite file (WAL mode, `user_version`
 //!   migrations, write-once triggers) and appends inside `BEGIN IMMEDIATE`
 //!   transactions ([`Tx`]).
@@ -19,14 +19,15 @@ mod diagnose;
 mod error;
 #[allow(unsafe_code)]
 mod ffi;
+mod file;
 pub mod integrity;
+mod read;
 mod store;
 mod verify;
 
 pub use error::Error;
-pub use fluxacct_core::encoding;
-pub use fluxacct_core::{event_hash, Actor, EventHash, EventMeta, ParseHashError, Seq, StoredEvent};
-pub use store::{Appended, Checkpointer, EventRow, EventStream, Ledger, OpenMode, Tx, APPLICATION_ID, SCHEMA_VERSION};
+pub use file::{OpenMode, APPLICATION_ID};
+pub use store::{Appended, Checkpointer, EventRow, EventStream, Ledger, Tx, SCHEMA_VERSION};
 pub use verify::{open_read_only, verify_chain, verify_chain_range, verify_chain_to, VerifyFailure, VerifyReport};
 
 /// Result alias for ledger operations.

@@ -3,14 +3,13 @@
 use std::collections::VecDeque;
 use std::path::Path;
 
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags, Transaction, TransactionBehavior};
 
 use crate::error::Error;
+use crate::file::{OpenMode, APPLICATION_ID};
+use crate::read::{read_event, read_head, row_to_event, Head, SELECT_EVENT};
 use crate::Result;
-use crate::{Actor, EventHash, EventMeta, Seq, StoredEvent};
-
-/// `PRAGMA application_id` of a fluxacct ledger ("FXAL").
-pub const APPLICATION_ID: i64 = 0x4658_414c;
+use fluxacct_core::{EventHash, EventMeta, Seq, StoredEvent};
 
 /// Ordered migrations of the ledger's own tables. Entry `i` takes the file
 /// from `user_version = i` to `i + 1`.
@@ -48,15 +47,6 @@ pub const PAGE_SIZE: i64 = 16384;
 
 /// The ledger schema version this code writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
-
-/// How to open an existing ledger.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OpenMode {
-    /// Read and write (runs pending migrations).
-    ReadWrite,
-    /// Read only (refuses files that need migrating).
-    ReadOnly,
-}
 
 /// An open ledger file.
 pub struct Ledger {
@@ -344,86 +334,6 @@ impl Ledger {
     }
 }
 
-/// The head's seq and stored hash, on any connection to a ledger.
-pub(crate) fn head_of(conn: &Connection) -> Result<Option<(Seq, EventHash)>> {
-    Ok(read_head(conn)?.map(|h| (h.seq, h.hash)))
-}
-
-/// One event, on any connection to a ledger.
-pub(crate) fn event_of(conn: &Connection, seq: Seq) -> Result<Option<StoredEvent>> {
-    read_event(conn, seq)
-}
-
-struct Head {
-    seq: Seq,
-    hash: EventHash,
-    recorded_at: i64,
-}
-
-fn read_head(conn: &Connection) -> Result<Option<Head>> {
-    let row = conn
-        .prepare_cached("SELECT seq, hash, recorded_at FROM events ORDER BY seq DESC LIMIT 1")?
-        .query_row([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, i64>(2)?)))
-        .optional()?;
-    match row {
-        None => Ok(None),
-        Some((seq, hash, recorded_at)) => {
-            let seq = Seq(seq as u64);
-            let hash = EventHash::from_slice(&hash)
-                .ok_or_else(|| Error::Corrupt { seq, what: "hash is not 32 bytes".into() })?;
-            Ok(Some(Head { seq, hash, recorded_at }))
-        }
-    }
-}
-
-const SELECT_EVENT: &str =
-    "SELECT seq, recorded_at, actor_uid, actor_name, argv, kind, version, payload, prev_hash, hash FROM events";
-
-pub(crate) fn row_to_event(r: &rusqlite::Row<'_>) -> Result<StoredEvent> {
-    let seq = Seq(r.get::<_, i64>(0)? as u64);
-    let corrupt = |what: &str| Error::Corrupt { seq, what: what.to_string() };
-    let argv_text: String = r.get(4).map_err(|_| corrupt("argv is not text"))?;
-    let argv: Vec<String> =
-        serde_json::from_str(&argv_text).map_err(|_| corrupt("argv is not a JSON list of strings"))?;
-    let prev: Vec<u8> = r.get(8).map_err(|_| corrupt("prev_hash is not a blob"))?;
-    let hash: Vec<u8> = r.get(9).map_err(|_| corrupt("hash is not a blob"))?;
-    let uid: i64 = r.get(2).map_err(|_| corrupt("actor_uid is not an integer"))?;
-    let version: i64 = r.get(6).map_err(|_| corrupt("version is not an integer"))?;
-    Ok(StoredEvent {
-        seq,
-        recorded_at: r.get(1).map_err(|_| corrupt("recorded_at is not an integer"))?,
-        actor: Actor {
-            uid: u32::try_from(uid).map_err(|_| corrupt("actor_uid out of range"))?,
-            name: r.get(3).map_err(|_| corrupt("actor_name is not text"))?,
-        },
-        argv,
-        kind: r.get(5).map_err(|_| corrupt("kind is not text"))?,
-        version: u32::try_from(version).map_err(|_| corrupt("version out of range"))?,
-        // A payload of another storage class (turned into TEXT: the same
-        // bytes; a number or NULL by a hand edit) is read as its bytes, so
-        // that the log, the break that records it included, stays
-        // readable; `verify` reports the change, and decoding it names
-        // what is wrong.
-        payload: match r.get_ref(7)? {
-            rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => b.to_vec(),
-            rusqlite::types::ValueRef::Integer(i) => i.to_string().into_bytes(),
-            rusqlite::types::ValueRef::Real(x) => x.to_string().into_bytes(),
-            rusqlite::types::ValueRef::Null => Vec::new(),
-        },
-        prev_hash: EventHash::from_slice(&prev).ok_or_else(|| corrupt("prev_hash is not 32 bytes"))?,
-        hash: EventHash::from_slice(&hash).ok_or_else(|| corrupt("hash is not 32 bytes"))?,
-    })
-}
-
-fn read_event(conn: &Connection, seq: Seq) -> Result<Option<StoredEvent>> {
-    let mut stmt = conn.prepare_cached(&format!("{SELECT_EVENT} WHERE seq = ?1"))?;
-    let mut rows = stmt.query([seq.0 as i64])?;
-    match rows.next()? {
-        Some(r) => Ok(Some(row_to_event(r)?)),
-        None => Ok(None),
-    }
-}
-
 /// A streaming iterator over events in seq order (keyset pagination).
 pub struct EventStream<'c> {
     conn: &'c Connection,
@@ -479,7 +389,7 @@ pub struct Appended {
     /// Its hash.
     pub hash: EventHash,
     /// Its `recorded_at` (never earlier than the previous event's).
-    pub recorded_at: i64,
+    pub recorded_at_us: i64,
 }
 
 /// An event's place in the chain: its seq, its (clamped) `recorded_at`
@@ -487,7 +397,7 @@ pub struct Appended {
 #[derive(Debug, Clone, Copy)]
 struct Link {
     seq: Seq,
-    recorded_at: i64,
+    recorded_at_us: i64,
     prev: EventHash,
 }
 
@@ -497,10 +407,10 @@ pub type EventRow<'e> = (&'e str, u32, &'e [u8]);
 /// The hash of an event: blake3 of its canonical encoding (written into
 /// `buf`, reused).
 fn link_hash(buf: &mut Vec<u8>, meta: &EventMeta, link: &Link, (kind, version, payload): EventRow<'_>) -> EventHash {
-    crate::encoding::encode_into(
+    fluxacct_core::encoding::encode_into(
         buf,
         link.seq,
-        link.recorded_at,
+        link.recorded_at_us,
         meta.actor.uid,
         &meta.actor.name,
         &meta.argv,
@@ -582,9 +492,9 @@ impl<'c> Tx<'c> {
     fn next_link(&self, meta: &EventMeta) -> Link {
         let (seq, prev, prev_t) = match &self.head {
             None => (Seq::GENESIS, EventHash::ZERO, i64::MIN),
-            Some(h) => (h.seq.next(), h.hash, h.recorded_at),
+            Some(h) => (h.seq.next(), h.hash, h.recorded_at_us),
         };
-        Link { seq, recorded_at: meta.recorded_at.max(prev_t), prev }
+        Link { seq, recorded_at_us: meta.recorded_at_us.max(prev_t), prev }
     }
 
     /// Inserts the event row (its hash computed by the caller from exactly
@@ -607,10 +517,10 @@ impl<'c> Tx<'c> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?),
         };
-        let Link { seq, recorded_at, prev } = link;
+        let Link { seq, recorded_at_us, prev } = link;
         stmt.execute(params![
             seq.0 as i64,
-            recorded_at,
+            recorded_at_us,
             meta.actor.uid as i64,
             meta.actor.name,
             argv_json,
@@ -620,8 +530,8 @@ impl<'c> Tx<'c> {
             &prev.0[..],
             &hash.0[..],
         ])?;
-        self.head = Some(Head { seq, hash, recorded_at });
-        Ok(Appended { seq, hash, recorded_at })
+        self.head = Some(Head { seq, hash, recorded_at_us });
+        Ok(Appended { seq, hash, recorded_at_us })
     }
 
     /// Appends `events` (kind, version, payload) in order, as many
@@ -698,9 +608,10 @@ impl<'c> Tx<'c> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fluxacct_core::Actor;
 
     pub(crate) fn meta(t: i64) -> EventMeta {
-        EventMeta { recorded_at: t, actor: Actor { uid: 7, name: "flux".into() }, argv: vec!["x".into()] }
+        EventMeta { recorded_at_us: t, actor: Actor { uid: 7, name: "flux".into() }, argv: vec!["x".into()] }
     }
 
     #[test]
@@ -712,7 +623,7 @@ mod tests {
         tx.commit().unwrap();
         assert_eq!(a.seq, Seq(1));
         assert_eq!(b.seq, Seq(2));
-        assert_eq!(b.recorded_at, 10, "recorded_at never goes backwards");
+        assert_eq!(b.recorded_at_us, 10, "recorded_at never goes backwards");
         let evs: Vec<_> = l.stream(Seq(1)).collect::<Result<_>>().unwrap();
         assert_eq!(evs.len(), 2);
         assert_eq!(evs[0].prev_hash, EventHash::ZERO);

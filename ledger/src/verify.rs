@@ -12,7 +12,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use crate::error::Error;
 use crate::Result;
-use crate::{EventHash, Seq};
+use fluxacct_core::{EventHash, Seq};
 
 /// Why verification failed, at the first bad seq.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,7 +126,7 @@ impl Pair {
         let computed = match self.len {
             0 => return,
             1 => [EventHash(*blake3::hash(&self.bufs[0]).as_bytes()), EventHash::ZERO],
-            _ => crate::encoding::hash_pair(&self.bufs[0], &self.bufs[1]),
+            _ => fluxacct_core::encoding::hash_pair(&self.bufs[0], &self.bufs[1]),
         };
         let len = std::mem::take(&mut self.len);
         for (computed, &(seq, prev_hash, hash)) in computed.iter().zip(&self.meta).take(len) {
@@ -165,7 +165,7 @@ struct ArgvCache {
 /// parsed into the caller's cache).
 struct BorrowedEvent<'r> {
     seq: u64,
-    recorded_at: i64,
+    recorded_at_us: i64,
     uid: u32,
     name: &'r [u8],
     kind: &'r [u8],
@@ -180,10 +180,10 @@ impl BorrowedEvent<'_> {
     /// columns are encoded as the bytes stored: verification is about
     /// bytes, and any changed byte changes the hash.
     fn encode(&self, encoded_argv: &[u8], buf: &mut Vec<u8>) {
-        crate::encoding::encode_raw(
+        fluxacct_core::encoding::encode_raw(
             buf,
             Seq(self.seq),
-            self.recorded_at,
+            self.recorded_at_us,
             self.uid,
             self.name,
             encoded_argv,
@@ -222,11 +222,11 @@ fn borrowed_event<'r>(
             .ok_or("argv is not a JSON list of strings")?;
         argv_cache.text = Some(argv.to_vec());
         argv_cache.encoded.clear();
-        crate::encoding::encode_argv(&mut argv_cache.encoded, &parsed);
+        fluxacct_core::encoding::encode_argv(&mut argv_cache.encoded, &parsed);
     }
     Ok(BorrowedEvent {
         seq,
-        recorded_at: int(1, "recorded_at")?,
+        recorded_at_us: int(1, "recorded_at")?,
         uid: u32::try_from(int(2, "actor_uid")?).map_err(|_| "actor_uid out of range".to_string())?,
         name: raw_text(3, "actor_name")?,
         kind: raw_text(5, "kind")?,
@@ -402,14 +402,15 @@ fn merge(results: impl Iterator<Item = RangeResult>, short: Option<VerifyFailure
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Actor, EventMeta, Ledger};
+    use crate::Ledger;
+    use fluxacct_core::{Actor, EventMeta};
 
     fn build(path: &Path, n: usize) {
         fill(&mut Ledger::create(path).unwrap(), n);
     }
 
     fn fill(l: &mut Ledger, n: usize) {
-        let meta = EventMeta { recorded_at: 1, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] };
+        let meta = EventMeta { recorded_at_us: 1, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] };
         let mut tx = l.transaction().unwrap();
         for i in 0..n {
             tx.append(&meta, "K", 1, format!("{{\"i\":{i}}}").as_bytes()).unwrap();

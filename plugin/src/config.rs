@@ -7,9 +7,9 @@
 //! and `config` (`{deny_unknown_queues}`). Unlike flux-accounting, the
 //! factor weights given here take effect.
 
-use fluxacct_core::snapshot::{
-    AssociationRecord, LedgerHead, QueueLimits, QueueRecord, Snapshot, SnapshotBuilder, Weights,
-};
+use fluxacct_core::limits::AssocLimits;
+use fluxacct_core::queue::QueueLimits;
+use fluxacct_core::snapshot::{AssociationRecord, LedgerHead, QueueRecord, Snapshot, SnapshotBuilder, Weights};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -95,11 +95,13 @@ pub fn snapshot_from_export(v: &Value) -> Result<Snapshot, PluginError> {
             default_bank: a.def_bank.clone(),
             active: a.active != 0,
             fairshare: a.fairshare,
-            max_running_jobs: a.max_running_jobs,
-            max_active_jobs: a.max_active_jobs,
-            max_nodes: a.max_nodes,
-            max_cores: a.max_cores,
-            max_sched_jobs: a.max_sched_jobs,
+            limits: AssocLimits {
+                max_running_jobs: a.max_running_jobs,
+                max_active_jobs: a.max_active_jobs,
+                max_nodes: a.max_nodes,
+                max_cores: a.max_cores,
+                max_sched_jobs: a.max_sched_jobs,
+            },
             queues: split(&a.queues),
             projects: split(&a.projects),
             default_project: a.def_project.clone(),

@@ -28,8 +28,8 @@ use std::ptr;
 
 use serde_json::{json, Value};
 
-use crate::core::{Core, Decision, Effect, Outcome};
 use crate::jobin::JobIn;
+use crate::policy::{Decision, Effect, Outcome, Policy};
 use crate::{PluginError, EINVAL, EPROTO};
 
 /// `flux_plugin_t`.
@@ -126,7 +126,7 @@ const LOG_INFO: c_int = 6;
 /// The plugin's one heap object, owned by the plugin handle.
 struct State {
     p: *mut flux_plugin_t,
-    core: RefCell<Core>,
+    core: RefCell<Policy>,
 }
 
 /// Jobtap topics handled (all by [`job_cb`]).
@@ -200,7 +200,7 @@ unsafe fn init(p: *mut flux_plugin_t) -> c_int {
     if p.is_null() {
         return -1;
     }
-    let mut core = Core::new();
+    let mut core = Policy::new();
     // The job manager runs in the broker, as the instance owner.
     // SAFETY: getuid has no preconditions and cannot fail.
     let owner = unsafe { libc::getuid() };
@@ -635,7 +635,7 @@ unsafe extern "C" fn load_snapshot_cb(
             // SAFETY: the broker's handle and request for this callback.
             Err(_) => return unsafe { respond_error(h, msg, EINVAL, "load_snapshot: plugin busy") },
         };
-        let reply = cstring(&crate::core::head_json(&head).to_string());
+        let reply = cstring(&crate::policy::head_json(&head).to_string());
         // SAFETY: `state.p` is valid; the broker's handle and request; `reply`
         // is a live C string (flux_respond copies it).
         unsafe {

@@ -4,7 +4,7 @@
 //! fluxacct snapshot (`fluxacct_core::snapshot`) instead of a stream of
 //! `rec_update` RPCs.
 //!
-//! * [`core`] is the safe core: the snapshot, per-association counters, and
+//! * [`policy`] is the safe decision core: the snapshot, per-association counters, and
 //!   every decision (accept, reject, hold, release, priority). It is unit
 //!   tested without any C.
 //! * [`jobin`] parses the job manager's IN arguments and counts resources.
@@ -26,7 +26,7 @@
 //!
 //! The instance owner (the user the broker, and so the plugin, runs as)
 //! gets flux-accounting's synthetic association when the loaded data has
-//! associations but none for it ([`core::Core::set_owner`]).
+//! associations but none for it ([`policy::Policy::set_owner`]).
 //!
 //! ## Services (owner only)
 //!
@@ -41,10 +41,10 @@
 #![deny(unsafe_code)]
 
 pub mod config;
-pub mod core;
 #[allow(unsafe_code)] // The C shim: the plugin's only FFI.
 mod ffi;
 pub mod jobin;
+pub mod policy;
 
 use std::path::Path;
 

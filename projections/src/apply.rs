@@ -8,33 +8,13 @@
 
 use rusqlite::{named_params, params, Connection};
 
+use crate::ctx::ApplyCtx;
 use crate::error::Error;
-use crate::events::*;
-
-/// The envelope data an apply may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ApplyCtx {
-    /// The event's seq.
-    pub seq: u64,
-    /// The event's recorded_at, in microseconds since the epoch.
-    pub recorded_at: i64,
-}
-
-impl ApplyCtx {
-    /// recorded_at in whole seconds (creation_time / mod_time columns).
-    pub fn secs(&self) -> i64 {
-        self.recorded_at.div_euclid(1_000_000)
-    }
-
-    /// recorded_at in fractional seconds.
-    pub fn secs_f64(&self) -> f64 {
-        self.recorded_at as f64 / 1e6
-    }
-}
+use fluxacct_core::events::*;
 
 /// Default factor weights (fairshare, queue, bank, urgency): those of
-/// [`crate::snapshot::Weights::DEFAULT`].
-pub const DEFAULT_FACTORS: &[(&str, i64)] = &crate::snapshot::Weights::DEFAULT.factors();
+/// [`fluxacct_core::snapshot::Weights::DEFAULT`].
+pub const DEFAULT_FACTORS: &[(&str, i64)] = &fluxacct_core::snapshot::Weights::DEFAULT.factors();
 
 /// Formats a float the way config_table stores numbers: integers without a
 /// fraction (`604800`), others in shortest round-trip form (`0.5`).
@@ -131,7 +111,7 @@ impl Applier {
         if !self.replaying {
             apply_admin(conn, ctx, ev)?;
             crate::usage::apply(conn, ctx, ev, &mut self.pending)?;
-            self.last = Some(ctx.seq);
+            self.advance(ctx.seq);
             return Ok(());
         }
         conn.execute_batch("SAVEPOINT replay_event")?;
@@ -157,7 +137,7 @@ impl Applier {
             }
         }
         conn.execute_batch("RELEASE replay_event")?;
-        self.last = Some(ctx.seq);
+        self.advance(ctx.seq);
         Ok(())
     }
 
@@ -165,7 +145,7 @@ impl Applier {
     /// cannot be read), noting why.
     pub fn skip(&mut self, ctx: &ApplyCtx, why: String) {
         self.skipped.push(Skipped { seq: ctx.seq, what: format!("{why}; skipped (see `verify` and `repair`)") });
-        self.last = Some(ctx.seq);
+        self.advance(ctx.seq);
     }
 
     /// The events skipped or carried so far.
@@ -183,7 +163,20 @@ impl Applier {
             job.seq = ctx.seq as i64;
             self.pending.push(job);
         }
-        self.last = Some(ctx.seq);
+        self.advance(ctx.seq);
+    }
+
+    /// Records `seq` as applied. Events are applied in log order: seqs start
+    /// at 1 and, within one applier, each is the previous one plus one (no
+    /// event skipped, none applied twice).
+    fn advance(&mut self, seq: u64) {
+        debug_assert!(seq >= 1, "seq {seq}: the log starts at seq 1");
+        debug_assert!(
+            self.last.is_none_or(|last| seq == last + 1),
+            "seq {seq} applied after seq {:?}: events must be applied in strictly increasing seq order, without gaps",
+            self.last
+        );
+        self.last = Some(seq);
     }
 
     /// Brings the tables on `conn` up to every event applied: writes the

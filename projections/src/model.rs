@@ -5,7 +5,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::events::QueueLimits;
+use fluxacct_core::limits::AssocLimits;
+use fluxacct_core::queue::QueueLimits;
 
 /// A bank_table row.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -132,6 +133,18 @@ impl Association {
             default_project: r.get(16)?,
             max_sched_jobs: r.get(17)?,
         })
+    }
+
+    /// The association's job and resource limits, as the snapshot and the
+    /// plugin hold them.
+    pub fn limits(&self) -> AssocLimits {
+        AssocLimits {
+            max_running_jobs: self.max_running_jobs,
+            max_active_jobs: self.max_active_jobs,
+            max_nodes: self.max_nodes,
+            max_cores: self.max_cores,
+            max_sched_jobs: self.max_sched_jobs,
+        }
     }
 
     /// The queue list, split.

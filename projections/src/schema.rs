@@ -142,7 +142,7 @@ pub fn t_us(t: f64) -> i64 {
 
 /// The job id and `t_inactive` of a stored `JobRecorded` payload: read
 /// straight from a version-1 payload without building the whole record,
-/// older or newer versions through [`crate::events::Event::decode`].
+/// older or newer versions through [`fluxacct_core::events::Event::decode`].
 pub fn job_key(version: u32, payload: &[u8]) -> Result<(u64, f64), Error> {
     /// The fields needed.
     #[derive(serde::Deserialize)]
@@ -155,8 +155,8 @@ pub fn job_key(version: u32, payload: &[u8]) -> Result<(u64, f64), Error> {
             return Ok((k.id, k.t_inactive));
         }
     }
-    match crate::events::Event::decode("JobRecorded", version, payload)? {
-        crate::events::Event::JobRecorded(j) => Ok((j.id, j.t_inactive)),
+    match fluxacct_core::events::Event::decode("JobRecorded", version, payload)? {
+        fluxacct_core::events::Event::JobRecorded(j) => Ok((j.id, j.t_inactive)),
         other => Err(Error::Event(fluxacct_core::EventError::Decode {
             kind: "JobRecorded".into(),
             version,

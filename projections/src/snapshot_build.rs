@@ -4,7 +4,7 @@ use rusqlite::Connection;
 
 use crate::error::Error;
 use crate::model::{split_list, State};
-use crate::snapshot::{AssociationRecord, LedgerHead, QueueRecord, Snapshot, SnapshotBuilder, Weights};
+use fluxacct_core::snapshot::{AssociationRecord, LedgerHead, QueueRecord, Snapshot, SnapshotBuilder, Weights};
 
 /// Builds the snapshot of the projections in `conn`, which reflect the
 /// ledger up to `head`. Associations are in (userid, bank) order, queues and
@@ -22,11 +22,7 @@ pub fn build_snapshot(conn: &Connection, head: LedgerHead) -> Result<Snapshot, E
             default_bank: a.default_bank.clone(),
             active: a.active != 0,
             fairshare: a.fairshare,
-            max_running_jobs: a.max_running_jobs,
-            max_active_jobs: a.max_active_jobs,
-            max_nodes: a.max_nodes,
-            max_cores: a.max_cores,
-            max_sched_jobs: a.max_sched_jobs,
+            limits: a.limits(),
             queues: split_list(&a.queues).into_iter().map(str::to_string).collect(),
             projects: split_list(&a.projects).into_iter().map(str::to_string).collect(),
             default_project: a.default_project.clone(),
@@ -52,20 +48,36 @@ pub fn build_snapshot(conn: &Connection, head: LedgerHead) -> Result<Snapshot, E
     b.weights(w);
     let deny = state.config("deny_unknown_queues")?.map(|v| v.trim().eq_ignore_ascii_case("true")).unwrap_or(false);
     b.deny_unknown_queues(deny);
-    Ok(b.build())
+    let snap = b.build();
+    debug_assert!(
+        assocs.windows(2).all(|w| (w[0].userid, &w[0].bank) <= (w[1].userid, &w[1].bank)),
+        "associations in (userid, bank) order"
+    );
+    debug_assert_eq!(snap.associations.len(), assocs.len(), "one snapshot row per association");
+    debug_assert!(
+        snap.queues.windows(2).all(|w| snap.str(w[0].name) < snap.str(w[1].name)),
+        "queues in strictly increasing name order (names are unique)"
+    );
+    debug_assert!(
+        snap.banks.windows(2).all(|w| snap.str(w[0].name) < snap.str(w[1].name)),
+        "banks in strictly increasing name order (names are unique)"
+    );
+    debug_assert_eq!(snap.head, head, "the snapshot reflects the head it was built at");
+    Ok(snap)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::*;
-    use ledger::{Actor, EventMeta, Ledger};
+    use fluxacct_core::events::*;
+    use fluxacct_core::{Actor, EventMeta};
+    use ledger::Ledger;
 
     #[test]
     fn snapshot_reflects_the_projections_and_round_trips() {
         let mut l = Ledger::in_memory().unwrap();
         crate::schema::create(l.conn()).unwrap();
-        let meta = EventMeta { recorded_at: 1_000_000, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] };
+        let meta = EventMeta { recorded_at_us: 1_000_000, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] };
         let evs = vec![
             Event::DbCreated(DbCreated::with_defaults(1.0)),
             Event::BankAdded(BankAdded {
@@ -106,6 +118,6 @@ mod tests {
         assert!(snap.deny_unknown_queues);
         assert_eq!(snap.banks.len(), 2);
         let bytes = snap.encode().unwrap();
-        assert_eq!(crate::snapshot::Snapshot::decode(&bytes).unwrap(), snap);
+        assert_eq!(fluxacct_core::snapshot::Snapshot::decode(&bytes).unwrap(), snap);
     }
 }

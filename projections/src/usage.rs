@@ -50,7 +50,7 @@ use std::sync::Arc;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::apply::ApplyCtx;
+use crate::ctx::ApplyCtx;
 use crate::error::Error;
 
 mod apply;
@@ -557,7 +557,7 @@ pub fn store_pending(conn: &Connection, jobs: &[PendingJob]) -> Result<(), Error
 pub fn usage_imported(
     conn: &Connection,
     ctx: &ApplyCtx,
-    u: &crate::events::UsageImported,
+    u: &fluxacct_core::events::UsageImported,
     buffered: &mut Vec<PendingJob>,
 ) -> Result<(), Error> {
     let p = params(conn)?;

@@ -3,12 +3,14 @@
 
 use rusqlite::Connection;
 
-use ledger::{Appended, EventMeta, Ledger, Seq, StoredEvent, Tx};
+use fluxacct_core::{EventMeta, Seq, StoredEvent};
+use ledger::{Appended, Ledger, Tx};
 
-use crate::apply::{Applier, ApplyCtx};
+use crate::apply::Applier;
+use crate::ctx::ApplyCtx;
 use crate::error::Error;
-use crate::events::Event;
 use crate::schema::JobIndexWriter;
+use fluxacct_core::events::Event;
 
 /// Appends `events` to the log inside `tx` and applies each to the
 /// projection tables in the same transaction.
@@ -54,7 +56,7 @@ fn project_one(
         // Other events' apply may read `job_times` (re-binning).
         _ => index.flush()?,
     }
-    applier.apply(conn, &ApplyCtx { seq: a.seq.0, recorded_at: a.recorded_at }, ev)
+    applier.apply(conn, &ApplyCtx { seq: a.seq.0, recorded_at_us: a.recorded_at_us }, ev)
 }
 
 /// An event with its canonical payload already encoded, so that the
@@ -107,7 +109,7 @@ pub fn append_and_apply_encoded(tx: &mut Tx<'_>, meta: &EventMeta, events: &[Enc
 pub fn apply_stored(conn: &Connection, ev: &StoredEvent) -> Result<(), Error> {
     let decoded = Event::decode(&ev.kind, ev.version, &ev.payload)?;
     let mut applier = Applier::new();
-    applier.apply(conn, &ApplyCtx { seq: ev.seq.0, recorded_at: ev.recorded_at }, &decoded)?;
+    applier.apply(conn, &ApplyCtx { seq: ev.seq.0, recorded_at_us: ev.recorded_at_us }, &decoded)?;
     applier.sync(conn)
 }
 
@@ -170,7 +172,7 @@ pub fn replay(ledger: &Ledger, upto: Option<Seq>) -> Result<Connection, Error> {
     for ev in stream {
         let ev = ev?;
         let decoded = Event::decode(&ev.kind, ev.version, &ev.payload)?;
-        applier.apply(&target, &ApplyCtx { seq: ev.seq.0, recorded_at: ev.recorded_at }, &decoded)?;
+        applier.apply(&target, &ApplyCtx { seq: ev.seq.0, recorded_at_us: ev.recorded_at_us }, &decoded)?;
     }
     applier.sync(&target)?;
     target.execute_batch("COMMIT")?;

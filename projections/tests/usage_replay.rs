@@ -2,9 +2,10 @@
 //! config changes and fair-share updates, rebuilding every projection from
 //! the log gives exactly the live tables (bit-identical floats).
 
+use fluxacct_core::events::*;
+use fluxacct_core::{Actor, EventMeta};
 use fluxacct_projections as projections;
-use ledger::{Actor, EventMeta, Ledger};
-use projections::events::*;
+use ledger::Ledger;
 use proptest::prelude::*;
 use rusqlite::{types::Value, Connection};
 
@@ -40,7 +41,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn meta(t: f64) -> EventMeta {
-    EventMeta { recorded_at: (t * 1e6) as i64, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] }
+    EventMeta { recorded_at_us: (t * 1e6) as i64, actor: Actor { uid: 0, name: "root".into() }, argv: vec![] }
 }
 
 fn append(ledger: &mut Ledger, t: f64, events: Vec<Event>) {
@@ -234,7 +235,7 @@ proptest! {
         ngpus in 0i64..64,
         seq in 1u64..1_000_000_000,
     ) {
-        let j = projections::events::JobRecorded {
+        let j = fluxacct_core::events::JobRecorded {
             id,
             userid,
             username,
@@ -249,9 +250,9 @@ proptest! {
             ngpus,
             requested_duration: dur,
             ranks: Some("0-3".into()),
-            r: Some(projections::events::CanonicalJson::from_value(&serde_json::json!({"version": 1}))),
+            r: Some(fluxacct_core::events::CanonicalJson::from_value(&serde_json::json!({"version": 1}))),
         };
-        let ev = projections::Event::JobRecorded(j.clone());
+        let ev = fluxacct_core::Event::JobRecorded(j.clone());
         let payload = ev.encode().expect("encode");
         let mut banks = projections::usage::BankNames::default();
         let got = projections::usage::PendingJob::decode(seq, ev.version(), &payload, &mut banks).expect("decode");

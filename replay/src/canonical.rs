@@ -52,12 +52,12 @@ pub struct StateHash(pub [u8; 32]);
 impl StateHash {
     /// Lower-case hex.
     pub fn to_hex(&self) -> String {
-        ledger::EventHash(self.0).to_hex()
+        fluxacct_core::EventHash(self.0).to_hex()
     }
 
     /// Parses 64 hex digits.
     pub fn parse(s: &str) -> Option<StateHash> {
-        s.parse::<ledger::EventHash>().ok().map(|h| StateHash(h.0))
+        s.parse::<fluxacct_core::EventHash>().ok().map(|h| StateHash(h.0))
     }
 }
 

@@ -13,7 +13,8 @@
 
 use std::fmt;
 
-use ledger::{EventHash, Ledger, Seq};
+use fluxacct_core::{EventHash, Seq};
+use ledger::Ledger;
 use serde::{Deserialize, Serialize};
 
 use crate::canonical::{state_hash, StateHash};

@@ -173,7 +173,7 @@ pub fn compare(a: &Connection, b: &Connection, tables: &[&str]) -> Result<Vec<Ro
 /// reads the log) recorded after seq `after`, as rows added to `jobs`, in
 /// seq order. Job records are insert-only, so between two points of one
 /// log this is the whole difference of `jobs`.
-pub fn jobs_added_after(conn: &Connection, after: ledger::Seq) -> Result<Vec<RowDiff>> {
+pub fn jobs_added_after(conn: &Connection, after: fluxacct_core::Seq) -> Result<Vec<RowDiff>> {
     // A job record whose payload is not JSON (skipped and named by the
     // replay) would fail the view's JSON functions for the whole query.
     let mut stmt = conn.prepare(

@@ -13,7 +13,8 @@
 //! the log (`projections::schema::JOBS_VIEW_BODY`), so an as-of view reads
 //! them from the log, bounded at its seq, like everything else.
 
-use ledger::{EventHash, Ledger, Seq};
+use fluxacct_core::{EventHash, Seq};
+use ledger::Ledger;
 use projections::apply::Skipped;
 use projections::usage::{BankNames, PendingJob};
 use rusqlite::{Connection, OptionalExtension};
@@ -217,7 +218,7 @@ fn feed(bulk: &mut Bulk<'_, '_>, path: Option<&str>, log: &Connection, from: Seq
 /// One event of the log, decoded, with what applying it needs.
 struct Decoded {
     seq: Seq,
-    recorded_at: i64,
+    recorded_at_us: i64,
     hash: EventHash,
     item: Item,
 }
@@ -226,7 +227,7 @@ struct Decoded {
 /// the log; see `PendingJob::decode`), or any other event whole.
 enum Item {
     Job(Option<PendingJob>),
-    Event(Box<projections::Event>),
+    Event(Box<fluxacct_core::Event>),
     /// A payload that cannot be read (not a blob, does not decode): the
     /// replay passes over it and says so (`Applier::skip`).
     Unreadable(String),
@@ -235,7 +236,7 @@ enum Item {
 fn decode_row(r: &rusqlite::Row<'_>, banks: &mut BankNames) -> Result<Decoded> {
     let seq = Seq(r.get::<_, i64>(0)? as u64);
     let corrupt = |what: &str| Error::Ledger(ledger::Error::Corrupt { seq, what: what.to_string() });
-    let recorded_at: i64 = r.get(1).map_err(|_| corrupt("recorded_at is not an integer"))?;
+    let recorded_at_us: i64 = r.get(1).map_err(|_| corrupt("recorded_at is not an integer"))?;
     let kind = r.get_ref(2)?.as_bytes().map_err(|_| corrupt("kind is not text"))?;
     let version: i64 = r.get(3).map_err(|_| corrupt("version is not an integer"))?;
     let version = u32::try_from(version).map_err(|_| corrupt("version out of range"))?;
@@ -256,13 +257,13 @@ fn decode_row(r: &rusqlite::Row<'_>, banks: &mut BankNames) -> Result<Decoded> {
         },
         Ok(payload) => match std::str::from_utf8(kind) {
             Err(_) => Item::Unreadable(format!("kind {name} is not UTF-8")),
-            Ok(kind) => match projections::Event::decode(kind, version, payload) {
+            Ok(kind) => match fluxacct_core::Event::decode(kind, version, payload) {
                 Ok(ev) => Item::Event(Box::new(ev)),
                 Err(e) => Item::Unreadable(format!("payload unreadable: {e}")),
             },
         },
     };
-    Ok(Decoded { seq, recorded_at, hash, item })
+    Ok(Decoded { seq, recorded_at_us, hash, item })
 }
 
 /// Reads and decodes events `lo..=hi` of the log on `conn`.
@@ -318,7 +319,7 @@ impl<'a, 'p> Bulk<'a, 'p> {
 
     fn apply_batch(&mut self, batch: Vec<Decoded>) -> Result<()> {
         for d in batch {
-            let ctx = projections::apply::ApplyCtx { seq: d.seq.0, recorded_at: d.recorded_at };
+            let ctx = projections::ctx::ApplyCtx { seq: d.seq.0, recorded_at_us: d.recorded_at_us };
             let usage_updated = match d.item {
                 Item::Job(job) => {
                     self.applier.apply_job(&ctx, job);
@@ -326,7 +327,7 @@ impl<'a, 'p> Bulk<'a, 'p> {
                 }
                 Item::Event(ev) => {
                     self.applier.apply(self.conn, &ctx, &ev)?;
-                    matches!(*ev, projections::Event::UsageUpdated(_) | projections::Event::UsageImported(_))
+                    matches!(*ev, fluxacct_core::Event::UsageUpdated(_) | fluxacct_core::Event::UsageImported(_))
                 }
                 Item::Unreadable(why) => {
                     self.applier.skip(&ctx, why);

@@ -1,12 +1,13 @@
-//! Checkpoints through the library (issue 5, point 3): `take` refuses a
+//! Checkpoints through the library: `take` refuses a
 //! broken chain, and `verify` names a broken link before the checkpoint
 //! even when the event at the checkpoint's seq is untouched. The CLI tests
 //! (`commands/tests/replay_cli.rs`) cover rewriting with a recomputed
 //! chain, truncation and swaps.
 
+use fluxacct_core::events::*;
+use fluxacct_core::{Actor, EventMeta, Seq};
 use fluxacct_replay as replay;
-use ledger::{Actor, EventMeta, Ledger, Seq};
-use projections::events::*;
+use ledger::Ledger;
 use replay::CheckpointFailure;
 
 fn bank(name: &str, parent: &str) -> Event {
@@ -23,7 +24,7 @@ fn bank(name: &str, parent: &str) -> Event {
 fn append_banks(ledger: &mut Ledger, from: usize, banks: usize) {
     for i in from..from + banks {
         let meta = EventMeta {
-            recorded_at: 1_767_225_600_000_000 + i as i64,
+            recorded_at_us: 1_767_225_600_000_000 + i as i64,
             actor: Actor { uid: 0, name: "root".into() },
             argv: vec!["test".into(), format!("{i}")],
         };

@@ -1,13 +1,14 @@
-//! Replay equivalence (issue 5, point 4): random mixes of admin events, job
+//! Replay equivalence: random mixes of admin events, job
 //! records, usage and fair-share updates give the same state hash by
 //! incremental application, by a full rebuild, by a rebuild to seq k
 //! followed by the rest, by an as-of view from a projection checkpoint at k,
 //! and by rebuilding the live tables in place. The histories include
-//! `JobRejected` events and job records with an `R` (issue 14).
+//! `JobRejected` events and job records with an `R`.
 
+use fluxacct_core::events::*;
+use fluxacct_core::{Actor, EventMeta, Seq};
 use fluxacct_replay as replay;
-use ledger::{Actor, EventMeta, Ledger, Seq};
-use projections::events::*;
+use ledger::Ledger;
 use proptest::prelude::*;
 
 const T0: f64 = 1_767_225_600.0;
@@ -35,7 +36,7 @@ enum Op {
     ClearUsage(usize, u32),
     /// A bank's `ignore_older_than` edited (re-bins that bank).
     BankIgnore(usize, u32),
-    /// A record `fetch-job-records` rejected (issue 14): with an id (that
+    /// A record `fetch-job-records` rejected: with an id (that
     /// of a later or earlier job) or without one.
     Rejected(u8),
 }
@@ -194,7 +195,7 @@ fn build(path: &std::path::Path, ops: &[Op]) -> Ledger {
     let mut first = vec![genesis(), bank_added("root", "", 1)];
     for (i, op) in std::iter::once(None).chain(ops.iter().map(Some)).enumerate() {
         let meta = EventMeta {
-            recorded_at: (T0 as i64 + i as i64 * 60) * 1_000_000,
+            recorded_at_us: (T0 as i64 + i as i64 * 60) * 1_000_000,
             actor: Actor { uid: 0, name: "root".into() },
             argv: vec!["test".into()],
         };
@@ -320,7 +321,7 @@ fn rebuild_of_a_log_without_projections() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("log-only.db");
     let mut l = Ledger::create(&path).expect("create");
-    let meta = EventMeta { recorded_at: 1_000_000, actor: Actor { uid: 0, name: "t".into() }, argv: vec![] };
+    let meta = EventMeta { recorded_at_us: 1_000_000, actor: Actor { uid: 0, name: "t".into() }, argv: vec![] };
     {
         let mut tx = l.transaction().expect("tx");
         for ev in [Event::DbCreated(DbCreated::with_defaults(1.0)), bank_added("root", "", 1)] {
@@ -353,7 +354,7 @@ fn file_rebuild_across_many_reader_ranges() {
     let mut append = |ledger: &mut Ledger, events: Vec<Event>| {
         seq_time += 1;
         let meta = EventMeta {
-            recorded_at: (T0 as i64 + seq_time) * 1_000_000,
+            recorded_at_us: (T0 as i64 + seq_time) * 1_000_000,
             actor: Actor { uid: 0, name: "root".into() },
             argv: vec!["test".into()],
         };

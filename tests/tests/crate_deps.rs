@@ -139,19 +139,3 @@ fn workspace_crates_depend_only_down_the_crate_map() {
         }
     }
 }
-
-#[test]
-fn unsafe_code_is_only_where_the_crate_map_allows_it() {
-    // docs/architecture.md, "What each crate may depend on": the crates
-    // with FFI (libflux-core, SQLite's C API, the jobtap ABI) deny unsafe
-    // code outside their one FFI module; every other crate forbids it.
-    let with_ffi = ["flux", "ledger", "plugin"];
-    for dir in ["core", "ledger", "projections", "flux", "ingest", "commands", "plugin", "replay", "fixtures"] {
-        let lib = std::fs::read_to_string(workspace().join(dir).join("src/lib.rs")).expect("lib.rs");
-        if with_ffi.contains(&dir) {
-            assert!(lib.contains("#![deny(unsafe_code)]"), "{dir}/src/lib.rs does not deny unsafe code");
-        } else {
-            assert!(lib.contains("#![forbid(unsafe_code)]"), "{dir}/src/lib.rs does not forbid unsafe code");
-        }
-    }
-}

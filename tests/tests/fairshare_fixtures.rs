@@ -4,14 +4,14 @@
 //!
 //! The databases are read-only inputs from the shared fixtures directory. The
 //! tree is built the way flux-accounting's `data_reader_db` does (reference
-//! §5.1), then [`projections::fairshare::compute`] is checked against the
+//! §5.1), then [`fluxacct_core::fairshare::compute`] is checked against the
 //! values flux-accounting's C++ `update-fshare` stored in the `fairshare`
 //! column, and against the values listed in the reference (§5.5).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use projections::fairshare::{compute, round6, FsBank, FsUser};
+use fluxacct_core::fairshare::{compute, round6, FsBank, FsUser};
 use rusqlite::{params, Connection, OpenFlags};
 
 fn fixture_dir() -> PathBuf {

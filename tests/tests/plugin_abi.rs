@@ -5,9 +5,10 @@ mod plugin_harness;
 
 use std::path::{Path, PathBuf};
 
-use ledger::{EventHash, Seq};
+use fluxacct_core::queue::QueueLimits;
+use fluxacct_core::snapshot::{AssociationRecord, LedgerHead, QueueRecord, Snapshot, SnapshotBuilder};
+use fluxacct_core::{EventHash, Seq};
 use plugin_harness::{jobspec, Host, DEPEND, INACTIVE, PRIORITY, RUN, SCHED};
-use projections::snapshot::{AssociationRecord, LedgerHead, QueueLimits, QueueRecord, Snapshot, SnapshotBuilder};
 use serde_json::{json, Value};
 
 const CRAWFORD: u32 = 5035;
@@ -20,11 +21,13 @@ fn crawford(f: impl FnOnce(&mut AssociationRecord)) -> AssociationRecord {
         default_bank: "giants".into(),
         active: true,
         fairshare: 0.5,
-        max_running_jobs: 5,
-        max_active_jobs: 7,
-        max_nodes: 2_147_483_647,
-        max_cores: 2_147_483_647,
-        max_sched_jobs: 2_147_483_647,
+        limits: fluxacct_core::limits::AssocLimits {
+            max_running_jobs: 5,
+            max_active_jobs: 7,
+            max_nodes: 2_147_483_647,
+            max_cores: 2_147_483_647,
+            max_sched_jobs: 2_147_483_647,
+        },
         queues: vec!["orange".into()],
         projects: vec!["*".into(), "shortstops".into()],
         default_project: "shortstops".into(),
@@ -111,7 +114,7 @@ fn seed_000_checklist() {
 /// Acceptance 2a: max_active_jobs 2 rejects the third submission.
 #[test]
 fn max_active_jobs_rejects_the_third_job() {
-    let (_dir, host) = setup(|a| a.max_active_jobs = 2);
+    let (_dir, host) = setup(|a| a.limits.max_active_jobs = 2);
     let a = host.submit(CRAWFORD, jobspec(0, 1, &[]), 16).expect("first");
     host.submit(CRAWFORD, jobspec(0, 1, &[]), 16).expect("second");
     assert_eq!(host.submit(CRAWFORD, jobspec(0, 1, &[]), 16), Err("user has max active jobs".to_string()));
@@ -125,7 +128,7 @@ fn max_active_jobs_rejects_the_third_job() {
 /// the first becomes inactive.
 #[test]
 fn max_running_jobs_holds_then_releases() {
-    let (_dir, host) = setup(|a| a.max_running_jobs = 1);
+    let (_dir, host) = setup(|a| a.limits.max_running_jobs = 1);
     let a = host.submit(CRAWFORD, jobspec(0, 1, &[]), 16).expect("a");
     host.run(a);
     let b = host.submit(CRAWFORD, jobspec(0, 1, &[]), 16).expect("b");
@@ -192,7 +195,7 @@ fn queue_and_project_rejects() {
 #[test]
 fn disabled_unknown_queue_and_oversize_rejects() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut s = seed(3, |a| a.max_nodes = 2, 0);
+    let mut s = seed(3, |a| a.limits.max_nodes = 2, 0);
     s.deny_unknown_queues = true;
     let host = load(&write(dir.path(), "s", &s));
     assert_eq!(
@@ -308,7 +311,7 @@ fn jobs_wait_for_data() {
 #[test]
 fn reload_with_active_jobs() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let p = write(dir.path(), "s", &seed(1, |a| a.max_running_jobs = 1, 0));
+    let p = write(dir.path(), "s", &seed(1, |a| a.limits.max_running_jobs = 1, 0));
     let host = load(&p);
     let a = host.submit(CRAWFORD, jobspec(0, 2, &[]), 16).expect("a");
     host.run(a);
@@ -333,7 +336,7 @@ fn reload_with_active_jobs() {
 /// job.state.sched firing twice (urgency change) does not double count.
 #[test]
 fn sched_twice_is_counted_once() {
-    let (_dir, host) = setup(|a| a.max_sched_jobs = 2);
+    let (_dir, host) = setup(|a| a.limits.max_sched_jobs = 2);
     let a = host.submit(CRAWFORD, jobspec(0, 1, &[]), 16).expect("a");
     host.set_urgency(a, 20);
     assert_eq!(host.job(a).priority, 54_000);

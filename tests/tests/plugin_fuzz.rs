@@ -7,9 +7,10 @@ mod plugin_harness;
 
 use std::path::PathBuf;
 
-use ledger::{EventHash, Seq};
+use fluxacct_core::queue::QueueLimits;
+use fluxacct_core::snapshot::{AssociationRecord, LedgerHead, QueueRecord, Snapshot, SnapshotBuilder};
+use fluxacct_core::{EventHash, Seq};
 use plugin_harness::{jobspec, Host, INACTIVE, RUN, SCHED};
-use projections::snapshot::{AssociationRecord, LedgerHead, QueueLimits, QueueRecord, Snapshot, SnapshotBuilder};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -23,11 +24,13 @@ fn snapshot(seq: u64, max_run: i64, max_sched: i64, max_nodes: i64, qmax_run: i6
             default_bank: "a".into(),
             active: true,
             fairshare: 0.5,
-            max_running_jobs: max_run,
-            max_active_jobs: 50,
-            max_nodes,
-            max_cores: 1000,
-            max_sched_jobs: max_sched,
+            limits: fluxacct_core::limits::AssocLimits {
+                max_running_jobs: max_run,
+                max_active_jobs: 50,
+                max_nodes,
+                max_cores: 1000,
+                max_sched_jobs: max_sched,
+            },
             queues: vec!["q1".into(), "q2".into()],
             projects: vec!["*".into(), "p".into()],
             default_project: "p".into(),

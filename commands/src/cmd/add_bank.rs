@@ -1,6 +1,6 @@
 //! `add-bank`: add a bank, or reactivate a disabled one.
 
-use projections::events::{BankAdded, BankRef, Event};
+use fluxacct_core::events::{BankAdded, BankRef, Event};
 use projections::model::State;
 
 use crate::context::{Context, Output};

@@ -1,6 +1,6 @@
 //! `add-project`: add a project.
 
-use projections::events::{Event, ProjectRef};
+use fluxacct_core::events::{Event, ProjectRef};
 use projections::model::State;
 
 use crate::context::{Context, Output};

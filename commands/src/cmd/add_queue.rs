@@ -1,6 +1,7 @@
 //! `add-queue`: add a queue with its limits.
 
-use projections::events::{Event, QueueAdded, QueueLimits};
+use fluxacct_core::events::{Event, QueueAdded};
+use fluxacct_core::queue::QueueLimits;
 use projections::model::State;
 
 use crate::context::{Context, Output};

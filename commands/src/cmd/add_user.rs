@@ -1,6 +1,6 @@
 //! `add-user`: add a user/bank association, or reactivate a disabled one.
 
-use projections::events::{AssocRef, AssociationAdded, Event, USERID_UNKNOWN};
+use fluxacct_core::events::{AssocRef, AssociationAdded, Event, USERID_UNKNOWN};
 use projections::model::{split_list, State};
 
 use crate::context::{Context, Output};

@@ -33,7 +33,7 @@ pub fn cmd_checkpoint(ctx: &Context, args: &Args) -> Result<Output> {
         let stored = crate::db::check_owner(ctx)
             .and_then(|()| Ledger::open(&ctx.db_path, OpenMode::ReadWrite).map_err(crate::Error::from));
         let stored = stored.and_then(|l| {
-            replay::history::save_checkpoint(l.conn(), &state, ledger::Seq(cp.seq), cp.hash).map_err(replay_err)
+            replay::history::save_checkpoint(l.conn(), &state, fluxacct_core::Seq(cp.seq), cp.hash).map_err(replay_err)
         });
         if let Err(e) = stored {
             out.notes.push(format!("flux-account: warning: projection checkpoint not stored: {e}"));

@@ -1,6 +1,6 @@
 //! `clear-usage`: reset the usage of banks.
 
-use projections::events::{Event, UsageCleared};
+use fluxacct_core::events::{Event, UsageCleared};
 use projections::model::State;
 
 use crate::context::{Context, Output};

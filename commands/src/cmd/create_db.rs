@@ -1,7 +1,7 @@
 //! `create-db`: create a new ledger and write its genesis event.
 
+use fluxacct_core::events::{DbCreated, Event};
 use ledger::Ledger;
-use projections::events::{DbCreated, Event};
 
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};
@@ -46,7 +46,7 @@ pub fn decide(args: &Args, now: f64) -> Result<Vec<Event>> {
 /// Runs `create-db`.
 pub fn cmd_create_db(ctx: &Context, args: &Args) -> Result<Output> {
     let meta = ctx.meta();
-    let events = decide(args, meta.recorded_at as f64 / 1e6)?;
+    let events = decide(args, meta.recorded_at_us as f64 / 1e6)?;
     let mut ledger = Ledger::create(&ctx.db_path)?;
     let mut tx = ledger.transaction()?;
     projections::schema::create(tx.conn())?;

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use projections::events::{BankRef, Event};
+use fluxacct_core::events::{BankRef, Event};
 use projections::model::State;
 
 use crate::admin;
@@ -69,7 +69,7 @@ pub fn cmd_delete_bank(ctx: &Context, args: &Args) -> Result<Output> {
 mod tests {
     use super::*;
     use crate::testing::{given, Given};
-    use projections::events::{AssocRef, DefaultBankChanged};
+    use fluxacct_core::events::{AssocRef, DefaultBankChanged};
 
     #[test]
     fn cascade_disables_subtree_and_fixes_default_banks() {

@@ -1,6 +1,6 @@
 //! `delete-config`: remove a config key.
 
-use projections::events::{ConfigRef, Event};
+use fluxacct_core::events::{ConfigRef, Event};
 use projections::model::State;
 
 use crate::context::{Context, Output};
@@ -47,7 +47,7 @@ pub fn cmd_delete_config(ctx: &Context, args: &Args) -> Result<Output> {
 mod tests {
     use super::*;
     use crate::testing::{given, Given};
-    use projections::events::ConfigSet;
+    use fluxacct_core::events::ConfigSet;
 
     #[test]
     fn protected_and_unknown_keys() {

@@ -1,6 +1,6 @@
 //! `delete-project`: remove a project.
 
-use projections::events::{Event, ProjectRef};
+use fluxacct_core::events::{Event, ProjectRef};
 use projections::model::State;
 
 use crate::admin;

@@ -1,6 +1,6 @@
 //! `delete-queue`: remove a queue.
 
-use projections::events::{Event, QueueRef};
+use fluxacct_core::events::{Event, QueueRef};
 use projections::model::State;
 
 use crate::admin;

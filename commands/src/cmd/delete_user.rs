@@ -1,6 +1,6 @@
 //! `delete-user`: disable (or, with `--force`, delete) an association.
 
-use projections::events::Event;
+use fluxacct_core::events::Event;
 use projections::model::State;
 
 use crate::admin;
@@ -36,7 +36,7 @@ pub fn decide(state: &State<'_>, args: &Args) -> Result<Vec<Event>> {
     admin::remove_user_events(state, &args.username, std::slice::from_ref(&args.bank), args.force).map(|mut v| {
         if v.is_empty() {
             // Already disabled: record the request anyway.
-            v.push(Event::AssociationDisabled(projections::events::AssocRef {
+            v.push(Event::AssociationDisabled(fluxacct_core::events::AssocRef {
                 username: args.username.clone(),
                 bank: args.bank.clone(),
             }));
@@ -55,7 +55,7 @@ pub fn cmd_delete_user(ctx: &Context, args: &Args) -> Result<Output> {
 mod tests {
     use super::*;
     use crate::testing::{given, Given};
-    use projections::events::{AssocRef, DefaultBankChanged};
+    use fluxacct_core::events::{AssocRef, DefaultBankChanged};
 
     #[test]
     fn disabling_the_default_bank_moves_the_default() {

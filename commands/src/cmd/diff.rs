@@ -3,8 +3,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
-use ledger::StoredEvent;
-use projections::Event;
+use fluxacct_core::Event;
+use fluxacct_core::StoredEvent;
 use replay::RowDiff;
 use rusqlite::types::Value;
 

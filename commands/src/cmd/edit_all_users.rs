@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use projections::events::Event;
+use fluxacct_core::events::Event;
 use projections::model::State;
 
 use crate::assoc_edit::{check_exists, resolve, row_edit, Fields};

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use projections::events::{BankEdited, Event};
+use fluxacct_core::events::{BankEdited, Event};
 use projections::model::{Bank, State};
 
 use crate::context::{Context, Output};

@@ -1,6 +1,6 @@
 //! `edit-config`: change config values.
 
-use projections::events::{ConfigSet, Event};
+use fluxacct_core::events::{ConfigSet, Event};
 use projections::model::State;
 
 use crate::admin::{key_value, text_value};

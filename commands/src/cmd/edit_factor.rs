@@ -1,7 +1,7 @@
 //! `edit-factor`: set a priority factor's weight.
 
+use fluxacct_core::events::{Event, FactorWeightSet};
 use projections::apply::DEFAULT_FACTORS;
-use projections::events::{Event, FactorWeightSet};
 use projections::model::State;
 
 use crate::context::{Context, Output};

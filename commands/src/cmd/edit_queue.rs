@@ -1,6 +1,6 @@
 //! `edit-queue`: change a queue's limits.
 
-use projections::events::{Event, QueueAdded, QueueEdited};
+use fluxacct_core::events::{Event, QueueAdded, QueueEdited};
 use projections::model::State;
 
 use crate::context::{Context, Output};

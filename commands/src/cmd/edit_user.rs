@@ -1,6 +1,6 @@
 //! `edit-user`: change fields of a user's associations.
 
-use projections::events::Event;
+use fluxacct_core::events::Event;
 use projections::model::{Association, State};
 
 use crate::assoc_edit::{check_exists, list, resolve, row_edit, Fields};
@@ -77,7 +77,8 @@ pub fn cmd_edit_user(ctx: &Context, args: &Args) -> Result<Output> {
 mod tests {
     use super::*;
     use crate::testing::{given, parse_args, Given, World};
-    use projections::events::{AssociationEdited, INTEGER_MAX};
+    use fluxacct_core::events::AssociationEdited;
+    use fluxacct_core::limits::INTEGER_MAX;
 
     fn args(extra: &[&str]) -> Args {
         parse_args(extra)

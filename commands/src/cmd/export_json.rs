@@ -41,7 +41,7 @@ struct Queue<'a> {
     queue: &'a str,
     /// In `QueueLimits`' field order, which is the reference's key order.
     #[serde(flatten)]
-    limits: projections::queue::QueueLimits,
+    limits: fluxacct_core::queue::QueueLimits,
 }
 
 #[derive(Debug, Serialize)]

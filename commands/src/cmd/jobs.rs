@@ -385,7 +385,7 @@ pub fn cmd_jobs(ctx: &Context, args: &Args) -> Result<Output> {
 mod tests {
     use super::*;
     use crate::testing::{given, parse_args, Given};
-    use projections::events::{AssociationEdited, BankEdited, Event, FactorWeightSet, QueueAdded};
+    use fluxacct_core::events::{AssociationEdited, BankEdited, Event, FactorWeightSet, QueueAdded};
 
     fn job(id: u64, bank: &str, queue: &str, fs: Option<f64>, urgency: i64, priority: i64) -> LiveJob {
         LiveJob { id, userid: 5001, urgency, priority, queue: queue.into(), bank: Some(bank.into()), fairshare: fs }

@@ -1,6 +1,6 @@
 //! `log`: list the events of the ledger.
 
-use ledger::{Seq, StoredEvent};
+use fluxacct_core::{Seq, StoredEvent};
 use serde_json::{json, Value};
 
 use crate::context::{Context, Output};
@@ -35,7 +35,7 @@ pub fn event_json(ev: &StoredEvent) -> Value {
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&ev.payload).into_owned()));
     json!({
         "seq": ev.seq.0,
-        "time": time::format_us(ev.recorded_at),
+        "time": time::format_us(ev.recorded_at_us),
         "actor": ev.actor.name,
         "uid": ev.actor.uid,
         "argv": ev.argv,
@@ -80,7 +80,7 @@ pub fn cmd_log(ctx: &Context, args: &Args) -> Result<Output> {
             break;
         }
         if let Some(u) = until {
-            if ev.recorded_at > u {
+            if ev.recorded_at_us > u {
                 break;
             }
         }
@@ -100,7 +100,7 @@ pub fn cmd_log(ctx: &Context, args: &Args) -> Result<Output> {
             out.push_str(&format!(
                 "{:>6}  {}  {}({})  {}  {}  {}",
                 ev.seq.0,
-                ctx.format_time(ev.recorded_at),
+                ctx.format_time(ev.recorded_at_us),
                 ev.actor.name,
                 ev.actor.uid,
                 ev.kind,

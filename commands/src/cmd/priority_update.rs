@@ -28,8 +28,8 @@ pub struct Args {
 
 /// The association records of the snapshot at `path` (none when there is
 /// no readable snapshot).
-fn association_records(path: &std::path::Path) -> Vec<projections::snapshot::AssociationRecord> {
-    match projections::snapshot::Snapshot::read(path) {
+fn association_records(path: &std::path::Path) -> Vec<fluxacct_core::snapshot::AssociationRecord> {
+    match fluxacct_core::snapshot::Snapshot::read(path) {
         Ok(s) => s.associations.iter().map(|a| s.association_record(a)).collect(),
         Err(_) => Vec::new(),
     }

@@ -2,13 +2,13 @@
 
 use std::fmt::Write as _;
 
-use ledger::{Ledger, OpenMode, Seq};
+use fluxacct_core::Seq;
+use ledger::{Ledger, OpenMode};
 use replay::RowDiff;
 
 use crate::context::{Context, Output};
 use crate::db::replay_err;
 use crate::error::{Error, Result};
-use crate::format::row_text;
 
 /// Rebuild every projection (banks, associations, queues, projects, factors,
 /// config, usage and fair-share; job records are read from the log itself
@@ -27,34 +27,6 @@ pub struct Args {
     /// one, or after 2N events without one; 0 stores none.
     #[arg(long, value_name = "N", default_value_t = replay::history::DEFAULT_CHECKPOINT_EVERY)]
     pub checkpoint_every: u64,
-}
-
-/// Renders differences between live (side A) and replayed (side B) tables,
-/// one line each.
-pub fn render_check(diffs: &[RowDiff]) -> String {
-    let mut out = String::new();
-    for d in diffs {
-        let head = format!("{} [{}]", d.table(), d.key_text());
-        match d {
-            RowDiff::Changed { columns, .. } => {
-                for (c, live, replayed) in columns {
-                    let _ = writeln!(
-                        out,
-                        "{head}: {c}: live {}, replayed {}",
-                        replay::canonical::show_value(live),
-                        replay::canonical::show_value(replayed)
-                    );
-                }
-            }
-            RowDiff::Removed { row, .. } => {
-                let _ = writeln!(out, "{head}: row in live only (not produced by the log): {}", row_text(row));
-            }
-            RowDiff::Added { row, .. } => {
-                let _ = writeln!(out, "{head}: row missing from live (produced by the log): {}", row_text(row));
-            }
-        }
-    }
-    out
 }
 
 fn check(ctx: &Context) -> Result<Output> {
@@ -90,7 +62,7 @@ fn check(ctx: &Context) -> Result<Output> {
     if diffs.is_empty() && unreadable.is_empty() {
         return Ok(Output::line(format!("ok: the projections match a replay of the log to seq {head}")));
     }
-    let mut report = render_check(&diffs);
+    let mut report = crate::format::render_check(&diffs);
     for u in &unreadable {
         let _ = writeln!(report, "{u}");
     }

@@ -1,8 +1,9 @@
 //! `repair --accept-break`: record a break of the hash chain as an event.
 
+use fluxacct_core::events::{BreakAccepted, Event};
+use fluxacct_core::Seq;
 use ledger::integrity;
-use ledger::{Seq, VerifyFailure};
-use projections::events::{BreakAccepted, Event};
+use ledger::VerifyFailure;
 
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};

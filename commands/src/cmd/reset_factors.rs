@@ -1,7 +1,7 @@
 //! `reset-factors`: set every priority factor weight back to its default.
 
+use fluxacct_core::events::{Event, FactorWeightSet};
 use projections::apply::DEFAULT_FACTORS;
-use projections::events::{Event, FactorWeightSet};
 use projections::model::State;
 
 use crate::context::{Context, Output};

@@ -1,6 +1,6 @@
 //! `scrub-old-jobs`: hide old job records from listings and reports.
 
-use projections::events::{Event, JobsScrubbed};
+use fluxacct_core::events::{Event, JobsScrubbed};
 use projections::model::State;
 
 use crate::context::{Context, Output};

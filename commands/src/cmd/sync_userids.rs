@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use projections::events::{AssociationEdited, Event, USERID_UNKNOWN};
+use fluxacct_core::events::{AssociationEdited, Event, USERID_UNKNOWN};
 use projections::model::{Association, State};
 
 use crate::context::{Context, Output};

@@ -1,6 +1,6 @@
 //! `update-fshare`: recompute every active association's fair-share.
 
-use projections::events::{Event, FairshareUpdated};
+use fluxacct_core::events::{Event, FairshareUpdated};
 use projections::model::State;
 
 use crate::context::{Context, Output};
@@ -53,7 +53,7 @@ pub fn refuse_drift(diffs: &[replay::RowDiff]) -> Result<()> {
     };
     let relevant: Vec<&replay::RowDiff> = diffs.iter().filter(touches).collect();
     let Some(first) = relevant.first() else { return Ok(()) };
-    let what = super::rebuild::render_check(std::slice::from_ref(*first));
+    let what = crate::format::render_check(std::slice::from_ref(*first));
     Err(Error::invalid(format!(
         "update-fshare: the live projections differ from the log in {} place(s) the fair-share depends on \
          (first: {}); refusing to record fair-share computed from them: run `flux account rebuild --check` \

@@ -1,6 +1,6 @@
 //! `update-usage`: bring every association's job usage up to now.
 
-use projections::events::{Event, UsageUpdated};
+use fluxacct_core::events::{Event, UsageUpdated};
 use projections::model::State;
 
 use crate::context::{Context, Output};

@@ -3,8 +3,9 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use fluxacct_core::Seq;
 use ledger::integrity::{self, ChainState};
-use ledger::{Ledger, OpenMode, Seq};
+use ledger::{Ledger, OpenMode};
 
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};

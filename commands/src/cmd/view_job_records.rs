@@ -61,7 +61,8 @@ pub fn rejected(state: &State<'_>, jobid: Option<u64>) -> Result<String> {
         let seq: i64 = r.get(0)?;
         let at: i64 = r.get(1)?;
         let payload: Vec<u8> = r.get(3)?;
-        let projections::Event::JobRejected(e) = projections::Event::decode("JobRejected", r.get(2)?, &payload)? else {
+        let fluxacct_core::Event::JobRejected(e) = fluxacct_core::Event::decode("JobRejected", r.get(2)?, &payload)?
+        else {
             continue;
         };
         if jobid.is_some() && e.id != jobid {

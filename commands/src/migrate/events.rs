@@ -1,7 +1,7 @@
 //! The events of an imported site: its rows, its closing usage, and the
 //! record of each source job.
 
-use projections::events::*;
+use fluxacct_core::events::*;
 
 use super::site::{Site, DEFAULT_CONFIG};
 #[cfg(test)]
@@ -98,5 +98,7 @@ pub(crate) fn job_event(r: &Row) -> Result<JobRecorded> {
     }
     let bytes = serde_json::to_vec(&serde_json::Value::Object(job)).map_err(|e| r_err(r, &e.to_string()))?;
     // Imported history has no "too far in the future" bound.
-    fluxacct_ingest::record::parse(&bytes).and_then(|j| fluxacct_ingest::record::check(&j, f64::INFINITY)).map_err(|e| r_err(r, &e.reason))
+    fluxacct_ingest::record::parse(&bytes)
+        .and_then(|j| fluxacct_ingest::record::check(&j, f64::INFINITY))
+        .map_err(|e| r_err(r, &e.reason))
 }

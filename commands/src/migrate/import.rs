@@ -4,9 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
+use fluxacct_core::events::*;
 use ledger::Ledger;
-use projections::apply::{Applier, ApplyCtx};
-use projections::events::*;
+use projections::apply::Applier;
+use projections::ctx::ApplyCtx;
 
 use super::events::{site_events, usage_event};
 use super::jobs::{for_each_job, JobBatch, JOB_BATCH};
@@ -34,7 +35,7 @@ pub fn import(ctx: &Context, source: &Path) -> Result<Output> {
     let mut src = SourceDb::open(source)?;
     let (blake3, size) = fa::file_digest(source)?;
     let meta = ctx.meta();
-    let site = read_site(&src, meta.recorded_at as f64 / 1e6)?;
+    let site = read_site(&src, meta.recorded_at_us as f64 / 1e6)?;
     let admin = site_events(&site);
     let njobs = fa::count(src.conn(), "jobs")?;
 
@@ -67,7 +68,7 @@ pub fn import(ctx: &Context, source: &Path) -> Result<Output> {
         let push = |tx: &mut ledger::Tx<'_>, applier: &mut Applier, ev: &Event| -> Result<()> {
             let payload = ev.encode()?;
             let a = tx.append(&meta, ev.kind(), ev.version(), &payload)?;
-            applier.apply(tx.conn(), &ApplyCtx { seq: a.seq.0, recorded_at: a.recorded_at }, ev)?;
+            applier.apply(tx.conn(), &ApplyCtx { seq: a.seq.0, recorded_at_us: a.recorded_at_us }, ev)?;
             Ok(())
         };
         push(&mut tx, &mut applier, &Event::DbCreated(site.genesis.clone()))?;
@@ -120,7 +121,7 @@ pub fn import(ctx: &Context, source: &Path) -> Result<Output> {
                         tx.append(&meta, "JobRecorded", projections::usage::JOB_RECORDED_VERSION, batch.payload(i))?;
                     job_index.times.push((projections::schema::t_us(batch.fields[i].2), a.seq.0 as i64));
                     job_index.ids.push((projections::schema::id_key(batch.ids[i]), a.seq.0 as i64));
-                    let ctx_a = ApplyCtx { seq: a.seq.0, recorded_at: a.recorded_at };
+                    let ctx_a = ApplyCtx { seq: a.seq.0, recorded_at_us: a.recorded_at_us };
                     applier.apply_job(&ctx_a, batch.pending(i, a.seq.0, &mut banks));
                     seen += 1;
                     if seen.is_multiple_of(10_000) {

@@ -2,7 +2,7 @@
 //! record, read straight from the columns, and the batches the reading
 //! thread hands to the appending one.
 
-use projections::events::JobRecorded;
+use fluxacct_core::events::JobRecorded;
 
 use super::source as fa;
 use crate::error::{Error, Result};
@@ -78,9 +78,8 @@ where
         let err = |what: String| Error::invalid(format!("import-db: jobs row {n} (id={id_text}): {what}"));
         let id = match id_cell {
             V::Integer(i) if i >= 0 => i as u64,
-            V::Text(_) | V::Blob(_) => {
-                fluxacct_ingest::record::parse_jobid(&id_text).ok_or_else(|| err(format!("id {id_text:?} is not a job id")))?
-            }
+            V::Text(_) | V::Blob(_) => fluxacct_ingest::record::parse_jobid(&id_text)
+                .ok_or_else(|| err(format!("id {id_text:?} is not a job id")))?,
             V::Null => return Err(err("missing id".into())),
             _ => return Err(err("id is not a non-negative integer".into())),
         };

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use projections::events::{AssocRef, BankRef, Event};
+use fluxacct_core::events::{AssocRef, BankRef, Event};
 use projections::model::State;
 
 use crate::cmd::{add_bank, add_user};
@@ -67,7 +67,7 @@ pub fn row_events(state: &State<'_>, table: Table, row: &CsvRow, passwd_uid: Opt
             };
             let userid = match &args.userid {
                 Some(s) => crate::validate::userid(s)?,
-                None => passwd_uid.unwrap_or(projections::events::USERID_UNKNOWN),
+                None => passwd_uid.unwrap_or(fluxacct_core::events::USERID_UNKNOWN),
             };
             let mut ev = add_user::decide(state, &args, userid)?;
             if let (Some(db), Some(Event::AssociationAdded(a))) = (get("default_bank"), ev.first_mut()) {

@@ -4,8 +4,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use fluxacct_core::events::*;
+use fluxacct_core::limits::INTEGER_MAX;
 use projections::apply::DEFAULT_FACTORS;
-use projections::events::*;
 
 use super::source::{self as fa, Row, SourceDb};
 use crate::error::{Error, Result};
@@ -216,7 +217,7 @@ pub fn read_site(db: &SourceDb, now: f64) -> Result<Site> {
                 }
                 let l = d.limits;
                 queues.push(QueueAdded {
-                    limits: projections::queue::QueueLimits {
+                    limits: fluxacct_core::queue::QueueLimits {
                         min_nodes_per_job: r.int_or("min_nodes_per_job", l.min_nodes_per_job)?,
                         max_nodes_per_job: r.int_or("max_nodes_per_job", l.max_nodes_per_job)?,
                         max_time_per_job: r.int_or("max_time_per_job", l.max_time_per_job)?,

@@ -1,6 +1,6 @@
 //! The import's reading of a source, pinned on small hand-made databases.
 
-use projections::events::*;
+use fluxacct_core::events::*;
 
 use super::events::{job_event, site_events, usage_event};
 use super::jobs::for_each_job;

@@ -7,10 +7,10 @@ use super::{
     bank_filter_changed, exact_ignore_key, fairshare_digest, fairshare_values, forget_exact_ignore, last_as_of,
     mark_dirty, rebin, set_state, usage_updated, PendingJob, USAGE_CONFIG_KEYS,
 };
-use crate::apply::ApplyCtx;
+use crate::ctx::ApplyCtx;
 use crate::error::Error;
-use crate::events::Event;
-use crate::fairshare;
+use fluxacct_core::events::Event;
+use fluxacct_core::fairshare;
 
 /// Applies the usage side of an event (called for every event, after the
 /// admin tables are updated). `buffered` holds `usage_pending` rows not

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::error::Error;
-use crate::events::{Event, JobRecorded};
+use fluxacct_core::events::{Event, JobRecorded};
 
 /// One job as binning needs it: a `usage_pending` row.
 #[derive(Debug, Clone, PartialEq)]

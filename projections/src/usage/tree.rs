@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use rusqlite::Connection;
 
 use crate::error::Error;
-use crate::fairshare::{self, FsBank, FsUser, FsValue};
+use fluxacct_core::fairshare::{self, FsBank, FsUser, FsValue};
 
 /// The fair-share tree of the current projections (usage-and-fairshare.md):
 /// active banks and associations only; a bank with any sub-bank row has its

@@ -1,5 +1,6 @@
 use super::*;
-use fluxacct_core::snapshot::{AssociationRecord, QueueLimits, QueueRecord, SnapshotBuilder};
+use fluxacct_core::queue::QueueLimits;
+use fluxacct_core::snapshot::{AssociationRecord, QueueRecord, SnapshotBuilder};
 
 fn rec(uid: u32, bank: &str) -> AssociationRecord {
     AssociationRecord {
@@ -9,11 +10,13 @@ fn rec(uid: u32, bank: &str) -> AssociationRecord {
         default_bank: bank.into(),
         active: true,
         fairshare: 0.5,
-        max_running_jobs: 5,
-        max_active_jobs: 7,
-        max_nodes: 2_147_483_647,
-        max_cores: 2_147_483_647,
-        max_sched_jobs: 2_147_483_647,
+        limits: AssocLimits {
+            max_running_jobs: 5,
+            max_active_jobs: 7,
+            max_nodes: 2_147_483_647,
+            max_cores: 2_147_483_647,
+            max_sched_jobs: 2_147_483_647,
+        },
         queues: vec!["gold".into()],
         projects: vec!["*".into(), "shortstops".into()],
         default_project: "shortstops".into(),
@@ -46,14 +49,14 @@ fn job(id: u64, state: u32) -> JobIn {
     }
 }
 
-fn core(f: impl FnOnce(&mut AssociationRecord)) -> Core {
-    let mut c = Core::new();
+fn core(f: impl FnOnce(&mut AssociationRecord)) -> Policy {
+    let mut c = Policy::new();
     c.load(snap(f));
     c
 }
 
 /// Submit through validate, new, depend; returns the depend effects.
-fn submit(c: &mut Core, j: &JobIn) -> Result<Vec<Effect>, String> {
+fn submit(c: &mut Policy, j: &JobIn) -> Result<Vec<Effect>, String> {
     if let Decision::Reject(m) = c.validate(j).decision {
         return Err(m);
     }
@@ -101,7 +104,7 @@ fn priority_uses_the_jobs_own_queue() {
 
 #[test]
 fn rejects_with_reference_texts() {
-    let c = core(|a| a.max_nodes = 2);
+    let c = core(|a| a.limits.max_nodes = 2);
     let mut j = job(1, STATE_NEW);
     j.userid = 1;
     assert_eq!(
@@ -138,7 +141,7 @@ fn rejects_with_reference_texts() {
     assert_eq!(c.validate(&j).decision, Decision::Ok);
     let mut s = snap(|_| {});
     s.deny_unknown_queues = true;
-    let mut c2 = Core::new();
+    let mut c2 = Policy::new();
     c2.load(s);
     assert_eq!(
         c2.validate(&j).decision,
@@ -153,7 +156,7 @@ fn rejects_with_reference_texts() {
 
 #[test]
 fn max_active_jobs() {
-    let mut c = core(|a| a.max_active_jobs = 2);
+    let mut c = core(|a| a.limits.max_active_jobs = 2);
     for id in 1..=2 {
         submit(&mut c, &job(id, STATE_NEW)).unwrap();
     }
@@ -166,7 +169,7 @@ fn max_active_jobs() {
 
 #[test]
 fn running_limit_holds_and_releases_only_as_many_as_fit() {
-    let mut c = core(|a| a.max_running_jobs = 1);
+    let mut c = core(|a| a.limits.max_running_jobs = 1);
     submit(&mut c, &job(1, STATE_NEW)).unwrap();
     c.priority(&job(1, STATE_PRIORITY), true);
     c.sched(&job(1, STATE_SCHED));
@@ -187,7 +190,7 @@ fn running_limit_holds_and_releases_only_as_many_as_fit() {
 
 #[test]
 fn sched_twice_counts_once() {
-    let mut c = core(|a| a.max_sched_jobs = 1);
+    let mut c = core(|a| a.limits.max_sched_jobs = 1);
     submit(&mut c, &job(1, STATE_NEW)).unwrap();
     c.sched(&job(1, STATE_SCHED));
     c.sched(&job(1, STATE_SCHED));
@@ -215,7 +218,7 @@ fn queue_limits_hold() {
     let mut s = snap(|_| {});
     s.queues[0].limits.max_running_jobs = 1;
     s.queues[0].limits.max_nodes_per_assoc = 2;
-    let mut c = Core::new();
+    let mut c = Policy::new();
     c.load(s);
     let mut j1 = job(1, STATE_NEW);
     j1.queue = Attr::Str("gold".into());
@@ -239,7 +242,7 @@ fn queue_limits_hold() {
 
 #[test]
 fn no_data_waits_then_attaches() {
-    let mut c = Core::new();
+    let mut c = Policy::new();
     let j = job(1, STATE_NEW);
     assert_eq!(c.validate(&j).decision, Decision::Ok);
     assert!(c.job_new(&j).effects.is_empty());
@@ -253,7 +256,7 @@ fn no_data_waits_then_attaches() {
         .effects
         .contains(&Effect::JobspecUpdate { bank: Some("giants".into()), project: Some("shortstops".into()) }));
     // A user still unknown once data is present gets an exception.
-    let mut c = Core::new();
+    let mut c = Policy::new();
     let mut j = job(2, STATE_NEW);
     j.userid = 9;
     c.job_new(&j);
@@ -266,7 +269,7 @@ fn no_data_waits_then_attaches() {
 
 #[test]
 fn replay_counts_running_and_scheduled_jobs() {
-    let mut c = core(|a| a.max_running_jobs = 1);
+    let mut c = core(|a| a.limits.max_running_jobs = 1);
     let mut r = job(1, STATE_RUN);
     r.has_r = true;
     assert!(c.job_new(&r).effects.is_empty());
@@ -303,7 +306,7 @@ fn bank_and_queue_updates() {
         c.update_queue(&job(1, STATE_SCHED), &json!("silver")).decision,
         Decision::Reject("mf_priority: queue not valid for user: silver".into())
     );
-    let c2 = core(|a| a.max_active_jobs = 1);
+    let c2 = core(|a| a.limits.max_active_jobs = 1);
     let mut c2 = c2;
     let mut j = job(5, STATE_NEW);
     j.bank = Attr::Str("giants".into());
@@ -326,7 +329,7 @@ fn query_shape() {
     assert_eq!(q["queues"]["gold"]["priority"], 100);
     assert_eq!(q["projects"], json!(["*", "shortstops"]));
     assert_eq!(q["snapshot"]["seq"], 0);
-    assert!(Core::new().query()["snapshot"].is_null());
+    assert!(Policy::new().query()["snapshot"].is_null());
 }
 
 /// `head_json` (the serde form of `LedgerHead`) has exactly the keys and
@@ -346,7 +349,7 @@ fn counters_add_and_clamp() {
     assert_eq!(x, 3);
     assert!(add(&mut x, -3));
     assert_eq!(x, 0);
-    let mut c = Core::new();
+    let mut c = Policy::new();
     assert!(c.take_errors().is_empty());
 }
 
@@ -360,7 +363,7 @@ fn counter_underflow_is_a_bug_caught_in_debug_builds() {
 
 #[test]
 fn owner_without_association_gets_the_synthetic_one() {
-    let mut c = Core::new();
+    let mut c = Policy::new();
     c.set_owner(0, "root");
     c.load(snap(|_| {}));
     let owner = JobIn { userid: 0, ..job(1, STATE_NEW) };
@@ -382,13 +385,13 @@ fn owner_without_association_gets_the_synthetic_one() {
 
 #[test]
 fn owner_with_an_association_keeps_it_and_empty_data_stays_no_data() {
-    let mut c = Core::new();
+    let mut c = Policy::new();
     c.set_owner(5035, "crawford");
     c.load(snap(|a| a.fairshare = 0.25));
     let j = job(1, STATE_NEW);
     submit(&mut c, &j).unwrap();
     assert_eq!(c.priority(&j, true).decision, Decision::Priority(25_000));
-    let mut c = Core::new();
+    let mut c = Policy::new();
     c.set_owner(0, "root");
     c.load(SnapshotBuilder::new(LedgerHead::default()).build());
     let stranger = JobIn { userid: 77, ..job(3, STATE_NEW) };

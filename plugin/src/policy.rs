@@ -1,4 +1,4 @@
-//! The safe core of `mf_priority`: the snapshot, per-association counters
+//! The safe decision core (policy) of `mf_priority`: the snapshot, per-association counters
 //! and per-job bookkeeping, and every decision (accept, reject, hold,
 //! release, priority). No C, no `unsafe`.
 //!
@@ -24,6 +24,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use fluxacct_core::limits::AssocLimits;
 pub use fluxacct_core::priority::{priority_formula, PRIORITY_MAX};
 use fluxacct_core::snapshot::{Association, LedgerHead, Queue, Snapshot, StrId, Weights};
 use serde_json::{json, Map, Value};
@@ -204,25 +205,13 @@ impl Data {
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 struct Params {
     fairshare: f64,
-    max_run: i64,
-    max_active: i64,
-    max_nodes: i64,
-    max_cores: i64,
-    max_sched: i64,
+    limits: AssocLimits,
     active: bool,
 }
 
 impl From<&Association> for Params {
     fn from(a: &Association) -> Params {
-        Params {
-            fairshare: a.fairshare,
-            max_run: a.max_running_jobs,
-            max_active: a.max_active_jobs,
-            max_nodes: a.max_nodes,
-            max_cores: a.max_cores,
-            max_sched: a.max_sched_jobs,
-            active: a.active,
-        }
+        Params { fairshare: a.fairshare, limits: a.limits, active: a.active }
     }
 }
 
@@ -314,15 +303,15 @@ struct Offsets {
 
 /// The plugin's state and decisions. See the module docs.
 #[derive(Debug, Default)]
-pub struct Core {
+pub struct Policy {
     /// The instance owner (uid, name): given an association when the data
-    /// has none for it (see [`Core::set_owner`]).
+    /// has none for it (see [`Policy::set_owner`]).
     owner: Option<(u32, String)>,
     data: Option<Data>,
     slab: Vec<AssocState>,
     slab_by_uid: HashMap<u32, Vec<usize>>,
     jobs: HashMap<u64, Job>,
-    /// Counter underflows since the shim last asked ([`Core::take_errors`]).
+    /// Counter underflows since the shim last asked ([`Policy::take_errors`]).
     errors: Vec<String>,
 }
 
@@ -357,11 +346,13 @@ fn add_owner(snap: &mut Snapshot, uid: u32, name: &str) {
         default_bank: name_id,
         active: true,
         fairshare: 0.5,
-        max_running_jobs: 1_000_000,
-        max_active_jobs: 1_000_000,
-        max_nodes: 1_000_000,
-        max_cores: 1_000_000,
-        max_sched_jobs: 2_147_483_647,
+        limits: AssocLimits {
+            max_running_jobs: 1_000_000,
+            max_active_jobs: 1_000_000,
+            max_nodes: 1_000_000,
+            max_cores: 1_000_000,
+            max_sched_jobs: 2_147_483_647,
+        },
         queues,
         projects,
         default_project: star,
@@ -384,15 +375,15 @@ fn bump(x: &mut i64, d: i64) {
     *x = x.saturating_add(d).max(0);
 }
 
-impl Core {
+impl Policy {
     /// A core with no data: every job is accepted and waits in PRIORITY
     /// until a snapshot is loaded.
-    pub fn new() -> Core {
-        Core::default()
+    pub fn new() -> Policy {
+        Policy::default()
     }
 
     /// Names the instance owner (the user the broker runs as). Every later
-    /// [`Core::load`] of data with associations but none for the owner adds
+    /// [`Policy::load`] of data with associations but none for the owner adds
     /// one, as flux-accounting's `priority-update` does, so the owner's jobs
     /// are accepted and run.
     pub fn set_owner(&mut self, uid: u32, name: impl Into<String>) {
@@ -410,7 +401,7 @@ impl Core {
         self.data.as_ref().filter(|d| d.has_associations())
     }
 
-    /// Whether there is data to look users up in (see [`Core::live_data`]).
+    /// Whether there is data to look users up in (see [`Policy::live_data`]).
     fn has_data(&self) -> bool {
         self.live_data().is_some()
     }
@@ -426,7 +417,7 @@ impl Core {
 
     /// Replaces the data with `snap` (counters, holds and jobs are kept),
     /// attaches running and scheduled jobs whose users can now be looked up,
-    /// and returns the new head. Call [`Core::release_all`] afterwards (after
+    /// and returns the new head. Call [`Policy::release_all`] afterwards (after
     /// reprioritizing).
     pub fn load(&mut self, mut snap: Snapshot) -> LedgerHead {
         let head = snap.head;
@@ -480,7 +471,7 @@ impl Core {
     /// Adds (`sign` = 1) or removes (−1) a job's contributions to its
     /// association's counters.
     fn contribute(&mut self, id: u64, sign: i64) {
-        let Core { jobs, slab, .. } = self;
+        let Policy { jobs, slab, .. } = self;
         let Some(job) = jobs.get(&id) else { return };
         let Some(s) = job.assoc else { return };
         let (n, c) = (job.res.nnodes, job.res.ncores);
@@ -609,10 +600,10 @@ impl Core {
                 ));
             }
         }
-        if job.state == STATE_NEW && a.max_active_jobs > 0 {
+        if job.state == STATE_NEW && a.limits.max_active_jobs > 0 {
             let bank = data.snap.str(a.bank);
             let active = self.find_slab(job.userid, bank).map_or(0, |s| self.slab[s].active);
-            if active >= a.max_active_jobs {
+            if active >= a.limits.max_active_jobs {
                 return Outcome::reject("user has max active jobs");
             }
         }
@@ -627,10 +618,10 @@ impl Core {
                 ));
             }
         }
-        if res.nnodes > a.max_nodes || res.ncores > a.max_cores {
+        if res.nnodes > a.limits.max_nodes || res.ncores > a.limits.max_cores {
             return Outcome::reject(format!(
                 "job size ({} node(s), {} core(s)) is greater than max resources limits configured for association ({} node(s), {} core(s))",
-                res.nnodes, res.ncores, a.max_nodes, a.max_cores
+                res.nnodes, res.ncores, a.limits.max_nodes, a.limits.max_cores
             ));
         }
         Outcome::ok()
@@ -746,13 +737,13 @@ impl Core {
             (D_QUEUE_MRES, Some(q)) => {
                 sum(&[qu.nodes, qu.sched_nodes, o.q_unsched_nodes, res.nnodes]) > q.limits.max_nodes_per_assoc
             }
-            (D_ASSOC_MRJ, _) => sum(&[a.run, o.run]) >= p.max_run,
-            (D_ASSOC_MSJ, _) => sum(&[a.sched, o.unsched]) >= p.max_sched,
+            (D_ASSOC_MRJ, _) => sum(&[a.run, o.run]) >= p.limits.max_running_jobs,
+            (D_ASSOC_MSJ, _) => sum(&[a.sched, o.unsched]) >= p.limits.max_sched_jobs,
             (D_ASSOC_MRES, _) => {
-                !(p.max_nodes > 0
-                    && p.max_cores > 0
-                    && sum(&[a.nodes, o.nodes, res.nnodes]) <= p.max_nodes
-                    && sum(&[a.cores, o.cores, res.ncores]) <= p.max_cores)
+                !(p.limits.max_nodes > 0
+                    && p.limits.max_cores > 0
+                    && sum(&[a.nodes, o.nodes, res.nnodes]) <= p.limits.max_nodes
+                    && sum(&[a.cores, o.cores, res.ncores]) <= p.limits.max_cores)
             }
             _ => false,
         }
@@ -1036,10 +1027,10 @@ impl Core {
         let a = data.assoc(ai);
         let (active, run) =
             self.find_slab(job.userid, bank).map_or((0, 0), |s| (self.slab[s].active, self.slab[s].run));
-        if a.max_active_jobs > 0 && active >= a.max_active_jobs {
+        if a.limits.max_active_jobs > 0 && active >= a.limits.max_active_jobs {
             return Outcome::reject("new bank is already at max-active-jobs limit");
         }
-        if a.max_running_jobs > 0 && run >= a.max_running_jobs {
+        if a.limits.max_running_jobs > 0 && run >= a.limits.max_running_jobs {
             return Outcome::reject(format!(
                 "updating to bank {bank} while it is already at max-run-jobs limit is not allowed; try again later"
             ));
@@ -1105,21 +1096,21 @@ impl Core {
                 let v = json!({
                     "bank_name": bank,
                     "fairshare": p.fairshare,
-                    "max_run_jobs": p.max_run,
+                    "max_run_jobs": p.limits.max_running_jobs,
                     "cur_run_jobs": s.run,
-                    "max_active_jobs": p.max_active,
+                    "max_active_jobs": p.limits.max_active_jobs,
                     "cur_active_jobs": s.active,
                     "queues": lists.0,
                     "queue_factor": 0,
                     "projects": lists.1,
                     "def_project": lists.2,
-                    "max_nodes": p.max_nodes,
-                    "max_cores": p.max_cores,
+                    "max_nodes": p.limits.max_nodes,
+                    "max_cores": p.limits.max_cores,
                     "cur_nodes": s.nodes,
                     "cur_cores": s.cores,
                     "active": i64::from(p.active),
                     "cur_sched_jobs": s.sched,
-                    "max_sched_jobs": p.max_sched,
+                    "max_sched_jobs": p.limits.max_sched_jobs,
                     "queue_usage": queue_usage,
                     "held_jobs": held,
                 });
