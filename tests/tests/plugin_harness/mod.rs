@@ -33,20 +33,8 @@ use std::sync::OnceLock;
 
 use serde_json::{json, Map, Value};
 
-/// `FLUX_JOB_STATE_*`.
-pub const NEW: u32 = 1;
-/// DEPEND.
-pub const DEPEND: u32 = 2;
-/// PRIORITY.
-pub const PRIORITY: u32 = 4;
-/// SCHED.
-pub const SCHED: u32 = 8;
-/// RUN.
-pub const RUN: u32 = 16;
-/// CLEANUP.
-pub const CLEANUP: u32 = 32;
-/// INACTIVE.
-pub const INACTIVE: u32 = 64;
+/// `FLUX_JOB_STATE_*`: one home, in the core crate.
+pub use fluxacct_core::job_state::{CLEANUP, DEPEND, INACTIVE, NEW, PRIORITY, RUN, SCHED};
 
 type PluginCb = unsafe extern "C" fn(*mut c_void, *const c_char, *mut c_void, *mut c_void) -> c_int;
 type MsgCb = unsafe extern "C" fn(*mut c_void, *mut c_void, *const c_void, *mut c_void);
