@@ -323,6 +323,8 @@ pub struct Policy {
     errors: Vec<String>,
     /// Update RPCs applied since the last snapshot load.
     rpc_updates: u64,
+    /// Whether a snapshot (or load-time config) was ever loaded.
+    snapshot_loaded: bool,
 }
 
 /// flux-accounting's synthetic instance-owner association (reference
@@ -402,9 +404,10 @@ impl Policy {
         self.owner = Some((uid, name.into()));
     }
 
-    /// The ledger head of the loaded snapshot, if any.
+    /// The ledger head of the loaded snapshot, if one was loaded (data
+    /// that only update RPCs filled has none).
     pub fn head(&self) -> Option<LedgerHead> {
-        self.data.as_ref().map(|d| d.snap.head)
+        self.data.as_ref().filter(|_| self.snapshot_loaded).map(|d| d.snap.head)
     }
 
     /// The loaded data, if it has associations (data without any counts as
@@ -440,6 +443,7 @@ impl Policy {
             add_owner(&mut snap, *uid, name, true);
         }
         self.rpc_updates = 0;
+        self.snapshot_loaded = true;
         self.install(snap);
         head
     }
@@ -459,7 +463,8 @@ impl Policy {
         let mut assocs: Vec<AssociationRecord> = base.associations.iter().map(|a| base.association_record(a)).collect();
         let mut queues: Vec<QueueRecord> =
             base.queues.iter().map(|q| QueueRecord::new(base.str(q.name), q.limits)).collect();
-        let mut banks: Vec<(String, f64)> = base.banks.iter().map(|b| (base.str(b.name).to_string(), b.priority)).collect();
+        let mut banks: Vec<(String, f64)> =
+            base.banks.iter().map(|b| (base.str(b.name).to_string(), b.priority)).collect();
         let mut projects: Vec<String> = base.projects.iter().map(|&p| base.str(p).to_string()).collect();
         let mut weights = base.weights;
         let mut deny = base.deny_unknown_queues;

@@ -92,7 +92,9 @@ pub fn parse(method: &str, payload: Option<&str>) -> Result<RpcUpdate, RpcError>
     match method {
         "rec_update" => elems.iter().map(Elem::association).collect::<Result<_, _>>().map(RpcUpdate::Associations),
         "rec_q_update" => elems.iter().map(Elem::queue).collect::<Result<_, _>>().map(RpcUpdate::Queues),
-        "rec_proj_update" => elems.iter().map(|e| e.string("project")).collect::<Result<_, _>>().map(RpcUpdate::Projects),
+        "rec_proj_update" => {
+            elems.iter().map(|e| e.string("project")).collect::<Result<_, _>>().map(RpcUpdate::Projects)
+        }
         "rec_bank_update" => elems
             .iter()
             .map(|e| Ok((e.string("bank")?, e.number("priority")?)))
@@ -114,7 +116,9 @@ struct Elem<'a> {
 
 impl Elem<'_> {
     fn get(&self, key: &str) -> Result<&Value, RpcError> {
-        self.o.get(key).ok_or_else(|| refuse(format!("mf_priority unpack: data[{}]: object item not found: {key}", self.i)))
+        self.o
+            .get(key)
+            .ok_or_else(|| refuse(format!("mf_priority unpack: data[{}]: object item not found: {key}", self.i)))
     }
 
     fn wrong(&self, key: &str, want: &str) -> RpcError {
@@ -243,7 +247,10 @@ mod tests {
                        "priority": 200, "max_running_jobs": 3, "max_nodes_per_assoc": 4, "max_sched_jobs": 5,
                        "max_sched_nodes_per_assoc": 6, "max_sched_cores_per_assoc": 7});
         let Ok(RpcUpdate::Queues(qs)) = parse_v("rec_q_update", json!({"data": [q]})) else { panic!("queues") };
-        assert_eq!((qs[0].name.as_str(), qs[0].limits.priority, qs[0].limits.max_sched_cores_per_assoc), ("bronze", 200, 7));
+        assert_eq!(
+            (qs[0].name.as_str(), qs[0].limits.priority, qs[0].limits.max_sched_cores_per_assoc),
+            ("bronze", 200, 7)
+        );
         assert_eq!(
             parse_v("rec_proj_update", json!({"data": [{"project": "*"}, {"project": "p"}]})),
             Ok(RpcUpdate::Projects(vec!["*".into(), "p".into()]))

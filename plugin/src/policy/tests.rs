@@ -437,7 +437,10 @@ fn rpc_updates_fill_the_data_a_snapshot_would() {
     c.job_new(&j);
     assert_eq!(c.priority(&j, true).decision, Decision::Unavail);
     // Queues alone are not data yet.
-    c.apply_rpc(RpcUpdate::Queues(vec![QueueRecord::new("gold", QueueLimits { priority: 1, ..QueueLimits::default() })]));
+    c.apply_rpc(RpcUpdate::Queues(vec![QueueRecord::new(
+        "gold",
+        QueueLimits { priority: 1, ..QueueLimits::default() },
+    )]));
     assert_eq!(c.priority(&j, true).decision, Decision::Unavail);
     c.apply_rpc(rec_update(5035, "account3", "account3", |a| a.fairshare = 0.45321));
     c.apply_rpc(rec_update(5035, "account2", "account3", |a| a.fairshare = 0.11345));
