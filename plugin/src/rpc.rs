@@ -1,7 +1,7 @@
 //! flux-accounting's update RPCs (`job-manager.mf_priority.rec_update`,
 //! `rec_q_update`, `rec_proj_update`, `rec_bank_update`, `rec_fac_update`,
 //! `rec_config_update`): their payloads, parsed and validated into an
-//! [`RpcUpdate`] that [`crate::policy::Policy::apply_rpc`] applies.
+//! [`RpcUpdate`] that the decision core (`Policy::apply_rpc`) applies.
 //!
 //! Every payload is `{"data": …}`: an array of objects (an object for
 //! `rec_config_update`). Keys and types are flux-accounting 0.60's (its
