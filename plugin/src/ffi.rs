@@ -681,7 +681,9 @@ unsafe extern "C" fn reprioritize_cb(
 /// flux-accounting's update RPCs: `rpc::METHODS[M]`. Parses the payload,
 /// applies it to the core and answers with an empty response, or with an
 /// error response (logged) when the payload does not unpack, in which case
-/// nothing changed. Never reprioritizes (the `reprioritize` RPC does).
+/// nothing changed. Never reprioritizes (the `reprioritize` RPC does). A
+/// panic in the core is answered with an error too, so the sender never
+/// waits for an answer that does not come.
 unsafe extern "C" fn rpc_update_cb<const M: usize>(
     h: *mut flux_t,
     _mh: *mut flux_msg_handler_t,
@@ -692,10 +694,10 @@ unsafe extern "C" fn rpc_update_cb<const M: usize>(
     // this service, alive while the plugin is loaded.
     let p = if arg.is_null() { ptr::null_mut() } else { unsafe { (*(arg as *const State)).p } };
     let method = crate::rpc::METHODS.get(M).copied().unwrap_or("rec_update");
-    guard(p, method, (), || {
+    let internal = || (EINVAL, format!("{method}: mf_priority internal error"));
+    let result: Result<(), (c_int, String)> = guard(p, method, Err(internal()), || {
         if arg.is_null() {
-            // SAFETY: the broker's handle and request for this callback.
-            return unsafe { respond_error(h, msg, EINVAL, "mf_priority: no state") };
+            return Err((EINVAL, "mf_priority: no state".to_string()));
         }
         // SAFETY: as above; the state is only ever shared (`&`).
         let state = unsafe { &*(arg as *const State) };
@@ -710,23 +712,26 @@ unsafe extern "C" fn rpc_update_cb<const M: usize>(
         let update = match crate::rpc::parse(method, payload.as_deref()) {
             Ok(u) => u,
             Err(e) => {
-                // SAFETY: `state.p` is valid; the broker's handle and request.
-                unsafe {
-                    log(state.p, LOG_ERR, &e.text);
-                    return respond_error(h, msg, e.errnum, &e.text);
-                }
+                // SAFETY: `state.p` is valid.
+                unsafe { log(state.p, LOG_ERR, &e.text) };
+                return Err((e.errnum, e.text));
             }
         };
         match state.core.try_borrow_mut() {
             Ok(mut core) => core.apply_rpc(update),
-            // SAFETY: the broker's handle and request for this callback.
-            Err(_) => return unsafe { respond_error(h, msg, EINVAL, &format!("{method}: plugin busy")) },
+            Err(_) => return Err((EINVAL, format!("{method}: plugin busy"))),
         }
-        // SAFETY: `state.p` is valid; the broker's handle and request; a null
-        // payload is an empty response.
-        unsafe {
-            log_errors(state);
-            let _ = flux_respond(h, msg, ptr::null());
+        // SAFETY: `state.p` is valid.
+        unsafe { log_errors(state) };
+        Ok(())
+    });
+    guard(p, method, (), || match result {
+        Ok(()) => {
+            // SAFETY: the broker's handle and request for this callback; a
+            // null payload is an empty response.
+            let _ = unsafe { flux_respond(h, msg, ptr::null()) };
         }
+        // SAFETY: the broker's handle and request for this callback.
+        Err((errnum, text)) => unsafe { respond_error(h, msg, errnum, &text) },
     })
 }
