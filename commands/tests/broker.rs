@@ -7,7 +7,8 @@
 //! plugin's callbacks.
 //!
 //! The test names' prefixes (`p1_…` … `p7_…`) number the points checked,
-//! from loading a snapshot to the broker going away.
+//! from loading a snapshot to the broker going away; `p8_…` is the plugin
+//! fed flux-accounting's way, by its update RPCs.
 
 mod flux_instance;
 
@@ -100,6 +101,26 @@ fn p5_owner_without_association_runs() {
     assert_eq!(j["result"], "COMPLETED", "{j}");
     assert_eq!(j["priority"], 50_000, "{j}");
     assert_eq!(j["bank"], owner().1, "{j}");
+}
+
+/// An empty ledger: after `priority-update` the owner's job gets a
+/// priority and runs (the plugin gives the owner its synthetic
+/// association), and the query shows it.
+#[test]
+fn p5_empty_ledger_owner_job_gets_a_priority_and_runs() {
+    let Some(inst) = Instance::start(size(1)) else { return };
+    ran("p5_empty_ledger_owner_job_gets_a_priority_and_runs");
+    inst.account_ok(&["create-db"]);
+    let so = flux_instance::plugin().display().to_string();
+    inst.ok(&["jobtap", "load", "-r", ".priority-default", &so]);
+    inst.account_ok(&["priority-update"]);
+    let id = inst.submit(&["true"]);
+    inst.wait_event(&id, "clean");
+    let j = inst.job(&id);
+    assert_eq!(j["result"], "COMPLETED", "{j}");
+    assert_eq!(j["priority"], 50_000, "{j}");
+    assert_eq!(j["bank"], owner().1, "{j}");
+    assert!(association(&inst.query(), owner().0, &owner().1).is_some(), "{}", inst.query());
 }
 
 /// `priority-update` with no reachable instance fails with one line
@@ -576,4 +597,120 @@ fn committed_jobs(db: &std::path::Path) -> i64 {
     rusqlite::Connection::open_with_flags(db, flags)
         .and_then(|c| c.query_row("SELECT count(*) FROM events WHERE kind = 'JobRecorded'", [], |r| r.get(0)))
         .unwrap_or(0)
+}
+
+/// Sends `job-manager.mf_priority.METHOD` with a JSON payload through the
+/// Python bindings, as flux-accounting's tools and tests do.
+fn rpc(inst: &Instance, method: &str, payload: &Value) -> flux_instance::Run {
+    let topic = format!("job-manager.mf_priority.{method}");
+    let script = "import flux, sys; flux.Flux().rpc(sys.argv[1], sys.argv[2]).get()";
+    inst.flux(&["python", "-c", script, &topic, &payload.to_string()])
+}
+
+/// A `rec_update` element for the owner (all 13 keys).
+fn owner_rec(bank: &str, def_bank: &str, fairshare: f64, max_running_jobs: i64) -> Value {
+    json!({"userid": owner().0, "bank": bank, "def_bank": def_bank, "fairshare": fairshare,
+           "max_running_jobs": max_running_jobs, "max_active_jobs": 12, "max_nodes": 2147483647,
+           "max_cores": 2147483647, "max_sched_jobs": 2147483647, "queues": "", "active": 1,
+           "projects": "*", "def_project": "*"})
+}
+
+/// The priority of a job once it has one.
+fn priority_of(inst: &Instance, id: &str) -> Value {
+    inst.wait_job(id, "priority", |j| j["priority"].is_number())["priority"].clone()
+}
+
+/// flux-accounting's direct plugin checks, fed by its update RPCs to a
+/// plugin loaded without data: a payload without `data` fails and is
+/// logged; jobs submitted before any data wait in PRIORITY until
+/// `reprioritize`; priorities follow fair-share, urgency and the factor
+/// weight sent; unknown banks and malformed bank attributes are refused;
+/// the bank-info-missing marker fails a job; a limit raised by
+/// `rec_update` + `reprioritize` releases a held job.
+#[test]
+fn p8_update_rpcs_feed_the_plugin_as_flux_accounting_does() {
+    let Some(inst) = Instance::start(size(1)) else { return };
+    ran("p8_update_rpcs_feed_the_plugin_as_flux_accounting_does");
+    let so = flux_instance::plugin().display().to_string();
+    inst.ok(&["jobtap", "load", "-r", ".priority-default", &so]);
+    let r = rpc(&inst, "rec_update", &json!({}));
+    assert_ne!(r.code, 0, "an empty payload is refused");
+    let dmesg = inst.ok(&["dmesg"]);
+    assert!(dmesg.contains("failed to unpack custom_priority.trigger msg: Protocol error"), "{dmesg}");
+
+    let early = inst.submit(&["true"]);
+    inst.wait_event(&early, "depend");
+    let mut twelve = owner_rec("account2", "account3", 0.11345, 10);
+    twelve.as_object_mut().map(|o| o.remove("max_sched_jobs"));
+    let queue = json!({"queue": "default", "min_nodes_per_job": 0, "max_nodes_per_job": 5,
+        "max_time_per_job": 64000, "priority": 0, "max_running_jobs": 2147483647,
+        "max_nodes_per_assoc": 2147483647, "max_sched_jobs": 2147483647,
+        "max_sched_nodes_per_assoc": 2147483647, "max_sched_cores_per_assoc": 2147483647});
+    for (method, payload) in [
+        ("rec_update", json!({"data": [owner_rec("account3", "account3", 0.45321, 10), twelve]})),
+        ("rec_q_update", json!({"data": [queue]})),
+        ("rec_proj_update", json!({"data": [{"project": "*"}]})),
+        ("rec_bank_update", json!({"data": [{"bank": "account3", "priority": 0.0}]})),
+        ("rec_fac_update", json!({"data": [{"factor": "urgency", "weight": 1}]})),
+        ("rec_config_update", json!({"data": {"deny_unknown_queues": false}})),
+    ] {
+        let r = rpc(&inst, method, &payload);
+        assert_eq!(r.code, 0, "{method}: {}", r.err);
+    }
+    assert_eq!(inst.job(&early)["state"], "PRIORITY", "no reprioritization before reprioritize");
+    let r = rpc(&inst, "reprioritize", &json!({}));
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert_eq!(priority_of(&inst, &early), 45_321);
+    inst.wait_event(&early, "clean");
+
+    for (args, want) in [
+        (&["--setattr=system.bank=account3"][..], 45_321i64),
+        (&["--setattr=system.bank=account3", "--urgency=15"], 45_320),
+        (&["--setattr=system.bank=account3", "--urgency=31"], 4_294_967_295),
+        (&["--setattr=system.bank=account2"], 11_345),
+        (&[], 45_321),
+    ] {
+        let mut a = args.to_vec();
+        a.push("true");
+        let id = inst.submit(&a);
+        assert_eq!(priority_of(&inst, &id), want, "{args:?}");
+        inst.wait_event(&id, "clean");
+    }
+    let zero = inst.submit(&["--urgency=0", "true"]);
+    assert_eq!(priority_of(&inst, &zero), 0);
+    inst.ok(&["cancel", &zero]);
+    for (arg, text) in [
+        ("--setattr=system.bank=account1", "cannot find user/bank or user/default bank entry for uid:"),
+        ("--setattr=system.bank=1", "unable to unpack bank arg"),
+    ] {
+        let r = inst.flux(&["submit", arg, "true"]);
+        assert_ne!(r.code, 0, "{arg} accepted");
+        assert!(r.err.contains(text), "{arg}: {}", r.err);
+    }
+
+    // flux-accounting's marker for missing bank information.
+    let r = rpc(&inst, "rec_update", &json!({"data": [owner_rec("missing", "account3", 0.5, -1)]}));
+    assert_eq!(r.code, 0, "{}", r.err);
+    let id = inst.submit(&["--setattr=system.bank=missing", "true"]);
+    inst.wait_event(&id, "exception");
+    let ex = inst.eventlog(&id).into_iter().find(|(n, _)| n == "exception").map(|(_, c)| c);
+    assert!(ex.is_some_and(|c| c["note"] == "job.state.depend: bank info is missing"));
+
+    // A held job is released once rec_update raises the limit.
+    let r = rpc(&inst, "rec_update", &json!({"data": [owner_rec("account3", "account3", 0.45321, 1)]}));
+    assert_eq!(r.code, 0, "{}", r.err);
+    let a = inst.submit(&["sleep", "300"]);
+    inst.wait_event(&a, "start");
+    let b = inst.submit(&["true"]);
+    inst.wait_event(&b, "dependency-add");
+    assert_eq!(deps(&inst, &b), vec!["max-running-jobs-user-limit".to_string()]);
+    let r = rpc(&inst, "rec_update", &json!({"data": [owner_rec("account3", "account3", 0.45321, 2)]}));
+    assert_eq!(r.code, 0, "{}", r.err);
+    let r = rpc(&inst, "reprioritize", &json!({}));
+    assert_eq!(r.code, 0, "{}", r.err);
+    inst.wait_event(&b, "clean");
+    inst.ok(&["cancel", &a]);
+    let q = inst.query();
+    assert_eq!(association(&q, owner().0, "account2").map(|a| a["max_sched_jobs"].clone()), Some(json!(32_767)));
+    assert_eq!(q["rpc_updates"], 9, "{q}");
 }

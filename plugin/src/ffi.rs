@@ -4,8 +4,9 @@
 //!   plugin's one heap object ([`State`]), hands its ownership to the plugin
 //!   handle with `flux_plugin_aux_set` (destructor [`destroy_state`]), sets
 //!   the name `mf_priority`, adds the jobtap handlers and registers the
-//!   `load_snapshot` and `reprioritize` services, all with that object as
-//!   their data. Nothing lives in statics.
+//!   `load_snapshot` and `reprioritize` services and flux-accounting's
+//!   `rec_*_update` services, all with that object as their data. Nothing
+//!   lives in statics.
 //! * Every entry point runs inside `catch_unwind`; a panic becomes a −1
 //!   return or an error response, never an unwind into C.
 //! * No library is linked: every `flux_*` symbol is left undefined and is
@@ -252,8 +253,16 @@ unsafe fn init(p: *mut flux_plugin_t) -> c_int {
             return -1;
         }
     }
-    let services: [(&CStr, flux_msg_handler_f); 2] =
-        [(c"load_snapshot", load_snapshot_cb), (c"reprioritize", reprioritize_cb)];
+    let services: [(&CStr, flux_msg_handler_f); 8] = [
+        (c"load_snapshot", load_snapshot_cb),
+        (c"reprioritize", reprioritize_cb),
+        (c"rec_update", rpc_update_cb::<0>),
+        (c"rec_q_update", rpc_update_cb::<1>),
+        (c"rec_proj_update", rpc_update_cb::<2>),
+        (c"rec_bank_update", rpc_update_cb::<3>),
+        (c"rec_fac_update", rpc_update_cb::<4>),
+        (c"rec_config_update", rpc_update_cb::<5>),
+    ];
     for (method, cb) in services {
         // SAFETY: as for the handlers above.
         if unsafe { flux_jobtap_service_register(p, method.as_ptr(), cb, data) } < 0 {
@@ -666,5 +675,63 @@ unsafe extern "C" fn reprioritize_cb(
             reprioritize_and_release(&*(arg as *const State));
             let _ = flux_respond(h, msg, ptr::null());
         }
+    })
+}
+
+/// flux-accounting's update RPCs: `rpc::METHODS[M]`. Parses the payload,
+/// applies it to the core and answers with an empty response, or with an
+/// error response (logged) when the payload does not unpack, in which case
+/// nothing changed. Never reprioritizes (the `reprioritize` RPC does). A
+/// panic in the core is answered with an error too, so the sender never
+/// waits for an answer that does not come.
+unsafe extern "C" fn rpc_update_cb<const M: usize>(
+    h: *mut flux_t,
+    _mh: *mut flux_msg_handler_t,
+    msg: *const flux_msg_t,
+    arg: *mut c_void,
+) {
+    // SAFETY: a non-null `arg` is the `State` that `init` registered with
+    // this service, alive while the plugin is loaded.
+    let p = if arg.is_null() { ptr::null_mut() } else { unsafe { (*(arg as *const State)).p } };
+    let method = crate::rpc::METHODS.get(M).copied().unwrap_or("rec_update");
+    let internal = || (EINVAL, format!("{method}: mf_priority internal error"));
+    let result: Result<(), (c_int, String)> = guard(p, method, Err(internal()), || {
+        if arg.is_null() {
+            return Err((EINVAL, "mf_priority: no state".to_string()));
+        }
+        // SAFETY: as above; the state is only ever shared (`&`).
+        let state = unsafe { &*(arg as *const State) };
+        let mut payload: *const c_char = ptr::null();
+        // SAFETY: `msg` is the request of this callback; `payload` is a valid
+        // out-pointer and the topic out-pointer may be null. On failure
+        // `payload` stays null, which `parse` refuses.
+        let _ = unsafe { flux_request_decode(msg, ptr::null_mut(), &mut payload) };
+        // SAFETY: a non-null payload is NUL-terminated and owned by `msg`,
+        // which outlives this callback; it is copied here.
+        let payload = (!payload.is_null()).then(|| unsafe { CStr::from_ptr(payload) }.to_string_lossy().into_owned());
+        let update = match crate::rpc::parse(method, payload.as_deref()) {
+            Ok(u) => u,
+            Err(e) => {
+                // SAFETY: `state.p` is valid.
+                unsafe { log(state.p, LOG_ERR, &e.text) };
+                return Err((e.errnum, e.text));
+            }
+        };
+        match state.core.try_borrow_mut() {
+            Ok(mut core) => core.apply_rpc(update),
+            Err(_) => return Err((EINVAL, format!("{method}: plugin busy"))),
+        }
+        // SAFETY: `state.p` is valid.
+        unsafe { log_errors(state) };
+        Ok(())
+    });
+    guard(p, method, (), || match result {
+        Ok(()) => {
+            // SAFETY: the broker's handle and request for this callback; a
+            // null payload is an empty response.
+            let _ = unsafe { flux_respond(h, msg, ptr::null()) };
+        }
+        // SAFETY: the broker's handle and request for this callback.
+        Err((errnum, text)) => unsafe { respond_error(h, msg, errnum, &text) },
     })
 }

@@ -1,8 +1,8 @@
 //! # mf_priority.so — fluxacct's multi-factor priority jobtap plugin
 //!
 //! A drop-in replacement for flux-accounting's `mf_priority.so`, fed by a
-//! fluxacct snapshot (`fluxacct_core::snapshot`) instead of a stream of
-//! `rec_update` RPCs.
+//! fluxacct snapshot (`fluxacct_core::snapshot`); it also accepts
+//! flux-accounting's stream of `rec_*_update` RPCs.
 //!
 //! * [`policy`] is the safe decision core: the snapshot, per-association counters, and
 //!   every decision (accept, reject, hold, release, priority). It is unit
@@ -37,6 +37,11 @@
 //!   response and the current data stays in force.
 //! * `job-manager.mf_priority.reprioritize`: reprioritizes every pending job
 //!   and runs the release pass.
+//! * flux-accounting's update RPCs `rec_update`, `rec_q_update`,
+//!   `rec_proj_update`, `rec_bank_update`, `rec_fac_update`,
+//!   `rec_config_update` (payloads in [`rpc`]), for tools that feed the
+//!   plugin the old way: they change the data in force until the next
+//!   snapshot load replaces it.
 
 #![deny(unsafe_code)]
 
@@ -45,6 +50,7 @@ pub mod config;
 mod ffi;
 pub mod jobin;
 pub mod policy;
+pub mod rpc;
 
 use std::path::Path;
 

@@ -26,10 +26,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use fluxacct_core::limits::AssocLimits;
 pub use fluxacct_core::priority::{priority_formula, PRIORITY_MAX};
-use fluxacct_core::snapshot::{Association, LedgerHead, Queue, Snapshot, StrId, Weights};
+use fluxacct_core::snapshot::{
+    Association, AssociationRecord, LedgerHead, Queue, QueueRecord, Snapshot, SnapshotBuilder, StrId, Weights,
+};
 use serde_json::{json, Map, Value};
 
 use crate::jobin::{Attr, JobIn, Resources};
+use crate::rpc::RpcUpdate;
 
 /// The `FLUX_JOB_STATE_*` bits a jobtap callback reports.
 pub use fluxacct_core::job_state::{
@@ -53,6 +56,11 @@ pub const D_ASSOC_MRJ: &str = "max-running-jobs-user-limit";
 pub const D_ASSOC_MSJ: &str = "max-sched-jobs-user-limit";
 /// Hold: the association's running nodes/cores would exceed its limits.
 pub const D_ASSOC_MRES: &str = "max-resources-user-limit";
+
+/// flux-accounting's marker for an association whose information is missing
+/// (`max_running_jobs` −1, sent by its tests through `rec_update`): its
+/// jobs get a fatal exception at `job.state.depend`.
+pub const BANK_INFO_MISSING: i64 = -1;
 
 /// All hold dependencies, in the order they are checked.
 pub const HOLDS: [&str; 8] =
@@ -313,15 +321,21 @@ pub struct Policy {
     jobs: HashMap<u64, Job>,
     /// Counter underflows since the shim last asked ([`Policy::take_errors`]).
     errors: Vec<String>,
+    /// Update RPCs applied since the last snapshot load.
+    rpc_updates: u64,
+    /// Whether a snapshot (or load-time config) was ever loaded.
+    snapshot_loaded: bool,
 }
 
 /// flux-accounting's synthetic instance-owner association (reference
 /// §1.2.6): bank and default bank named after the owner, fair-share 0.5,
 /// run/active/node/core limits 1000000, no sched-jobs limit, no queues,
-/// project `*`. Added only to data that has associations (an empty snapshot
-/// still means "no data yet") and none for the owner.
-fn add_owner(snap: &mut Snapshot, uid: u32, name: &str) {
-    if snap.associations.is_empty() || snap.associations.iter().any(|a| a.userid == uid) {
+/// project `*`. Added only when the data has none for the owner, and, unless
+/// `even_if_empty` (a loaded snapshot: the whole ledger, however empty),
+/// only to data that has associations (update RPCs that have sent no
+/// association yet still mean "no data yet").
+fn add_owner(snap: &mut Snapshot, uid: u32, name: &str, even_if_empty: bool) {
+    if (snap.associations.is_empty() && !even_if_empty) || snap.associations.iter().any(|a| a.userid == uid) {
         return;
     }
     let intern = |snap: &mut Snapshot, s: &str| -> StrId {
@@ -390,9 +404,10 @@ impl Policy {
         self.owner = Some((uid, name.into()));
     }
 
-    /// The ledger head of the loaded snapshot, if any.
+    /// The ledger head of the loaded snapshot, if one was loaded (data
+    /// that only update RPCs filled has none).
     pub fn head(&self) -> Option<LedgerHead> {
-        self.data.as_ref().map(|d| d.snap.head)
+        self.data.as_ref().filter(|_| self.snapshot_loaded).map(|d| d.snap.head)
     }
 
     /// The loaded data, if it has associations (data without any counts as
@@ -415,15 +430,107 @@ impl Policy {
         self.data.as_ref().map(|d| d.snap.weights).unwrap_or_default()
     }
 
-    /// Replaces the data with `snap` (counters, holds and jobs are kept),
+    /// Replaces the data with `snap` (counters, holds and jobs are kept;
+    /// whatever update RPCs changed before is replaced too), adds the
+    /// owner's association if the snapshot has none for it (even to an
+    /// empty snapshot: an empty ledger still lets the owner run jobs),
     /// attaches running and scheduled jobs whose users can now be looked up,
     /// and returns the new head. Call [`Policy::release_all`] afterwards (after
     /// reprioritizing).
     pub fn load(&mut self, mut snap: Snapshot) -> LedgerHead {
         let head = snap.head;
         if let Some((uid, name)) = &self.owner {
-            add_owner(&mut snap, *uid, name);
+            add_owner(&mut snap, *uid, name, true);
         }
+        self.rpc_updates = 0;
+        self.snapshot_loaded = true;
+        self.install(snap);
+        head
+    }
+
+    /// Applies one of flux-accounting's update RPCs to the data in force
+    /// (an empty snapshot if there is none): associations are upserted
+    /// (never removed; the user's default bank is set on all of its
+    /// associations), queues, projects and banks replaced, factor weights
+    /// set one by one, `deny_unknown_queues` set. The ledger head stays the
+    /// last snapshot's. Like flux-accounting, nothing is reprioritized: the
+    /// `reprioritize` RPC does that.
+    pub fn apply_rpc(&mut self, update: RpcUpdate) {
+        let base = match &self.data {
+            Some(d) => d.snap.clone(),
+            None => SnapshotBuilder::new(LedgerHead::default()).build(),
+        };
+        let mut assocs: Vec<AssociationRecord> = base.associations.iter().map(|a| base.association_record(a)).collect();
+        let mut queues: Vec<QueueRecord> =
+            base.queues.iter().map(|q| QueueRecord::new(base.str(q.name), q.limits)).collect();
+        let mut banks: Vec<(String, f64)> =
+            base.banks.iter().map(|b| (base.str(b.name).to_string(), b.priority)).collect();
+        let mut projects: Vec<String> = base.projects.iter().map(|&p| base.str(p).to_string()).collect();
+        let mut weights = base.weights;
+        let mut deny = base.deny_unknown_queues;
+        match update {
+            RpcUpdate::Associations(new) => {
+                let mut index: HashMap<(u32, String), usize> =
+                    assocs.iter().enumerate().map(|(i, a)| ((a.userid, a.bank.clone()), i)).collect();
+                for mut a in new {
+                    let def_bank = a.default_bank.clone();
+                    for other in assocs.iter_mut().filter(|o| o.userid == a.userid) {
+                        other.default_bank = def_bank.clone();
+                    }
+                    match index.get(&(a.userid, a.bank.clone())) {
+                        Some(&i) => {
+                            a.username = std::mem::take(&mut assocs[i].username);
+                            assocs[i] = a;
+                        }
+                        None => {
+                            a.username = assocs
+                                .iter()
+                                .find(|o| o.userid == a.userid)
+                                .map(|o| o.username.clone())
+                                .unwrap_or_else(|| a.userid.to_string());
+                            index.insert((a.userid, a.bank.clone()), assocs.len());
+                            assocs.push(a);
+                        }
+                    }
+                }
+            }
+            RpcUpdate::Queues(q) => queues = q,
+            RpcUpdate::Projects(p) => projects = p,
+            RpcUpdate::Banks(b) => banks = b,
+            RpcUpdate::Factors(f) => {
+                for (factor, weight) in f {
+                    // Factors the formula does not use are ignored.
+                    let _ = weights.set(&factor, weight);
+                }
+            }
+            RpcUpdate::Config { deny_unknown_queues } => deny = deny_unknown_queues,
+        }
+        let mut b = SnapshotBuilder::new(base.head);
+        for a in &assocs {
+            b.add_association(a);
+        }
+        for q in &queues {
+            b.add_queue(q);
+        }
+        for (name, priority) in &banks {
+            b.add_bank(name, *priority);
+        }
+        for p in &projects {
+            b.add_project(p);
+        }
+        b.weights(weights).deny_unknown_queues(deny);
+        let mut snap = b.build();
+        if let Some((uid, name)) = &self.owner {
+            add_owner(&mut snap, *uid, name, false);
+        }
+        self.rpc_updates = self.rpc_updates.saturating_add(1);
+        self.install(snap);
+    }
+
+    /// Puts `snap` in force: indexes it, points counter entries at their
+    /// associations (taking their new values) and attaches running and
+    /// scheduled jobs whose users can now be looked up.
+    fn install(&mut self, snap: Snapshot) {
         let data = Data::new(snap);
         for s in &mut self.slab {
             s.snap_idx = data.lookup(s.userid, Some(&s.bank));
@@ -445,7 +552,6 @@ impl Policy {
                 }
             }
         }
-        head
     }
 
     /// Finds or creates the counter entry for (uid, bank or default bank).
@@ -758,6 +864,10 @@ impl Policy {
         let Some(s) = j.assoc else {
             return Outcome::ok();
         };
+        if self.slab[s].params.limits.max_running_jobs == BANK_INFO_MISSING {
+            let note = "job.state.depend: bank info is missing".to_string();
+            return Outcome::with(Decision::Fail, vec![Effect::Exception { id: job.id, note }]);
+        }
         let (queue, res) = (j.queue.as_deref(), j.res);
         let o = self.offsets(s, queue);
         let deps: Vec<&'static str> =
@@ -1147,7 +1257,8 @@ impl Policy {
             .map(|(uid, banks)| json!({"userid": uid, "banks": banks.into_values().collect::<Vec<_>>()}))
             .collect();
         let snapshot = self.head().as_ref().map_or(Value::Null, head_json);
-        json!({"mf_priority_map": map, "queues": queues, "projects": projects, "snapshot": snapshot})
+        json!({"mf_priority_map": map, "queues": queues, "projects": projects, "snapshot": snapshot,
+               "rpc_updates": self.rpc_updates})
     }
 }
 

@@ -65,6 +65,12 @@ fn setup(f: impl FnOnce(&mut AssociationRecord)) -> (tempfile::TempDir, Host) {
     (dir, host)
 }
 
+fn association(q: &Value, uid: u32, bank: &str) -> Option<Value> {
+    let map = q["mf_priority_map"].as_array()?;
+    let u = map.iter().find(|u| u["userid"] == uid)?;
+    u["banks"].as_array()?.iter().find(|b| b["bank_name"] == bank).cloned()
+}
+
 fn giants(q: &Value) -> Value {
     let map = q["mf_priority_map"].as_array().expect("map");
     let u = map.iter().find(|u| u["userid"] == CRAWFORD).expect("crawford");
@@ -410,5 +416,192 @@ fn export_json_config() {
         vec![json!({"attributes.system.bank": "giants", "attributes.system.project": "*"})]
     );
     assert!(Host::load(Some(json!({"config": {"associations": [{"userid": 1}]}}))).is_err());
+    host.assert_clean();
+}
+
+/// flux-accounting's update RPCs methods, as its `priority-update` sends them.
+const UPDATE_METHODS: [&str; 6] =
+    ["rec_update", "rec_q_update", "rec_proj_update", "rec_bank_update", "rec_fac_update", "rec_config_update"];
+
+/// One `rec_update` element (all 13 keys).
+fn rec(uid: u32, bank: &str, def_bank: &str, fairshare: f64, max_running_jobs: i64) -> Value {
+    json!({"userid": uid, "bank": bank, "def_bank": def_bank, "fairshare": fairshare,
+           "max_running_jobs": max_running_jobs, "max_active_jobs": 12, "max_nodes": 2147483647,
+           "max_cores": 2147483647, "max_sched_jobs": 2147483647, "queues": "standby,special",
+           "active": 1, "projects": "*", "def_project": "*"})
+}
+
+fn queue(name: &str, priority: i64) -> Value {
+    json!({"queue": name, "min_nodes_per_job": 0, "max_nodes_per_job": 5, "max_time_per_job": 64000,
+           "priority": priority, "max_running_jobs": 2147483647, "max_nodes_per_assoc": 2147483647,
+           "max_sched_jobs": 2147483647, "max_sched_nodes_per_assoc": 2147483647,
+           "max_sched_cores_per_assoc": 2147483647})
+}
+
+/// The update RPCs fill a plugin loaded without data as flux-accounting's
+/// `priority-update` does; pending jobs get their priority at
+/// `reprioritize`, not before; a `rec_update` element without
+/// `max_sched_jobs` (flux-accounting's own test payloads) is accepted.
+#[test]
+fn update_rpcs_feed_a_plugin_loaded_without_data() {
+    let host = Host::load(None).expect("load without data");
+    let methods = host.methods();
+    for m in UPDATE_METHODS {
+        assert!(methods.contains(&m.to_string()), "{m} not registered: {methods:?}");
+    }
+    let early = host.submit(CRAWFORD, jobspec(0, 1, &[]), 16).expect("accepted without data");
+    assert_eq!(host.job(early).state, PRIORITY);
+    let mut twelve = rec(CRAWFORD, "account2", "account3", 0.11345, 10);
+    twelve.as_object_mut().map(|o| o.remove("max_sched_jobs"));
+    let updates = [
+        ("rec_update", json!({"data": [rec(CRAWFORD, "account3", "account3", 0.45321, 10), twelve]})),
+        ("rec_q_update", json!({"data": [queue("standby", 1), queue("special", 2)]})),
+        ("rec_proj_update", json!({"data": [{"project": "*"}, {"project": "shortstops"}]})),
+        (
+            "rec_bank_update",
+            json!({"data": [{"bank": "account3", "priority": 0.0}, {"bank": "account2", "priority": 1.0}]}),
+        ),
+        ("rec_fac_update", json!({"data": [{"factor": "urgency", "weight": 1}, {"factor": "bank", "weight": 0}]})),
+        ("rec_config_update", json!({"data": {"deny_unknown_queues": true}})),
+    ];
+    for (m, payload) in updates {
+        assert_eq!(host.service(m, Some(payload)), Ok(Value::Null), "{m}");
+    }
+    assert_eq!(host.job(early).state, PRIORITY, "no reprioritization before the reprioritize RPC");
+    host.service("reprioritize", None).expect("reprioritize");
+    let j = host.job(early);
+    assert_eq!((j.state, j.priority), (SCHED, 45_321));
+    assert_eq!(
+        j.events_named("jobspec-update"),
+        vec![json!({"attributes.system.bank": "account3", "attributes.system.project": "*"})]
+    );
+    let b = host.submit(CRAWFORD, jobspec(0, 1, &[("bank", "account2")]), 15).expect("account2");
+    assert_eq!(host.job(b).priority, 11_344);
+    let urgent = host.submit(CRAWFORD, jobspec(0, 1, &[("bank", "account3")]), 31).expect("urgency 31");
+    assert_eq!(host.job(urgent).priority, 4_294_967_295);
+    let held = host.submit(CRAWFORD, jobspec(0, 1, &[("bank", "account3")]), 0).expect("urgency 0");
+    assert_eq!(host.job(held).priority, 0);
+    let e = host.submit(CRAWFORD, jobspec(0, 1, &[("bank", "account1")]), 16).expect_err("unknown bank");
+    assert!(e.contains("cannot find user/bank or user/default bank entry for uid"), "{e}");
+    let e = host.submit(CRAWFORD, jobspec(0, 1, &[("queue", "elsewhere")]), 16).expect_err("unknown queue");
+    assert!(e.contains("deny-unknown-queues"), "{e}");
+    let q = host.query();
+    let a2 = association(&q, CRAWFORD, "account2").unwrap_or_else(|| panic!("no account2 in {q}"));
+    assert_eq!(a2["max_sched_jobs"], 32_767, "flux-accounting's value for a payload without it");
+    assert_eq!(a2["queues"], json!(["standby", "special"]));
+    assert_eq!(q["queues"]["special"]["priority"], 2);
+    assert_eq!(q["projects"], json!(["*", "shortstops"]));
+    assert_eq!(q["rpc_updates"], 6);
+    assert_eq!(q["snapshot"], Value::Null, "no snapshot was loaded");
+    host.assert_clean();
+}
+
+/// Raising a limit by `rec_update`, then `reprioritize`, releases a held
+/// job; upserts never remove an association.
+#[test]
+fn rec_update_then_reprioritize_releases_held_jobs() {
+    let (_dir, host) = setup(|a| a.limits.max_running_jobs = 1);
+    let a = host.submit(CRAWFORD, jobspec(0, 1, &[]), 16).expect("a");
+    host.run(a);
+    let b = host.submit(CRAWFORD, jobspec(0, 1, &[]), 16).expect("b");
+    assert_eq!(host.job(b).state, DEPEND);
+    let mut g = rec(CRAWFORD, "giants", "giants", 0.5, 2);
+    g["queues"] = json!("orange");
+    g["projects"] = json!("*,shortstops");
+    g["def_project"] = json!("shortstops");
+    host.service("rec_update", Some(json!({"data": [g]}))).expect("rec_update");
+    host.service("reprioritize", None).expect("reprioritize");
+    assert_eq!(host.job(b).state, SCHED);
+    let g = giants(&host.query());
+    assert_eq!((g["max_run_jobs"].clone(), g["cur_run_jobs"].clone()), (json!(2), json!(1)));
+    host.service("rec_update", Some(json!({"data": []}))).expect("empty upsert");
+    assert_eq!(giants(&host.query())["max_run_jobs"], 2, "nothing removed");
+    host.assert_clean();
+}
+
+/// Bad payloads are answered with an error (EPROTO) and change nothing;
+/// the missing-`data` case logs flux-accounting's line.
+#[test]
+fn bad_update_payloads_are_refused_and_change_nothing() {
+    let (_dir, host) = setup(|_| {});
+    let before = host.query();
+    let mut no_bank = rec(CRAWFORD, "giants", "giants", 0.1, 1);
+    no_bank.as_object_mut().map(|o| o.remove("bank"));
+    let mut bad_queue = queue("q", 1);
+    bad_queue["priority"] = json!("high");
+    let bad: Vec<(&str, Option<&str>, Option<Value>)> = vec![
+        ("rec_update", None, None),
+        ("rec_update", Some("{}"), None),
+        ("rec_update", Some("not json"), None),
+        ("rec_update", None, Some(json!({"data": {}}))),
+        ("rec_update", None, Some(json!({"data": [rec(CRAWFORD, "giants", "giants", 0.1, 1), no_bank]}))),
+        ("rec_update", None, Some(json!({"data": [rec(CRAWFORD, "giants", "giants", 0.1, 1), 7]}))),
+        ("rec_q_update", None, Some(json!({"data": [queue("new", 1), bad_queue]}))),
+        ("rec_q_update", None, Some(json!({"data": [{"queue": "only-a-name"}]}))),
+        ("rec_proj_update", None, Some(json!({"data": [{"project": "*"}, {"project": 3}]}))),
+        ("rec_bank_update", None, Some(json!({"data": [{"bank": "giants", "priority": "1"}]}))),
+        ("rec_fac_update", None, Some(json!({"data": [{"factor": "fairshare", "weight": 1.5}]}))),
+        ("rec_fac_update", None, Some(json!({"data": [{"weight": 1}]}))),
+        ("rec_config_update", None, Some(json!({"data": {"deny_unknown_queues": "yes"}}))),
+        ("rec_config_update", None, Some(json!({"data": [true]}))),
+    ];
+    for (m, text, payload) in bad {
+        let r = match (text, payload) {
+            (Some(t), _) => host.service_text(m, Some(t)),
+            (None, p) => host.service(m, p),
+        };
+        let (errnum, msg) = r.expect_err(m);
+        assert_eq!(errnum, 71, "{m}: {msg}");
+        assert_eq!(host.query(), before, "{m} changed the data");
+    }
+    assert!(
+        host.log().iter().any(|(l, m)| *l == 3 && m == "failed to unpack custom_priority.trigger msg: Protocol error"),
+        "{:?}",
+        host.log()
+    );
+    let id = host.submit(CRAWFORD, jobspec(0, 1, &[]), 16).expect("still served");
+    assert_eq!(host.job(id).priority, 50_000);
+    host.assert_clean();
+}
+
+/// A snapshot load replaces whatever update RPCs changed.
+#[test]
+fn snapshot_load_replaces_rpc_updates() {
+    let (dir, host) = setup(|_| {});
+    let mut g = rec(CRAWFORD, "giants", "giants", 0.25, 5);
+    g["queues"] = json!("orange");
+    host.service("rec_update", Some(json!({"data": [g, rec(CRAWFORD, "rpcbank", "giants", 0.5, 5)]}))).expect("rec");
+    host.service("rec_q_update", Some(json!({"data": [queue("orange", 3)]}))).expect("queues");
+    let orange = [("queue", "orange")];
+    assert_eq!(host.submit(CRAWFORD, jobspec(0, 1, &orange), 16).map(|id| host.job(id).priority), Ok(55_000));
+    assert_eq!(host.query()["snapshot"]["seq"], 10, "the head stays the snapshot's");
+    let p = write(dir.path(), "again.mp", &seed(11, |_| {}, 0));
+    host.service("load_snapshot", Some(json!({"path": p.display().to_string()}))).expect("load");
+    let q = host.query();
+    assert_eq!((q["snapshot"]["seq"].clone(), q["rpc_updates"].clone()), (json!(11), json!(0)));
+    assert_eq!(q["queues"]["orange"]["priority"], 0);
+    assert_eq!(host.submit(CRAWFORD, jobspec(0, 1, &orange), 16).map(|id| host.job(id).priority), Ok(50_000));
+    let e = host.submit(CRAWFORD, jobspec(0, 1, &[("bank", "rpcbank")]), 16).expect_err("gone with the reload");
+    assert!(e.contains("cannot find user/bank"), "{e}");
+    host.assert_clean();
+}
+
+/// A snapshot of an empty ledger: the owner (the user running the host)
+/// gets the synthetic association and its job a priority; others are
+/// refused.
+#[test]
+fn empty_ledger_snapshot_gives_the_owner_a_priority() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = write(dir.path(), "empty.mp", &SnapshotBuilder::new(LedgerHead::default()).build());
+    let host = load(&p);
+    let id_u = std::process::Command::new("id").arg("-u").output().expect("id -u");
+    let me: u32 = String::from_utf8_lossy(&id_u.stdout).trim().parse().expect("uid");
+    let id = host.submit(me, jobspec(0, 1, &[]), 16).expect("owner accepted");
+    let j = host.job(id);
+    assert_eq!((j.state, j.priority), (SCHED, 50_000));
+    assert_eq!(j.jobspec["attributes"]["system"]["project"], "*");
+    let stranger = if me == CRAWFORD { CRAWFORD + 1 } else { CRAWFORD };
+    let e = host.submit(stranger, jobspec(0, 1, &[]), 16).expect_err("no association");
+    assert!(e.contains("cannot find user/bank"), "{e}");
     host.assert_clean();
 }

@@ -165,7 +165,8 @@ proptest! {
     ]) {
         let f = fixture(&snapshot(1, 2, 2, 8, 1));
         let host = host_for(&f);
-        for m in ["load_snapshot", "reprioritize"] {
+        for m in ["load_snapshot", "reprioritize", "rec_update", "rec_q_update", "rec_proj_update",
+                  "rec_bank_update", "rec_fac_update", "rec_config_update"] {
             let _ = host.service_text(m, payload.as_deref());
         }
         prop_assert_eq!(host.query()["snapshot"]["seq"].clone(), json!(1));

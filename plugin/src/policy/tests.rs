@@ -1,6 +1,7 @@
 use super::*;
 use fluxacct_core::queue::QueueLimits;
 use fluxacct_core::snapshot::{AssociationRecord, QueueRecord, SnapshotBuilder};
+use serde_json::json;
 
 fn rec(uid: u32, bank: &str) -> AssociationRecord {
     AssociationRecord {
@@ -384,17 +385,150 @@ fn owner_without_association_gets_the_synthetic_one() {
 }
 
 #[test]
-fn owner_with_an_association_keeps_it_and_empty_data_stays_no_data() {
+fn owner_with_an_association_keeps_it() {
     let mut c = Policy::new();
     c.set_owner(5035, "crawford");
     c.load(snap(|a| a.fairshare = 0.25));
     let j = job(1, STATE_NEW);
     submit(&mut c, &j).unwrap();
     assert_eq!(c.priority(&j, true).decision, Decision::Priority(25_000));
+}
+
+#[test]
+fn empty_snapshot_gives_the_owner_an_association_and_refuses_strangers() {
     let mut c = Policy::new();
     c.set_owner(0, "root");
     c.load(SnapshotBuilder::new(LedgerHead::default()).build());
+    let owner = JobIn { userid: 0, ..job(1, STATE_NEW) };
+    submit(&mut c, &owner).unwrap();
+    assert_eq!(c.priority(&owner, true).decision, Decision::Priority(50_000));
     let stranger = JobIn { userid: 77, ..job(3, STATE_NEW) };
-    assert_eq!(c.validate(&stranger).decision, Decision::Ok);
-    assert!(c.query()["mf_priority_map"].as_array().is_none_or(|a| a.is_empty()));
+    assert!(matches!(c.validate(&stranger).decision, Decision::Reject(_)));
+    let map = c.query()["mf_priority_map"].clone();
+    assert_eq!(map[0]["userid"], 0, "{map}");
+    assert_eq!(map[0]["banks"][0]["bank_name"], "root", "{map}");
+}
+
+#[test]
+fn without_owner_an_empty_snapshot_is_no_data() {
+    let mut c = Policy::new();
+    c.load(SnapshotBuilder::new(LedgerHead::default()).build());
+    let j = job(1, STATE_NEW);
+    assert_eq!(c.validate(&j).decision, Decision::Ok);
+    c.job_new(&j);
+    assert_eq!(c.priority(&j, true).decision, Decision::Unavail);
+}
+
+fn rec_update(uid: u32, bank: &str, def_bank: &str, f: impl FnOnce(&mut AssociationRecord)) -> RpcUpdate {
+    let mut a = rec(uid, bank);
+    a.username = String::new();
+    a.default_bank = def_bank.into();
+    a.queues = vec![];
+    a.projects = vec!["*".into()];
+    a.default_project = "*".into();
+    f(&mut a);
+    RpcUpdate::Associations(vec![a])
+}
+
+#[test]
+fn rpc_updates_fill_the_data_a_snapshot_would() {
+    let mut c = Policy::new();
+    let j = job(1, STATE_NEW);
+    c.job_new(&j);
+    assert_eq!(c.priority(&j, true).decision, Decision::Unavail);
+    // Queues alone are not data yet.
+    c.apply_rpc(RpcUpdate::Queues(vec![QueueRecord::new(
+        "gold",
+        QueueLimits { priority: 1, ..QueueLimits::default() },
+    )]));
+    assert_eq!(c.priority(&j, true).decision, Decision::Unavail);
+    c.apply_rpc(rec_update(5035, "account3", "account3", |a| a.fairshare = 0.45321));
+    c.apply_rpc(rec_update(5035, "account2", "account3", |a| a.fairshare = 0.11345));
+    c.apply_rpc(RpcUpdate::Factors(vec![("urgency".into(), 1), ("nonsense".into(), 9)]));
+    assert_eq!(c.priority(&j, true).decision, Decision::Priority(45_321));
+    let mut other = job(2, STATE_NEW);
+    other.bank = Attr::Str("account2".into());
+    other.urgency = 15;
+    submit(&mut c, &other).unwrap();
+    assert_eq!(c.priority(&other, true).decision, Decision::Priority(11_344));
+    let mut wrong = job(3, STATE_NEW);
+    wrong.bank = Attr::Str("account1".into());
+    assert!(matches!(c.validate(&wrong).decision, Decision::Reject(m) if m.contains("cannot find user/bank")));
+    // Upsert: new values for account3, nothing removed.
+    c.apply_rpc(rec_update(5035, "account3", "account3", |a| a.fairshare = 0.2));
+    assert_eq!(c.priority(&j, true).decision, Decision::Priority(20_000));
+    let q = c.query();
+    assert_eq!(q["mf_priority_map"][0]["banks"].as_array().map(Vec::len), Some(2), "{q}");
+    assert_eq!(q["queues"]["gold"]["priority"], 1);
+    assert_eq!(q["rpc_updates"], 5);
+    // Queues, projects and banks are replaced.
+    c.apply_rpc(RpcUpdate::Queues(vec![QueueRecord::with_defaults("silver")]));
+    c.apply_rpc(RpcUpdate::Projects(vec!["*".into(), "p".into()]));
+    c.apply_rpc(RpcUpdate::Banks(vec![("account3".into(), 2.0)]));
+    c.apply_rpc(RpcUpdate::Factors(vec![("bank".into(), 1000)]));
+    let q = c.query();
+    assert!(q["queues"].get("gold").is_none(), "{q}");
+    assert_eq!(q["projects"], json!(["*", "p"]));
+    assert_eq!(c.priority(&j, true).decision, Decision::Priority(22_000));
+    // deny_unknown_queues.
+    let mut unknown = job(4, STATE_NEW);
+    unknown.queue = Attr::Str("nowhere".into());
+    assert_eq!(c.validate(&unknown).decision, Decision::Ok);
+    c.apply_rpc(RpcUpdate::Config { deny_unknown_queues: true });
+    assert!(matches!(c.validate(&unknown).decision, Decision::Reject(_)));
+    // A snapshot load replaces everything the RPCs set.
+    c.load(snap(|_| {}));
+    assert_eq!(c.query()["rpc_updates"], 0);
+    assert_eq!(c.validate(&unknown).decision, Decision::Ok);
+    let mut gone = job(5, STATE_NEW);
+    gone.bank = Attr::Str("account3".into());
+    assert!(matches!(c.validate(&gone).decision, Decision::Reject(_)));
+}
+
+#[test]
+fn rpc_update_changes_limits_of_counted_jobs_and_the_default_bank() {
+    let mut c = core(|a| a.limits.max_running_jobs = 1);
+    let a = job(1, STATE_NEW);
+    submit(&mut c, &a).unwrap();
+    c.run(&job(1, STATE_RUN));
+    let b = job(2, STATE_NEW);
+    let deps = submit(&mut c, &b).unwrap();
+    assert!(deps.contains(&Effect::DependencyAdd { id: 2, dep: D_ASSOC_MRJ }), "{deps:?}");
+    // Raise the limit by RPC; the release pass lets the held job go.
+    c.apply_rpc(rec_update(5035, "giants", "dodgers", |a| a.limits.max_running_jobs = 2));
+    let effects = c.release_all();
+    assert_eq!(effects, vec![Effect::DependencyRemove { id: 2, dep: D_ASSOC_MRJ, quiet: false }]);
+    assert_eq!(c.query()["mf_priority_map"][0]["banks"][1]["cur_run_jobs"], 1);
+    // The user's default bank is now dodgers.
+    let o = c.job_new(&job(3, STATE_NEW));
+    assert!(matches!(&o.effects[..], [Effect::JobspecUpdate { bank: Some(b), .. }] if b == "dodgers"), "{o:?}");
+}
+
+#[test]
+fn missing_bank_info_marker_fails_the_job_at_depend() {
+    let mut c = Policy::new();
+    c.apply_rpc(rec_update(5011, "account3", "account3", |a| a.limits.max_running_jobs = BANK_INFO_MISSING));
+    let j = JobIn { userid: 5011, ..job(1, STATE_NEW) };
+    assert_eq!(c.validate(&j).decision, Decision::Ok);
+    c.job_new(&j);
+    let o = c.depend(&JobIn { state: STATE_DEPEND, ..j.clone() });
+    assert_eq!(o.decision, Decision::Fail);
+    assert_eq!(o.effects, vec![Effect::Exception { id: 1, note: "job.state.depend: bank info is missing".into() }]);
+    c.inactive(1);
+    c.apply_rpc(rec_update(5011, "account3", "account3", |a| a.fairshare = 0.45321));
+    let k = JobIn { userid: 5011, ..job(2, STATE_NEW) };
+    submit(&mut c, &k).unwrap();
+    assert_eq!(c.priority(&k, true).decision, Decision::Priority(45_321));
+}
+
+#[test]
+fn owner_is_added_to_rpc_data_once_it_has_associations() {
+    let mut c = Policy::new();
+    c.set_owner(0, "root");
+    c.apply_rpc(RpcUpdate::Banks(vec![("b".into(), 0.0)]));
+    let owner = JobIn { userid: 0, ..job(1, STATE_NEW) };
+    c.job_new(&owner);
+    assert_eq!(c.priority(&owner, true).decision, Decision::Unavail);
+    c.apply_rpc(rec_update(5035, "giants", "giants", |_| {}));
+    assert_eq!(c.priority(&owner, true).decision, Decision::Priority(50_000));
 }
