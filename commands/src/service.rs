@@ -110,6 +110,11 @@ pub const RENAMES: &[(&str, &str, &str)] = &[
     ("edit-config", "key_value_strings", "pairs"),
 ];
 
+/// argparse defaults that mean "not given" (flux-accounting's service
+/// treats them so): `userid` `FLUX_USERID_UNKNOWN` (look the name up) and
+/// an empty `format`.
+const UNSET: &[(&str, &str)] = &[("userid", "4294967295"), ("format", "")];
+
 /// Global options of the command line, never taken from a payload.
 const GLOBAL_IDS: &[&str] = &["path", "as_of", "service", "local", "help", "version"];
 
@@ -164,7 +169,10 @@ pub fn payload_to_argv(cli: &clap::Command, endpoint: &str, payload: &Value) -> 
             continue;
         }
         let key = payload_key(&sub_name, id);
-        let value = obj.get(key).unwrap_or(&Value::Null);
+        let mut value = obj.get(key).unwrap_or(&Value::Null);
+        if UNSET.iter().any(|(k, v)| *k == key && words_of(value) == [v.to_string()]) {
+            value = &Value::Null;
+        }
         if arg.is_positional() {
             let words = words_of(value);
             if words.is_empty() {
@@ -216,7 +224,8 @@ pub fn payload_to_argv(cli: &clap::Command, endpoint: &str, payload: &Value) -> 
         }
     }
     positionals.sort_by_key(|p| p.0);
-    let mut argv = vec!["flux-account".to_string(), sub_name];
+    // The program name recorded in the events written through the service.
+    let mut argv = vec!["flux-account-service".to_string(), sub_name];
     argv.extend(options);
     if !positionals.is_empty() {
         argv.push("--".into());
