@@ -299,9 +299,9 @@ pub fn run(ctx: &Context, command: &Command) -> Result<Output> {
         Command::Jobs(a) => cmd::jobs::cmd_jobs(ctx, a),
         // It connects to the broker and runs until stopped: the binary
         // runs it (`app.rs`), with the passwd and the command runner.
-        Command::Service(_) => Err(crate::error::Error::invalid(
-            "`service` runs from the flux-account program (flux account-service)",
-        )),
+        Command::Service(_) => {
+            Err(crate::error::Error::invalid("`service` runs from the flux-account program (flux account-service)"))
+        }
     }
 }
 

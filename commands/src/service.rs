@@ -152,9 +152,7 @@ fn words_of(v: &Value) -> Vec<String> {
 /// `<subcommand>: missing key in payload: '<key>'`.
 pub fn payload_to_argv(cli: &clap::Command, endpoint: &str, payload: &Value) -> Result<Vec<String>> {
     let sub_name = endpoint.replace('_', "-");
-    let sub = cli
-        .find_subcommand(&sub_name)
-        .ok_or_else(|| Error::invalid(format!("{endpoint}: no such endpoint")))?;
+    let sub = cli.find_subcommand(&sub_name).ok_or_else(|| Error::invalid(format!("{endpoint}: no such endpoint")))?;
     let empty = Map::new();
     let obj = match payload {
         Value::Object(m) => m,
@@ -323,7 +321,8 @@ pub fn answer(endpoint: &str, out: &Output) -> String {
 /// prints it (nothing for `0`).
 pub fn output_of_answer(endpoint: &str, answer: Option<&str>) -> Result<Output> {
     let v: Value = match answer {
-        Some(a) => serde_json::from_str(a).map_err(|e| Error::io_msg(format!("accounting.{endpoint}: answer is not JSON: {e}")))?,
+        Some(a) => serde_json::from_str(a)
+            .map_err(|e| Error::io_msg(format!("accounting.{endpoint}: answer is not JSON: {e}")))?,
         None => Value::Null,
     };
     if let Some(exact) = v.get("fluxacct") {

@@ -245,7 +245,8 @@ fn flux_accountings_payloads_are_answered_as_its_service_answers_them() {
         ("list-users", "list_users", &["list-users", "--bank=sub"]),
         ("view-job-records", "view_job_records", &["view-job-records", "-u", "guest2"]),
     ] {
-        let answer = raw_rpc(&inst, endpoint, &payload(name)).expect("python").unwrap_or_else(|e| panic!("{name}: {e}"));
+        let answer =
+            raw_rpc(&inst, endpoint, &payload(name)).expect("python").unwrap_or_else(|e| panic!("{name}: {e}"));
         let text = inst.account_ok(local);
         assert_eq!(answer[endpoint].as_str(), Some(text.strip_suffix('\n').unwrap_or(&text)), "{name}");
         assert_eq!(answer["first key"].as_str(), Some(endpoint), "the endpoint's key comes first");

@@ -80,4 +80,3 @@ fn an_answer_puts_the_endpoint_first_and_prints_as_the_local_command() {
     assert_eq!(output_of_answer("view_user", Some("{\"view_user\":\"x\"}")).unwrap().stdout, "x\n");
     assert_eq!(output_of_answer("add_user", Some("{\"add_user\":0}")).unwrap().stdout, "");
 }
-
