@@ -319,6 +319,9 @@ fn through_service(parsed: &Cli, argv: &[String]) -> Option<Result<fluxacct_comm
     let topic = format!("{}.{endpoint}", service::SERVICE);
     Some(match flux.rpc(&topic, Some(&payload.to_string())) {
         Ok(answer) => service::output_of_answer(&endpoint, answer.as_deref()),
+        // No service registered there: the local command says what is
+        // wrong with the file (unless --service asked for the service).
+        Err(e) if e.errno() == 38 && !parsed.service => return None,
         Err(e) => {
             let text = e.to_string();
             let msg = text.strip_prefix(&format!("{topic}: ")).unwrap_or(&text).to_string();

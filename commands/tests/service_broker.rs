@@ -228,6 +228,12 @@ fn flux_accountings_payloads_are_answered_as_its_service_answers_them() {
     let Some(inst) = instance() else { return };
     ran("flux_accountings_payloads_are_answered_as_its_service_answers_them");
     inst.site();
+    // Before the service runs, a command with no ledger here fails as the
+    // local command does (the file's error, not the missing service's).
+    let r: Run = inst.command(env!("CARGO_BIN_EXE_flux-account")).args(["list-banks"]).output().expect("run").into();
+    if !Path::new("/var/lib/flux/FluxAccounting.db").exists() {
+        assert!(r.code == 1 && r.err.contains("does not exist"), "{r:?}");
+    }
     start_service(&inst);
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/service_payloads");
     let payload = |name: &str| std::fs::read_to_string(dir.join(format!("{name}.json"))).expect("fixture");
