@@ -80,3 +80,25 @@ fn an_answer_puts_the_endpoint_first_and_prints_as_the_local_command() {
     assert_eq!(output_of_answer("view_user", Some("{\"view_user\":\"x\"}")).unwrap().stdout, "x\n");
     assert_eq!(output_of_answer("add_user", Some("{\"add_user\":0}")).unwrap().stdout, "");
 }
+
+#[test]
+fn the_service_refuses_a_ledger_that_needs_an_upgrade_with_flux_accountings_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("l.db");
+    let missing = check_ledger(&db).unwrap_err().to_string();
+    assert_eq!(missing, format!("Database file does not exist: {}", db.display()));
+    let st = std::process::Command::new(env!("CARGO_BIN_EXE_flux-account"))
+        .arg("-p")
+        .arg(&db)
+        .arg("create-db")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    check_ledger(&db).expect("a fresh ledger is served");
+    // Projections of an older schema: the ledger needs `rebuild` first.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute("UPDATE projection_meta SET value = 1 WHERE key = 'schema_version'", []).unwrap();
+    drop(conn);
+    let e = check_ledger(&db).unwrap_err().to_string();
+    assert!(e.starts_with(OUT_OF_DATE) && e.contains("rebuild"), "{e}");
+}
