@@ -220,6 +220,9 @@ pub fn main_with(alias: Option<&str>) -> i32 {
             return 1;
         }
     };
+    if let cli::Command::Service(a) = &parsed.command {
+        return run_service(clock, &parsed.path, a);
+    }
     let uid = nix::unistd::getuid().as_raw();
     let name = Passwd.name_of(uid).unwrap_or_else(|| uid.to_string());
     let progress: Box<dyn Progress> = if std::io::stderr().is_terminal() {
@@ -245,7 +248,11 @@ pub fn main_with(alias: Option<&str>) -> i32 {
         zone: fluxacct_commands::time::Zone::Local,
         utf8: locale_is_utf8(),
     };
-    let result = cli::run(&ctx, &parsed.command);
+    let expanded = cli::expand_multi_char_shorts(argv.clone());
+    let result = match through_service(&parsed, &expanded) {
+        Some(r) => r,
+        None => cli::run(&ctx, &parsed.command),
+    };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match result {
@@ -270,6 +277,157 @@ pub fn main_with(alias: Option<&str>) -> i32 {
             let msg = e.to_string().replace('\n', " ");
             eprintln!("flux-account: error: {}", shown(&msg));
             code
+        }
+    }
+}
+
+/// Whether the command goes to the instance's `accounting` service instead
+/// of the ledger file, and its result if so: with `--service`, or when
+/// `-p` is not given, the default ledger cannot be read here, `FLUX_URI`
+/// names an instance and the command has an endpoint (`--local` never).
+fn through_service(parsed: &Cli, argv: &[String]) -> Option<Result<fluxacct_commands::Output, Error>> {
+    use clap::CommandFactory;
+    use fluxacct_commands::service;
+    if parsed.local {
+        return None;
+    }
+    let command = Cli::command();
+    if !parsed.service
+        && (service::path_given(&command, argv)
+            || std::fs::File::open(&parsed.path).is_ok()
+            || std::env::var_os("FLUX_URI").is_none_or(|u| u.is_empty()))
+    {
+        return None;
+    }
+    let (endpoint, payload) = match service::argv_to_payload(&command, argv) {
+        Ok(Some(p)) => p,
+        Ok(None) if parsed.service => {
+            let sub = argv.iter().skip(1).find(|a| !a.starts_with('-')).cloned().unwrap_or_default();
+            return Some(Err(Error::invalid(format!(
+                "`{sub}` has no accounting.* endpoint: run it without --service where the ledger is"
+            ))));
+        }
+        Ok(None) => return None,
+        Err(e) => return Some(Err(e)),
+    };
+    let flux = match fluxacct_flux::Flux::open(&flux_env()) {
+        Ok(f) => f,
+        Err(e) if parsed.service => return Some(Err(Error::invalid(e.to_string()))),
+        // No instance to ask: the local command says what is wrong with the file.
+        Err(_) => return None,
+    };
+    let topic = format!("{}.{endpoint}", service::SERVICE);
+    Some(match flux.rpc(&topic, Some(&payload.to_string())) {
+        Ok(answer) => service::output_of_answer(&endpoint, answer.as_deref()),
+        // No service registered there: the local command says what is
+        // wrong with the file (unless --service asked for the service).
+        Err(e) if e.errno() == 38 && !parsed.service => return None,
+        Err(e) => {
+            let text = e.to_string();
+            let msg = text.strip_prefix(&format!("{topic}: ")).unwrap_or(&text).to_string();
+            Err(Error::invalid(msg))
+        }
+    })
+}
+
+/// The passwd, contexts and command runner of `flux account-service`.
+struct ServiceHost {
+    clock: Clock,
+    db_path: std::path::PathBuf,
+    utf8: bool,
+}
+
+impl fluxacct_commands::service::Host for ServiceHost {
+    fn context(&self, actor: fluxacct_core::Actor, argv: Vec<String>) -> Context {
+        Context {
+            clock: self.clock,
+            actor,
+            argv,
+            db_path: self.db_path.clone(),
+            as_of: None,
+            progress: Box::new(Sink(None)),
+            users: Box::new(Passwd),
+            flux_env: flux_env(),
+            processes: Box::new(Proc),
+            zone: fluxacct_commands::time::Zone::Local,
+            utf8: self.utf8,
+        }
+    }
+    fn name_of(&self, uid: u32) -> Option<String> {
+        Passwd.name_of(uid)
+    }
+    fn run(&self, ctx: &Context, argv: &[String]) -> Result<fluxacct_commands::Output, Error> {
+        let parsed = Cli::try_parse_from(cli::expand_multi_char_shorts(argv.to_vec())).map_err(|e| {
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or_default();
+            Error::invalid(first.strip_prefix("error: ").unwrap_or(first).to_string())
+        })?;
+        if matches!(parsed.command, cli::Command::Service(_)) {
+            return Err(Error::invalid("`service` is not an endpoint"));
+        }
+        cli::run(ctx, &parsed.command)
+    }
+    fn log(&self, line: &str) {
+        eprintln!("{}", shown(line));
+    }
+}
+
+/// `flux account-service`: serves the ledger until
+/// `accounting.shutdown_service`. With `-t`, a child serves and this
+/// process exits once the child has registered the service.
+fn run_service(clock: Clock, path: &std::path::Path, args: &fluxacct_commands::service::Args) -> i32 {
+    const CHILD: &str = "FLUXACCT_SERVICE_BACKGROUND_CHILD";
+    let child = std::env::var_os(CHILD).is_some();
+    if args.test_background && !child {
+        let exe = match std::env::current_exe() {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("flux-account-service: error: {e}");
+                return 1;
+            }
+        };
+        let spawned = std::process::Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .env(CHILD, "1")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .spawn();
+        let mut c = match spawned {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("flux-account-service: error: cannot start the service: {e}");
+                return 1;
+            }
+        };
+        let mut line = String::new();
+        if let Some(out) = c.stdout.take() {
+            let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line);
+        }
+        if line.trim() == "ready" {
+            return 0;
+        }
+        return c.wait().ok().and_then(|s| s.code()).unwrap_or(1).max(1);
+    }
+    let flux = match fluxacct_flux::Flux::open(&flux_env()) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("flux-account-service: error: {}", shown(&e.to_string()));
+            return 1;
+        }
+    };
+    use clap::CommandFactory;
+    let host = ServiceHost { clock, db_path: path.to_path_buf(), utf8: locale_is_utf8() };
+    let mut ready = || {
+        if child {
+            println!("ready");
+            let _ = std::io::stdout().flush();
+        }
+    };
+    match fluxacct_commands::service::serve(&flux, &Cli::command(), &host, path, &mut ready) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("flux-account-service: error: {}", shown(&e.to_string().replace('\n', " ")));
+            1
         }
     }
 }

@@ -29,6 +29,14 @@ pub struct Cli {
     /// either reading.
     #[arg(long = "as-of", global = true, value_name = "SEQ|TIME")]
     pub as_of: Option<String>,
+    /// Send the command to the instance's `accounting` service (`flux
+    /// account-service`) instead of opening the ledger file.
+    #[arg(long = "service", global = true, conflicts_with = "local")]
+    pub service: bool,
+    /// Open the ledger file even when it is not readable here and an
+    /// `accounting` service could answer.
+    #[arg(long = "local", global = true)]
+    pub local: bool,
     /// The subcommand.
     #[command(subcommand)]
     pub command: Command,
@@ -154,6 +162,9 @@ pub enum Command {
     ExportDb(cmd::export_db::Args),
     /// Add banks or associations from a flux-accounting CSV file.
     PopDb(cmd::pop_db::Args),
+    /// Serve the ledger as the instance's `accounting` service (flux
+    /// account-service).
+    Service(crate::service::Args),
 }
 
 impl Command {
@@ -187,7 +198,8 @@ impl Command {
             | Command::ScrubOldJobs(_)
             | Command::SyncUserids(_)
             | Command::ImportDb(_)
-            | Command::PopDb(_) => true,
+            | Command::PopDb(_)
+            | Command::Service(_) => true,
             // Not appends, but they replace live state (projections, the
             // plugin's snapshot) and so must not run on the past.
             Command::Rebuild(_) | Command::PriorityUpdate(_) | Command::Repair(_) => true,
@@ -285,6 +297,11 @@ pub fn run(ctx: &Context, command: &Command) -> Result<Output> {
         Command::ScrubOldJobs(a) => cmd::scrub_old_jobs::cmd_scrub_old_jobs(ctx, a),
         Command::SyncUserids(a) => cmd::sync_userids::cmd_sync_userids(ctx, a),
         Command::Jobs(a) => cmd::jobs::cmd_jobs(ctx, a),
+        // It connects to the broker and runs until stopped: the binary
+        // runs it (`app.rs`), with the passwd and the command runner.
+        Command::Service(_) => {
+            Err(crate::error::Error::invalid("`service` runs from the flux-account program (flux account-service)"))
+        }
     }
 }
 

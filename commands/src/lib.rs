@@ -32,6 +32,7 @@ pub mod format;
 pub mod litter;
 pub mod migrate;
 pub mod names;
+pub mod service;
 pub mod snapshot;
 #[cfg(test)]
 pub mod testing;

@@ -55,7 +55,8 @@ fn decide(state: &State<'_>, c: &Command) -> Option<Result<Vec<Event>>> {
         | Command::ImportDb(_)
         | Command::PopDb(_)
         | Command::Rebuild(_)
-        | Command::PriorityUpdate(_) => return None,
+        | Command::PriorityUpdate(_)
+        | Command::Service(_) => return None,
         Command::ViewBank(_)
         | Command::Log(_)
         | Command::Verify(_)

@@ -24,6 +24,7 @@ type FluxRequestDecode = unsafe extern "C" fn(*const c_void, *mut *const c_char,
 type FluxMsgGetU32 = unsafe extern "C" fn(*const c_void, *mut u32) -> c_int;
 type FluxRespond = unsafe extern "C" fn(*mut c_void, *const c_void, *const c_char) -> c_int;
 type FluxRespondError = unsafe extern "C" fn(*mut c_void, *const c_void, c_int, *const c_char) -> c_int;
+type FluxPoll = unsafe extern "C" fn(*mut c_void) -> c_int;
 
 /// `struct flux_match` (message.h), passed by value to `flux_recv`.
 #[repr(C)]
@@ -36,6 +37,8 @@ struct Match {
 
 /// `FLUX_MSGTYPE_REQUEST`.
 const MSGTYPE_REQUEST: c_int = 1;
+/// `FLUX_O_NONBLOCK`.
+const O_NONBLOCK: c_int = 4;
 /// `FLUX_MATCHTAG_NONE`.
 const MATCHTAG_NONE: u32 = 0;
 /// Linux `EPROTO`.
@@ -80,6 +83,8 @@ struct ServiceFns {
     get_rolemask: FluxMsgGetU32,
     respond: FluxRespond,
     respond_error: FluxRespondError,
+    pollfd: FluxPoll,
+    pollevents: FluxPoll,
 }
 
 fn sym<T: Copy>(lib: &libloading::Library, name: &[u8]) -> std::result::Result<T, String> {
@@ -132,6 +137,8 @@ impl Flux {
             get_rolemask: sym(&lib, b"flux_msg_get_rolemask\0")?,
             respond: sym(&lib, b"flux_respond\0")?,
             respond_error: sym(&lib, b"flux_respond_error\0")?,
+            pollfd: sym(&lib, b"flux_pollfd\0")?,
+            pollevents: sym(&lib, b"flux_pollevents\0")?,
         };
         // SAFETY: NULL uri means $FLUX_URI or the system instance.
         let h = unsafe { open(std::ptr::null(), 0) };
@@ -442,38 +449,81 @@ impl Service<'_> {
     /// Waits for the next request to this service. A request whose
     /// payload is not a string is answered with `EPROTO` here and skipped.
     pub fn recv(&self) -> Result<Request<'_>> {
-        let flux = self.flux;
         loop {
-            let m = Match { typemask: MSGTYPE_REQUEST, matchtag: MATCHTAG_NONE, topic_glob: self.glob.as_ptr() };
-            // SAFETY: h is open; the glob is NUL-terminated and outlives the call.
-            let msg = unsafe { (flux.service.recv)(flux.h, m, 0) };
-            if msg.is_null() {
-                return Err(Error::io("receive a request", std::io::Error::last_os_error()));
+            if let Some(req) = self.recv_flags(0)? {
+                return Ok(req);
             }
-            let mut topic: *const c_char = std::ptr::null();
-            let mut s: *const c_char = std::ptr::null();
-            let (mut userid, mut rolemask) = (u32::MAX, 0u32);
-            // SAFETY: msg is a live message; topic and s receive strings
-            // owned by it; userid and rolemask are written in place.
-            let decoded = unsafe {
-                (flux.service.request_decode)(msg, &mut topic, &mut s) == 0
-                    && (flux.service.get_userid)(msg, &mut userid) == 0
-                    && (flux.service.get_rolemask)(msg, &mut rolemask) == 0
-                    && !topic.is_null()
-            };
-            let mut req = Request { flux, msg, topic: String::new(), payload: None, userid, rolemask };
-            if !decoded {
-                req.respond_error(EPROTO, "the request cannot be decoded")?;
-                continue;
-            }
-            // SAFETY: topic and s (when not NULL) are NUL-terminated and
-            // valid while msg lives; they are copied here.
-            unsafe {
-                req.topic = CStr::from_ptr(topic).to_string_lossy().into_owned();
-                req.payload = (!s.is_null()).then(|| CStr::from_ptr(s).to_string_lossy().into_owned());
-            }
-            return Ok(req);
         }
+    }
+
+    /// Waits at most `timeout` for the next request to this service:
+    /// `None` when none came. Lets the thread that owns the handle do
+    /// other work between requests (answer requests that worker threads
+    /// finished) while keeping every libflux call on that thread.
+    pub fn recv_timeout(&self, timeout: std::time::Duration) -> Result<Option<Request<'_>>> {
+        let flux = self.flux;
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(req) = self.recv_flags(O_NONBLOCK)? {
+                return Ok(Some(req));
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            // SAFETY: h is open; flux_pollfd returns a descriptor owned by
+            // the handle, valid while it is open.
+            let fd = unsafe { (flux.service.pollfd)(flux.h) };
+            if fd < 0 {
+                return Err(Error::io("poll the handle", std::io::Error::last_os_error()));
+            }
+            let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+            let ms = left.as_millis().clamp(1, i32::MAX as u128) as c_int;
+            // SAFETY: pfd is one live pollfd; poll only writes its revents.
+            unsafe { libc::poll(&mut pfd, 1, ms) };
+            // SAFETY: h is open; this re-arms the edge-triggered pollfd.
+            unsafe { (flux.service.pollevents)(flux.h) };
+        }
+    }
+
+    /// One `flux_recv` with `flags`: `None` when `FLUX_O_NONBLOCK` found
+    /// nothing waiting, or a request that could not be decoded was
+    /// answered with `EPROTO` and skipped.
+    fn recv_flags(&self, flags: c_int) -> Result<Option<Request<'_>>> {
+        let flux = self.flux;
+        let m = Match { typemask: MSGTYPE_REQUEST, matchtag: MATCHTAG_NONE, topic_glob: self.glob.as_ptr() };
+        // SAFETY: h is open; the glob is NUL-terminated and outlives the call.
+        let msg = unsafe { (flux.service.recv)(flux.h, m, flags) };
+        if msg.is_null() {
+            let e = std::io::Error::last_os_error();
+            if flags & O_NONBLOCK != 0 && e.kind() == std::io::ErrorKind::WouldBlock {
+                return Ok(None);
+            }
+            return Err(Error::io("receive a request", e));
+        }
+        let mut topic: *const c_char = std::ptr::null();
+        let mut s: *const c_char = std::ptr::null();
+        let (mut userid, mut rolemask) = (u32::MAX, 0u32);
+        // SAFETY: msg is a live message; topic and s receive strings
+        // owned by it; userid and rolemask are written in place.
+        let decoded = unsafe {
+            (flux.service.request_decode)(msg, &mut topic, &mut s) == 0
+                && (flux.service.get_userid)(msg, &mut userid) == 0
+                && (flux.service.get_rolemask)(msg, &mut rolemask) == 0
+                && !topic.is_null()
+        };
+        let mut req = Request { flux, msg, topic: String::new(), payload: None, userid, rolemask };
+        if !decoded {
+            req.respond_error(EPROTO, "the request cannot be decoded")?;
+            return Ok(None);
+        }
+        // SAFETY: topic and s (when not NULL) are NUL-terminated and
+        // valid while msg lives; they are copied here.
+        unsafe {
+            req.topic = CStr::from_ptr(topic).to_string_lossy().into_owned();
+            req.payload = (!s.is_null()).then(|| CStr::from_ptr(s).to_string_lossy().into_owned());
+        }
+        Ok(Some(req))
     }
 }
 
