@@ -113,6 +113,11 @@ pub fn as_table(rows: &Rows) -> String {
     pipe_lines(&header, &cells, PipeStyle { rule: true, pad_last: true }).join("\n")
 }
 
+/// `n` and the noun, singular for one: `1 association`, `3 sub-banks`.
+pub fn count_of(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// How many terminal columns `s` takes: wide (CJK, emoji) characters
 /// count two, combining marks none.
 pub fn display_width(s: &str) -> usize {
