@@ -241,9 +241,7 @@ impl Ledger {
         crate::ffi::configure_library();
         let (conn, immutable) = match mode {
             OpenMode::ReadWrite => (Connection::open_with_flags(path, flags).map_err(sqlite_err)?, false),
-            OpenMode::ReadOnly => {
-                open_read_only_conn(path, flags).map_err(sqlite_err)?
-            }
+            OpenMode::ReadOnly => open_read_only_conn(path, flags).map_err(sqlite_err)?,
         };
         let not_ledger = |hint: &str| Error::NotALedger { path: display.clone(), hint: hint.to_string() };
         let app_id: i64 = conn.pragma_query_value(None, "application_id", |r| r.get(0)).map_err(sqlite_err)?;

@@ -29,7 +29,7 @@ pub fn cmd_checkpoint(ctx: &Context, args: &Args) -> Result<Output> {
     }
     let ledger = Ledger::open(&ctx.db_path, OpenMode::ReadOnly)?;
     let at = as_of_seq(ctx, &ledger)?;
-    let time = crate::time::format_us(ctx.clock.now_us());
+    let time = crate::time::json_time(ctx.clock.now_us());
     let (cp, state, skipped) = replay::checkpoint::take_noted(&ledger, at, time).map_err(replay_err)?;
     crate::db::report_skipped(ctx, &skipped);
     drop(ledger);

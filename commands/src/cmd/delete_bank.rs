@@ -64,10 +64,8 @@ pub fn decide(state: &State<'_>, args: &Args) -> Result<Vec<Event>> {
 /// What `delete-bank` did, in one line, when it reached below the bank
 /// (sub-banks or associations); `None` for a bank alone.
 pub fn summary(bank: &str, force: bool, events: &[Event]) -> Option<String> {
-    let banks = events
-        .iter()
-        .filter(|e| matches!(e, Event::BankDisabled(b) | Event::BankDeleted(b) if b.bank != bank))
-        .count();
+    let banks =
+        events.iter().filter(|e| matches!(e, Event::BankDisabled(b) | Event::BankDeleted(b) if b.bank != bank)).count();
     let assocs =
         events.iter().filter(|e| matches!(e, Event::AssociationDisabled(_) | Event::AssociationDeleted(_))).count();
     if banks == 0 && assocs == 0 {

@@ -63,7 +63,11 @@ pub fn chart(rows: &[(String, f64)], columns: usize) -> String {
 fn tick_label(x: f64) -> String {
     let s = format!("{x:.6}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" { "0".into() } else { s.to_string() }
+    if s == "-0" {
+        "0".into()
+    } else {
+        s.to_string()
+    }
 }
 
 /// Writes the same chart as an SVG image (plotters, SVG backend): one slot
@@ -186,14 +190,19 @@ mod tests {
         // The plot area is the y axis line; the bars share it evenly, with no
         // empty slot above or below.
         let axis = s.lines().find(|l| l.starts_with("<polyline") && l.contains("points=\"229,")).unwrap();
-        let pts: Vec<f64> = axis.split("points=\"").nth(1).unwrap().split(['"', ' ', ',']).filter_map(|x| x.parse().ok()).collect();
+        let pts: Vec<f64> =
+            axis.split("points=\"").nth(1).unwrap().split(['"', ' ', ',']).filter_map(|x| x.parse().ok()).collect();
         let (top, bottom) = (pts[1].min(pts[3]), pts[1].max(pts[3]));
         let slot = (bottom - top) / 3.0;
         let pitch = bars[1].0 - bars[0].0;
         assert!((pitch - slot).abs() <= 1.5, "pitch {pitch} vs slot {slot}");
-        assert!(bars[0].0 - top < slot / 2.0 && bottom - (bars[2].0 + bars[2].1) < slot / 2.0, "{bars:?} in {top}..{bottom}");
+        assert!(
+            bars[0].0 - top < slot / 2.0 && bottom - (bars[2].0 + bars[2].1) < slot / 2.0,
+            "{bars:?} in {top}..{bottom}"
+        );
         // Tick labels: `0`, `1`, `1.5`, never `1.0`.
-        let texts: Vec<&str> = s.split("<text").skip(1).map(|t| t.split('>').nth(1).unwrap().split('<').next().unwrap().trim()).collect();
+        let texts: Vec<&str> =
+            s.split("<text").skip(1).map(|t| t.split('>').nth(1).unwrap().split('<').next().unwrap().trim()).collect();
         let ticks: Vec<&&str> = texts.iter().filter(|t| t.parse::<f64>().is_ok()).collect();
         assert!(ticks.len() >= 3, "{texts:?}");
         assert!(ticks.iter().all(|t| !t.ends_with(".0")), "{ticks:?}");
