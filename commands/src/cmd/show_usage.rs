@@ -51,7 +51,7 @@ pub fn chart(rows: &[(String, f64)], columns: usize) -> String {
     for (label, v) in rows {
         let n = if maxval > 0.0 { (v * max_bar as f64 / maxval) as usize } else { 0 };
         let bar = "█".repeat(n.min(max_bar));
-        let pad = " ".repeat(maxlabel - crate::format::display_width(&label));
+        let pad = " ".repeat(maxlabel - crate::format::display_width(label));
         let barpad = " ".repeat(max_bar - n.min(max_bar));
         let sign = if *v < 0.0 { "" } else { " " };
         out.push_str(&format!("{label}{pad} | {bar}{barpad}{sign}{v:.2}\n"));
