@@ -89,7 +89,7 @@ mod tests {
         let note = went_back(&g.state(), 50.0, Zone::Utc).unwrap().unwrap();
         assert!(
             note.contains(
-                "(1970-01-01T00:00:50.000000Z) is 50.000 s behind the last usage update (1970-01-01T00:01:40"
+                "(1970-01-01T00:00:50.000000+00:00) is 50.000 s behind the last usage update (1970-01-01T00:01:40"
             ),
             "{note}"
         );
