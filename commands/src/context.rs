@@ -140,7 +140,7 @@ impl Context {
 
     /// Shows a time (microseconds since the epoch) in the context's zone.
     pub fn format_time(&self, us: i64) -> String {
-        crate::time::format_in(us, self.zone)
+        crate::time::table_time(us, self.zone)
     }
 
     /// The metadata recorded with events appended now.

@@ -179,7 +179,7 @@ pub fn resolve_point(ledger: &Ledger, point: &str, now_us: i64, zone: crate::tim
     let t = crate::time::parse_time_in(time_text.unwrap_or(p), now_us, zone)?;
     match ledger.seq_at_time(t)? {
         Some(s) => Ok(s),
-        None => Err(Error::invalid(format!("no event was recorded at or before {}", crate::time::format_in(t, zone)))),
+        None => Err(Error::invalid(format!("no event was recorded at or before {}", crate::time::table_time(t, zone)))),
     }
 }
 

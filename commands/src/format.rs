@@ -113,6 +113,17 @@ pub fn as_table(rows: &Rows) -> String {
     pipe_lines(&header, &cells, PipeStyle { rule: true, pad_last: true }).join("\n")
 }
 
+/// `n` and the noun, singular for one: `1 association`, `3 sub-banks`.
+pub fn count_of(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// How many terminal columns `s` takes: wide (CJK, emoji) characters
+/// count two, combining marks none.
+pub fn display_width(s: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(s)
+}
+
 /// How [`pipe_lines`] lays out a table.
 #[derive(Debug, Clone, Copy)]
 pub struct PipeStyle {
@@ -124,19 +135,20 @@ pub struct PipeStyle {
 
 /// The lines of a table with `" | "` between columns: the header, then
 /// each row of `cells`, every cell left-justified to its column's width
-/// (the widest cell or header, in characters).
+/// (the widest cell or header, in terminal columns: a CJK character or an
+/// emoji takes two, see [`display_width`]).
 pub fn pipe_lines(header: &[&str], cells: &[Vec<String>], style: PipeStyle) -> Vec<String> {
     let widths: Vec<usize> = header
         .iter()
         .enumerate()
-        .map(|(i, c)| cells.iter().map(|r| r[i].chars().count()).max().unwrap_or(0).max(c.chars().count()))
+        .map(|(i, c)| cells.iter().map(|r| display_width(&r[i])).max().unwrap_or(0).max(display_width(c)))
         .collect();
     let n = widths.len();
     let line = |items: &mut dyn Iterator<Item = &str>| -> String {
         items
             .enumerate()
             .map(|(i, s)| {
-                let pad = if i + 1 == n && !style.pad_last { 0 } else { widths[i].saturating_sub(s.chars().count()) };
+                let pad = if i + 1 == n && !style.pad_last { 0 } else { widths[i].saturating_sub(display_width(s)) };
                 format!("{s}{}", " ".repeat(pad))
             })
             .collect::<Vec<_>>()
@@ -476,6 +488,22 @@ mod tests {
                         1       | root   | true   | 1         | 0.0      \n\
                         2       | giants | false  | unlimited | 16089.0  ";
         assert_eq!(t, expected);
+    }
+
+    #[test]
+    fn table_columns_line_up_by_display_width_for_cjk_and_emoji_names() {
+        let mut r = Rows::new(&["username", "bank"]);
+        r.push(vec![json!("山田太郎"), json!("A")]);
+        r.push(vec![json!("🦀crab"), json!("B")]);
+        r.push(vec![json!("bob"), json!("C")]);
+        let t = as_table(&r);
+        let lines: Vec<&str> = t.lines().collect();
+        // Every "|" sits in the same terminal column.
+        let bar_col = |l: &str| display_width(&l[..l.find('|').unwrap()]);
+        assert!(lines.iter().filter(|l| l.contains('|')).all(|l| bar_col(l) == 9), "{t}");
+        assert_eq!(lines[2], "山田太郎 | A   ");
+        assert_eq!(lines[3], "🦀crab   | B   ");
+        assert_eq!(display_width("山田"), 4);
     }
 
     #[test]

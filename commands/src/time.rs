@@ -43,25 +43,34 @@ impl Zone {
     }
 }
 
-/// Formats microseconds since the epoch as RFC 3339 with microseconds, in
-/// `zone` (`Z` for UTC, the numeric offset otherwise).
-pub fn format_in(us: i64, zone: Zone) -> String {
-    match zone {
-        Zone::Utc => format_us(us),
-        Zone::Local => match Local.timestamp_micros(us).single() {
-            Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.6f%:z").to_string(),
-            None => us.to_string(),
-        },
+// Times are shown in one form per output type, each made by one helper
+// here and nowhere else:
+// - tables and text lines: [`table_time`], the local time (the context's
+//   zone) with its offset, as flux-accounting shows local times;
+// - JSON (and the checkpoint line): [`json_time`], RFC 3339 in UTC with an
+//   explicit `+00:00` offset.
+// Both carry microseconds, so `log`, `log --json` and `view-job-records
+// --rejected` name the same instants.
+
+/// A time (microseconds since the epoch) for a table or a line of text:
+/// RFC 3339 in `zone` with microseconds and the numeric offset
+/// (`2026-12-04T08:00:00.000000-08:00`).
+pub fn table_time(us: i64, zone: Zone) -> String {
+    let t = match zone {
+        Zone::Utc => Utc.timestamp_micros(us).single().map(|t| t.fixed_offset()),
+        Zone::Local => Local.timestamp_micros(us).single().map(|t| t.fixed_offset()),
+    };
+    match t {
+        Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.6f%:z").to_string(),
+        None => us.to_string(),
     }
 }
 
-/// Formats microseconds since the epoch as RFC 3339 UTC with microseconds
-/// (checkpoint lines).
-pub fn format_us(us: i64) -> String {
-    match Utc.timestamp_micros(us).single() {
-        Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
-        None => us.to_string(),
-    }
+/// A time (microseconds since the epoch) for JSON output: RFC 3339 in UTC
+/// with microseconds and the offset spelled out
+/// (`2026-12-04T16:00:00.000000+00:00`).
+pub fn json_time(us: i64) -> String {
+    table_time(us, Zone::Utc)
 }
 
 /// Date-and-time layouts accepted (besides RFC 3339), read in the zone.
@@ -168,7 +177,7 @@ mod tests {
         assert_eq!(parse_time_us("-2d", 3 * 86_400_000_000).unwrap(), 86_400_000_000);
         assert_eq!(parse_time_us("now", 5).unwrap(), 5);
         assert!(parse_time_us("yesterdayish", 0).is_err());
-        assert_eq!(format_us(86_400_000_000), "1970-01-02T00:00:00.000000Z");
+        assert_eq!(json_time(86_400_000_000), "1970-01-02T00:00:00.000000+00:00");
     }
 
     /// Every form flux-accounting's date parser takes names the same instant.

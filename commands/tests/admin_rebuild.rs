@@ -124,6 +124,7 @@ fn command() -> impl Strategy<Value = Vec<String>> {
             }
             c
         }),
+        pick(BANKS).prop_map(move |b| v(&["add-bank", "--restore-subtree", &b])),
         (pick(BANKS), pick(VALUES)).prop_map(move |(b, s)| v(&["edit-bank", &b, "--shares", &s])),
         (pick(BANKS), pick(BANKS)).prop_map(move |(b, p)| v(&["edit-bank", &b, "--parent-bank", &p])),
         (pick(USERS), pick(VALUES), any::<bool>(), pick(BANKS)).prop_map(move |(u, x, one, b)| {

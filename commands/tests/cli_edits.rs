@@ -116,3 +116,49 @@ fn queue_and_project_deletes_warn_when_still_referenced() {
     let r = fa(&db, &["delete-queue", "silver"]);
     assert_eq!((r.code, r.stdout.as_str(), r.stderr.as_str()), (0, "", ""));
 }
+
+#[test]
+fn delete_bank_says_what_it_disabled_and_restore_subtree_brings_it_all_back() {
+    let (_d, db) = new_db();
+    site(&db);
+    ok(&db, &["add-bank", "--parent-bank=root", "D", "1"]);
+    ok(&db, &["add-bank", "--parent-bank=D", "D1", "1"]);
+    ok(&db, &["add-bank", "--parent-bank=D", "D2", "1"]);
+    ok(&db, &["add-user", "-u", "w", "-B", "D1"]);
+    ok(&db, &["add-user", "-u", "x", "-B", "D2"]);
+    ok(&db, &["add-user", "-u", "x", "-B", "C"]);
+    ok(&db, &["add-bank", "--parent-bank=root", "E", "1"]);
+    let before = ok(&db, &["list-users"]);
+    let banks_before = ok(&db, &["list-banks"]);
+
+    let out = ok(&db, &["delete-bank", "D"]);
+    assert_eq!(
+        out,
+        "disabled bank D, 2 sub-banks and 2 associations (`flux account add-bank --restore-subtree D` brings them \
+         back)\n"
+    );
+    // A bank alone says nothing, as in flux-accounting.
+    assert_eq!(ok(&db, &["delete-bank", "E"]), "");
+
+    assert_eq!(ok(&db, &["add-bank", "--restore-subtree", "D"]), "restored bank D, 2 sub-banks and 2 associations\n");
+    ok(&db, &["add-bank", "--restore-subtree", "E"]);
+    // Every bank and association is active again; only x's default bank
+    // stays where delete-bank moved it.
+    assert_eq!(ok(&db, &["list-banks"]), banks_before);
+    let after = ok(&db, &["list-users"]);
+    assert_eq!(after.lines().count(), before.lines().count());
+    assert_eq!(user(&db, "w")[0]["active"], 1);
+    let x = user(&db, "x");
+    assert!(x.as_array().expect("list").iter().all(|r| r["active"] == 1), "{x}");
+
+    // Nothing left to restore, shares with --restore-subtree: one line each.
+    assert_eq!(
+        fails(&db, &["add-bank", "--restore-subtree", "D"]),
+        "flux-account: error: bank D and everything below it are active; nothing to restore"
+    );
+    let e = fa(&db, &["add-bank", "--restore-subtree", "D", "1"]);
+    assert!(e.code != 0 && e.stderr.contains("cannot be used with"), "{}", e.stderr);
+    // Replay equals live.
+    assert!(ok(&db, &["rebuild", "--check"]).contains("ok"), "rebuild --check");
+    assert!(ok(&db, &["verify"]).starts_with("ok:"));
+}

@@ -185,6 +185,9 @@ fn other_users_read_the_owners_latest_data_and_cannot_write() {
         &["update-usage"],
         &["update-fshare"],
         &["rebuild"],
+        &["priority-update"],
+        &["priority-update", "--no-flux"],
+        &["checkpoint"],
     ] {
         let o = run_as(READER, &bin, &db, args);
         assert_eq!(o.code, 1, "{args:?}: {}{}", o.stdout, o.stderr);
@@ -197,4 +200,56 @@ fn other_users_read_the_owners_latest_data_and_cannot_write() {
     assert!(files(&db) == before, "a refused write changed the ledger");
     let v = ok_as(READER, &bin, &db, &["list-banks"]);
     assert!(!v.contains("mets"), "{v}");
+}
+
+#[test]
+fn other_users_read_after_another_client_removed_the_wal_and_shm_files() {
+    if let Some(why) = can_run() {
+        eprintln!("skipping the missing -wal/-shm reader test: {why}");
+        return;
+    }
+    const OWNER2: &str = "fxacct-own2";
+    const READER2: &str = "fxacct-read2";
+    let _users = Users(vec![OWNER2, READER2]);
+    add_user(OWNER2);
+    add_user(READER2);
+    let top = tempfile::Builder::new().prefix("fxacct-nowal").tempdir_in("/tmp").expect("tempdir");
+    std::fs::set_permissions(top.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let bin = top.path().join("flux-account");
+    std::fs::copy(BIN, &bin).expect("copy binary");
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let dir = top.path().join("lib");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let o = Command::new("chown").arg(OWNER2).arg(&dir).output().expect("chown");
+    assert!(o.status.success());
+    let db = dir.join("FluxAccounting.db");
+    ok_as(OWNER2, &bin, &db, &["create-db"]);
+    ok_as(OWNER2, &bin, &db, &["add-bank", "root", "1"]);
+    ok_as(OWNER2, &bin, &db, &["add-bank", "--parent-bank=root", "giants", "1"]);
+    ok_as(OWNER2, &bin, &db, &["add-user", "--username=crawford", "--bank=giants", "--userid=5001"]);
+
+    // Another SQLite client (sqlite3 run by root) closed the file last and
+    // took the side files with it.
+    for suffix in ["-wal", "-shm"] {
+        let mut p = db.as_os_str().to_owned();
+        p.push(suffix);
+        std::fs::remove_file(std::path::PathBuf::from(p)).expect("remove side file");
+    }
+    let before = files(&db);
+    let v = ok_as(READER2, &bin, &db, &["view-user", "crawford"]);
+    assert!(v.contains("giants"), "{v}");
+    for args in [&["list-banks"][..], &["log"], &["log", "--json"], &["verify"], &["verify", "--full"], &["shares"]] {
+        let o = run_as(READER2, &bin, &db, args);
+        assert_eq!(o.code, 0, "{args:?}: {}{}", o.stdout, o.stderr);
+        assert!(!o.stderr.contains("readonly database"), "{args:?}: {}", o.stderr);
+    }
+    let o = run_as(READER2, &bin, &db, &["checkpoint", "--no-store"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(files(&db) == before, "a read changed the ledger's files");
+    // The owner's next command brings the side files back.
+    ok_as(OWNER2, &bin, &db, &["list-banks"]);
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    assert!(std::path::PathBuf::from(wal).exists());
 }

@@ -296,7 +296,7 @@ fn checkpoint(db: &Path) -> String {
     assert_eq!(v["seq"].as_u64(), Some(head(db)));
     assert_eq!(v["hash"].as_str().map(str::len), Some(64));
     assert_eq!(v["state_hash"].as_str().map(str::len), Some(64));
-    assert_eq!(v["time"].as_str(), Some("2026-01-05T00:00:00.000000Z"));
+    assert_eq!(v["time"].as_str(), Some("2026-01-05T00:00:00.000000+00:00"));
     line.trim().to_string()
 }
 

@@ -52,6 +52,8 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 pub struct Ledger {
     conn: Connection,
     path: String,
+    /// Opened with SQLite's `immutable` flag ([`open_read_only_conn`]).
+    immutable: bool,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -81,6 +83,59 @@ fn configure(conn: &Connection, read_only: bool) -> Result<()> {
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
+}
+
+/// Opens a read-only connection (`flags` include `SQLITE_OPEN_READ_ONLY`).
+/// When SQLite cannot read the WAL database because its `-wal` file is
+/// missing and cannot be created (another SQLite client closed the file
+/// last and removed its side files; the caller may not write the
+/// directory), the database file alone holds every commit, so it is opened
+/// as it stands, with SQLite's `immutable` flag (docs/architecture.md,
+/// "File modes and readers"). Also says whether it did so.
+pub(crate) fn open_read_only_conn(path: &Path, flags: OpenFlags) -> rusqlite::Result<(Connection, bool)> {
+    let conn = Connection::open_with_flags(path, flags)?;
+    match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)) {
+        Err(e) if cannot_create_side_files(&e) && !side_file(path, "-wal").exists() => {
+            drop(conn);
+            Ok((Connection::open_with_flags(immutable_uri(path), flags | OpenFlags::SQLITE_OPEN_URI)?, true))
+        }
+        _ => Ok((conn, false)),
+    }
+}
+
+/// `path` with `suffix` appended (`-wal`, `-shm`).
+fn side_file(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    std::path::PathBuf::from(p)
+}
+
+/// Whether a read-only open failed because SQLite could not create the
+/// WAL's side files (`attempt to write a readonly database`, or cannot
+/// open).
+fn cannot_create_side_files(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen))
+}
+
+/// The URI that opens `path` read-only with SQLite's `immutable` flag
+/// (no locks, no `-wal`/`-shm`).
+fn immutable_uri(path: &Path) -> String {
+    let mut s = uri_path(path);
+    s.push_str("?mode=ro&immutable=1");
+    s
+}
+
+/// `file:` and `path`, with the characters a URI's path cannot hold
+/// escaped.
+fn uri_path(path: &Path) -> String {
+    let mut s = String::from("file:");
+    for c in path.display().to_string().chars() {
+        match c {
+            '%' | '?' | '#' => s.push_str(&format!("%{:02X}", c as u32)),
+            _ => s.push(c),
+        }
+    }
+    s
 }
 
 /// Mode of a new ledger file: the owner reads and writes, everyone else
@@ -167,7 +222,7 @@ impl Ledger {
         tx.pragma_update(None, "application_id", APPLICATION_ID)?;
         migrate(&tx)?;
         tx.commit()?;
-        Ok(Ledger { conn, path })
+        Ok(Ledger { conn, path, immutable: false })
     }
 
     /// Opens an existing ledger file.
@@ -184,7 +239,10 @@ impl Ledger {
         };
         let sqlite_err = |e: rusqlite::Error| crate::diagnose::sqlite_open_error(path, mode, e);
         crate::ffi::configure_library();
-        let conn = Connection::open_with_flags(path, flags).map_err(sqlite_err)?;
+        let (conn, immutable) = match mode {
+            OpenMode::ReadWrite => (Connection::open_with_flags(path, flags).map_err(sqlite_err)?, false),
+            OpenMode::ReadOnly => open_read_only_conn(path, flags).map_err(sqlite_err)?,
+        };
         let not_ledger = |hint: &str| Error::NotALedger { path: display.clone(), hint: hint.to_string() };
         let app_id: i64 = conn.pragma_query_value(None, "application_id", |r| r.get(0)).map_err(sqlite_err)?;
         if app_id != APPLICATION_ID {
@@ -200,7 +258,7 @@ impl Ledger {
         }
         if version < SCHEMA_VERSION {
             if mode == OpenMode::ReadOnly && version >= MIN_READABLE_VERSION {
-                return Ok(Ledger { conn, path: display });
+                return Ok(Ledger { conn, path: display, immutable });
             }
             if mode == OpenMode::ReadOnly {
                 return Err(not_ledger("; it needs a schema upgrade, open it read-write once"));
@@ -212,12 +270,21 @@ impl Ledger {
             migrate(&tx)?;
             tx.commit()?;
         }
-        Ok(Ledger { conn, path: display })
+        Ok(Ledger { conn, path: display, immutable })
     }
 
     /// The path this ledger was opened from (`:memory:` for in-memory ones).
     pub fn path(&self) -> &str {
         &self.path
+    }
+
+    /// The URI that opens this ledger's file read-only for another
+    /// connection (for `ATTACH`): `mode=ro`, and `immutable=1` when this
+    /// ledger was itself opened so (no `-wal` file it could create).
+    pub fn read_only_uri(&self) -> String {
+        let mut s = uri_path(Path::new(&self.path));
+        s.push_str(if self.immutable { "?mode=ro&immutable=1" } else { "?mode=ro" });
+        s
     }
 
     /// The file this ledger was opened from; `None` for an in-memory one.

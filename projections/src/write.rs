@@ -113,19 +113,6 @@ pub fn apply_stored(conn: &Connection, ev: &StoredEvent) -> Result<(), Error> {
     applier.sync(conn)
 }
 
-/// Percent-encodes a path for a read-only SQLite `file:` URI.
-fn file_uri(path: &str) -> String {
-    let mut s = String::from("file:");
-    for c in path.chars() {
-        match c {
-            '%' | '?' | '#' => s.push_str(&format!("%{:02X}", c as u32)),
-            _ => s.push(c),
-        }
-    }
-    s.push_str("?mode=ro");
-    s
-}
-
 /// A new in-memory connection to replay `ledger` into: its log readable
 /// as the temporary view `events` (up to `visible`, or all of it), and the
 /// projection schema created (empty tables, and the view `jobs` over that
@@ -149,7 +136,7 @@ pub fn scratch(ledger: &Ledger, visible: Option<Seq>) -> Result<Connection, Erro
         crate::schema::drop_all(&conn)?;
         conn.execute_batch(&format!("CREATE TEMP VIEW events AS SELECT * FROM main.events WHERE seq <= {bound}"))?;
     } else {
-        conn.execute("ATTACH DATABASE ?1 AS src", [file_uri(ledger.path())])?;
+        conn.execute("ATTACH DATABASE ?1 AS src", [ledger.read_only_uri()])?;
         conn.execute_batch(&format!("CREATE TEMP VIEW events AS SELECT * FROM src.events WHERE seq <= {bound}"))?;
     }
     crate::schema::create(&conn)?;

@@ -1,6 +1,6 @@
 //! `add-bank`: add a bank, or reactivate a disabled one.
 
-use fluxacct_core::events::{BankAdded, BankRef, Event};
+use fluxacct_core::events::{AssocRef, BankAdded, BankRef, Event};
 use projections::model::State;
 
 use crate::context::{Context, Output};
@@ -9,13 +9,20 @@ use crate::validate;
 
 /// Add a bank to the hierarchy. The first bank, added without
 /// `--parent-bank`, is the root; there is only one root. Adding a disabled
-/// bank again reactivates it (its sub-banks and users stay disabled).
+/// bank again reactivates it (its sub-banks and users stay disabled);
+/// `--restore-subtree BANK` reactivates the bank and every disabled
+/// sub-bank and association below it, undoing `delete-bank BANK`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// Bank name.
     pub bank: String,
     /// Shares of the bank among its siblings.
+    #[arg(required_unless_present = "restore_subtree", default_value = "")]
     pub shares: String,
+    /// Reactivate BANK, its disabled sub-banks and their disabled
+    /// associations (what `delete-bank BANK` disabled), in one command.
+    #[arg(long = "restore-subtree", conflicts_with_all = ["shares", "parent_bank", "priority", "ignore_older_than"])]
+    pub restore_subtree: bool,
     /// Parent bank (none for the root bank).
     #[arg(long = "parent-bank", default_value = "")]
     pub parent_bank: String,
@@ -31,6 +38,9 @@ pub struct Args {
 /// Pure decision: validates against the current state.
 pub fn decide(state: &State<'_>, args: &Args) -> Result<Vec<Event>> {
     validate::name("bank", &args.bank)?;
+    if args.restore_subtree {
+        return restore_subtree(state, &args.bank);
+    }
     let shares = validate::non_negative("shares", &args.shares)?;
     let priority = validate::float("--priority", &args.priority)?;
     let ignore = validate::non_negative("--ignore-older-than", &args.ignore_older_than)?;
@@ -73,6 +83,53 @@ pub fn decide(state: &State<'_>, args: &Args) -> Result<Vec<Event>> {
     })])
 }
 
+/// `--restore-subtree`: reactivates `bank` and every disabled bank below
+/// it (from the top down), then every disabled association in them. The
+/// parent must be active; a subtree with nothing disabled is refused.
+fn restore_subtree(state: &State<'_>, bank: &str) -> Result<Vec<Event>> {
+    let Some(top) = state.bank(bank)? else {
+        return Err(Error::invalid(format!("bank {bank} not found in bank_table")));
+    };
+    if !top.parent_bank.is_empty() {
+        if let Some(parent) = state.bank(&top.parent_bank)? {
+            if parent.active == 0 {
+                return Err(Error::invalid(format!(
+                    "parent bank {} is disabled; restore it first (add-bank --restore-subtree {})",
+                    parent.bank, parent.bank
+                )));
+            }
+        }
+    }
+    let banks = crate::admin::subtree(state, top)?;
+    let mut events: Vec<Event> = banks
+        .iter()
+        .filter(|b| b.active == 0)
+        .map(|b| Event::BankReactivated(BankRef { bank: b.bank.clone() }))
+        .collect();
+    for b in &banks {
+        for a in state.associations_in_bank(&b.bank)? {
+            if a.active == 0 {
+                events.push(Event::AssociationReactivated(AssocRef { username: a.username, bank: a.bank }));
+            }
+        }
+    }
+    if events.is_empty() {
+        return Err(Error::invalid(format!("bank {bank} and everything below it are active; nothing to restore")));
+    }
+    Ok(events)
+}
+
+/// What `--restore-subtree` did, in one line.
+fn restored_line(bank: &str, events: &[Event]) -> String {
+    let banks = events.iter().filter(|e| matches!(e, Event::BankReactivated(b) if b.bank != bank)).count();
+    let assocs = events.iter().filter(|e| matches!(e, Event::AssociationReactivated(_))).count();
+    format!(
+        "restored bank {bank}, {} and {}",
+        crate::format::count_of(banks, "sub-bank", "sub-banks"),
+        crate::format::count_of(assocs, "association", "associations")
+    )
+}
+
 /// Runs `add-bank`.
 pub fn cmd_add_bank(ctx: &Context, args: &Args) -> Result<Output> {
     let mut args = args.clone();
@@ -82,8 +139,15 @@ pub fn cmd_add_bank(ctx: &Context, args: &Args) -> Result<Output> {
         args.ignore_older_than = ctx.parse_time_us(t)?.div_euclid(1_000_000).to_string();
     }
     let args = &args;
-    crate::db::write(ctx, |s| decide(s, args))?;
-    Ok(Output::none())
+    let mut restored = None;
+    crate::db::write(ctx, |s| {
+        let events = decide(s, args)?;
+        if args.restore_subtree {
+            restored = Some(restored_line(&args.bank, &events));
+        }
+        Ok(events)
+    })?;
+    Ok(restored.map(Output::line).unwrap_or_else(Output::none))
 }
 
 #[cfg(test)]
@@ -98,7 +162,45 @@ mod tests {
             parent_bank: parent.into(),
             priority: "0.0".into(),
             ignore_older_than: "0".into(),
+            restore_subtree: false,
         }
+    }
+
+    #[test]
+    fn restore_subtree_reactivates_what_delete_bank_disabled_top_down() {
+        let g = given(&[
+            Given::Bank("root", ""),
+            Given::Bank("A", "root"),
+            Given::Bank("A1", "A"),
+            Given::Bank("A2", "A"),
+            Given::Bank("B", "root"),
+            Given::User("u", "A1"),
+            Given::User("u", "B"),
+            Given::User("v", "A2"),
+            Given::DisableUser("u", "A1"),
+            Given::DisableUser("v", "A2"),
+            Given::DisableBank("A2"),
+            Given::DisableBank("A1"),
+            Given::DisableBank("A"),
+        ]);
+        let restore = Args { restore_subtree: true, shares: String::new(), ..args("A", "") };
+        let evs = decide(&g.state(), &restore).unwrap();
+        let bank = |b: &str| Event::BankReactivated(BankRef { bank: b.into() });
+        let assoc = |u: &str, b: &str| Event::AssociationReactivated(AssocRef { username: u.into(), bank: b.into() });
+        assert_eq!(evs, vec![bank("A"), bank("A1"), bank("A2"), assoc("u", "A1"), assoc("v", "A2")]);
+        assert_eq!(restored_line("A", &evs), "restored bank A, 2 sub-banks and 2 associations");
+        // A disabled parent comes first.
+        let sub = Args { restore_subtree: true, shares: String::new(), ..args("A1", "") };
+        assert_eq!(
+            decide(&g.state(), &sub).unwrap_err().to_string(),
+            "parent bank A is disabled; restore it first (add-bank --restore-subtree A)"
+        );
+        // Nothing disabled: refused.
+        let b = Args { restore_subtree: true, shares: String::new(), ..args("B", "") };
+        assert_eq!(
+            decide(&g.state(), &b).unwrap_err().to_string(),
+            "bank B and everything below it are active; nothing to restore"
+        );
     }
 
     #[test]

@@ -12,7 +12,9 @@ use crate::error::Result;
 /// later checks that the log still extends it. With `--as-of`, the
 /// checkpoint is taken at that point instead of the head. Also stores a
 /// projection checkpoint at that seq (used to speed up --as-of) unless
-/// `--no-store` is given or the file is read-only.
+/// `--no-store` is given or the file is read-only. Storing is a write:
+/// anyone but the ledger's owner (or root) is refused in the same one line
+/// as every other write, before anything is printed, unless `--no-store`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// Do not store a projection checkpoint in the ledger file.
@@ -22,16 +24,18 @@ pub struct Args {
 
 /// Runs `checkpoint`.
 pub fn cmd_checkpoint(ctx: &Context, args: &Args) -> Result<Output> {
+    if !args.no_store {
+        crate::db::check_owner(ctx)?;
+    }
     let ledger = Ledger::open(&ctx.db_path, OpenMode::ReadOnly)?;
     let at = as_of_seq(ctx, &ledger)?;
-    let time = crate::time::format_us(ctx.clock.now_us());
+    let time = crate::time::json_time(ctx.clock.now_us());
     let (cp, state, skipped) = replay::checkpoint::take_noted(&ledger, at, time).map_err(replay_err)?;
     crate::db::report_skipped(ctx, &skipped);
     drop(ledger);
     let mut out = Output::line(cp.to_line());
     if !args.no_store {
-        let stored = crate::db::check_owner(ctx)
-            .and_then(|()| Ledger::open(&ctx.db_path, OpenMode::ReadWrite).map_err(crate::Error::from));
+        let stored = Ledger::open(&ctx.db_path, OpenMode::ReadWrite).map_err(crate::Error::from);
         let stored = stored.and_then(|l| {
             replay::history::save_checkpoint(l.conn(), &state, fluxacct_core::Seq(cp.seq), cp.hash).map_err(replay_err)
         });

@@ -14,7 +14,9 @@ use crate::validate;
 /// Disable a bank, its sub-banks and their users. With `--force`, delete
 /// the rows instead. Users whose default bank goes away get a new default
 /// bank: their earliest-created association that is still active. Adding
-/// the bank again with `add-bank` reactivates it (only the bank itself).
+/// the bank again with `add-bank` reactivates it (only the bank itself);
+/// `add-bank --restore-subtree BANK` reactivates the whole subtree. Says
+/// how many sub-banks and associations it disabled.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// Bank name.
@@ -59,10 +61,38 @@ pub fn decide(state: &State<'_>, args: &Args) -> Result<Vec<Event>> {
     Ok(events)
 }
 
+/// What `delete-bank` did, in one line, when it reached below the bank
+/// (sub-banks or associations); `None` for a bank alone.
+pub fn summary(bank: &str, force: bool, events: &[Event]) -> Option<String> {
+    let banks =
+        events.iter().filter(|e| matches!(e, Event::BankDisabled(b) | Event::BankDeleted(b) if b.bank != bank)).count();
+    let assocs =
+        events.iter().filter(|e| matches!(e, Event::AssociationDisabled(_) | Event::AssociationDeleted(_))).count();
+    if banks == 0 && assocs == 0 {
+        return None;
+    }
+    let counts = format!(
+        "{}, {} and {}",
+        bank,
+        crate::format::count_of(banks, "sub-bank", "sub-banks"),
+        crate::format::count_of(assocs, "association", "associations")
+    );
+    Some(if force {
+        format!("deleted bank {counts}")
+    } else {
+        format!("disabled bank {counts} (`flux account add-bank --restore-subtree {bank}` brings them back)")
+    })
+}
+
 /// Runs `delete-bank`.
 pub fn cmd_delete_bank(ctx: &Context, args: &Args) -> Result<Output> {
-    crate::db::write(ctx, |s| decide(s, args))?;
-    Ok(Output::none())
+    let mut line = None;
+    crate::db::write(ctx, |s| {
+        let events = decide(s, args)?;
+        line = summary(&args.bank, args.force, &events);
+        Ok(events)
+    })?;
+    Ok(line.map(Output::line).unwrap_or_else(Output::none))
 }
 
 #[cfg(test)]
@@ -72,7 +102,7 @@ mod tests {
     use fluxacct_core::events::{AssocRef, DefaultBankChanged};
 
     #[test]
-    fn cascade_disables_subtree_and_fixes_default_banks() {
+    fn cascade_disables_subtree_fixes_default_banks_and_says_what_it_disabled() {
         let g = given(&[
             Given::Bank("root", ""),
             Given::Bank("A", "root"),
@@ -91,7 +121,13 @@ mod tests {
                 Event::BankDisabled(BankRef { bank: "A".into() }),
             ]
         );
+        assert_eq!(
+            summary("A", false, &evs).unwrap(),
+            "disabled bank A, 1 sub-bank and 1 association (`flux account add-bank --restore-subtree A` brings \
+             them back)"
+        );
         let evs = decide(&g.state(), &Args { bank: "A".into(), force: true }).unwrap();
+        assert_eq!(summary("A", true, &evs).unwrap(), "deleted bank A, 1 sub-bank and 1 association");
         assert!(matches!(&evs[0], Event::AssociationDeleted(_)));
         assert!(matches!(evs.last(), Some(Event::BankDeleted(b)) if b.bank == "A"));
     }

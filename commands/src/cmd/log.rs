@@ -35,7 +35,7 @@ pub fn event_json(ev: &StoredEvent) -> Value {
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&ev.payload).into_owned()));
     json!({
         "seq": ev.seq.0,
-        "time": time::format_us(ev.recorded_at_us),
+        "time": time::json_time(ev.recorded_at_us),
         "actor": ev.actor.name,
         "uid": ev.actor.uid,
         "argv": ev.argv,

@@ -37,6 +37,9 @@ fn association_records(path: &std::path::Path) -> Vec<fluxacct_core::snapshot::A
 
 /// Runs `priority-update`.
 pub fn cmd_priority_update(ctx: &Context, args: &Args) -> Result<Output> {
+    // Writing the plugin's snapshot is a write: the owner's alone, refused
+    // in the same line as every other write.
+    crate::db::check_owner(ctx)?;
     let path = args.snapshot.clone().unwrap_or_else(|| default_snapshot_path(&ctx.db_path));
     let path = std::path::absolute(&path).unwrap_or(path);
     // The pipeline does not build on a broken chain: no new snapshot while

@@ -47,7 +47,7 @@ pub fn cmd_scrub_old_jobs(ctx: &Context, args: &Args) -> Result<Output> {
         ledger.conn().query_row("SELECT count(*) FROM jobs WHERE t_inactive < ?1", [cut], |r| r.get(0))?;
     Ok(Output::line(format!(
         "{hidden} job records that ended before {} are hidden (they stay in the log)",
-        crate::time::format_us((cut * 1e6) as i64)
+        crate::time::table_time((cut * 1e6) as i64, ctx.zone)
     )))
 }
 

@@ -37,7 +37,7 @@ pub fn decide(_state: &State<'_>, now: f64) -> Result<Vec<Event>> {
 
 /// The note printed when the clock is earlier than the last usage update.
 pub fn went_back(state: &State<'_>, now: f64, zone: crate::time::Zone) -> Result<Option<String>> {
-    let show = |t: f64| crate::time::format_in((t * 1e6).round() as i64, zone);
+    let show = |t: f64| crate::time::table_time((t * 1e6).round() as i64, zone);
     Ok(projections::usage::last_as_of(state.conn())?.filter(|prev| *prev > now).map(|prev| {
         format!(
             "flux-account: warning: the clock ({}) is {:.3} s behind the last usage update ({}); \
@@ -89,7 +89,7 @@ mod tests {
         let note = went_back(&g.state(), 50.0, Zone::Utc).unwrap().unwrap();
         assert!(
             note.contains(
-                "(1970-01-01T00:00:50.000000Z) is 50.000 s behind the last usage update (1970-01-01T00:01:40"
+                "(1970-01-01T00:00:50.000000+00:00) is 50.000 s behind the last usage update (1970-01-01T00:01:40"
             ),
             "{note}"
         );

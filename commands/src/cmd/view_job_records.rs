@@ -50,7 +50,7 @@ pub struct Args {
 }
 
 /// Read-only: the `JobRejected` events, oldest first, as a table.
-pub fn rejected(state: &State<'_>, jobid: Option<u64>) -> Result<String> {
+pub fn rejected(state: &State<'_>, jobid: Option<u64>, zone: crate::time::Zone) -> Result<String> {
     let mut stmt = state
         .conn()
         .prepare("SELECT seq, recorded_at, version, payload FROM events WHERE kind = 'JobRejected' ORDER BY seq")?;
@@ -68,9 +68,7 @@ pub fn rejected(state: &State<'_>, jobid: Option<u64>) -> Result<String> {
         if jobid.is_some() && e.id != jobid {
             continue;
         }
-        let when = chrono::DateTime::from_timestamp_micros(at)
-            .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-            .unwrap_or_else(|| at.to_string());
+        let when = crate::time::table_time(at, zone);
         cells.push(vec![
             seq.to_string(),
             when,
@@ -284,7 +282,7 @@ pub fn view(ctx: &Context, state: &State<'_>, args: &Args) -> Result<Output> {
             Some(j) => Some(jobs::parse_jobid(j).ok_or_else(|| Error::invalid(format!("invalid job id: {j}")))?),
             None => None,
         };
-        return Ok(Output::text(rejected(state, jobid)?));
+        return Ok(Output::text(rejected(state, jobid, ctx.zone)?));
     }
     if let Some(fmt) = &args.format {
         for f in crate::format::format_fields(fmt)? {

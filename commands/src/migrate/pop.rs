@@ -41,6 +41,7 @@ pub fn row_events(state: &State<'_>, table: Table, row: &CsvRow, passwd_uid: Opt
                 parent_bank: get("parent_bank").unwrap_or_default(),
                 priority: get("priority").unwrap_or_else(|| "0.0".into()),
                 ignore_older_than: get("ignore_older_than").unwrap_or_else(|| "0".into()),
+                restore_subtree: false,
             };
             let mut ev = add_bank::decide(state, &args)?;
             if !active {
