@@ -5,7 +5,7 @@
 //! happened. [`pipeline`] runs a source on its own thread and checkpoints
 //! the WAL on another while this thread appends.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use fluxacct_core::events::{Event, JobRecorded, JobRejected};
 use fluxacct_core::EventMeta;
@@ -66,12 +66,36 @@ fn encoded(e: Event) -> Encoded {
     Encoded::new(e).expect("a JobRejected always encodes")
 }
 
+/// What earlier fetches rejected: the job ids of rejected records that had
+/// one, and the (position, reason) of those that had none (a line that is
+/// not JSON, a record without an id). A record is rejected once: seen
+/// again (the same file read again) it is counted as rejected before, not
+/// appended again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EarlierRejections {
+    /// Ids of rejected records.
+    pub ids: BTreeSet<u64>,
+    /// `(position, reason)` of rejected records without an id.
+    pub places: HashSet<(String, String)>,
+}
+
+impl EarlierRejections {
+    /// Whether a rejection of a record (id, position, reason) was recorded.
+    fn has(&self, id: Option<u64>, pos: &Position, reason: &str) -> bool {
+        match id {
+            Some(id) => self.ids.contains(&id),
+            None => self.places.contains(&(pos.to_string(), reason.to_string())),
+        }
+    }
+}
+
 /// Pure decision for one batch of checked records, given the jobs of the
-/// batch already in the ledger (`known`) and the ids rejected by earlier
-/// fetches: a `JobRecorded` for each new job, a `JobRejected` for each
+/// batch already in the ledger (`known`) and what earlier fetches
+/// rejected: a `JobRecorded` for each new job, a `JobRejected` for each
 /// record that broke a rule or repeats a job with different content, and
 /// nothing for repeats with the same content or earlier rejections.
-pub fn decide(batch: Vec<Item>, known: &HashMap<u64, JobRecorded>, rejected_before: &BTreeSet<u64>) -> Decision {
+pub fn decide(batch: Vec<Item>, known: &HashMap<u64, JobRecorded>, earlier: &EarlierRejections) -> Decision {
+    let rejected_before = &earlier.ids;
     let mut d = Decision { events: Vec::with_capacity(batch.len()), ..Decision::default() };
     // id -> (index of its JobRecorded in d.events, its position)
     let mut seen: HashMap<u64, (usize, Position)> = HashMap::with_capacity(batch.len());
@@ -79,7 +103,7 @@ pub fn decide(batch: Vec<Item>, known: &HashMap<u64, JobRecorded>, rejected_befo
         let enc = match rec {
             Ok(enc) => enc,
             Err(r) => {
-                if r.id.is_some_and(|id| rejected_before.contains(&id)) {
+                if earlier.has(r.id, &pos, &r.reason) {
                     d.rejected_before += 1;
                 } else {
                     d.events.push(encoded(rejected(r.id, pos, r.reason)));
@@ -178,17 +202,26 @@ pub fn known_jobs(state: &State<'_>, ids: &[u64]) -> Result<HashMap<u64, JobReco
     Ok(out)
 }
 
-/// Ids of jobs rejected by earlier fetches (read through the log's small
-/// `events_job_rejected` index).
-pub fn rejected_ids(state: &State<'_>) -> Result<BTreeSet<u64>> {
-    let mut out = BTreeSet::new();
+/// What earlier fetches rejected, read once per ingest through the log's
+/// small `events_job_rejected` index (not once per record).
+pub fn earlier_rejections(state: &State<'_>) -> Result<EarlierRejections> {
+    let mut out = EarlierRejections::default();
     let mut stmt = state.conn().prepare_cached(
-        "SELECT json_extract(CAST(payload AS TEXT), '$.id') FROM events WHERE kind = 'JobRejected' \
-         AND json_extract(CAST(payload AS TEXT), '$.id') IS NOT NULL",
+        "SELECT json_extract(CAST(payload AS TEXT), '$.id'), json_extract(CAST(payload AS TEXT), '$.position'), \
+         json_extract(CAST(payload AS TEXT), '$.reason') FROM events WHERE kind = 'JobRejected'",
     )?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
-        out.insert(r.get::<_, i64>(0)? as u64);
+        match r.get::<_, Option<i64>>(0)? {
+            Some(id) => {
+                out.ids.insert(id as u64);
+            }
+            None => {
+                let pos: Option<String> = r.get(1)?;
+                let reason: Option<String> = r.get(2)?;
+                out.places.insert((pos.unwrap_or_default(), reason.unwrap_or_default()));
+            }
+        }
     }
     Ok(out)
 }
@@ -274,7 +307,7 @@ where
     let meta = &opts.meta;
     let verbose = opts.verbose;
     let mut sum = Summary::default();
-    let rejected_before = rejected_ids(&State::new(ledger.conn()))?;
+    let earlier = earlier_rejections(&State::new(ledger.conn()))?;
     for batch in batches {
         let batch = match batch {
             Ok(b) => b,
@@ -304,7 +337,7 @@ where
         let d = {
             let s = State::new(tx.conn());
             let known = known_jobs(&s, &ids)?;
-            decide(batch, &known, &rejected_before)
+            decide(batch, &known, &earlier)
         };
         part.already = d.already;
         part.rejected_before = d.rejected_before;
@@ -477,7 +510,7 @@ mod tests {
         let g = given(&[Given::Event(Event::JobRecorded(job(1)))]);
         let s = g.state();
         let known = known_jobs(&s, &[1, 2]).unwrap();
-        let d = decide(vec![ok(1, job(1)), ok(2, job(2)), ok(3, job(2))], &known, &BTreeSet::new());
+        let d = decide(vec![ok(1, job(1)), ok(2, job(2)), ok(3, job(2))], &known, &EarlierRejections::default());
         assert_eq!(events(&d), vec![Event::JobRecorded(job(2))]);
         assert_eq!(d.already, 2);
     }
@@ -490,7 +523,7 @@ mod tests {
         let d = decide(
             vec![ok(7, changed.clone()), ok(8, job(2)), ok(9, JobRecorded { bank: "B".into(), ..job(2) })],
             &known,
-            &BTreeSet::new(),
+            &EarlierRejections::default(),
         );
         assert_eq!(
             events(&d),
@@ -510,10 +543,42 @@ mod tests {
                 ok(2, job(6)),
             ],
             &HashMap::new(),
-            &BTreeSet::from([5, 6]),
+            &EarlierRejections { ids: BTreeSet::from([5, 6]), ..EarlierRejections::default() },
         );
         assert!(d.events.is_empty());
         assert_eq!(d.rejected_before, 2);
+    }
+
+    #[test]
+    fn given_earlier_rejection_without_id_when_the_same_line_is_seen_again_then_not_rejected_twice() {
+        let bad = |n: u64, reason: &str| Item {
+            pos: Position::Line(n),
+            rec: Err(Rejection { id: None, reason: reason.into() }),
+        };
+        let earlier = EarlierRejections {
+            places: HashSet::from([("line 3".to_string(), "not JSON".to_string())]),
+            ..EarlierRejections::default()
+        };
+        let d = decide(vec![bad(3, "not JSON"), bad(4, "not JSON"), bad(3, "no id")], &HashMap::new(), &earlier);
+        assert_eq!(
+            events(&d),
+            vec![
+                rejected(None, Position::Line(4), "not JSON".into()),
+                rejected(None, Position::Line(3), "no id".into()),
+            ]
+        );
+        assert_eq!(d.rejected_before, 1);
+    }
+
+    #[test]
+    fn earlier_rejections_are_read_from_the_log_with_and_without_ids() {
+        let g = given(&[
+            Given::Event(rejected(Some(9), Position::Line(1), "bad".into())),
+            Given::Event(rejected(None, Position::Line(2), "not JSON".into())),
+        ]);
+        let e = earlier_rejections(&g.state()).unwrap();
+        assert_eq!(e.ids, BTreeSet::from([9]));
+        assert_eq!(e.places, HashSet::from([("line 2".to_string(), "not JSON".to_string())]));
     }
 
     #[test]
