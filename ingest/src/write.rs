@@ -226,6 +226,52 @@ pub fn earlier_rejections(state: &State<'_>) -> Result<EarlierRejections> {
     Ok(out)
 }
 
+/// How many orphan kinds the summary line names.
+const SUMMARY_ORPHANS: usize = 3;
+
+/// The banks and associations job records are matched against: a record
+/// whose bank is empty or unknown, or whose uid has no association in its
+/// bank, is recorded (as flux-accounting records it) but is an orphan,
+/// charged to nobody.
+#[derive(Debug, Clone, Default)]
+pub struct Orphans {
+    banks: HashSet<String>,
+    assocs: HashSet<(i64, String)>,
+    uids: HashSet<i64>,
+}
+
+impl Orphans {
+    /// Reads the banks and associations (active or not).
+    pub fn read(state: &State<'_>) -> Result<Orphans> {
+        let mut o = Orphans::default();
+        for b in state.banks()? {
+            o.banks.insert(b.bank);
+        }
+        for a in state.associations()? {
+            o.uids.insert(a.userid);
+            o.assocs.insert((a.userid, a.bank));
+        }
+        Ok(o)
+    }
+
+    /// Why a record of `userid` in `bank` matches no association (`no
+    /// bank`, `bank B`, `uid U`, `uid U in bank B`), or None when it
+    /// matches one.
+    pub fn why(&self, userid: i64, bank: &str) -> Option<String> {
+        if bank.is_empty() {
+            Some("no bank".into())
+        } else if !self.banks.contains(bank) {
+            Some(format!("bank {bank}"))
+        } else if self.assocs.contains(&(userid, bank.to_string())) {
+            None
+        } else if self.uids.contains(&userid) {
+            Some(format!("uid {userid} in bank {bank}"))
+        } else {
+            Some(format!("uid {userid}"))
+        }
+    }
+}
+
 /// Counts of an ingest, and the first rejection reasons.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -246,6 +292,9 @@ pub struct Summary {
     /// Live source: inactive jobs that never ran (skipped, as
     /// flux-accounting skips them).
     pub never_ran: u64,
+    /// Recorded records that match no association, by why
+    /// ([`Orphans::why`]), with the first position of each.
+    pub orphans: HashMap<String, (u64, u64)>,
 }
 
 impl Summary {
@@ -267,7 +316,33 @@ impl Summary {
                 s.push_str("; …");
             }
         }
+        if let Some(o) = self.orphans_line() {
+            s.push_str("; ");
+            s.push_str(&o);
+        }
         s
+    }
+
+    /// `N records match no association: uid 9999 ×10, bank x ×1, no bank
+    /// ×1` (the most frequent kinds first), or None when every recorded
+    /// record matched one.
+    pub fn orphans_line(&self) -> Option<String> {
+        let total: u64 = self.orphans.values().map(|(n, _)| n).sum();
+        if total == 0 {
+            return None;
+        }
+        let mut kinds: Vec<(&String, &(u64, u64))> = self.orphans.iter().collect();
+        // Most frequent first, then in input order.
+        kinds.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.1 .1.cmp(&b.1 .1)));
+        let named: Vec<String> = kinds.iter().take(SUMMARY_ORPHANS).map(|(k, (n, _))| format!("{k} ×{n}")).collect();
+        let more = if kinds.len() > SUMMARY_ORPHANS { ", …" } else { "" };
+        let rec = if total == 1 { "record matches" } else { "records match" };
+        Some(format!("{total} {rec} no association: {}{more}", named.join(", ")))
+    }
+
+    fn add_orphan(&mut self, why: String, n: u64, first: u64) {
+        let e = self.orphans.entry(why).or_insert((0, first));
+        e.0 += n;
     }
 
     /// What was committed, for the message of an input that went bad.
@@ -308,6 +383,8 @@ where
     let verbose = opts.verbose;
     let mut sum = Summary::default();
     let earlier = earlier_rejections(&State::new(ledger.conn()))?;
+    let orphans = Orphans::read(&State::new(ledger.conn()))?;
+    let mut nth: u64 = 0;
     for batch in batches {
         let batch = match batch {
             Ok(b) => b,
@@ -343,7 +420,13 @@ where
         part.rejected_before = d.rejected_before;
         for e in &d.events {
             match e.event() {
-                Event::JobRecorded(_) => part.recorded += 1,
+                Event::JobRecorded(j) => {
+                    part.recorded += 1;
+                    nth += 1;
+                    if let Some(why) = orphans.why(j.userid, &j.bank) {
+                        part.add_orphan(why, 1, nth);
+                    }
+                }
                 _ => part.rejected += 1,
             }
         }
@@ -362,6 +445,9 @@ where
             }
         }
         sum.all_reasons.extend(part.all_reasons);
+        for (why, (n, first)) in part.orphans {
+            sum.add_orphan(why, n, first);
+        }
         (opts.progress)(n);
     }
     Ok(sum)
@@ -579,6 +665,34 @@ mod tests {
         let e = earlier_rejections(&g.state()).unwrap();
         assert_eq!(e.ids, BTreeSet::from([9]));
         assert_eq!(e.places, HashSet::from([("line 2".to_string(), "not JSON".to_string())]));
+    }
+
+    #[test]
+    fn summary_line_counts_orphans_most_frequent_first() {
+        let mut s = Summary { recorded: 12, ..Summary::default() };
+        s.add_orphan("bank nosuchbank".into(), 1, 1);
+        s.add_orphan("uid 9999".into(), 10, 2);
+        s.add_orphan("no bank".into(), 1, 3);
+        assert_eq!(
+            s.line(),
+            "recorded 12, already recorded 0, rejected 0; 12 records match no association: uid 9999 ×10, \
+             bank nosuchbank ×1, no bank ×1"
+        );
+        assert_eq!(Summary::default().orphans_line(), None);
+    }
+
+    #[test]
+    fn orphans_are_records_of_no_bank_an_unknown_bank_or_no_association() {
+        let g = given(&[]);
+        let mut o = Orphans::read(&g.state()).unwrap();
+        o.banks.insert("A".into());
+        o.assocs.insert((1, "A".into()));
+        o.uids.insert(2);
+        assert_eq!(o.why(1, "A"), None);
+        assert_eq!(o.why(1, ""), Some("no bank".into()));
+        assert_eq!(o.why(1, "Z"), Some("bank Z".into()));
+        assert_eq!(o.why(9, "A"), Some("uid 9".into()));
+        assert_eq!(o.why(2, "A"), Some("uid 2 in bank A".into()));
     }
 
     #[test]

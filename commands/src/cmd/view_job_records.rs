@@ -47,6 +47,11 @@ pub struct Args {
     /// job id, where the record was, and why); `--jobid` still applies.
     #[arg(long, conflicts_with = "format")]
     pub rejected: bool,
+    /// Only the recorded jobs that match no association (their bank is
+    /// empty or unknown, or their uid has no association in it): recorded,
+    /// as flux-accounting records them, but charged to nobody.
+    #[arg(long, conflicts_with = "rejected")]
+    pub orphans: bool,
 }
 
 /// Read-only: the `JobRejected` events, oldest first, as a table.
@@ -202,6 +207,7 @@ fn rows_without(ctx: &Context, state: &State<'_>, args: &Args, skip: Option<Stri
         None => None,
     };
     let mut names = UserNames::new(ctx, state)?;
+    let orphans = if args.orphans { Some(fluxacct_ingest::write::Orphans::read(state)?) } else { None };
     let jobid = match &args.jobid {
         Some(j) => Some(projections::schema::id_key(
             jobs::parse_jobid(j).ok_or_else(|| Error::invalid(format!("invalid job id: {j}")))?,
@@ -232,6 +238,10 @@ fn rows_without(ctx: &Context, state: &State<'_>, args: &Args, skip: Option<Stri
         let req: f64 = r.get(11)?;
         let act: f64 = r.get(12)?;
         let delta = req - act;
+        let bank: String = r.get(10)?;
+        if orphans.as_ref().is_some_and(|o| o.why(userid, &bank).is_none()) {
+            continue;
+        }
         if !dreq.iter().all(|e| e.holds(req))
             || !dact.iter().all(|e| e.holds(act))
             || !ddelta.iter().all(|e| e.holds(delta))
@@ -249,7 +259,7 @@ fn rows_without(ctx: &Context, state: &State<'_>, args: &Args, skip: Option<Stri
             json!(r.get::<_, i64>(6)?),
             json!({"nnodes": r.get::<_, i64>(6)?, "ncores": r.get::<_, i64>(7)?, "ngpus": r.get::<_, i64>(8)?}),
             json!(r.get::<_, String>(9)?),
-            json!(r.get::<_, String>(10)?),
+            json!(bank),
             json!(req),
             json!(act),
             json!(delta),
