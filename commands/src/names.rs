@@ -23,3 +23,50 @@ pub fn user_uid(ctx: &Context, state: &State<'_>, user: &str) -> Result<i64> {
 pub fn display_user(ctx: &Context, userid: i64, recorded: Option<String>) -> String {
     u32::try_from(userid).ok().and_then(|u| ctx.users.name_of(u)).or(recorded).unwrap_or_else(|| userid.to_string())
 }
+
+/// Every uid a `--user NAME` filter matches: the uids of NAME's
+/// associations, and NAME's passwd uid (or NAME itself as a uid). Empty
+/// when nothing is known of NAME.
+pub fn user_uids(ctx: &Context, state: &State<'_>, user: &str) -> Result<Vec<i64>> {
+    let mut out: Vec<i64> = state.associations_of_user(user)?.iter().map(|a| a.userid).collect();
+    if let Some(uid) = ctx.users.uid_of(user) {
+        out.push(i64::from(uid));
+    } else if let Ok(uid) = user.parse::<i64>() {
+        out.push(uid);
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// The display names of job users, looked up once per distinct uid: the
+/// user name of the uid's association (association_table holds both),
+/// else its passwd name, else the name recorded with the job, else the
+/// uid.
+pub struct UserNames<'c> {
+    ctx: &'c Context,
+    assoc: std::collections::HashMap<i64, String>,
+    passwd: std::collections::HashMap<i64, Option<String>>,
+}
+
+impl<'c> UserNames<'c> {
+    /// Reads the associations' names (the first association of each uid).
+    pub fn new(ctx: &'c Context, state: &State<'_>) -> Result<UserNames<'c>> {
+        let mut assoc = std::collections::HashMap::new();
+        for a in state.associations()? {
+            assoc.entry(a.userid).or_insert(a.username);
+        }
+        Ok(UserNames { ctx, assoc, passwd: std::collections::HashMap::new() })
+    }
+
+    /// The display name of `userid` for a job that recorded `recorded`.
+    pub fn name(&mut self, userid: i64, recorded: Option<String>) -> String {
+        if let Some(n) = self.assoc.get(&userid) {
+            return n.clone();
+        }
+        let ctx = self.ctx;
+        let passwd =
+            self.passwd.entry(userid).or_insert_with(|| u32::try_from(userid).ok().and_then(|u| ctx.users.name_of(u)));
+        passwd.clone().or(recorded).unwrap_or_else(|| userid.to_string())
+    }
+}

@@ -192,3 +192,30 @@ fn emulate_reads_input_option_and_reports_missing_file_in_one_line() {
     );
     assert!(!db.exists(), "fairshare-emulate does not touch the ledger path");
 }
+
+/// With disabled rows (a deleted user, a deleted bank and its users), the
+/// `export-db -F` document makes fairshare-emulate agree with the ledger's
+/// own update-fshare on every active association.
+#[test]
+fn emulate_on_export_db_f_agrees_with_the_ledger_when_users_and_banks_are_disabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.db");
+    ok(&db, &["demo"]);
+    ok(&db, &["delete-user", "posey", "giants"]);
+    ok(&db, &["delete-bank", "outfield"]);
+    ok(&db, &["update-fshare"]);
+    let doc: Value = serde_json::from_str(&ok(&db, &["export-db", "-F"])).unwrap();
+    let emu = emulated(dir.path(), &doc);
+    let conn = Connection::open_with_flags(&db, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let mut ledger: Vec<(String, String, String)> = {
+        let mut stmt =
+            conn.prepare("SELECT bank, username, fairshare FROM association_table WHERE active = 1").unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, fluxacct_commands::format::py_float(r.get(2)?))))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    ledger.sort();
+    assert_eq!(emu, ledger);
+    assert_eq!(emu.len(), 3, "{emu:?}");
+}

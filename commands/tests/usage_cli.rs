@@ -456,7 +456,7 @@ fn idempotent_ingest_and_bad_records_rejected_alone() {
     std::fs::write(&path, format!("{good1}\n\n{{\"id\": 11, \"userid\": 1}}\n{good2}\n")).expect("write");
     let o = s.run(now, &["fetch-job-records", "--from-file", path.to_str().expect("utf8")]);
     assert_eq!(o.code, 3, "{}", o.stderr);
-    assert_eq!(o.stdout, "recorded 2, already recorded 0, rejected 1: line 3: missing t_inactive\n");
+    assert_eq!(o.stdout, "recorded 2, already recorded 0, rejected 1: line 3: missing t_inactive; 2 records match no association: uid 1 ×2\n");
     assert_eq!(s.event_count(), n + 3);
     // Not JSON at all: rejected alone too (the line cannot name a job).
     std::fs::write(&path, format!("{good1}\nnot json\n")).expect("write");

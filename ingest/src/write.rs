@@ -5,7 +5,7 @@
 //! happened. [`pipeline`] runs a source on its own thread and checkpoints
 //! the WAL on another while this thread appends.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use fluxacct_core::events::{Event, JobRecorded, JobRejected};
 use fluxacct_core::EventMeta;
@@ -66,12 +66,36 @@ fn encoded(e: Event) -> Encoded {
     Encoded::new(e).expect("a JobRejected always encodes")
 }
 
+/// What earlier fetches rejected: the job ids of rejected records that had
+/// one, and the (position, reason) of those that had none (a line that is
+/// not JSON, a record without an id). A record is rejected once: seen
+/// again (the same file read again) it is counted as rejected before, not
+/// appended again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EarlierRejections {
+    /// Ids of rejected records.
+    pub ids: BTreeSet<u64>,
+    /// `(position, reason)` of rejected records without an id.
+    pub places: HashSet<(String, String)>,
+}
+
+impl EarlierRejections {
+    /// Whether a rejection of a record (id, position, reason) was recorded.
+    fn has(&self, id: Option<u64>, pos: &Position, reason: &str) -> bool {
+        match id {
+            Some(id) => self.ids.contains(&id),
+            None => self.places.contains(&(pos.to_string(), reason.to_string())),
+        }
+    }
+}
+
 /// Pure decision for one batch of checked records, given the jobs of the
-/// batch already in the ledger (`known`) and the ids rejected by earlier
-/// fetches: a `JobRecorded` for each new job, a `JobRejected` for each
+/// batch already in the ledger (`known`) and what earlier fetches
+/// rejected: a `JobRecorded` for each new job, a `JobRejected` for each
 /// record that broke a rule or repeats a job with different content, and
 /// nothing for repeats with the same content or earlier rejections.
-pub fn decide(batch: Vec<Item>, known: &HashMap<u64, JobRecorded>, rejected_before: &BTreeSet<u64>) -> Decision {
+pub fn decide(batch: Vec<Item>, known: &HashMap<u64, JobRecorded>, earlier: &EarlierRejections) -> Decision {
+    let rejected_before = &earlier.ids;
     let mut d = Decision { events: Vec::with_capacity(batch.len()), ..Decision::default() };
     // id -> (index of its JobRecorded in d.events, its position)
     let mut seen: HashMap<u64, (usize, Position)> = HashMap::with_capacity(batch.len());
@@ -79,7 +103,7 @@ pub fn decide(batch: Vec<Item>, known: &HashMap<u64, JobRecorded>, rejected_befo
         let enc = match rec {
             Ok(enc) => enc,
             Err(r) => {
-                if r.id.is_some_and(|id| rejected_before.contains(&id)) {
+                if earlier.has(r.id, &pos, &r.reason) {
                     d.rejected_before += 1;
                 } else {
                     d.events.push(encoded(rejected(r.id, pos, r.reason)));
@@ -178,19 +202,74 @@ pub fn known_jobs(state: &State<'_>, ids: &[u64]) -> Result<HashMap<u64, JobReco
     Ok(out)
 }
 
-/// Ids of jobs rejected by earlier fetches (read through the log's small
-/// `events_job_rejected` index).
-pub fn rejected_ids(state: &State<'_>) -> Result<BTreeSet<u64>> {
-    let mut out = BTreeSet::new();
+/// What earlier fetches rejected, read once per ingest through the log's
+/// small `events_job_rejected` index (not once per record).
+pub fn earlier_rejections(state: &State<'_>) -> Result<EarlierRejections> {
+    let mut out = EarlierRejections::default();
     let mut stmt = state.conn().prepare_cached(
-        "SELECT json_extract(CAST(payload AS TEXT), '$.id') FROM events WHERE kind = 'JobRejected' \
-         AND json_extract(CAST(payload AS TEXT), '$.id') IS NOT NULL",
+        "SELECT json_extract(CAST(payload AS TEXT), '$.id'), json_extract(CAST(payload AS TEXT), '$.position'), \
+         json_extract(CAST(payload AS TEXT), '$.reason') FROM events WHERE kind = 'JobRejected'",
     )?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
-        out.insert(r.get::<_, i64>(0)? as u64);
+        match r.get::<_, Option<i64>>(0)? {
+            Some(id) => {
+                out.ids.insert(id as u64);
+            }
+            None => {
+                let pos: Option<String> = r.get(1)?;
+                let reason: Option<String> = r.get(2)?;
+                out.places.insert((pos.unwrap_or_default(), reason.unwrap_or_default()));
+            }
+        }
     }
     Ok(out)
+}
+
+/// How many orphan kinds the summary line names.
+const SUMMARY_ORPHANS: usize = 3;
+
+/// The banks and associations job records are matched against: a record
+/// whose bank is empty or unknown, or whose uid has no association in its
+/// bank, is recorded (as flux-accounting records it) but is an orphan,
+/// charged to nobody.
+#[derive(Debug, Clone, Default)]
+pub struct Orphans {
+    banks: HashSet<String>,
+    assocs: HashSet<(i64, String)>,
+    uids: HashSet<i64>,
+}
+
+impl Orphans {
+    /// Reads the banks and associations (active or not).
+    pub fn read(state: &State<'_>) -> Result<Orphans> {
+        let mut o = Orphans::default();
+        for b in state.banks()? {
+            o.banks.insert(b.bank);
+        }
+        for a in state.associations()? {
+            o.uids.insert(a.userid);
+            o.assocs.insert((a.userid, a.bank));
+        }
+        Ok(o)
+    }
+
+    /// Why a record of `userid` in `bank` matches no association (`no
+    /// bank`, `bank B`, `uid U`, `uid U in bank B`), or None when it
+    /// matches one.
+    pub fn why(&self, userid: i64, bank: &str) -> Option<String> {
+        if bank.is_empty() {
+            Some("no bank".into())
+        } else if !self.banks.contains(bank) {
+            Some(format!("bank {bank}"))
+        } else if self.assocs.contains(&(userid, bank.to_string())) {
+            None
+        } else if self.uids.contains(&userid) {
+            Some(format!("uid {userid} in bank {bank}"))
+        } else {
+            Some(format!("uid {userid}"))
+        }
+    }
 }
 
 /// Counts of an ingest, and the first rejection reasons.
@@ -213,6 +292,9 @@ pub struct Summary {
     /// Live source: inactive jobs that never ran (skipped, as
     /// flux-accounting skips them).
     pub never_ran: u64,
+    /// Recorded records that match no association, by why
+    /// ([`Orphans::why`]), with the first position of each.
+    pub orphans: HashMap<String, (u64, u64)>,
 }
 
 impl Summary {
@@ -234,7 +316,33 @@ impl Summary {
                 s.push_str("; …");
             }
         }
+        if let Some(o) = self.orphans_line() {
+            s.push_str("; ");
+            s.push_str(&o);
+        }
         s
+    }
+
+    /// `N records match no association: uid 9999 ×10, bank x ×1, no bank
+    /// ×1` (the most frequent kinds first), or None when every recorded
+    /// record matched one.
+    pub fn orphans_line(&self) -> Option<String> {
+        let total: u64 = self.orphans.values().map(|(n, _)| n).sum();
+        if total == 0 {
+            return None;
+        }
+        let mut kinds: Vec<(&String, &(u64, u64))> = self.orphans.iter().collect();
+        // Most frequent first, then in input order.
+        kinds.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.1 .1.cmp(&b.1 .1)));
+        let named: Vec<String> = kinds.iter().take(SUMMARY_ORPHANS).map(|(k, (n, _))| format!("{k} ×{n}")).collect();
+        let more = if kinds.len() > SUMMARY_ORPHANS { ", …" } else { "" };
+        let rec = if total == 1 { "record matches" } else { "records match" };
+        Some(format!("{total} {rec} no association: {}{more}", named.join(", ")))
+    }
+
+    fn add_orphan(&mut self, why: String, n: u64, first: u64) {
+        let e = self.orphans.entry(why).or_insert((0, first));
+        e.0 += n;
     }
 
     /// What was committed, for the message of an input that went bad.
@@ -274,7 +382,9 @@ where
     let meta = &opts.meta;
     let verbose = opts.verbose;
     let mut sum = Summary::default();
-    let rejected_before = rejected_ids(&State::new(ledger.conn()))?;
+    let earlier = earlier_rejections(&State::new(ledger.conn()))?;
+    let orphans = Orphans::read(&State::new(ledger.conn()))?;
+    let mut nth: u64 = 0;
     for batch in batches {
         let batch = match batch {
             Ok(b) => b,
@@ -304,13 +414,19 @@ where
         let d = {
             let s = State::new(tx.conn());
             let known = known_jobs(&s, &ids)?;
-            decide(batch, &known, &rejected_before)
+            decide(batch, &known, &earlier)
         };
         part.already = d.already;
         part.rejected_before = d.rejected_before;
         for e in &d.events {
             match e.event() {
-                Event::JobRecorded(_) => part.recorded += 1,
+                Event::JobRecorded(j) => {
+                    part.recorded += 1;
+                    nth += 1;
+                    if let Some(why) = orphans.why(j.userid, &j.bank) {
+                        part.add_orphan(why, 1, nth);
+                    }
+                }
                 _ => part.rejected += 1,
             }
         }
@@ -329,6 +445,9 @@ where
             }
         }
         sum.all_reasons.extend(part.all_reasons);
+        for (why, (n, first)) in part.orphans {
+            sum.add_orphan(why, n, first);
+        }
         (opts.progress)(n);
     }
     Ok(sum)
@@ -477,7 +596,7 @@ mod tests {
         let g = given(&[Given::Event(Event::JobRecorded(job(1)))]);
         let s = g.state();
         let known = known_jobs(&s, &[1, 2]).unwrap();
-        let d = decide(vec![ok(1, job(1)), ok(2, job(2)), ok(3, job(2))], &known, &BTreeSet::new());
+        let d = decide(vec![ok(1, job(1)), ok(2, job(2)), ok(3, job(2))], &known, &EarlierRejections::default());
         assert_eq!(events(&d), vec![Event::JobRecorded(job(2))]);
         assert_eq!(d.already, 2);
     }
@@ -490,7 +609,7 @@ mod tests {
         let d = decide(
             vec![ok(7, changed.clone()), ok(8, job(2)), ok(9, JobRecorded { bank: "B".into(), ..job(2) })],
             &known,
-            &BTreeSet::new(),
+            &EarlierRejections::default(),
         );
         assert_eq!(
             events(&d),
@@ -510,10 +629,70 @@ mod tests {
                 ok(2, job(6)),
             ],
             &HashMap::new(),
-            &BTreeSet::from([5, 6]),
+            &EarlierRejections { ids: BTreeSet::from([5, 6]), ..EarlierRejections::default() },
         );
         assert!(d.events.is_empty());
         assert_eq!(d.rejected_before, 2);
+    }
+
+    #[test]
+    fn given_earlier_rejection_without_id_when_the_same_line_is_seen_again_then_not_rejected_twice() {
+        let bad = |n: u64, reason: &str| Item {
+            pos: Position::Line(n),
+            rec: Err(Rejection { id: None, reason: reason.into() }),
+        };
+        let earlier = EarlierRejections {
+            places: HashSet::from([("line 3".to_string(), "not JSON".to_string())]),
+            ..EarlierRejections::default()
+        };
+        let d = decide(vec![bad(3, "not JSON"), bad(4, "not JSON"), bad(3, "no id")], &HashMap::new(), &earlier);
+        assert_eq!(
+            events(&d),
+            vec![
+                rejected(None, Position::Line(4), "not JSON".into()),
+                rejected(None, Position::Line(3), "no id".into()),
+            ]
+        );
+        assert_eq!(d.rejected_before, 1);
+    }
+
+    #[test]
+    fn earlier_rejections_are_read_from_the_log_with_and_without_ids() {
+        let g = given(&[
+            Given::Event(rejected(Some(9), Position::Line(1), "bad".into())),
+            Given::Event(rejected(None, Position::Line(2), "not JSON".into())),
+        ]);
+        let e = earlier_rejections(&g.state()).unwrap();
+        assert_eq!(e.ids, BTreeSet::from([9]));
+        assert_eq!(e.places, HashSet::from([("line 2".to_string(), "not JSON".to_string())]));
+    }
+
+    #[test]
+    fn summary_line_counts_orphans_most_frequent_first() {
+        let mut s = Summary { recorded: 12, ..Summary::default() };
+        s.add_orphan("bank nosuchbank".into(), 1, 1);
+        s.add_orphan("uid 9999".into(), 10, 2);
+        s.add_orphan("no bank".into(), 1, 3);
+        assert_eq!(
+            s.line(),
+            "recorded 12, already recorded 0, rejected 0; 12 records match no association: uid 9999 ×10, \
+             bank nosuchbank ×1, no bank ×1"
+        );
+        assert_eq!(Summary::default().orphans_line(), None);
+    }
+
+    #[test]
+    fn orphans_are_records_of_no_bank_an_unknown_bank_or_no_association() {
+        let g = given(&[]);
+        let mut o = Orphans::read(&g.state()).unwrap();
+        o.banks.insert("A".into());
+        o.assocs.insert((1, "A".into()));
+        o.uids.insert(2);
+        assert_eq!(o.why(1, "A"), None);
+        assert_eq!(o.why(1, ""), Some("no bank".into()));
+        assert_eq!(o.why(1, "Z"), Some("bank Z".into()));
+        assert_eq!(o.why(9, "A"), Some("uid 9".into()));
+        assert_eq!(o.why(2, "A"), Some("uid 2 in bank A".into()));
     }
 
     #[test]

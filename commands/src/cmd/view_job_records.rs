@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};
 use crate::format::{self, Rows};
-use crate::names::{display_user, user_uid};
+use crate::names::{user_uids, UserNames};
 use fluxacct_ingest::record as jobs;
 
 /// List recorded jobs. Filters are AND-ed. Duration expressions are
@@ -47,6 +47,11 @@ pub struct Args {
     /// job id, where the record was, and why); `--jobid` still applies.
     #[arg(long, conflicts_with = "format")]
     pub rejected: bool,
+    /// Only the recorded jobs that match no association (their bank is
+    /// empty or unknown, or their uid has no association in it): recorded,
+    /// as flux-accounting records them, but charged to nobody.
+    #[arg(long, conflicts_with = "rejected")]
+    pub orphans: bool,
 }
 
 /// Read-only: the `JobRejected` events, oldest first, as a table.
@@ -194,10 +199,13 @@ fn rows_without(ctx: &Context, state: &State<'_>, args: &Args, skip: Option<Stri
     let exprs = |v: &[String]| v.iter().map(|s| Expr::parse(s)).collect::<Result<Vec<_>>>();
     let (dreq, dact, ddelta) =
         (exprs(&args.requested_duration)?, exprs(&args.actual_duration)?, exprs(&args.duration_delta)?);
-    let uid = match &args.user {
-        Some(u) => Some(user_uid(ctx, state, u)?),
+    // The uids of --user, as a JSON array for the query.
+    let uids = match &args.user {
+        Some(u) => Some(serde_json::to_string(&user_uids(ctx, state, u)?).map_err(|e| Error::io_msg(e.to_string()))?),
         None => None,
     };
+    let mut names = UserNames::new(ctx, state)?;
+    let orphans = if args.orphans { Some(fluxacct_ingest::write::Orphans::read(state)?) } else { None };
     let jobid = match &args.jobid {
         Some(j) => Some(projections::schema::id_key(
             jobs::parse_jobid(j).ok_or_else(|| Error::invalid(format!("invalid job id: {j}")))?,
@@ -209,14 +217,14 @@ fn rows_without(ctx: &Context, state: &State<'_>, args: &Args, skip: Option<Stri
     let mut stmt = state.conn().prepare(
         "SELECT id, userid, username, t_submit, t_run, t_inactive, nnodes, ncores, ngpus, project, bank, \
          requested_duration, actual_duration, seq FROM jobs \
-         WHERE (?8 IS NULL OR seq NOT IN (SELECT value FROM json_each(?8))) AND (?1 IS NULL OR userid = ?1) AND (?2 IS NULL OR seq IN (SELECT seq FROM job_ids WHERE id = ?2)) AND (?3 IS NULL OR t_run > ?3) \
+         WHERE (?8 IS NULL OR seq NOT IN (SELECT value FROM json_each(?8))) AND (?1 IS NULL OR userid IN (SELECT value FROM json_each(?1))) AND (?2 IS NULL OR seq IN (SELECT seq FROM job_ids WHERE id = ?2)) AND (?3 IS NULL OR t_run > ?3) \
          AND (?4 IS NULL OR t_inactive < ?4) AND (?5 IS NULL OR project = ?5) AND (?6 IS NULL OR bank = ?6) \
          AND (?7 IS NULL OR t_inactive >= ?7) ORDER BY seq",
     )?;
     // Records before the last scrub-old-jobs cut are no longer listed.
     let scrubbed = state.jobs_scrubbed_before()?;
     let mut out = Rows::new(FIELDS);
-    let mut q = stmt.query(rusqlite::params![uid, jobid, after, before, args.project, args.bank, scrubbed, skip])?;
+    let mut q = stmt.query(rusqlite::params![uids, jobid, after, before, args.project, args.bank, scrubbed, skip])?;
     while let Some(r) = q.next()? {
         let id = match r.get_ref(0)? {
             rusqlite::types::ValueRef::Integer(i) => i as u64,
@@ -228,6 +236,10 @@ fn rows_without(ctx: &Context, state: &State<'_>, args: &Args, skip: Option<Stri
         let req: f64 = r.get(11)?;
         let act: f64 = r.get(12)?;
         let delta = req - act;
+        let bank: String = r.get(10)?;
+        if orphans.as_ref().is_some_and(|o| o.why(userid, &bank).is_none()) {
+            continue;
+        }
         if !dreq.iter().all(|e| e.holds(req))
             || !dact.iter().all(|e| e.holds(act))
             || !ddelta.iter().all(|e| e.holds(delta))
@@ -237,7 +249,7 @@ fn rows_without(ctx: &Context, state: &State<'_>, args: &Args, skip: Option<Stri
         let f58 = jobs::f58_in(id, ctx.utf8);
         out.push(vec![
             json!(f58),
-            json!(display_user(ctx, userid, r.get(2)?)),
+            json!(names.name(userid, r.get(2)?)),
             json!(userid),
             json!(r.get::<_, f64>(3)?),
             json!(r.get::<_, f64>(4)?),
@@ -245,7 +257,7 @@ fn rows_without(ctx: &Context, state: &State<'_>, args: &Args, skip: Option<Stri
             json!(r.get::<_, i64>(6)?),
             json!({"nnodes": r.get::<_, i64>(6)?, "ncores": r.get::<_, i64>(7)?, "ngpus": r.get::<_, i64>(8)?}),
             json!(r.get::<_, String>(9)?),
-            json!(r.get::<_, String>(10)?),
+            json!(bank),
             json!(req),
             json!(act),
             json!(delta),

@@ -202,6 +202,10 @@ pub enum Node {
         shares: i64,
         /// `bank_table.job_usage`.
         usage: f64,
+        /// Written only when false: a disabled bank, which `fairshare-emulate`
+        /// leaves out as `update-fshare` does.
+        #[serde(skip_serializing_if = "is_true")]
+        active: bool,
         /// Its associations, then its sub-banks.
         children: Vec<Node>,
     },
@@ -213,7 +217,17 @@ pub enum Node {
         shares: i64,
         /// `job_usage`.
         usage: f64,
+        /// Written only when false: a disabled association, or one of a
+        /// bank that has sub-banks (whose own associations fair-share
+        /// ignores); `fairshare-emulate` leaves it out as `update-fshare`
+        /// does.
+        #[serde(skip_serializing_if = "is_true")]
+        active: bool,
     },
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// The root of the `-F` document.
@@ -225,7 +239,10 @@ pub struct Hierarchy {
 
 /// Pure: the hierarchy of every bank and association (active or not):
 /// each bank's children are its associations, then its sub-banks, in table
-/// order.
+/// order. Rows that the ledger's fair-share leaves out (disabled banks and
+/// associations, associations of a bank with sub-banks) say
+/// `"active": false`, so that `fairshare-emulate` agrees with
+/// `update-fshare`.
 pub fn hierarchy(state: &State<'_>) -> Result<Hierarchy> {
     let banks = state.banks()?;
     let assocs = state.associations()?;
@@ -238,17 +255,23 @@ pub fn hierarchy(state: &State<'_>) -> Result<Hierarchy> {
         assocs: &[projections::model::Association],
         depth: usize,
     ) -> Node {
+        let has_sub_banks = banks.iter().any(|s| s.parent_bank == b.bank && s.bank != b.bank);
         let mut children: Vec<Node> = assocs
             .iter()
             .filter(|a| a.bank == b.bank)
-            .map(|a| Node::User { username: a.username.clone(), shares: a.shares, usage: a.job_usage })
+            .map(|a| Node::User {
+                username: a.username.clone(),
+                shares: a.shares,
+                usage: a.job_usage,
+                active: a.active != 0 && !has_sub_banks,
+            })
             .collect();
         if depth < 10_000 {
             for s in banks.iter().filter(|s| s.parent_bank == b.bank && s.bank != b.bank) {
                 children.push(node(s, banks, assocs, depth + 1));
             }
         }
-        Node::Bank { bank: b.bank.clone(), shares: b.shares, usage: b.job_usage, children }
+        Node::Bank { bank: b.bank.clone(), shares: b.shares, usage: b.job_usage, active: b.active != 0, children }
     }
     Ok(Hierarchy { root: node(root, &banks, &assocs, 0) })
 }

@@ -1,56 +1,191 @@
-//! flux-accounting's CSV files (`bank_table.csv`, `association_table.csv`)
-//! read back as rows, and each row as the events of `add-bank` /
-//! `add-user` (for `pop-db`).
+//! flux-accounting's CSV files, as `export-db` writes them, read back as
+//! rows, and each row as the events of the command that adds it
+//! (`add-bank`, `add-user`, `add-queue`, `add-project`, `add-config` /
+//! `edit-config`, `edit-factor`), for `pop-db`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use fluxacct_core::events::{AssocRef, BankRef, Event};
 use projections::model::State;
 
-use crate::cmd::{add_bank, add_user};
+use crate::cmd::{add_bank, add_config, add_project, add_queue, add_user, edit_config, edit_factor};
 use crate::error::{Error, Result};
 
 /// The tables pop-db fills.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Table {
     /// bank_table.
     Banks,
-    /// association_table.
+    /// queue_table.
+    Queues,
+    /// project_table.
+    Projects,
+    /// association_table (its banks, queues and projects first).
     Associations,
+    /// config_table.
+    Config,
+    /// priority_factor_weight_table.
+    Factors,
 }
+
+impl Table {
+    /// Every table pop-db fills, in the order it fills them (what a row
+    /// refers to comes first).
+    pub const LOAD_ORDER: [Table; 6] =
+        [Table::Banks, Table::Queues, Table::Projects, Table::Associations, Table::Config, Table::Factors];
+
+    /// The flux-accounting table name (its file is `<name>.csv`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Banks => "bank_table",
+            Table::Queues => "queue_table",
+            Table::Projects => "project_table",
+            Table::Associations => "association_table",
+            Table::Config => "config_table",
+            Table::Factors => "priority_factor_weight_table",
+        }
+    }
+
+    /// The table named `name`, if pop-db fills it.
+    pub fn of_name(name: &str) -> Option<Table> {
+        Table::LOAD_ORDER.into_iter().find(|t| t.name() == name)
+    }
+
+    /// The columns a file of this table may have.
+    fn columns(self) -> &'static [&'static str] {
+        match self {
+            Table::Banks => projections::model::Bank::COLUMNS,
+            Table::Associations => projections::model::Association::COLUMNS,
+            Table::Queues => &[
+                "queue",
+                "min_nodes_per_job",
+                "max_nodes_per_job",
+                "max_time_per_job",
+                "priority",
+                "max_running_jobs",
+                "max_nodes_per_assoc",
+                "max_sched_jobs",
+                "max_sched_nodes_per_assoc",
+                "max_sched_cores_per_assoc",
+                "max_nodes",
+                "max_cores",
+            ],
+            Table::Projects => projections::model::Project::COLUMNS,
+            Table::Config => &["key", "value"],
+            Table::Factors => &["factor", "weight"],
+        }
+    }
+
+    /// The columns that name a row.
+    fn key_columns(self) -> &'static [&'static str] {
+        match self {
+            Table::Banks => &["bank"],
+            Table::Associations => &["username", "bank"],
+            Table::Queues => &["queue"],
+            Table::Projects => &["project"],
+            Table::Config => &["key"],
+            Table::Factors => &["factor"],
+        }
+    }
+}
+
+/// Columns the ledger sets itself (ids, times, usage, fair-share): a row
+/// already in the ledger is the same row whatever they say.
+const DERIVED: &[&str] = &["bank_id", "project_id", "creation_time", "mod_time", "job_usage", "usage", "fairshare"];
 
 /// One CSV row: column → non-empty value.
 pub type CsvRow = BTreeMap<String, String>;
 
-/// Pure: the events for one row, against the state so far. `passwd_uid`
-/// is the uid of the row's user name in the passwd database, used when the
-/// row has no `userid`.
-pub fn row_events(state: &State<'_>, table: Table, row: &CsvRow, passwd_uid: Option<i64>) -> Result<Vec<Event>> {
+/// The rows of a table already in the ledger, by key, as `export-db`
+/// writes them.
+pub type Existing = HashMap<String, CsvRow>;
+
+fn key_of(table: Table, row: &CsvRow) -> String {
+    table.key_columns().iter().map(|k| row.get(*k).map(String::as_str).unwrap_or("")).collect::<Vec<_>>().join(",")
+}
+
+/// Read-only: the rows of `table` in the ledger, by key.
+pub fn existing(state: &State<'_>, table: Table) -> Result<Existing> {
+    let (header, rows) = crate::migrate::export::table_rows(state, table.name())?;
+    let mut out = Existing::new();
+    for r in rows {
+        let row: CsvRow = header.iter().zip(r).filter(|(_, v)| !v.is_empty()).map(|(h, v)| (h.clone(), v)).collect();
+        out.insert(key_of(table, &row), row);
+    }
+    Ok(out)
+}
+
+/// The columns in which `row` differs from the ledger's `have` (numbers
+/// compared as numbers; derived columns left out).
+fn differences(row: &CsvRow, have: &CsvRow) -> Vec<String> {
+    let same = |a: &str, b: &str| {
+        a == b || matches!((a.trim().parse::<f64>(), b.trim().parse::<f64>()), (Ok(x), Ok(y)) if x == y)
+    };
+    row.iter()
+        .filter(|(k, _)| !DERIVED.contains(&k.as_str()))
+        .filter(|(k, v)| !have.get(*k).is_some_and(|h| same(v, h)))
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+/// Pure: the events for one row, against the state so far and the rows of
+/// its table that were in the ledger before (`existing`): none for a row
+/// already there (so loading the same files again changes nothing), an
+/// edit for a config value or factor weight that differs, and an error for
+/// any other row that is there with other values. `passwd_uid` is the uid
+/// of the row's user name in the passwd database, used when the row has no
+/// `userid`.
+pub fn row_events(
+    state: &State<'_>,
+    table: Table,
+    row: &CsvRow,
+    passwd_uid: Option<i64>,
+    existing: &Existing,
+) -> Result<Vec<Event>> {
     let get = |k: &str| row.get(k).cloned();
+    let key = key_of(table, row);
+    let differs = match existing.get(&key) {
+        Some(have) => {
+            let diff = differences(row, have);
+            if diff.is_empty() {
+                return Ok(Vec::new());
+            }
+            Some(diff)
+        }
+        None => None,
+    };
+    if let Some(diff) = &differs {
+        if !matches!(table, Table::Config | Table::Factors) {
+            return Err(Error::invalid(format!(
+                "{} {key} already exists in {} with a different {}",
+                table.key_columns().join(","),
+                table.name(),
+                diff.join(", ")
+            )));
+        }
+    }
     let active = match get("active") {
         None => true,
         Some(v) => {
             v.trim().parse::<i64>().map_err(|_| Error::invalid(format!("active: invalid integer value: '{v}'")))? != 0
         }
     };
+    let d = |k: &str, v: &str| get(k).unwrap_or_else(|| v.to_string());
     match table {
         Table::Banks => {
             let args = add_bank::Args {
                 bank: get("bank").ok_or_else(|| Error::invalid("no bank"))?,
-                shares: get("shares").unwrap_or_else(|| "1".into()),
+                shares: d("shares", "1"),
                 parent_bank: get("parent_bank").unwrap_or_default(),
-                priority: get("priority").unwrap_or_else(|| "0.0".into()),
-                ignore_older_than: get("ignore_older_than").unwrap_or_else(|| "0".into()),
+                priority: d("priority", "0.0"),
+                ignore_older_than: d("ignore_older_than", "0"),
                 restore_subtree: false,
             };
-            let mut ev = add_bank::decide(state, &args)?;
-            if !active {
-                ev.push(Event::BankDisabled(BankRef { bank: args.bank.clone() }));
-            }
-            Ok(ev)
+            // A disabled bank is disabled after its associations are
+            // loaded ([`disabled_later`]).
+            add_bank::decide(state, &args)
         }
         Table::Associations => {
-            let d = |k: &str, v: &str| get(k).unwrap_or_else(|| v.to_string());
             let args = add_user::Args {
                 username: get("username").ok_or_else(|| Error::invalid("no username"))?,
                 bank: get("bank").ok_or_else(|| Error::invalid("no bank"))?,
@@ -87,6 +222,60 @@ pub fn row_events(state: &State<'_>, table: Table, row: &CsvRow, passwd_uid: Opt
             }
             Ok(ev)
         }
+        Table::Queues => {
+            let args = add_queue::Args {
+                queue: get("queue").ok_or_else(|| Error::invalid("no queue"))?,
+                min_nodes_per_job: d("min_nodes_per_job", "1"),
+                max_nodes_per_job: d("max_nodes_per_job", "1"),
+                max_time_per_job: d("max_time_per_job", "60"),
+                priority: d("priority", "0"),
+                max_running_jobs: d("max_running_jobs", "100"),
+                max_nodes_per_assoc: d("max_nodes_per_assoc", "2147483647"),
+                max_sched_jobs: d("max_sched_jobs", "2147483647"),
+                max_sched_nodes_per_assoc: d("max_sched_nodes_per_assoc", "2147483647"),
+                max_sched_cores_per_assoc: d("max_sched_cores_per_assoc", "2147483647"),
+                max_nodes: d("max_nodes", "2147483647"),
+                max_cores: d("max_cores", "2147483647"),
+            };
+            add_queue::decide(state, &args)
+        }
+        Table::Projects => add_project::decide(
+            state,
+            &add_project::Args { project: get("project").ok_or_else(|| Error::invalid("no project"))? },
+        ),
+        Table::Config => {
+            let key = get("key").ok_or_else(|| Error::invalid("no key"))?;
+            let mut value = d("value", "");
+            // The durations are stored (and exported) as seconds.
+            if matches!(key.as_str(), "priority_usage_reset_period" | "priority_decay_half_life")
+                && value.trim().parse::<f64>().is_ok()
+            {
+                value = format!("{}s", value.trim());
+            }
+            let pair = format!("{key}={value}");
+            if differs.is_some() {
+                edit_config::decide(state, &edit_config::Args { pairs: vec![pair] })
+            } else {
+                add_config::decide(state, &add_config::Args { pair })
+            }
+        }
+        Table::Factors => edit_factor::decide(
+            state,
+            &edit_factor::Args {
+                factor: get("factor").ok_or_else(|| Error::invalid("no factor"))?,
+                weight: get("weight").ok_or_else(|| Error::invalid("no weight"))?,
+            },
+        ),
+    }
+}
+
+/// Pure: the events that wait until every row is loaded: a bank row
+/// that says `active` 0 and was added disables the bank last, so that
+/// the associations of a disabled bank can be loaded first.
+pub fn disabled_later(table: Table, row: &CsvRow) -> Vec<Event> {
+    match (table, row.get("bank"), row.get("active").map(|v| v.trim().parse::<i64>())) {
+        (Table::Banks, Some(bank), Some(Ok(0))) => vec![Event::BankDisabled(BankRef { bank: bank.clone() })],
+        _ => Vec::new(),
     }
 }
 
@@ -94,15 +283,16 @@ pub fn row_events(state: &State<'_>, table: Table, row: &CsvRow, passwd_uid: Opt
 /// empty cells left out, and only `fields` if given).
 pub fn parse(file_name: &str, text: &str, fields: Option<&str>) -> Result<(Table, Vec<(usize, CsvRow)>)> {
     let name = file_name.strip_suffix(".csv").unwrap_or(file_name);
-    let (table, known) = match name {
-        "bank_table" => (Table::Banks, projections::model::Bank::COLUMNS),
-        "association_table" => (Table::Associations, projections::model::Association::COLUMNS),
-        other => {
+    let table = match Table::of_name(name) {
+        Some(t) => t,
+        None if crate::migrate::export::TABLES.contains(&name) => {
             return Err(Error::invalid(format!(
-                "pop-db: table \"{other}\" cannot be loaded (only bank_table and association_table)"
+                "pop-db: table \"{name}\" cannot be loaded: the ledger derives it from the job records and usage"
             )))
         }
+        None => return Err(Error::invalid(format!("pop-db: table \"{name}\" does not exist in the database"))),
     };
+    let known = table.columns();
     let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(text.as_bytes());
     let header: Vec<String> = rdr
         .headers()
@@ -153,7 +343,7 @@ mod tests {
         .unwrap();
         assert_eq!(t, Table::Banks);
         let g = given(&[]);
-        let ev = row_events(&g.state(), t, &rows[0].1, None).unwrap();
+        let ev = row_events(&g.state(), t, &rows[0].1, None, &Existing::new()).unwrap();
         assert!(matches!(&ev[..], [Event::BankAdded(b)] if b.bank == "root" && b.parent_bank.is_empty()));
     }
 
@@ -162,7 +352,7 @@ mod tests {
         let (t, rows) = parse("association_table.csv", "username,bank\nu,nope\n", None).unwrap();
         let g = given(&[Given::Bank("root", "")]);
         assert_eq!(
-            row_events(&g.state(), t, &rows[0].1, None).unwrap_err().to_string(),
+            row_events(&g.state(), t, &rows[0].1, None, &Existing::new()).unwrap_err().to_string(),
             "Bank nope does not exist in bank_table"
         );
     }
@@ -173,6 +363,10 @@ mod tests {
         assert_eq!(rows[0].1.get("priority"), None);
         assert_eq!(rows[0].1.get("shares").map(String::as_str), Some("3"));
         assert!(parse("jobs.csv", "id\n1\n", None).unwrap_err().to_string().contains("cannot be loaded"));
+        assert_eq!(
+            parse("foo.csv", "id\n1\n", None).unwrap_err().to_string(),
+            "pop-db: table \"foo\" does not exist in the database"
+        );
         assert_eq!(parse("bank_table.csv", "bank\nx\n", Some("nope")).unwrap_err().to_string(), "invalid fields: nope");
     }
 }
