@@ -180,15 +180,31 @@ pub fn known_jobs(state: &State<'_>, ids: &[u64]) -> Result<HashMap<u64, JobReco
 
 /// Ids of jobs rejected by earlier fetches (read through the log's small
 /// `events_job_rejected` index).
+///
+/// Each id is decoded from its payload in Rust, not with SQLite's
+/// `json_extract`: that gives ids from 2^63 up (legal Flux ids) as floats,
+/// which no integer column type takes. A payload that does not decode (a
+/// damaged or edited event, which `verify` names) only leaves its id out:
+/// it is no reason to stop every later ingest.
 pub fn rejected_ids(state: &State<'_>) -> Result<BTreeSet<u64>> {
+    #[derive(serde::Deserialize)]
+    struct IdOnly {
+        #[serde(default)]
+        id: Option<u64>,
+    }
     let mut out = BTreeSet::new();
-    let mut stmt = state.conn().prepare_cached(
-        "SELECT json_extract(CAST(payload AS TEXT), '$.id') FROM events WHERE kind = 'JobRejected' \
-         AND json_extract(CAST(payload AS TEXT), '$.id') IS NOT NULL",
-    )?;
+    let mut stmt = state.conn().prepare_cached("SELECT payload FROM events WHERE kind = 'JobRejected'")?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
-        out.insert(r.get::<_, i64>(0)? as u64);
+        let bytes: &[u8] = match r.get_ref(0)? {
+            rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => b,
+            rusqlite::types::ValueRef::Null
+            | rusqlite::types::ValueRef::Integer(_)
+            | rusqlite::types::ValueRef::Real(_) => continue,
+        };
+        if let Ok(IdOnly { id: Some(id) }) = serde_json::from_slice::<IdOnly>(bytes) {
+            out.insert(id);
+        }
     }
     Ok(out)
 }
