@@ -221,3 +221,105 @@ fn absurd_but_well_typed_records_are_rejected_with_the_rule_named() {
     assert!(out.lines().any(|l| l.trim() == "7003"), "the sane record is recorded: {out}");
     assert!(!out.lines().any(|l| l.trim() == "7001" || l.trim() == "7002"), "{out}");
 }
+
+const PAGE: usize = 16384;
+
+/// The 1-based number of the leaf table page holding `needle` in a live
+/// cell.
+fn leaf_page_with(db: &Path, needle: &[u8]) -> usize {
+    let bytes = std::fs::read(db).expect("read");
+    for (n, p) in bytes.chunks(PAGE).enumerate() {
+        if p.len() < PAGE || p[0] != 0x0d {
+            continue;
+        }
+        let ncells = u16::from_be_bytes([p[3], p[4]]) as usize;
+        for c in 0..ncells {
+            let ptr = u16::from_be_bytes([p[8 + 2 * c], p[9 + 2 * c]]) as usize;
+            let end = (ptr + 512).min(PAGE);
+            if ptr < PAGE && p[ptr..end].windows(needle.len()).any(|w| w == needle) {
+                return n + 1;
+            }
+        }
+    }
+    panic!("no leaf page holds {}", String::from_utf8_lossy(needle));
+}
+
+#[test]
+fn rebuild_refuses_a_damaged_log_page_and_leaves_the_ledger_exactly_as_it_was() {
+    let (d, db) = site();
+    let mut lines = String::new();
+    for i in 0..400u64 {
+        let t = 1_767_100_000.0 + i as f64 * 13.0;
+        lines.push_str(&format!(
+            "{{\"id\":{},\"userid\":1001,\"bank\":\"giants\",\"t_run\":{},\"t_inactive\":{t}}}\n",
+            20_000 + i,
+            t - 30.0
+        ));
+    }
+    ok(&db, &["fetch-job-records", "--from-file", &write_lines(d.path(), "many.jsonl", &lines)]);
+    let seq: i64 = Connection::open(&db)
+        .expect("open")
+        .query_row("SELECT seq FROM jobs WHERE id = 20200", [], |r| r.get(0))
+        .expect("seq");
+    // A damaged page in the middle of the log: its page type byte.
+    let page = leaf_page_with(&db, b"\"id\":20200,");
+    let mut bytes = std::fs::read(&db).expect("read");
+    bytes[(page - 1) * PAGE] = 0x00;
+    std::fs::write(&db, &bytes).expect("write");
+    // Reads of the projections still work.
+    ok(&db, &["list-users"]);
+
+    let before = std::fs::read(&db).expect("read");
+    let r = fa(&db, &["rebuild"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
+    assert!(r.stderr.contains("table events") && r.stderr.contains("nothing was changed"), "{r:?}");
+    let named = |s: &str| -> bool {
+        // `seqs A–B` with A <= seq <= B.
+        s.split("seqs ").skip(1).any(|rest| {
+            let range: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '–').collect();
+            let mut it = range.split('–').filter_map(|x| x.parse::<i64>().ok());
+            matches!((it.next(), it.next()), (Some(a), Some(b)) if a <= seq && seq <= b)
+        })
+    };
+    assert!(named(&r.stderr), "the seqs it cannot read, {seq} among them: {r:?}");
+    assert!(std::fs::read(&db).expect("read") == before, "the ledger is byte for byte as it was");
+    ok(&db, &["list-users"]);
+    ok(&db, &["view-user", "mays"]);
+
+    let r = fa(&db, &["verify", "--file"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("table events") && named(&r.stderr), "{r:?}");
+    let r = fa(&db, &["verify"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(named(&r.stderr), "the chain walk names the seqs: {r:?}");
+    let r = fa(&db, &["rebuild", "--check"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(named(&r.stderr), "{r:?}");
+}
+
+#[test]
+fn rebuild_repairs_a_damaged_projection_page_on_a_copy() {
+    let (_d, db) = site();
+    let conn = Connection::open(&db).expect("open");
+    let root: i64 = conn
+        .query_row("SELECT rootpage FROM sqlite_master WHERE name = 'association_table'", [], |r| r.get(0))
+        .expect("root");
+    drop(conn);
+    let clean = snapshot(&db);
+    let mut bytes = std::fs::read(&db).expect("read");
+    bytes[(root as usize - 1) * PAGE] = 0x00;
+    std::fs::write(&db, &bytes).expect("write");
+    let out = ok(&db, &["rebuild"]);
+    assert!(out.contains("repaired damaged file structure: table association_table"), "{out}");
+    assert_eq!(snapshot(&db), clean);
+    assert!(ok(&db, &["rebuild", "--check"]).starts_with("ok"));
+    let dir = db.parent().expect("dir");
+    let litter: Vec<_> = std::fs::read_dir(dir)
+        .expect("ls")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".rebuild-"))
+        .collect();
+    assert!(litter.is_empty(), "{litter:?}");
+}
