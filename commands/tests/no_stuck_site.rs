@@ -323,3 +323,59 @@ fn rebuild_repairs_a_damaged_projection_page_on_a_copy() {
         .collect();
     assert!(litter.is_empty(), "{litter:?}");
 }
+
+fn import_litter(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .expect("ls")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".import-"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn an_import_killed_at_any_point_leaves_nothing_once_the_next_import_has_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let template = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures/flux-accounting-dbs/FluxAccountingv0-60-0.db");
+    let src = dir.path().join("fa.db");
+    fixtures::flux_accounting::generate(&template, &src, &fixtures::flux_accounting::Spec::new(6, 200, 20_000))
+        .expect("generate");
+    let target = dir.path().join("l.db");
+    let mut littered = 0;
+    for wait_ms in [5u64, 30, 80, 150, 250, 400] {
+        let mut child = std::process::Command::new(BIN)
+            .arg("-p")
+            .arg(&target)
+            .arg("import-db")
+            .arg(&src)
+            .env("FLUXACCT_NOW", NOW)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(std::time::Duration::from_millis(wait_ms));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        if !import_litter(dir.path()).is_empty() {
+            littered += 1;
+        }
+        let _ = std::fs::remove_file(&target);
+    }
+    assert!(littered > 0, "some kill landed while the temporary file existed");
+    // A leftover a running import holds (locked) is not touched.
+    let held_path = dir.path().join(".l.db.import-HELD.tmp");
+    std::fs::write(&held_path, b"a running import").expect("plant");
+    let held = nix::fcntl::Flock::lock(
+        std::fs::File::open(&held_path).expect("open"),
+        nix::fcntl::FlockArg::LockExclusiveNonblock,
+    )
+    .expect("lock");
+    let r = fa(&target, &["import-db", src.to_str().expect("utf8")]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(import_litter(dir.path()), [".l.db.import-HELD.tmp"], "only the held file is left");
+    drop(held);
+    ok(&target, &["verify"]);
+}
