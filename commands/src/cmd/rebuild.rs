@@ -167,7 +167,7 @@ fn repair_on_copy(
             damage.join("; ")
         ))
     };
-    let result = (|| -> Result<(replay::RebuildStats, Vec<String>, Option<(fluxacct_core::Seq, Vec<u8>)>)> {
+    let result = (|| -> Result<(replay::RebuildStats, Vec<String>, Option<Head>)> {
         let src = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         let head = read_head(&src);
         {
@@ -224,8 +224,11 @@ fn copy_all(src: &rusqlite::Connection, dst: &mut rusqlite::Connection) -> Resul
     }
 }
 
-/// The log's head (seq and hash), if it reads.
-fn read_head(conn: &rusqlite::Connection) -> Option<(fluxacct_core::Seq, Vec<u8>)> {
+/// The log's head: its seq and hash.
+type Head = (fluxacct_core::Seq, Vec<u8>);
+
+/// The log's head, if it reads.
+fn read_head(conn: &rusqlite::Connection) -> Option<Head> {
     conn.query_row("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", [], |r| {
         Ok((fluxacct_core::Seq(r.get::<_, i64>(0)? as u64), r.get::<_, Vec<u8>>(1)?))
     })
