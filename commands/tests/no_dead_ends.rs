@@ -4,48 +4,13 @@
 
 mod common;
 use common::*;
+#[path = "common/dead_ends.rs"]
+mod dead_ends;
+use dead_ends::*;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rusqlite::Connection;
-
-/// The seed site with one more user, job records, a usage and a
-/// fair-share update.
-fn site() -> (tempfile::TempDir, PathBuf) {
-    let (dir, db) = new_db();
-    seed_000(&db);
-    ok(&db, &["add-user", "--username=mays", "--userid=1002", "--bank=giants"]);
-    let mut lines = String::new();
-    for i in 0..20u64 {
-        let t = 1_767_200_000.0 + i as f64 * 61.5;
-        let user = if i % 2 == 0 { 1001 } else { 1002 };
-        lines.push_str(&format!(
-            "{{\"id\":{},\"userid\":{user},\"bank\":\"giants\",\"t_run\":{},\"t_inactive\":{t}}}\n",
-            1000 + i,
-            t - 30.0
-        ));
-    }
-    let f = dir.path().join("jobs.jsonl");
-    std::fs::write(&f, lines).expect("write");
-    ok(&db, &["fetch-job-records", "--from-file", f.to_str().expect("utf8")]);
-    ok(&db, &["update-usage"]);
-    ok(&db, &["update-fshare"]);
-    (dir, db)
-}
-
-/// Runs `sql` on the ledger with the write-once triggers dropped (a hand
-/// edit of the log).
-fn edit_log(db: &Path, sql: &str) {
-    let conn = Connection::open(db).expect("open");
-    conn.execute_batch("DROP TRIGGER IF EXISTS events_no_update; DROP TRIGGER IF EXISTS events_no_delete;")
-        .expect("drop triggers");
-    conn.execute_batch(sql).expect("edit");
-}
-
-fn seq_of(db: &Path, kind: &str) -> i64 {
-    let conn = Connection::open(db).expect("open");
-    conn.query_row("SELECT max(seq) FROM events WHERE kind = ?1", [kind], |r| r.get(0)).expect("seq")
-}
 
 /// Appends a `FairshareUpdated` whose digest no replay reproduces, with a
 /// sound hash chain: what an `update-fshare` over hand-edited rows

@@ -475,8 +475,9 @@ fn idempotent_ingest_and_bad_records_rejected_alone() {
     .expect("ddl");
     let r = r#"{"version":1,"execution":{"R_lite":[{"rank":"0-2","children":{"core":"0-1"}}]}}"#;
     let spec = r#"{"attributes":{"system":{"bank":"A","duration":60}}}"#;
-    c.execute("INSERT INTO jobs VALUES ('77', 9, 1.0, 2.0, 12.0, '0-2', ?1, ?2)", [r, spec]).expect("row");
-    c.execute("INSERT INTO jobs VALUES ('78', 9, 1.0, 0.0, 12.0, '', '', ?1)", [spec]).expect("row");
+    c.execute("INSERT INTO jobs VALUES ('77', 9, 1700000001.0, 1700000002.0, 1700000012.0, '0-2', ?1, ?2)", [r, spec])
+        .expect("row");
+    c.execute("INSERT INTO jobs VALUES ('78', 9, 1700000001.0, 0.0, 1700000012.0, '', '', ?1)", [spec]).expect("row");
     drop(c);
     let alias = Path::new(BIN).with_file_name("flux-account-fetch-job-records");
     let o = Command::new(alias)

@@ -96,11 +96,71 @@ pub fn libflux_candidates(
     out
 }
 
+/// Whether a process of effective uid `euid` may load the library at
+/// `path` (a candidate the environment named): always, unless `euid` is 0;
+/// as root only when the file (after symlinks) and every directory above
+/// it are owned by root and writable by neither group nor others, as ssh
+/// checks its files (a directory with the sticky bit, such as `/tmp`, may
+/// be writable by others: nobody else can replace a root-owned entry in
+/// it). `Err` names the file or directory at fault.
+pub fn root_may_load(path: &Path, euid: u32) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    if euid != 0 {
+        return Ok(());
+    }
+    // A file that does not exist (yet) is as safe as the nearest
+    // directory above it that does: nobody else can create it there.
+    let mut first = true;
+    let mut probe = path;
+    let real = loop {
+        match std::fs::canonicalize(probe) {
+            Ok(r) => break r,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                first = false;
+                probe = match probe.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p,
+                    _ => return Ok(()),
+                };
+            }
+            Err(e) => return Err(format!("{}: {e}", probe.display())),
+        }
+    };
+    let mut at: Option<&Path> = Some(&real);
+    while let Some(p) = at {
+        let m = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        let what = if first { "file" } else { "directory" };
+        if m.uid() != 0 {
+            return Err(format!("{what} {} is owned by uid {}, not root", p.display(), m.uid()));
+        }
+        let sticky_dir = !first && m.mode() & 0o1000 != 0;
+        if m.mode() & 0o022 != 0 && !sticky_dir {
+            return Err(format!(
+                "{what} {} is writable by {} (mode {:o})",
+                p.display(),
+                if m.mode() & 0o002 != 0 { "others" } else { "its group" },
+                m.mode() & 0o7777
+            ));
+        }
+        first = false;
+        at = p.parent();
+    }
+    Ok(())
+}
+
 /// Why no instance could be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unreachable {
     /// libflux-core could not be loaded from any candidate: each with its error.
     NoLibrary(Vec<(Candidate, String)>),
+    /// Running as root, a library the environment named (or a directory
+    /// above it) could be written by someone other than root: loading it
+    /// would run their code as root.
+    Untrusted {
+        /// The library.
+        lib: Candidate,
+        /// The file or directory at fault, and why.
+        why: String,
+    },
     /// flux_open failed (no instance at FLUX_URI / the system URI).
     NoInstance {
         /// `FLUX_URI`, if set.
@@ -122,6 +182,9 @@ impl std::fmt::Display for Unreachable {
                     "{LIBFLUX} could not be loaded (tried {}); set FLUXACCT_LIBFLUX to its path",
                     tried.join("; ")
                 )
+            }
+            Unreachable::Untrusted { lib, why } => {
+                write!(f, "refusing to load {lib} as root: {why}; only a library owned by root and writable by root alone is loaded as root")
             }
             Unreachable::NoInstance { uri, lib } => {
                 let at = match uri {
@@ -191,6 +254,34 @@ mod tests {
             paths(&libflux_candidates(&FluxEnv::default(), &fs, &same)),
             ["libflux-core.so.2 <the linker's default search>"]
         );
+    }
+
+    #[test]
+    fn as_root_a_group_writable_library_is_refused_and_others_load_as_before() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile_dir();
+        let lib = dir.join(LIBFLUX);
+        std::fs::write(&lib, b"not a library").unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&lib, std::fs::Permissions::from_mode(0o664)).unwrap();
+        assert_eq!(root_may_load(&lib, 1000), Ok(()), "only root is protected");
+        let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&lib).unwrap());
+        if owner == 0 {
+            let e = root_may_load(&lib, 0).unwrap_err();
+            assert!(e.contains(&lib.display().to_string()) && e.contains("its group"), "{e}");
+            std::fs::set_permissions(&lib, std::fs::Permissions::from_mode(0o644)).unwrap();
+            assert_eq!(root_may_load(&lib, 0), Ok(()));
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+            let e = root_may_load(&lib, 0).unwrap_err();
+            assert!(e.starts_with("directory ") && e.contains("others"), "{e}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("fluxacct-discover-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
     }
 
     #[test]

@@ -101,7 +101,15 @@ impl Flux {
         let exists = |p: &Path| p.is_file();
         let resolve = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
         let mut tried = Vec::new();
+        let euid = nix::unistd::geteuid().as_raw();
         for c in libflux_candidates(env, &exists, &resolve) {
+            // The linker's default search is root's own configuration;
+            // every other candidate was named by the environment.
+            if c.path.components().count() > 1 {
+                if let Err(why) = crate::discover::root_may_load(&c.path, euid) {
+                    return Err(Unreachable::Untrusted { lib: c, why });
+                }
+            }
             match Flux::open_with(&c.path) {
                 Ok(Some(flux)) => return Ok(flux),
                 Ok(None) => return Err(Unreachable::NoInstance { uri: env.uri.clone(), lib: c }),

@@ -91,10 +91,21 @@ pub fn parse_jobid(s: &str) -> Option<u64> {
 
 /// Bounds of the ingest rules (docs/ingest.md).
 pub mod limits {
-    /// Largest `nnodes`.
-    pub const MAX_NNODES: f64 = 1e6;
-    /// Largest `ncores` and `ngpus`.
-    pub const MAX_NCORES: f64 = 1e9;
+    /// Largest `nnodes` of one job: ten times the node count of the
+    /// largest machines (El Capitan, Frontier: about 10⁴ nodes).
+    pub const MAX_NNODES: f64 = 1e5;
+    /// Largest `ncores` of one job: about ten times the core count of the
+    /// largest machines (Fugaku: 7.6·10⁶ cores).
+    pub const MAX_NCORES: f64 = 1e8;
+    /// Largest `ngpus` of one job: far above the largest machines (about
+    /// 4·10⁴ GPUs).
+    pub const MAX_NGPUS: f64 = 1e7;
+    /// Earliest time a job may have (2000-01-01T00:00:00Z, years before
+    /// Flux): `t_inactive`, and `t_submit` and `t_run` unless 0 (not set;
+    /// `t_run` 0: never ran).
+    pub const MIN_TIME: f64 = 946_684_800.0;
+    /// Longest duration, requested or run, in seconds (a century).
+    pub const MAX_DURATION: f64 = 100.0 * 365.25 * 86_400.0;
     /// Largest uid (2³² − 2; 2³² − 1 is `FLUX_USERID_UNKNOWN`).
     pub const MAX_UID: f64 = 4_294_967_294.0;
     /// Longest user, bank, project and queue name, in bytes.
@@ -369,6 +380,18 @@ pub fn check(job: &JobInput<'_>, now: f64) -> Result<JobRecorded, Rejection> {
         if v > latest {
             return Err(fail(format!("{k} {v} is more than a day after the ingest time {now:.0}")));
         }
+        if v < limits::MIN_TIME && (k == "t_inactive" || v != 0.0) {
+            return Err(fail(format!(
+                "{k} {v} is before 2000-01-01 ({}), earlier than any Flux job",
+                limits::MIN_TIME
+            )));
+        }
+    }
+    if t_run > 0.0 && t_inactive - t_run > limits::MAX_DURATION {
+        return Err(fail(format!(
+            "ran {} s (t_run {t_run} to t_inactive {t_inactive}), more than a century",
+            t_inactive - t_run
+        )));
     }
     if t_run > 0.0 {
         if t_submit > t_run {
@@ -449,10 +472,13 @@ pub fn check(job: &JobInput<'_>, now: f64) -> Result<JobRecorded, Rejection> {
     };
     let nnodes = count("nnodes", job.nnodes, from_r.map(|c| c.nnodes), limits::MAX_NNODES)?;
     let ncores = count("ncores", job.ncores, from_r.map(|c| c.ncores), limits::MAX_NCORES)?;
-    let ngpus = count("ngpus", job.ngpus, from_r.map(|c| c.ngpus), limits::MAX_NCORES)?;
+    let ngpus = count("ngpus", job.ngpus, from_r.map(|c| c.ngpus), limits::MAX_NGPUS)?;
     let requested_duration = job.requested_duration.or(job.duration).or(system.duration).unwrap_or(0.0);
     if !(requested_duration.is_finite() && requested_duration >= 0.0) {
         return Err(fail(format!("duration {requested_duration} is negative")));
+    }
+    if requested_duration > limits::MAX_DURATION {
+        return Err(fail(format!("duration {requested_duration} is more than a century ({} s)", limits::MAX_DURATION)));
     }
     Ok(JobRecorded {
         id,
@@ -758,7 +784,7 @@ mod tests {
     #[test]
     fn job_objects() {
         let j = rec(json!({
-            "id": 7, "userid": 1002, "t_submit": 1.0, "t_run": 2.0, "t_inactive": 12.0, "state": "INACTIVE",
+            "id": 7, "userid": 1002, "t_submit": 1_700_000_001.0, "t_run": 1_700_000_002.0, "t_inactive": 1_700_000_012.0, "state": "INACTIVE",
             "jobspec": {"attributes": {"system": {"bank": "A", "project": "p", "duration": 60.0}}},
             "R": {"version":1,"execution":{"R_lite":[{"rank":"0-1","children":{"core":"0-1"}}]}}
         }))
@@ -767,7 +793,7 @@ mod tests {
         assert_eq!(j.requested_duration, 60.0);
         // R and jobspec given as JSON strings, as old archives store them.
         let j2 = rec(json!({
-            "id": "ƒ8", "userid": 1002, "t_run": 2.0, "t_inactive": 12.0,
+            "id": "ƒ8", "userid": 1002, "t_run": 1_700_000_002.0, "t_inactive": 1_700_000_012.0,
             "jobspec": "{\"attributes\": {\"system\": {\"bank\": \"A\"}}}",
             "R": "{\"version\":1,\"execution\":{\"R_lite\":[{\"rank\":\"0-1\",\"children\":{\"core\":\"0-1\"}}]}}"
         }))
@@ -781,5 +807,50 @@ mod tests {
         assert!(e.reason.starts_with("invalid job record: invalid type: string"), "{e:?}");
         let e = parse(b"{oops").unwrap_err();
         assert!(e.reason.starts_with("invalid JSON: "), "{e:?}");
+    }
+
+    #[test]
+    fn absurd_but_well_typed_claims_are_rejected_with_the_rule_named() {
+        let ok = json!({"id": 1, "userid": 5, "t_submit": 1.7e9, "t_run": 1.7e9 + 10.0, "t_inactive": 1.7e9 + 70.0});
+        rec(ok.clone()).unwrap();
+        let with = |k: &str, v: Value| {
+            let mut j = ok.clone();
+            j[k] = v;
+            rec(j).map(|_| ()).map_err(|e| e.reason)
+        };
+        // The drill's record: submitted at 0, ran from 1 s after the epoch.
+        let mut drill = ok.clone();
+        drill["t_submit"] = json!(0);
+        drill["t_run"] = json!(1);
+        drill["nnodes"] = json!(1_000_000);
+        let e = rec(drill).unwrap_err();
+        assert_eq!(e.id, Some(1));
+        assert!(e.reason.starts_with("t_run 1 is before 2000-01-01"), "{e:?}");
+        assert!(with("t_inactive", json!(5)).unwrap_err().starts_with("t_inactive 5 is before 2000-01-01"));
+        assert!(with("nnodes", json!(1_000_000)).unwrap_err().contains("is not an integer from 0 to 100000"));
+        assert!(with("ncores", json!(2e8)).unwrap_err().contains("ncores 200000000 is not an integer"));
+        assert!(with("ngpus", json!(2e7)).unwrap_err().contains("ngpus 20000000 is not an integer"));
+        let e = with("requested_duration", json!(f64::MAX)).unwrap_err();
+        assert!(e.contains("is more than a century"), "{e}");
+        let e = with("duration", json!(4e9)).unwrap_err();
+        assert!(e.contains("is more than a century"), "{e}");
+        let mut long = ok.clone();
+        long["t_submit"] = json!(1e9);
+        long["t_run"] = json!(1e9);
+        long["t_inactive"] = json!(1e9 + 101.0 * 365.25 * 86_400.0);
+        assert!(check(&parse(long.to_string().as_bytes()).unwrap(), 5e9)
+            .unwrap_err()
+            .reason
+            .contains("more than a century"));
+        // Generous for real jobs: a year-long job on 10⁴ nodes with a
+        // week's request, never-run and unset t_submit.
+        for (k, v) in [("nnodes", json!(10_000)), ("ncores", json!(8_000_000)), ("ngpus", json!(40_000))] {
+            with(k, v).unwrap();
+        }
+        with("requested_duration", json!(7.0 * 86_400.0)).unwrap();
+        with("t_submit", json!(0)).unwrap();
+        let mut never_ran = ok.clone();
+        never_ran["t_run"] = json!(0);
+        rec(never_ran).unwrap();
     }
 }

@@ -204,23 +204,40 @@ pub fn known_jobs(state: &State<'_>, ids: &[u64]) -> Result<HashMap<u64, JobReco
 
 /// What earlier fetches rejected, read once per ingest through the log's
 /// small `events_job_rejected` index (not once per record).
+///
+/// Each payload is decoded in Rust, not with SQLite's `json_extract`: that
+/// gives ids from 2^63 up (legal Flux ids) as floats, which no integer
+/// column type takes. A payload that does not decode (a damaged or edited
+/// event, which `verify` names) is only left out: it is no reason to stop
+/// every later ingest.
 pub fn earlier_rejections(state: &State<'_>) -> Result<EarlierRejections> {
+    #[derive(serde::Deserialize)]
+    struct Rejected {
+        #[serde(default)]
+        id: Option<u64>,
+        #[serde(default)]
+        position: Option<String>,
+        #[serde(default)]
+        reason: Option<String>,
+    }
     let mut out = EarlierRejections::default();
-    let mut stmt = state.conn().prepare_cached(
-        "SELECT json_extract(CAST(payload AS TEXT), '$.id'), json_extract(CAST(payload AS TEXT), '$.position'), \
-         json_extract(CAST(payload AS TEXT), '$.reason') FROM events WHERE kind = 'JobRejected'",
-    )?;
+    let mut stmt = state.conn().prepare_cached("SELECT payload FROM events WHERE kind = 'JobRejected'")?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
-        match r.get::<_, Option<i64>>(0)? {
-            Some(id) => {
-                out.ids.insert(id as u64);
+        let bytes: &[u8] = match r.get_ref(0)? {
+            rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => b,
+            rusqlite::types::ValueRef::Null
+            | rusqlite::types::ValueRef::Integer(_)
+            | rusqlite::types::ValueRef::Real(_) => continue,
+        };
+        match serde_json::from_slice::<Rejected>(bytes) {
+            Ok(Rejected { id: Some(id), .. }) => {
+                out.ids.insert(id);
             }
-            None => {
-                let pos: Option<String> = r.get(1)?;
-                let reason: Option<String> = r.get(2)?;
-                out.places.insert((pos.unwrap_or_default(), reason.unwrap_or_default()));
+            Ok(Rejected { id: None, position, reason }) => {
+                out.places.insert((position.unwrap_or_default(), reason.unwrap_or_default()));
             }
+            Err(_) => {}
         }
     }
     Ok(out)

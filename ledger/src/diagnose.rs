@@ -204,3 +204,90 @@ pub(crate) fn foreign(path: &Path, conn: &Connection, app_id: i64) -> Error {
     }
     Error::NotALedger { path: path.display().to_string(), hint: String::new() }
 }
+
+/// The seqs of `events` that SQLite cannot read (a damaged page of the
+/// log), as inclusive ranges in order: found by bisecting `SELECT … FROM
+/// events WHERE seq BETWEEN ? AND ?` (every column read, so that overflow
+/// pages are read too) down to single seqs. A range is the keys the
+/// damaged page covers; the seqs themselves may or may not exist. Empty
+/// when every row reads. Reads nothing else.
+pub fn unreadable_event_ranges(conn: &Connection) -> Vec<(i64, i64)> {
+    let readable = |lo: i64, hi: i64| -> bool {
+        let run = || -> rusqlite::Result<()> {
+            let mut stmt = conn.prepare_cached("SELECT * FROM events WHERE seq BETWEEN ?1 AND ?2")?;
+            let n = stmt.column_count();
+            let mut rows = stmt.query([lo, hi])?;
+            while let Some(r) = rows.next()? {
+                for i in 0..n {
+                    r.get_ref(i)?;
+                }
+            }
+            Ok(())
+        };
+        run().is_ok()
+    };
+    // The bounds: the log's largest seq if it reads, else every seq.
+    let hi = conn
+        .query_row("SELECT max(seq) FROM events", [], |r| r.get::<_, Option<i64>>(0))
+        .ok()
+        .flatten()
+        .unwrap_or(i64::MAX / 2);
+    let mut out: Vec<(i64, i64)> = Vec::new();
+    let mut todo = vec![(0i64, hi)];
+    while let Some((lo, hi)) = todo.pop() {
+        if readable(lo, hi) {
+            continue;
+        }
+        if lo == hi {
+            match out.last_mut() {
+                Some(last) if last.1 + 1 == lo => last.1 = lo,
+                _ => out.push((lo, lo)),
+            }
+            continue;
+        }
+        let mid = lo + (hi - lo) / 2;
+        // Upper half pushed first: the lower half is taken first, so the
+        // ranges come out in order.
+        todo.push((mid + 1, hi));
+        todo.push((lo, mid));
+    }
+    out
+}
+
+/// `seq 7`, `seqs 7–9`, `seqs 7–9 and 12`: the ranges of
+/// [`unreadable_event_ranges`] in words.
+pub fn describe_seq_ranges(ranges: &[(i64, i64)]) -> String {
+    let parts: Vec<String> =
+        ranges.iter().map(|&(a, b)| if a == b { a.to_string() } else { format!("{a}–{b}") }).collect();
+    let single = ranges.len() == 1 && ranges[0].0 == ranges[0].1;
+    let list = match parts.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => parts.join(""),
+    };
+    format!("{} {list}", if single { "seq" } else { "seqs" })
+}
+
+/// `err`, a failed read of the log, as [`Error::LogUnreadable`] naming the
+/// unreadable seqs when SQLite reports damage and some seqs of `events`
+/// cannot be read; else `err` itself.
+pub fn name_unreadable_log(conn: &Connection, err: Error) -> Error {
+    let damaged = match &err {
+        Error::Sqlite(e) => matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+        ),
+        _ => false,
+    };
+    if !damaged {
+        return err;
+    }
+    let ranges = unreadable_event_ranges(conn);
+    if ranges.is_empty() {
+        return err;
+    }
+    let why = match &err {
+        Error::Sqlite(e) => e.to_string(),
+        other => other.to_string(),
+    };
+    Error::LogUnreadable { seqs: describe_seq_ranges(&ranges), why }
+}

@@ -66,6 +66,15 @@ pub enum Error {
         /// What is wrong.
         what: String,
     },
+    /// Pages of the log itself (table `events`) cannot be read: `seqs`
+    /// names the seqs they hold ([`crate::describe_seq_ranges`]).
+    #[error("the log (table events) cannot be read at {seqs}: {why}; restore the ledger from a copy")]
+    LogUnreadable {
+        /// The unreadable seqs, in words.
+        seqs: String,
+        /// SQLite's error.
+        why: String,
+    },
     /// SQLite failed.
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),

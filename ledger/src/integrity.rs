@@ -223,9 +223,11 @@ pub fn walk(ledger: &crate::Ledger, threads: usize, from: Seq, accepted: &[Accep
     let mut out = Walk { report: VerifyReport { events: 0, head: None, failure: None }, accepted: Vec::new() };
     loop {
         let r = match ledger.file_path() {
-            Some(p) => crate::verify::verify_chain_range(Path::new(p), threads, lo, None)?,
-            None => ledger.verify_chain_from(lo, None)?,
+            Some(p) => crate::verify::verify_chain_range(Path::new(p), threads, lo, None),
+            None => ledger.verify_chain_from(lo, None),
         };
+        // A page of the log that cannot be read: named by its seqs.
+        let r = r.map_err(|e| crate::diagnose::name_unreadable_log(ledger.conn(), e))?;
         out.report.events += r.events;
         if r.head.is_some() {
             out.report.head = r.head;
@@ -275,12 +277,13 @@ pub fn file_check(path: &Path, full: bool) -> Result<Vec<String>> {
         .prepare("SELECT rootpage, type, name FROM sqlite_master WHERE rootpage > 0")
         .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
         .unwrap_or_default();
-    let found: Vec<String> = match rows {
+    let mut found: Vec<String> = match rows {
         Ok(r) if r.len() == 1 && r[0] == "ok" => return Ok(Vec::new()),
         Ok(r) => r.iter().flat_map(|l| lines(l)).map(|line| name_tree(&line, &roots)).collect(),
         Err(e) => vec![e.to_string()],
     };
     if found.iter().any(|l| roots.iter().any(|(_, ty, name)| l.starts_with(&format!("{ty} {name}: ")))) {
+        name_event_seqs(&conn, &mut found);
         return Ok(found);
     }
     // SQLite did not say where (e.g. `database disk image is malformed` for
@@ -296,7 +299,24 @@ pub fn file_check(path: &Path, full: bool) -> Result<Vec<String>> {
             Err(e) => named.push(format!("{ty} {name}: {e}")),
         }
     }
-    Ok(if named.is_empty() { found } else { named })
+    let mut out = if named.is_empty() { found } else { named };
+    name_event_seqs(&conn, &mut out);
+    Ok(out)
+}
+
+/// Adds the unreadable seqs to the problems that concern `table events`.
+fn name_event_seqs(conn: &rusqlite::Connection, found: &mut [String]) {
+    if !found.iter().any(|l| l.starts_with("table events: ")) {
+        return;
+    }
+    let ranges = crate::diagnose::unreadable_event_ranges(conn);
+    if ranges.is_empty() {
+        return;
+    }
+    let seqs = crate::diagnose::describe_seq_ranges(&ranges);
+    for l in found.iter_mut().filter(|l| l.starts_with("table events: ")) {
+        l.push_str(&format!(" ({seqs} cannot be read)"));
+    }
 }
 
 /// The lines of one check result, without SQLite's `*** in database main

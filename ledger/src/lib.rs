@@ -25,6 +25,7 @@ mod read;
 mod store;
 mod verify;
 
+pub use diagnose::{describe_seq_ranges, name_unreadable_log, unreadable_event_ranges};
 pub use error::Error;
 pub use file::{OpenMode, APPLICATION_ID};
 pub use store::{Appended, Checkpointer, EventRow, EventStream, Ledger, Tx, SCHEMA_VERSION};

@@ -180,6 +180,22 @@ fn derived_tables() -> Vec<&'static str> {
     t
 }
 
+/// The object a damage line of `ledger::integrity::file_check` names
+/// (`table association_table: …`, `index events_job_rejected: …`), and
+/// whether it is derived from the log (so that [`forget_derived_and_vacuum`]
+/// and a rebuild recreate it): `None` when the line names no object (the
+/// file's own structure, e.g. a page never used).
+pub fn damaged_object(conn: &Connection, line: &str) -> Option<(String, bool)> {
+    let rest = ["table ", "index ", "view ", "trigger "].iter().find_map(|p| line.strip_prefix(p))?;
+    let name = rest.split(": ").next()?.to_string();
+    let tbl: Option<String> =
+        conn.query_row("SELECT tbl_name FROM sqlite_master WHERE name = ?1", [&name], |r| r.get(0)).ok();
+    let derived = derived_tables().contains(&name.as_str())
+        || ["events_job_id", "events_job_t_inactive", "events_job_rejected"].contains(&name.as_str())
+        || tbl.is_some_and(|t| derived_tables().contains(&t.as_str()));
+    Some((name, derived))
+}
+
 /// Repairs damaged file structures (pages of indexes or projection tables
 /// that SQLite cannot read) of the ledger at `path`: forgets every derived
 /// object (their pages are not read, so damage there cannot stop it), then

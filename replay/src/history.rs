@@ -268,6 +268,14 @@ fn decode_row(r: &rusqlite::Row<'_>, banks: &mut BankNames) -> Result<Decoded> {
 
 /// Reads and decodes events `lo..=hi` of the log on `conn`.
 fn read_range(conn: &Connection, lo: u64, hi: u64, banks: &mut BankNames) -> Result<Vec<Decoded>> {
+    read_range_raw(conn, lo, hi, banks).map_err(|e| match e {
+        // A damaged page of the log: named by the seqs it holds.
+        Error::Sqlite(e) => Error::Ledger(ledger::name_unreadable_log(conn, ledger::Error::Sqlite(e))),
+        other => other,
+    })
+}
+
+fn read_range_raw(conn: &Connection, lo: u64, hi: u64, banks: &mut BankNames) -> Result<Vec<Decoded>> {
     let mut stmt = conn.prepare_cached(
         "SELECT seq, recorded_at, kind, version, payload, hash FROM events WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq",
     )?;

@@ -35,6 +35,6 @@ pub fn cmd_export_db(ctx: &Context, args: &Args) -> Result<Output> {
     if !args.out.is_dir() {
         return Err(Error::invalid(format!("export-db: {} is not a directory", args.out.display())));
     }
-    write_csvs(&state, &args.out)?;
+    write_csvs(ctx, &state, &args.out)?;
     Ok(Output::none())
 }

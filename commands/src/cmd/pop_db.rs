@@ -68,7 +68,7 @@ pub fn cmd_pop_db(ctx: &Context, args: &Args) -> Result<Output> {
     let mut tx = ledger.transaction()?;
     let mut later = Vec::new();
     for (file_name, table, rows) in &files {
-        let before = existing(&State::new(tx.conn()), *table)?;
+        let before = existing(ctx, &State::new(tx.conn()), *table)?;
         for (line, row) in rows {
             let events = {
                 let state = State::new(tx.conn());

@@ -8,6 +8,7 @@ use projections::model::State;
 use rusqlite::types::ValueRef;
 use serde::Serialize;
 
+use crate::context::Context;
 use crate::error::{Error, Result};
 
 /// The tables flux-accounting 0.60 creates, in its `sqlite_master` order.
@@ -67,8 +68,21 @@ fn cell(v: ValueRef<'_>) -> String {
     }
 }
 
+/// `jobs` as flux-accounting has it. The id is the record's own JSON
+/// number (`->`), exact for every id: SQLite's JSON reader gives ids from
+/// 2^63 up as floats. `?1` is the seqs of unreadable records to leave out
+/// ([`crate::db::without_unreadable_jobs`]).
+const JOBS_SQL: &str =
+    "SELECT (SELECT CAST(e.payload AS TEXT) -> '$.id' FROM events e WHERE e.seq = jobs.seq) AS id, userid, \
+     t_submit, t_run, t_inactive, ranks, coalesce(R, '') AS R, \
+     json_object('attributes', json_object('system', json_object('bank', bank, 'project', project, \
+     'queue', queue, 'duration', requested_duration))) AS jobspec, project, bank, requested_duration, \
+     actual_duration FROM jobs WHERE (?1 IS NULL OR seq NOT IN (SELECT value FROM json_each(?1))) ORDER BY seq";
+
 /// Header and rows of flux-accounting table `table`, from the projections.
-pub fn table_rows(state: &State<'_>, table: &str) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+/// Job records that are not readable JSON are named on stderr (by seq)
+/// and left out.
+pub fn table_rows(ctx: &Context, state: &State<'_>, table: &str) -> Result<(Vec<String>, Vec<Vec<String>>)> {
     let conn = state.conn();
     let sql = match table {
         "association_table" => {
@@ -91,14 +105,15 @@ pub fn table_rows(state: &State<'_>, table: &str) -> Result<(Vec<String>, Vec<Ve
         }
         "project_table" => "SELECT project_id, project, usage FROM project_table ORDER BY project_id",
         "jobs" => {
-            "SELECT CAST(id AS TEXT) AS id, userid, t_submit, t_run, t_inactive, ranks, coalesce(R, '') AS R, \
-             json_object('attributes', json_object('system', json_object('bank', bank, 'project', project, \
-             'queue', queue, 'duration', requested_duration))) AS jobspec, project, bank, requested_duration, \
-             actual_duration FROM jobs ORDER BY seq"
+            return crate::db::without_unreadable_jobs(ctx, conn, |skip| {
+                let mut stmt = conn.prepare(JOBS_SQL)?;
+                let q = stmt.query([skip])?;
+                collect(q)
+            })
         }
         "priority_factor_weight_table" => "SELECT factor, weight FROM priority_factor_weight_table ORDER BY rowid",
         "config_table" => "SELECT key, value FROM config_table ORDER BY rowid",
-        "job_usage_factor_table" => return usage_factor_rows(state),
+        "job_usage_factor_table" => return usage_factor_rows(ctx, state),
         "t_half_life_period_table" => {
             let p = projections::usage::params(conn)?;
             let end = match projections::usage::last_as_of(conn)? {
@@ -114,10 +129,18 @@ pub fn table_rows(state: &State<'_>, table: &str) -> Result<(Vec<String>, Vec<Ve
         other => return Err(Error::invalid(format!("export-db: unknown table {other}"))),
     };
     let mut stmt = conn.prepare(sql)?;
-    let header: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+    let q = stmt.query([])?;
+    collect(q)
+}
+
+/// The column names and every row of a query, as CSV cells.
+fn collect(mut q: rusqlite::Rows<'_>) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+    let header: Vec<String> = match q.as_ref() {
+        Some(stmt) => stmt.column_names().iter().map(|s| s.to_string()).collect(),
+        None => Vec::new(),
+    };
     let n = header.len();
     let mut rows = Vec::new();
-    let mut q = stmt.query([])?;
     while let Some(r) = q.next()? {
         let mut row = Vec::with_capacity(n);
         for i in 0..n {
@@ -131,20 +154,28 @@ pub fn table_rows(state: &State<'_>, table: &str) -> Result<(Vec<String>, Vec<Ve
 /// `job_usage_factor_table`: one row per association; `last_job_timestamp`
 /// is the newest `t_inactive` of its (userid, bank) jobs binned by the last
 /// usage update.
-fn usage_factor_rows(state: &State<'_>) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+fn usage_factor_rows(ctx: &Context, state: &State<'_>) -> Result<(Vec<String>, Vec<Vec<String>>)> {
     let conn = state.conn();
     let as_of = projections::usage::last_as_of(conn)?;
-    let mut last: std::collections::BTreeMap<(i64, String), f64> = std::collections::BTreeMap::new();
-    if let Some(a) = as_of {
-        let mut stmt = conn.prepare(
-            "SELECT userid, bank, max(t_inactive) FROM jobs WHERE t_inactive <= ?1 AND bank != '' GROUP BY userid, bank",
-        )?;
-        let rows = stmt.query_map([a], |r| Ok(((r.get::<_, i64>(0)?, r.get::<_, String>(1)?), r.get::<_, f64>(2)?)))?;
-        for row in rows {
-            let (k, v) = row?;
-            last.insert(k, v);
-        }
-    }
+    type Last = std::collections::BTreeMap<(i64, String), f64>;
+    let last: Last = match as_of {
+        Some(a) => crate::db::without_unreadable_jobs(ctx, conn, |skip| {
+            let mut last = Last::new();
+            let mut stmt = conn.prepare(
+                "SELECT userid, bank, max(t_inactive) FROM jobs WHERE (?2 IS NULL OR seq NOT IN \
+                 (SELECT value FROM json_each(?2))) AND t_inactive <= ?1 AND bank != '' GROUP BY userid, bank",
+            )?;
+            let rows = stmt.query_map(rusqlite::params![a, skip], |r| {
+                Ok(((r.get::<_, i64>(0)?, r.get::<_, String>(1)?), r.get::<_, f64>(2)?))
+            })?;
+            for row in rows {
+                let (k, v) = row?;
+                last.insert(k, v);
+            }
+            Ok(last)
+        })?,
+        None => Last::new(),
+    };
     let header = ["username", "userid", "bank", "last_job_timestamp"].map(String::from).to_vec();
     let mut rows = Vec::new();
     for a in state.associations()? {
@@ -173,10 +204,10 @@ fn per_association_rows(state: &State<'_>) -> Result<(Vec<String>, Vec<Vec<Strin
 }
 
 /// Writes `<table>.csv` for every table into `dir`; returns the paths.
-pub fn write_csvs(state: &State<'_>, dir: &Path) -> Result<Vec<PathBuf>> {
+pub fn write_csvs(ctx: &Context, state: &State<'_>, dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for t in TABLES {
-        let (header, rows) = table_rows(state, t)?;
+        let (header, rows) = table_rows(ctx, state, t)?;
         let path = dir.join(format!("{t}.csv"));
         let io = |e: csv::Error| Error::io_msg(format!("{}: {e}", path.display()));
         let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_path(&path).map_err(io)?;

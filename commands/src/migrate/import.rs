@@ -26,6 +26,45 @@ fn refuse_existing(target: &Path) -> Result<()> {
     Ok(())
 }
 
+/// An exclusive `flock` on the temporary file of a running import (its
+/// own open file description, so SQLite's POSIX locks are not involved).
+fn hold(file: &std::fs::File) -> Result<nix::fcntl::Flock<std::fs::File>> {
+    let f = file.try_clone()?;
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, e)| Error::io_msg(format!("import-db: cannot lock its temporary file: {e}")))
+}
+
+/// Removes the temporary files (`.<name>.import-*.tmp`, with their
+/// `-wal`, `-shm` and `-journal`) of imports that were killed: those no
+/// running import holds locked. Best effort: what cannot be removed stays.
+fn remove_stale_imports(dir: &Path, name: &str) {
+    let prefix = format!(".{name}.import-");
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let names: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    for n in &names {
+        let Some(main) = ["-wal", "-shm", "-journal", ""]
+            .iter()
+            .find_map(|side| n.strip_suffix(&format!(".tmp{side}")).map(|stem| format!("{stem}.tmp")))
+        else {
+            continue;
+        };
+        let main_path = dir.join(&main);
+        let stale = match std::fs::File::open(&main_path) {
+            // Locked by a running import: leave it.
+            Ok(f) => nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).is_ok(),
+            // Its import has ended (renamed or removed): a leftover side file.
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        };
+        if stale {
+            let _ = std::fs::remove_file(dir.join(n));
+        }
+    }
+}
+
 /// Imports the flux-accounting database at `source` into a new ledger at
 /// `ctx.db_path` (what `import-db` does): written into a temporary file
 /// beside it and renamed there at the end, never over an existing file.
@@ -45,12 +84,17 @@ pub fn import(ctx: &Context, source: &Path) -> Result<Output> {
     };
     std::fs::create_dir_all(&dir).map_err(|e| Error::io_msg(format!("{}: {e}", dir.display())))?;
     let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "ledger".into());
+    // What killed imports left beside the target (no import holds them).
+    remove_stale_imports(&dir, &name);
     let tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}.import-"))
         .suffix(".tmp")
         .tempfile_in(&dir)
-        .map_err(|e| Error::io_msg(format!("{}: {e}", dir.display())))?
-        .into_temp_path();
+        .map_err(|e| Error::io_msg(format!("{}: {e}", dir.display())))?;
+    // Held until the file is renamed or removed: the mark of a running
+    // import, which the next import's sweep leaves alone.
+    let _held = hold(tmp.as_file())?;
+    let tmp = tmp.into_temp_path();
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

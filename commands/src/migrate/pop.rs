@@ -105,8 +105,8 @@ fn key_of(table: Table, row: &CsvRow) -> String {
 }
 
 /// Read-only: the rows of `table` in the ledger, by key.
-pub fn existing(state: &State<'_>, table: Table) -> Result<Existing> {
-    let (header, rows) = crate::migrate::export::table_rows(state, table.name())?;
+pub fn existing(ctx: &crate::context::Context, state: &State<'_>, table: Table) -> Result<Existing> {
+    let (header, rows) = crate::migrate::export::table_rows(ctx, state, table.name())?;
     let mut out = Existing::new();
     for r in rows {
         let row: CsvRow = header.iter().zip(r).filter(|(_, v)| !v.is_empty()).map(|(h, v)| (h.clone(), v)).collect();

@@ -93,10 +93,10 @@ fn the_streaming_job_reader_gives_what_job_from_json_gives() {
         CREATE TABLE jobs (id char(16) PRIMARY KEY NOT NULL, userid integer NOT NULL, t_submit real NOT NULL,
             t_run real NOT NULL, t_inactive real NOT NULL, ranks text NOT NULL, R text NOT NULL, jobspec text NOT NULL,
             project text, bank text, requested_duration real DEFAULT 0.0, actual_duration real DEFAULT 0.0);
-        INSERT INTO jobs VALUES ('100', 1001, 1.0, 2.0, 10.0, '0-1', '{r}',
+        INSERT INTO jobs VALUES ('100', 1001, 1700000001.0, 1700000002.0, 1700000010.0, '0-1', '{r}',
             '{{\"attributes\":{{\"system\":{{\"bank\":\"specbank\",\"queue\":\"q\",\"duration\":60}}}}}}', NULL, NULL, NULL, 8.0);
-        INSERT INTO jobs VALUES ('200', 1002, 1.5, 0.0, 3.0, '', '', '', 'p', 'b', 30.0, 0.0);
-        INSERT INTO jobs VALUES ('ƒ2', 1003, 1.0, 2.0, 5.0, '0', '{r}', '{{\"attributes\":\"odd\"}}', '', '', 1.0, 3.0);"
+        INSERT INTO jobs VALUES ('200', 1002, 1700000001.5, 0.0, 1700000003.0, '', '', '', 'p', 'b', 30.0, 0.0);
+        INSERT INTO jobs VALUES ('ƒ2', 1003, 1700000001.0, 1700000002.0, 1700000005.0, '0', '{r}', '{{\"attributes\":\"odd\"}}', '', '', 1.0, 3.0);"
     ));
     let mut fast = Vec::new();
     let n = for_each_job(db.conn(), |j| {

@@ -82,12 +82,9 @@ struct Chunk {
     spans: Vec<Span>,
 }
 
-/// A chunk's lines as items, in order, and the line that is not UTF-8
-/// text, if one is: the input is malformed there, and the items stop
-/// before it.
+/// A chunk's lines as items, in order.
 struct Parsed {
     items: Vec<(u64, Item)>,
-    not_text: Option<(u64, String)>,
 }
 
 impl Chunk {
@@ -102,7 +99,22 @@ impl Chunk {
                         let pos = Position::Line(line);
                         items.push((line, checked(pos, jobs::parse_str(text).and_then(|j| jobs::check(&j, now)))));
                     }
-                    Err(e) => return Parsed { items, not_text: Some((line, format!("not UTF-8 text ({e})"))) },
+                    // A line is a record: one that is not UTF-8 text is
+                    // rejected alone (with its id, when a lossy reading
+                    // finds one), and the lines after it are read on.
+                    Err(e) => {
+                        let raw = &self.data[start..end];
+                        let lossy = String::from_utf8_lossy(raw);
+                        let id = match jobs::parse_str(&lossy) {
+                            Ok(j) => match j.id {
+                                Some(jobs::IdField::Ok(id)) => Some(id),
+                                Some(jobs::IdField::Bad(_)) | None => None,
+                            },
+                            Err(r) => r.id,
+                        };
+                        let rej = Rejection { id, reason: format!("record is not UTF-8 text ({e})") };
+                        items.push((line, Item { pos: Position::Line(line), rec: Err(rej) }));
+                    }
                 },
                 Span::TooLong { line } => {
                     let rej = Rejection { id: None, reason: format!("record is longer than {MAX_LINE} bytes") };
@@ -110,7 +122,7 @@ impl Chunk {
                 }
             }
         }
-        Parsed { items, not_text: None }
+        Parsed { items }
     }
 }
 
@@ -198,10 +210,7 @@ fn read_lines<R: BufRead>(mut input: R, now: f64, b: &mut Batcher<'_, '_>) -> Re
                     return Ok(false);
                 }
             }
-            match parsed.not_text {
-                Some((line, what)) => Err(b.malformed(line, what)),
-                None => Ok(true),
-            }
+            Ok(true)
         };
         let mut line = 0u64;
         loop {
@@ -517,7 +526,7 @@ mod tests {
         (got, r)
     }
 
-    const JOB: &str = r#"{"id":1,"userid":5,"t_run":1,"t_inactive":3}"#;
+    const JOB: &str = r#"{"id":1,"userid":5,"t_run":1700000001,"t_inactive":1700000003}"#;
 
     #[test]
     fn json_lines_are_batched_with_their_line_numbers() {
@@ -567,32 +576,35 @@ mod tests {
         }
     }
 
-    /// A line that is not UTF-8 (checked by the parsing workers) stops the
-    /// input there too, after every earlier record.
+    /// A line that is not UTF-8 (checked by the parsing workers) is a
+    /// record like any other bad line: rejected alone, with its id and the
+    /// rule, and every record before and after it is handed over. (It once
+    /// stopped the whole input there.)
     #[test]
-    fn a_non_utf8_line_far_in_stops_the_input_there() {
+    fn a_non_utf8_line_far_in_is_rejected_alone_and_the_lines_after_it_are_read() {
         let n = 3 * CHUNK_LINES as u64 + 5;
         let mut text = Vec::new();
         for i in 1..=n {
             text.extend_from_slice(JOB.replace("\"id\":1,", &format!("\"id\":{i},")).as_bytes());
             text.push(b'\n');
         }
-        text.extend_from_slice(b"{\"id\":\"\xff\"}\n");
+        text.extend_from_slice(b"{\"id\":77777,\"bank\":\"\xff\"}\n");
         text.extend_from_slice(JOB.as_bytes());
         let mut got = Vec::new();
         let r = read_json(&text[..], 100, 2e9, &mut |b| {
             got.push(b);
             true
         });
-        assert_eq!(got.iter().map(Vec::len).sum::<usize>() as u64, n / 100 * 100);
-        match r {
-            Err(SourceError::Malformed { line, what, pending_from }) => {
-                assert_eq!(line, n + 1);
-                assert!(what.starts_with("not UTF-8 text"), "{what}");
-                assert_eq!(pending_from, Some(n / 100 * 100 + 1));
-            }
-            other => panic!("{other:?}"),
-        }
+        r.unwrap();
+        let items: Vec<&Item> = got.iter().flatten().collect();
+        assert_eq!(items.len() as u64, n + 2, "every line handed over");
+        let bad = items[n as usize];
+        assert_eq!(bad.pos, Position::Line(n + 1));
+        let rej = bad.rec.as_ref().unwrap_err();
+        assert_eq!(rej.id, Some(77777));
+        assert!(rej.reason.starts_with("record is not UTF-8 text"), "{rej:?}");
+        assert_eq!(items[n as usize + 1].pos, Position::Line(n + 2));
+        assert!(items[n as usize + 1].rec.is_ok());
     }
 
     #[test]
@@ -633,7 +645,7 @@ mod tests {
 
     #[test]
     fn overlong_lines_are_rejected_alone() {
-        let long = format!("{{\"id\":1,\"userid\":5,\"t_inactive\":3,\"bank\":\"{}\"}}", "x".repeat(MAX_LINE));
+        let long = format!("{{\"id\":1,\"userid\":5,\"t_inactive\":1700000003,\"bank\":\"{}\"}}", "x".repeat(MAX_LINE));
         let (got, r) = read(&format!("{long}\n{JOB}\n"), 10);
         r.unwrap();
         let items: Vec<&Item> = got.iter().flatten().collect();
