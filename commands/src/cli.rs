@@ -27,7 +27,7 @@ pub struct Cli {
     /// seconds). A plain integer of 1000000000 or more (a time after 2001)
     /// is epoch seconds, a smaller one a seq; `seq:N` and `@EPOCH` force
     /// either reading.
-    #[arg(long = "as-of", global = true, value_name = "SEQ|TIME")]
+    #[arg(long = "as-of", global = true, value_name = "SEQ|TIME", value_parser = crate::time::TimeArg::point(), allow_hyphen_values = true)]
     pub as_of: Option<String>,
     /// The subcommand.
     #[command(subcommand)]

@@ -24,7 +24,7 @@ pub struct Args {
     pub priority: String,
     /// Jobs of this bank that ended at or before this time (epoch seconds,
     /// or a date in the local time zone) do not count towards usage.
-    #[arg(long = "ignore-older-than", default_value = "0")]
+    #[arg(long = "ignore-older-than", default_value = "0", value_name = "TIME", value_parser = crate::time::TimeArg::time(), allow_hyphen_values = true)]
     pub ignore_older_than: String,
 }
 

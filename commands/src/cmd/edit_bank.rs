@@ -27,7 +27,7 @@ pub struct Args {
     pub priority: Option<String>,
     /// Jobs that ended at or before this time (epoch seconds or a date) do
     /// not count towards usage.
-    #[arg(long = "ignore-older-than", allow_negative_numbers = true)]
+    #[arg(long = "ignore-older-than", value_name = "TIME", value_parser = crate::time::TimeArg::time(), allow_hyphen_values = true)]
     pub ignore_older_than: Option<String>,
 }
 

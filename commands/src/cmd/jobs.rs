@@ -42,7 +42,7 @@ pub struct Args {
     #[arg(short = 'c', long = "count", default_value_t = 0, value_name = "N")]
     pub count: u32,
     /// Only jobs that were active since WHEN (epoch seconds or a date).
-    #[arg(long, value_name = "WHEN")]
+    #[arg(long, value_name = "WHEN", value_parser = crate::time::TimeArg::time(), allow_hyphen_values = true)]
     pub since: Option<String>,
     /// Only these jobs (any FLUID form); other filters but --bank are ignored.
     #[arg(short = 'j', long = "jobids", num_args = 1.., value_name = "ID")]

@@ -14,10 +14,10 @@ use crate::names::{display_user, user_uid};
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// Start (default: yesterday at local midnight).
-    #[arg(short = 's', long, value_name = "DATE")]
+    #[arg(short = 's', long, value_name = "DATE", value_parser = crate::time::TimeArg::time(), allow_hyphen_values = true)]
     pub start: Option<String>,
     /// End (default: today at local midnight).
-    #[arg(short = 'e', long, value_name = "DATE")]
+    #[arg(short = 'e', long, value_name = "DATE", value_parser = crate::time::TimeArg::time(), allow_hyphen_values = true)]
     pub end: Option<String>,
     /// Only this user.
     #[arg(short = 'u', long)]
