@@ -3,8 +3,7 @@
 
 use std::io::{IsTerminal, Write};
 
-use clap::Parser;
-use fluxacct_commands::cli::{self, Cli};
+use fluxacct_commands::cli;
 use fluxacct_commands::{Clock, Context, Error, Progress, Users};
 use fluxacct_flux::FluxEnv;
 
@@ -182,7 +181,7 @@ pub fn main_with(alias: Option<&str>) -> i32 {
         argv.insert(1, sub.clone());
     }
     // The log records the command line as typed; clap parses the rewritten one.
-    let parsed = match Cli::try_parse_from(cli::expand_multi_char_shorts(argv.clone())) {
+    let parsed = match fluxacct_commands::cli_parse::parse(argv.clone()) {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
