@@ -15,12 +15,13 @@ pub struct Args {
     /// Bank name.
     pub bank: String,
     /// Shares of the bank among its siblings.
+    #[arg(allow_negative_numbers = true, value_parser = crate::validate::non_negative_arg)]
     pub shares: String,
     /// Parent bank (none for the root bank).
     #[arg(long = "parent-bank", default_value = "")]
     pub parent_bank: String,
     /// Bank priority (used by the priority plugin's bank factor).
-    #[arg(long, default_value = "0.0")]
+    #[arg(long, default_value = "0.0", allow_negative_numbers = true, value_parser = crate::validate::float_arg)]
     pub priority: String,
     /// Jobs of this bank that ended at or before this time (epoch seconds,
     /// or a date in the local time zone) do not count towards usage.

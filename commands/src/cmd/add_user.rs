@@ -18,13 +18,13 @@ pub struct Args {
     #[arg(short = 'B', long)]
     pub bank: String,
     /// Numeric uid (default: looked up from the user name).
-    #[arg(short = 'i', long)]
+    #[arg(short = 'i', long, value_parser = crate::validate::userid_arg)]
     pub userid: Option<String>,
     /// Shares.
-    #[arg(long, default_value = "1", allow_negative_numbers = true)]
+    #[arg(long, default_value = "1", allow_negative_numbers = true, value_parser = crate::validate::non_negative_arg)]
     pub shares: String,
     /// Initial fair-share.
-    #[arg(long, default_value = "0.5", allow_negative_numbers = true)]
+    #[arg(long, default_value = "0.5", allow_negative_numbers = true, value_parser = crate::validate::fairshare_arg)]
     pub fairshare: String,
     /// Max running jobs.
     #[arg(value_parser = crate::validate::limit_arg, long = "max-running-jobs", default_value = "5", allow_negative_numbers = true)]

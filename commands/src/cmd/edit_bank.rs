@@ -17,13 +17,13 @@ pub struct Args {
     /// Bank name.
     pub bank: String,
     /// New shares (> 0).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::validate::int_arg)]
     pub shares: Option<String>,
     /// New parent bank.
     #[arg(long = "parent-bank")]
     pub parent_bank: Option<String>,
     /// New bank priority.
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::validate::float_arg)]
     pub priority: Option<String>,
     /// Jobs that ended at or before this time (epoch seconds or a date) do
     /// not count towards usage.
