@@ -476,3 +476,55 @@ mod multi_char_short_tests {
         assert!(man.contains("flux\\-account") && man.contains("add\\-user"), "{man}");
     }
 }
+
+#[cfg(test)]
+mod as_of_tests {
+    use super::*;
+
+    /// A command line for subcommand `sub` with every required argument
+    /// given (its first possible value, or `1`).
+    fn minimal_argv(sub: &clap::Command, positionals: bool) -> Vec<String> {
+        let mut argv = vec!["flux-account".to_string(), sub.get_name().to_string()];
+        for a in sub.get_arguments().filter(|a| a.is_required_set() || (positionals && a.is_positional())) {
+            let value = a.get_possible_values().first().map(|v| v.get_name().to_string()).unwrap_or("1".into());
+            if let Some(long) = a.get_long() {
+                argv.push(format!("--{long}"));
+            }
+            argv.push(value);
+        }
+        argv
+    }
+
+    /// `--as-of` is offered by exactly the commands that read the ledger
+    /// (not writes, not completions, man or fairshare-emulate).
+    #[test]
+    fn as_of_is_offered_by_read_commands_only() {
+        let root = clap_command();
+        let mut seen = Vec::new();
+        for sub in root.get_subcommands() {
+            let name = sub.get_name();
+            let cli = Cli::try_parse_from(minimal_argv(sub, false))
+                .or_else(|_| Cli::try_parse_from(minimal_argv(sub, true)))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let offers = sub.get_arguments().any(|a| a.get_id() == AS_OF);
+            let reads = !cli.command.is_write() && !NO_LEDGER.contains(&name);
+            assert_eq!(offers, reads, "{name}: --as-of offered {offers}, reads the ledger {reads}");
+            seen.push(name.to_string());
+        }
+        for name in READ_COMMANDS.iter().chain(NO_LEDGER) {
+            assert!(seen.iter().any(|s| s == name), "{name} is not a subcommand");
+        }
+        // The documented form, before the command, still parses; the help
+        // of a write command does not mention it.
+        let cli = crate::cli_parse::parse(["flux-account", "--as-of", "3", "view-user", "x"].map(String::from).into())
+            .expect("parses");
+        assert_eq!(cli.as_of.as_deref(), Some("3"));
+        let cli =
+            crate::cli_parse::parse(["flux-account", "view-user", "--as-of", "-1h", "x"].map(String::from).into())
+                .expect("parses");
+        assert_eq!(cli.as_of.as_deref(), Some("-1h"));
+        let mut root = clap_command();
+        let help = root.find_subcommand_mut("add-user").expect("add-user").render_help().to_string();
+        assert!(!help.contains("--as-of"), "{help}");
+    }
+}

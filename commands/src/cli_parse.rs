@@ -53,8 +53,31 @@ fn refine(mut e: clap::Error, argv: &[String]) -> clap::Error {
             let prefix = prefix.split('=').next().unwrap_or(prefix).to_string();
             ambiguous_prefix(&prefix, argv).unwrap_or(e)
         }
+        // clap leaves the usage line out of a bad value's message: it goes
+        // in, as in every other usage error.
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue if e.get(ContextKind::Usage).is_none() => {
+            let mut root = built(argv);
+            let usage = match subcommand_of(&root, argv) {
+                Some(name) => root.find_subcommand_mut(name).map(clap::Command::render_usage),
+                None => Some(root.render_usage()),
+            };
+            if let Some(u) = usage {
+                e.insert(ContextKind::Usage, ContextValue::StyledStr(u));
+            }
+            e
+        }
         _ => e,
     }
+}
+
+/// The whole clap definition, built, named as the program was called.
+fn built(argv: &[String]) -> clap::Command {
+    let mut root = cli::clap_command();
+    if let Some(bin) = argv.first().and_then(|a| std::path::Path::new(a).file_name()).and_then(|f| f.to_str()) {
+        root = root.bin_name(bin);
+    }
+    root.build();
+    root
 }
 
 /// The usage error for a long-option prefix that several options of the
@@ -63,11 +86,7 @@ fn ambiguous_prefix(prefix: &str, argv: &[String]) -> Option<clap::Error> {
     if prefix.is_empty() {
         return None;
     }
-    let mut root = cli::clap_command();
-    if let Some(bin) = argv.first().and_then(|a| std::path::Path::new(a).file_name()).and_then(|f| f.to_str()) {
-        root = root.bin_name(bin);
-    }
-    root.build();
+    let mut root = built(argv);
     let sub = subcommand_of(&root, argv);
     let cmd = match &sub {
         Some(name) => root.find_subcommand_mut(name)?,
@@ -155,6 +174,20 @@ mod tests {
         let e = error("flux-account veiw-user x");
         assert!(e.contains("similar subcommands exist: 'view-user'"), "{e}");
         assert!(e.contains("\nUsage: flux-account "), "{e}");
+    }
+
+    #[test]
+    fn a_bad_value_shows_the_usage_line() {
+        let e = error("flux-account add-bank x abc");
+        assert!(
+            e.contains("invalid value 'abc' for '<SHARES>'") && e.contains("\nUsage: flux-account add-bank "),
+            "{e}"
+        );
+        let e = error("flux-account log --since --json");
+        assert!(
+            e.contains("a value is required for '--since <TIME>'") && e.contains("\nUsage: flux-account log "),
+            "{e}"
+        );
     }
 
     #[test]

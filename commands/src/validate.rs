@@ -77,6 +77,15 @@ pub fn non_negative_arg(s: &str) -> std::result::Result<String, String> {
     }
 }
 
+/// Clap's value parser of a positive integer option (`edit-bank --shares`).
+pub fn positive_arg(s: &str) -> std::result::Result<String, String> {
+    match s.trim().parse::<i64>() {
+        Ok(v) if v <= 0 => Err("must be a positive integer".to_string()),
+        Ok(_) => Ok(s.to_string()),
+        Err(_) => Err("not an integer".to_string()),
+    }
+}
+
 /// Clap's value parser of a float option: a finite number.
 pub fn float_arg(s: &str) -> std::result::Result<String, String> {
     float("", s).map(|_| s.to_string()).map_err(|_| "not a number".to_string())

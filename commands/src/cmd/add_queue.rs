@@ -24,7 +24,7 @@ pub struct Args {
     #[arg(value_parser = crate::validate::limit_arg, short = 't', long = "max-time-per-job", default_value = "60", allow_negative_numbers = true)]
     pub max_time_per_job: String,
     /// Queue priority.
-    #[arg(short = 'P', long, default_value = "0", allow_negative_numbers = true, value_parser = crate::validate::int_arg)]
+    #[arg(short = 'P', long, default_value = "0", allow_negative_numbers = true, value_parser = crate::validate::non_negative_arg)]
     pub priority: String,
     /// Max running jobs per association in this queue.
     #[arg(value_parser = crate::validate::limit_arg, long = "max-running-jobs", default_value = "100", allow_negative_numbers = true)]

@@ -195,10 +195,9 @@ mod tests {
         assert_eq!(err(&["-u", "v", "-B", "nope"]), "Bank nope does not exist in bank_table");
         assert_eq!(err(&["-u", "v", "-B", "A", "-q", "gold"]), "queue gold does not exist in queue_table");
         assert_eq!(err(&["-u", "v", "-B", "A", "-P", "p1"]), "project p1 does not exist in project_table");
-        assert_eq!(
-            err(&["-u", "v", "-B", "A", "--max-active-jobs", "-3"]),
-            "--max-active-jobs: value must be a non-negative integer, got -3"
-        );
+        // Out of range: a usage error, before the command runs.
+        let e = crate::testing::usage_error::<Args>(&["-u", "v", "-B", "A", "--max-active-jobs", "-3"]);
+        assert!(e.contains("invalid value '-3' for '--max-active-jobs"), "{e}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub struct Args {
     /// Bank name.
     pub bank: String,
     /// New shares (> 0).
-    #[arg(long, allow_negative_numbers = true, value_parser = crate::validate::int_arg)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::validate::positive_arg)]
     pub shares: Option<String>,
     /// New parent bank.
     #[arg(long = "parent-bank")]

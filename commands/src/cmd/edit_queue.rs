@@ -23,7 +23,7 @@ pub struct Args {
     #[arg(value_parser = crate::validate::limit_arg, short = 't', long = "max-time-per-job", allow_negative_numbers = true)]
     pub max_time_per_job: Option<String>,
     /// Queue priority.
-    #[arg(short = 'P', long, allow_negative_numbers = true, value_parser = crate::validate::int_arg)]
+    #[arg(short = 'P', long, allow_negative_numbers = true, value_parser = crate::validate::limit_arg)]
     pub priority: Option<String>,
     /// Max running jobs per association.
     #[arg(value_parser = crate::validate::limit_arg, long = "max-running-jobs", allow_negative_numbers = true)]
