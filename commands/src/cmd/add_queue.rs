@@ -97,7 +97,8 @@ mod tests {
         assert_eq!(evs, vec![Event::QueueAdded(queue("orange"))]);
         let e = decide(&g.state(), &parse_args(&["gold"])).unwrap_err();
         assert_eq!(e.to_string(), "queue gold already exists in queue_table");
-        let e = decide(&g.state(), &parse_args(&["q", "--priority", "-3"])).unwrap_err();
-        assert_eq!(e.to_string(), "--priority: value must be a non-negative integer, got -3");
+        // Out of range: a usage error, before the command runs.
+        let e = crate::testing::usage_error::<Args>(&["q", "--priority", "-3"]);
+        assert!(e.contains("invalid value '-3' for '--priority"), "{e}");
     }
 }
