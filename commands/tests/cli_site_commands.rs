@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{fa, fails, new_db, ok};
+use common::{fa, new_db, ok};
 use serde_json::Value;
 
 #[test]
