@@ -115,6 +115,19 @@ pub fn render(
     if rows.rows.is_empty() {
         return Err(Error::invalid(empty));
     }
+    render_rows(rows, fields, fmt, json, parsable, default)
+}
+
+/// [`render`] without the empty check: an empty result is the header (the
+/// table's, or the format applied to the column names) or `[]`.
+fn render_rows(
+    rows: Rows,
+    fields: Option<&str>,
+    fmt: Option<&str>,
+    json: bool,
+    parsable: bool,
+    default: DefaultFormat,
+) -> Result<String> {
     let rows = match fields {
         Some(f) => rows.select(f)?,
         None => rows,
@@ -141,19 +154,19 @@ pub struct ListOutput {
 }
 
 impl ListOutput {
-    /// Renders a list: a table by default; an empty list is the error
-    /// `no results found in query`, as in flux-accounting.
+    /// Renders a list: a table by default. An empty list is the header
+    /// alone (`[]` with `--json`) and a success, as `flux jobs` does;
+    /// flux-accounting's `no results found in query` (its error) stays as a
+    /// note on stderr.
     pub fn render(&self, rows: Rows) -> Result<Output> {
-        let text = render(
-            rows,
-            self.fields.as_deref(),
-            self.format.as_deref(),
-            self.json,
-            false,
-            DefaultFormat::Table,
-            "no results found in query",
-        )?;
-        Ok(Output::line(text))
+        let empty = rows.rows.is_empty();
+        let text =
+            render_rows(rows, self.fields.as_deref(), self.format.as_deref(), self.json, false, DefaultFormat::Table)?;
+        let mut out = Output::line(text);
+        if empty {
+            out.notes.push("no results found in query".to_string());
+        }
+        Ok(out)
     }
 }
 

@@ -3,8 +3,7 @@
 
 use std::io::{IsTerminal, Write};
 
-use clap::Parser;
-use fluxacct_commands::cli::{self, Cli};
+use fluxacct_commands::cli;
 use fluxacct_commands::{Clock, Context, Error, Progress, Users};
 use fluxacct_flux::FluxEnv;
 
@@ -182,7 +181,7 @@ pub fn main_with(alias: Option<&str>) -> i32 {
         argv.insert(1, sub.clone());
     }
     // The log records the command line as typed; clap parses the rewritten one.
-    let parsed = match Cli::try_parse_from(cli::expand_multi_char_shorts(argv.clone())) {
+    let parsed = match fluxacct_commands::cli_parse::parse(argv.clone()) {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -285,13 +284,12 @@ pub fn main_with(alias: Option<&str>) -> i32 {
 /// of the ledger file, and its result if so: with `--service`, or when
 /// `-p` is not given, the default ledger cannot be read here, `FLUX_URI`
 /// names an instance and the command has an endpoint (`--local` never).
-fn through_service(parsed: &Cli, argv: &[String]) -> Option<Result<fluxacct_commands::Output, Error>> {
-    use clap::CommandFactory;
+fn through_service(parsed: &cli::Cli, argv: &[String]) -> Option<Result<fluxacct_commands::Output, Error>> {
     use fluxacct_commands::service;
     if parsed.local {
         return None;
     }
-    let command = Cli::command();
+    let command = cli::clap_command();
     if !parsed.service
         && (service::path_given(&command, argv)
             || std::fs::File::open(&parsed.path).is_ok()
@@ -357,7 +355,7 @@ impl fluxacct_commands::service::Host for ServiceHost {
         Passwd.name_of(uid)
     }
     fn run(&self, ctx: &Context, argv: &[String]) -> Result<fluxacct_commands::Output, Error> {
-        let parsed = Cli::try_parse_from(cli::expand_multi_char_shorts(argv.to_vec())).map_err(|e| {
+        let parsed = fluxacct_commands::cli_parse::parse(argv.to_vec()).map_err(|e| {
             let text = e.render().to_string();
             let first = text.lines().next().unwrap_or_default();
             Error::invalid(first.strip_prefix("error: ").unwrap_or(first).to_string())
@@ -415,7 +413,6 @@ fn run_service(clock: Clock, path: &std::path::Path, args: &fluxacct_commands::s
             return 1;
         }
     };
-    use clap::CommandFactory;
     let host = ServiceHost { clock, db_path: path.to_path_buf(), utf8: locale_is_utf8() };
     let mut ready = || {
         if child {
@@ -423,7 +420,7 @@ fn run_service(clock: Clock, path: &std::path::Path, args: &fluxacct_commands::s
             let _ = std::io::stdout().flush();
         }
     };
-    match fluxacct_commands::service::serve(&flux, &Cli::command(), &host, path, &mut ready) {
+    match fluxacct_commands::service::serve(&flux, &cli::clap_command(), &host, path, &mut ready) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("flux-account-service: error: {}", shown(&e.to_string().replace('\n', " ")));

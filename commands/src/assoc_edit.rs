@@ -12,16 +12,16 @@ use crate::validate::{self, int_field};
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Fields {
     /// New uid.
-    #[arg(short = 'i', long, allow_negative_numbers = true)]
+    #[arg(short = 'i', long, allow_negative_numbers = true, value_parser = crate::validate::userid_arg)]
     pub userid: Option<String>,
     /// New default bank (one of the user's banks).
     #[arg(long = "default-bank", allow_negative_numbers = true)]
     pub default_bank: Option<String>,
     /// Shares.
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::validate::limit_arg)]
     pub shares: Option<String>,
     /// Fair-share (0..1).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::validate::fairshare_arg)]
     pub fairshare: Option<String>,
     /// Max running jobs.
     #[arg(value_parser = crate::validate::limit_arg, long = "max-running-jobs", allow_negative_numbers = true)]

@@ -26,8 +26,8 @@ pub struct Cli {
     /// at this time (a date in the local time zone, `-2d`, or epoch
     /// seconds). A plain integer of 1000000000 or more (a time after 2001)
     /// is epoch seconds, a smaller one a seq; `seq:N` and `@EPOCH` force
-    /// either reading.
-    #[arg(long = "as-of", global = true, value_name = "SEQ|TIME")]
+    /// either reading. Read commands take it after their name too.
+    #[arg(long = "as-of", value_name = "SEQ|TIME", value_parser = crate::time::TimeArg::point(), allow_hyphen_values = true)]
     pub as_of: Option<String>,
     /// Send the command to the instance's `accounting` service (`flux
     /// account-service`) instead of opening the ledger file.
@@ -234,6 +234,62 @@ impl Command {
     }
 }
 
+/// The id of the `--as-of` option.
+pub const AS_OF: &str = "as_of";
+
+/// The commands that read the ledger and so take `--as-of` after their
+/// name (`flux-account view-user --as-of 3 alice`), as well as before it.
+/// Every other command is a write ([`Command::is_write`]) or does not read
+/// the ledger (`NO_LEDGER`); a unit test keeps the lists and `is_write` in
+/// step.
+pub const READ_COMMANDS: &[&str] = &[
+    "view-bank",
+    "log",
+    "verify",
+    "diff",
+    "checkpoint",
+    "shares",
+    "view-job-records",
+    "view-usage-report",
+    "show-usage",
+    "list-banks",
+    "bank-info",
+    "view-user",
+    "list-users",
+    "view-queue",
+    "list-queues",
+    "view-project",
+    "list-projects",
+    "view-factor",
+    "list-factors",
+    "view-config",
+    "list-configs",
+    "export-json",
+    "export-db",
+    "jobs",
+];
+
+/// Read commands that do not read the ledger, and so take no `--as-of`.
+pub const NO_LEDGER: &[&str] = &["completions", "man", "fairshare-emulate"];
+
+/// The whole clap definition: [`Cli`] with `--as-of` offered by the
+/// [`READ_COMMANDS`] (in their help, usage and man pages), and by no other.
+pub fn clap_command() -> clap::Command {
+    let root = Cli::command();
+    let Some(as_of) = root.get_arguments().find(|a| a.get_id() == AS_OF).cloned() else { return root };
+    // `man SUBCOMMAND` takes the subcommands' names (any other is a usage error).
+    let names: Vec<String> = root.get_subcommands().map(|s| s.get_name().to_string()).collect();
+    let root = root.mut_subcommand("man", |man| {
+        man.mut_arg("subcommand", |a| {
+            a.value_parser(move |s: &str| match names.iter().any(|n| n == s) {
+                true => Ok(s.to_string()),
+                false => Err(format!("no such subcommand (one of: {})", names.join(", "))),
+            })
+        })
+    });
+    root.mut_subcommands(move |sub| if READ_COMMANDS.contains(&sub.get_name()) { sub.arg(as_of.clone()) } else { sub })
+}
+
 /// Runs a parsed command line.
 pub fn run(ctx: &Context, command: &Command) -> Result<Output> {
     if ctx.as_of.is_some() && command.is_write() {
@@ -291,8 +347,8 @@ pub fn run(ctx: &Context, command: &Command) -> Result<Output> {
         Command::ImportDb(a) => cmd::import_db::cmd_import_db(ctx, a),
         Command::ExportDb(a) => cmd::export_db::cmd_export_db(ctx, a),
         Command::PopDb(a) => cmd::pop_db::cmd_pop_db(ctx, a),
-        Command::Completions(a) => cmd::completions::cmd_completions(ctx, a, Cli::command()),
-        Command::Man(a) => cmd::man::cmd_man(ctx, a, Cli::command()),
+        Command::Completions(a) => cmd::completions::cmd_completions(ctx, a, clap_command()),
+        Command::Man(a) => cmd::man::cmd_man(ctx, a, clap_command()),
         Command::FairshareEmulate(a) => cmd::fairshare_emulate::cmd_fairshare_emulate(ctx, a),
         Command::ScrubOldJobs(a) => cmd::scrub_old_jobs::cmd_scrub_old_jobs(ctx, a),
         Command::SyncUserids(a) => cmd::sync_userids::cmd_sync_userids(ctx, a),
@@ -433,7 +489,59 @@ mod multi_char_short_tests {
     #[test]
     fn man_comes_from_the_cli_definition() {
         let ctx = Context::for_tests("/nonexistent", 0);
-        let man = cmd::man::cmd_man(&ctx, &cmd::man::Args {}, Cli::command()).unwrap().stdout;
+        let man = cmd::man::cmd_man(&ctx, &cmd::man::Args::default(), clap_command()).unwrap().stdout;
         assert!(man.contains("flux\\-account") && man.contains("add\\-user"), "{man}");
+    }
+}
+
+#[cfg(test)]
+mod as_of_tests {
+    use super::*;
+
+    /// A command line for subcommand `sub` with every required argument
+    /// given (its first possible value, or `1`).
+    fn minimal_argv(sub: &clap::Command, positionals: bool) -> Vec<String> {
+        let mut argv = vec!["flux-account".to_string(), sub.get_name().to_string()];
+        for a in sub.get_arguments().filter(|a| a.is_required_set() || (positionals && a.is_positional())) {
+            let value = a.get_possible_values().first().map(|v| v.get_name().to_string()).unwrap_or("1".into());
+            if let Some(long) = a.get_long() {
+                argv.push(format!("--{long}"));
+            }
+            argv.push(value);
+        }
+        argv
+    }
+
+    /// `--as-of` is offered by exactly the commands that read the ledger
+    /// (not writes, not completions, man or fairshare-emulate).
+    #[test]
+    fn as_of_is_offered_by_read_commands_only() {
+        let root = clap_command();
+        let mut seen = Vec::new();
+        for sub in root.get_subcommands() {
+            let name = sub.get_name();
+            let cli = Cli::try_parse_from(minimal_argv(sub, false))
+                .or_else(|_| Cli::try_parse_from(minimal_argv(sub, true)))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let offers = sub.get_arguments().any(|a| a.get_id() == AS_OF);
+            let reads = !cli.command.is_write() && !NO_LEDGER.contains(&name);
+            assert_eq!(offers, reads, "{name}: --as-of offered {offers}, reads the ledger {reads}");
+            seen.push(name.to_string());
+        }
+        for name in READ_COMMANDS.iter().chain(NO_LEDGER) {
+            assert!(seen.iter().any(|s| s == name), "{name} is not a subcommand");
+        }
+        // The documented form, before the command, still parses; the help
+        // of a write command does not mention it.
+        let cli = crate::cli_parse::parse(["flux-account", "--as-of", "3", "view-user", "x"].map(String::from).into())
+            .expect("parses");
+        assert_eq!(cli.as_of.as_deref(), Some("3"));
+        let cli =
+            crate::cli_parse::parse(["flux-account", "view-user", "--as-of", "-1h", "x"].map(String::from).into())
+                .expect("parses");
+        assert_eq!(cli.as_of.as_deref(), Some("-1h"));
+        let mut root = clap_command();
+        let help = root.find_subcommand_mut("add-user").expect("add-user").render_help().to_string();
+        assert!(!help.contains("--as-of"), "{help}");
     }
 }

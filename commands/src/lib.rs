@@ -23,6 +23,7 @@ pub mod bank_tree;
 pub mod chain;
 pub mod checkpoint_hook;
 pub mod cli;
+pub mod cli_parse;
 pub mod cmd;
 pub mod context;
 pub mod db;

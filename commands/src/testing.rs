@@ -97,3 +97,13 @@ pub fn parse_args<A: clap::Args + clap::FromArgMatches>(argv: &[&str]) -> A {
     let matches = cmd.try_get_matches_from(std::iter::once("x").chain(argv.iter().copied())).expect("arguments parse");
     A::from_arg_matches(&matches).expect("arguments match")
 }
+
+/// The usage error clap gives for the command-line words `argv` of a
+/// command's `Args` (a malformed or out-of-range value), rendered.
+pub fn usage_error<A: clap::Args + clap::FromArgMatches>(argv: &[&str]) -> String {
+    let cmd = A::augment_args(clap::Command::new("x"));
+    match cmd.try_get_matches_from(std::iter::once("x").chain(argv.iter().copied())) {
+        Ok(_) => panic!("{argv:?} parsed"),
+        Err(e) => e.render().to_string(),
+    }
+}

@@ -163,6 +163,85 @@ pub fn parse_time_us(s: &str, now_us: i64) -> Result<i64> {
     parse_time_in(s, now_us, Zone::Utc)
 }
 
+/// Clap's value parser of every option that takes a time (`--since`,
+/// `--as-of`, `-s/--start`, …): the syntax is checked when the command line
+/// is parsed, so a malformed time is a usage error (clap's message and
+/// usage line, exit 2); the text is kept, to be read later against the
+/// clock and time zone. With `points`, also a point of history (`seq:N`,
+/// `@EPOCH`, a plain seq) as `--as-of` and `diff` take.
+///
+/// These options take hyphen values (`-s -1d`, `--as-of -1h`); a word that
+/// looks like an option rather than an offset (`--json`, `-j`) is reported
+/// as a missing value, not read as a time.
+#[derive(Debug, Clone, Copy)]
+pub struct TimeArg {
+    points: bool,
+}
+
+impl TimeArg {
+    /// A time.
+    pub const fn time() -> Self {
+        TimeArg { points: false }
+    }
+    /// A seq or a time.
+    pub const fn point() -> Self {
+        TimeArg { points: true }
+    }
+
+    fn check(self, s: &str) -> std::result::Result<(), String> {
+        let t = s.trim();
+        if self.points {
+            if let Some(n) = t.strip_prefix("seq:") {
+                return if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) {
+                    Ok(())
+                } else {
+                    Err(format!("invalid seq '{n}' (seq:N takes a non-negative integer)"))
+                };
+            }
+            if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+                return Ok(());
+            }
+            let t = t.strip_prefix('@').unwrap_or(t);
+            return parse_time_in(t, 0, Zone::Utc).map(|_| ()).map_err(|e| e.to_string());
+        }
+        parse_time_in(t, 0, Zone::Utc).map(|_| ()).map_err(|e| e.to_string())
+    }
+}
+
+/// Whether a word given as an option's value is an option itself: `--x`,
+/// or `-x` not followed by a digit or `.` (an offset like `-1d`, `-.5h`).
+pub fn looks_like_option(s: &str) -> bool {
+    match s.strip_prefix('-') {
+        None => false,
+        Some(rest) => !rest.starts_with(|c: char| c.is_ascii_digit() || c == '.') && !rest.is_empty(),
+    }
+}
+
+impl clap::builder::TypedValueParser for TimeArg {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> std::result::Result<String, clap::Error> {
+        use clap::error::{ContextKind, ContextValue, ErrorKind};
+        if looks_like_option(&value.to_string_lossy()) {
+            // "a value is required for '--since <WHEN>' but none was supplied"
+            let mut e = clap::Error::new(ErrorKind::InvalidValue).with_cmd(cmd);
+            let name = arg.map(ToString::to_string).unwrap_or_else(|| "...".to_string());
+            e.insert(ContextKind::InvalidArg, ContextValue::String(name));
+            e.insert(ContextKind::InvalidValue, ContextValue::String(String::new()));
+            e.insert(ContextKind::Usage, ContextValue::StyledStr(cmd.clone().render_usage()));
+            return Err(e);
+        }
+        let this = *self;
+        let check = move |s: &str| this.check(s).map(|()| s.to_string());
+        check.parse_ref(cmd, arg, value)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -43,16 +43,85 @@ pub fn limit(opt: &str, s: &str) -> Result<i64> {
     at_most_max(opt, non_negative(opt, s)?)
 }
 
-/// Clap's value parser of every integer limit option: an integer above
-/// [`INTEGER_MAX`] is a usage error (clap's message and usage line, exit
-/// 2), as an out-of-range value is for any option; anything else (`-1`,
-/// `unlimited`, a bad value) is left to the command's own checks.
+/// Clap's value parser of every integer limit option (and of the edit
+/// commands' integer fields): an integer from -1 (reset) to
+/// [`INTEGER_MAX`], or `unlimited` (any case). Anything else is a usage
+/// error (clap's message, exit 2), as a malformed or out-of-range value is
+/// for any option; whether the command takes `-1` or `unlimited` is its
+/// own check.
 pub fn limit_arg(s: &str) -> std::result::Result<String, String> {
+    if s.trim().eq_ignore_ascii_case("unlimited") {
+        return Ok(s.to_string());
+    }
     match s.trim().parse::<i128>() {
         Ok(v) if v > INTEGER_MAX as i128 => {
             Err(format!("{v} is above the maximum {INTEGER_MAX} (use -1 or 'unlimited' for no limit)"))
         }
-        _ => Ok(s.to_string()),
+        Ok(v) if v < -1 => Err(format!("{v} is negative (use -1 or 'unlimited' for no limit)")),
+        Ok(_) => Ok(s.to_string()),
+        Err(_) => Err("not an integer".to_string()),
+    }
+}
+
+/// Clap's value parser of an integer option: any integer.
+pub fn int_arg(s: &str) -> std::result::Result<String, String> {
+    int("", s).map(|_| s.to_string()).map_err(|_| "not an integer".to_string())
+}
+
+/// Clap's value parser of a non-negative integer option.
+pub fn non_negative_arg(s: &str) -> std::result::Result<String, String> {
+    match s.trim().parse::<i64>() {
+        Ok(v) if v < 0 => Err("must be a non-negative integer".to_string()),
+        Ok(_) => Ok(s.to_string()),
+        Err(_) => Err("not an integer".to_string()),
+    }
+}
+
+/// Clap's value parser of a positive integer option (`edit-bank --shares`).
+pub fn positive_arg(s: &str) -> std::result::Result<String, String> {
+    match s.trim().parse::<i64>() {
+        Ok(v) if v <= 0 => Err("must be a positive integer".to_string()),
+        Ok(_) => Ok(s.to_string()),
+        Err(_) => Err("not an integer".to_string()),
+    }
+}
+
+/// Clap's value parser of a float option: a finite number.
+pub fn float_arg(s: &str) -> std::result::Result<String, String> {
+    float("", s).map(|_| s.to_string()).map_err(|_| "not a number".to_string())
+}
+
+/// Clap's value parser of `--userid`: an integer from 0 to the unknown-uid
+/// marker.
+pub fn userid_arg(s: &str) -> std::result::Result<String, String> {
+    match s.trim().parse::<i64>() {
+        Ok(v) if !(0..=USERID_UNKNOWN).contains(&v) => Err(format!("out of range (0 to {USERID_UNKNOWN})")),
+        Ok(_) => Ok(s.to_string()),
+        Err(_) => Err("not an integer".to_string()),
+    }
+}
+
+/// Clap's value parser of a duration option ([`duration`]): a malformed
+/// duration, or a bare number of weeks over ten years (surely meant as
+/// seconds), is a usage error.
+pub fn duration_arg(s: &str) -> std::result::Result<String, String> {
+    match duration("", s) {
+        Ok(_) => Ok(s.to_string()),
+        Err(e) => Err(e.to_string().trim_start_matches(": ").to_string()),
+    }
+}
+
+/// Clap's value parser of `--fairshare`: a number from 0 to 1, or (for the
+/// edit commands) `-1`/`unlimited`, the reset.
+pub fn fairshare_arg(s: &str) -> std::result::Result<String, String> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("unlimited") || t == "-1" {
+        return Ok(s.to_string());
+    }
+    match t.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(s.to_string()),
+        Ok(_) => Err("must be between 0 and 1".to_string()),
+        Err(_) => Err("not a number".to_string()),
     }
 }
 

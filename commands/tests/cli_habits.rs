@@ -113,12 +113,13 @@ fn ingest(db: &Path, now: &str, tz: &str, jobs: &[(u64, i64, &str, i64, f64, f64
 fn duration_trap_bare_seconds_are_refused_with_the_hint_and_change_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("new.db");
+    // An option value out of range: a usage error (exit 2) with the hint.
     let o = run(&db, &["create-db", "--priority-decay-half-life", "604800"]);
-    let line = refused(&o, "create-db 604800");
-    assert!(line.contains("604800s") && line.contains("1w") && line.contains("weeks"), "{line}");
+    let e = usage_error(&o, "create-db 604800");
+    assert!(e.contains("604800s") && e.contains("1w") && e.contains("weeks"), "{e}");
     assert!(!db.exists(), "the refused create-db left a file");
     let o = run(&db, &["create-db", "--priority-usage-reset-period", "2419200"]);
-    assert!(refused(&o, "reset 2419200").contains("2419200s"));
+    assert!(usage_error(&o, "reset 2419200").contains("2419200s"));
     assert!(!db.exists());
 
     ok(&db, &["create-db", "--priority-decay-half-life", "604800s", "--priority-usage-reset-period", "4"]);
@@ -452,4 +453,151 @@ fn clear_usage_uses_the_exact_current_time() {
     ok_env(&db, "1767225700", "UTC", &["update-usage"]);
     assert_eq!(job_usage(&db, "1767225700"), 1.0 * (t + 0.9 - (t - 9.1)), "only the job after the reset counts");
     ok(&db, &["rebuild", "--check"]);
+}
+
+/// A ledger with `root` added two hours before NOW and `giants` at NOW.
+fn two_hour_site() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("t.db");
+    let before = "1767218400";
+    ok_env(&db, before, "UTC", &["create-db"]);
+    ok_env(&db, before, "UTC", &["add-bank", "root", "1"]);
+    ok(&db, &["add-bank", "--parent-bank=root", "giants", "1"]);
+    ok(&db, &["add-user", "--username=alice", "--bank=giants", "--userid=5001"]);
+    (dir, db)
+}
+
+#[test]
+fn relative_dates_typed_with_a_leading_dash_are_offsets_from_now() {
+    let (_d, db) = two_hour_site();
+    for args in
+        [&["--as-of", "-1h", "list-banks"][..], &["list-banks", "--as-of", "-1h"], &["--as-of=-1h", "list-banks"]]
+    {
+        let v = ok(&db, args);
+        assert!(v.contains("root") && !v.contains("giants"), "{args:?}: {v}");
+    }
+    let log = ok(&db, &["log", "--since", "-10m"]);
+    assert!(log.contains("giants") && !log.contains("DbCreated"), "{log}");
+    assert_eq!(ok(&db, &["log", "--until", "-1h", "--kind", "BankAdded"]).lines().count(), 1);
+    assert!(ok(&db, &["diff", "-1h", "now"]).contains("giants"));
+    ok(&db, &["view-usage-report", "-s", "-1d", "-e", "-1s"]);
+    ok(&db, &["view-job-records", "-a", "-1d", "-b", "+1h"]);
+    ok(&db, &["jobs", "alice", "--since", "-1d", "--help"]);
+    ok(&db, &["clear-usage", "giants", "--ignore-older-than", "-1w"]);
+    ok(&db, &["edit-bank", "giants", "--ignore-older-than", "-2d"]);
+    // A following option is not swallowed as a date: the value is missing.
+    let before = files(&db);
+    let e = usage_error(&run(&db, &["log", "--since", "--json"]), "--since --json");
+    assert!(e.contains("a value is required for '--since <TIME>'"), "{e}");
+    let e = usage_error(&run(&db, &["view-usage-report", "-u", "alice", "-s", "-u"]), "-s -u");
+    assert!(e.contains("a value is required for '--start <DATE>'"), "{e}");
+    usage_error(&run(&db, &["view-usage-report", "-s", "-u", "alice"]), "-s -u alice");
+    usage_error(&run(&db, &["edit-bank", "giants", "--ignore-older-than", "--shares", "2"]), "no value");
+    assert_eq!(files(&db), before);
+}
+
+#[test]
+fn an_ambiguous_option_prefix_lists_every_option_it_could_be() {
+    let (_d, db) = site();
+    let e = usage_error(&run(&db, &["add-user", "--user", "bob", "--bank", "giants"]), "--user");
+    assert!(e.starts_with("error: ambiguous option '--user' could match '--username' or '--userid'\n"), "{e}");
+    assert!(e.contains("\nUsage: flux-account add-user "), "{e}");
+    let e = usage_error(&run(&db, &["edit-user", "alice", "--max=3"]), "--max");
+    assert!(e.contains("'--max-running-jobs'") && e.contains("'--max-sched-jobs'"), "{e}");
+    // Subcommand typos: the nearest first.
+    let e = usage_error(&run(&db, &["veiw-user", "alice"]), "veiw-user");
+    assert!(e.contains("similar subcommands exist: 'view-user', "), "{e}");
+}
+
+#[test]
+fn malformed_or_out_of_range_values_are_usage_errors_whatever_the_option() {
+    let (_d, db) = site();
+    let before = files(&db);
+    for (args, says) in [
+        (&["log", "--since", "yesterdayish"][..], "invalid value 'yesterdayish' for '--since <TIME>'"),
+        (&["--as-of", "seq:x", "list-banks"], "invalid value 'seq:x' for '--as-of <SEQ|TIME>'"),
+        (&["diff", "1", "someday"], "invalid value 'someday' for '<TO>'"),
+        (&["add-bank", "--parent-bank=root", "x", "many"], "invalid value 'many' for '<SHARES>'"),
+        (&["add-bank", "--parent-bank=root", "x", "1", "--priority", "high"], "'--priority <PRIORITY>'"),
+        (&["add-user", "--username=bob", "--bank=giants", "--userid=-5"], "'--userid <USERID>'"),
+        (&["add-user", "--username=bob", "--bank=giants", "--fairshare=1.5"], "must be between 0 and 1"),
+        (&["edit-user", "alice", "--max-nodes", "many"], "'--max-nodes <MAX_NODES>'"),
+        (&["edit-bank", "giants", "--shares", "0"], "must be a positive integer"),
+        (&["edit-factor", "--factor", "fairshare", "--weight", "-2"], "'--weight <WEIGHT>'"),
+        (&["edit-queue", "orange", "-P", "x"], "'--priority <PRIORITY>'"),
+        (&["log", "--kind", "Nope"], "invalid value 'Nope' for '--kind <KIND>'"),
+        (&["man", "nope"], "invalid value 'nope' for '[SUBCOMMAND]'"),
+    ] {
+        let e = usage_error(&run(&db, args), &format!("{args:?}"));
+        assert!(e.contains(says), "{args:?}: {e}");
+        assert!(e.contains("\nUsage: flux-account "), "{args:?}: {e}");
+    }
+    assert_eq!(files(&db), before, "a usage error changed the ledger");
+}
+
+#[test]
+fn an_empty_listing_prints_the_header_and_exits_0() {
+    let (_d, db) = site();
+    let o = run(&db, &["list-users", "--bank", "mets"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(o.stdout.starts_with("creation_time | mod_time | active | username"), "{o:?}");
+    assert_eq!(o.stdout.lines().count(), 2, "{o:?}");
+    assert_eq!(o.stderr, "no results found in query\n");
+    let o = run(&db, &["list-users", "--bank", "mets", "--json"]);
+    assert_eq!((o.code, o.stdout.as_str()), (0, "[]\n"), "{o:?}");
+    let o = run(&db, &["list-users", "--bank", "mets", "-o", "{username}:{bank}"]);
+    assert_eq!((o.code, o.stdout.as_str()), (0, "username:bank\n"), "{o:?}");
+    ok(&db, &["delete-queue", "orange"]);
+    assert_eq!(ok(&db, &["list-queues", "--fields", "queue"]), "queue\n-----\n");
+    // Naming something that does not exist stays a refusal.
+    refused(&run(&db, &["view-user", "nobody"]), "view-user nobody");
+}
+
+#[test]
+fn log_kind_refuses_unknown_kinds_listing_them_and_matches_any_case() {
+    let (_d, db) = site();
+    let e = usage_error(&run(&db, &["log", "--kind", "BankAdd"]), "BankAdd");
+    assert!(e.contains("[possible values: DbCreated, BankAdded,") && e.contains("JobRecorded"), "{e}");
+    let exact = ok(&db, &["log", "--kind", "BankAdded"]);
+    assert_eq!(exact.lines().count(), 3, "{exact}");
+    assert_eq!(ok(&db, &["log", "--kind", "bankadded"]), exact);
+    assert_eq!(ok(&db, &["log", "--kind", "BANKADDED"]), exact);
+}
+
+#[test]
+fn every_subcommand_has_a_man_page_and_man_all_writes_them() {
+    let (dir, db) = site();
+    let page = ok(&db, &["man", "add-user"]);
+    assert!(page.contains(".TH flux-account-add-user 1"), "{page}");
+    assert!(page.contains("\\-\\-username"), "{page}");
+    let main = ok(&db, &["man"]);
+    assert!(main.contains(".TH flux-account 1") && main.contains("flux\\-account\\-add\\-user(1)"), "{main}");
+    let out = dir.path().join("man1");
+    std::fs::create_dir(&out).expect("mkdir");
+    assert_eq!(ok(&db, &["man", "--all", "--out", out.to_str().expect("utf8")]), "");
+    let help = ok(&db, &["--help"]);
+    for sub in ["add-user", "view-user", "log", "man", "list-banks"] {
+        assert!(help.contains(sub));
+        let file = out.join(format!("flux-account-{sub}.1"));
+        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        assert!(text.contains(&format!(".TH flux-account-{sub} 1")), "{text}");
+    }
+    assert!(out.join("flux-account.1").exists());
+    usage_error(&run(&db, &["man", "--all"]), "--all without --out");
+}
+
+#[test]
+fn as_of_is_in_the_help_of_read_commands_only_and_works_before_or_after_them() {
+    let (_d, db) = site();
+    assert!(ok(&db, &["view-user", "--help"]).contains("--as-of <SEQ|TIME>"));
+    assert!(ok(&db, &["list-banks", "--help"]).contains("--as-of <SEQ|TIME>"));
+    assert!(!ok(&db, &["add-user", "--help"]).contains("--as-of"));
+    assert!(!ok(&db, &["edit-bank", "--help"]).contains("--as-of"));
+    assert!(ok(&db, &["--help"]).contains("--as-of <SEQ|TIME>"));
+    let after = ok(&db, &["view-bank", "--as-of", "3", "giants"]);
+    assert_eq!(ok(&db, &["--as-of", "3", "view-bank", "giants"]), after);
+    assert!(refused(&run(&db, &["view-bank", "--as-of", "2", "giants"]), "before giants").contains("giants"));
+    // A write command: after its name a usage error, before it a refusal.
+    usage_error(&run(&db, &["add-bank", "--as-of", "3", "x", "1"]), "after a write");
+    refused(&run(&db, &["--as-of", "3", "add-bank", "x", "1"]), "before a write");
 }

@@ -44,18 +44,7 @@ fn bad_inputs_change_nothing() {
         vec!["add-project", "shortstops"],
         vec!["add-config", "decay_factor=0.1"],
         // negative or non-numeric values
-        vec!["add-bank", "--parent-bank=root", "x", "abc"],
-        vec!["add-user", "-u", "x", "-B", "giants", "--max-active-jobs=-5"],
-        vec!["add-user", "-u", "x", "-B", "giants", "--shares", "many"],
-        vec!["edit-user", "crawford", "--max-running-jobs", "-2"],
-        vec!["edit-user", "crawford", "--fairshare", "x"],
-        vec!["edit-bank", "giants", "--shares", "-3"],
-        vec!["edit-bank", "giants", "--priority", "high"],
-        vec!["add-queue", "q2", "--priority", "-4"],
-        vec!["edit-queue", "orange", "--max-running-jobs", "-7"],
-        vec!["edit-factor", "--factor", "bank", "--weight", "-1"],
         vec!["edit-config", "decay_factor=7"],
-        vec!["edit-all-users", "--shares", "-9"],
         // names: empty, control characters, too long
         vec!["add-bank", "--parent-bank=root", "", "1"],
         vec!["add-bank", "--parent-bank=root", ctl, "1"],
@@ -87,7 +76,23 @@ fn bad_inputs_change_nothing() {
         assert_eq!(snapshot(&db), before, "{c:?} changed the ledger");
     }
     // Usage errors (clap's): its whole message with the usage line, exit 2.
-    for c in [&["add-bank", "--parent-bank=root", "x", "-1"][..], &["add-bank", "--parent-bank=root"]] {
+    // Malformed or out-of-range values are usage errors (exit 2), like a
+    // missing argument.
+    for c in [
+        &["add-bank", "--parent-bank=root", "x", "-1"][..],
+        &["add-bank", "--parent-bank=root"],
+        &["add-bank", "--parent-bank=root", "x", "abc"],
+        &["add-user", "-u", "x", "-B", "giants", "--max-active-jobs=-5"],
+        &["add-user", "-u", "x", "-B", "giants", "--shares", "many"],
+        &["edit-user", "crawford", "--max-running-jobs", "-2"],
+        &["edit-user", "crawford", "--fairshare", "x"],
+        &["edit-bank", "giants", "--shares", "-3"],
+        &["edit-bank", "giants", "--priority", "high"],
+        &["add-queue", "q2", "--priority", "-4"],
+        &["edit-queue", "orange", "--max-running-jobs", "-7"],
+        &["edit-factor", "--factor", "bank", "--weight", "-1"],
+        &["edit-all-users", "--shares", "-9"],
+    ] {
         let r = fa(&db, c);
         assert_eq!(r.code, 2, "{c:?}: {r:?}");
         assert!(r.stderr.starts_with("error: ") && r.stderr.contains("Usage: "), "{c:?}: {}", r.stderr);

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{fa, fails, new_db, ok};
+use common::{fa, new_db, ok};
 use serde_json::Value;
 
 #[test]
@@ -22,8 +22,10 @@ fn add_queue_and_edit_queue_take_msn_and_msc() {
     // The log keeps the command line as typed.
     let log = ok(&db, &["log", "--json"]);
     assert!(log.contains("\"-msn\""), "{log}");
-    let e = fails(&db, &["edit-queue", "q", "-msn", "-5"]);
-    assert!(e.contains("non-negative"), "{e}");
+    // Out of range: a usage error (exit 2).
+    let r = fa(&db, &["edit-queue", "q", "-msn", "-5"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("-5 is negative"), "{r:?}");
 }
 
 const NOW: f64 = 1_767_225_600.0;

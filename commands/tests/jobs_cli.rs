@@ -35,8 +35,15 @@ fn jobs_without_a_broker_says_so_in_one_line() {
     // Ledger checks come first, broker or not.
     let r = fa(&db, &["jobs", "nosuch"]);
     assert_eq!(r.stderr, "flux-account: error: could not find entry for nosuch in association_table\n");
+    // A malformed --filter is a usage error (exit 2), before anything runs.
     let r = fa(&db, &["jobs", "crawford", "-f", "foo"]);
-    assert_eq!(r.stderr, "flux-account: error: Invalid filter specified: foo\n");
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .starts_with("error: invalid value 'foo' for '--filter <STATES|RESULTS>': Invalid filter specified: foo\n"),
+        "{}",
+        r.stderr
+    );
     let r = fa(&db, &["jobs", "crawford", "--since", "2100-01-01"]);
     assert!(r.stderr.starts_with("flux-account: error: --since appears to be in the future: "), "{}", r.stderr);
 }

@@ -17,7 +17,7 @@ pub struct Args {
     /// Bank name.
     pub bank: String,
     /// Shares of the bank among its siblings.
-    #[arg(required_unless_present = "restore_subtree", default_value = "")]
+    #[arg(required_unless_present = "restore_subtree", default_value = "", allow_negative_numbers = true, value_parser = shares_arg)]
     pub shares: String,
     /// Reactivate BANK, its disabled sub-banks and their disabled
     /// associations (what `delete-bank BANK` disabled), in one command.
@@ -27,12 +27,22 @@ pub struct Args {
     #[arg(long = "parent-bank", default_value = "")]
     pub parent_bank: String,
     /// Bank priority (used by the priority plugin's bank factor).
-    #[arg(long, default_value = "0.0")]
+    #[arg(long, default_value = "0.0", allow_negative_numbers = true, value_parser = crate::validate::float_arg)]
     pub priority: String,
     /// Jobs of this bank that ended at or before this time (epoch seconds,
     /// or a date in the local time zone) do not count towards usage.
-    #[arg(long = "ignore-older-than", default_value = "0")]
+    #[arg(long = "ignore-older-than", default_value = "0", value_name = "TIME", value_parser = crate::time::TimeArg::time(), allow_hyphen_values = true)]
     pub ignore_older_than: String,
+}
+
+/// Clap's value parser of `shares`: a non-negative integer, or nothing
+/// (the default when `--restore-subtree` stands in its place).
+fn shares_arg(s: &str) -> std::result::Result<String, String> {
+    if s.is_empty() {
+        Ok(String::new())
+    } else {
+        crate::validate::non_negative_arg(s)
+    }
 }
 
 /// Pure decision: validates against the current state.

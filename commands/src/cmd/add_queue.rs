@@ -24,7 +24,7 @@ pub struct Args {
     #[arg(value_parser = crate::validate::limit_arg, short = 't', long = "max-time-per-job", default_value = "60", allow_negative_numbers = true)]
     pub max_time_per_job: String,
     /// Queue priority.
-    #[arg(short = 'P', long, default_value = "0", allow_negative_numbers = true)]
+    #[arg(short = 'P', long, default_value = "0", allow_negative_numbers = true, value_parser = crate::validate::non_negative_arg)]
     pub priority: String,
     /// Max running jobs per association in this queue.
     #[arg(value_parser = crate::validate::limit_arg, long = "max-running-jobs", default_value = "100", allow_negative_numbers = true)]
@@ -97,7 +97,8 @@ mod tests {
         assert_eq!(evs, vec![Event::QueueAdded(queue("orange"))]);
         let e = decide(&g.state(), &parse_args(&["gold"])).unwrap_err();
         assert_eq!(e.to_string(), "queue gold already exists in queue_table");
-        let e = decide(&g.state(), &parse_args(&["q", "--priority", "-3"])).unwrap_err();
-        assert_eq!(e.to_string(), "--priority: value must be a non-negative integer, got -3");
+        // Out of range: a usage error, before the command runs.
+        let e = crate::testing::usage_error::<Args>(&["q", "--priority", "-3"]);
+        assert!(e.contains("invalid value '-3' for '--priority"), "{e}");
     }
 }

@@ -18,13 +18,13 @@ pub struct Args {
     #[arg(short = 'B', long)]
     pub bank: String,
     /// Numeric uid (default: looked up from the user name).
-    #[arg(short = 'i', long)]
+    #[arg(short = 'i', long, value_parser = crate::validate::userid_arg)]
     pub userid: Option<String>,
     /// Shares.
-    #[arg(long, default_value = "1", allow_negative_numbers = true)]
+    #[arg(long, default_value = "1", allow_negative_numbers = true, value_parser = crate::validate::non_negative_arg)]
     pub shares: String,
     /// Initial fair-share.
-    #[arg(long, default_value = "0.5", allow_negative_numbers = true)]
+    #[arg(long, default_value = "0.5", allow_negative_numbers = true, value_parser = crate::validate::fairshare_arg)]
     pub fairshare: String,
     /// Max running jobs.
     #[arg(value_parser = crate::validate::limit_arg, long = "max-running-jobs", default_value = "5", allow_negative_numbers = true)]
@@ -195,10 +195,9 @@ mod tests {
         assert_eq!(err(&["-u", "v", "-B", "nope"]), "Bank nope does not exist in bank_table");
         assert_eq!(err(&["-u", "v", "-B", "A", "-q", "gold"]), "queue gold does not exist in queue_table");
         assert_eq!(err(&["-u", "v", "-B", "A", "-P", "p1"]), "project p1 does not exist in project_table");
-        assert_eq!(
-            err(&["-u", "v", "-B", "A", "--max-active-jobs", "-3"]),
-            "--max-active-jobs: value must be a non-negative integer, got -3"
-        );
+        // Out of range: a usage error, before the command runs.
+        let e = crate::testing::usage_error::<Args>(&["-u", "v", "-B", "A", "--max-active-jobs", "-3"]);
+        assert!(e.contains("invalid value '-3' for '--max-active-jobs"), "{e}");
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub struct Args {
     #[arg(required = true, value_name = "BANK")]
     pub banks: Vec<String>,
     /// Only jobs that ended after this time count (epoch seconds or a date).
-    #[arg(long = "ignore-older-than", value_name = "TIME")]
+    #[arg(long = "ignore-older-than", value_name = "TIME", value_parser = crate::time::TimeArg::time(), allow_hyphen_values = true)]
     pub ignore_older_than: Option<String>,
 }
 

@@ -16,14 +16,14 @@ use crate::validate;
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// Length of one usage period (half-life).
-    #[arg(long = "priority-decay-half-life", default_value = "1w", value_name = "DURATION")]
+    #[arg(long = "priority-decay-half-life", default_value = "1w", value_name = "DURATION", value_parser = crate::validate::duration_arg)]
     pub priority_decay_half_life: String,
     /// Usage reset period: jobs older than floor(reset / half-life) past
     /// periods no longer count.
-    #[arg(long = "priority-usage-reset-period", default_value = "4w", value_name = "DURATION")]
+    #[arg(long = "priority-usage-reset-period", default_value = "4w", value_name = "DURATION", value_parser = crate::validate::duration_arg)]
     pub priority_usage_reset_period: String,
     /// Decay factor applied per past period (0 < D < 1).
-    #[arg(long = "decay-factor", default_value = "0.5", value_name = "FLOAT")]
+    #[arg(long = "decay-factor", default_value = "0.5", value_name = "FLOAT", value_parser = crate::validate::float_arg)]
     pub decay_factor: String,
 }
 

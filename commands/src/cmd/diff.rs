@@ -22,8 +22,10 @@ pub struct Args {
     /// The earlier point (SEQ or TIME; 0 is the empty state). A plain
     /// integer of 1000000000 or more is epoch seconds, a smaller one a seq;
     /// `seq:N` and `@EPOCH` force either reading.
+    #[arg(value_parser = crate::time::TimeArg::point(), allow_hyphen_values = true)]
     pub from: String,
     /// The later point (SEQ or TIME).
+    #[arg(value_parser = crate::time::TimeArg::point(), allow_hyphen_values = true)]
     pub to: String,
 }
 

@@ -17,17 +17,17 @@ pub struct Args {
     /// Bank name.
     pub bank: String,
     /// New shares (> 0).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::validate::positive_arg)]
     pub shares: Option<String>,
     /// New parent bank.
     #[arg(long = "parent-bank")]
     pub parent_bank: Option<String>,
     /// New bank priority.
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::validate::float_arg)]
     pub priority: Option<String>,
     /// Jobs that ended at or before this time (epoch seconds or a date) do
     /// not count towards usage.
-    #[arg(long = "ignore-older-than", allow_negative_numbers = true)]
+    #[arg(long = "ignore-older-than", value_name = "TIME", value_parser = crate::time::TimeArg::time(), allow_hyphen_values = true)]
     pub ignore_older_than: Option<String>,
 }
 

@@ -16,7 +16,7 @@ pub struct Args {
     #[arg(long)]
     pub factor: String,
     /// Weight (a non-negative integer).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::validate::non_negative_arg)]
     pub weight: String,
 }
 

@@ -23,7 +23,7 @@ pub struct Args {
     #[arg(value_parser = crate::validate::limit_arg, short = 't', long = "max-time-per-job", allow_negative_numbers = true)]
     pub max_time_per_job: Option<String>,
     /// Queue priority.
-    #[arg(short = 'P', long, allow_negative_numbers = true)]
+    #[arg(short = 'P', long, allow_negative_numbers = true, value_parser = crate::validate::limit_arg)]
     pub priority: Option<String>,
     /// Max running jobs per association.
     #[arg(value_parser = crate::validate::limit_arg, long = "max-running-jobs", allow_negative_numbers = true)]
@@ -118,9 +118,8 @@ mod tests {
         );
         assert_eq!(d(&["gold"]).unwrap_err().to_string(), "no fields provided for update");
         assert_eq!(d(&["nope", "-P", "1"]).unwrap_err().to_string(), "queue nope not found in queue_table");
-        assert_eq!(
-            d(&["gold", "-P", "-2"]).unwrap_err().to_string(),
-            "--priority: value must be a non-negative integer or -1 to reset to default"
-        );
+        // Out of range: a usage error, before the command runs.
+        let e = crate::testing::usage_error::<Args>(&["gold", "-P", "-2"]);
+        assert!(e.contains("invalid value '-2' for '--priority"), "{e}");
     }
 }

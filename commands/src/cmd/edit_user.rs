@@ -155,10 +155,10 @@ mod tests {
         );
         assert_eq!(err(&["u", "--add-queue", "bronze"]), "queue bronze does not exist in queue_table");
         assert_eq!(err(&["u", "--default-project", "p9"]), "project p9 does not exist in project_table");
-        assert_eq!(
-            err(&["u", "--shares", "-5"]),
-            "--shares: value must be a non-negative integer or -1 to reset to default"
-        );
-        assert_eq!(err(&["u", "--shares", "abc"]), "--shares: invalid integer value: 'abc'");
+        // Malformed or out of range: usage errors, before the command runs.
+        for bad in ["-5", "abc"] {
+            let e = crate::testing::usage_error::<Args>(&["u", "--shares", bad]);
+            assert!(e.contains(&format!("invalid value '{bad}' for '--shares")), "{e}");
+        }
     }
 }

@@ -36,13 +36,13 @@ pub struct Args {
     /// Only jobs in these states or with these results (comma list of depend,
     /// priority, sched, run, cleanup, inactive, pending, running, active,
     /// completed, failed, canceled, timeout).
-    #[arg(short = 'f', long = "filter", value_name = "STATES|RESULTS")]
+    #[arg(short = 'f', long = "filter", value_name = "STATES|RESULTS", value_parser = filter_arg)]
     pub filter: Option<String>,
     /// At most N jobs (0: all).
     #[arg(short = 'c', long = "count", default_value_t = 0, value_name = "N")]
     pub count: u32,
     /// Only jobs that were active since WHEN (epoch seconds or a date).
-    #[arg(long, value_name = "WHEN")]
+    #[arg(long, value_name = "WHEN", value_parser = crate::time::TimeArg::time(), allow_hyphen_values = true)]
     pub since: Option<String>,
     /// Only these jobs (any FLUID form); other filters but --bank are ignored.
     #[arg(short = 'j', long = "jobids", num_args = 1.., value_name = "ID")]
@@ -74,6 +74,12 @@ pub const COLUMNS: &[&str] = &[
 
 /// Widths of the default layout (left-aligned, no separators).
 const WIDTHS: &[usize] = &[15, 9, 8, 10, 10, 8, 7, 7, 10, 10, 8, 8, 8];
+
+/// Clap's value parser of `--filter` ([`parse_filter`]): an unknown state
+/// or result is a usage error.
+fn filter_arg(s: &str) -> std::result::Result<String, String> {
+    parse_filter(s).map(|_| s.to_string()).map_err(|e| e.to_string())
+}
 
 /// `-f/--filter`: the state and result bits of a comma list, as
 /// `flux.job.JobList.add_filter` reads it.

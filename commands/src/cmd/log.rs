@@ -16,17 +16,23 @@ pub struct Args {
     pub json: bool,
     /// Only events recorded at or after this time (epoch seconds, or a date
     /// such as 2026-03-01 or 2026-03-01T08:00:00Z).
-    #[arg(long)]
+    #[arg(long, value_name = "TIME", value_parser = crate::time::TimeArg::time(), allow_hyphen_values = true)]
     pub since: Option<String>,
     /// Only events recorded at or before this time.
-    #[arg(long)]
+    #[arg(long, value_name = "TIME", value_parser = crate::time::TimeArg::time(), allow_hyphen_values = true)]
     pub until: Option<String>,
     /// Only events appended by this user name.
     #[arg(long)]
     pub actor: Option<String>,
-    /// Only events of this kind (e.g. BankAdded).
-    #[arg(long)]
+    /// Only events of this kind (e.g. BankAdded; any case). An unknown kind
+    /// is a usage error that lists the kinds.
+    #[arg(long, value_name = "KIND", ignore_case = true, hide_possible_values = true, value_parser = event_kinds())]
     pub kind: Option<String>,
+}
+
+/// The event kinds `--kind` takes: every kind fluxacct writes.
+fn event_kinds() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(fluxacct_core::Event::catalogue().iter().map(|(k, _)| *k))
 }
 
 /// One event as a JSON object.
@@ -87,7 +93,7 @@ pub fn cmd_log(ctx: &Context, args: &Args) -> Result<Output> {
         if args.actor.as_deref().is_some_and(|a| a != ev.actor.name) {
             continue;
         }
-        if args.kind.as_deref().is_some_and(|k| k != ev.kind) {
+        if args.kind.as_deref().is_some_and(|k| !k.eq_ignore_ascii_case(&ev.kind)) {
             continue;
         }
         if args.json {

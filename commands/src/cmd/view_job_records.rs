@@ -20,10 +20,10 @@ pub struct Args {
     #[arg(short = 'j', long = "jobid")]
     pub jobid: Option<String>,
     /// Only jobs that started after this time.
-    #[arg(short = 'a', long = "after-start-time", value_name = "TIME")]
+    #[arg(short = 'a', long = "after-start-time", value_name = "TIME", value_parser = crate::time::TimeArg::time(), allow_hyphen_values = true)]
     pub after_start_time: Option<String>,
     /// Only jobs that ended before this time.
-    #[arg(short = 'b', long = "before-end-time", value_name = "TIME")]
+    #[arg(short = 'b', long = "before-end-time", value_name = "TIME", value_parser = crate::time::TimeArg::time(), allow_hyphen_values = true)]
     pub before_end_time: Option<String>,
     /// Only jobs of this project.
     #[arg(long)]

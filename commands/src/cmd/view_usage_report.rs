@@ -14,10 +14,10 @@ use crate::names::{display_user, user_uid};
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// Start (default: yesterday at local midnight).
-    #[arg(short = 's', long, value_name = "DATE")]
+    #[arg(short = 's', long, value_name = "DATE", value_parser = crate::time::TimeArg::time(), allow_hyphen_values = true)]
     pub start: Option<String>,
     /// End (default: today at local midnight).
-    #[arg(short = 'e', long, value_name = "DATE")]
+    #[arg(short = 'e', long, value_name = "DATE", value_parser = crate::time::TimeArg::time(), allow_hyphen_values = true)]
     pub end: Option<String>,
     /// Only this user.
     #[arg(short = 'u', long)]
@@ -36,8 +36,14 @@ pub struct Args {
     /// gives 0,2,8,32,128,512,2048,8192. A job goes into the largest bin not
     /// above its node count; a job smaller than the smallest bin counts in
     /// the smallest bin.
-    #[arg(short = 'S', long = "job-size-bins", value_name = "N,N,...")]
+    #[arg(short = 'S', long = "job-size-bins", value_name = "N,N,...", value_parser = bins_arg)]
     pub job_size_bins: Option<String>,
+}
+
+/// Clap's value parser of `--job-size-bins` ([`parse_bins`]): bad bins
+/// are a usage error.
+fn bins_arg(s: &str) -> std::result::Result<String, String> {
+    parse_bins(Some(s)).map(|_| s.to_string()).map_err(|e| e.to_string())
 }
 
 /// Parses `-S`: an integer list, or the default bins.
