@@ -109,6 +109,17 @@ pub struct Context {
 }
 
 impl Context {
+    /// A job id as flux prints it in this locale (f58: `ƒ` under UTF-8,
+    /// `f` otherwise). Every listing and message shows ids through this.
+    pub fn jobid(&self, id: u64) -> String {
+        self.jobid_as(id, fluxacct_ingest::record::IdForm::F58 { utf8: self.utf8 })
+    }
+
+    /// A job id in `form` (see [`fluxacct_ingest::record::show_id`]).
+    pub fn jobid_as(&self, id: u64, form: fluxacct_ingest::record::IdForm) -> String {
+        fluxacct_ingest::record::show_id(id, form)
+    }
+
     /// A context for tests: fixed clock, actor uid 0 `root`.
     pub fn for_tests(db_path: impl Into<PathBuf>, now_us: i64) -> Context {
         Context {

@@ -301,7 +301,10 @@ fn ids_from_2_pow_63_are_found_again() {
     assert!(o.stdout.contains("job already recorded with a different nnodes"), "{}", o.stdout);
     let listed = ok(&s.db, &["view-job-records", "--jobid", &big.to_string()]);
     assert_eq!(listed.lines().count(), 2, "{listed}");
-    assert!(listed.contains(&fluxacct_ingest::record::f58(big)), "{listed}");
+    assert!(
+        listed.contains(&fluxacct_ingest::record::show_id(big, fluxacct_ingest::record::IdForm::F58 { utf8: true })),
+        "{listed}"
+    );
 }
 
 #[test]
