@@ -120,6 +120,12 @@ impl Context {
         fluxacct_ingest::record::show_id(id, form)
     }
 
+    /// An INFO line as flux-accounting's scripts log it with `-v`
+    /// (`2026-01-01 00:00:00: INFO: MESSAGE`), stamped now.
+    pub fn info(&self, message: &str) -> String {
+        format!("{}: INFO: {message}", crate::time::format_log_stamp(self.clock.now_us(), self.zone))
+    }
+
     /// A context for tests: fixed clock, actor uid 0 `root`.
     pub fn for_tests(db_path: impl Into<PathBuf>, now_us: i64) -> Context {
         Context {

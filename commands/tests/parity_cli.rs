@@ -62,3 +62,51 @@ fn view_job_records_format_fields_show_every_id_form_as_flux_does() {
         format!("jobid.dec\n{id}\n")
     );
 }
+
+/// Runs a `flux-account-*` binary with `args`, at NOW in UTC.
+fn run_bin(bin: &str, args: &[&str]) -> common::Run {
+    let o = Command::new(bin).args(args).env("FLUXACCT_NOW", NOW).env("TZ", "UTC").output().expect("run");
+    common::Run {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn verbose_update_usage_logs_flux_accountings_info_lines_on_stderr() {
+    let (_d, db) = new_db();
+    one_job(&db, 7);
+    let path = db.to_str().expect("utf8");
+    let bin = env!("CARGO_BIN_EXE_flux-account-update-usage");
+    let r = run_bin(bin, &["-p", path, "-v"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stderr,
+        "2026-01-01 00:00:00: INFO: beginning job-usage update for flux-accounting DB; slow response times may occur\n\
+         2026-01-01 00:00:00: INFO: job-usage update for flux-accounting DB now complete\n"
+    );
+    // fluxacct's summary stays on stdout.
+    assert!(r.stdout.starts_with("update-usage: "), "{}", r.stdout);
+    let quiet = run_bin(bin, &["-p", path]);
+    assert_eq!((quiet.code, quiet.stdout.as_str(), quiet.stderr.as_str()), (0, "", ""));
+}
+
+#[test]
+fn verbose_fetch_job_records_logs_flux_accountings_info_lines_on_stderr() {
+    let (_d, db) = new_db();
+    one_job(&db, 7);
+    let file = db.with_extension("more.jsonl");
+    let rec = json!({"id": 8, "userid": 5001, "bank": "giants", "t_submit": 1767224000.0, "t_run": 1767224100.0,
+                     "t_inactive": 1767224200.0, "nnodes": 1});
+    std::fs::write(&file, format!("{rec}\n")).expect("write");
+    let bin = env!("CARGO_BIN_EXE_flux-account-fetch-job-records");
+    let r = run_bin(bin, &["-p", db.to_str().expect("utf8"), "-v", "--from-file", file.to_str().expect("utf8")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stderr,
+        "2026-01-01 00:00:00: INFO: beginning INSERT of newly found jobs into flux-accounting DB\n\
+         2026-01-01 00:00:00: INFO: INSERT of newly found jobs into flux-accounting DB complete\n"
+    );
+    assert_eq!(r.stdout, "recorded 1, already recorded 0, rejected 0\n");
+}
