@@ -110,3 +110,91 @@ fn verbose_fetch_job_records_logs_flux_accountings_info_lines_on_stderr() {
     );
     assert_eq!(r.stdout, "recorded 1, already recorded 0, rejected 0\n");
 }
+
+fn fa_fixture(name: &str) -> std::path::PathBuf {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/flux-accounting-dbs");
+    assert!(d.is_dir(), "{} is missing: these tests need ../shared beside the workspace", d.display());
+    d.join(name)
+}
+
+const UPDATE_DB: &str = env!("CARGO_BIN_EXE_flux-account-update-db");
+
+#[test]
+fn update_db_turns_a_flux_accounting_database_into_a_ledger_in_place_keeping_a_backup() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("FluxAccounting.db");
+    std::fs::copy(fa_fixture("FluxAccountingv0-60-0.db"), &db).expect("copy");
+    let original = std::fs::read(&db).expect("read");
+    let r = run_bin(UPDATE_DB, &["-v", "-p", db.to_str().expect("utf8")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let backup = dir.path().join("FluxAccounting.db.backup");
+    assert_eq!(std::fs::read(&backup).expect("backup"), original, "the backup is the database as it was");
+    assert!(r.stdout.contains(&format!("update-db: the flux-accounting database is kept at {}", backup.display())));
+    for line in [
+        format!("INFO: starting database update for {}", db.display()),
+        format!("INFO: created backup at {}", backup.display()),
+        "INFO: updated database schema version to ".to_string(),
+        "INFO: database update complete".to_string(),
+    ] {
+        assert!(r.stderr.contains(&line), "{line} in {}", r.stderr);
+    }
+    // Scripts go on using the same path: it is a ledger now.
+    assert!(ok(&db, &["verify"]).starts_with("ok"));
+    assert!(!ok(&db, &["list-banks"]).is_empty());
+    // A second run finds the ledger up to date and says so.
+    let again = run_bin(UPDATE_DB, &["-p", db.to_str().expect("utf8")]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stdout.contains(": the ledger is up to date (ledger schema "), "{}", again.stdout);
+    assert_eq!(again.stderr, "");
+}
+
+#[test]
+fn update_db_with_new_db_writes_the_ledger_there_and_leaves_the_database_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("FluxAccounting.db");
+    std::fs::copy(fa_fixture("FluxAccountingv0-60-0.db"), &db).expect("copy");
+    let original = std::fs::read(&db).expect("read");
+    let new = dir.path().join("ledger.db");
+    let r = fa(&db, &["update-db", "--new-db", new.to_str().expect("utf8")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("imported "), "{}", r.stdout);
+    assert_eq!(std::fs::read(&db).expect("read"), original);
+    assert!(!dir.path().join("FluxAccounting.db.backup").exists());
+    assert!(ok(&new, &["verify"]).starts_with("ok"));
+    // --new-db on a ledger is refused in one line; a second import refuses the existing file.
+    let e = fails(&new, &["update-db", "--new-db", dir.path().join("x.db").to_str().expect("utf8")]);
+    assert!(e.contains("is already a fluxacct ledger"), "{e}");
+    let e = fails(&db, &["update-db", "--new-db", new.to_str().expect("utf8")]);
+    assert!(e.contains("already exists"), "{e}");
+}
+
+#[test]
+fn update_db_refuses_to_overwrite_an_existing_backup_and_changes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("FluxAccounting.db");
+    std::fs::copy(fa_fixture("FluxAccountingv0-60-0.db"), &db).expect("copy");
+    std::fs::write(dir.path().join("FluxAccounting.db.backup"), "older backup").expect("write");
+    let original = std::fs::read(&db).expect("read");
+    let e = fails(&db, &["update-db"]);
+    assert!(e.contains(".backup already exists: move it away"), "{e}");
+    assert_eq!(std::fs::read(&db).expect("read"), original);
+    assert_eq!(std::fs::read_to_string(dir.path().join("FluxAccounting.db.backup")).expect("read"), "older backup");
+}
+
+#[test]
+fn update_db_applies_a_pending_ledger_schema_upgrade_now_and_says_so() {
+    let (_d, db) = new_db();
+    let current: i64 = {
+        let c = rusqlite::Connection::open(&db).expect("open");
+        let v = c.pragma_query_value(None, "user_version", |r| r.get(0)).expect("version");
+        c.pragma_update(None, "user_version", 1).expect("set");
+        v
+    };
+    let out = ok(&db, &["update-db"]);
+    assert_eq!(out, format!("{}: upgraded: ledger schema 1 -> {current}\n", db.display()));
+    let v: i64 = rusqlite::Connection::open(&db)
+        .expect("open")
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .expect("v");
+    assert_eq!(v, current);
+}
