@@ -178,6 +178,21 @@ pub fn duration(opt: &str, s: &str) -> Result<f64> {
     projections::usage::parse_fsd(t).ok_or_else(bad)
 }
 
+/// Refuses a usage reset period shorter than the half-life (no whole
+/// period would count), naming both: `reset_name` and `half_name` are how
+/// the caller's input names them.
+pub fn reset_not_shorter_than_half_life(reset_name: &str, reset: f64, half_name: &str, half: f64) -> Result<()> {
+    if reset < half {
+        let secs = |v: f64| format!("{}s", crate::format::py_float(v).trim_end_matches(".0"));
+        return Err(Error::invalid(format!(
+            "{reset_name} ({}) is shorter than {half_name} ({}): the reset period must be at least one half-life",
+            secs(reset),
+            secs(half)
+        )));
+    }
+    Ok(())
+}
+
 /// Longest duration a bare number (weeks) may give: 10 years.
 const MAX_BARE_WEEKS: u64 = 521;
 

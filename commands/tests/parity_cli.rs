@@ -198,3 +198,55 @@ fn update_db_applies_a_pending_ledger_schema_upgrade_now_and_says_so() {
         .expect("v");
     assert_eq!(v, current);
 }
+
+/// `list-configs -o "{key}={value}"`: one `key=value` per config key.
+fn config_pairs(db: &Path) -> Vec<String> {
+    ok(db, &["list-configs", "-o", "{key}={value}"]).lines().skip(1).map(str::to_string).collect()
+}
+
+#[test]
+fn every_value_list_configs_prints_is_accepted_back_by_edit_config_unchanged() {
+    let (_d, db) = new_db();
+    ok(&db, &["edit-config", "priority_decay_half_life=15m", "priority_usage_reset_period=1h"]);
+    for db in [new_db().1.clone(), db.clone()] {
+        let before = config_pairs(&db);
+        assert_eq!(before.len(), 7, "{before:?}");
+        for pair in &before {
+            ok(&db, &["edit-config", pair]);
+            assert_eq!(config_pairs(&db), before, "edit-config {pair}");
+        }
+    }
+}
+
+#[test]
+fn edit_config_reads_a_bare_number_as_seconds_like_flux_accounting() {
+    let (_d, db) = new_db();
+    ok(&db, &["edit-config", "priority_decay_half_life=900", "priority_usage_reset_period=3600"]);
+    let pairs = config_pairs(&db);
+    assert!(pairs.contains(&"priority_decay_half_life=900".to_string()), "{pairs:?}");
+    assert!(pairs.contains(&"priority_usage_reset_period=3600".to_string()), "{pairs:?}");
+    assert_eq!(
+        fails(&db, &["edit-config", "priority_usage_reset_period=foo"]),
+        "flux-account: error: invalid Flux standard duration"
+    );
+}
+
+#[test]
+fn a_reset_period_shorter_than_the_half_life_is_refused_naming_both() {
+    let (_d, db) = new_db();
+    let before = config_pairs(&db);
+    let e = fails(&db, &["edit-config", "priority_usage_reset_period=3d"]);
+    assert!(
+        e.contains("priority_usage_reset_period (259200s) is shorter than priority_decay_half_life (604800s)"),
+        "{e}"
+    );
+    assert_eq!(config_pairs(&db), before);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let new = dir.path().join("n.db");
+    let e = fails(&new, &["create-db", "--priority-decay-half-life", "2w", "--priority-usage-reset-period", "1w"]);
+    assert!(
+        e.contains("--priority-usage-reset-period (604800s) is shorter than --priority-decay-half-life (1209600s)"),
+        "{e}"
+    );
+    assert!(!new.exists());
+}
