@@ -74,10 +74,17 @@ pub fn float(opt: &str, s: &str) -> Result<f64> {
     }
 }
 
-/// Parses a `--userid` value: a non-negative integer no greater than
-/// [`USERID_UNKNOWN`].
+/// Parses a `--userid` value: a non-negative integer below
+/// [`USERID_UNKNOWN`] (flux's unknown uid is not a user's).
 pub fn userid(s: &str) -> Result<i64> {
     let v = non_negative("--userid", s)?;
+    if v == USERID_UNKNOWN {
+        return Err(Error::invalid(format!(
+            "--userid: {USERID_UNKNOWN} is flux's unknown user id, not a user's; leave --userid out for a user \
+             not in the passwd database (uid {})",
+            fluxacct_core::events::USERID_NOBODY
+        )));
+    }
     if v > USERID_UNKNOWN {
         return Err(Error::invalid("--userid: value out of range"));
     }

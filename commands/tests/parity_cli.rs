@@ -250,3 +250,26 @@ fn a_reset_period_shorter_than_the_half_life_is_refused_naming_both() {
     );
     assert!(!new.exists());
 }
+
+#[test]
+fn a_user_not_in_passwd_gets_uid_65534_as_in_flux_accounting() {
+    let (_d, db) = new_db();
+    ok(&db, &["add-bank", "root", "1"]);
+    ok(&db, &["add-bank", "--parent-bank=root", "giants", "1"]);
+    ok(&db, &["add-user", "--username=fluxacct-no-such-user-x9", "--bank=giants"]);
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&db, &["view-user", "fluxacct-no-such-user-x9", "-J"])).expect("json");
+    assert_eq!(v[0]["userid"], json!(65534), "{v}");
+}
+
+#[test]
+fn userid_4294967295_is_refused_as_flux_unknown_uid() {
+    let (_d, db) = new_db();
+    ok(&db, &["add-bank", "root", "1"]);
+    ok(&db, &["add-bank", "--parent-bank=root", "giants", "1"]);
+    let before = common::event_count(&db);
+    let e = fails(&db, &["add-user", "--username=bob", "--bank=giants", "--userid=4294967295"]);
+    assert!(e.contains("--userid: 4294967295 is flux's unknown user id"), "{e}");
+    assert_eq!(common::event_count(&db), before);
+    ok(&db, &["add-user", "--username=bob", "--bank=giants", "--userid=4294967294"]);
+}
