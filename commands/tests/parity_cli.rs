@@ -273,3 +273,12 @@ fn userid_4294967295_is_refused_as_flux_unknown_uid() {
     assert_eq!(common::event_count(&db), before);
     ok(&db, &["add-user", "--username=bob", "--bank=giants", "--userid=4294967294"]);
 }
+
+#[test]
+fn pop_db_of_a_csv_named_after_no_table_says_the_table_does_not_exist() {
+    let (_d, db) = new_db();
+    let csv = db.with_file_name("foo.csv");
+    std::fs::write(&csv, "a,b\n1,2\n").expect("write");
+    let e = fails(&db, &["pop-db", "-c", csv.to_str().expect("utf8")]);
+    assert!(e.ends_with("pop-db: table \"foo\" does not exist in the database"), "{e}");
+}

@@ -89,6 +89,21 @@ pub fn row_events(state: &State<'_>, table: Table, row: &CsvRow, passwd_uid: Opt
     }
 }
 
+/// The tables of a flux-accounting 0.60 database: a CSV named after
+/// anything else names no table (flux-accounting's message for it).
+const FA_TABLES: &[&str] = &[
+    "association_table",
+    "bank_table",
+    "config_table",
+    "job_usage_factor_table",
+    "job_usage_per_association_table",
+    "jobs",
+    "priority_factor_weight_table",
+    "project_table",
+    "queue_table",
+    "t_half_life_period_table",
+];
+
 /// Parses the CSV text: the table named by `file_name`, and its rows (with
 /// empty cells left out, and only `fields` if given).
 pub fn parse(file_name: &str, text: &str, fields: Option<&str>) -> Result<(Table, Vec<(usize, CsvRow)>)> {
@@ -96,6 +111,9 @@ pub fn parse(file_name: &str, text: &str, fields: Option<&str>) -> Result<(Table
     let (table, known) = match name {
         "bank_table" => (Table::Banks, projections::model::Bank::COLUMNS),
         "association_table" => (Table::Associations, projections::model::Association::COLUMNS),
+        other if !FA_TABLES.contains(&other) => {
+            return Err(Error::invalid(format!("pop-db: table \"{other}\" does not exist in the database")))
+        }
         other => {
             return Err(Error::invalid(format!(
                 "pop-db: table \"{other}\" cannot be loaded (only bank_table and association_table)"
@@ -172,6 +190,10 @@ mod tests {
         assert_eq!(rows[0].1.get("priority"), None);
         assert_eq!(rows[0].1.get("shares").map(String::as_str), Some("3"));
         assert!(parse("jobs.csv", "id\n1\n", None).unwrap_err().to_string().contains("cannot be loaded"));
+        assert_eq!(
+            parse("foo.csv", "a\n1\n", None).unwrap_err().to_string(),
+            "pop-db: table \"foo\" does not exist in the database"
+        );
         assert_eq!(parse("bank_table.csv", "bank\nx\n", Some("nope")).unwrap_err().to_string(), "invalid fields: nope");
     }
 }
