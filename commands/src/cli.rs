@@ -158,6 +158,9 @@ pub enum Command {
     Jobs(cmd::jobs::Args),
     /// Import a flux-accounting database into a new ledger.
     ImportDb(cmd::import_db::Args),
+    /// Bring a database up to date: a flux-accounting database becomes a
+    /// ledger; a ledger gets any pending schema upgrade.
+    UpdateDb(cmd::update_db::Args),
     /// Write flux-accounting's tables as CSV files (or -F: the fair-share JSON).
     ExportDb(cmd::export_db::Args),
     /// Add banks or associations from a flux-accounting CSV file.
@@ -199,6 +202,7 @@ impl Command {
             | Command::SyncUserids(_)
             | Command::ImportDb(_)
             | Command::PopDb(_)
+            | Command::UpdateDb(_)
             | Command::Service(_) => true,
             // Not appends, but they replace live state (projections, the
             // plugin's snapshot) and so must not run on the past.
@@ -345,6 +349,7 @@ pub fn run(ctx: &Context, command: &Command) -> Result<Output> {
         Command::Demo(a) => cmd::demo::cmd_demo(ctx, a),
         Command::ExportJson(a) => cmd::export_json::cmd_export_json(ctx, a),
         Command::ImportDb(a) => cmd::import_db::cmd_import_db(ctx, a),
+        Command::UpdateDb(a) => cmd::update_db::cmd_update_db(ctx, a),
         Command::ExportDb(a) => cmd::export_db::cmd_export_db(ctx, a),
         Command::PopDb(a) => cmd::pop_db::cmd_pop_db(ctx, a),
         Command::Completions(a) => cmd::completions::cmd_completions(ctx, a, clap_command()),

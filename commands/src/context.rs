@@ -109,6 +109,23 @@ pub struct Context {
 }
 
 impl Context {
+    /// A job id as flux prints it in this locale (f58: `ƒ` under UTF-8,
+    /// `f` otherwise). Every listing and message shows ids through this.
+    pub fn jobid(&self, id: u64) -> String {
+        self.jobid_as(id, fluxacct_ingest::record::IdForm::F58 { utf8: self.utf8 })
+    }
+
+    /// A job id in `form` (see [`fluxacct_ingest::record::show_id`]).
+    pub fn jobid_as(&self, id: u64, form: fluxacct_ingest::record::IdForm) -> String {
+        fluxacct_ingest::record::show_id(id, form)
+    }
+
+    /// An INFO line as flux-accounting's scripts log it with `-v`
+    /// (`2026-01-01 00:00:00: INFO: MESSAGE`), stamped now.
+    pub fn info(&self, message: &str) -> String {
+        format!("{}: INFO: {message}", crate::time::format_log_stamp(self.clock.now_us(), self.zone))
+    }
+
     /// A context for tests: fixed clock, actor uid 0 `root`.
     pub fn for_tests(db_path: impl Into<PathBuf>, now_us: i64) -> Context {
         Context {

@@ -73,6 +73,18 @@ pub fn json_time(us: i64) -> String {
     table_time(us, Zone::Utc)
 }
 
+/// Formats microseconds since the epoch as flux-accounting's log lines
+/// stamp them (`2026-01-01 00:00:00`, Python logging's `%Y-%m-%d %H:%M:%S`)
+/// in `zone`.
+pub fn format_log_stamp(us: i64, zone: Zone) -> String {
+    const FMT: &str = "%Y-%m-%d %H:%M:%S";
+    let t = match zone {
+        Zone::Utc => Utc.timestamp_micros(us).single().map(|t| t.format(FMT).to_string()),
+        Zone::Local => Local.timestamp_micros(us).single().map(|t| t.format(FMT).to_string()),
+    };
+    t.unwrap_or_else(|| us.to_string())
+}
+
 /// Date-and-time layouts accepted (besides RFC 3339), read in the zone.
 const DATETIME_FORMATS: &[&str] = &[
     "%Y-%m-%d %H:%M:%S%.f",

@@ -143,10 +143,17 @@ pub fn float(opt: &str, s: &str) -> Result<f64> {
     }
 }
 
-/// Parses a `--userid` value: a non-negative integer no greater than
-/// [`USERID_UNKNOWN`].
+/// Parses a `--userid` value: a non-negative integer below
+/// [`USERID_UNKNOWN`] (flux's unknown uid is not a user's).
 pub fn userid(s: &str) -> Result<i64> {
     let v = non_negative("--userid", s)?;
+    if v == USERID_UNKNOWN {
+        return Err(Error::invalid(format!(
+            "--userid: {USERID_UNKNOWN} is flux's unknown user id, not a user's; leave --userid out for a user \
+             not in the passwd database (uid {})",
+            fluxacct_core::events::USERID_NOBODY
+        )));
+    }
     if v > USERID_UNKNOWN {
         return Err(Error::invalid("--userid: value out of range"));
     }
@@ -245,6 +252,21 @@ pub fn duration(opt: &str, s: &str) -> Result<f64> {
         return Ok(weeks as f64 * 604800.0);
     }
     projections::usage::parse_fsd(t).ok_or_else(bad)
+}
+
+/// Refuses a usage reset period shorter than the half-life (no whole
+/// period would count), naming both: `reset_name` and `half_name` are how
+/// the caller's input names them.
+pub fn reset_not_shorter_than_half_life(reset_name: &str, reset: f64, half_name: &str, half: f64) -> Result<()> {
+    if reset < half {
+        let secs = |v: f64| format!("{}s", crate::format::py_float(v).trim_end_matches(".0"));
+        return Err(Error::invalid(format!(
+            "{reset_name} ({}) is shorter than {half_name} ({}): the reset period must be at least one half-life",
+            secs(reset),
+            secs(half)
+        )));
+    }
+    Ok(())
 }
 
 /// Longest duration a bare number (weeks) may give: 10 years.

@@ -53,6 +53,7 @@ fn decide(state: &State<'_>, c: &Command) -> Option<Result<Vec<Event>>> {
         | Command::SyncUserids(_)
         | Command::Repair(_)
         | Command::ImportDb(_)
+        | Command::UpdateDb(_)
         | Command::PopDb(_)
         | Command::Rebuild(_)
         | Command::PriorityUpdate(_)

@@ -301,7 +301,10 @@ fn ids_from_2_pow_63_are_found_again() {
     assert!(o.stdout.contains("job already recorded with a different nnodes"), "{}", o.stdout);
     let listed = ok(&s.db, &["view-job-records", "--jobid", &big.to_string()]);
     assert_eq!(listed.lines().count(), 2, "{listed}");
-    assert!(listed.contains(&fluxacct_ingest::record::f58(big)), "{listed}");
+    assert!(
+        listed.contains(&fluxacct_ingest::record::show_id(big, fluxacct_ingest::record::IdForm::F58 { utf8: true })),
+        "{listed}"
+    );
 }
 
 #[test]
@@ -317,7 +320,12 @@ fn summary_counts_are_exact_and_verbose_lists_every_rejection() {
         "recorded 2, already recorded 2, rejected 5: line 4: missing userid; line 5: missing userid; \
          line 6: missing userid; …\n"
     );
-    assert_eq!(o.stderr.lines().count(), 5, "-v lists every rejection: {}", o.stderr);
+    // -v lists every rejection, between flux-accounting's two INFO lines.
+    let lines: Vec<&str> = o.stderr.lines().collect();
+    assert_eq!(lines.len(), 7, "-v lists every rejection: {}", o.stderr);
+    assert!(lines[0].ends_with("INFO: beginning INSERT of newly found jobs into flux-accounting DB"), "{}", o.stderr);
+    assert_eq!(lines[1..6].iter().filter(|l| l.contains("missing userid")).count(), 5, "{}", o.stderr);
+    assert!(lines[6].ends_with("INFO: INSERT of newly found jobs into flux-accounting DB complete"), "{}", o.stderr);
     assert_eq!(s.events("JobRejected").len(), 5);
     assert_eq!(s.events("JobRecorded").len(), 4);
     let listed = ok(&s.db, &["view-job-records", "--rejected", "--jobid", "12"]);

@@ -25,6 +25,8 @@ echo $j1 > $OUT/j1; echo $j2 > $OUT/j2
 $FA edit-user $me --bank=A --fairshare=0.1
 flux jobs -a -o '{id.f58} {priority} {annotations}' > $OUT/flux-jobs.out 2>&1 || true
 $FA jobs $me > $OUT/all.out
+LC_ALL=C $FA jobs $me > $OUT/all_c.out
+LC_ALL=C.UTF-8 $FA jobs $me -v > $OUT/verbose_utf8.out
 $FA jobs $me --bank=B > $OUT/bank_b.out
 $FA jobs $me -j $j1 -v > $OUT/verbose.out
 $FA jobs $me -f running > $OUT/running.out

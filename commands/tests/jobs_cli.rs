@@ -106,6 +106,12 @@ fn jobs_lists_priority_factors_from_a_real_broker() {
     let l2 = line_of(&all, &j2).unwrap();
     assert!(l2.ends_with("0.5       100000    20      1000    64000   "), "{l2}");
 
+    // The locale decides the f58 prefix, as for flux itself.
+    let c = read(out_dir, "all_c.out");
+    assert!(!c.contains('ƒ') && line_of(&c, &j1).is_some_and(|l| l.starts_with('f')), "{c}");
+    let u = read(out_dir, "verbose_utf8.out");
+    assert!(u.starts_with('ƒ'), "{u}");
+
     let b = read(out_dir, "bank_b.out");
     assert!(line_of(&b, &j2).is_some() && line_of(&b, &j1).is_none(), "{b}");
 

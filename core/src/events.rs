@@ -11,8 +11,23 @@ use crate::limits::INTEGER_MAX;
 use crate::queue::QueueLimits;
 use crate::EventError as Error;
 
-/// flux-core's `FLUX_USERID_UNKNOWN`.
+/// flux-core's `FLUX_USERID_UNKNOWN`. In stored events it means the same
+/// as [`USERID_NOBODY`]: a user the passwd database did not know when the
+/// association was added (fluxacct wrote it before it followed
+/// flux-accounting); such events replay as they were written. It is never
+/// a valid `--userid`.
 pub const USERID_UNKNOWN: i64 = 4_294_967_295;
+
+/// The uid flux-accounting gives a user not in the passwd database
+/// (`nobody`, its `association_table.userid` default): what new
+/// associations of such users get.
+pub const USERID_NOBODY: i64 = 65_534;
+
+/// Whether `uid` is one of the placeholders for a user whose uid was not
+/// known when the association was added.
+pub fn is_placeholder_uid(uid: i64) -> bool {
+    uid == USERID_UNKNOWN || uid == USERID_NOBODY
+}
 
 /// Genesis: written by `create-db`; carries the usage configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -24,8 +24,8 @@ pub fn dothex(id: u64) -> String {
     format!("{:04x}.{:04x}.{:04x}.{:04x}", id >> 48, (id >> 32) & 0xffff, (id >> 16) & 0xffff, id & 0xffff)
 }
 
-/// A job id in flux's f58 form (`ƒ` + base58).
-pub fn f58(id: u64) -> String {
+/// The base58 digits of a job id (flux's f58 form without its prefix).
+fn base58(id: u64) -> String {
     let mut digits = Vec::new();
     let mut x = id;
     loop {
@@ -35,19 +35,51 @@ pub fn f58(id: u64) -> String {
             break;
         }
     }
-    let mut s = String::from("ƒ");
-    s.extend(digits.iter().rev());
-    s
+    digits.iter().rev().collect()
 }
 
-/// A job id in f58 form as flux prints it: `ƒ` under a UTF-8 locale,
-/// plain `f` otherwise.
-pub fn f58_in(id: u64, utf8: bool) -> String {
-    let s = f58(id);
-    if utf8 {
-        s
-    } else {
-        format!("f{}", s.strip_prefix('ƒ').unwrap_or(&s))
+/// A form a job id is shown in: flux's FLUID forms (`flux job id --to=…`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdForm {
+    /// Decimal.
+    Dec,
+    /// `0x` + hex.
+    Hex,
+    /// Four dot-separated 16-bit hex groups.
+    Dothex,
+    /// `job.` + dothex: the job's KVS directory.
+    Kvs,
+    /// f58 as flux prints it: `ƒ` + base58 under a UTF-8 locale, `f` +
+    /// base58 otherwise.
+    F58 {
+        /// Whether the locale's character set is UTF-8.
+        utf8: bool,
+    },
+    /// `f` + base58 in every locale.
+    F58Plain,
+    /// Mnemonic words (mnemonicode of the id's 8 bytes, little-endian, as
+    /// flux writes them on its platforms).
+    Words,
+}
+
+impl IdForm {
+    /// The form a job id takes in text that is stored (rejection
+    /// positions in the log): f58 with `ƒ`, whatever the locale, so that
+    /// the same input gives the same events everywhere.
+    pub const STORED: IdForm = IdForm::F58 { utf8: true };
+}
+
+/// A job id shown in `form`: the one function that decides how an id is
+/// written, for every listing, message and stored text.
+pub fn show_id(id: u64, form: IdForm) -> String {
+    match form {
+        IdForm::Dec => id.to_string(),
+        IdForm::Hex => format!("{id:#x}"),
+        IdForm::Dothex => dothex(id),
+        IdForm::Kvs => format!("job.{}", dothex(id)),
+        IdForm::F58 { utf8: true } => format!("ƒ{}", base58(id)),
+        IdForm::F58 { utf8: false } | IdForm::F58Plain => format!("f{}", base58(id)),
+        IdForm::Words => mnemonic::to_string(id.to_le_bytes()),
     }
 }
 
@@ -742,12 +774,48 @@ mod tests {
     }
 
     #[test]
-    fn f58_round_trip() {
-        assert_eq!(f58(0), "ƒ1");
-        assert_eq!(f58(57), "ƒz");
-        assert_eq!(f58(58), "ƒ21");
-        assert_eq!(f58_in(58, true), "ƒ21");
-        assert_eq!(f58_in(58, false), "f21");
+    fn f58_shows_the_florin_only_under_a_utf8_locale() {
+        assert_eq!(show_id(0, IdForm::F58 { utf8: true }), "ƒ1");
+        assert_eq!(show_id(57, IdForm::F58 { utf8: true }), "ƒz");
+        assert_eq!(show_id(58, IdForm::F58 { utf8: true }), "ƒ21");
+        assert_eq!(show_id(58, IdForm::F58 { utf8: false }), "f21");
+        assert_eq!(show_id(58, IdForm::STORED), "ƒ21");
+    }
+
+    #[test]
+    fn f58plain_keeps_its_f() {
+        assert_eq!(show_id(58, IdForm::F58Plain), "f21");
+        assert_eq!(show_id(u64::MAX, IdForm::F58Plain), "fjpXCZedGfVQ");
+    }
+
+    #[test]
+    fn every_form_is_shown_as_flux_shows_it() {
+        // flux-core's t2201 and `flux job id --to=…` of 16.
+        assert_eq!(show_id(0, IdForm::Words), "academy-academy-academy--academy-academy-academy");
+        assert_eq!(show_id(u64::MAX, IdForm::Words), "natural-analyze-verbal--natural-analyze-verbal");
+        assert_eq!(show_id(16, IdForm::Dec), "16");
+        assert_eq!(show_id(16, IdForm::Hex), "0x10");
+        assert_eq!(show_id(16, IdForm::Dothex), "0000.0000.0000.0010");
+        assert_eq!(show_id(16, IdForm::Kvs), "job.0000.0000.0000.0010");
+    }
+
+    #[test]
+    fn every_shown_form_parses_back() {
+        let forms = [
+            IdForm::Dec,
+            IdForm::Hex,
+            IdForm::Dothex,
+            IdForm::Kvs,
+            IdForm::F58 { utf8: true },
+            IdForm::F58 { utf8: false },
+            IdForm::F58Plain,
+            IdForm::Words,
+        ];
+        for id in [0u64, 1, 102, 0x2a_0f00_0000_0001, 1234567890123, u64::MAX] {
+            for form in forms {
+                assert_eq!(parse_jobid(&show_id(id, form)), Some(id), "{form:?} of {id}");
+            }
+        }
     }
 
     #[test]
@@ -759,8 +827,7 @@ mod tests {
             format!("{id:#x}"),
             "002a.0f00.0000.0001".to_string(),
             "job.002a.0f00.0000.0001".to_string(),
-            f58(id),
-            f58_in(id, false),
+            "ƒ2bSenkrsMz".to_string(),
             words,
         ] {
             assert_eq!(parse_jobid(&s), Some(id), "{s}");
@@ -771,10 +838,6 @@ mod tests {
         assert_eq!(parse_jobid("foo-bar-baz--qux-quux-corge"), None);
         assert_eq!(parse_jobid("fjpXCZedGfVQ"), Some(u64::MAX));
         assert_eq!(parse_jobid("f1"), Some(0));
-        assert_eq!(f58_in(u64::MAX, false), "fjpXCZedGfVQ");
-        for id in [1u64, 102, 1234567890123, u64::MAX] {
-            assert_eq!(parse_jobid(&f58(id)), Some(id));
-        }
         assert_eq!(parse_jobid("0x10"), Some(16));
         assert_eq!(parse_jobid("0000.0000.0000.0010"), Some(16));
         assert_eq!(parse_jobid("job.0000.0000.0000.0010"), Some(16));

@@ -42,7 +42,8 @@ impl std::fmt::Display for Position {
             Position::Line(n) => write!(f, "line {n}"),
             Position::DocJob { index, line } => write!(f, "job {index} (line {line})"),
             Position::ArchiveRow(n) => write!(f, "archive row {n}"),
-            Position::Live(id) => write!(f, "job {}", record::f58(*id)),
+            // Stored in the log: the same text in every locale.
+            Position::Live(id) => write!(f, "job {}", record::show_id(*id, record::IdForm::STORED)),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! `add-user`: add a user/bank association, or reactivate a disabled one.
 
-use fluxacct_core::events::{AssocRef, AssociationAdded, Event, USERID_UNKNOWN};
+use fluxacct_core::events::{AssocRef, AssociationAdded, Event, USERID_NOBODY};
 use projections::model::{split_list, State};
 
 use crate::context::{Context, Output};
@@ -53,7 +53,7 @@ pub struct Args {
 }
 
 /// Pure decision. `userid` is already resolved by the caller (from
-/// `--userid`, the passwd database, or `FLUX_USERID_UNKNOWN`); without
+/// `--userid`, the passwd database, or 65534 as flux-accounting); without
 /// `--userid`, a user who already has associations keeps their uid.
 pub fn decide(state: &State<'_>, args: &Args, userid: i64) -> Result<Vec<Event>> {
     validate::name("user", &args.username)?;
@@ -136,7 +136,7 @@ pub fn decide(state: &State<'_>, args: &Args, userid: i64) -> Result<Vec<Event>>
 pub fn resolve_userid(ctx: &Context, args: &Args) -> Result<i64> {
     match &args.userid {
         Some(s) => validate::userid(s),
-        None => Ok(ctx.users.uid_of(&args.username).map(i64::from).unwrap_or(USERID_UNKNOWN)),
+        None => Ok(ctx.users.uid_of(&args.username).map(i64::from).unwrap_or(USERID_NOBODY)),
     }
 }
 

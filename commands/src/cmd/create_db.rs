@@ -31,6 +31,12 @@ pub struct Args {
 pub fn decide(args: &Args, now: f64) -> Result<Vec<Event>> {
     let half_life = validate::duration("--priority-decay-half-life", &args.priority_decay_half_life)?;
     let reset = validate::duration("--priority-usage-reset-period", &args.priority_usage_reset_period)?;
+    validate::reset_not_shorter_than_half_life(
+        "--priority-usage-reset-period",
+        reset,
+        "--priority-decay-half-life",
+        half_life,
+    )?;
     let d = validate::float("--decay-factor", &args.decay_factor)?;
     if !(d > 0.0 && d < 1.0) {
         return Err(Error::invalid(format!("Value must be between 0.0 and 1.0, but got {}", args.decay_factor)));
@@ -72,6 +78,17 @@ mod tests {
         assert_eq!(g.decay_factor, 0.25);
         assert_eq!(g.t0, 100.0);
         assert_eq!((g.node_weight, g.core_weight, g.gpu_weight), (1.0, 0.0, 0.0));
+    }
+
+    #[test]
+    fn given_a_reset_period_shorter_than_the_half_life_then_refused_naming_both() {
+        let e = decide(&args("2w", "1w", "0.5"), 0.0).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "--priority-usage-reset-period (604800s) is shorter than --priority-decay-half-life (1209600s): \
+             the reset period must be at least one half-life"
+        );
+        assert!(decide(&args("1w", "1w", "0.5"), 0.0).is_ok());
     }
 
     #[test]

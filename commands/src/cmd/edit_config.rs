@@ -10,8 +10,10 @@ use crate::format::py_float;
 use crate::validate;
 
 /// Change one or more config values (`KEY=VALUE ...`). The usage keys are
-/// checked: weights are floats, the reset period and half-life are
-/// durations (stored as seconds), decay_factor is within [0, 1], and
+/// checked: weights are floats, the reset period and half-life are Flux
+/// Standard Durations (a bare number is seconds, as `list-configs` shows
+/// them: `604800`, `15m`, `2w`; stored as seconds) and the reset period may
+/// not be shorter than the half-life, decay_factor is within [0, 1], and
 /// deny_unknown_queues is true or false.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -19,6 +21,9 @@ pub struct Args {
     #[arg(required = true)]
     pub pairs: Vec<String>,
 }
+
+const RESET: &str = "priority_usage_reset_period";
+const HALF_LIFE: &str = "priority_decay_half_life";
 
 /// The value stored for `key`, after its checks.
 pub fn check_value(key: &str, value: &str) -> Result<String> {
@@ -36,9 +41,12 @@ pub fn check_value(key: &str, value: &str) -> Result<String> {
             Ok(value.trim().to_string())
         }
         "priority_usage_reset_period" | "priority_decay_half_life" => {
-            validate::bare_weeks_trap(key, value)?;
-            let secs = validate::duration(key, value).map_err(|_| Error::invalid("invalid Flux standard duration"))?;
-            Ok(py_float(secs))
+            let secs = projections::usage::parse_config_duration(value)
+                .ok_or_else(|| Error::invalid("invalid Flux standard duration"))?;
+            // A bare number is seconds already: kept as typed, so that
+            // what list-configs prints goes back unchanged.
+            let t = value.trim();
+            Ok(if t.parse::<f64>().is_ok() { t.to_string() } else { py_float(secs) })
         }
         "decay_factor" => match value.trim().parse::<f64>() {
             Ok(v) if (0.0..=1.0).contains(&v) => Ok(value.trim().to_string()),
@@ -70,6 +78,21 @@ pub fn decide(state: &State<'_>, args: &Args) -> Result<Vec<Event>> {
         }
         events.push(Event::ConfigEdited(ConfigSet { key, value }));
     }
+    // The two durations as they will be, edited or not.
+    let after = |key: &str| -> Result<Option<f64>> {
+        let edited = events.iter().rev().find_map(|e| match e {
+            Event::ConfigEdited(c) if c.key == key => Some(c.value.clone()),
+            _ => None,
+        });
+        let value = match edited {
+            Some(v) => Some(v),
+            None => state.config(key)?,
+        };
+        Ok(value.as_deref().and_then(projections::usage::parse_config_duration))
+    };
+    if let (Some(reset), Some(half)) = (after(RESET)?, after(HALF_LIFE)?) {
+        validate::reset_not_shorter_than_half_life(RESET, reset, HALF_LIFE, half)?;
+    }
     Ok(events)
 }
 
@@ -83,6 +106,18 @@ pub fn cmd_edit_config(ctx: &Context, args: &Args) -> Result<Output> {
 mod tests {
     use super::*;
     use crate::testing::given;
+
+    #[test]
+    fn given_a_bare_number_when_editing_a_duration_then_it_is_seconds() {
+        let g = given(&[]);
+        let d = |p: &[&str]| decide(&g.state(), &Args { pairs: p.iter().map(|s| s.to_string()).collect() });
+        assert_eq!(
+            d(&["priority_decay_half_life=604800"]).unwrap(),
+            vec![Event::ConfigEdited(ConfigSet { key: "priority_decay_half_life".into(), value: "604800".into() })]
+        );
+        assert_eq!(d(&["priority_decay_half_life=0"]).unwrap_err().to_string(), "invalid Flux standard duration");
+        assert_eq!(d(&["priority_usage_reset_period=foo"]).unwrap_err().to_string(), "invalid Flux standard duration");
+    }
 
     #[test]
     fn checks_known_keys() {
@@ -104,6 +139,13 @@ mod tests {
             d(&["deny_unknown_queues=yes"]).unwrap_err().to_string(),
             "deny_unknown_queues must be 'true' or 'false'"
         );
+        assert_eq!(
+            d(&["priority_decay_half_life=5w"]).unwrap_err().to_string(),
+            "priority_usage_reset_period (2419200s) is shorter than priority_decay_half_life (3024000s): \
+             the reset period must be at least one half-life"
+        );
+        // Both at once: checked as they will be.
+        assert!(d(&["priority_decay_half_life=5w", "priority_usage_reset_period=10w"]).is_ok());
         assert_eq!(d(&["nope=1"]).unwrap_err().to_string(), "key nope not found in config_table");
         assert_eq!(d(&["a=b=c"]).unwrap_err().to_string(), "key-value string must contain exactly one \"=\"");
     }

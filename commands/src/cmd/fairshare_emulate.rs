@@ -67,7 +67,7 @@ fn usage_of(node: &Value) -> Result<f64> {
 }
 
 /// Builds the fair-share tree of one bank node (depth-limited).
-fn bank_of(node: &Value, depth: usize) -> Result<FsBank> {
+fn bank_of(node: &Value, depth: usize, given: &mut Given) -> Result<FsBank> {
     if depth > 10_000 {
         return Err(bad("ValueError: the hierarchy is too deep"));
     }
@@ -91,28 +91,50 @@ fn bank_of(node: &Value, depth: usize) -> Result<FsBank> {
         }
         if let Some(u) = child.get("username") {
             let username = u.as_str().map(str::to_string).unwrap_or_else(|| u.to_string());
-            bank.users.push(FsUser { username, shares: shares_of(child)?, usage: usage_of(child)? });
+            let usage = usage_of(child)?;
+            let shown = match child.get("usage") {
+                Some(v @ Value::Number(_)) => v.clone(),
+                _ => json!(0.0),
+            };
+            given.entry((bank.name.clone(), username.clone())).or_insert(shown);
+            bank.users.push(FsUser { username, shares: shares_of(child)?, usage });
         } else {
-            bank.banks.push(bank_of(child, depth + 1)?);
+            bank.banks.push(bank_of(child, depth + 1, given)?);
         }
     }
     Ok(bank)
 }
 
+/// Each association's usage as the input gave it (an integer stays one),
+/// by (bank, username): the output echoes it.
+pub type Given = std::collections::BTreeMap<(String, String), Value>;
+
+/// The input document: the fair-share tree and the usage values as given.
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// The fair-share tree.
+    pub tree: FsBank,
+    /// Usage values as given.
+    pub given: Given,
+}
+
 /// Parses the input document into the fair-share tree. Pure.
-pub fn parse_tree(text: &str) -> Result<FsBank> {
+pub fn parse_tree(text: &str) -> Result<Input> {
     let doc: Value =
         serde_json::from_str(text).map_err(|e| bad(format!("JSONDecodeError: invalid JSON in input file: {e}")))?;
     let root = doc.get("root").ok_or_else(|| bad("ValueError: JSON must contain 'root' key"))?;
     if !root.is_object() || root.get("username").is_some() {
         return Err(bad("ValueError: 'root' must be a bank node"));
     }
-    bank_of(root, 0)
+    let mut given = Given::new();
+    let tree = bank_of(root, 0, &mut given)?;
+    Ok(Input { tree, given })
 }
 
 /// The emulated values with each association's shares and usage, in the
 /// order of the fair-share walk (highest fair-share first).
-pub fn emulate(tree: &FsBank) -> Result<Vec<(FsValue, i64, f64)>> {
+pub fn emulate(input: &Input) -> Result<Vec<(FsValue, i64, Value)>> {
+    let tree = &input.tree;
     let values = fairshare::compute(tree);
     if values.is_empty() {
         return Err(bad("ValueError: no users found in input"));
@@ -131,7 +153,8 @@ pub fn emulate(tree: &FsBank) -> Result<Vec<(FsValue, i64, f64)>> {
         .into_iter()
         .map(|v| {
             let (shares, usage) = leaves.get(&(v.bank.as_str(), v.username.as_str())).copied().unwrap_or((1, 0.0));
-            (v, shares, usage)
+            let shown = input.given.get(&(v.bank.clone(), v.username.clone())).cloned().unwrap_or_else(|| json!(usage));
+            (v, shares, shown)
         })
         .collect())
 }
@@ -141,14 +164,14 @@ fn round2(x: f64) -> f64 {
 }
 
 /// Renders the result as flux-accounting's emulator does.
-pub fn render(values: &[(FsValue, i64, f64)], args: &Args) -> Result<String> {
+pub fn render(values: &[(FsValue, i64, Value)], args: &Args) -> Result<String> {
     let mut rows = Rows::new(&["username", "bank", "shares", "usage", "fairshare"]);
     for (v, shares, usage) in values {
         rows.push(vec![
             json!(v.username),
             json!(v.bank),
             json!(shares),
-            json!(usage),
+            usage.clone(),
             json!(fairshare::round6(v.fairshare)),
         ]);
     }
@@ -174,7 +197,11 @@ pub fn render(values: &[(FsValue, i64, f64)], args: &Args) -> Result<String> {
             json!(v.username),
             json!(v.bank),
             json!(shares),
-            json!(round2(*usage)),
+            // Python's round(usage, 2): an integer stays one.
+            match usage.as_f64() {
+                Some(f) if usage.is_f64() => json!(round2(f)),
+                _ => usage.clone(),
+            },
             json!(fairshare::round6(v.fairshare)),
         ]);
     }
@@ -251,7 +278,20 @@ mod tests {
         let doc = r#"{"root": {"bank": "root", "children": [{"bank": "A", "children": [
             {"username": "u1"}, {"username": "u2", "usage": 5}, {"username": "gone", "active": 0}]}]}}"#;
         let out = run(doc, &["-P"]).unwrap();
-        assert_eq!(out, "u1|A|1|0.0|1.0\nu2|A|1|5.0|0.5\n");
+        assert_eq!(out, "u1|A|1|0.0|1.0\nu2|A|1|5|0.5\n");
+    }
+
+    #[test]
+    fn given_usage_values_when_emulating_then_they_are_echoed_as_given() {
+        let doc = r#"{"root": {"bank": "root", "children": [{"bank": "A", "children": [
+            {"username": "u1", "usage": 10}, {"username": "u2", "usage": 10.0}, {"username": "u3", "usage": 2.345}]}]}}"#;
+        let out = run(doc, &["-o", "{username}={usage}"]).unwrap();
+        assert_eq!(out, "u3=2.345\nu1=10\nu2=10.0\n");
+        let json = run(doc, &["--json"]).unwrap();
+        assert!(json.contains("\"usage\": 10,") && json.contains("\"usage\": 10.0,"), "{json}");
+        // The table rounds as Python's round(usage, 2): an integer stays one.
+        let table = run(doc, &[]).unwrap();
+        assert!(table.contains(" | 2.35 ") && table.contains(" | 10.0 ") && table.contains(" | 10 "), "{table}");
     }
 
     #[test]

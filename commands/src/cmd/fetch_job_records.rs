@@ -38,13 +38,20 @@ pub struct Args {
     /// Records per batch (one transaction each).
     #[arg(long = "batch-size", default_value_t = 20_000, value_name = "N")]
     pub batch_size: usize,
-    /// Also list every rejected record on stderr.
+    /// Log flux-accounting's INFO lines on stderr (`beginning INSERT of
+    /// newly found jobs …`, `… complete`) and list every rejected record
+    /// there too.
     #[arg(short = 'v', long)]
     pub verbose: bool,
     /// Live source: jobs listed per job-list window (tests use small ones).
     #[arg(long = "live-window", hide = true, default_value_t = live::WINDOW, value_name = "N")]
     pub live_window: usize,
 }
+
+/// flux-accounting's INFO line as the insert starts (`-v`).
+pub const BEGINNING: &str = "beginning INSERT of newly found jobs into flux-accounting DB";
+/// flux-accounting's INFO line when it is done (`-v`).
+pub const COMPLETE: &str = "INSERT of newly found jobs into flux-accounting DB complete";
 
 /// Exit status when some records were rejected.
 pub const EXIT_REJECTED: i32 = 3;
@@ -67,6 +74,7 @@ pub fn cmd_fetch_job_records(ctx: &Context, args: &Args) -> Result<Output> {
     let batch = args.batch_size.max(1);
     let progress = |n: u64| ctx.progress.inc(n);
     let opts = Options { meta: ctx.meta(), verbose: args.verbose, progress: &progress };
+    let beginning = args.verbose.then(|| ctx.info(BEGINNING));
     let summary: Result<Summary> = if let Some(path) = &args.from_file {
         let input = open_input(path)?;
         ctx.progress.start("recording jobs", None);
@@ -88,7 +96,11 @@ pub fn cmd_fetch_job_records(ctx: &Context, args: &Args) -> Result<Output> {
     ctx.progress.finish();
     let summary = summary?;
     let mut out = Output::line(summary.line());
-    out.notes = summary.all_reasons.clone();
+    out.notes.extend(beginning);
+    out.notes.extend(summary.all_reasons.iter().cloned());
+    if args.verbose {
+        out.notes.push(ctx.info(COMPLETE));
+    }
     if summary.rejected > 0 {
         out.exit_code = EXIT_REJECTED;
     }

@@ -262,9 +262,9 @@ pub fn rows(
     Ok(out)
 }
 
-fn cells(r: &PrioRow) -> Vec<Value> {
+fn cells(ctx: &Context, r: &PrioRow) -> Vec<Value> {
     vec![
-        json!(fluxacct_ingest::record::f58(r.id)),
+        json!(ctx.jobid(r.id)),
         json!(r.user),
         json!(r.bank),
         json!(r.bank_prio),
@@ -282,20 +282,20 @@ fn cells(r: &PrioRow) -> Vec<Value> {
 
 /// The default layout: each column left-aligned to its fixed width, no
 /// separators; a header line, then one line per job.
-pub fn table(rows: &[PrioRow]) -> String {
+pub fn table(ctx: &Context, rows: &[PrioRow]) -> String {
     let line =
         |vals: Vec<String>| -> String { vals.iter().zip(WIDTHS).map(|(v, w)| format!("{v:<w$}")).collect::<String>() };
     let mut out = line(COLUMNS.iter().map(|c| c.to_string()).collect());
     for r in rows {
         out.push('\n');
-        out.push_str(&line(cells(r).iter().map(crate::format::py_str).collect()));
+        out.push_str(&line(cells(ctx, r).iter().map(crate::format::py_str).collect()));
     }
     out.push('\n');
     out
 }
 
 /// `-v`: per job, its id and the priority formula with the job's numbers.
-pub fn verbose(rows: &[PrioRow]) -> String {
+pub fn verbose(ctx: &Context, rows: &[PrioRow]) -> String {
     let mut blocks = Vec::new();
     for r in rows {
         let fs = py_float(r.fairshare);
@@ -310,7 +310,7 @@ pub fn verbose(rows: &[PrioRow]) -> String {
              = ({fs} * {}) + ({} * {}) + ({bp} * {}) + ({} * ({} - 16))\n\
              = {fs_term} + {q_term} + {b_term} + {u_term}\n\
              = {}\n",
-            fluxacct_ingest::record::f58(r.id),
+            ctx.jobid(r.id),
             r.fs_fact,
             r.qprio,
             r.qfact,
@@ -324,18 +324,18 @@ pub fn verbose(rows: &[PrioRow]) -> String {
 }
 
 /// Renders the rows as `args` asks.
-pub fn render(rows: &[PrioRow], args: &Args) -> Result<String> {
+pub fn render(ctx: &Context, rows: &[PrioRow], args: &Args) -> Result<String> {
     if let Some(fmt) = &args.format {
         let mut t = Rows::new(COLUMNS);
         for r in rows {
-            t.push(cells(r));
+            t.push(cells(ctx, r));
         }
         return Ok(as_format(&t, fmt)? + "\n");
     }
     if args.verbose {
-        return Ok(verbose(rows));
+        return Ok(verbose(ctx, rows));
     }
-    Ok(table(rows))
+    Ok(table(ctx, rows))
 }
 
 /// `--since`: epoch seconds (0 by default), refused in the future.
@@ -374,16 +374,14 @@ pub fn cmd_jobs(ctx: &Context, args: &Args) -> Result<Output> {
         for id in ids {
             match flux.job_list_id(id, &q.attrs)? {
                 Some(j) => v.push(j),
-                None => {
-                    warnings.push(format!("flux-account: warning: job {} not found", fluxacct_ingest::record::f58(id)))
-                }
+                None => warnings.push(format!("flux-account: warning: job {} not found", ctx.jobid(id))),
             }
         }
         v
     };
     let live: Vec<LiveJob> = raw.iter().filter_map(LiveJob::from_json).collect();
     let name_of = |uid: i64| u32::try_from(uid).ok().and_then(|u| ctx.users.name_of(u));
-    let out = render(&rows(&state, args, &live, &name_of)?, args)?;
+    let out = render(ctx, &rows(&state, args, &live, &name_of)?, args)?;
     Ok(Output { stdout: out, warnings, ..Output::default() })
 }
 
@@ -446,9 +444,14 @@ mod tests {
     }
 
     fn run(argv: &[&str]) -> Result<String> {
+        run_in(argv, true)
+    }
+
+    fn run_in(argv: &[&str], utf8: bool) -> Result<String> {
         let g = site();
         let args: Args = parse_args(argv);
-        render(&rows(&g.state(), &args, &jobs(), &|_| Some("moussa".into()))?, &args)
+        let ctx = Context { utf8, ..Context::for_tests("unused.db", 0) };
+        render(&ctx, &rows(&g.state(), &args, &jobs(), &|_| Some("moussa".into()))?, &args)
     }
 
     #[test]
@@ -459,7 +462,7 @@ mod tests {
             lines[0],
             "JOBID          USER     BANK    BANKPRIO  BANKFACT  QUEUE   QPRIO  QFACT  FAIRSHARE FSFACTOR  URGENCY URGFACT PRIORITY"
         );
-        let f58 = fluxacct_ingest::record::f58(1 << 24);
+        let f58 = "ƒ2UzHM";
         assert_eq!(
             lines[1],
             format!("{f58:<15}moussa   A       100.0     1000      bronze  1      10000  0.99      100000    16      1000    209000  ")
@@ -467,6 +470,15 @@ mod tests {
         assert_eq!(lines.len(), 4);
         // No annotation: the ledger's fair-share of the association.
         assert!(lines[3].contains(" 0.08 "), "{}", lines[3]);
+    }
+
+    #[test]
+    fn given_a_non_utf8_locale_when_listing_then_ids_start_with_a_plain_f() {
+        for argv in [&["moussa"][..], &["moussa", "-v"], &["moussa", "-o", "{JOBID}"]] {
+            let out = run_in(argv, false).unwrap();
+            assert!(!out.contains('ƒ'), "{out}");
+            assert!(out.contains("f2UzHM"), "{out}");
+        }
     }
 
     #[test]
@@ -478,7 +490,7 @@ mod tests {
     #[test]
     fn given_verbose_when_listing_then_the_priority_calculation() {
         let out = run(&["moussa", "-v"]).unwrap();
-        assert!(out.contains(&fluxacct_ingest::record::f58(1 << 24)));
+        assert!(out.contains("ƒ2UzHM\n= (FAIRSHARE"), "{out}");
         assert!(out.contains(
             "= (FAIRSHARE * FAIRSHARE_WEIGHT) + (QUEUE_PRIORITY * QUEUE_WEIGHT) + (BANK_PRIORITY * BANK_WEIGHT) + (URGENCY_WEIGHT * (URGENCY - 16))"
         ));

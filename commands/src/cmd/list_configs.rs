@@ -14,9 +14,16 @@ pub struct Args {
     pub out: ListOutput,
 }
 
-/// Read-only: renders the list.
+/// Read-only: renders the list. Keys are in the order they were added;
+/// with `--fields=key` alone, sorted by key, as flux-accounting lists them
+/// then (its query reads the key index only).
 pub fn view(state: &State<'_>, a: &Args) -> Result<Output> {
-    let rows = pair_rows("key", "value", &state.configs()?);
+    let mut configs = state.configs()?;
+    let only_key = a.out.fields.as_deref().is_some_and(|f| f.split(',').all(|c| c.trim() == "key"));
+    if only_key {
+        configs.sort_by(|x, y| x.0.cmp(&y.0));
+    }
+    let rows = pair_rows("key", "value", &configs);
     a.out.render(rows)
 }
 
@@ -32,12 +39,24 @@ mod tests {
     use crate::testing::given;
 
     #[test]
-    fn lists_seven_keys() {
+    fn given_fields_key_alone_when_listing_then_keys_are_sorted_as_flux_accounting_lists_them() {
         let g = given(&[]);
         let out = view(&g.state(), &Args { out: ListOutput { fields: Some("key".into()), ..Default::default() } })
             .unwrap()
             .stdout;
         assert_eq!(out.lines().count(), 9);
-        assert!(out.contains("deny_unknown_queues"));
+        let keys: Vec<&str> = out.lines().skip(2).map(str::trim_end).collect();
+        assert_eq!(
+            keys,
+            [
+                "core_weight",
+                "decay_factor",
+                "deny_unknown_queues",
+                "gpu_weight",
+                "node_weight",
+                "priority_decay_half_life",
+                "priority_usage_reset_period"
+            ]
+        );
     }
 }

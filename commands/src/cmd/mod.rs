@@ -47,6 +47,7 @@ pub mod scrub_old_jobs;
 pub mod shares;
 pub mod show_usage;
 pub mod sync_userids;
+pub mod update_db;
 pub mod update_fshare;
 pub mod update_usage;
 pub mod verify;

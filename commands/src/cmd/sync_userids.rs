@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use fluxacct_core::events::{AssociationEdited, Event, USERID_UNKNOWN};
+use fluxacct_core::events::{is_placeholder_uid, AssociationEdited, Event, USERID_UNKNOWN};
 use projections::model::{Association, State};
 
 use crate::context::{Context, Output};
@@ -12,7 +12,8 @@ use crate::error::Result;
 /// database gives the user's name, or, when it does not know the name, the
 /// first known uid among the user's associations (in creation order). Job
 /// usage is counted by uid, so an association added before its user
-/// existed (uid 4294967295) or edited to a wrong uid gets its usage once
+/// existed (uid 65534, or 4294967295 in ledgers written before fluxacct
+/// followed flux-accounting) or edited to a wrong uid gets its usage once
 /// its uid is right. Each change is recorded as an edit of that
 /// association; when every uid is already right nothing is recorded.
 #[derive(Debug, Clone, clap::Args)]
@@ -32,7 +33,7 @@ pub fn decide(state: &State<'_>, uid_of: &dyn Fn(&str) -> Option<i64>) -> Result
     let mut events = Vec::new();
     for (username, mut rows) in by_user {
         rows.sort_by_key(|a| a.creation_time);
-        let target = uid_of(&username).or_else(|| rows.iter().map(|a| a.userid).find(|&u| u != USERID_UNKNOWN));
+        let target = uid_of(&username).or_else(|| rows.iter().map(|a| a.userid).find(|&u| !is_placeholder_uid(u)));
         let Some(target) = target else { continue };
         for a in rows.iter().filter(|a| a.userid != target) {
             events.push(Event::AssociationEdited(AssociationEdited {
@@ -112,6 +113,26 @@ mod tests {
         let first = g.state().association("u1", "A").unwrap().unwrap().userid;
         let evs = decide(&g.state(), &|_| None).unwrap();
         assert_eq!(evs, vec![edit("u1", "B", first)]);
+    }
+
+    #[test]
+    fn given_placeholder_uids_old_and_new_when_passwd_does_not_know_the_user_then_the_known_uid_wins() {
+        // 4294967295: stored by fluxacct before it gave 65534, as
+        // flux-accounting does; both are placeholders, never a target.
+        let g = given(&[
+            Given::Bank("root", ""),
+            Given::Bank("A", "root"),
+            Given::Bank("B", "root"),
+            Given::Bank("C", "root"),
+            Given::User("u", "A"),
+            Given::User("u", "B"),
+            Given::User("u", "C"),
+            Given::Event(edit("u", "A", USERID_UNKNOWN)),
+            Given::Event(edit("u", "B", fluxacct_core::events::USERID_NOBODY)),
+            Given::Event(edit("u", "C", 5001)),
+        ]);
+        let evs = decide(&g.state(), &|_| None).unwrap();
+        assert_eq!(evs, vec![edit("u", "A", 5001), edit("u", "B", 5001)]);
     }
 
     #[test]

@@ -21,11 +21,17 @@ pub struct Args {
     /// setting (`edit-config`).
     #[arg(long = "priority-decay-half-life", value_name = "WEEKS", hide = true)]
     pub priority_decay_half_life: Option<String>,
-    /// Print one summary line: associations whose job usage changed, and
-    /// the time taken.
+    /// Log flux-accounting's INFO lines on stderr (`beginning job-usage
+    /// update …`, `… now complete`) and print one summary line:
+    /// associations whose job usage changed, and the time taken.
     #[arg(short = 'v', long)]
     pub verbose: bool,
 }
+
+/// flux-accounting's INFO line as an update starts (`-v`).
+pub const BEGINNING: &str = "beginning job-usage update for flux-accounting DB; slow response times may occur";
+/// flux-accounting's INFO line when it is done (`-v`).
+pub const COMPLETE: &str = "job-usage update for flux-accounting DB now complete";
 
 /// Pure decision: a usage update as of `now` (epoch seconds). When the
 /// previous update is later (the clock was stepped back), the update is
@@ -55,6 +61,10 @@ pub fn cmd_update_usage(ctx: &Context, args: &Args) -> Result<Output> {
     let now = ctx.clock.now_secs();
     let mut before = Default::default();
     let mut note = None;
+    let mut out = Output::none();
+    if args.verbose {
+        out.notes.push(ctx.info(BEGINNING));
+    }
     // Cron runs this hourly: it also verifies the chain from the last
     // verified seq to the head, and refuses to build on a break.
     let mut ledger = crate::db::open_write(ctx)?;
@@ -66,9 +76,9 @@ pub fn cmd_update_usage(ctx: &Context, args: &Args) -> Result<Output> {
         }
         decide(s, now)
     })?;
-    let mut out = Output::none();
     out.notes.extend(note);
     if args.verbose {
+        out.notes.push(ctx.info(COMPLETE));
         let after = association_values(ledger.conn(), "job_usage")?;
         out.stdout =
             summary("update-usage", "changed job usage", changed(&before, &after), after.len(), started.elapsed());

@@ -7,7 +7,7 @@ use crate::context::{Context, Output};
 use crate::error::{Error, Result};
 use crate::format::{self, Rows};
 use crate::names::{user_uids, UserNames};
-use fluxacct_ingest::record as jobs;
+use fluxacct_ingest::record::{self as jobs, IdForm};
 
 /// List recorded jobs. Filters are AND-ed. Duration expressions are
 /// `"<op> <number>"` with op one of `<`, `<=`, `=`, `>=`, `>` (seconds).
@@ -55,7 +55,7 @@ pub struct Args {
 }
 
 /// Read-only: the `JobRejected` events, oldest first, as a table.
-pub fn rejected(state: &State<'_>, jobid: Option<u64>, zone: crate::time::Zone) -> Result<String> {
+pub fn rejected(ctx: &Context, state: &State<'_>, jobid: Option<u64>) -> Result<String> {
     let mut stmt = state
         .conn()
         .prepare("SELECT seq, recorded_at, version, payload FROM events WHERE kind = 'JobRejected' ORDER BY seq")?;
@@ -73,11 +73,11 @@ pub fn rejected(state: &State<'_>, jobid: Option<u64>, zone: crate::time::Zone) 
         if jobid.is_some() && e.id != jobid {
             continue;
         }
-        let when = crate::time::table_time(at, zone);
+        let when = crate::time::table_time(at, ctx.zone);
         cells.push(vec![
             seq.to_string(),
             when,
-            e.id.map(jobs::f58).unwrap_or_else(|| "-".into()),
+            e.id.map(|id| ctx.jobid(id)).unwrap_or_else(|| "-".into()),
             e.position,
             e.reason,
         ]);
@@ -159,6 +159,7 @@ pub const FIELDS: &[&str] = &[
     "jobid.kvs",
     "jobid.f58",
     "jobid.f58plain",
+    "jobid.words",
 ];
 
 /// The default columns.
@@ -246,7 +247,7 @@ fn rows_without(ctx: &Context, state: &State<'_>, args: &Args, skip: Option<Stri
         {
             continue;
         }
-        let f58 = jobs::f58_in(id, ctx.utf8);
+        let f58 = ctx.jobid(id);
         out.push(vec![
             json!(f58),
             json!(names.name(userid, r.get(2)?)),
@@ -262,11 +263,12 @@ fn rows_without(ctx: &Context, state: &State<'_>, args: &Args, skip: Option<Stri
             json!(act),
             json!(delta),
             json!(id),
-            json!(format!("{id:#x}")),
-            json!(jobs::dothex(id)),
-            json!(format!("job.{}", jobs::dothex(id))),
+            json!(ctx.jobid_as(id, IdForm::Hex)),
+            json!(ctx.jobid_as(id, IdForm::Dothex)),
+            json!(ctx.jobid_as(id, IdForm::Kvs)),
             json!(f58),
-            json!(f58.strip_prefix('ƒ').or_else(|| f58.strip_prefix('f')).unwrap_or(&f58)),
+            json!(ctx.jobid_as(id, IdForm::F58Plain)),
+            json!(ctx.jobid_as(id, IdForm::Words)),
         ]);
     }
     Ok(out)
@@ -294,7 +296,7 @@ pub fn view(ctx: &Context, state: &State<'_>, args: &Args) -> Result<Output> {
             Some(j) => Some(jobs::parse_jobid(j).ok_or_else(|| Error::invalid(format!("invalid job id: {j}")))?),
             None => None,
         };
-        return Ok(Output::text(rejected(state, jobid, ctx.zone)?));
+        return Ok(Output::text(rejected(ctx, state, jobid)?));
     }
     if let Some(fmt) = &args.format {
         for f in crate::format::format_fields(fmt)? {

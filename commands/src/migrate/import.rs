@@ -69,8 +69,27 @@ fn remove_stale_imports(dir: &Path, name: &str) {
 /// `ctx.db_path` (what `import-db` does): written into a temporary file
 /// beside it and renamed there at the end, never over an existing file.
 pub fn import(ctx: &Context, source: &Path) -> Result<Output> {
-    let target = ctx.db_path.clone();
-    refuse_existing(&target)?;
+    import_into(ctx, source, &ctx.db_path, Replace::No)
+}
+
+/// Whether [`import_into`] may put the new ledger in place of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replace {
+    /// Never: an existing target is refused before anything is read.
+    No,
+    /// Yes, atomically (a rename) once the ledger is complete: `update-db`
+    /// replaces the flux-accounting database it has backed up.
+    Yes,
+}
+
+/// Imports the flux-accounting database at `source` into a new ledger at
+/// `target`, written beside it into a temporary file and renamed there at
+/// the end; over an existing file only with [`Replace::Yes`].
+pub fn import_into(ctx: &Context, source: &Path, target: &Path, replace: Replace) -> Result<Output> {
+    let target = target.to_path_buf();
+    if replace == Replace::No {
+        refuse_existing(&target)?;
+    }
     let mut src = SourceDb::open(source)?;
     let (blake3, size) = fa::file_digest(source)?;
     let meta = ctx.meta();
@@ -201,7 +220,11 @@ pub fn import(ctx: &Context, source: &Path) -> Result<Output> {
         let _ = std::fs::remove_file(std::path::PathBuf::from(p));
     }
     result?;
-    tmp.persist_noclobber(&target).map_err(|e| {
+    let persisted = match replace {
+        Replace::No => tmp.persist_noclobber(&target),
+        Replace::Yes => tmp.persist(&target),
+    };
+    persisted.map_err(|e| {
         Error::io_msg(format!("import-db: cannot move the new ledger to {}: {}", target.display(), e.error))
     })?;
     let mut out = Output::line(format!(

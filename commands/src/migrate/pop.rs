@@ -203,7 +203,7 @@ pub fn row_events(
             };
             let userid = match &args.userid {
                 Some(s) => crate::validate::userid(s)?,
-                None => passwd_uid.unwrap_or(fluxacct_core::events::USERID_UNKNOWN),
+                None => passwd_uid.unwrap_or(fluxacct_core::events::USERID_NOBODY),
             };
             let mut ev = add_user::decide(state, &args, userid)?;
             if let (Some(db), Some(Event::AssociationAdded(a))) = (get("default_bank"), ev.first_mut()) {

@@ -117,7 +117,7 @@ pub struct Batches<'f> {
 /// The KVS key of a job's `R` in the primary namespace
 /// (`job.<FLUID dothex>.R`, as `flux_job_kvs_key` writes it).
 pub fn r_key(id: u64) -> String {
-    format!("job.{}.R", jobs::dothex(id))
+    format!("{}.R", jobs::show_id(id, jobs::IdForm::Kvs))
 }
 
 #[derive(Deserialize)]
