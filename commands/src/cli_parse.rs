@@ -180,7 +180,7 @@ mod tests {
     fn a_bad_value_shows_the_usage_line() {
         let e = error("flux-account add-bank x abc");
         assert!(
-            e.contains("invalid value 'abc' for '<SHARES>'") && e.contains("\nUsage: flux-account add-bank "),
+            e.contains("invalid value 'abc' for '[SHARES]'") && e.contains("\nUsage: flux-account add-bank "),
             "{e}"
         );
         let e = error("flux-account log --since --json");

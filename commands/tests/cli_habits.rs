@@ -515,7 +515,7 @@ fn malformed_or_out_of_range_values_are_usage_errors_whatever_the_option() {
         (&["log", "--since", "yesterdayish"][..], "invalid value 'yesterdayish' for '--since <TIME>'"),
         (&["--as-of", "seq:x", "list-banks"], "invalid value 'seq:x' for '--as-of <SEQ|TIME>'"),
         (&["diff", "1", "someday"], "invalid value 'someday' for '<TO>'"),
-        (&["add-bank", "--parent-bank=root", "x", "many"], "invalid value 'many' for '<SHARES>'"),
+        (&["add-bank", "--parent-bank=root", "x", "many"], "invalid value 'many' for '[SHARES]'"),
         (&["add-bank", "--parent-bank=root", "x", "1", "--priority", "high"], "'--priority <PRIORITY>'"),
         (&["add-user", "--username=bob", "--bank=giants", "--userid=-5"], "'--userid <USERID>'"),
         (&["add-user", "--username=bob", "--bank=giants", "--fairshare=1.5"], "must be between 0 and 1"),

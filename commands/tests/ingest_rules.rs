@@ -178,13 +178,13 @@ fn rule_nnodes_negative() {
 fn rule_nnodes_bounded() {
     rejected_alone(
         &with(2, |j| j["nnodes"] = json!(9e15)),
-        "nnodes 9000000000000000 is not an integer from 0 to 1000000",
+        "nnodes 9000000000000000 is not an integer from 0 to 100000",
     );
 }
 
 #[test]
 fn rule_ncores_bounded() {
-    rejected_alone(&with(2, |j| j["ncores"] = json!(2e9)), "ncores 2000000000 is not an integer from 0 to 1000000000");
+    rejected_alone(&with(2, |j| j["ncores"] = json!(2e9)), "ncores 2000000000 is not an integer from 0 to 100000000");
 }
 
 #[test]
@@ -205,7 +205,7 @@ fn rule_r_counts_bounded() {
             j.as_object_mut().expect("o").remove("nnodes");
             j["R"] = r;
         }),
-        "nnodes 2000000 (from R) is more than 1000000",
+        "nnodes 2000000 (from R) is more than 100000",
     );
 }
 
