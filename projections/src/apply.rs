@@ -68,8 +68,9 @@ pub struct Applier {
     /// The fair-share inputs seal ([`crate::seal`]): `None` until an event
     /// that can change its columns is applied; then, on the live path,
     /// whether the stored seal matched the rows before that event (only
-    /// then is the seal of the rows after written at [`Applier::sync`]); a
-    /// replay always writes it.
+    /// then is the seal of the rows after written at [`Applier::sync`]). A
+    /// replaying applier leaves it to its caller (`rebuild` seals the
+    /// state once, at the end).
     seal: Option<bool>,
 }
 
@@ -114,8 +115,11 @@ impl Applier {
     /// break: no such bank, a duplicate row) is rolled back and noted as
     /// skipped, so that a replay goes on. The live path fails instead.
     pub fn apply(&mut self, conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Error> {
-        if self.seal.is_none() && crate::seal::touches(tables_touched(ev), matches!(ev, Event::FairshareUpdated(_))) {
-            self.seal = Some(self.replaying || crate::seal::intact(conn)?);
+        if !self.replaying
+            && self.seal.is_none()
+            && crate::seal::touches(tables_touched(ev), matches!(ev, Event::FairshareUpdated(_)))
+        {
+            self.seal = Some(crate::seal::intact(conn)?);
         }
         if !self.replaying {
             apply_admin(conn, ctx, ev)?;

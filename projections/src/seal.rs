@@ -4,8 +4,8 @@
 //! one read of those two tables (no replay, whatever the length of the log)
 //! whether they are still what the apply path left.
 //!
-//! * A replay (rebuild, the scratch of a `--check`) writes the seal of the
-//!   state it built from the log ([`Applier::replaying`](crate::apply::Applier::replaying)).
+//! * `rebuild` writes the seal of the state it built from the log
+//!   (`replay::history::rebuild_live`).
 //! * A live transaction that changes those tables writes the seal of the
 //!   rows after it only when the stored seal matched the rows before it:
 //!   a seal, once broken (a hand edit, an old ledger that has none), is
