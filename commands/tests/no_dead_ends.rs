@@ -71,6 +71,29 @@ fn update_fshare_refuses_rows_the_log_does_not_imply_and_rebuild_repairs_them() 
 }
 
 #[test]
+fn update_fshare_refuses_a_hand_edited_job_usage_even_after_another_command_and_rebuild_repairs_it() {
+    let (_d, db) = site();
+    // A run that finds the rows as the log implies seals them; the next
+    // runs read only the seal and the rows.
+    ok(&db, &["update-fshare"]);
+    ok(&db, &["update-fshare"]);
+    Connection::open(&db)
+        .expect("open")
+        .execute_batch("UPDATE association_table SET job_usage = 12345.0 WHERE username = 'mays'")
+        .expect("drift");
+    // A command that changes other association rows does not re-seal
+    // the edited ones.
+    ok(&db, &["add-user", "--username=ohtani", "--userid=1003", "--bank=giants"]);
+    let n = event_count(&db);
+    let e = fails(&db, &["update-fshare"]);
+    assert!(e.contains("association_table") && e.contains("job_usage") && e.contains("rebuild"), "{e}");
+    assert_eq!(event_count(&db), n, "nothing recorded");
+    ok(&db, &["rebuild"]);
+    ok(&db, &["update-fshare"]);
+    assert!(ok(&db, &["rebuild", "--check"]).starts_with("ok"));
+}
+
+#[test]
 fn an_accepted_break_on_an_edited_payload_blocks_neither_rebuild_nor_log() {
     let (_d, db) = site();
     let seq = seq_of(&db, "FairshareUpdated");

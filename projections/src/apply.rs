@@ -65,6 +65,13 @@ pub struct Applier {
     replaying: bool,
     /// The events a replay skipped or carried (in seq order).
     skipped: Vec<Skipped>,
+    /// The fair-share inputs seal ([`crate::seal`]): `None` until an event
+    /// that can change its columns is applied; then, on the live path,
+    /// whether the stored seal matched the rows before that event (only
+    /// then is the seal of the rows after written at [`Applier::sync`]). A
+    /// replaying applier leaves it to its caller (`rebuild` seals the
+    /// state once, at the end).
+    seal: Option<bool>,
 }
 
 /// An event a replay could not apply as recorded and went on past, with
@@ -108,13 +115,39 @@ impl Applier {
     /// break: no such bank, a duplicate row) is rolled back and noted as
     /// skipped, so that a replay goes on. The live path fails instead.
     pub fn apply(&mut self, conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Error> {
+        if !self.replaying
+            && self.seal.is_none()
+            && crate::seal::touches(tables_touched(ev), matches!(ev, Event::FairshareUpdated(_)))
+        {
+            self.seal = Some(crate::seal::intact(conn)?);
+        }
         if !self.replaying {
             apply_admin(conn, ctx, ev)?;
             crate::usage::apply(conn, ctx, ev, &mut self.pending)?;
             self.advance(ctx.seq);
             return Ok(());
         }
-        conn.execute_batch("SAVEPOINT replay_event")?;
+        if !may_be_contradicted(ev) {
+            // Nothing to roll back: skip the savepoint (whose statement
+            // journal copies every page such an event writes).
+            return match apply_admin(conn, ctx, ev).and_then(|()| crate::usage::apply(conn, ctx, ev, &mut self.pending))
+            {
+                Ok(()) => {
+                    self.advance(ctx.seq);
+                    Ok(())
+                }
+                Err(Error::DigestMismatch { seq, what }) => {
+                    self.skipped.push(Skipped {
+                        seq,
+                        what: format!("{what}; carried: the fair-share values the log implies were applied"),
+                    });
+                    self.advance(ctx.seq);
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            };
+        }
+        conn.prepare_cached("SAVEPOINT replay_event")?.execute([])?;
         let pending = self.pending.len();
         let result = apply_admin(conn, ctx, ev).and_then(|()| crate::usage::apply(conn, ctx, ev, &mut self.pending));
         match result {
@@ -124,7 +157,7 @@ impl Applier {
                 what: format!("{what}; carried: the fair-share values the log implies were applied"),
             }),
             Err(e) if contradiction(&e) && self.pending.len() >= pending => {
-                conn.execute_batch("ROLLBACK TO replay_event")?;
+                conn.prepare_cached("ROLLBACK TO replay_event")?.execute([])?;
                 self.pending.truncate(pending);
                 self.skipped.push(Skipped {
                     seq: ctx.seq,
@@ -132,11 +165,11 @@ impl Applier {
                 });
             }
             Err(e) => {
-                conn.execute_batch("RELEASE replay_event")?;
+                conn.prepare_cached("RELEASE replay_event")?.execute([])?;
                 return Err(e);
             }
         }
-        conn.execute_batch("RELEASE replay_event")?;
+        conn.prepare_cached("RELEASE replay_event")?.execute([])?;
         self.advance(ctx.seq);
         Ok(())
     }
@@ -185,11 +218,25 @@ impl Applier {
     pub fn sync(&mut self, conn: &Connection) -> Result<(), Error> {
         let jobs = std::mem::take(&mut self.pending);
         crate::usage::store_pending(conn, &jobs)?;
+        if self.seal.take() == Some(true) {
+            crate::seal::store(conn, &crate::seal::compute(conn)?)?;
+        }
         match self.last {
             Some(seq) => mark_applied(conn, seq),
             None => Ok(()),
         }
     }
+}
+
+/// Whether applying `ev` can fail because the rest of the log contradicts
+/// it ([`contradiction`]), so that a replay must be able to roll it back.
+/// A usage update bins what the log holds (an unreadable job record was
+/// skipped at its own seq) and a fair-share update recomputes from the
+/// tables (a digest that differs is carried, not rolled back): neither
+/// refers to a row that may be missing, and they are the events that
+/// write every association, the costly ones to journal.
+fn may_be_contradicted(ev: &Event) -> bool {
+    !matches!(ev, Event::UsageUpdated(_) | Event::FairshareUpdated(_))
 }
 
 /// Whether `e` says the event contradicts the state the log built (rather

@@ -22,6 +22,7 @@ pub mod ctx;
 pub mod model;
 pub mod repair;
 pub mod schema;
+pub mod seal;
 pub mod snapshot_build;
 pub mod usage;
 mod write;

@@ -126,7 +126,11 @@ pub fn rebuild_live(ledger: &mut Ledger, every: u64, progress: &mut dyn FnMut(u6
         conn.execute("DELETE FROM projection_checkpoints", [])?;
         let mut bulk = Bulk::new(conn, every, progress);
         feed(&mut bulk, ledger.file_path(), conn, Seq(1), head)?;
-        bulk.finish()
+        let stats = bulk.finish()?;
+        // The state the log implies: what `update-fshare` checks the
+        // fair-share inputs against (`projections::seal`).
+        projections::seal::store(conn, &projections::seal::compute(conn)?)?;
+        Ok(stats)
     })();
     let result = match result {
         Ok(s) => conn.execute_batch("COMMIT").map(|_| s).map_err(Error::from),

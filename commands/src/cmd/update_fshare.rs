@@ -32,11 +32,8 @@ pub fn decide(state: &State<'_>) -> Result<Vec<Event>> {
 }
 
 /// The columns the fair-share computation reads
-/// ([`projections::usage::fairshare_tree`]).
-const INPUTS: &[(&str, &[&str])] = &[
-    ("bank_table", &["bank", "parent_bank", "active", "shares", "bank_id"]),
-    ("association_table", &["username", "bank", "active", "shares", "job_usage"]),
-];
+/// ([`projections::usage::fairshare_values`]).
+const INPUTS: &[(&str, &[&str])] = projections::seal::INPUTS;
 
 /// Pure decision on a drift check: the differences between the live rows
 /// (side A) and the rows the log implies (side B) that touch what the
@@ -63,8 +60,13 @@ pub fn refuse_drift(diffs: &[replay::RowDiff]) -> Result<()> {
     )))
 }
 
-/// Compares the fair-share inputs of the live projections with the state
-/// the log implies (replayed from the nearest projection checkpoint).
+/// Makes sure the fair-share inputs of the live projections are what the
+/// log implies. First the seal ([`projections::seal`]): when the rows still
+/// match the seal the apply path left, they are (one read of the bank and
+/// association tables, whatever the length of the log). Otherwise (a hand
+/// edit, a ledger sealed by no earlier version) the rows are compared with
+/// the state the log implies, replayed from the nearest projection
+/// checkpoint; a difference is a refusal, none re-seals the rows.
 fn check_inputs(ctx: &Context) -> Result<()> {
     let ledger = ledger::Ledger::open(&ctx.db_path, ledger::OpenMode::ReadOnly)?;
     if projections::schema::stored_version(ledger.conn())? != Some(projections::schema::PROJECTION_SCHEMA_VERSION) {
@@ -72,34 +74,46 @@ fn check_inputs(ctx: &Context) -> Result<()> {
         return Ok(());
     }
     ledger.conn().execute_batch("BEGIN")?;
-    let result = (|| -> Result<(Vec<replay::RowDiff>, Option<replay::AsOf>)> {
-        let Some((head, _)) = ledger.head()? else { return Ok((Vec::new(), None)) };
+    let sealed = projections::seal::intact(ledger.conn());
+    if !matches!(sealed, Ok(false)) {
+        let _ = ledger.conn().execute_batch("COMMIT");
+        return sealed.map(|_| ()).map_err(Error::from);
+    }
+    let result = (|| -> Result<(Vec<replay::RowDiff>, Option<replay::AsOf>, String)> {
+        let seal = projections::seal::compute(ledger.conn())?;
+        let Some((head, _)) = ledger.head()? else { return Ok((Vec::new(), None, seal)) };
         let replayed = replay::state_at(&ledger, head).map_err(crate::db::replay_err)?;
         // What the replay skipped or carried is for `rebuild --check` to
         // report, not for the hourly cron line.
         let tables: Vec<&str> = INPUTS.iter().map(|(t, _)| *t).collect();
         let diffs = replay::compare(ledger.conn(), replayed.conn(), &tables).map_err(crate::db::replay_err)?;
-        Ok((diffs, Some(replayed)))
+        Ok((diffs, Some(replayed), seal))
     })();
     let _ = ledger.conn().execute_batch("COMMIT");
     let hash = ledger.head()?;
     drop(ledger);
-    let (diffs, replayed) = result?;
+    let (diffs, replayed, seal) = result?;
     refuse_drift(&diffs)?;
-    // The check replays from the nearest projection checkpoint: when that
-    // was far behind (a ledger never rebuilt), store one at the head so
-    // that the next hourly run replays little.
-    if let (Some(view), Some((head, hash))) = (replayed, hash) {
-        let far = head.0 - view.checkpoint().map_or(0, |s| s.0) >= replay::history::DEFAULT_CHECKPOINT_EVERY;
-        if far && view.seq() == head {
-            let l = crate::db::open_write(ctx)?;
-            l.conn().execute_batch("BEGIN IMMEDIATE")?;
-            let saved = replay::history::save_checkpoint(l.conn(), view.conn(), head, hash);
-            l.conn().execute_batch(if saved.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
-            saved.map_err(crate::db::replay_err)?;
+    // The rows are what the log implies: seal them (unless they changed
+    // since they were compared), so that the next run reads only them. The
+    // check replayed from the nearest projection checkpoint: when that was
+    // far behind (a ledger never rebuilt), store one at the head too.
+    let l = crate::db::open_write(ctx)?;
+    l.conn().execute_batch("BEGIN IMMEDIATE")?;
+    let saved = (|| -> Result<()> {
+        if projections::seal::compute(l.conn())? == seal {
+            projections::seal::store(l.conn(), &seal)?;
         }
-    }
-    Ok(())
+        if let (Some(view), Some((head, hash))) = (replayed, hash) {
+            let far = head.0 - view.checkpoint().map_or(0, |s| s.0) >= replay::history::DEFAULT_CHECKPOINT_EVERY;
+            if far && view.seq() == head {
+                replay::history::save_checkpoint(l.conn(), view.conn(), head, hash).map_err(crate::db::replay_err)?;
+            }
+        }
+        Ok(())
+    })();
+    l.conn().execute_batch(if saved.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
+    saved
 }
 
 /// Runs `update-fshare`.
