@@ -475,9 +475,18 @@ fn idempotent_ingest_and_bad_records_rejected_alone() {
     .expect("ddl");
     let r = r#"{"version":1,"execution":{"R_lite":[{"rank":"0-2","children":{"core":"0-1"}}]}}"#;
     let spec = r#"{"attributes":{"system":{"bank":"A","duration":60}}}"#;
-    c.execute("INSERT INTO jobs VALUES ('77', 9, 1700000001.0, 1700000002.0, 1700000012.0, '0-2', ?1, ?2)", [r, spec])
-        .expect("row");
-    c.execute("INSERT INTO jobs VALUES ('78', 9, 1700000001.0, 0.0, 1700000012.0, '', '', ?1)", [spec]).expect("row");
+    // Times before the ingest's clock (`now`): later ones are refused.
+    let (t_submit, t_run, t_inactive) = (now - 100.0, now - 99.0, now - 89.0);
+    c.execute(
+        "INSERT INTO jobs VALUES ('77', 9, ?3, ?4, ?5, '0-2', ?1, ?2)",
+        rusqlite::params![r, spec, t_submit, t_run, t_inactive],
+    )
+    .expect("row");
+    c.execute(
+        "INSERT INTO jobs VALUES ('78', 9, ?2, 0.0, ?3, '', '', ?1)",
+        rusqlite::params![spec, t_submit, t_inactive],
+    )
+    .expect("row");
     drop(c);
     let alias = Path::new(BIN).with_file_name("flux-account-fetch-job-records");
     let o = Command::new(alias)
@@ -488,7 +497,13 @@ fn idempotent_ingest_and_bad_records_rejected_alone() {
         .env("FLUXACCT_NOW", format!("{now}"))
         .output()
         .expect("alias");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{:?}: {}{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert_eq!(s.event_count(), n + 1, "the row with an empty R is skipped");
     let rec = s.ok(now, &["view-job-records", "-j", "77", "-o", "{jobid.dec}|{nnodes}|{bank}|{requested_duration}"]);
     assert_eq!(rec, "jobid.dec|nnodes|bank|requested_duration\n77|3|A|60.0\n");
