@@ -177,6 +177,16 @@ mod tests {
     }
 
     #[test]
+    fn as_of_parses_before_a_read_command_and_after_it() {
+        // The documented form, before the command, and after a read
+        // command's name.
+        let cli = parse(["flux-account", "--as-of", "3", "view-user", "x"].map(String::from).into()).expect("parses");
+        assert_eq!(cli.as_of.as_deref(), Some("3"));
+        let cli = parse(["flux-account", "view-user", "--as-of", "-1h", "x"].map(String::from).into()).expect("parses");
+        assert_eq!(cli.as_of.as_deref(), Some("-1h"));
+    }
+
+    #[test]
     fn a_bad_value_shows_the_usage_line() {
         let e = error("flux-account add-bank x abc");
         assert!(

@@ -54,7 +54,7 @@ fn a_command_line_round_trips_through_its_payload() {
         "flux-account edit-config a=1 b=2",
         "flux-account scrub-old-jobs 4",
         "flux-account view-job-records -u alice",
-        "flux-account add-user --username=bob --bank=A --shares=-1",
+        "flux-account edit-user bob --max-running-jobs=-1",
     ] {
         let argv = words(line);
         let (endpoint, payload) = argv_to_payload(&cli(), &argv).unwrap().unwrap();

@@ -243,7 +243,7 @@ fn borrowed_event<'r>(
 /// page for a scan).
 pub fn open_read_only(path: &Path) -> Result<Connection> {
     let (conn, _) =
-        crate::store::open_read_only_conn(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        crate::file::open_read_only_conn(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     conn.busy_timeout(std::time::Duration::from_secs(60))?;
     conn.pragma_update(None, "mmap_size", 1i64 << 40)?;
     Ok(conn)
