@@ -5,35 +5,21 @@
 //! chain walk); `rebuild` repairs what is derived.
 
 mod common;
+#[path = "common/dead_ends.rs"]
+mod dead_ends;
 
 use std::path::{Path, PathBuf};
 
 use common::*;
+use dead_ends::site_with_jobs;
 use rusqlite::Connection;
 
 const PAGE: usize = 16384;
 
-/// A site with job records and a usage update; returns the dir and the db.
+/// A site with 300 job records, a usage and a fair-share update; returns
+/// the dir and the db.
 fn site() -> (tempfile::TempDir, PathBuf) {
-    let (dir, db) = new_db();
-    seed_000(&db);
-    ok(&db, &["add-user", "--username=mays", "--userid=1002", "--bank=giants"]);
-    let mut lines = String::new();
-    for i in 0..300u64 {
-        let t = 1_767_200_000.0 + i as f64 * 61.5;
-        let user = if i % 2 == 0 { 1001 } else { 1002 };
-        lines.push_str(&format!(
-            "{{\"id\":{},\"userid\":{user},\"bank\":\"giants\",\"t_run\":{},\"t_inactive\":{t}}}\n",
-            1000 + i,
-            t - 30.0
-        ));
-    }
-    let f = dir.path().join("jobs.jsonl");
-    std::fs::write(&f, lines).expect("write");
-    ok(&db, &["fetch-job-records", "--from-file", f.to_str().expect("utf8")]);
-    ok(&db, &["update-usage"]);
-    ok(&db, &["update-fshare"]);
-    (dir, db)
+    site_with_jobs(300)
 }
 
 fn root_page(db: &Path, name: &str) -> usize {

@@ -1,5 +1,5 @@
-//! The site and log edits the no-dead-ends tests share (`no_dead_ends.rs`,
-//! `no_stuck_site.rs`).
+//! The site and log edits the no-dead-ends and corruption tests share
+//! (`no_dead_ends.rs`, `no_stuck_site.rs`, `corruption.rs`).
 #![allow(dead_code)]
 
 use crate::common::*;
@@ -8,14 +8,20 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
-/// The seed site with one more user, job records, a usage and a
+/// The seed site with one more user, 20 job records, a usage and a
 /// fair-share update.
 pub fn site() -> (tempfile::TempDir, PathBuf) {
+    site_with_jobs(20)
+}
+
+/// The seed site with one more user, `jobs` job records, a usage and a
+/// fair-share update.
+pub fn site_with_jobs(jobs: u64) -> (tempfile::TempDir, PathBuf) {
     let (dir, db) = new_db();
     seed_000(&db);
     ok(&db, &["add-user", "--username=mays", "--userid=1002", "--bank=giants"]);
     let mut lines = String::new();
-    for i in 0..20u64 {
+    for i in 0..jobs {
         let t = 1_767_200_000.0 + i as f64 * 61.5;
         let user = if i % 2 == 0 { 1001 } else { 1002 };
         lines.push_str(&format!(
