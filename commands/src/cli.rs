@@ -83,6 +83,8 @@ pub enum Command {
     ViewUsageReport(cmd::view_usage_report::Args),
     /// Bar chart of the top job usage by association or bank.
     ShowUsage(cmd::show_usage::Args),
+    /// Print the ledger's state as OpenMetrics text (or serve it for Prometheus).
+    Metrics(cmd::metrics::Args),
     /// Edit a bank's shares, parent, priority or ignore-older-than.
     EditBank(cmd::edit_bank::Args),
     /// Disable (or --force delete) a bank, its sub-banks and their users.
@@ -216,6 +218,7 @@ impl Command {
             | Command::ViewJobRecords(_)
             | Command::ViewUsageReport(_)
             | Command::ShowUsage(_)
+            | Command::Metrics(_)
             | Command::ListBanks(_)
             | Command::BankInfo(_)
             | Command::ViewUser(_)
@@ -276,6 +279,10 @@ pub const READ_COMMANDS: &[&str] = &[
 /// Read commands that do not read the ledger, and so take no `--as-of`.
 pub const NO_LEDGER: &[&str] = &["completions", "man", "fairshare-emulate"];
 
+/// Read commands that show the ledger as it is now only, and so take no
+/// `--as-of`.
+pub const LIVE_ONLY: &[&str] = &["metrics"];
+
 /// The whole clap definition: [`Cli`] with `--as-of` offered by the
 /// [`READ_COMMANDS`] (in their help, usage and man pages), and by no other.
 pub fn clap_command() -> clap::Command {
@@ -310,15 +317,18 @@ pub fn run(ctx: &Context, command: &Command) -> Result<Output> {
         Command::Repair(a) => cmd::repair::cmd_repair(ctx, a),
         Command::Diff(a) => cmd::diff::cmd_diff(ctx, a),
         Command::Checkpoint(a) => cmd::checkpoint::cmd_checkpoint(ctx, a),
-        Command::PriorityUpdate(a) => cmd::priority_update::cmd_priority_update(ctx, a),
-        Command::FetchJobRecords(a) => cmd::fetch_job_records::cmd_fetch_job_records(ctx, a),
-        Command::UpdateUsage(a) => cmd::update_usage::cmd_update_usage(ctx, a),
+        Command::PriorityUpdate(a) => stage(ctx, "priority-update", cmd::priority_update::cmd_priority_update(ctx, a)),
+        Command::FetchJobRecords(a) => {
+            stage(ctx, "fetch-job-records", cmd::fetch_job_records::cmd_fetch_job_records(ctx, a))
+        }
+        Command::UpdateUsage(a) => stage(ctx, "update-usage", cmd::update_usage::cmd_update_usage(ctx, a)),
         Command::ClearUsage(a) => cmd::clear_usage::cmd_clear_usage(ctx, a),
-        Command::UpdateFshare(a) => cmd::update_fshare::cmd_update_fshare(ctx, a),
+        Command::UpdateFshare(a) => stage(ctx, "update-fshare", cmd::update_fshare::cmd_update_fshare(ctx, a)),
         Command::Shares(a) => cmd::shares::cmd_shares(ctx, a),
         Command::ViewJobRecords(a) => cmd::view_job_records::cmd_view_job_records(ctx, a),
         Command::ViewUsageReport(a) => cmd::view_usage_report::cmd_view_usage_report(ctx, a),
         Command::ShowUsage(a) => cmd::show_usage::cmd_show_usage(ctx, a),
+        Command::Metrics(a) => cmd::metrics::cmd_metrics(ctx, a),
         Command::EditBank(a) => cmd::edit_bank::cmd_edit_bank(ctx, a),
         Command::DeleteBank(a) => cmd::delete_bank::cmd_delete_bank(ctx, a),
         Command::ListBanks(a) => cmd::list_banks::cmd_list_banks(ctx, a),
@@ -364,6 +374,13 @@ pub fn run(ctx: &Context, command: &Command) -> Result<Output> {
             Err(crate::error::Error::invalid("`service` runs from the flux-account program (flux account-service)"))
         }
     }
+}
+
+/// A pipeline stage's outcome, recorded in the ledger's bookkeeping
+/// (after the command's own transaction) for `metrics`.
+fn stage(ctx: &Context, name: &str, outcome: Result<Output>) -> Result<Output> {
+    crate::pipeline_runs::record(ctx, name, &outcome);
+    outcome
 }
 
 /// Maps an alias executable name (`flux-account-update-usage`) to the
@@ -529,11 +546,11 @@ mod as_of_tests {
                 .or_else(|_| Cli::try_parse_from(minimal_argv(sub, true)))
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
             let offers = sub.get_arguments().any(|a| a.get_id() == AS_OF);
-            let reads = !cli.command.is_write() && !NO_LEDGER.contains(&name);
+            let reads = !cli.command.is_write() && !NO_LEDGER.contains(&name) && !LIVE_ONLY.contains(&name);
             assert_eq!(offers, reads, "{name}: --as-of offered {offers}, reads the ledger {reads}");
             seen.push(name.to_string());
         }
-        for name in READ_COMMANDS.iter().chain(NO_LEDGER) {
+        for name in READ_COMMANDS.iter().chain(NO_LEDGER).chain(LIVE_ONLY) {
             assert!(seen.iter().any(|s| s == name), "{name} is not a subcommand");
         }
         // The help of a write command does not mention it.

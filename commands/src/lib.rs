@@ -33,6 +33,7 @@ pub mod format;
 pub mod litter;
 pub mod migrate;
 pub mod names;
+pub mod pipeline_runs;
 pub mod service;
 pub mod snapshot;
 #[cfg(test)]

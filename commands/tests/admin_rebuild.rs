@@ -67,6 +67,7 @@ fn decide(state: &State<'_>, c: &Command) -> Option<Result<Vec<Event>>> {
         | Command::ViewJobRecords(_)
         | Command::ViewUsageReport(_)
         | Command::ShowUsage(_)
+        | Command::Metrics(_)
         | Command::ListBanks(_)
         | Command::BankInfo(_)
         | Command::ViewUser(_)

@@ -22,6 +22,7 @@ mod ffi;
 mod file;
 pub mod integrity;
 mod read;
+pub mod runs;
 mod store;
 mod verify;
 

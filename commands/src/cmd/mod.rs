@@ -38,6 +38,7 @@ pub mod list_queues;
 pub mod list_users;
 pub mod log;
 pub mod man;
+pub mod metrics;
 pub mod pop_db;
 pub mod priority_update;
 pub mod rebuild;
