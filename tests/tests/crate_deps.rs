@@ -96,7 +96,7 @@ fn plugin_and_core_never_depend_on_sqlite() {
     let ws = Workspace::load();
     for krate in ["fluxacct-plugin", "fluxacct-core"] {
         let all = ws.closure(krate);
-        for banned in ["rusqlite", "libsqlite3-sys", "fluxacct-ledger", "fluxacct-projections"] {
+        for banned in ["rusqlite", "libsqlite3-sys", "fluxacct-ledger", "fluxacct-projections", "fluxacct-metrics"] {
             assert!(!all.contains(banned), "{krate} depends on {banned}: {all:?}");
         }
     }
@@ -123,8 +123,10 @@ fn workspace_crates_depend_only_down_the_crate_map() {
                 "fluxacct-replay",
                 "fluxacct-flux",
                 "fluxacct-ingest",
+                "fluxacct-metrics",
             ][..],
         ),
+        ("fluxacct-metrics", &["fluxacct-core", "fluxacct-ledger", "fluxacct-projections"][..]),
         ("fluxacct-fixtures", &["fluxacct-core", "fluxacct-ledger", "fluxacct-projections"][..]),
         ("fluxacct-plugin", &["fluxacct-core"][..]),
         // Test and bench crates use everything, as dev-dependencies only.
