@@ -167,6 +167,11 @@ fn other_users_read_the_owners_latest_data_and_cannot_write() {
     ] {
         ok_as(READER, &bin, &db, args);
     }
+    // The metrics too (a read-only open), with the owner's pipeline runs.
+    let m = ok_as(READER, &bin, &db, &["metrics"]);
+    assert!(m.contains("fluxacct_association_fairshare{bank=\"giants\",user=\"crawford\"}"), "{m}");
+    assert!(m.contains("fluxacct_pipeline_last_run_success{stage=\"fetch-job-records\"} 1\n"), "{m}");
+    assert!(m.ends_with("# EOF\n"), "{m}");
 
     // After another owner write, the reader sees it.
     ok_as(OWNER, &bin, &db, &["add-user", "--username=alonso", "--bank=giants", "--userid=5002"]);

@@ -395,3 +395,67 @@ fn write_all(s: &Scrape, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Er
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gather::{AssociationRow, Health, StageRun};
+
+    #[test]
+    fn label_values_escape_backslash_quote_and_newline_only() {
+        assert_eq!(escape_label_value("plain"), "plain");
+        assert_eq!(escape_label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        assert_eq!(escape_label_value("Zürich\t東京"), "Zürich\t東京");
+    }
+
+    #[test]
+    fn an_empty_ledger_gives_the_health_metrics_and_no_empty_families() {
+        let text = encode(&Scrape::default());
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        assert!(text.contains("fluxacct_ledger_head_seq 0\n"), "{text}");
+        assert!(text.contains("fluxacct_jobs_recorded_total 0\n"), "{text}");
+        assert!(!text.contains("fluxacct_association_"), "no rows, no family: {text}");
+        assert!(!text.contains("fluxacct_pipeline_"), "no runs, no family: {text}");
+        assert!(!text.contains("fluxacct_follower_"), "{text}");
+    }
+
+    #[test]
+    fn a_stage_whose_failure_is_newer_than_its_success_reports_failure() {
+        let scrape = Scrape {
+            associations: vec![AssociationRow {
+                user: "u\"1".into(),
+                bank: "b\n".into(),
+                usage: 1.5,
+                fairshare: 0.25,
+                shares: 2,
+                active: 1,
+                max_running_jobs: 5,
+                max_active_jobs: 7,
+            }],
+            health: Health {
+                stages: vec![
+                    StageRun {
+                        stage: "update-usage",
+                        last_ok_s: Some(10.0),
+                        last_error_s: Some(20.0),
+                        last_error: Some("x".into()),
+                    },
+                    StageRun {
+                        stage: "update-fshare",
+                        last_ok_s: Some(30.0),
+                        last_error_s: Some(20.0),
+                        last_error: None,
+                    },
+                ],
+                ..Health::default()
+            },
+            ..Scrape::default()
+        };
+        let text = encode(&scrape);
+        assert!(text.contains("fluxacct_association_fairshare{bank=\"b\\n\",user=\"u\\\"1\"} 0.25\n"), "{text}");
+        assert!(text.contains("fluxacct_pipeline_last_run_success{stage=\"update-usage\"} 0\n"), "{text}");
+        assert!(text.contains("fluxacct_pipeline_last_run_success{stage=\"update-fshare\"} 1\n"), "{text}");
+        assert!(text.contains("fluxacct_pipeline_last_error{stage=\"update-usage\",error=\"x\"} 1\n"), "{text}");
+        assert!(text.contains("# UNIT fluxacct_pipeline_last_success_timestamp_seconds seconds\n"), "{text}");
+    }
+}
