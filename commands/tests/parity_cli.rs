@@ -225,9 +225,15 @@ fn edit_config_reads_a_bare_number_as_seconds_like_flux_accounting() {
     let pairs = config_pairs(&db);
     assert!(pairs.contains(&"priority_decay_half_life=900".to_string()), "{pairs:?}");
     assert!(pairs.contains(&"priority_usage_reset_period=3600".to_string()), "{pairs:?}");
-    assert_eq!(
-        fails(&db, &["edit-config", "priority_usage_reset_period=foo"]),
-        "flux-account: error: invalid Flux standard duration"
+    // A malformed duration is a usage error (exit 2, clap's message).
+    let r = fa(&db, &["edit-config", "priority_usage_reset_period=foo"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.starts_with(
+            "error: invalid value 'priority_usage_reset_period=foo' for '<PAIRS>...': invalid Flux standard duration\n"
+        ),
+        "{}",
+        r.stderr
     );
 }
 
