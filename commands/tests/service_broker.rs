@@ -371,11 +371,7 @@ fn a_service_that_never_answers_makes_the_client_give_up_with_one_line() {
     let _ = Command::new("kill").args(["-CONT", &pid]).status();
     assert!(r.code != 0 && r.code != 124, "exit {} (124: hung until `timeout`): {}{}", r.code, r.out, r.err);
     assert_eq!(r.err.lines().count(), 1, "{}", r.err);
-    assert!(
-        r.err.starts_with("flux-account: error: the accounting service did not answer within 2 s"),
-        "{}",
-        r.err
-    );
+    assert!(r.err.starts_with("flux-account: error: the accounting service did not answer within 2 s"), "{}", r.err);
     assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(30), "gave up after {took:?}");
     // A malformed timeout is refused, not taken as "wait forever".
     let bad: Run = inst

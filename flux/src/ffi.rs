@@ -200,7 +200,12 @@ impl Flux {
     /// (`flux_future_wait_for`): an error with errno `ETIMEDOUT`
     /// ([`Error::timed_out`]), so that a service that died or hangs does
     /// not hang its client.
-    pub fn rpc_timeout(&self, topic: &str, payload: Option<&str>, timeout: std::time::Duration) -> Result<Option<String>> {
+    pub fn rpc_timeout(
+        &self,
+        topic: &str,
+        payload: Option<&str>,
+        timeout: std::time::Duration,
+    ) -> Result<Option<String>> {
         self.rpc_within(topic, payload, 0, Some(timeout))?.ok_or_else(|| Error::msg(format!("{topic}: no response")))
     }
 

@@ -94,7 +94,13 @@ pub fn rejected(ctx: &Context, state: &State<'_>, jobid: Option<u64>) -> Result<
             continue;
         }
         let when = crate::time::table_time(at, ctx.zone);
-        cells.push(vec![seq.to_string(), when, id.map(|id| ctx.jobid(id)).unwrap_or_else(|| "-".into()), position, reason]);
+        cells.push(vec![
+            seq.to_string(),
+            when,
+            id.map(|id| ctx.jobid(id)).unwrap_or_else(|| "-".into()),
+            position,
+            reason,
+        ]);
     }
     // The last column (the reason) is not padded.
     Ok(lines(&head, &cells, false))
