@@ -365,15 +365,15 @@ pub fn records(ctx: &Context, state: &State<'_>, args: &Args) -> Result<Vec<(Job
                 continue;
             }
         };
-        if jobid.is_some_and(|id| id != job.id)
-            || uids.as_ref().is_some_and(|u| !u.contains(&job.userid))
-            || after.is_some_and(|t| !(job.t_run > t))
-            || before.is_some_and(|t| !(job.t_inactive < t))
-            || args.project.as_ref().is_some_and(|p| *p != job.project)
-            || args.bank.as_ref().is_some_and(|b| *b != job.bank)
-            || scrubbed.is_some_and(|t| !(job.t_inactive >= t))
-            || orphans.as_ref().is_some_and(|o| o.why(job.userid, &job.bank).is_none())
-        {
+        let keep = jobid.is_none_or(|id| id == job.id)
+            && uids.as_ref().is_none_or(|u| u.contains(&job.userid))
+            && after.is_none_or(|t| job.t_run > t)
+            && before.is_none_or(|t| job.t_inactive < t)
+            && args.project.as_ref().is_none_or(|p| *p == job.project)
+            && args.bank.as_ref().is_none_or(|b| *b == job.bank)
+            && scrubbed.is_none_or(|t| job.t_inactive >= t)
+            && orphans.as_ref().is_none_or(|o| o.why(job.userid, &job.bank).is_some());
+        if !keep {
             continue;
         }
         let (req, act, delta) = (job.requested_duration_s, job.actual_duration_s(), job.duration_delta_s());
