@@ -1,7 +1,9 @@
 //! Admin-path benches:
 //!
 //! * `add_user_process_10k`: one `flux-account add-user` as a whole
-//!   process against a ledger holding 10k associations (target < 5 ms).
+//!   process against a ledger holding 10k associations (target < 5 ms),
+//!   sealed as a site's ledger is once `update-fshare` or `rebuild` ran
+//!   (so each write keeps the fair-share inputs seal).
 //! * `append_admin_batched`: append + apply throughput of admin events,
 //!   1000 per transaction (target >= 20k events/s).
 //! * `demo_process`: one whole `flux-account demo` process (sample site,
@@ -29,8 +31,10 @@ fn assoc(i: usize) -> AssociationAdded {
     AssociationAdded::with_defaults(format!("user{i}"), 10_000 + i as i64, format!("bank{}", i % 10))
 }
 
-/// A ledger file with a root, 10 leaf banks and `n` associations.
-fn site(path: &Path, n: usize) -> Ledger {
+/// A ledger file with a root, 10 leaf banks and `n` associations; with
+/// `sealed`, the fair-share inputs seal stored (as `rebuild` or
+/// `update-fshare` leave it).
+fn site(path: &Path, n: usize, sealed: bool) -> Ledger {
     let mut l = Ledger::create(path).expect("create");
     let mut events = vec![Event::DbCreated(DbCreated::with_defaults(1.0))];
     let bank = |b: &str, p: &str| {
@@ -50,6 +54,9 @@ fn site(path: &Path, n: usize) -> Ledger {
     let mut tx = l.transaction().expect("tx");
     projections::schema::create(tx.conn()).expect("schema");
     projections::append_and_apply(&mut tx, &meta(1_000_000), &events).expect("apply");
+    if sealed {
+        projections::seal::store(tx.conn(), &projections::seal::compute(tx.conn()).expect("seal")).expect("seal");
+    }
     tx.commit().expect("commit");
     l
 }
@@ -62,7 +69,7 @@ fn add_user_process(c: &mut Criterion) {
     let bin = binary();
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("10k.db");
-    drop(site(&db, 10_000));
+    drop(site(&db, 10_000, true));
     let mut i = 0u64;
     let mut g = c.benchmark_group("admin");
     g.sample_size(200);
@@ -100,7 +107,7 @@ fn demo_process(c: &mut Criterion) {
 
 fn append_batched(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut l = site(&dir.path().join("tp.db"), 1000);
+    let mut l = site(&dir.path().join("tp.db"), 1000, false);
     const BATCH: usize = 1000;
     let mut g = c.benchmark_group("admin");
     g.throughput(Throughput::Elements(BATCH as u64));

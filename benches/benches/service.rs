@@ -78,8 +78,23 @@ impl Drop for Instance {
     }
 }
 
+/// `PATH` with the flux-core install's `bin` first, so that `flux-account`
+/// finds its libflux-core beside that `flux` (as under `flux start`).
+fn path_with(flux: &Path) -> std::ffi::OsString {
+    let mut dirs: Vec<PathBuf> = flux.parent().map(Path::to_path_buf).into_iter().collect();
+    dirs.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    std::env::join_paths(dirs).expect("PATH")
+}
+
 fn run(bin: &Path, uri: &str, args: &[&str]) -> std::process::Output {
-    Command::new(bin).args(args).env("FLUX_URI", uri).stdin(Stdio::null()).output().expect("flux-account")
+    let flux = find_flux().expect("flux");
+    Command::new(bin)
+        .args(args)
+        .env("FLUX_URI", uri)
+        .env("PATH", path_with(&flux))
+        .stdin(Stdio::null())
+        .output()
+        .expect("flux-account")
 }
 
 fn ok(bin: &Path, uri: &str, args: &[&str]) {
@@ -107,7 +122,18 @@ fn service(c: &mut Criterion) {
         all.extend_from_slice(args);
         ok(&bin, &uri, &all);
     }
-    ok(&bin, &uri, &["-p", &p, "service", "-t"]);
+    // `-t` returns once the service registered; the service itself keeps
+    // running, so it must not hold this process's output pipes.
+    let st = Command::new(&bin)
+        .args(["-p", &p, "service", "-t"])
+        .env("FLUX_URI", &uri)
+        .env("PATH", path_with(&flux))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("flux-account service -t");
+    assert!(st.success(), "flux-account service -t failed");
 
     let mut g = c.benchmark_group("service");
     g.bench_function("service_view_user_process", |b| {

@@ -280,6 +280,24 @@ pub fn main_with(alias: Option<&str>) -> i32 {
     }
 }
 
+/// The environment variable that sets how long the CLI waits for the
+/// `accounting` service's answer, in seconds.
+const SERVICE_TIMEOUT_VAR: &str = "FLUXACCT_SERVICE_TIMEOUT_S";
+
+/// How long the CLI waits for the service: [`SERVICE_TIMEOUT_VAR`], else 30 s.
+fn service_timeout() -> Result<std::time::Duration, Error> {
+    match std::env::var(SERVICE_TIMEOUT_VAR) {
+        Err(_) => Ok(std::time::Duration::from_secs(30)),
+        Ok(v) => v
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9)
+            .map(std::time::Duration::from_secs_f64)
+            .ok_or_else(|| Error::invalid(format!("{SERVICE_TIMEOUT_VAR}={v}: not a positive number of seconds"))),
+    }
+}
+
 /// Whether the command goes to the instance's `accounting` service instead
 /// of the ledger file, and its result if so: with `--service`, or when
 /// `-p` is not given, the default ledger cannot be read here, `FLUX_URI`
@@ -314,12 +332,21 @@ fn through_service(parsed: &cli::Cli, argv: &[String]) -> Option<Result<fluxacct
         // No instance to ask: the local command says what is wrong with the file.
         Err(_) => return None,
     };
+    let timeout = match service_timeout() {
+        Ok(t) => t,
+        Err(e) => return Some(Err(e)),
+    };
     let topic = format!("{}.{endpoint}", service::SERVICE);
-    Some(match flux.rpc(&topic, Some(&payload.to_string())) {
+    Some(match flux.rpc_timeout(&topic, Some(&payload.to_string()), timeout) {
         Ok(answer) => service::output_of_answer(&endpoint, answer.as_deref()),
         // No service registered there: the local command says what is
         // wrong with the file (unless --service asked for the service).
         Err(e) if e.errno() == 38 && !parsed.service => return None,
+        Err(e) if e.is_timeout() => Err(Error::invalid(format!(
+            "the accounting service did not answer within {} s: it may have died or hung; check `flux \
+             account-service` (set {SERVICE_TIMEOUT_VAR} to wait longer)",
+            timeout.as_secs_f64()
+        ))),
         Err(e) => {
             let text = e.to_string();
             let msg = text.strip_prefix(&format!("{topic}: ")).unwrap_or(&text).to_string();

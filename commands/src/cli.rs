@@ -521,11 +521,16 @@ mod as_of_tests {
     use super::*;
 
     /// A command line for subcommand `sub` with every required argument
-    /// given (its first possible value, or `1`).
+    /// given (its first possible value, a valid config pair, or `1`).
     fn minimal_argv(sub: &clap::Command, positionals: bool) -> Vec<String> {
         let mut argv = vec!["flux-account".to_string(), sub.get_name().to_string()];
         for a in sub.get_arguments().filter(|a| a.is_required_set() || (positionals && a.is_positional())) {
-            let value = a.get_possible_values().first().map(|v| v.get_name().to_string()).unwrap_or("1".into());
+            let value = match a.get_possible_values().first() {
+                Some(v) => v.get_name().to_string(),
+                // `edit-config`'s pairs are checked when parsed.
+                None if a.get_id() == "pairs" => "decay_factor=0.5".into(),
+                None => "1".into(),
+            };
             if let Some(long) = a.get_long() {
                 argv.push(format!("--{long}"));
             }

@@ -121,6 +121,10 @@ pub fn count_of(n: usize, one: &str, many: &str) -> String {
 /// How many terminal columns `s` takes: wide (CJK, emoji) characters
 /// count two, combining marks none.
 pub fn display_width(s: &str) -> usize {
+    // Printable ASCII (most cells: numbers, ids, times) is one column a byte.
+    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return s.len();
+    }
     unicode_width::UnicodeWidthStr::width(s)
 }
 
@@ -145,14 +149,16 @@ pub fn pipe_lines(header: &[&str], cells: &[Vec<String>], style: PipeStyle) -> V
         .collect();
     let n = widths.len();
     let line = |items: &mut dyn Iterator<Item = &str>| -> String {
-        items
-            .enumerate()
-            .map(|(i, s)| {
-                let pad = if i + 1 == n && !style.pad_last { 0 } else { widths[i].saturating_sub(display_width(s)) };
-                format!("{s}{}", " ".repeat(pad))
-            })
-            .collect::<Vec<_>>()
-            .join(" | ")
+        let mut out = String::with_capacity(widths.iter().sum::<usize>() + 3 * n);
+        for (i, s) in items.enumerate() {
+            if i > 0 {
+                out.push_str(" | ");
+            }
+            out.push_str(s);
+            let pad = if i + 1 == n && !style.pad_last { 0 } else { widths[i].saturating_sub(display_width(s)) };
+            out.extend(std::iter::repeat_n(' ', pad));
+        }
+        out
     };
     let mut out = Vec::with_capacity(cells.len() + 2);
     out.push(line(&mut header.iter().copied()));

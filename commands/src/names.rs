@@ -70,3 +70,40 @@ impl<'c> UserNames<'c> {
         passwd.clone().or(recorded).unwrap_or_else(|| userid.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::Users;
+    use crate::testing::{given, Given};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// A passwd database that knows uid 7 as `seven` and counts lookups.
+    struct Counting(Arc<AtomicUsize>);
+    impl Users for Counting {
+        fn name_of(&self, uid: u32) -> Option<String> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            (uid == 7).then(|| "seven".to_string())
+        }
+    }
+
+    #[test]
+    fn given_many_records_when_naming_their_users_then_passwd_is_read_once_per_uid_without_an_association() {
+        let g = given(&[Given::Bank("root", ""), Given::Bank("A", "root"), Given::User("u1", "A")]);
+        let state = g.state();
+        let assoc_uid = state.associations().unwrap()[0].userid;
+        let lookups = Arc::new(AtomicUsize::new(0));
+        let mut ctx = Context::for_tests("unused.db", 0);
+        ctx.users = Box::new(Counting(lookups.clone()));
+        let mut names = UserNames::new(&ctx, &state).unwrap();
+        for _ in 0..1000 {
+            assert_eq!(names.name(assoc_uid, Some("recorded".into())), "u1");
+            assert_eq!(names.name(7, None), "seven");
+            assert_eq!(names.name(9999, Some("ghost".into())), "ghost");
+            assert_eq!(names.name(9998, None), "9998");
+        }
+        // uids 7, 9999 and 9998, once each; the association's uid never.
+        assert_eq!(lookups.load(Ordering::Relaxed), 3);
+    }
+}

@@ -91,6 +91,15 @@ pub fn float_arg(s: &str) -> std::result::Result<String, String> {
     float("", s).map(|_| s.to_string()).map_err(|_| "not a number".to_string())
 }
 
+/// Clap's value parser of a job id option (`-j/--jobid`): any FLUID form
+/// ([`fluxacct_ingest::record::parse_jobid`]).
+pub fn jobid_arg(s: &str) -> std::result::Result<String, String> {
+    match fluxacct_ingest::record::parse_jobid(s) {
+        Some(_) => Ok(s.to_string()),
+        None => Err("invalid job id (decimal, hex, dothex, kvs or f58)".to_string()),
+    }
+}
+
 /// Clap's value parser of `--userid`: an integer from 0 to the unknown-uid
 /// marker.
 pub fn userid_arg(s: &str) -> std::result::Result<String, String> {

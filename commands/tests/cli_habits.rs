@@ -507,6 +507,53 @@ fn an_ambiguous_option_prefix_lists_every_option_it_could_be() {
     assert!(e.contains("similar subcommands exist: 'view-user', "), "{e}");
 }
 
+/// Job ids, duration expressions and config values are checked when the
+/// command line is parsed: a malformed one exits 2 with clap's message
+/// naming the option and the usage line, and changes nothing.
+#[test]
+fn malformed_job_ids_duration_expressions_and_config_values_are_usage_errors() {
+    let (_d, db) = site();
+    let before = files(&db);
+    for (args, says) in [
+        (&["view-job-records", "-j", "notanid"][..], "invalid value 'notanid' for '--jobid <JOBID>': invalid job id"),
+        (&["view-job-records", "--jobid=f!!"], "invalid value 'f!!' for '--jobid <JOBID>'"),
+        (&["view-job-records", "--rejected", "-j", "x"], "invalid value 'x' for '--jobid <JOBID>'"),
+        (
+            &["view-job-records", "-d", "<100"],
+            "invalid value '<100' for '--requested-duration <EXPR>...': expression expects one operator and one value",
+        ),
+        (
+            &["view-job-records", "-e", "~ 5"],
+            "invalid value '~ 5' for '--actual-duration <EXPR>...': expression must start with",
+        ),
+        (
+            &["view-job-records", "-D", "> x"],
+            "invalid value '> x' for '--duration-delta <EXPR>...': expression expects to be compared with a number",
+        ),
+        (&["view-job-records", "-a", "someday"], "invalid value 'someday' for '--after-start-time <TIME>'"),
+        (&["view-job-records", "-b", "never"], "invalid value 'never' for '--before-end-time <TIME>'"),
+        (&["jobs", "alice", "-j", "nope"], "invalid value 'nope' for '--jobids <ID>...': invalid job id"),
+        (
+            &["edit-config", "priority_decay_half_life=soon"],
+            "invalid value 'priority_decay_half_life=soon' for '<PAIRS>...': invalid Flux standard duration",
+        ),
+        (&["edit-config", "node_weight=heavy"], "could not convert string to float: 'heavy'"),
+        (&["edit-config", "core_weight=-1"], "core_weight must not be negative"),
+        (&["edit-config", "decay_factor=2"], "decay_factor must be a floating-point value between 0 and 1"),
+        (&["edit-config", "deny_unknown_queues=maybe"], "deny_unknown_queues must be 'true' or 'false'"),
+        (&["edit-config", "novalue"], "key-value string must contain exactly one \"=\""),
+    ] {
+        let e = usage_error(&run(&db, args), &format!("{args:?}"));
+        assert!(e.starts_with("error: invalid value '"), "{args:?}: {e}");
+        assert!(e.contains(says), "{args:?}: {e}");
+        assert!(e.contains(&format!("\nUsage: flux-account {} ", args[0])), "{args:?}: {e}");
+    }
+    assert_eq!(files(&db), before, "a usage error changed the ledger");
+    // Well-formed values still pass the parse (and the ledger decides).
+    assert_eq!(run(&db, &["edit-config", "decay_factor=0.5"]).code, 0);
+    assert_eq!(run(&db, &["view-job-records", "-j", "ƒ2", "-d", "> 1"]).code, 0);
+}
+
 #[test]
 fn malformed_or_out_of_range_values_are_usage_errors_whatever_the_option() {
     let (_d, db) = site();

@@ -443,3 +443,50 @@ fn copy_from_archive_checks_rows_too() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.starts_with("recorded 2, already recorded 0, rejected 1: archive row 2: t_inactive"), "{out}");
 }
+
+/// One `JobRejected` event whose payload cannot be decoded (here: a
+/// required key renamed, and another made invalid JSON) does not stop
+/// `view-job-records --rejected`: every rejection is listed, the bad ones
+/// with what can be read and a note, a notice on stderr, exit 0.
+#[test]
+fn rejected_listing_survives_an_undecodable_rejection() {
+    let s = site();
+    let text = format!("{}\nnot json\n{}\nalso not json\n{}\n", good(1), good(3), good(5));
+    let o = s.fetch("in.jsonl", &text, &[]);
+    assert_eq!(o.code, 3, "{}", o.stderr);
+    let c = rusqlite::Connection::open(&s.db).expect("open");
+    c.execute_batch("DROP TRIGGER IF EXISTS events_no_update; DROP TRIGGER IF EXISTS events_no_delete;")
+        .expect("drop triggers");
+    let seqs: Vec<i64> = c
+        .prepare("SELECT seq FROM events WHERE kind = 'JobRejected' ORDER BY seq")
+        .expect("sql")
+        .query_map([], |r| r.get(0))
+        .expect("q")
+        .map(|r| r.expect("seq"))
+        .collect();
+    assert_eq!(seqs.len(), 2);
+    c.execute(
+        "UPDATE events SET payload = CAST(replace(CAST(payload AS TEXT), '\"reason\"', '\"reasxn\"') AS BLOB) \
+         WHERE seq = ?1",
+        [seqs[0]],
+    )
+    .expect("edit");
+    drop(c);
+    let out = Command::new(BIN)
+        .arg("-p")
+        .arg(&s.db)
+        .args(["view-job-records", "--rejected"])
+        .env("FLUXACCT_NOW", NOW)
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(lines[1].starts_with(&seqs[0].to_string()), "{stdout}");
+    assert!(lines[1].contains("line 2") && lines[1].contains("unreadable rejection"), "{stdout}");
+    assert!(lines[2].contains("line 4") && lines[2].contains("invalid JSON"), "{stdout}");
+    assert!(stderr.contains(&format!("the rejection at seq {} is unreadable", seqs[0])), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}

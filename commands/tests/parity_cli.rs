@@ -225,9 +225,15 @@ fn edit_config_reads_a_bare_number_as_seconds_like_flux_accounting() {
     let pairs = config_pairs(&db);
     assert!(pairs.contains(&"priority_decay_half_life=900".to_string()), "{pairs:?}");
     assert!(pairs.contains(&"priority_usage_reset_period=3600".to_string()), "{pairs:?}");
-    assert_eq!(
-        fails(&db, &["edit-config", "priority_usage_reset_period=foo"]),
-        "flux-account: error: invalid Flux standard duration"
+    // A malformed duration is a usage error (exit 2, clap's message).
+    let r = fa(&db, &["edit-config", "priority_usage_reset_period=foo"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.starts_with(
+            "error: invalid value 'priority_usage_reset_period=foo' for '<PAIRS>...': invalid Flux standard duration\n"
+        ),
+        "{}",
+        r.stderr
     );
 }
 
@@ -281,4 +287,22 @@ fn pop_db_of_a_csv_named_after_no_table_says_the_table_does_not_exist() {
     std::fs::write(&csv, "a,b\n1,2\n").expect("write");
     let e = fails(&db, &["pop-db", "-c", csv.to_str().expect("utf8")]);
     assert!(e.ends_with("pop-db: table \"foo\" does not exist in the database"), "{e}");
+}
+
+/// Where flux-accounting's text ends in a newline that its `print` doubles
+/// (the `view-bank --tree` forms, `view-user --list-banks`), the output
+/// ends with the same blank line; tables end with their last row.
+#[test]
+fn tree_and_bank_list_outputs_end_with_a_blank_line_as_flux_accounting_prints_them() {
+    let (_d, db) = new_db();
+    ok(&db, &["add-bank", "root", "1"]);
+    ok(&db, &["add-bank", "--parent-bank=root", "A", "1"]);
+    ok(&db, &["add-user", "--username=u1", "--userid=5001", "--bank=A"]);
+    for args in [&["view-bank", "root", "-t"][..], &["view-bank", "root", "-t", "-P"]] {
+        let out = ok(&db, args);
+        assert!(out.ends_with("\n\n") && !out.ends_with("\n\n\n"), "{args:?}: {out:?}");
+    }
+    assert_eq!(ok(&db, &["view-user", "u1", "--list-banks"]), "A\n\n");
+    let banks = ok(&db, &["list-banks"]);
+    assert!(banks.ends_with("\n") && !banks.ends_with("\n\n"), "{banks:?}");
 }

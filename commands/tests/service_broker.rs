@@ -346,3 +346,45 @@ fn shutdown_stops_the_service_and_a_killed_service_loses_nothing() {
         }
     }
 }
+
+/// A service that stopped answering (here: SIGSTOPped, as a hung or dying
+/// process would be) does not hang its clients: `flux-account --service`
+/// gives up after `FLUXACCT_SERVICE_TIMEOUT_S` with one line on stderr
+/// and a non-zero exit, and works again once the service does.
+#[test]
+fn a_service_that_never_answers_makes_the_client_give_up_with_one_line() {
+    let Some(inst) = instance() else { return };
+    ran("a_service_that_never_answers_makes_the_client_give_up_with_one_line");
+    inst.site();
+    let mut svc = spawn_service(&inst);
+    let pid = svc.id().to_string();
+    assert!(Command::new("kill").args(["-STOP", &pid]).status().expect("kill -STOP").success());
+    let t0 = Instant::now();
+    let r: Run = inst
+        .command("timeout")
+        .args(["60", env!("CARGO_BIN_EXE_flux-account"), "--service", "list-banks"])
+        .env("FLUXACCT_SERVICE_TIMEOUT_S", "2")
+        .output()
+        .expect("flux-account")
+        .into();
+    let took = t0.elapsed();
+    let _ = Command::new("kill").args(["-CONT", &pid]).status();
+    assert!(r.code != 0 && r.code != 124, "exit {} (124: hung until `timeout`): {}{}", r.code, r.out, r.err);
+    assert_eq!(r.err.lines().count(), 1, "{}", r.err);
+    assert!(r.err.starts_with("flux-account: error: the accounting service did not answer within 2 s"), "{}", r.err);
+    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(30), "gave up after {took:?}");
+    // A malformed timeout is refused, not taken as "wait forever".
+    let bad: Run = inst
+        .command(env!("CARGO_BIN_EXE_flux-account"))
+        .args(["--service", "list-banks"])
+        .env("FLUXACCT_SERVICE_TIMEOUT_S", "soon")
+        .output()
+        .expect("flux-account")
+        .into();
+    assert!(bad.err.contains("FLUXACCT_SERVICE_TIMEOUT_S=soon: not a positive number"), "{}", bad.err);
+    // Resumed, it answers again.
+    let again = service(&inst, &["list-banks"]);
+    assert_eq!(again.code, 0, "{}", again.err);
+    let _ = svc.kill();
+    let _ = svc.wait();
+}

@@ -42,6 +42,21 @@ impl Error {
         Error::Io { context: context.into(), errno, source: None }
     }
 
+    /// No response to a request on `topic` within `timeout`: errno
+    /// `ETIMEDOUT`.
+    pub(crate) fn timed_out(topic: &str, timeout: std::time::Duration) -> Error {
+        Error::Io {
+            context: format!("{topic}: no response within {} s", timeout.as_secs_f64()),
+            errno: libc::ETIMEDOUT,
+            source: None,
+        }
+    }
+
+    /// Whether this is [`Error::timed_out`].
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Io { errno, source: None, .. } if *errno == libc::ETIMEDOUT)
+    }
+
     /// The errno of an error response or of a failed send (0 if none).
     pub fn errno(&self) -> i32 {
         match self {

@@ -18,6 +18,7 @@ type FluxKvsLookup = unsafe extern "C" fn(*mut c_void, *const c_char, c_int, *co
 type FluxKvsLookupGet = unsafe extern "C" fn(*mut c_void, *mut *const c_char) -> c_int;
 type FluxService = unsafe extern "C" fn(*mut c_void, *const c_char) -> *mut c_void;
 type FluxFutureGet = unsafe extern "C" fn(*mut c_void, *mut *const c_void) -> c_int;
+type FluxFutureWaitFor = unsafe extern "C" fn(*mut c_void, f64) -> c_int;
 type FluxRecv = unsafe extern "C" fn(*mut c_void, Match, c_int) -> *mut c_void;
 type FluxMsgDestroy = unsafe extern "C" fn(*mut c_void);
 type FluxRequestDecode = unsafe extern "C" fn(*const c_void, *mut *const c_char, *mut *const c_char) -> c_int;
@@ -65,6 +66,7 @@ pub struct Flux {
     error_string: FluxFutureErrorString,
     reset: FluxFutureVoid,
     destroy: FluxFutureVoid,
+    wait_for: FluxFutureWaitFor,
     kvs_lookup: FluxKvsLookup,
     kvs_lookup_get: FluxKvsLookupGet,
     service: ServiceFns,
@@ -132,6 +134,7 @@ impl Flux {
         let error_string: FluxFutureErrorString = sym(&lib, b"flux_future_error_string\0")?;
         let reset: FluxFutureVoid = sym(&lib, b"flux_future_reset\0")?;
         let destroy: FluxFutureVoid = sym(&lib, b"flux_future_destroy\0")?;
+        let wait_for: FluxFutureWaitFor = sym(&lib, b"flux_future_wait_for\0")?;
         let kvs_lookup: FluxKvsLookup = sym(&lib, b"flux_kvs_lookup\0")?;
         let kvs_lookup_get: FluxKvsLookupGet = sym(&lib, b"flux_kvs_lookup_get\0")?;
         let service = ServiceFns {
@@ -162,6 +165,7 @@ impl Flux {
             error_string,
             reset,
             destroy,
+            wait_for,
             kvs_lookup,
             kvs_lookup_get,
             service,
@@ -189,6 +193,29 @@ impl Flux {
     /// whose data is gone). Any other failure, such as the broker going
     /// away, is an error.
     pub fn rpc_unless(&self, topic: &str, payload: Option<&str>, absent: i32) -> Result<Option<Option<String>>> {
+        self.rpc_within(topic, payload, absent, None)
+    }
+
+    /// [`Flux::rpc`] that gives up when no response came within `timeout`
+    /// (`flux_future_wait_for`): an error with errno `ETIMEDOUT`
+    /// ([`Error::timed_out`]), so that a service that died or hangs does
+    /// not hang its client.
+    pub fn rpc_timeout(
+        &self,
+        topic: &str,
+        payload: Option<&str>,
+        timeout: std::time::Duration,
+    ) -> Result<Option<String>> {
+        self.rpc_within(topic, payload, 0, Some(timeout))?.ok_or_else(|| Error::msg(format!("{topic}: no response")))
+    }
+
+    fn rpc_within(
+        &self,
+        topic: &str,
+        payload: Option<&str>,
+        absent: i32,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<Option<Option<String>>> {
         let topic_c = CString::new(topic).map_err(|_| Error::invalid("topic contains NUL"))?;
         let payload_c = payload.map(CString::new).transpose().map_err(|_| Error::invalid("payload contains NUL"))?;
         // SAFETY: h is open; strings are NUL-terminated and outlive the call.
@@ -203,6 +230,21 @@ impl Flux {
         };
         if f.is_null() {
             return Err(Error::io(topic, std::io::Error::last_os_error()));
+        }
+        if let Some(t) = timeout {
+            // SAFETY: f is a live future of this handle; waiting does not
+            // consume it.
+            let rc = unsafe { (self.wait_for)(f, t.as_secs_f64()) };
+            if rc < 0 {
+                let err = std::io::Error::last_os_error();
+                // SAFETY: f is destroyed exactly once (not used below).
+                unsafe { (self.destroy)(f) };
+                return Err(if err.raw_os_error() == Some(libc::ETIMEDOUT) {
+                    Error::timed_out(topic, t)
+                } else {
+                    Error::io(topic, err)
+                });
+            }
         }
         let mut s: *const c_char = std::ptr::null();
         // SAFETY: f is a live future; s receives a string owned by f.

@@ -536,14 +536,22 @@ where
 /// The newest `t_inactive` already recorded (0 if none).
 pub fn newest_t_inactive(state: &State<'_>) -> Result<f64> {
     // The newest integer microsecond through `job_times`, then the exact
-    // float of the records there.
-    let v: Option<f64> = state.conn().query_row(
-        "SELECT max(json_extract(CAST(e.payload AS TEXT), '$.t_inactive')) FROM job_times j \
-         JOIN events e ON e.seq = j.seq WHERE j.t_inactive_us = (SELECT max(t_inactive_us) FROM job_times)",
-        [],
-        |r| r.get(0),
+    // float of the records there, each payload decoded once in Rust.
+    let mut stmt = state.conn().prepare_cached(
+        "SELECT e.seq, e.version, e.payload FROM job_times j JOIN events e ON e.seq = j.seq \
+         WHERE j.t_inactive_us = (SELECT max(t_inactive_us) FROM job_times)",
     )?;
-    Ok(v.unwrap_or(0.0))
+    let mut q = stmt.query([])?;
+    let mut newest: Option<f64> = None;
+    while let Some(r) = q.next()? {
+        let seq: i64 = r.get(0)?;
+        let version = u32::try_from(r.get::<_, i64>(1)?)
+            .map_err(|_| projections::Error::Apply { seq: seq as u64, what: "version out of range".into() })?;
+        let payload = r.get_ref(2)?.as_bytes().map_err(rusqlite::Error::from)?;
+        let (_, t) = projections::schema::job_key(version, payload)?;
+        newest = Some(newest.map_or(t, |n| n.max(t)));
+    }
+    Ok(newest.unwrap_or(0.0))
 }
 
 #[cfg(test)]

@@ -67,11 +67,12 @@ pub struct Applier {
     skipped: Vec<Skipped>,
     /// The fair-share inputs seal ([`crate::seal`]): `None` until an event
     /// that can change its columns is applied; then, on the live path,
-    /// whether the stored seal matched the rows before that event (only
-    /// then is the seal of the rows after written at [`Applier::sync`]). A
+    /// what [`Applier::sync`] does with it (move a stored seal by the rows
+    /// the transaction changed, reseal a first-form one that matched, or
+    /// nothing when none matched). A
     /// replaying applier leaves it to its caller (`rebuild` seals the
     /// state once, at the end).
-    seal: Option<bool>,
+    seal: Option<crate::seal::Tracking>,
 }
 
 /// An event a replay could not apply as recorded and went on past, with
@@ -119,7 +120,7 @@ impl Applier {
             && self.seal.is_none()
             && crate::seal::touches(tables_touched(ev), matches!(ev, Event::FairshareUpdated(_)))
         {
-            self.seal = Some(crate::seal::intact(conn)?);
+            self.seal = Some(crate::seal::Tracking::begin(conn)?);
         }
         if !self.replaying {
             apply_admin(conn, ctx, ev)?;
@@ -218,8 +219,8 @@ impl Applier {
     pub fn sync(&mut self, conn: &Connection) -> Result<(), Error> {
         let jobs = std::mem::take(&mut self.pending);
         crate::usage::store_pending(conn, &jobs)?;
-        if self.seal.take() == Some(true) {
-            crate::seal::store(conn, &crate::seal::compute(conn)?)?;
+        if let Some(seal) = self.seal.take() {
+            seal.end(conn)?;
         }
         match self.last {
             Some(seq) => mark_applied(conn, seq),

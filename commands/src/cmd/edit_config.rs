@@ -18,12 +18,20 @@ use crate::validate;
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// `KEY=VALUE` pairs.
-    #[arg(required = true)]
+    #[arg(required = true, value_parser = pair_arg)]
     pub pairs: Vec<String>,
 }
 
 const RESET: &str = "priority_usage_reset_period";
 const HALF_LIFE: &str = "priority_decay_half_life";
+
+/// Clap's value parser of a `KEY=VALUE` pair: a pair that is not one, or
+/// a value malformed for its key, is a usage error (whether the key
+/// exists is the ledger's to say).
+fn pair_arg(s: &str) -> std::result::Result<String, String> {
+    let (key, value) = key_value(s).map_err(|e| e.to_string())?;
+    check_value(&key, &value).map(|_| s.to_string()).map_err(|e| e.to_string())
+}
 
 /// The value stored for `key`, after its checks.
 pub fn check_value(key: &str, value: &str) -> Result<String> {

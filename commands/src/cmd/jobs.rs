@@ -45,7 +45,7 @@ pub struct Args {
     #[arg(long, value_name = "WHEN", value_parser = crate::time::TimeArg::time(), allow_hyphen_values = true)]
     pub since: Option<String>,
     /// Only these jobs (any FLUID form); other filters but --bank are ignored.
-    #[arg(short = 'j', long = "jobids", num_args = 1.., value_name = "ID")]
+    #[arg(short = 'j', long = "jobids", num_args = 1.., value_name = "ID", value_parser = crate::validate::jobid_arg)]
     pub jobids: Vec<String>,
     /// Show each job's priority calculation.
     #[arg(short = 'v', long)]

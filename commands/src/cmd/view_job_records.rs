@@ -17,7 +17,7 @@ pub struct Args {
     #[arg(short = 'u', long = "user")]
     pub user: Option<String>,
     /// Only this job (any FLUID form: decimal, hex, dothex, kvs, f58).
-    #[arg(short = 'j', long = "jobid")]
+    #[arg(short = 'j', long = "jobid", value_parser = crate::validate::jobid_arg)]
     pub jobid: Option<String>,
     /// Only jobs that started after this time.
     #[arg(short = 'a', long = "after-start-time", value_name = "TIME", value_parser = crate::time::TimeArg::time(), allow_hyphen_values = true)]
@@ -32,13 +32,13 @@ pub struct Args {
     #[arg(short = 'B', long)]
     pub bank: Option<String>,
     /// Requested duration expressions.
-    #[arg(short = 'd', long = "requested-duration", num_args = 1.., value_name = "EXPR")]
+    #[arg(short = 'd', long = "requested-duration", num_args = 1.., value_name = "EXPR", value_parser = expr_arg)]
     pub requested_duration: Vec<String>,
     /// Actual duration expressions.
-    #[arg(short = 'e', long = "actual-duration", num_args = 1.., value_name = "EXPR")]
+    #[arg(short = 'e', long = "actual-duration", num_args = 1.., value_name = "EXPR", value_parser = expr_arg)]
     pub actual_duration: Vec<String>,
     /// Expressions on requested minus actual duration.
-    #[arg(short = 'D', long = "duration-delta", num_args = 1.., value_name = "EXPR")]
+    #[arg(short = 'D', long = "duration-delta", num_args = 1.., value_name = "EXPR", value_parser = expr_arg)]
     pub duration_delta: Vec<String>,
     /// Output format (Python format string over the job fields).
     #[arg(short = 'o', long)]
@@ -55,6 +55,12 @@ pub struct Args {
 }
 
 /// Read-only: the `JobRejected` events, oldest first, as a table.
+///
+/// A rejection whose payload cannot be decoded (a damaged or hand-edited
+/// event) does not stop the listing: it is shown with what can be read
+/// (its seq and time, the job id and position when the bytes are still
+/// JSON) and `unreadable rejection: …` as its reason, and a notice names
+/// it on stderr.
 pub fn rejected(ctx: &Context, state: &State<'_>, jobid: Option<u64>) -> Result<String> {
     let mut stmt = state
         .conn()
@@ -66,20 +72,34 @@ pub fn rejected(ctx: &Context, state: &State<'_>, jobid: Option<u64>) -> Result<
         let seq: i64 = r.get(0)?;
         let at: i64 = r.get(1)?;
         let payload: Vec<u8> = r.get(3)?;
-        let fluxacct_core::Event::JobRejected(e) = fluxacct_core::Event::decode("JobRejected", r.get(2)?, &payload)?
-        else {
-            continue;
+        let decoded = u32::try_from(r.get::<_, i64>(2)?)
+            .map_err(|_| "version out of range".to_string())
+            .and_then(|v| fluxacct_core::Event::decode("JobRejected", v, &payload).map_err(|e| e.to_string()));
+        let (id, position, reason) = match decoded {
+            Ok(fluxacct_core::Event::JobRejected(e)) => (e.id, e.position, e.reason),
+            Ok(_) => continue,
+            Err(why) => {
+                ctx.progress.notice(&format!(
+                    "flux-account: warning: the rejection at seq {seq} is unreadable ({why}); listed with what \
+                     can be read; see `flux account verify`"
+                ));
+                let loose: Option<Value> = serde_json::from_slice(&payload).ok();
+                let field = |k: &str| loose.as_ref().and_then(|v| v.get(k).cloned());
+                let id = field("id").and_then(|v| v.as_u64());
+                let position = field("position").and_then(|v| v.as_str().map(str::to_owned)).unwrap_or("?".into());
+                (id, position, format!("unreadable rejection: {why}"))
+            }
         };
-        if jobid.is_some() && e.id != jobid {
+        if jobid.is_some() && id != jobid {
             continue;
         }
         let when = crate::time::table_time(at, ctx.zone);
         cells.push(vec![
             seq.to_string(),
             when,
-            e.id.map(|id| ctx.jobid(id)).unwrap_or_else(|| "-".into()),
-            e.position,
-            e.reason,
+            id.map(|id| ctx.jobid(id)).unwrap_or_else(|| "-".into()),
+            position,
+            reason,
         ]);
     }
     // The last column (the reason) is not padded.
@@ -94,6 +114,11 @@ fn lines(head: &[&str], cells: &[Vec<String>], pad_last: bool) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Clap's value parser of a duration expression (`-d`, `-e`, `-D`).
+fn expr_arg(s: &str) -> std::result::Result<String, String> {
+    Expr::parse(s).map(|_| s.to_string()).map_err(|e| e.to_string())
 }
 
 /// A comparison `<op> <number>`.
@@ -178,90 +203,212 @@ pub const COLUMNS: &[&str] = &[
     "duration_delta",
 ];
 
-/// The job id of the `JobRecorded` event at `seq`, decoded from its payload.
-fn exact_id(conn: &rusqlite::Connection, seq: i64) -> Result<u64> {
-    let (version, payload): (i64, Vec<u8>) =
-        conn.query_row("SELECT version, payload FROM events WHERE seq = ?1", [seq], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let version = u32::try_from(version).map_err(|_| Error::invalid(format!("event {seq}: bad version")))?;
-    Ok(projections::schema::job_key(version, &payload)?.0)
+/// One listed job record: the fields of its `JobRecorded` payload that the
+/// listing shows, read once per record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRow {
+    /// The job id.
+    pub id: u64,
+    /// The uid the job ran as.
+    pub userid: i64,
+    /// The name the record carried, if any.
+    pub username: Option<String>,
+    /// Submit, run and inactive times (seconds since the epoch).
+    pub t_submit: f64,
+    /// When the job started running.
+    pub t_run: f64,
+    /// When the job became inactive.
+    pub t_inactive: f64,
+    /// Nodes, cores and GPUs.
+    pub nnodes: i64,
+    /// Cores.
+    pub ncores: i64,
+    /// GPUs.
+    pub ngpus: i64,
+    /// The project.
+    pub project: String,
+    /// The bank.
+    pub bank: String,
+    /// The requested duration (seconds).
+    pub requested_duration_s: f64,
 }
 
-/// Read-only: the matching jobs as rows of every field.
+impl JobRow {
+    /// Reads the listed fields of a stored `JobRecorded` payload: straight
+    /// from a version-1 payload, other versions through
+    /// [`fluxacct_core::Event::decode`] (which upcasts them).
+    fn decode(version: u32, payload: &[u8]) -> std::result::Result<JobRow, String> {
+        /// The fields listed, borrowed from the payload where they need
+        /// no unescaping.
+        #[derive(serde::Deserialize)]
+        struct Listed<'a> {
+            id: u64,
+            userid: i64,
+            #[serde(default, borrow)]
+            username: Option<std::borrow::Cow<'a, str>>,
+            #[serde(borrow)]
+            bank: std::borrow::Cow<'a, str>,
+            #[serde(borrow)]
+            project: std::borrow::Cow<'a, str>,
+            t_submit: f64,
+            t_run: f64,
+            t_inactive: f64,
+            nnodes: i64,
+            ncores: i64,
+            ngpus: i64,
+            requested_duration: f64,
+        }
+        if version == 1 {
+            if let Ok(l) = serde_json::from_slice::<Listed<'_>>(payload) {
+                return Ok(JobRow {
+                    id: l.id,
+                    userid: l.userid,
+                    username: l.username.map(|u| u.into_owned()),
+                    t_submit: l.t_submit,
+                    t_run: l.t_run,
+                    t_inactive: l.t_inactive,
+                    nnodes: l.nnodes,
+                    ncores: l.ncores,
+                    ngpus: l.ngpus,
+                    project: l.project.into_owned(),
+                    bank: l.bank.into_owned(),
+                    requested_duration_s: l.requested_duration,
+                });
+            }
+        }
+        match fluxacct_core::Event::decode("JobRecorded", version, payload) {
+            Ok(fluxacct_core::Event::JobRecorded(j)) => Ok(JobRow {
+                id: j.id,
+                userid: j.userid,
+                username: j.username,
+                t_submit: j.t_submit,
+                t_run: j.t_run,
+                t_inactive: j.t_inactive,
+                nnodes: j.nnodes,
+                ncores: j.ncores,
+                ngpus: j.ngpus,
+                project: j.project,
+                bank: j.bank,
+                requested_duration_s: j.requested_duration,
+            }),
+            Ok(other) => Err(format!("decoded as {}", other.kind())),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// The run time, derived as the apply path derives it: inactive minus
+    /// run time when the job ran, else 0.
+    pub fn actual_duration_s(&self) -> f64 {
+        if self.t_run > 0.0 && self.t_inactive >= self.t_run {
+            self.t_inactive - self.t_run
+        } else {
+            0.0
+        }
+    }
+
+    /// Requested minus actual duration.
+    pub fn duration_delta_s(&self) -> f64 {
+        self.requested_duration_s - self.actual_duration_s()
+    }
+}
+
+/// Read-only: the matching job records, in log order, each with its
+/// display user name.
 ///
-/// A job record whose payload is not valid JSON (a damaged or edited
-/// record) fails SQLite's JSON functions for the whole query: then the bad
-/// records are looked for, each named on stderr with its seq, and the
-/// query runs again without them.
-pub fn rows(ctx: &Context, state: &State<'_>, args: &Args) -> Result<Rows> {
-    crate::db::without_unreadable_jobs(ctx, state.conn(), |skip| rows_without(ctx, state, args, skip))
-}
-
-fn rows_without(ctx: &Context, state: &State<'_>, args: &Args, skip: Option<String>) -> Result<Rows> {
+/// Each payload is read once, in Rust. A job record whose payload is not
+/// valid JSON or not a job record (a damaged or edited record) is named on
+/// stderr with its seq and left out: one bad record does not stop the
+/// listing.
+pub fn records(ctx: &Context, state: &State<'_>, args: &Args) -> Result<Vec<(JobRow, String)>> {
     let exprs = |v: &[String]| v.iter().map(|s| Expr::parse(s)).collect::<Result<Vec<_>>>();
     let (dreq, dact, ddelta) =
         (exprs(&args.requested_duration)?, exprs(&args.actual_duration)?, exprs(&args.duration_delta)?);
-    // The uids of --user, as a JSON array for the query.
-    let uids = match &args.user {
-        Some(u) => Some(serde_json::to_string(&user_uids(ctx, state, u)?).map_err(|e| Error::io_msg(e.to_string()))?),
+    let uids: Option<std::collections::HashSet<i64>> = match &args.user {
+        Some(u) => Some(user_uids(ctx, state, u)?.into_iter().collect()),
         None => None,
     };
     let mut names = UserNames::new(ctx, state)?;
     let orphans = if args.orphans { Some(fluxacct_ingest::write::Orphans::read(state)?) } else { None };
     let jobid = match &args.jobid {
-        Some(j) => Some(projections::schema::id_key(
-            jobs::parse_jobid(j).ok_or_else(|| Error::invalid(format!("invalid job id: {j}")))?,
-        )),
+        Some(j) => Some(jobs::parse_jobid(j).ok_or_else(|| Error::invalid(format!("invalid job id: {j}")))?),
         None => None,
     };
     let after = args.after_start_time.as_deref().map(|t| ctx.parse_time_secs(t)).transpose()?;
     let before = args.before_end_time.as_deref().map(|t| ctx.parse_time_secs(t)).transpose()?;
-    let mut stmt = state.conn().prepare(
-        "SELECT id, userid, username, t_submit, t_run, t_inactive, nnodes, ncores, ngpus, project, bank, \
-         requested_duration, actual_duration, seq FROM jobs \
-         WHERE (?8 IS NULL OR seq NOT IN (SELECT value FROM json_each(?8))) AND (?1 IS NULL OR userid IN (SELECT value FROM json_each(?1))) AND (?2 IS NULL OR seq IN (SELECT seq FROM job_ids WHERE id = ?2)) AND (?3 IS NULL OR t_run > ?3) \
-         AND (?4 IS NULL OR t_inactive < ?4) AND (?5 IS NULL OR project = ?5) AND (?6 IS NULL OR bank = ?6) \
-         AND (?7 IS NULL OR t_inactive >= ?7) ORDER BY seq",
-    )?;
     // Records before the last scrub-old-jobs cut are no longer listed.
     let scrubbed = state.jobs_scrubbed_before()?;
-    let mut out = Rows::new(FIELDS);
-    let mut q = stmt.query(rusqlite::params![uids, jobid, after, before, args.project, args.bank, scrubbed, skip])?;
+    let mut stmt = state.conn().prepare(
+        "SELECT seq, version, payload FROM events WHERE kind = 'JobRecorded' \
+         AND (?1 IS NULL OR seq IN (SELECT seq FROM job_ids WHERE id = ?1)) ORDER BY seq",
+    )?;
+    let mut q = stmt.query([jobid.map(projections::schema::id_key)])?;
+    let mut out = Vec::new();
     while let Some(r) = q.next()? {
-        let id = match r.get_ref(0)? {
-            rusqlite::types::ValueRef::Integer(i) => i as u64,
-            // An id from 2^63 up, which SQLite's JSON reader gives as a
-            // float: read exactly from the record.
-            _ => exact_id(state.conn(), r.get(13)?)?,
+        let seq: i64 = r.get(0)?;
+        let payload = r.get_ref(2)?.as_bytes().map_err(rusqlite::Error::from)?;
+        let job = match u32::try_from(r.get::<_, i64>(1)?) {
+            Ok(version) => JobRow::decode(version, payload),
+            Err(_) => Err("version out of range".into()),
         };
-        let userid: i64 = r.get(1)?;
-        let req: f64 = r.get(11)?;
-        let act: f64 = r.get(12)?;
-        let delta = req - act;
-        let bank: String = r.get(10)?;
-        if orphans.as_ref().is_some_and(|o| o.why(userid, &bank).is_none()) {
+        let job = match job {
+            Ok(j) => j,
+            Err(why) => {
+                let why = if serde_json::from_slice::<serde::de::IgnoredAny>(payload).is_err() {
+                    "malformed JSON".to_string()
+                } else {
+                    why
+                };
+                ctx.progress.notice(&format!(
+                    "flux-account: warning: the job record at seq {seq} is unreadable ({why}) and is left out; \
+                     see `flux account verify` and `repair`"
+                ));
+                continue;
+            }
+        };
+        let keep = jobid.is_none_or(|id| id == job.id)
+            && uids.as_ref().is_none_or(|u| u.contains(&job.userid))
+            && after.is_none_or(|t| job.t_run > t)
+            && before.is_none_or(|t| job.t_inactive < t)
+            && args.project.as_ref().is_none_or(|p| *p == job.project)
+            && args.bank.as_ref().is_none_or(|b| *b == job.bank)
+            && scrubbed.is_none_or(|t| job.t_inactive >= t)
+            && orphans.as_ref().is_none_or(|o| o.why(job.userid, &job.bank).is_some());
+        if !keep {
             continue;
         }
+        let (req, act, delta) = (job.requested_duration_s, job.actual_duration_s(), job.duration_delta_s());
         if !dreq.iter().all(|e| e.holds(req))
             || !dact.iter().all(|e| e.holds(act))
             || !ddelta.iter().all(|e| e.holds(delta))
         {
             continue;
         }
+        let name = names.name(job.userid, job.username.clone());
+        out.push((job, name));
+    }
+    Ok(out)
+}
+
+/// Read-only: the matching jobs as rows of every field ([`FIELDS`]).
+pub fn rows(ctx: &Context, state: &State<'_>, args: &Args) -> Result<Rows> {
+    let mut out = Rows::new(FIELDS);
+    for (job, name) in records(ctx, state, args)? {
+        let id = job.id;
         let f58 = ctx.jobid(id);
         out.push(vec![
             json!(f58),
-            json!(names.name(userid, r.get(2)?)),
-            json!(userid),
-            json!(r.get::<_, f64>(3)?),
-            json!(r.get::<_, f64>(4)?),
-            json!(r.get::<_, f64>(5)?),
-            json!(r.get::<_, i64>(6)?),
-            json!({"nnodes": r.get::<_, i64>(6)?, "ncores": r.get::<_, i64>(7)?, "ngpus": r.get::<_, i64>(8)?}),
-            json!(r.get::<_, String>(9)?),
-            json!(bank),
-            json!(req),
-            json!(act),
-            json!(delta),
+            json!(name),
+            json!(job.userid),
+            json!(job.t_submit),
+            json!(job.t_run),
+            json!(job.t_inactive),
+            json!(job.nnodes),
+            json!({"nnodes": job.nnodes, "ncores": job.ncores, "ngpus": job.ngpus}),
+            json!(job.project),
+            json!(job.bank),
+            json!(job.requested_duration_s),
+            json!(job.actual_duration_s()),
+            json!(job.duration_delta_s()),
             json!(id),
             json!(ctx.jobid_as(id, IdForm::Hex)),
             json!(ctx.jobid_as(id, IdForm::Dothex)),
@@ -274,18 +421,28 @@ fn rows_without(ctx: &Context, state: &State<'_>, args: &Args, skip: Option<Stri
     Ok(out)
 }
 
-/// Renders the default table: columns left-aligned to the widest cell,
-/// floats with 2 decimals.
-pub fn table(rows: &Rows) -> String {
-    let idx: Vec<usize> = COLUMNS.iter().map(|c| rows.columns.iter().position(|x| x == c).unwrap_or(0)).collect();
-    let cell = |v: &Value| -> String {
-        match v {
-            Value::String(s) => s.clone(),
-            Value::Number(n) if n.is_f64() => format!("{:.2}", n.as_f64().unwrap_or(0.0)),
-            other => other.to_string(),
-        }
-    };
-    let cells: Vec<Vec<String>> = rows.rows.iter().map(|r| idx.iter().map(|&i| cell(&r[i])).collect()).collect();
+/// Renders the default table ([`COLUMNS`]): columns left-aligned to the
+/// widest cell, floats with 2 decimals.
+pub fn table(ctx: &Context, jobs: &[(JobRow, String)]) -> String {
+    let cells: Vec<Vec<String>> = jobs
+        .iter()
+        .map(|(j, name)| {
+            vec![
+                ctx.jobid(j.id),
+                name.clone(),
+                j.userid.to_string(),
+                format!("{:.2}", j.t_submit),
+                format!("{:.2}", j.t_run),
+                format!("{:.2}", j.t_inactive),
+                j.nnodes.to_string(),
+                j.project.clone(),
+                j.bank.clone(),
+                format!("{:.2}", j.requested_duration_s),
+                format!("{:.2}", j.actual_duration_s()),
+                format!("{:.2}", j.duration_delta_s()),
+            ]
+        })
+        .collect();
     lines(COLUMNS, &cells, true)
 }
 
@@ -307,7 +464,7 @@ pub fn view(ctx: &Context, state: &State<'_>, args: &Args) -> Result<Output> {
         let rows = rows(ctx, state, args)?;
         return Ok(Output::line(crate::format::as_format(&rows, fmt)?));
     }
-    Ok(Output::text(table(&rows(ctx, state, args)?)))
+    Ok(Output::text(table(ctx, &records(ctx, state, args)?)))
 }
 
 /// Runs `view-job-records`.
