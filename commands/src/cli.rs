@@ -69,6 +69,10 @@ pub enum Command {
     PriorityUpdate(cmd::priority_update::Args),
     /// Record finished jobs (from a file, an old job-archive DB, or Flux).
     FetchJobRecords(cmd::fetch_job_records::Args),
+    /// Record jobs as they end, from the job-manager's journal (runs until killed).
+    Follow(cmd::follow::Args),
+    /// Show the journal follower's position, lag and heartbeat.
+    FollowStatus(cmd::follow_status::Args),
     /// Update job usage (half-life decay) of every association and bank.
     UpdateUsage(cmd::update_usage::Args),
     /// Reset the job usage of banks.
@@ -179,6 +183,7 @@ impl Command {
             | Command::AddBank(_)
             | Command::AddUser(_)
             | Command::FetchJobRecords(_)
+            | Command::Follow(_)
             | Command::UpdateUsage(_)
             | Command::ClearUsage(_)
             | Command::UpdateFshare(_)
@@ -208,6 +213,7 @@ impl Command {
             // plugin's snapshot) and so must not run on the past.
             Command::Rebuild(_) | Command::PriorityUpdate(_) | Command::Repair(_) => true,
             Command::ViewBank(_)
+            | Command::FollowStatus(_)
             | Command::Log(_)
             | Command::Verify(_)
             | Command::Diff(_)
@@ -312,6 +318,8 @@ pub fn run(ctx: &Context, command: &Command) -> Result<Output> {
         Command::Checkpoint(a) => cmd::checkpoint::cmd_checkpoint(ctx, a),
         Command::PriorityUpdate(a) => cmd::priority_update::cmd_priority_update(ctx, a),
         Command::FetchJobRecords(a) => cmd::fetch_job_records::cmd_fetch_job_records(ctx, a),
+        Command::Follow(a) => cmd::follow::cmd_follow(ctx, a),
+        Command::FollowStatus(a) => cmd::follow_status::cmd_follow_status(ctx, a),
         Command::UpdateUsage(a) => cmd::update_usage::cmd_update_usage(ctx, a),
         Command::ClearUsage(a) => cmd::clear_usage::cmd_clear_usage(ctx, a),
         Command::UpdateFshare(a) => cmd::update_fshare::cmd_update_fshare(ctx, a),
