@@ -294,24 +294,36 @@ fn follower_latency_of_2000_jobs_with_the_plugin_loaded() {
             }
         })
     };
-    let env = fluxacct_flux::FluxEnv {
-        uri: Some(inst.uri.clone()),
-        path: Some(inst.install.bindir().display().to_string()),
-        ..fluxacct_flux::FluxEnv::default()
-    };
+    // The plugin poller: `flux python`, one handle, `jobtap-query` every
+    // 25 ms, printing `<µs since the epoch> <snapshot seq>` lines.
+    const POLL: &str = "import flux, sys, time\n\
+h = flux.Flux()\n\
+while True:\n\
+    try:\n\
+        q = h.rpc('job-manager.jobtap-query', {'name': 'mf_priority.so'}).get()\n\
+        s = (q.get('snapshot') or {}).get('seq')\n\
+        if s is not None:\n\
+            print(int(time.time() * 1e6), s, flush=True)\n\
+    except Exception:\n\
+        pass\n\
+    time.sleep(0.025)\n";
+    let mut poller = inst
+        .command(&inst.install.flux)
+        .args(["python", "-c", POLL])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("plugin poller");
     let plugin_poll = {
-        let (stop, loaded) = (stop.clone(), loaded.clone());
+        let loaded = loaded.clone();
+        let out = poller.stdout.take().expect("poller stdout");
         std::thread::spawn(move || {
-            let flux = fluxacct_flux::Flux::open(&env).expect("flux handle");
-            while !stop.load(Ordering::Relaxed) {
-                if let Ok(Some(text)) = flux.rpc("job-manager.jobtap-query", Some(r#"{"name":"mf_priority.so"}"#)) {
-                    if let Ok(v) = serde_json::from_str::<Value>(&text) {
-                        if let Some(seq) = v["snapshot"]["seq"].as_i64() {
-                            loaded.lock().expect("loaded").push((now_us(), seq));
-                        }
-                    }
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                let mut w = line.split_whitespace();
+                if let (Some(Ok(t)), Some(Ok(s))) = (w.next().map(str::parse), w.next().map(str::parse)) {
+                    loaded.lock().expect("loaded").push((t, s));
                 }
-                std::thread::sleep(Duration::from_millis(25));
             }
         })
     };
@@ -325,6 +337,8 @@ fn follower_latency_of_2000_jobs_with_the_plugin_loaded() {
     std::thread::sleep(Duration::from_millis(2500));
     stop.store(true, Ordering::Relaxed);
     head_poll.join().expect("head poller");
+    let _ = poller.kill();
+    let _ = poller.wait();
     plugin_poll.join().expect("plugin poller");
     assert!(f.alive(), "the follower stopped: {}", f.stderr());
     let hwm_kb = f.vm_hwm_kb();
