@@ -445,3 +445,81 @@ fn priority_reacts_to_a_finished_job_without_cron() {
     note(&format!("follow suite: bank A's pending job fell below bank B's {reacted:.2} s after the big job's clean (target 2 s)"));
     inst.ok(&["cancel", "--all"]);
 }
+
+/// `flux-account --service ARGS` as the owner (the RPC to the service).
+fn through_service(inst: &Instance, args: &[&str]) -> flux_instance::Run {
+    inst.command(env!("CARGO_BIN_EXE_flux-account")).arg("--service").args(args).output().expect("flux-account").into()
+}
+
+#[test]
+fn service_with_follow_answers_while_it_records_jobs_and_refuses_an_old_ledger() {
+    let Some(inst) = Instance::start(Setup { size: 1, ..Setup::default() }) else { return };
+    ran("service_with_follow_answers_while_it_records_jobs_and_refuses_an_old_ledger");
+    site_without_job_limits(&inst);
+    inst.load_plugin();
+    let db = inst.db();
+    let me = owner().1;
+
+    // A ledger that needs an upgrade: refused before anything is written.
+    let old = inst.path("old.db");
+    inst.site_at(&old);
+    {
+        let c = rusqlite::Connection::open(&old).expect("open old");
+        c.execute("UPDATE projection_meta SET value = 1 WHERE key = 'schema_version'", []).expect("age it");
+    }
+    let before = std::fs::read(&old).expect("read old");
+    let r: flux_instance::Run = inst
+        .command(env!("CARGO_BIN_EXE_flux-account-service"))
+        .arg("-p")
+        .arg(&old)
+        .arg("--follow")
+        .output()
+        .expect("flux-account-service")
+        .into();
+    assert_ne!(r.code, 0, "{}", r.err);
+    assert!(r.err.contains("flux-accounting database out of date") && r.err.contains("update-db"), "{}", r.err);
+    assert_eq!(std::fs::read(&old).expect("read old"), before, "the old ledger was changed");
+
+    let err = inst.path("service.err");
+    let mut child = inst
+        .command(env!("CARGO_BIN_EXE_flux-account-service"))
+        .arg("-p")
+        .arg(&db)
+        .arg("--follow")
+        .stderr(std::fs::File::create(&err).expect("service.err"))
+        .spawn()
+        .expect("flux-account-service");
+    let t0 = Instant::now();
+    while through_service(&inst, &["list-banks"]).code != 0 {
+        assert!(t0.elapsed() < Duration::from_secs(60), "the service did not register");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let local = inst.account_ok(&["view-user", &me]);
+    assert!(local.contains(&me), "{local}");
+    inst.ok(&["submit", "--quiet", "--cc=1-200", "true"]);
+    let mut answered_meanwhile = 0;
+    let t0 = Instant::now();
+    while count(&db) < 200 {
+        let n = count(&db);
+        let r = through_service(&inst, &["view-user", &me]);
+        assert_eq!(r.code, 0, "view-user through the service: {}", r.err);
+        assert!(r.out.contains(&me), "{}", r.out);
+        if n > 0 && count(&db) < 200 {
+            answered_meanwhile += 1;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(90),
+            "{} of 200 recorded; service: {}",
+            count(&db),
+            std::fs::read_to_string(&err).unwrap_or_default()
+        );
+    }
+    assert!(answered_meanwhile > 0, "no view-user answered while jobs were being recorded");
+    assert!(matches!(child.try_wait(), Ok(None)), "the service stopped");
+    let _ = child.kill();
+    let _ = child.wait();
+    let rec = recorded_payloads(&db);
+    assert_eq!(rec.len(), 200);
+    assert!(rec.values().all(|(_, n)| *n == 1));
+    note(&format!("follow suite: the service answered {answered_meanwhile} view-user while its follower recorded 200 jobs"));
+}
