@@ -43,9 +43,11 @@ fn build(path: &Path, jobs: usize) -> Site {
     let t = std::time::Instant::now();
     let s = site::generate(path, &spec(jobs)).expect("generate");
     let mut ledger = Ledger::open(path, OpenMode::ReadWrite).expect("open");
-    let meta = EventMeta { recorded_at_us: (s.end * 1e6) as i64, actor: Actor { uid: 0, name: "bench".into() }, argv: vec![] };
+    let meta =
+        EventMeta { recorded_at_us: (s.end * 1e6) as i64, actor: Actor { uid: 0, name: "bench".into() }, argv: vec![] };
     let mut tx = ledger.transaction().expect("tx");
-    projections::append_and_apply(&mut tx, &meta, &[Event::UsageUpdated(UsageUpdated { as_of: s.end })]).expect("usage");
+    projections::append_and_apply(&mut tx, &meta, &[Event::UsageUpdated(UsageUpdated { as_of: s.end })])
+        .expect("usage");
     let values = projections::usage::fairshare_values(tx.conn()).expect("values");
     let fs = Event::FairshareUpdated(FairshareUpdated {
         associations: values.len() as u64,

@@ -470,7 +470,10 @@ fn run_follower(clock: Clock, path: &std::path::Path, stop: &std::sync::atomic::
     let opts = fluxacct_commands::follow::Options::new(path);
     while !stop.load(Ordering::Relaxed) {
         if let Err(e) = fluxacct_commands::follow::follow(&ctx, &opts, stop) {
-            eprintln!("flux-account-service: follower: {}; starting again in 10 s", shown(&e.to_string().replace('\n', " ")));
+            eprintln!(
+                "flux-account-service: follower: {}; starting again in 10 s",
+                shown(&e.to_string().replace('\n', " "))
+            );
             let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
             while std::time::Instant::now() < until && !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(std::time::Duration::from_millis(100));

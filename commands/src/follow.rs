@@ -8,8 +8,9 @@
 //!   ([`fluxacct_ingest::source::journal::Tracker`]) and commits them in
 //!   batches: while catching up (before the backlog's sentinel) a batch
 //!   closes after [`Options::max_batch_age`] or [`Options::max_batch`]
-//!   jobs; once caught up, as soon as no response is waiting (so a lone
-//!   job is committed at once).
+//!   jobs; once caught up, as soon as no response is waiting and the last
+//!   commit is [`Options::min_commit_gap`] old (so a lone job is committed
+//!   at once, and a stream of jobs shares batches).
 //! * A batch is one transaction: the records decided as `fetch-job-records`
 //!   decides them (`job_ids` dedup, `JobRejected`), a `UsageUpdated` at the
 //!   commit time when a job was recorded (binning only the new jobs; period
@@ -55,6 +56,9 @@ pub struct Options {
     pub max_batch_age: Duration,
     /// Most jobs in one batch.
     pub max_batch: usize,
+    /// Least time between two commits once caught up (a batch that
+    /// opens sooner waits for it, gathering the jobs that end meanwhile).
+    pub min_commit_gap: Duration,
     /// Least time between two fair-share computations.
     pub fshare_every: Duration,
     /// Longest time between two heartbeats while connected.
@@ -73,6 +77,7 @@ impl Options {
             notify_plugin: true,
             max_batch_age: Duration::from_millis(100),
             max_batch: 1000,
+            min_commit_gap: Duration::from_millis(50),
             fshare_every: Duration::from_secs(1),
             heartbeat_every: Duration::from_secs(10),
             max_backoff: Duration::from_secs(5),
@@ -393,12 +398,13 @@ pub fn follow(ctx: &Context, opts: &Options, stop: &AtomicBool) -> Result<Totals
         let mut caught_up = false;
         let mut streaming = false;
         let mut last_beat = Instant::now();
+        let mut last_commit = Instant::now() - opts.min_commit_gap;
         let lost: Option<String> = loop {
             if stop.load(Ordering::Relaxed) {
                 break None;
             }
             let wait = if opened.is_some() {
-                Duration::from_millis(5)
+                Duration::from_millis(2)
             } else if w.fshare_pending() {
                 Duration::from_millis(50)
             } else {
@@ -454,8 +460,11 @@ pub fn follow(ctx: &Context, opts: &Options, stop: &AtomicBool) -> Result<Totals
             if sentinel {
                 caught_up = true;
             }
+            // Once caught up a batch closes when nothing waits, but not
+            // sooner than `min_commit_gap` after the last commit: a lone job
+            // is committed at once, a stream shares batches.
             let close = !pending.is_empty()
-                && (caught_up
+                && ((caught_up && last_commit.elapsed() >= opts.min_commit_gap)
                     || ended.is_some()
                     || pending.len() >= opts.max_batch
                     || opened.is_some_and(|t| t.elapsed() >= opts.max_batch_age));
@@ -465,6 +474,7 @@ pub fn follow(ctx: &Context, opts: &Options, stop: &AtomicBool) -> Result<Totals
                 opened = None;
                 let r = w.commit(ctx, batch, opts.fshare_every)?;
                 last_beat = Instant::now();
+                last_commit = Instant::now();
                 totals.batches = w.batches;
                 totals.recorded += r.recorded;
                 totals.rejected += r.rejected;

@@ -59,6 +59,16 @@ impl Follower {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// CPU time of the process so far (user + system), in seconds.
+    fn cpu_s(&self) -> f64 {
+        let s = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        // The fields after the command name (which is in parentheses).
+        let rest = s.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        (tick(11) + tick(12)) / 100.0
+    }
+
     /// VmHWM of the process, in kB.
     fn vm_hwm_kb(&self) -> u64 {
         let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
@@ -106,7 +116,12 @@ fn count(db: &Path) -> usize {
 fn wait_count(db: &Path, n: usize, secs: u64, f: &Follower) {
     let t0 = Instant::now();
     while count(db) < n {
-        assert!(t0.elapsed() < Duration::from_secs(secs), "{} of {n} jobs recorded; follower: {}", count(db), f.stderr());
+        assert!(
+            t0.elapsed() < Duration::from_secs(secs),
+            "{} of {n} jobs recorded; follower: {}",
+            count(db),
+            f.stderr()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -246,8 +261,7 @@ fn follower_rejects_a_malformed_jobspec_alone_and_goes_on() {
     assert_eq!(r["id"].as_u64(), Some(bad_dec), "{r}");
     assert!(r["reason"].as_str().unwrap_or("").contains("jobspec is not valid"), "{r}");
     let ids: BTreeSet<u64> = recorded_payloads(&db).keys().copied().collect();
-    let want: BTreeSet<u64> =
-        [&good1, &good2].iter().map(|j| flux_instance::decimal(&inst, j) as u64).collect();
+    let want: BTreeSet<u64> = [&good1, &good2].iter().map(|j| flux_instance::decimal(&inst, j) as u64).collect();
     assert_eq!(ids, want);
     // It goes on.
     let after = inst.submit(&["--setattr=system.bank=A", "true"]);
@@ -342,6 +356,7 @@ while True:\n\
     plugin_poll.join().expect("plugin poller");
     assert!(f.alive(), "the follower stopped: {}", f.stderr());
     let hwm_kb = f.vm_hwm_kb();
+    let cpu_s = f.cpu_s();
 
     // Every job that ran, recorded exactly once.
     let rec = recorded_payloads(&db);
@@ -349,10 +364,10 @@ while True:\n\
     assert!(rec.values().all(|(_, n)| *n == 1), "a job was recorded twice");
     assert_eq!(rec.keys().copied().collect::<BTreeSet<u64>>(), ran_ids(&inst));
     // It kept up: its position is the newest job of the stream.
-    let st: Value = serde_json::from_str(&inst.account_ok(&["follow-status", "--json"])).expect("status JSON");
+    let status: Value = serde_json::from_str(&inst.account_ok(&["follow-status", "--json"])).expect("status JSON");
     let newest_clean =
         rec.values().map(|(v, _)| (v["t_inactive"].as_f64().unwrap_or(0.0) * 1e6).round() as i64).max().unwrap_or(0);
-    assert_eq!(st["last_clean_us"].as_i64(), Some(newest_clean), "{st}");
+    assert_eq!(status["last_clean_us"].as_i64(), Some(newest_clean), "{status}");
     assert!(hwm_kb > 0 && hwm_kb < 100 * 1024, "follower VmHWM {hwm_kb} kB");
 
     // (a) clean → JobRecorded committed; (b) clean → the plugin holds
@@ -393,8 +408,9 @@ while True:\n\
     assert_eq!(a.len(), N, "every record seen by the poller");
     let (a50, a99, amax) = percentiles(a);
     note(&format!(
-        "follow suite: {N} jobs ran in {ran_s:.1} s on a --test-size=2 instance; follower VmHWM {:.1} MB",
-        hwm_kb as f64 / 1024.0
+        "follow suite: {N} jobs ran in {ran_s:.1} s on a --test-size=2 instance; follower VmHWM {:.1} MB, CPU {cpu_s:.1} s, {} batches",
+        hwm_kb as f64 / 1024.0,
+        status["batches"]
     ));
     note(&format!("follow suite: clean -> JobRecorded committed: p50 {a50:.3} s, p99 {a99:.3} s, max {amax:.3} s"));
     if b.is_empty() {
@@ -442,7 +458,9 @@ fn priority_reacts_to_a_finished_job_without_cron() {
         assert!(clean_at.elapsed() < Duration::from_secs(30), "priorities {a} vs {b}; follower: {}", f.stderr());
         std::thread::sleep(Duration::from_millis(50));
     };
-    note(&format!("follow suite: bank A's pending job fell below bank B's {reacted:.2} s after the big job's clean (target 2 s)"));
+    note(&format!(
+        "follow suite: bank A's pending job fell below bank B's {reacted:.2} s after the big job's clean (target 2 s)"
+    ));
     inst.ok(&["cancel", "--all"]);
 }
 
@@ -521,5 +539,7 @@ fn service_with_follow_answers_while_it_records_jobs_and_refuses_an_old_ledger()
     let rec = recorded_payloads(&db);
     assert_eq!(rec.len(), 200);
     assert!(rec.values().all(|(_, n)| *n == 1));
-    note(&format!("follow suite: the service answered {answered_meanwhile} view-user while its follower recorded 200 jobs"));
+    note(&format!(
+        "follow suite: the service answered {answered_meanwhile} view-user while its follower recorded 200 jobs"
+    ));
 }
