@@ -279,8 +279,10 @@ pub const READ_COMMANDS: &[&str] = &[
     "jobs",
 ];
 
-/// Read commands that do not read the ledger, and so take no `--as-of`.
-pub const NO_LEDGER: &[&str] = &["completions", "man", "fairshare-emulate"];
+/// Read commands that do not read the ledger's history (its log and
+/// projections), and so take no `--as-of`: `follow-status` reads only the
+/// follower's bookkeeping, which has no past.
+pub const NO_LEDGER: &[&str] = &["completions", "man", "fairshare-emulate", "follow-status"];
 
 /// The whole clap definition: [`Cli`] with `--as-of` offered by the
 /// [`READ_COMMANDS`] (in their help, usage and man pages), and by no other.

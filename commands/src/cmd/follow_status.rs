@@ -54,6 +54,11 @@ pub fn render(ctx: &Context, s: &ledger::follower::FollowerState, now_us: i64, j
 
 /// Runs `follow-status`.
 pub fn cmd_follow_status(ctx: &Context, args: &Args) -> Result<Output> {
+    if ctx.as_of.is_some() {
+        return Err(crate::error::Error::invalid(
+            "follow-status shows the follower's bookkeeping, which has no history: --as-of does not apply",
+        ));
+    }
     let ledger = ledger::Ledger::open(&ctx.db_path, ledger::OpenMode::ReadOnly)?;
     let s = ledger::follower::read(ledger.conn())?;
     Ok(Output::text(render(ctx, &s, ctx.clock.now_us(), args.json)))
