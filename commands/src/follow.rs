@@ -226,8 +226,6 @@ impl Writer {
     /// Commits one batch of ended jobs (possibly empty: a due fair-share
     /// computation, or a period rollover) at `now_us`.
     pub fn commit(&mut self, ctx: &Context, batch: Vec<Finished>, fshare_every: Duration) -> Result<BatchReport> {
-        let now_us = ctx.clock.now_us();
-        let now = now_us as f64 / 1e6;
         let mut ids: Vec<u64> = batch
             .iter()
             .filter_map(|f| match f.item.rec.as_ref().map(Encoded::event) {
@@ -238,9 +236,12 @@ impl Writer {
         ids.sort_unstable();
         ids.dedup();
         let clean_of: std::collections::HashMap<u64, i64> = batch.iter().map(|f| (f.id, f.clean_us)).collect();
-        let meta = ctx.meta();
         let fshare_due = self.fshare_due(fshare_every);
         let mut tx = self.ledger.transaction()?;
+        // The time is read once the write lock is held: a writer that held
+        // it meanwhile (cron's update-usage) has an earlier time.
+        let meta = ctx.meta();
+        let now_us = meta.recorded_at_us;
         let head_now = tx.head().map(|(s, _)| s.0);
         if head_now != self.head {
             // Another writer (cron's fetch, an admin) appended: it may have
@@ -275,10 +276,14 @@ impl Writer {
             }
         }
         let mut events = d.events;
-        let rollover = {
+        let (now, rollover) = {
             let conn = tx.conn();
             let p = projections::usage::params(conn)?;
-            projections::usage::last_as_of(conn)?.is_some_and(|t| p.period(t) != p.period(now))
+            let last = projections::usage::last_as_of(conn)?;
+            // Never before the last update (a clock stepped back would make
+            // the update re-bin every job from the log).
+            let now = last.map_or(now_us as f64 / 1e6, |t| t.max(now_us as f64 / 1e6));
+            (now, last.is_some_and(|t| p.period(t) != p.period(now)))
         };
         if report.recorded > 0 || rollover {
             events.push(Encoded::new(Event::UsageUpdated(UsageUpdated { as_of: now }))?);
@@ -529,4 +534,87 @@ pub fn follow(ctx: &Context, opts: &Options, stop: &AtomicBool) -> Result<Totals
         backoff = (backoff * 2).min(opts.max_backoff);
     }
     Ok(totals)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{given, Given};
+    use fluxacct_core::events::JobRecorded;
+    use fluxacct_ingest::source::{checked, Position};
+
+    /// t0 of the test ledgers is 1.0; jobs end at 100 s.
+    const NOW_US: i64 = 200_000_000;
+
+    fn ended(id: u64, uid: i64) -> Finished {
+        let j = JobRecorded {
+            id,
+            userid: uid,
+            username: None,
+            bank: "A".into(),
+            project: String::new(),
+            queue: String::new(),
+            t_submit: 10.0,
+            t_run: 20.0,
+            t_inactive: 100.0,
+            nnodes: 1,
+            ncores: 1,
+            ngpus: 0,
+            requested_duration: 0.0,
+            ranks: None,
+            r: None,
+        };
+        Finished { item: checked(Position::Live(id), Ok(j)), id, clean_us: 100_000_000 }
+    }
+
+    fn kinds(w: &Writer) -> Vec<String> {
+        let mut st = w.ledger().conn().prepare("SELECT kind FROM events ORDER BY seq").unwrap();
+        st.query_map([], |r| r.get::<_, String>(0)).unwrap().map(|r| r.unwrap()).collect()
+    }
+
+    #[test]
+    fn given_ended_jobs_when_a_batch_is_committed_then_records_usage_fairshare_and_bookkeeping_are_written() {
+        let g = given(&[Given::Bank("root", ""), Given::Bank("A", "root"), Given::User("u1", "A")]);
+        let ctx = Context::for_tests("/nonexistent", NOW_US);
+        let mut w = Writer::on(g.ledger).unwrap();
+        let before = kinds(&w).len();
+        let r = w.commit(&ctx, vec![ended(7, 1000), ended(8, 1000)], Duration::ZERO).unwrap();
+        assert_eq!((r.recorded, r.rejected, r.already), (2, 0, 0));
+        assert!(r.fshare && r.factors_changed);
+        assert_eq!(r.lag_us, Some(NOW_US - 100_000_000));
+        assert_eq!(kinds(&w)[before..], ["JobRecorded", "JobRecorded", "UsageUpdated", "FairshareUpdated"]);
+        let usage: f64 = w
+            .ledger()
+            .conn()
+            .query_row("SELECT job_usage FROM association_table WHERE username = 'u1'", [], |r| r.get(0))
+            .unwrap();
+        assert!(usage > 0.0, "{usage}");
+        let st = ledger::follower::read(w.ledger().conn()).unwrap();
+        assert_eq!((st.last_job_id, st.last_clean_us, st.batches), (Some(8), Some(100_000_000), Some(1)));
+    }
+
+    #[test]
+    fn given_recorded_jobs_when_the_backlog_repeats_them_then_nothing_is_appended_twice() {
+        let g = given(&[Given::Bank("root", ""), Given::Bank("A", "root"), Given::User("u1", "A")]);
+        let ctx = Context::for_tests("/nonexistent", NOW_US);
+        let mut w = Writer::on(g.ledger).unwrap();
+        w.commit(&ctx, vec![ended(7, 1000)], Duration::from_secs(3600)).unwrap();
+        let n = kinds(&w).len();
+        let r = w.commit(&ctx, vec![ended(7, 1000)], Duration::from_secs(3600)).unwrap();
+        assert_eq!((r.recorded, r.already, r.fshare), (0, 1, false));
+        assert_eq!(kinds(&w).len(), n, "nothing appended");
+        // Only a heartbeat: the batch count is unchanged.
+        assert_eq!(ledger::follower::read(w.ledger().conn()).unwrap().batches, Some(1));
+    }
+
+    #[test]
+    fn given_a_recent_fairshare_when_usage_changes_then_it_waits_for_its_time() {
+        let g = given(&[Given::Bank("root", ""), Given::Bank("A", "root"), Given::User("u1", "A")]);
+        let ctx = Context::for_tests("/nonexistent", NOW_US);
+        let mut w = Writer::on(g.ledger).unwrap();
+        assert!(w.commit(&ctx, vec![ended(1, 1000)], Duration::from_secs(3600)).unwrap().fshare);
+        let r = w.commit(&ctx, vec![ended(2, 1000)], Duration::from_secs(3600)).unwrap();
+        assert!(!r.fshare);
+        assert!(w.fshare_pending());
+    }
 }

@@ -268,6 +268,20 @@ fn follower_rejects_a_malformed_jobspec_alone_and_goes_on() {
     inst.ok(&["job", "wait-event", "-t", "60", &after, "clean"]);
     wait_count(&db, 3, 60, &f);
     assert!(f.alive(), "{}", f.stderr());
+    // `--once` on another ledger: the backlog, then exit.
+    let other = inst.path("once.db");
+    inst.site_at(&other);
+    let r: flux_instance::Run = inst
+        .command(env!("CARGO_BIN_EXE_flux-account-follow"))
+        .arg("-p")
+        .arg(&other)
+        .args(["--once", "--no-plugin"])
+        .output()
+        .expect("flux-account-follow --once")
+        .into();
+    assert_eq!(r.code, 0, "{}{}", r.out, r.err);
+    assert!(r.out.starts_with("recorded 3, already recorded 0, rejected 1"), "{}", r.out);
+    assert_eq!(recorded_payloads(&other).keys().collect::<Vec<_>>(), recorded_payloads(&db).keys().collect::<Vec<_>>());
 }
 
 /// Percentiles of a list of seconds: (p50, p99, max).
