@@ -447,11 +447,64 @@ fn run_service(clock: Clock, path: &std::path::Path, args: &fluxacct_commands::s
             let _ = std::io::stdout().flush();
         }
     };
-    match fluxacct_commands::service::serve(&flux, &cli::clap_command(), &host, path, &mut ready) {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let follower = if args.follow {
+        // A ledger that needs an upgrade is refused before the follower
+        // could open it for writing (which would rebuild its projections).
+        if let Err(e) = fluxacct_commands::service::check_ledger(path) {
+            eprintln!("flux-account-service: error: {}", shown(&e.to_string().replace('\n', " ")));
+            return 1;
+        }
+        let (stop, path) = (stop.clone(), path.to_path_buf());
+        Some(std::thread::spawn(move || run_follower(clock, &path, &stop)))
+    } else {
+        None
+    };
+    let served = fluxacct_commands::service::serve(&flux, &cli::clap_command(), &host, path, &mut ready);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(t) = follower {
+        let _ = t.join();
+    }
+    match served {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("flux-account-service: error: {}", shown(&e.to_string().replace('\n', " ")));
             1
+        }
+    }
+}
+
+/// `flux account-service --follow`: the journal follower on a thread of the
+/// service, as the service's uid, until `stop`; a follower that fails is
+/// said on stderr and started again 10 s later.
+fn run_follower(clock: Clock, path: &std::path::Path, stop: &std::sync::atomic::AtomicBool) {
+    use std::sync::atomic::Ordering;
+    let uid = nix::unistd::getuid().as_raw();
+    let name = Passwd.name_of(uid).unwrap_or_else(|| uid.to_string());
+    let ctx = Context {
+        clock,
+        actor: fluxacct_core::Actor { uid, name },
+        argv: vec!["flux-account-service".into(), "--follow".into()],
+        db_path: path.to_path_buf(),
+        as_of: None,
+        progress: Box::new(Sink(None)),
+        users: Box::new(Passwd),
+        flux_env: flux_env(),
+        processes: Box::new(Proc),
+        zone: fluxacct_commands::time::Zone::Local,
+        utf8: locale_is_utf8(),
+    };
+    let opts = fluxacct_commands::follow::Options::new(path);
+    while !stop.load(Ordering::Relaxed) {
+        if let Err(e) = fluxacct_commands::follow::follow(&ctx, &opts, stop) {
+            eprintln!(
+                "flux-account-service: follower: {}; starting again in 10 s",
+                shown(&e.to_string().replace('\n', " "))
+            );
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while std::time::Instant::now() < until && !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
         }
     }
 }

@@ -69,6 +69,10 @@ pub enum Command {
     PriorityUpdate(cmd::priority_update::Args),
     /// Record finished jobs (from a file, an old job-archive DB, or Flux).
     FetchJobRecords(cmd::fetch_job_records::Args),
+    /// Record jobs as they end, from the job-manager's journal (runs until killed).
+    Follow(cmd::follow::Args),
+    /// Show the journal follower's position, lag and heartbeat.
+    FollowStatus(cmd::follow_status::Args),
     /// Update job usage (half-life decay) of every association and bank.
     UpdateUsage(cmd::update_usage::Args),
     /// Reset the job usage of banks.
@@ -181,6 +185,7 @@ impl Command {
             | Command::AddBank(_)
             | Command::AddUser(_)
             | Command::FetchJobRecords(_)
+            | Command::Follow(_)
             | Command::UpdateUsage(_)
             | Command::ClearUsage(_)
             | Command::UpdateFshare(_)
@@ -210,6 +215,7 @@ impl Command {
             // plugin's snapshot) and so must not run on the past.
             Command::Rebuild(_) | Command::PriorityUpdate(_) | Command::Repair(_) => true,
             Command::ViewBank(_)
+            | Command::FollowStatus(_)
             | Command::Log(_)
             | Command::Verify(_)
             | Command::Diff(_)
@@ -276,8 +282,10 @@ pub const READ_COMMANDS: &[&str] = &[
     "jobs",
 ];
 
-/// Read commands that do not read the ledger, and so take no `--as-of`.
-pub const NO_LEDGER: &[&str] = &["completions", "man", "fairshare-emulate"];
+/// Read commands that do not read the ledger's history (its log and
+/// projections), and so take no `--as-of`: `follow-status` reads only the
+/// follower's bookkeeping, which has no past.
+pub const NO_LEDGER: &[&str] = &["completions", "man", "fairshare-emulate", "follow-status"];
 
 /// Read commands that show the ledger as it is now only, and so take no
 /// `--as-of`.
@@ -321,6 +329,8 @@ pub fn run(ctx: &Context, command: &Command) -> Result<Output> {
         Command::FetchJobRecords(a) => {
             stage(ctx, "fetch-job-records", cmd::fetch_job_records::cmd_fetch_job_records(ctx, a))
         }
+        Command::Follow(a) => cmd::follow::cmd_follow(ctx, a),
+        Command::FollowStatus(a) => cmd::follow_status::cmd_follow_status(ctx, a),
         Command::UpdateUsage(a) => stage(ctx, "update-usage", cmd::update_usage::cmd_update_usage(ctx, a)),
         Command::ClearUsage(a) => cmd::clear_usage::cmd_clear_usage(ctx, a),
         Command::UpdateFshare(a) => stage(ctx, "update-fshare", cmd::update_fshare::cmd_update_fshare(ctx, a)),

@@ -29,6 +29,7 @@ pub mod context;
 pub mod db;
 pub mod demo_site;
 mod error;
+pub mod follow;
 pub mod format;
 pub mod litter;
 pub mod migrate;

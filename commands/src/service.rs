@@ -38,6 +38,11 @@ pub struct Args {
     /// as flux-accounting's `-t`).
     #[arg(short = 't', long = "test-background")]
     pub test_background: bool,
+    /// Also run the journal follower in this process (`flux account
+    /// follow`): one accounting daemon records jobs as they end and
+    /// answers the `accounting.*` requests.
+    #[arg(long)]
+    pub follow: bool,
 }
 
 /// The service name.

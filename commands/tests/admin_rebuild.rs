@@ -45,6 +45,7 @@ fn decide(state: &State<'_>, c: &Command) -> Option<Result<Vec<Event>>> {
         // command does not compile until it is sorted in here.
         Command::CreateDb(_)
         | Command::FetchJobRecords(_)
+        | Command::Follow(_)
         | Command::UpdateUsage(_)
         | Command::ClearUsage(_)
         | Command::UpdateFshare(_)
@@ -59,6 +60,7 @@ fn decide(state: &State<'_>, c: &Command) -> Option<Result<Vec<Event>>> {
         | Command::PriorityUpdate(_)
         | Command::Service(_) => return None,
         Command::ViewBank(_)
+        | Command::FollowStatus(_)
         | Command::Log(_)
         | Command::Verify(_)
         | Command::Diff(_)

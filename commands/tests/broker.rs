@@ -571,6 +571,7 @@ fn rc1_hook_pushes_the_ledger_at_start() {
         size: 2,
         config: vec![("empty.toml".into(), "# none yet\n".into())],
         env: vec![("FLUX_RC_EXTRA".into(), "@DIR@/rc".into()), ("FLUXACCT_DB".into(), "@DIR@/ledger.db".into())],
+        args: vec![],
     };
     let Some(mut inst) = Instance::start(setup) else { return };
     ran("rc1_hook_pushes_the_ledger_at_start");

@@ -30,6 +30,7 @@ fn instance() -> Option<Instance> {
         size: 2,
         config: vec![("access.toml".into(), "[access]\nallow-guest-user = true\nallow-root-owner = true\n".into())],
         env: vec![],
+        args: vec![],
     })?;
     // The brokers' sockets live in a 0700 run directory: let guests reach them.
     for rank in ["0", "1"] {

@@ -13,6 +13,7 @@ use projections::Encoded;
 use crate::record::{self, Rejection};
 
 pub mod archive;
+pub mod journal;
 pub mod json;
 pub mod live;
 

@@ -20,6 +20,7 @@ mod error;
 #[allow(unsafe_code)]
 mod ffi;
 mod file;
+pub mod follower;
 pub mod integrity;
 mod read;
 pub mod runs;

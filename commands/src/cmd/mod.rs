@@ -28,6 +28,8 @@ pub mod export_db;
 pub mod export_json;
 pub mod fairshare_emulate;
 pub mod fetch_job_records;
+pub mod follow;
+pub mod follow_status;
 pub mod import_db;
 pub mod jobs;
 pub mod list_banks;

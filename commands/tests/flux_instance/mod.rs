@@ -167,6 +167,9 @@ pub struct Setup {
     pub config: Vec<(String, String)>,
     /// Extra environment of the broker.
     pub env: Vec<(String, String)>,
+    /// Extra arguments of `flux start` (e.g. `-Slocal-uri=local://@DIR@/sock`,
+    /// a URI that stays the same across restarts).
+    pub args: Vec<String>,
 }
 
 /// A running test instance with its own directory and ledger.
@@ -226,6 +229,9 @@ impl Instance {
             .arg(format!("-Sstatedir={}", d.join("state").display()));
         if !self.setup.config.is_empty() {
             cmd.arg(format!("--config-path={}", d.join("conf").display()));
+        }
+        for a in &self.setup.args {
+            cmd.arg(self.expand(a));
         }
         cmd.args([
             "sh",
