@@ -18,7 +18,10 @@ use crate::error::Error;
 /// 5: the log's expression index `events_job_id` (a `json_extract` of
 /// every job record's payload on each append) is replaced by the table
 /// `job_ids`.
-pub const PROJECTION_SCHEMA_VERSION: i64 = 5;
+/// 6: allocations (`allocation_table`, `allocation_transactions`,
+/// `allocation_charges`, `queue_charge_factor`, the view
+/// `allocation_balance`).
+pub const PROJECTION_SCHEMA_VERSION: i64 = 6;
 
 /// Every projection table, in creation order (the order rebuild and
 /// `rebuild --check` walk them).
@@ -33,6 +36,10 @@ pub const PROJECTION_TABLES: &[&str] = &[
     "usage_pending",
     "usage_dirty",
     "usage_state",
+    "allocation_table",
+    "allocation_transactions",
+    "allocation_charges",
+    "queue_charge_factor",
     "projection_meta",
 ];
 
@@ -41,7 +48,7 @@ pub const PROJECTION_TABLES: &[&str] = &[
 /// `jobs` is a view over it with flux-accounting's column names. So a
 /// rebuild has nothing to rewrite for them, and a job record cannot be
 /// edited by hand without breaking the chain.
-pub const PROJECTION_VIEWS: &[&str] = &["jobs"];
+pub const PROJECTION_VIEWS: &[&str] = &["jobs", "allocation_balance"];
 
 /// The view `jobs`: one row per `JobRecorded` event of `events`. Every
 /// column is read from the event's JSON payload; `actual_duration` is
@@ -425,6 +432,7 @@ pub fn create(conn: &Connection) -> Result<(), Error> {
         }
     }
     conn.execute_batch(DDL)?;
+    conn.execute_batch(crate::allocation::DDL)?;
     // The log's indexes and the `jobs` view over it, where `main` holds the
     // log. A replay connection reads the log through a temporary view
     // `events`, and `crate::write::scratch` gives it a temporary `jobs`.

@@ -1,0 +1,371 @@
+//! Allocations and charges: a projection of the allocation events, the
+//! queues' charge factors and `JobRecorded` (docs/allocations.md).
+//!
+//! * `allocation_table`: one row per allocation ever added (deleted ones
+//!   stay, `active` 0), with its allocated and charged milli-units.
+//! * `allocation_transactions`: one row per allocation event (added,
+//!   deposit, withdrawal, period, policy, deleted), at the event's
+//!   recording time: the statements' deposits.
+//! * `allocation_charges`: one row per charged job record (its seq), the
+//!   allocation it was charged to and the amount.
+//! * `queue_charge_factor`: queues whose charge factor is not 1.0.
+//! * the view `allocation_balance`: the fixed contract other readers use.
+//!
+//! A job is charged when its record is applied, with the allocations,
+//! bank tree, charge factors and weights as of that seq, so a rebuild and
+//! every as-of view reproduce each balance exactly.
+
+use std::collections::HashMap;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::ctx::ApplyCtx;
+use crate::error::Error;
+use fluxacct_core::allocation::{charge_milli, elapsed_s, JobResources, ResourceWeights, Unit};
+use fluxacct_core::events::Event;
+
+/// DDL of the allocation tables and the `allocation_balance` view.
+pub const DDL: &str = "
+CREATE TABLE IF NOT EXISTS allocation_table (
+    name            TEXT    NOT NULL PRIMARY KEY,
+    bank            TEXT    NOT NULL,
+    project         TEXT,
+    unit            TEXT    NOT NULL,
+    allocated_milli INTEGER NOT NULL,
+    charged_milli   INTEGER NOT NULL DEFAULT 0,
+    start_s         INTEGER NOT NULL,
+    end_s           INTEGER NOT NULL,
+    active          INTEGER NOT NULL DEFAULT 1,
+    exhausted       TEXT,
+    added_seq       INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS allocation_transactions (
+    seq          INTEGER NOT NULL PRIMARY KEY,
+    allocation   TEXT    NOT NULL,
+    kind         TEXT    NOT NULL,
+    amount_milli INTEGER NOT NULL,
+    at_s         INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS allocation_transactions_by_name ON allocation_transactions(allocation, seq);
+CREATE TABLE IF NOT EXISTS allocation_charges (
+    seq          INTEGER NOT NULL PRIMARY KEY,
+    allocation   TEXT    NOT NULL,
+    jobid        INTEGER NOT NULL,
+    userid       INTEGER NOT NULL,
+    t_inactive   REAL    NOT NULL,
+    amount_milli INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS allocation_charges_by_name ON allocation_charges(allocation, t_inactive);
+CREATE TABLE IF NOT EXISTS queue_charge_factor (
+    queue         TEXT NOT NULL PRIMARY KEY,
+    charge_factor REAL NOT NULL
+);
+CREATE VIEW IF NOT EXISTS allocation_balance AS
+    SELECT name, bank, project, unit, allocated_milli, charged_milli, 0 AS reserved_milli,
+           allocated_milli - charged_milli AS remaining_milli, start_s, end_s, active
+    FROM allocation_table;
+";
+
+/// The allocation projection tables, in creation order.
+pub const TABLES: &[&str] =
+    &["allocation_table", "allocation_transactions", "allocation_charges", "queue_charge_factor"];
+
+fn missing(ctx: &ApplyCtx, name: &str) -> Error {
+    Error::Apply { seq: ctx.seq, what: format!("no allocation named {name}") }
+}
+
+fn transaction(conn: &Connection, ctx: &ApplyCtx, name: &str, kind: &str, amount: i64) -> Result<(), Error> {
+    conn.prepare_cached(
+        "INSERT INTO allocation_transactions(seq, allocation, kind, amount_milli, at_s) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![ctx.seq as i64, name, kind, amount, ctx.secs()])?;
+    Ok(())
+}
+
+fn update(conn: &Connection, ctx: &ApplyCtx, name: &str, sql: &str, value: &dyn rusqlite::ToSql) -> Result<(), Error> {
+    let n = conn.prepare_cached(sql)?.execute(params![name, value])?;
+    if n == 0 {
+        return Err(missing(ctx, name));
+    }
+    Ok(())
+}
+
+/// Applies the allocation side of an event: the allocation events, and
+/// the charge factor of queue events. `JobRecorded` is charged by
+/// [`Charger::charge`].
+pub fn apply(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Error> {
+    match ev {
+        Event::AllocationAdded(a) => {
+            conn.prepare_cached(
+                "INSERT INTO allocation_table(name, bank, project, unit, allocated_milli, start_s, end_s, exhausted, \
+                 added_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                a.name,
+                a.bank,
+                a.project,
+                a.unit,
+                a.amount_milli,
+                a.start_s,
+                a.end_s,
+                a.exhausted,
+                ctx.seq as i64
+            ])?;
+            transaction(conn, ctx, &a.name, "added", a.amount_milli)?;
+        }
+        Event::AllocationDeposited(a) => {
+            let sql = "UPDATE allocation_table SET allocated_milli = allocated_milli + ?2 WHERE name = ?1";
+            update(conn, ctx, &a.name, sql, &a.amount_milli)?;
+            transaction(conn, ctx, &a.name, "deposit", a.amount_milli)?;
+        }
+        Event::AllocationWithdrawn(a) => {
+            let sql = "UPDATE allocation_table SET allocated_milli = allocated_milli - ?2 WHERE name = ?1";
+            update(conn, ctx, &a.name, sql, &a.amount_milli)?;
+            transaction(conn, ctx, &a.name, "withdrawal", -a.amount_milli)?;
+        }
+        Event::AllocationPeriodChanged(a) => {
+            let n = conn
+                .prepare_cached("UPDATE allocation_table SET start_s = ?2, end_s = ?3 WHERE name = ?1")?
+                .execute(params![a.name, a.start_s, a.end_s])?;
+            if n == 0 {
+                return Err(missing(ctx, &a.name));
+            }
+            transaction(conn, ctx, &a.name, "period", 0)?;
+        }
+        Event::AllocationPolicySet(a) => {
+            update(conn, ctx, &a.name, "UPDATE allocation_table SET exhausted = ?2 WHERE name = ?1", &a.exhausted)?;
+            transaction(conn, ctx, &a.name, "policy", 0)?;
+        }
+        Event::AllocationDeleted(a) => {
+            update(conn, ctx, &a.name, "UPDATE allocation_table SET active = ?2 WHERE name = ?1", &0)?;
+            transaction(conn, ctx, &a.name, "deleted", 0)?;
+        }
+        Event::QueueAdded(q) => set_factor(conn, &q.queue, q.charge_factor)?,
+        Event::QueueEdited(q) => {
+            if q.charge_factor.is_some() {
+                set_factor(conn, &q.queue, q.charge_factor)?
+            }
+        }
+        Event::QueueDeleted(q) => set_factor(conn, &q.queue, None)?,
+        Event::DbCreated(_)
+        | Event::BankAdded(_)
+        | Event::BankReactivated(_)
+        | Event::BankEdited(_)
+        | Event::BankDisabled(_)
+        | Event::BankDeleted(_)
+        | Event::AssociationAdded(_)
+        | Event::AssociationReactivated(_)
+        | Event::AssociationEdited(_)
+        | Event::AssociationDisabled(_)
+        | Event::AssociationDeleted(_)
+        | Event::DefaultBankChanged(_)
+        | Event::ProjectAdded(_)
+        | Event::ProjectDeleted(_)
+        | Event::FactorWeightSet(_)
+        | Event::ConfigAdded(_)
+        | Event::ConfigEdited(_)
+        | Event::ConfigDeleted(_)
+        | Event::JobRecorded(_)
+        | Event::UsageUpdated(_)
+        | Event::UsageCleared(_)
+        | Event::FairshareUpdated(_)
+        | Event::JobsScrubbed(_)
+        | Event::BreakAccepted(_)
+        | Event::SiteImported(_)
+        | Event::UsageImported(_)
+        | Event::JobRejected(_) => {}
+    }
+    Ok(())
+}
+
+/// Stores a queue's charge factor (1.0 or none: no row).
+fn set_factor(conn: &Connection, queue: &str, factor: Option<f64>) -> Result<(), Error> {
+    match factor {
+        Some(f) if f != 1.0 => {
+            conn.prepare_cached("INSERT OR REPLACE INTO queue_charge_factor(queue, charge_factor) VALUES (?1, ?2)")?
+                .execute(params![queue, f])?;
+        }
+        _ => {
+            conn.prepare_cached("DELETE FROM queue_charge_factor WHERE queue = ?1")?.execute([queue])?;
+        }
+    }
+    Ok(())
+}
+
+/// The charge factor of queue `queue` (1.0 when it has none).
+pub fn charge_factor(conn: &Connection, queue: &str) -> Result<f64, Error> {
+    Ok(conn
+        .prepare_cached("SELECT charge_factor FROM queue_charge_factor WHERE queue = ?1")?
+        .query_row([queue], |r| r.get::<_, f64>(0))
+        .optional()?
+        .unwrap_or(1.0))
+}
+
+/// The weights of the `charge` unit, from `config_table`.
+pub fn resource_weights(conn: &Connection) -> Result<ResourceWeights, Error> {
+    let get = |key: &str, default: f64| -> Result<f64, Error> {
+        let v: Option<String> = conn
+            .prepare_cached("SELECT CAST(value AS TEXT) FROM config_table WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()?;
+        Ok(v.and_then(|v| v.trim().parse::<f64>().ok()).unwrap_or(default))
+    };
+    Ok(ResourceWeights { node: get("node_weight", 1.0)?, core: get("core_weight", 0.0)?, gpu: get("gpu_weight", 0.0)? })
+}
+
+/// A job record, as charging reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct ChargeJob<'a> {
+    /// Seq of its `JobRecorded`.
+    pub seq: u64,
+    /// Job id.
+    pub id: u64,
+    /// Userid.
+    pub userid: i64,
+    /// Bank.
+    pub bank: &'a str,
+    /// Project.
+    pub project: &'a str,
+    /// Queue.
+    pub queue: &'a str,
+    /// Run time.
+    pub t_run: f64,
+    /// Inactive time.
+    pub t_inactive: f64,
+    /// Resources.
+    pub res: JobResources,
+}
+
+#[derive(Debug, Clone)]
+struct Cached {
+    name: String,
+    bank: String,
+    project: Option<String>,
+    unit: Unit,
+    remaining: i64,
+    start_s: i64,
+    end_s: i64,
+}
+
+#[derive(Debug, Default)]
+struct Loaded {
+    allocs: Vec<Cached>,
+    parents: HashMap<String, String>,
+    factors: HashMap<String, f64>,
+    weights: ResourceWeights,
+}
+
+/// Charges job records, with what it read of the tables kept between jobs
+/// (a bulk ingest charges a million in a row). Any event other than a job
+/// record may change what it keeps: [`Charger::invalidate`].
+#[derive(Debug, Default)]
+pub struct Charger {
+    loaded: Option<Loaded>,
+}
+
+impl Charger {
+    /// Forgets what was read.
+    pub fn invalidate(&mut self) {
+        self.loaded = None;
+    }
+
+    fn load(conn: &Connection) -> Result<Loaded, Error> {
+        let mut stmt = conn.prepare_cached(
+            "SELECT name, bank, project, unit, allocated_milli - charged_milli, start_s, end_s FROM allocation_table \
+             WHERE active = 1 ORDER BY end_s, name",
+        )?;
+        let allocs = stmt
+            .query_map([], |r| {
+                let unit: String = r.get(3)?;
+                Ok(Cached {
+                    name: r.get(0)?,
+                    bank: r.get(1)?,
+                    project: r.get(2)?,
+                    unit: Unit::parse(&unit).unwrap_or(Unit::Charge),
+                    remaining: r.get(4)?,
+                    start_s: r.get(5)?,
+                    end_s: r.get(6)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        if allocs.is_empty() {
+            return Ok(Loaded::default());
+        }
+        let parents = conn
+            .prepare_cached("SELECT bank, parent_bank FROM bank_table")?
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            .collect::<Result<HashMap<_, _>, _>>()?;
+        let factors = conn
+            .prepare_cached("SELECT queue, charge_factor FROM queue_charge_factor")?
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?)))?
+            .collect::<Result<HashMap<_, _>, _>>()?;
+        Ok(Loaded { allocs, parents, factors, weights: resource_weights(conn)? })
+    }
+
+    /// Charges one job record: to the covering allocation (its bank or an
+    /// ancestor, its project or any, the job's end within the period) that
+    /// has a balance left and ends first; if none has a balance left, to
+    /// the one that ends first. A job that costs nothing in an
+    /// allocation's unit is not charged to it.
+    pub fn charge(&mut self, conn: &Connection, j: &ChargeJob<'_>) -> Result<(), Error> {
+        if self.loaded.is_none() {
+            self.loaded = Some(Charger::load(conn)?);
+        }
+        let Some(l) = self.loaded.as_mut() else { return Ok(()) };
+        if l.allocs.is_empty() || j.bank.is_empty() {
+            return Ok(());
+        }
+        let mut banks: Vec<&str> = vec![j.bank];
+        while let Some(p) = l.parents.get(*banks.last().unwrap_or(&"")) {
+            if p.is_empty() || banks.len() > 64 || banks.contains(&p.as_str()) {
+                break;
+            }
+            banks.push(p);
+        }
+        let factor = l.factors.get(j.queue).copied().unwrap_or(1.0);
+        let seconds = elapsed_s(j.t_run, j.t_inactive);
+        let mut best: Option<(bool, usize, i64)> = None;
+        for (i, a) in l.allocs.iter().enumerate() {
+            if !banks.contains(&a.bank.as_str())
+                || a.project.as_deref().is_some_and(|p| p != j.project)
+                || j.t_inactive < a.start_s as f64
+                || j.t_inactive >= a.end_s as f64
+            {
+                continue;
+            }
+            let amount = charge_milli(a.unit, l.weights, factor, j.res, seconds);
+            if amount == 0 {
+                continue;
+            }
+            // Allocations are in (end_s, name) order: the first with a
+            // balance wins, else the first of all.
+            let spent = a.remaining <= 0;
+            match best {
+                None => best = Some((spent, i, amount)),
+                Some((true, _, _)) if !spent => best = Some((spent, i, amount)),
+                _ => {}
+            }
+            if !spent {
+                break;
+            }
+        }
+        let Some((_, i, amount)) = best else { return Ok(()) };
+        let a = &mut l.allocs[i];
+        a.remaining = a.remaining.saturating_sub(amount);
+        conn.prepare_cached(
+            "INSERT INTO allocation_charges(seq, allocation, jobid, userid, t_inactive, amount_milli) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            j.seq as i64,
+            a.name,
+            crate::schema::id_key(j.id),
+            j.userid,
+            j.t_inactive,
+            amount
+        ])?;
+        conn.prepare_cached("UPDATE allocation_table SET charged_milli = charged_milli + ?2 WHERE name = ?1")?
+            .execute(params![a.name, amount])?;
+        Ok(())
+    }
+}
