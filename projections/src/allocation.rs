@@ -369,3 +369,224 @@ impl Charger {
         Ok(())
     }
 }
+
+/// One allocation as `allocation_balance` shows it, with its policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllocationRow {
+    /// Name.
+    pub name: String,
+    /// Bank.
+    pub bank: String,
+    /// Project, if limited to one.
+    pub project: Option<String>,
+    /// Unit name.
+    pub unit: String,
+    /// Allocated (all deposits − withdrawals), milli-units.
+    pub allocated_milli: i64,
+    /// Charged, milli-units.
+    pub charged_milli: i64,
+    /// Reserved by liens the ledger knows of (0: liens live in the plugin).
+    pub reserved_milli: i64,
+    /// allocated − charged − reserved.
+    pub remaining_milli: i64,
+    /// Period start.
+    pub start_s: i64,
+    /// Period end (exclusive).
+    pub end_s: i64,
+    /// False once deleted.
+    pub active: bool,
+    /// Own exhausted policy, if any.
+    pub exhausted: Option<String>,
+}
+
+const ROW_SQL: &str =
+    "SELECT b.name, b.bank, b.project, b.unit, b.allocated_milli, b.charged_milli, b.reserved_milli, \
+    b.remaining_milli, b.start_s, b.end_s, b.active, t.exhausted FROM allocation_balance b \
+    JOIN allocation_table t ON t.name = b.name";
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AllocationRow> {
+    Ok(AllocationRow {
+        name: r.get(0)?,
+        bank: r.get(1)?,
+        project: r.get(2)?,
+        unit: r.get(3)?,
+        allocated_milli: r.get(4)?,
+        charged_milli: r.get(5)?,
+        reserved_milli: r.get(6)?,
+        remaining_milli: r.get(7)?,
+        start_s: r.get(8)?,
+        end_s: r.get(9)?,
+        active: r.get::<_, i64>(10)? != 0,
+        exhausted: r.get(11)?,
+    })
+}
+
+/// Every allocation (deleted ones too), in name order.
+pub fn allocations(conn: &Connection) -> Result<Vec<AllocationRow>, Error> {
+    let sql = format!("{ROW_SQL} ORDER BY b.name");
+    let rows = conn.prepare_cached(&sql)?.query_map([], row)?.collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// The allocation named `name`.
+pub fn allocation(conn: &Connection, name: &str) -> Result<Option<AllocationRow>, Error> {
+    let sql = format!("{ROW_SQL} WHERE b.name = ?1");
+    Ok(conn.prepare_cached(&sql)?.query_row([name], row).optional()?)
+}
+
+/// One charge: a job record charged to an allocation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChargeRow {
+    /// Seq of the job's `JobRecorded`.
+    pub seq: i64,
+    /// Allocation.
+    pub allocation: String,
+    /// Job id.
+    pub jobid: u64,
+    /// Userid.
+    pub userid: i64,
+    /// When the job ended.
+    pub t_inactive: f64,
+    /// Amount, milli-units.
+    pub amount_milli: i64,
+}
+
+fn charge_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChargeRow> {
+    Ok(ChargeRow {
+        seq: r.get(0)?,
+        allocation: r.get(1)?,
+        jobid: r.get::<_, i64>(2)? as u64,
+        userid: r.get(3)?,
+        t_inactive: r.get(4)?,
+        amount_milli: r.get(5)?,
+    })
+}
+
+/// The charges of allocation `name` of jobs that ended in [`from`, `to`),
+/// in (end time, seq) order.
+pub fn charges(conn: &Connection, name: &str, from: f64, to: f64) -> Result<Vec<ChargeRow>, Error> {
+    let rows = conn
+        .prepare_cached(
+            "SELECT seq, allocation, jobid, userid, t_inactive, amount_milli FROM allocation_charges \
+             WHERE allocation = ?1 AND t_inactive >= ?2 AND t_inactive < ?3 ORDER BY t_inactive, seq",
+        )?
+        .query_map(params![name, from, to], charge_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// The charge of the job record at `seq`, if it was charged.
+pub fn charge_of(conn: &Connection, seq: i64) -> Result<Option<ChargeRow>, Error> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT seq, allocation, jobid, userid, t_inactive, amount_milli FROM allocation_charges WHERE seq = ?1",
+        )?
+        .query_row([seq], charge_row)
+        .optional()?)
+}
+
+/// One allocation event as the statement lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionRow {
+    /// Seq of the event.
+    pub seq: i64,
+    /// `added`, `deposit`, `withdrawal`, `period`, `policy`, `deleted`.
+    pub kind: String,
+    /// Signed amount, milli-units (0 for those that move none).
+    pub amount_milli: i64,
+    /// When it was recorded (epoch seconds).
+    pub at_s: i64,
+}
+
+/// Charges of one user in a statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserCharges {
+    /// Userid.
+    pub userid: i64,
+    /// User name (from the associations; "" if none has this uid).
+    pub username: String,
+    /// Number of jobs.
+    pub jobs: i64,
+    /// Sum, milli-units.
+    pub amount_milli: i64,
+}
+
+/// A statement of an allocation over [`from`, `to`) (Gold's
+/// `gstatement`): opening balance, the allocation events, the charges per
+/// user, closing balance. closing = opening + Σ transactions − Σ charges,
+/// exactly.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    /// The allocation.
+    pub allocation: AllocationRow,
+    /// Window start (epoch seconds; `f64::NEG_INFINITY` for none).
+    pub from: f64,
+    /// Window end (`f64::INFINITY` for none).
+    pub to: f64,
+    /// Balance before the window.
+    pub opening_milli: i64,
+    /// Allocation events in the window.
+    pub transactions: Vec<TransactionRow>,
+    /// Σ of their amounts.
+    pub transactions_milli: i64,
+    /// Charges per user (uid order).
+    pub users: Vec<UserCharges>,
+    /// Σ of charges in the window.
+    pub charged_milli: i64,
+    /// Liens the ledger knows of (always 0: liens are the plugin's).
+    pub liens_milli: i64,
+    /// Balance at the end of the window.
+    pub closing_milli: i64,
+}
+
+/// The statement of allocation `name` over [`from`, `to`): events by the
+/// time they were recorded, charges by the time the job ended.
+pub fn statement(conn: &Connection, name: &str, from: f64, to: f64) -> Result<Option<Statement>, Error> {
+    let Some(allocation) = allocation(conn, name)? else { return Ok(None) };
+    let sum = |sql: &str, a: f64, b: f64| -> Result<i64, Error> {
+        Ok(conn.prepare_cached(sql)?.query_row(params![name, a, b], |r| r.get::<_, i64>(0))?)
+    };
+    let tx_sql = "SELECT coalesce(sum(amount_milli), 0) FROM allocation_transactions \
+                  WHERE allocation = ?1 AND at_s >= ?2 AND at_s < ?3";
+    let ch_sql = "SELECT coalesce(sum(amount_milli), 0) FROM allocation_charges \
+                  WHERE allocation = ?1 AND t_inactive >= ?2 AND t_inactive < ?3";
+    let opening_milli = sum(tx_sql, f64::NEG_INFINITY, from)? - sum(ch_sql, f64::NEG_INFINITY, from)?;
+    let transactions = conn
+        .prepare_cached(
+            "SELECT seq, kind, amount_milli, at_s FROM allocation_transactions \
+             WHERE allocation = ?1 AND at_s >= ?2 AND at_s < ?3 ORDER BY seq",
+        )?
+        .query_map(params![name, from, to], |r| {
+            Ok(TransactionRow { seq: r.get(0)?, kind: r.get(1)?, amount_milli: r.get(2)?, at_s: r.get(3)? })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let transactions_milli = transactions.iter().map(|t| t.amount_milli).sum();
+    let mut users = conn
+        .prepare_cached(
+            "SELECT userid, count(*), sum(amount_milli) FROM allocation_charges \
+             WHERE allocation = ?1 AND t_inactive >= ?2 AND t_inactive < ?3 GROUP BY userid ORDER BY userid",
+        )?
+        .query_map(params![name, from, to], |r| {
+            Ok(UserCharges { userid: r.get(0)?, username: String::new(), jobs: r.get(1)?, amount_milli: r.get(2)? })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut uname =
+        conn.prepare_cached("SELECT username FROM association_table WHERE userid = ?1 ORDER BY bank LIMIT 1")?;
+    for u in &mut users {
+        u.username = uname.query_row([u.userid], |r| r.get(0)).optional()?.unwrap_or_default();
+    }
+    let charged_milli = users.iter().map(|u| u.amount_milli).sum();
+    let closing_milli = opening_milli + transactions_milli - charged_milli;
+    Ok(Some(Statement {
+        allocation,
+        from,
+        to,
+        opening_milli,
+        transactions,
+        transactions_milli,
+        users,
+        charged_milli,
+        liens_milli: 0,
+        closing_milli,
+    }))
+}
