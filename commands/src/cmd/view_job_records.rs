@@ -52,6 +52,11 @@ pub struct Args {
     /// as flux-accounting records them, but charged to nobody.
     #[arg(long, conflicts_with = "rejected")]
     pub orphans: bool,
+    /// Add what each job was charged and to which allocation (columns
+    /// `allocation` and `charge`, in the allocation's unit; empty when the
+    /// job was charged to none).
+    #[arg(long, conflicts_with = "rejected")]
+    pub charges: bool,
 }
 
 /// Read-only: the `JobRejected` events, oldest first, as a table.
@@ -160,6 +165,8 @@ pub const FIELDS: &[&str] = &[
     "jobid.f58",
     "jobid.f58plain",
     "jobid.words",
+    "allocation",
+    "charge",
 ];
 
 /// The default columns.
@@ -248,6 +255,14 @@ fn rows_without(ctx: &Context, state: &State<'_>, args: &Args, skip: Option<Stri
             continue;
         }
         let f58 = ctx.jobid(id);
+        let (allocation, charge) = if args.charges || args.format.is_some() {
+            match projections::allocation::charge_of(state.conn(), r.get(13)?)? {
+                Some(c) => (json!(c.allocation), json!(fluxacct_core::allocation::format_milli(c.amount_milli))),
+                None => (json!(""), json!("")),
+            }
+        } else {
+            (json!(""), json!(""))
+        };
         out.push(vec![
             json!(f58),
             json!(names.name(userid, r.get(2)?)),
@@ -269,6 +284,8 @@ fn rows_without(ctx: &Context, state: &State<'_>, args: &Args, skip: Option<Stri
             json!(f58),
             json!(ctx.jobid_as(id, IdForm::F58Plain)),
             json!(ctx.jobid_as(id, IdForm::Words)),
+            allocation,
+            charge,
         ]);
     }
     Ok(out)
@@ -277,7 +294,12 @@ fn rows_without(ctx: &Context, state: &State<'_>, args: &Args, skip: Option<Stri
 /// Renders the default table: columns left-aligned to the widest cell,
 /// floats with 2 decimals.
 pub fn table(rows: &Rows) -> String {
-    let idx: Vec<usize> = COLUMNS.iter().map(|c| rows.columns.iter().position(|x| x == c).unwrap_or(0)).collect();
+    table_of(rows, COLUMNS)
+}
+
+/// [`table`] with the columns `columns`.
+fn table_of(rows: &Rows, columns: &[&str]) -> String {
+    let idx: Vec<usize> = columns.iter().map(|c| rows.columns.iter().position(|x| x == c).unwrap_or(0)).collect();
     let cell = |v: &Value| -> String {
         match v {
             Value::String(s) => s.clone(),
@@ -286,7 +308,7 @@ pub fn table(rows: &Rows) -> String {
         }
     };
     let cells: Vec<Vec<String>> = rows.rows.iter().map(|r| idx.iter().map(|&i| cell(&r[i])).collect()).collect();
-    lines(COLUMNS, &cells, true)
+    lines(columns, &cells, true)
 }
 
 /// Read-only: renders the listing.
@@ -306,6 +328,11 @@ pub fn view(ctx: &Context, state: &State<'_>, args: &Args) -> Result<Output> {
         }
         let rows = rows(ctx, state, args)?;
         return Ok(Output::line(crate::format::as_format(&rows, fmt)?));
+    }
+    if args.charges {
+        let mut columns = COLUMNS.to_vec();
+        columns.extend(["allocation", "charge"]);
+        return Ok(Output::text(table_of(&rows(ctx, state, args)?, &columns)));
     }
     Ok(Output::text(table(&rows(ctx, state, args)?)))
 }
