@@ -55,7 +55,7 @@ CREATE TABLE IF NOT EXISTS allocation_charges (
     t_inactive   REAL    NOT NULL,
     amount_milli INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS allocation_charges_by_name ON allocation_charges(allocation, t_inactive);
+CREATE INDEX IF NOT EXISTS allocation_charges_by_name ON allocation_charges(allocation, t_inactive, userid, amount_milli);
 CREATE TABLE IF NOT EXISTS queue_charge_factor (
     queue         TEXT NOT NULL PRIMARY KEY,
     charge_factor REAL NOT NULL
@@ -255,18 +255,75 @@ struct Loaded {
     weights: ResourceWeights,
 }
 
+/// A charge not written yet: (job seq, cached allocation index, job id,
+/// userid, t_inactive, amount).
+type PendingCharge = (u64, usize, u64, i64, f64, i64);
+
 /// Charges job records, with what it read of the tables kept between jobs
-/// (a bulk ingest charges a million in a row). Any event other than a job
-/// record may change what it keeps: [`Charger::invalidate`].
+/// (a bulk ingest charges a million in a row) and the charges buffered
+/// until [`Charger::flush`] writes them (one row each, and one update of
+/// each allocation's total). Any event other than a job record may change
+/// what it keeps: flush, then [`Charger::invalidate`].
 #[derive(Debug, Default)]
 pub struct Charger {
     loaded: Option<Loaded>,
+    pending: Vec<PendingCharge>,
 }
 
 impl Charger {
-    /// Forgets what was read.
+    /// Forgets what was read (call [`Charger::flush`] first: buffered
+    /// charges are dropped).
     pub fn invalidate(&mut self) {
         self.loaded = None;
+        self.pending.clear();
+    }
+
+    /// Drops the buffered charge of the job record at `seq` (its apply was
+    /// rolled back), giving its amount back to the cached balance.
+    pub fn undo(&mut self, seq: u64) {
+        if let Some(pos) = self.pending.iter().rposition(|c| c.0 == seq) {
+            let (_, i, _, _, _, amount) = self.pending.remove(pos);
+            if let Some(a) = self.loaded.as_mut().and_then(|l| l.allocs.get_mut(i)) {
+                a.remaining = a.remaining.saturating_add(amount);
+            }
+        }
+    }
+
+    /// Writes the buffered charges: their rows, and each allocation's new total.
+    pub fn flush(&mut self, conn: &Connection) -> Result<(), Error> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let Some(l) = self.loaded.as_ref() else {
+            self.pending.clear();
+            return Ok(());
+        };
+        let mut totals = vec![0i64; l.allocs.len()];
+        {
+            let mut stmt = conn.prepare_cached(
+                "INSERT INTO allocation_charges(seq, allocation, jobid, userid, t_inactive, amount_milli) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for &(seq, i, id, userid, t_inactive, amount) in &self.pending {
+                stmt.execute(params![
+                    seq as i64,
+                    l.allocs[i].name,
+                    crate::schema::id_key(id),
+                    userid,
+                    t_inactive,
+                    amount
+                ])?;
+                totals[i] = totals[i].saturating_add(amount);
+            }
+        }
+        let mut stmt =
+            conn.prepare_cached("UPDATE allocation_table SET charged_milli = charged_milli + ?2 WHERE name = ?1")?;
+        for (a, total) in l.allocs.iter().zip(totals) {
+            if total != 0 {
+                stmt.execute(params![a.name, total])?;
+            }
+        }
+        self.pending.clear();
+        Ok(())
     }
 
     fn load(conn: &Connection) -> Result<Loaded, Error> {
@@ -352,20 +409,7 @@ impl Charger {
         let Some((_, i, amount)) = best else { return Ok(()) };
         let a = &mut l.allocs[i];
         a.remaining = a.remaining.saturating_sub(amount);
-        conn.prepare_cached(
-            "INSERT INTO allocation_charges(seq, allocation, jobid, userid, t_inactive, amount_milli) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?
-        .execute(params![
-            j.seq as i64,
-            a.name,
-            crate::schema::id_key(j.id),
-            j.userid,
-            j.t_inactive,
-            amount
-        ])?;
-        conn.prepare_cached("UPDATE allocation_table SET charged_milli = charged_milli + ?2 WHERE name = ?1")?
-            .execute(params![a.name, amount])?;
+        self.pending.push((j.seq, i, j.id, j.userid, j.t_inactive, amount));
         Ok(())
     }
 }
@@ -550,7 +594,11 @@ pub fn statement(conn: &Connection, name: &str, from: f64, to: f64) -> Result<Op
                   WHERE allocation = ?1 AND at_s >= ?2 AND at_s < ?3";
     let ch_sql = "SELECT coalesce(sum(amount_milli), 0) FROM allocation_charges \
                   WHERE allocation = ?1 AND t_inactive >= ?2 AND t_inactive < ?3";
-    let opening_milli = sum(tx_sql, f64::NEG_INFINITY, from)? - sum(ch_sql, f64::NEG_INFINITY, from)?;
+    let opening_milli = if from == f64::NEG_INFINITY {
+        0
+    } else {
+        sum(tx_sql, f64::NEG_INFINITY, from)? - sum(ch_sql, f64::NEG_INFINITY, from)?
+    };
     let transactions = conn
         .prepare_cached(
             "SELECT seq, kind, amount_milli, at_s FROM allocation_transactions \
@@ -561,15 +609,24 @@ pub fn statement(conn: &Connection, name: &str, from: f64, to: f64) -> Result<Op
         })?
         .collect::<Result<Vec<_>, _>>()?;
     let transactions_milli = transactions.iter().map(|t| t.amount_milli).sum();
-    let mut users = conn
-        .prepare_cached(
-            "SELECT userid, count(*), sum(amount_milli) FROM allocation_charges \
-             WHERE allocation = ?1 AND t_inactive >= ?2 AND t_inactive < ?3 GROUP BY userid ORDER BY userid",
-        )?
-        .query_map(params![name, from, to], |r| {
-            Ok(UserCharges { userid: r.get(0)?, username: String::new(), jobs: r.get(1)?, amount_milli: r.get(2)? })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+    // One pass over the covering index (allocation, t_inactive, userid,
+    // amount_milli), summed here: no sort of the window's rows.
+    let mut per_user: std::collections::BTreeMap<i64, (i64, i64)> = std::collections::BTreeMap::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT userid, amount_milli FROM allocation_charges WHERE allocation = ?1 AND t_inactive >= ?2 AND t_inactive < ?3",
+        )?;
+        let mut rows = stmt.query(params![name, from, to])?;
+        while let Some(r) = rows.next()? {
+            let e = per_user.entry(r.get(0)?).or_default();
+            e.0 += 1;
+            e.1 = e.1.saturating_add(r.get(1)?);
+        }
+    }
+    let mut users: Vec<UserCharges> = per_user
+        .into_iter()
+        .map(|(userid, (jobs, amount_milli))| UserCharges { userid, username: String::new(), jobs, amount_milli })
+        .collect();
     let mut uname =
         conn.prepare_cached("SELECT username FROM association_table WHERE userid = ?1 ORDER BY bank LIMIT 1")?;
     for u in &mut users {

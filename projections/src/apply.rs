@@ -117,6 +117,11 @@ impl Applier {
     /// break: no such bank, a duplicate row) is rolled back and noted as
     /// skipped, so that a replay goes on. The live path fails instead.
     pub fn apply(&mut self, conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Error> {
+        if !matches!(ev, Event::JobRecorded(_)) {
+            // Buffered charges are written before anything that may read or
+            // change what the charger keeps (and outside any savepoint).
+            self.charger.flush(conn)?;
+        }
         if !self.replaying
             && self.seal.is_none()
             && crate::seal::touches(tables_touched(ev), matches!(ev, Event::FairshareUpdated(_)))
@@ -158,8 +163,8 @@ impl Applier {
             .and_then(|()| crate::usage::apply(conn, ctx, ev, &mut self.pending))
             .and_then(|()| self.apply_allocations(conn, ctx, ev));
         if result.is_err() {
-            // What the charger read may have been rolled back.
-            self.charger.invalidate();
+            // This event's charge, if any, is rolled back with it.
+            self.charger.undo(ctx.seq);
         }
         match result {
             Ok(()) => {}
@@ -277,6 +282,7 @@ impl Applier {
     /// buffered `usage_pending` rows and records the last event's seq as
     /// applied ([`mark_applied`]).
     pub fn sync(&mut self, conn: &Connection) -> Result<(), Error> {
+        self.charger.flush(conn)?;
         let jobs = std::mem::take(&mut self.pending);
         crate::usage::store_pending(conn, &jobs)?;
         if self.seal.take() == Some(true) {
