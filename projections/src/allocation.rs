@@ -24,48 +24,6 @@ use crate::error::Error;
 use fluxacct_core::allocation::{charge_milli, elapsed_s, JobResources, ResourceWeights, Unit};
 use fluxacct_core::events::Event;
 
-/// DDL of the allocation tables and the `allocation_balance` view.
-pub const DDL: &str = "
-CREATE TABLE IF NOT EXISTS allocation_table (
-    name            TEXT    NOT NULL PRIMARY KEY,
-    bank            TEXT    NOT NULL,
-    project         TEXT,
-    unit            TEXT    NOT NULL,
-    allocated_milli INTEGER NOT NULL,
-    charged_milli   INTEGER NOT NULL DEFAULT 0,
-    start_s         INTEGER NOT NULL,
-    end_s           INTEGER NOT NULL,
-    active          INTEGER NOT NULL DEFAULT 1,
-    exhausted       TEXT,
-    added_seq       INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS allocation_transactions (
-    seq          INTEGER NOT NULL PRIMARY KEY,
-    allocation   TEXT    NOT NULL,
-    kind         TEXT    NOT NULL,
-    amount_milli INTEGER NOT NULL,
-    at_s         INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS allocation_transactions_by_name ON allocation_transactions(allocation, seq);
-CREATE TABLE IF NOT EXISTS allocation_charges (
-    seq          INTEGER NOT NULL PRIMARY KEY,
-    allocation   TEXT    NOT NULL,
-    jobid        INTEGER NOT NULL,
-    userid       INTEGER NOT NULL,
-    t_inactive   REAL    NOT NULL,
-    amount_milli INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS allocation_charges_by_name ON allocation_charges(allocation, t_inactive, userid, amount_milli);
-CREATE TABLE IF NOT EXISTS queue_charge_factor (
-    queue         TEXT NOT NULL PRIMARY KEY,
-    charge_factor REAL NOT NULL
-);
-CREATE VIEW IF NOT EXISTS allocation_balance AS
-    SELECT name, bank, project, unit, allocated_milli, charged_milli, 0 AS reserved_milli,
-           allocated_milli - charged_milli AS remaining_milli, start_s, end_s, active
-    FROM allocation_table;
-";
-
 /// The allocation projection tables, in creation order.
 pub const TABLES: &[&str] =
     &["allocation_table", "allocation_transactions", "allocation_charges", "queue_charge_factor"];

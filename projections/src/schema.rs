@@ -423,6 +423,49 @@ CREATE TABLE IF NOT EXISTS projection_meta (
 );
 "#;
 
+/// DDL of the allocation tables and the `allocation_balance` view
+/// (`crate::allocation` keeps and reads them; docs/allocations.md).
+pub const ALLOCATION_DDL: &str = "
+CREATE TABLE IF NOT EXISTS allocation_table (
+    name            TEXT    NOT NULL PRIMARY KEY,
+    bank            TEXT    NOT NULL,
+    project         TEXT,
+    unit            TEXT    NOT NULL,
+    allocated_milli INTEGER NOT NULL,
+    charged_milli   INTEGER NOT NULL DEFAULT 0,
+    start_s         INTEGER NOT NULL,
+    end_s           INTEGER NOT NULL,
+    active          INTEGER NOT NULL DEFAULT 1,
+    exhausted       TEXT,
+    added_seq       INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS allocation_transactions (
+    seq          INTEGER NOT NULL PRIMARY KEY,
+    allocation   TEXT    NOT NULL,
+    kind         TEXT    NOT NULL,
+    amount_milli INTEGER NOT NULL,
+    at_s         INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS allocation_transactions_by_name ON allocation_transactions(allocation, seq);
+CREATE TABLE IF NOT EXISTS allocation_charges (
+    seq          INTEGER NOT NULL PRIMARY KEY,
+    allocation   TEXT    NOT NULL,
+    jobid        INTEGER NOT NULL,
+    userid       INTEGER NOT NULL,
+    t_inactive   REAL    NOT NULL,
+    amount_milli INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS allocation_charges_by_name ON allocation_charges(allocation, t_inactive, userid, amount_milli);
+CREATE TABLE IF NOT EXISTS queue_charge_factor (
+    queue         TEXT NOT NULL PRIMARY KEY,
+    charge_factor REAL NOT NULL
+);
+CREATE VIEW IF NOT EXISTS allocation_balance AS
+    SELECT name, bank, project, unit, allocated_milli, charged_milli, 0 AS reserved_milli,
+           allocated_milli - charged_milli AS remaining_milli, start_s, end_s, active
+    FROM allocation_table;
+";
+
 /// Creates the projection tables (if missing) and records the schema
 /// version. Refuses projections written by a newer fluxacct.
 pub fn create(conn: &Connection) -> Result<(), Error> {
@@ -432,7 +475,7 @@ pub fn create(conn: &Connection) -> Result<(), Error> {
         }
     }
     conn.execute_batch(DDL)?;
-    conn.execute_batch(crate::allocation::DDL)?;
+    conn.execute_batch(ALLOCATION_DDL)?;
     // The log's indexes and the `jobs` view over it, where `main` holds the
     // log. A replay connection reads the log through a temporary view
     // `events`, and `crate::write::scratch` gives it a temporary `jobs`.
