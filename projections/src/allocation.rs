@@ -259,7 +259,7 @@ impl Charger {
         let mut totals = vec![0i64; l.allocs.len()];
         {
             let mut stmt = conn.prepare_cached(
-                "INSERT INTO allocation_charges(seq, allocation, jobid, userid, t_inactive, amount_milli) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO allocation_charges(seq, allocation, jobid, userid, ended_us, amount_milli) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
             for &(seq, i, id, userid, t_inactive, amount) in &self.pending {
                 stmt.execute(params![
@@ -267,7 +267,7 @@ impl Charger {
                     l.allocs[i].name,
                     crate::schema::id_key(id),
                     userid,
-                    t_inactive,
+                    crate::schema::t_us(t_inactive),
                     amount
                 ])?;
                 totals[i] = totals[i].saturating_add(amount);
@@ -436,6 +436,18 @@ pub fn allocation(conn: &Connection, name: &str) -> Result<Option<AllocationRow>
     Ok(conn.prepare_cached(&sql)?.query_row([name], row).optional()?)
 }
 
+/// A window bound in epoch seconds as `ended_us` compares it: microseconds
+/// (`crate::schema::t_us`), the infinities as the ends of i64.
+fn bound_us(t: f64) -> i64 {
+    if t == f64::NEG_INFINITY {
+        i64::MIN
+    } else if t == f64::INFINITY {
+        i64::MAX
+    } else {
+        crate::schema::t_us(t)
+    }
+}
+
 /// One charge: a job record charged to an allocation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChargeRow {
@@ -447,7 +459,7 @@ pub struct ChargeRow {
     pub jobid: u64,
     /// Userid.
     pub userid: i64,
-    /// When the job ended.
+    /// When the job ended (epoch seconds, to the microsecond).
     pub t_inactive: f64,
     /// Amount, milli-units.
     pub amount_milli: i64,
@@ -459,7 +471,7 @@ fn charge_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChargeRow> {
         allocation: r.get(1)?,
         jobid: r.get::<_, i64>(2)? as u64,
         userid: r.get(3)?,
-        t_inactive: r.get(4)?,
+        t_inactive: r.get::<_, i64>(4)? as f64 / 1e6,
         amount_milli: r.get(5)?,
     })
 }
@@ -469,10 +481,10 @@ fn charge_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChargeRow> {
 pub fn charges(conn: &Connection, name: &str, from: f64, to: f64) -> Result<Vec<ChargeRow>, Error> {
     let rows = conn
         .prepare_cached(
-            "SELECT seq, allocation, jobid, userid, t_inactive, amount_milli FROM allocation_charges \
-             WHERE allocation = ?1 AND t_inactive >= ?2 AND t_inactive < ?3 ORDER BY t_inactive, seq",
+            "SELECT seq, allocation, jobid, userid, ended_us, amount_milli FROM allocation_charges \
+             WHERE allocation = ?1 AND ended_us >= ?2 AND ended_us < ?3 ORDER BY ended_us, seq",
         )?
-        .query_map(params![name, from, to], charge_row)?
+        .query_map(params![name, bound_us(from), bound_us(to)], charge_row)?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
@@ -481,7 +493,7 @@ pub fn charges(conn: &Connection, name: &str, from: f64, to: f64) -> Result<Vec<
 pub fn charge_of(conn: &Connection, seq: i64) -> Result<Option<ChargeRow>, Error> {
     Ok(conn
         .prepare_cached(
-            "SELECT seq, allocation, jobid, userid, t_inactive, amount_milli FROM allocation_charges WHERE seq = ?1",
+            "SELECT seq, allocation, jobid, userid, ended_us, amount_milli FROM allocation_charges WHERE seq = ?1",
         )?
         .query_row([seq], charge_row)
         .optional()?)
@@ -551,11 +563,13 @@ pub fn statement(conn: &Connection, name: &str, from: f64, to: f64) -> Result<Op
     let tx_sql = "SELECT coalesce(sum(amount_milli), 0) FROM allocation_transactions \
                   WHERE allocation = ?1 AND at_s >= ?2 AND at_s < ?3";
     let ch_sql = "SELECT coalesce(sum(amount_milli), 0) FROM allocation_charges \
-                  WHERE allocation = ?1 AND t_inactive >= ?2 AND t_inactive < ?3";
+                  WHERE allocation = ?1 AND ended_us >= ?2 AND ended_us < ?3";
     let opening_milli = if from == f64::NEG_INFINITY {
         0
     } else {
-        sum(tx_sql, f64::NEG_INFINITY, from)? - sum(ch_sql, f64::NEG_INFINITY, from)?
+        let charged: i64 =
+            conn.prepare_cached(ch_sql)?.query_row(params![name, i64::MIN, bound_us(from)], |r| r.get(0))?;
+        sum(tx_sql, f64::NEG_INFINITY, from)? - charged
     };
     let transactions = conn
         .prepare_cached(
@@ -567,14 +581,14 @@ pub fn statement(conn: &Connection, name: &str, from: f64, to: f64) -> Result<Op
         })?
         .collect::<Result<Vec<_>, _>>()?;
     let transactions_milli = transactions.iter().map(|t| t.amount_milli).sum();
-    // One pass over the covering index (allocation, t_inactive, userid,
+    // One pass over the covering index (allocation, ended_us, userid,
     // amount_milli), summed here: no sort of the window's rows.
     let mut per_user: std::collections::BTreeMap<i64, (i64, i64)> = std::collections::BTreeMap::new();
     {
         let mut stmt = conn.prepare_cached(
-            "SELECT userid, amount_milli FROM allocation_charges WHERE allocation = ?1 AND t_inactive >= ?2 AND t_inactive < ?3",
+            "SELECT userid, amount_milli FROM allocation_charges WHERE allocation = ?1 AND ended_us >= ?2 AND ended_us < ?3",
         )?;
-        let mut rows = stmt.query(params![name, from, to])?;
+        let mut rows = stmt.query(params![name, bound_us(from), bound_us(to)])?;
         while let Some(r) = rows.next()? {
             let e = per_user.entry(r.get(0)?).or_default();
             e.0 += 1;

@@ -452,10 +452,10 @@ CREATE TABLE IF NOT EXISTS allocation_charges (
     allocation   TEXT    NOT NULL,
     jobid        INTEGER NOT NULL,
     userid       INTEGER NOT NULL,
-    t_inactive   REAL    NOT NULL,
+    ended_us     INTEGER NOT NULL,
     amount_milli INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS allocation_charges_by_name ON allocation_charges(allocation, t_inactive, userid, amount_milli);
+CREATE INDEX IF NOT EXISTS allocation_charges_by_name ON allocation_charges(allocation, ended_us, userid, amount_milli);
 CREATE TABLE IF NOT EXISTS queue_charge_factor (
     queue         TEXT NOT NULL PRIMARY KEY,
     charge_factor REAL NOT NULL
