@@ -359,6 +359,9 @@ pub struct Policy {
     alloc_held: BTreeMap<u64, String>,
     /// Liens of finished jobs, kept until the next snapshot load.
     settled: Vec<(String, i64)>,
+    /// Σ of every lien held (tracked jobs' and `settled`), per allocation:
+    /// kept as liens are taken and dropped, so no decision walks all jobs.
+    liens_held: BTreeMap<String, i64>,
 }
 
 /// flux-accounting's synthetic instance-owner association (reference
@@ -480,7 +483,9 @@ impl Policy {
         self.snapshot_loaded = true;
         // The new snapshot's balances include what finished jobs were
         // charged (docs/allocations.md: the race with ingest).
-        self.settled.clear();
+        for (name, milli) in std::mem::take(&mut self.settled) {
+            self.lien_delta(&name, -milli);
+        }
         self.install(snap);
         head
     }
@@ -703,16 +708,25 @@ impl Policy {
         self.now_s = Some(now_s);
     }
 
-    /// The liens held, per allocation (running and scheduled jobs', and
-    /// finished jobs' until the next load), leaving out job `except`'s.
-    fn reserved(&self, except: Option<u64>) -> BTreeMap<String, i64> {
-        let mut out: BTreeMap<String, i64> = BTreeMap::new();
-        let jobs = self.jobs.iter().filter(|(id, _)| Some(**id) != except).filter_map(|(_, j)| j.lien.as_ref());
-        for (name, milli) in jobs.chain(self.settled.iter()) {
-            let e = out.entry(name.clone()).or_default();
-            *e = e.saturating_add(*milli);
+    /// Adds `milli` (negative: removes) to the liens held on `name`.
+    fn lien_delta(&mut self, name: &str, milli: i64) {
+        let e = self.liens_held.entry(name.to_string()).or_default();
+        *e = e.saturating_add(milli);
+        if *e == 0 {
+            self.liens_held.remove(name);
         }
-        out
+    }
+
+    /// Replaces the lien job `id` holds.
+    fn set_lien(&mut self, id: u64, lien: Option<(String, i64)>) {
+        let Some(j) = self.jobs.get_mut(&id) else { return };
+        let old = std::mem::replace(&mut j.lien, lien.clone());
+        if let Some((name, milli)) = old {
+            self.lien_delta(&name, -milli);
+        }
+        if let Some((name, milli)) = lien {
+            self.lien_delta(&name, milli);
+        }
     }
 
     /// What the allocations say about tracked job `id` (`None` when there
@@ -735,7 +749,7 @@ impl Policy {
             duration_s: j.duration_s,
             now_s: self.now_s,
         };
-        Some(al.judge(&ask, &self.reserved(Some(id)), want_lien))
+        Some(al.judge(&ask, &self.liens_held, j.lien.as_ref(), want_lien))
     }
 
     /// Releases the jobs held by an exhausted allocation that now has room
@@ -745,11 +759,7 @@ impl Policy {
         for (id, dep) in held {
             match self.judge(id, true) {
                 Some(Verdict::Exhausted { policy: Exhausted::Hold | Exhausted::Deny, .. }) => continue,
-                Some(Verdict::Fits(lien)) => {
-                    if let Some(j) = self.jobs.get_mut(&id) {
-                        j.lien = lien;
-                    }
-                }
+                Some(Verdict::Fits(lien)) => self.set_lien(id, lien),
                 _ => {}
             }
             self.alloc_held.remove(&id);
@@ -823,7 +833,8 @@ impl Policy {
                 duration_s: job.duration_s,
                 now_s: self.now_s,
             };
-            if let Verdict::Exhausted { policy: Exhausted::Deny, message } = al.judge(&ask, &self.reserved(None), false)
+            if let Verdict::Exhausted { policy: Exhausted::Deny, message } =
+                al.judge(&ask, &self.liens_held, None, false)
             {
                 return Outcome::reject(message);
             }
@@ -1010,11 +1021,7 @@ impl Policy {
                     effects.push(Effect::AllocationHoldAdd { id: job.id, dep: message.clone() });
                     self.alloc_held.insert(job.id, message);
                 }
-                Some(Verdict::Fits(lien)) => {
-                    if let Some(j) = self.jobs.get_mut(&job.id) {
-                        j.lien = lien;
-                    }
-                }
+                Some(Verdict::Fits(lien)) => self.set_lien(job.id, lien),
                 _ => {}
             }
         }

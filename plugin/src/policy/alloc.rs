@@ -114,10 +114,17 @@ impl AllocIndex {
     }
 
     /// What the allocations say about `ask`, with `reserved` (allocation →
-    /// milli-units held by liens) already taken. With `want_lien` (and
-    /// liens on) an allocation must have room for the job's lien; else it
-    /// must have a balance left.
-    pub(super) fn judge(&self, ask: &Ask<'_>, reserved: &BTreeMap<String, i64>, want_lien: bool) -> Verdict {
+    /// milli-units held by liens) already taken, less `own` (the lien the
+    /// job itself holds, if any). With `want_lien` (and liens on) an
+    /// allocation must have room for the job's lien; else it must have a
+    /// balance left.
+    pub(super) fn judge(
+        &self,
+        ask: &Ask<'_>,
+        reserved: &BTreeMap<String, i64>,
+        own: Option<&(String, i64)>,
+        want_lien: bool,
+    ) -> Verdict {
         let Some(idx) = self.by_bank.get(ask.bank) else { return Verdict::Free };
         let factor = ask.queue.and_then(|q| self.factors.get(q)).copied().unwrap_or(1.0);
         let seconds = if ask.duration_s > 0.0 { ask.duration_s } else { self.lien_default_s as f64 };
@@ -136,7 +143,12 @@ impl AllocIndex {
                 // The job uses nothing this allocation counts.
                 continue;
             }
-            let held = if self.liens { reserved.get(&e.name).copied().unwrap_or(0) } else { 0 };
+            let held = if self.liens {
+                let mine = own.filter(|(n, _)| *n == e.name).map_or(0, |(_, m)| *m);
+                reserved.get(&e.name).copied().unwrap_or(0).saturating_sub(mine)
+            } else {
+                0
+            };
             let left = e.remaining_milli.saturating_sub(held);
             first.get_or_insert((i, left));
             let take = self.liens && want_lien;
