@@ -581,8 +581,9 @@ pub fn statement(conn: &Connection, name: &str, from: f64, to: f64) -> Result<Op
         })?
         .collect::<Result<Vec<_>, _>>()?;
     let transactions_milli = transactions.iter().map(|t| t.amount_milli).sum();
-    // One pass over the covering index (allocation, ended_us, userid,
-    // amount_milli), summed here: no sort of the window's rows.
+    // One pass over the charges (a table in seq order, without a secondary
+    // index: each job record charged costs one appended row, no index
+    // insert), summed here: no sort of the window's rows.
     let mut per_user: std::collections::BTreeMap<i64, (i64, i64)> = std::collections::BTreeMap::new();
     {
         let mut stmt = conn.prepare_cached(

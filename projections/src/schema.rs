@@ -455,7 +455,6 @@ CREATE TABLE IF NOT EXISTS allocation_charges (
     ended_us     INTEGER NOT NULL,
     amount_milli INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS allocation_charges_by_name ON allocation_charges(allocation, ended_us, userid, amount_milli);
 CREATE TABLE IF NOT EXISTS queue_charge_factor (
     queue         TEXT NOT NULL PRIMARY KEY,
     charge_factor REAL NOT NULL
