@@ -208,6 +208,9 @@ struct Cached {
 #[derive(Debug, Default)]
 struct Loaded {
     allocs: Vec<Cached>,
+    /// Job bank → the allocations on it or an ancestor (indices into
+    /// `allocs`, in their (end, name) order), filled as banks come.
+    covering: HashMap<String, Vec<usize>>,
     parents: HashMap<String, String>,
     factors: HashMap<String, f64>,
     weights: ResourceWeights,
@@ -257,22 +260,24 @@ impl Charger {
             return Ok(());
         };
         let mut totals = vec![0i64; l.allocs.len()];
-        {
-            let mut stmt = conn.prepare_cached(
-                "INSERT INTO allocation_charges(seq, allocation, jobid, userid, ended_us, amount_milli) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            for &(seq, i, id, userid, t_inactive, amount) in &self.pending {
-                stmt.execute(params![
-                    seq as i64,
-                    l.allocs[i].name,
-                    crate::schema::id_key(id),
-                    userid,
-                    crate::schema::t_us(t_inactive),
-                    amount
-                ])?;
-                totals[i] = totals[i].saturating_add(amount);
-            }
+        for &(_, i, _, _, _, amount) in &self.pending {
+            totals[i] = totals[i].saturating_add(amount);
         }
+        crate::schema::insert_many(
+            conn,
+            "main.allocation_charges(seq, allocation, jobid, userid, ended_us, amount_milli)",
+            6,
+            64,
+            &self.pending,
+            |stmt, at, &(seq, i, id, userid, t_inactive, amount)| {
+                stmt.raw_bind_parameter(at, seq as i64)?;
+                stmt.raw_bind_parameter(at + 1, l.allocs[i].name.as_str())?;
+                stmt.raw_bind_parameter(at + 2, crate::schema::id_key(id))?;
+                stmt.raw_bind_parameter(at + 3, userid)?;
+                stmt.raw_bind_parameter(at + 4, crate::schema::t_us(t_inactive))?;
+                stmt.raw_bind_parameter(at + 5, amount)
+            },
+        )?;
         let mut stmt =
             conn.prepare_cached("UPDATE allocation_table SET charged_milli = charged_milli + ?2 WHERE name = ?1")?;
         for (a, total) in l.allocs.iter().zip(totals) {
@@ -314,7 +319,7 @@ impl Charger {
             .prepare_cached("SELECT queue, charge_factor FROM queue_charge_factor")?
             .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?)))?
             .collect::<Result<HashMap<_, _>, _>>()?;
-        Ok(Loaded { allocs, parents, factors, weights: resource_weights(conn)? })
+        Ok(Loaded { allocs, covering: HashMap::new(), parents, factors, weights: resource_weights(conn)? })
     }
 
     /// Charges one job record: to the covering allocation (its bank or an
@@ -330,19 +335,27 @@ impl Charger {
         if l.allocs.is_empty() || j.bank.is_empty() {
             return Ok(());
         }
-        let mut banks: Vec<&str> = vec![j.bank];
-        while let Some(p) = l.parents.get(*banks.last().unwrap_or(&"")) {
-            if p.is_empty() || banks.len() > 64 || banks.contains(&p.as_str()) {
-                break;
+        if !l.covering.contains_key(j.bank) {
+            let mut banks: Vec<&str> = vec![j.bank];
+            while let Some(p) = l.parents.get(*banks.last().unwrap_or(&"")) {
+                if p.is_empty() || banks.len() > 64 || banks.contains(&p.as_str()) {
+                    break;
+                }
+                banks.push(p);
             }
-            banks.push(p);
+            let idx: Vec<usize> = (0..l.allocs.len()).filter(|&i| banks.contains(&l.allocs[i].bank.as_str())).collect();
+            l.covering.insert(j.bank.to_string(), idx);
         }
-        let factor = l.factors.get(j.queue).copied().unwrap_or(1.0);
+        let Some(idx) = l.covering.get(j.bank) else { return Ok(()) };
+        if idx.is_empty() {
+            return Ok(());
+        }
+        let factor = if l.factors.is_empty() { 1.0 } else { l.factors.get(j.queue).copied().unwrap_or(1.0) };
         let seconds = elapsed_s(j.t_run, j.t_inactive);
         let mut best: Option<(bool, usize, i64)> = None;
-        for (i, a) in l.allocs.iter().enumerate() {
-            if !banks.contains(&a.bank.as_str())
-                || a.project.as_deref().is_some_and(|p| p != j.project)
+        for &i in idx {
+            let a = &l.allocs[i];
+            if a.project.as_deref().is_some_and(|p| p != j.project)
                 || j.t_inactive < a.start_s as f64
                 || j.t_inactive >= a.end_s as f64
             {
