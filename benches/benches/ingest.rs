@@ -6,6 +6,11 @@
 //!   10 000 associations (target ≥ 200 000 records/s).
 //! * `ingest/copy_1m`: the same jobs through `--copy` from a job-archive
 //!   database.
+//! * `ingest/from_file_1m_charged`: `from_file_1m` into the same ledger
+//!   with one allocation on the root bank, so that every job is charged
+//!   (docs/allocations.md): the cost of charging.
+//! * `allocations/statement_1m`: one `flux-account allocation-statement`
+//!   process over that allocation once its 1M jobs are charged.
 //! * peak RSS of every child (its `VmHWM`, polled from /proc while it runs)
 //!   must stay under [`RSS_LIMIT_KIB`], for the 1M runs and for one run on
 //!   3 000 000 jobs (`ingest/peak_rss_3m`, printed; skipped when a filter
@@ -82,6 +87,21 @@ impl Inputs {
             std::fs::rename(&tmp, &p).expect("rename");
         }
         p
+    }
+
+    /// A fresh copy of the 10k-association ledger with allocation `bench`
+    /// (node-hours) on the root bank, covering every job.
+    fn fresh_charged_ledger(&self, bin: &Path, scratch: &Path) -> PathBuf {
+        let db = self.fresh_ledger(scratch);
+        let st = Command::new(bin)
+            .arg("-p")
+            .arg(&db)
+            .args(["add-allocation", "--bank", "root", "--amount", "1000000000", "--unit", "node-hours"])
+            .args(["--start", "0", "--end", "4102444800", "--name", "bench"])
+            .status()
+            .expect("add-allocation");
+        assert!(st.success(), "add-allocation failed");
+        db
     }
 
     /// A fresh copy of the 10k-association ledger.
@@ -173,6 +193,62 @@ fn ingest(c: &mut Criterion) {
         })
     });
     eprintln!("ingest/copy_1m: peak RSS {peak} KiB");
+    let mut peak = 0;
+    g.bench_function("from_file_1m_charged", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let db = inp.fresh_charged_ledger(&bin, scratch.path());
+                let (t, p) = run(&bin, &db, &["--from-file", jsonl.to_str().expect("utf8")], &expect);
+                total += t;
+                peak = peak.max(p);
+            }
+            total
+        })
+    });
+    eprintln!("ingest/from_file_1m_charged: peak RSS {peak} KiB");
+    g.finish();
+}
+
+/// A statement over an allocation with 1M charged jobs, as a whole process.
+fn statement(c: &mut Criterion) {
+    let bin = binary();
+    let inp = inputs();
+    let n = 1_000_000;
+    let db = inp.dir.join("charged-1m.db");
+    if !db.exists() {
+        let scratch = tempfile::tempdir_in(&inp.dir).expect("scratch");
+        let fresh = inp.fresh_charged_ledger(&bin, scratch.path());
+        let jsonl = inp.jsonl(n);
+        let expect = format!("recorded {n}, already recorded 0, rejected 0");
+        run(&bin, &fresh, &["--from-file", jsonl.to_str().expect("utf8")], &expect);
+        for ext in ["", "-wal", "-shm"] {
+            let from = format!("{}{ext}", fresh.display());
+            if std::path::Path::new(&from).exists() {
+                std::fs::rename(&from, format!("{}{ext}", db.display())).expect("keep charged ledger");
+            }
+        }
+    }
+    let statement = || {
+        let out = Command::new(&bin)
+            .arg("-p")
+            .arg(&db)
+            .args(["allocation-statement", "bench", "--json"])
+            .output()
+            .expect("allocation-statement");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    let v: serde_json::Value = serde_json::from_slice(&statement()).expect("statement JSON");
+    let jobs: i64 = v["charges"].as_array().expect("charges").iter().map(|u| u["jobs"].as_i64().unwrap_or(0)).sum();
+    assert!(jobs > 900_000, "{jobs} jobs charged");
+    assert_eq!(
+        v["closing_milli"].as_i64(),
+        Some(v["deposited_milli"].as_i64().unwrap_or(0) - v["charged_milli"].as_i64().unwrap_or(0))
+    );
+    let mut g = c.benchmark_group("allocations");
+    g.sample_size(10);
+    g.bench_function("statement_1m", |b| b.iter(statement));
     g.finish();
 }
 
@@ -198,5 +274,5 @@ fn peak_rss_3m(_c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, ingest, peak_rss_3m);
+criterion_group!(benches, ingest, statement, peak_rss_3m);
 criterion_main!(benches);

@@ -62,6 +62,7 @@ fn job(id: u64, state: u32) -> JobIn {
         project: Attr::Missing,
         resources: Some(Resources { nnodes: 1, ncores: 4 }),
         has_r: false,
+        duration_s: 0.0,
     }
 }
 

@@ -174,6 +174,18 @@ pub enum Command {
     /// Serve the ledger as the instance's `accounting` service (flux
     /// account-service).
     Service(crate::service::Args),
+    /// Add an allocation (a budget for a bank or project over a period).
+    AddAllocation(cmd::add_allocation::Args),
+    /// Deposit, withdraw, extend or change the policy of an allocation.
+    EditAllocation(cmd::edit_allocation::Args),
+    /// Delete an allocation (its history is kept).
+    DeleteAllocation(cmd::delete_allocation::Args),
+    /// List the allocations and their balances.
+    ListAllocations(cmd::list_allocations::Args),
+    /// Show an allocation's balance (and its charged jobs).
+    ViewAllocation(cmd::view_allocation::Args),
+    /// Print an allocation's statement.
+    AllocationStatement(cmd::allocation_statement::Args),
 }
 
 impl Command {
@@ -210,7 +222,10 @@ impl Command {
             | Command::ImportDb(_)
             | Command::PopDb(_)
             | Command::UpdateDb(_)
-            | Command::Service(_) => true,
+            | Command::Service(_)
+            | Command::AddAllocation(_)
+            | Command::EditAllocation(_)
+            | Command::DeleteAllocation(_) => true,
             // Not appends, but they replace live state (projections, the
             // plugin's snapshot) and so must not run on the past.
             Command::Rebuild(_) | Command::PriorityUpdate(_) | Command::Repair(_) => true,
@@ -242,6 +257,9 @@ impl Command {
             | Command::ExportDb(_)
             | Command::FairshareEmulate(_)
             | Command::Jobs(_)
+            | Command::ListAllocations(_)
+            | Command::ViewAllocation(_)
+            | Command::AllocationStatement(_)
             | Command::Man(_) => false,
         }
     }
@@ -280,6 +298,9 @@ pub const READ_COMMANDS: &[&str] = &[
     "export-json",
     "export-db",
     "jobs",
+    "list-allocations",
+    "view-allocation",
+    "allocation-statement",
 ];
 
 /// Read commands that do not read the ledger's history (its log and
@@ -317,6 +338,12 @@ pub fn run(ctx: &Context, command: &Command) -> Result<Output> {
     match command {
         Command::CreateDb(a) => cmd::create_db::cmd_create_db(ctx, a),
         Command::AddBank(a) => cmd::add_bank::cmd_add_bank(ctx, a),
+        Command::AddAllocation(a) => cmd::add_allocation::cmd_add_allocation(ctx, a),
+        Command::EditAllocation(a) => cmd::edit_allocation::cmd_edit_allocation(ctx, a),
+        Command::DeleteAllocation(a) => cmd::delete_allocation::cmd_delete_allocation(ctx, a),
+        Command::ListAllocations(a) => cmd::list_allocations::cmd_list_allocations(ctx, a),
+        Command::ViewAllocation(a) => cmd::view_allocation::cmd_view_allocation(ctx, a),
+        Command::AllocationStatement(a) => cmd::allocation_statement::cmd_allocation_statement(ctx, a),
         Command::ViewBank(a) => cmd::view_bank::cmd_view_bank(ctx, a),
         Command::AddUser(a) => cmd::add_user::cmd_add_user(ctx, a),
         Command::Log(a) => cmd::log::cmd_log(ctx, a),

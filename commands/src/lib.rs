@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod allocation_view;
 pub mod assoc_edit;
 pub mod bank_tree;
 pub mod chain;

@@ -77,6 +77,16 @@ pub fn non_negative_arg(s: &str) -> std::result::Result<String, String> {
     }
 }
 
+/// Clap's value parser of a queue's `--charge-factor`: a finite,
+/// non-negative number.
+pub fn charge_factor_arg(s: &str) -> std::result::Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(_) => Err("must be a finite, non-negative number".to_string()),
+        Err(_) => Err("not a number".to_string()),
+    }
+}
+
 /// Clap's value parser of a positive integer option (`edit-bank --shares`).
 pub fn positive_arg(s: &str) -> std::result::Result<String, String> {
     match s.trim().parse::<i64>() {

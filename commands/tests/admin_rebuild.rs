@@ -40,6 +40,19 @@ fn decide(state: &State<'_>, c: &Command) -> Option<Result<Vec<Event>>> {
         Command::AddConfig(a) => cmd::add_config::decide(state, a),
         Command::EditConfig(a) => cmd::edit_config::decide(state, a),
         Command::DeleteConfig(a) => cmd::delete_config::decide(state, a),
+        Command::AddAllocation(a) => cmd::add_allocation::decide(
+            state,
+            &cmd::add_allocation::Resolved { args: a.clone(), start_s: 1_767_225_600, end_s: 1_775_000_000 },
+        ),
+        Command::EditAllocation(a) => cmd::edit_allocation::decide(
+            state,
+            &cmd::edit_allocation::Resolved {
+                args: a.clone(),
+                start_s: None,
+                end_s: a.end.as_ref().map(|_| 1_780_000_000),
+            },
+        ),
+        Command::DeleteAllocation(a) => cmd::delete_allocation::decide(state, a),
         // Writes this test does not generate (they need a file, job
         // records or a clock), and every read command. Exhaustive: a new
         // command does not compile until it is sorted in here.
@@ -87,6 +100,9 @@ fn decide(state: &State<'_>, c: &Command) -> Option<Result<Vec<Event>>> {
         | Command::ExportDb(_)
         | Command::FairshareEmulate(_)
         | Command::Jobs(_)
+        | Command::ListAllocations(_)
+        | Command::ViewAllocation(_)
+        | Command::AllocationStatement(_)
         | Command::Man(_) => return None,
     })
 }
@@ -155,6 +171,33 @@ fn command() -> impl Strategy<Value = Vec<String>> {
         pick(VALUES).prop_map(move |x| vec!["add-config".into(), format!("k{x}=v")]),
         pick(VALUES).prop_map(move |x| vec!["edit-config".into(), format!("decay_factor={x}")]),
         pick(VALUES).prop_map(move |x| vec!["delete-config".into(), format!("k{x}")]),
+        (pick(BANKS), pick(VALUES)).prop_map(move |(b, x)| {
+            v(&[
+                "add-allocation",
+                "--bank",
+                &b,
+                "--amount",
+                &x,
+                "--unit",
+                "node-hours",
+                "--start",
+                "s",
+                "--end",
+                "e",
+                "--name",
+                &format!("a{b}"),
+            ])
+        }),
+        (pick(BANKS), pick(VALUES)).prop_map(move |(b, x)| v(&[
+            "edit-allocation",
+            &format!("a{b}"),
+            "--deposit",
+            &x,
+            "--end",
+            "e"
+        ])),
+        pick(BANKS).prop_map(move |b| v(&["delete-allocation", &format!("a{b}")])),
+        (pick(QUEUES), pick(VALUES)).prop_map(move |(q, x)| v(&["edit-queue", &q, "--charge-factor", &x])),
     ]
 }
 

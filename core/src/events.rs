@@ -237,7 +237,7 @@ pub struct DefaultBankChanged {
 
 /// A queue was added, with all its limits resolved. The payload is flat:
 /// the limits' fields stand between `queue` and `max_nodes`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueueAdded {
     /// Queue name.
     pub queue: String,
@@ -248,6 +248,10 @@ pub struct QueueAdded {
     pub max_nodes: i64,
     /// Queue-wide max cores (stored only).
     pub max_cores: i64,
+    /// What a job of this queue is charged against allocations, as a
+    /// factor of its resources × elapsed time (absent = 1.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charge_factor: Option<f64>,
 }
 
 impl QueueAdded {
@@ -261,12 +265,13 @@ impl QueueAdded {
             limits: QueueLimits::default(),
             max_nodes: INTEGER_MAX,
             max_cores: INTEGER_MAX,
+            charge_factor: None,
         }
     }
 }
 
 /// Some limits of a queue changed (absent = unchanged; resets resolved).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct QueueEdited {
     /// Queue name.
     pub queue: String,
@@ -303,6 +308,9 @@ pub struct QueueEdited {
     /// See [`QueueAdded`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_cores: Option<i64>,
+    /// See [`QueueAdded`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charge_factor: Option<f64>,
 }
 
 /// Names one queue.
@@ -671,6 +679,69 @@ pub struct UsageImported {
     pub associations: Vec<ImportedAssociation>,
 }
 
+/// An allocation was added: a budget of `amount_milli` thousandths of
+/// `unit` for the jobs of `bank` (and its sub-banks), or of `project` in
+/// them, that end within [`start_s`, `end_s`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllocationAdded {
+    /// Allocation name (unique, never reused).
+    pub name: String,
+    /// Bank it covers (with its sub-banks).
+    pub bank: String,
+    /// Project it is limited to (absent: every project).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// Unit (`node-hours`, `core-hours`, `gpu-hours`, `charge`).
+    pub unit: String,
+    /// Initial amount in milli-units.
+    pub amount_milli: i64,
+    /// Start of the period (epoch seconds, inclusive).
+    pub start_s: i64,
+    /// End of the period (epoch seconds, exclusive).
+    pub end_s: i64,
+    /// Policy when exhausted (`hold`, `deny`, `lowpriority`); absent: the
+    /// site's (`allocation_exhausted`, else `hold`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exhausted: Option<String>,
+}
+
+/// An amount was added to (deposit) or taken from (withdrawal) an allocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllocationAmount {
+    /// Allocation name.
+    pub name: String,
+    /// Amount in milli-units (positive).
+    pub amount_milli: i64,
+}
+
+/// An allocation's period changed (extended, or its end moved).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllocationPeriodChanged {
+    /// Allocation name.
+    pub name: String,
+    /// New start (epoch seconds).
+    pub start_s: i64,
+    /// New end (epoch seconds).
+    pub end_s: i64,
+}
+
+/// An allocation's exhausted policy changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllocationPolicySet {
+    /// Allocation name.
+    pub name: String,
+    /// `hold`, `deny`, `lowpriority`; absent: back to the site's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exhausted: Option<String>,
+}
+
+/// Names one allocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllocationRef {
+    /// Allocation name.
+    pub name: String,
+}
+
 macro_rules! catalogue {
     ($( $kind:ident($ty:ty) = $ver:literal ),* $(,)?) => {
         /// Every event fluxacct writes.
@@ -754,6 +825,12 @@ catalogue! {
     SiteImported(SiteImported) = 1,
     UsageImported(UsageImported) = 1,
     JobRejected(JobRejected) = 1,
+    AllocationAdded(AllocationAdded) = 1,
+    AllocationDeposited(AllocationAmount) = 1,
+    AllocationWithdrawn(AllocationAmount) = 1,
+    AllocationPeriodChanged(AllocationPeriodChanged) = 1,
+    AllocationPolicySet(AllocationPolicySet) = 1,
+    AllocationDeleted(AllocationRef) = 1,
 }
 
 /// Upcasts payloads of older schema versions into the current struct.

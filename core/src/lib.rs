@@ -16,6 +16,8 @@
 //! * [`limits`]: flux-accounting's `INTEGER_MAX` and an association's
 //!   limits ([`limits::AssocLimits`]).
 //! * [`queue`]: a queue's limits and their defaults.
+//! * [`allocation`]: allocation units, charges in milli-units, the
+//!   exhausted policy.
 //! * [`snapshot`]: the compact MessagePack snapshot the plugin loads, and
 //!   its codec.
 //!
@@ -23,6 +25,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod allocation;
 pub mod encoding;
 mod error;
 pub mod events;

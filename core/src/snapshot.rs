@@ -348,6 +348,74 @@ pub struct Snapshot {
     pub weights: Weights,
     /// Reject jobs that name a queue unknown to flux-accounting.
     pub deny_unknown_queues: bool,
+    /// Allocations and their enforcement settings; absent (and not
+    /// encoded, so a ledger without allocations gives the same bytes as
+    /// before they existed) when the ledger has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocations: Option<Allocations>,
+}
+
+/// What the plugin needs to enforce allocations.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Allocations {
+    /// The site's exhausted policy ([`crate::allocation::Exhausted`] code).
+    pub site_exhausted: u8,
+    /// Whether liens are on.
+    pub liens: bool,
+    /// The duration a lien assumes for a job whose jobspec names none.
+    pub lien_default_duration_s: i64,
+    /// The resource weights of the `charge` unit.
+    pub weights: crate::allocation::ResourceWeights,
+    /// Queue charge factors other than 1.0: (queue name, factor).
+    pub queue_factors: Vec<(StrId, f64)>,
+    /// Every allocation not deleted, in name order.
+    pub entries: Vec<AllocationEntry>,
+}
+
+/// One allocation as the plugin sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AllocationEntry {
+    /// Name.
+    pub name: StrId,
+    /// Banks it covers: its bank and every bank below it.
+    pub banks: ListId,
+    /// Project it is limited to ("" for any).
+    pub project: StrId,
+    /// [`crate::allocation::Unit`] code.
+    pub unit: u8,
+    /// Allocated (deposits − withdrawals), milli-units.
+    pub allocated_milli: i64,
+    /// Remaining (allocated − charged), milli-units; may be negative.
+    pub remaining_milli: i64,
+    /// Period start (epoch seconds).
+    pub start_s: i64,
+    /// Period end (epoch seconds, exclusive).
+    pub end_s: i64,
+    /// [`crate::allocation::Exhausted`] code of its own policy, or `None` for the site's.
+    pub exhausted: Option<u8>,
+}
+
+/// An allocation with its names spelled out (input of [`SnapshotBuilder::add_allocation`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AllocationRecord {
+    /// Name.
+    pub name: String,
+    /// Banks covered.
+    pub banks: Vec<String>,
+    /// Project ("" for any).
+    pub project: String,
+    /// Unit.
+    pub unit: crate::allocation::Unit,
+    /// Allocated, milli-units.
+    pub allocated_milli: i64,
+    /// Remaining, milli-units.
+    pub remaining_milli: i64,
+    /// Period start.
+    pub start_s: i64,
+    /// Period end.
+    pub end_s: i64,
+    /// Own policy.
+    pub exhausted: Option<crate::allocation::Exhausted>,
 }
 
 /// An association with its names spelled out (input of
@@ -420,6 +488,7 @@ impl SnapshotBuilder {
                 projects: Vec::new(),
                 weights: Weights::default(),
                 deny_unknown_queues: false,
+                allocations: None,
             },
             string_ids: HashMap::new(),
             list_ids: HashMap::new(),
@@ -499,6 +568,46 @@ impl SnapshotBuilder {
     /// Sets `deny_unknown_queues`.
     pub fn deny_unknown_queues(&mut self, deny: bool) -> &mut Self {
         self.snap.deny_unknown_queues = deny;
+        self
+    }
+
+    /// Sets the allocation settings (creating the allocations part).
+    pub fn allocation_settings(
+        &mut self,
+        site: crate::allocation::Exhausted,
+        liens: bool,
+        lien_default_duration_s: i64,
+        weights: crate::allocation::ResourceWeights,
+    ) -> &mut Self {
+        let a = self.snap.allocations.get_or_insert_with(Allocations::default);
+        a.site_exhausted = site.code();
+        a.liens = liens;
+        a.lien_default_duration_s = lien_default_duration_s;
+        a.weights = weights;
+        self
+    }
+
+    /// Adds a queue charge factor (creating the allocations part).
+    pub fn add_queue_factor(&mut self, queue: &str, factor: f64) -> &mut Self {
+        let q = self.intern(queue);
+        self.snap.allocations.get_or_insert_with(Allocations::default).queue_factors.push((q, factor));
+        self
+    }
+
+    /// Adds an allocation (creating the allocations part).
+    pub fn add_allocation(&mut self, r: &AllocationRecord) -> &mut Self {
+        let e = AllocationEntry {
+            name: self.intern(&r.name),
+            banks: self.intern_list(&r.banks),
+            project: self.intern(&r.project),
+            unit: r.unit.code(),
+            allocated_milli: r.allocated_milli,
+            remaining_milli: r.remaining_milli,
+            start_s: r.start_s,
+            end_s: r.end_s,
+            exhausted: r.exhausted.map(|p| p.code()),
+        };
+        self.snap.allocations.get_or_insert_with(Allocations::default).entries.push(e);
         self
     }
 
@@ -626,6 +735,21 @@ impl Snapshot {
         }
         if let Some(&p) = self.projects.iter().find(|&&p| p as usize >= ns) {
             return Err(bad_s("project", p));
+        }
+        if let Some(al) = &self.allocations {
+            if let Some(&(q, _)) = al.queue_factors.iter().find(|(q, _)| *q as usize >= ns) {
+                return Err(bad_s("queue factor", q));
+            }
+            for e in &al.entries {
+                for s in [e.name, e.project] {
+                    if s as usize >= ns {
+                        return Err(bad_s("allocation", s));
+                    }
+                }
+                if e.banks as usize >= nl {
+                    return Err(bad_l("allocation", e.banks));
+                }
+            }
         }
         Ok(())
     }

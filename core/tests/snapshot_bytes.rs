@@ -53,3 +53,28 @@ fn encoded_snapshot_bytes_stay_the_same() {
 /// blake3 of `sample()` encoded before the association limits became one
 /// [`AssocLimits`] field.
 const GOLDEN: &str = "94ccc12b47d7461281f98b844e3f8ef3d3c19d536800bc003071a31e04732044";
+
+#[test]
+fn a_snapshot_with_allocations_round_trips_and_one_without_keeps_the_old_bytes() {
+    use fluxacct_core::allocation::{Exhausted, ResourceWeights, Unit};
+    use fluxacct_core::snapshot::AllocationRecord;
+    let mut b = SnapshotBuilder::new(LedgerHead { seq: Seq(42), hash: EventHash([7; 32]) });
+    b.add_association(&association("alice", "A", 1001, 5, 7, 100, 200, 9));
+    b.allocation_settings(Exhausted::Deny, true, 600, ResourceWeights::default());
+    b.add_queue_factor("batch", 2.0);
+    b.add_allocation(&AllocationRecord {
+        name: "q1".into(),
+        banks: vec!["A".into()],
+        project: String::new(),
+        unit: Unit::NodeHours,
+        allocated_milli: 100_000,
+        remaining_milli: 5,
+        start_s: 0,
+        end_s: 100,
+        exhausted: Some(Exhausted::LowPriority),
+    });
+    let snap = b.build();
+    let bytes = snap.encode().expect("encodes");
+    assert_eq!(Snapshot::decode(&bytes).expect("decodes"), snap);
+    assert!(sample().allocations.is_none());
+}

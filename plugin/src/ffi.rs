@@ -407,6 +407,9 @@ unsafe fn dispatch(p: *mut flux_plugin_t, topic: &str, args: *mut flux_plugin_ar
         unsafe { log(p, LOG_ERR, &format!("mf_priority: {topic}: re-entered while busy")) };
         return -1;
     };
+    if let Ok(d) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        core.set_now(i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    }
     let outcome: Outcome = match topic {
         "job.validate" => core.validate(&job),
         "job.new" => core.job_new(&job),
@@ -517,6 +520,23 @@ unsafe fn run_effects(state: &State, topic: &str, effects: &[Effect]) {
                             &format!("check_and_release_held_jobs: failed to remove {dep} dependency from job {id}"),
                         )
                     };
+                }
+            }
+            Effect::AllocationHoldAdd { id, dep } => {
+                let d = cstring(dep);
+                // SAFETY: `p` is valid; `d` is a live C string.
+                if unsafe { flux_jobtap_dependency_add(p, *id, d.as_ptr()) } < 0 {
+                    // SAFETY: `p` is valid.
+                    unsafe { log(p, LOG_ERR, &format!("mf_priority: {topic}: failed to hold job {id}: {dep}")) };
+                }
+            }
+            Effect::AllocationHoldRemove { id, dep } => {
+                let d = cstring(dep);
+                // SAFETY: `p` is valid; `d` is a live C string. This may
+                // call back into the plugin: the core is not borrowed here.
+                if unsafe { flux_jobtap_dependency_remove(p, *id, d.as_ptr()) } < 0 {
+                    // SAFETY: `p` is valid.
+                    unsafe { log(p, LOG_ERR, &format!("mf_priority: {topic}: failed to release job {id}: {dep}")) };
                 }
             }
             Effect::Memo { id, fairshare } => {

@@ -68,6 +68,8 @@ pub struct JobIn {
     pub resources: Option<Resources>,
     /// Whether the job has an `R` (it was allocated).
     pub has_r: bool,
+    /// `attributes.system.duration` in seconds (0: none given).
+    pub duration_s: f64,
 }
 
 fn get_u64(v: &Value, key: &str) -> Result<u64, PluginError> {
@@ -99,6 +101,11 @@ impl JobIn {
             project: attr("project"),
             resources: jobspec.and_then(count_resources),
             has_r: v.get("R").is_some_and(|r| !r.is_null()),
+            duration_s: system
+                .and_then(|s| s.get("duration"))
+                .and_then(Value::as_f64)
+                .filter(|d| d.is_finite() && *d > 0.0)
+                .unwrap_or(0.0),
         })
     }
 

@@ -24,6 +24,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use fluxacct_core::allocation::Exhausted;
 use fluxacct_core::limits::AssocLimits;
 pub use fluxacct_core::priority::{priority_formula, PRIORITY_MAX};
 use fluxacct_core::snapshot::{
@@ -33,6 +34,9 @@ use serde_json::{json, Map, Value};
 
 use crate::jobin::{Attr, JobIn, Resources};
 use crate::rpc::RpcUpdate;
+
+mod alloc;
+use alloc::{AllocIndex, Ask, Verdict};
 
 /// The `FLUX_JOB_STATE_*` bits a jobtap callback reports.
 pub use fluxacct_core::job_state::{
@@ -108,6 +112,21 @@ pub enum Effect {
         /// Do not raise an exception if the removal fails.
         quiet: bool,
     },
+    /// `flux_jobtap_dependency_add` of an allocation hold, whose
+    /// description is the message (`allocation NAME exhausted: …`).
+    AllocationHoldAdd {
+        /// Job.
+        id: u64,
+        /// Dependency description.
+        dep: String,
+    },
+    /// `flux_jobtap_dependency_remove` of an allocation hold.
+    AllocationHoldRemove {
+        /// Job.
+        id: u64,
+        /// Dependency description (as added).
+        dep: String,
+    },
     /// Post a `memo` event `{"fairshare": f}`.
     Memo {
         /// Job.
@@ -157,6 +176,8 @@ struct Data {
     banks: HashMap<String, f64>,
     /// project name → string id.
     projects: HashMap<String, StrId>,
+    /// The allocations, when the snapshot has any.
+    alloc: Option<AllocIndex>,
 }
 
 #[derive(Debug, Default)]
@@ -176,7 +197,8 @@ impl Data {
         let queues = snap.queues.iter().enumerate().map(|(i, q)| (snap.str(q.name).to_string(), i)).collect();
         let banks = snap.banks.iter().map(|b| (snap.str(b.name).to_string(), b.priority)).collect();
         let projects = snap.projects.iter().map(|&p| (snap.str(p).to_string(), p)).collect();
-        Data { snap, users, queues, banks, projects }
+        let alloc = AllocIndex::new(&snap);
+        Data { snap, users, queues, banks, projects, alloc }
     }
 
     fn has_associations(&self) -> bool {
@@ -283,6 +305,12 @@ struct Job {
     bank: Option<String>,
     project_given: bool,
     queue: Option<String>,
+    /// The project the jobspec names.
+    project: Option<String>,
+    /// Requested duration (0: none).
+    duration_s: f64,
+    /// The lien the job holds (allocation, milli-units).
+    lien: Option<(String, i64)>,
     res: Resources,
     /// Hold dependencies still on the job.
     deps: Vec<&'static str>,
@@ -325,6 +353,15 @@ pub struct Policy {
     rpc_updates: u64,
     /// Whether a snapshot (or load-time config) was ever loaded.
     snapshot_loaded: bool,
+    /// The time now (epoch seconds), as the shim last set it.
+    now_s: Option<i64>,
+    /// Jobs held by an exhausted allocation → the hold's description.
+    alloc_held: BTreeMap<u64, String>,
+    /// Liens of finished jobs, kept until the next snapshot load.
+    settled: Vec<(String, i64)>,
+    /// Σ of every lien held (tracked jobs' and `settled`), per allocation:
+    /// kept as liens are taken and dropped, so no decision walks all jobs.
+    liens_held: BTreeMap<String, i64>,
 }
 
 /// flux-accounting's synthetic instance-owner association (reference
@@ -444,6 +481,11 @@ impl Policy {
         }
         self.rpc_updates = 0;
         self.snapshot_loaded = true;
+        // The new snapshot's balances include what finished jobs were
+        // charged (docs/allocations.md: the race with ingest).
+        for (name, milli) in std::mem::take(&mut self.settled) {
+            self.lien_delta(&name, -milli);
+        }
         self.install(snap);
         head
     }
@@ -660,6 +702,71 @@ impl Policy {
         self.contribute(id, 1);
     }
 
+    /// Sets the time now (epoch seconds): allocations outside their
+    /// period are not enforced.
+    pub fn set_now(&mut self, now_s: i64) {
+        self.now_s = Some(now_s);
+    }
+
+    /// Adds `milli` (negative: removes) to the liens held on `name`.
+    fn lien_delta(&mut self, name: &str, milli: i64) {
+        let e = self.liens_held.entry(name.to_string()).or_default();
+        *e = e.saturating_add(milli);
+        if *e == 0 {
+            self.liens_held.remove(name);
+        }
+    }
+
+    /// Replaces the lien job `id` holds.
+    fn set_lien(&mut self, id: u64, lien: Option<(String, i64)>) {
+        let Some(j) = self.jobs.get_mut(&id) else { return };
+        let old = std::mem::replace(&mut j.lien, lien.clone());
+        if let Some((name, milli)) = old {
+            self.lien_delta(&name, -milli);
+        }
+        if let Some((name, milli)) = lien {
+            self.lien_delta(&name, milli);
+        }
+    }
+
+    /// What the allocations say about tracked job `id` (`None` when there
+    /// are none, or the job is not attached).
+    fn judge(&self, id: u64, want_lien: bool) -> Option<Verdict> {
+        let data = self.data.as_ref()?;
+        let al = data.alloc.as_ref()?;
+        let j = self.jobs.get(&id)?;
+        let s = &self.slab[j.assoc?];
+        let project = match (&j.project, s.snap_idx) {
+            (Some(p), _) => p.as_str(),
+            (None, Some(ai)) => data.snap.str(data.assoc(ai).default_project),
+            (None, None) => "",
+        };
+        let ask = Ask {
+            bank: &s.bank,
+            project,
+            queue: j.queue.as_deref(),
+            res: j.res,
+            duration_s: j.duration_s,
+            now_s: self.now_s,
+        };
+        Some(al.judge(&ask, &self.liens_held, j.lien.as_ref(), want_lien))
+    }
+
+    /// Releases the jobs held by an exhausted allocation that now has room
+    /// (in job id order), taking their liens.
+    fn release_allocation_holds(&mut self, effects: &mut Vec<Effect>) {
+        let held: Vec<(u64, String)> = self.alloc_held.iter().map(|(id, d)| (*id, d.clone())).collect();
+        for (id, dep) in held {
+            match self.judge(id, true) {
+                Some(Verdict::Exhausted { policy: Exhausted::Hold | Exhausted::Deny, .. }) => continue,
+                Some(Verdict::Fits(lien)) => self.set_lien(id, lien),
+                _ => {}
+            }
+            self.alloc_held.remove(&id);
+            effects.push(Effect::AllocationHoldRemove { id, dep });
+        }
+    }
+
     /// `job.validate`: accept or reject a job (at submission, or on update
     /// with the updated jobspec).
     pub fn validate(&self, job: &JobIn) -> Outcome {
@@ -716,6 +823,22 @@ impl Policy {
         let Some(res) = job.resources else {
             return Outcome::reject("unable to count resources for job");
         };
+        if let Some(al) = &data.alloc {
+            let project = job.project.as_str().unwrap_or_else(|| data.snap.str(a.default_project));
+            let ask = Ask {
+                bank: data.snap.str(a.bank),
+                project,
+                queue: job.queue.as_str(),
+                res,
+                duration_s: job.duration_s,
+                now_s: self.now_s,
+            };
+            if let Verdict::Exhausted { policy: Exhausted::Deny, message } =
+                al.judge(&ask, &self.liens_held, None, false)
+            {
+                return Outcome::reject(message);
+            }
+        }
         if let Some((_, qi)) = queue {
             if res.nnodes > qi.limits.max_nodes_per_assoc {
                 return Outcome::reject(format!(
@@ -747,6 +870,9 @@ impl Policy {
             bank: job.bank.as_str().map(str::to_string),
             project_given: job.project != Attr::Missing,
             queue: job.queue.as_str().map(str::to_string),
+            project: job.project.as_str().map(str::to_string),
+            duration_s: job.duration_s,
+            lien: None,
             res: job.resources.unwrap_or_default(),
             deps: Vec::new(),
             in_sched: job.state == STATE_SCHED,
@@ -889,6 +1015,16 @@ impl Policy {
             }
             j.deps = deps;
         }
+        if !self.alloc_held.contains_key(&job.id) {
+            match self.judge(job.id, true) {
+                Some(Verdict::Exhausted { policy: Exhausted::Hold | Exhausted::Deny, message }) => {
+                    effects.push(Effect::AllocationHoldAdd { id: job.id, dep: message.clone() });
+                    self.alloc_held.insert(job.id, message);
+                }
+                Some(Verdict::Fits(lien)) => self.set_lien(job.id, lien),
+                _ => {}
+            }
+        }
         Outcome::with(Decision::Ok, effects)
     }
 
@@ -951,6 +1087,10 @@ impl Policy {
         }
         let Some((p, fs)) = self.compute(job.id, job.urgency) else {
             return Outcome::with(Decision::Unavail, effects);
+        };
+        let p = match self.judge(job.id, false) {
+            Some(Verdict::Exhausted { policy: Exhausted::LowPriority, .. }) => 0,
+            _ => p,
         };
         if let Some(j) = self.jobs.get_mut(&job.id) {
             if !matches!(j.last_fairshare, Some(l) if (l - fs).abs() <= 1e-9) {
@@ -1016,6 +1156,10 @@ impl Policy {
     /// release held jobs that now have room.
     pub fn inactive(&mut self, id: u64) -> Outcome {
         let s = self.jobs.get(&id).and_then(|j| j.assoc);
+        self.alloc_held.remove(&id);
+        if let Some(lien) = self.jobs.get_mut(&id).and_then(|j| j.lien.take()) {
+            self.settled.push(lien);
+        }
         self.detach(id);
         self.jobs.remove(&id);
         let mut effects = Vec::new();
@@ -1061,6 +1205,7 @@ impl Policy {
     /// Runs the release pass for every association with held jobs.
     pub fn release_all(&mut self) -> Vec<Effect> {
         let mut effects = Vec::new();
+        self.release_allocation_holds(&mut effects);
         for s in 0..self.slab.len() {
             if !self.slab[s].held.is_empty() {
                 self.release(s, &mut effects);
@@ -1075,9 +1220,10 @@ impl Policy {
         self.ensure_job(job);
         let Some(updates) = updates.as_object() else { return Outcome::ok() };
         let mut effects = Vec::new();
-        if updates.contains_key("attributes.system.project") {
+        if let Some(p) = updates.get("attributes.system.project") {
             if let Some(j) = self.jobs.get_mut(&job.id) {
                 j.project_given = true;
+                j.project = p.as_str().map(str::to_string);
             }
         }
         if let Some(q) = updates.get("attributes.system.queue") {

@@ -73,6 +73,8 @@ pub struct Applier {
     /// replaying applier leaves it to its caller (`rebuild` seals the
     /// state once, at the end).
     seal: Option<crate::seal::Tracking>,
+    /// Charges job records against allocations ([`crate::allocation`]).
+    charger: crate::allocation::Charger,
 }
 
 /// An event a replay could not apply as recorded and went on past, with
@@ -116,6 +118,11 @@ impl Applier {
     /// break: no such bank, a duplicate row) is rolled back and noted as
     /// skipped, so that a replay goes on. The live path fails instead.
     pub fn apply(&mut self, conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Error> {
+        if !matches!(ev, Event::JobRecorded(_)) {
+            // Buffered charges are written before anything that may read or
+            // change what the charger keeps (and outside any savepoint).
+            self.charger.flush(conn)?;
+        }
         if !self.replaying
             && self.seal.is_none()
             && crate::seal::touches(tables_touched(ev), matches!(ev, Event::FairshareUpdated(_)))
@@ -125,14 +132,17 @@ impl Applier {
         if !self.replaying {
             apply_admin(conn, ctx, ev)?;
             crate::usage::apply(conn, ctx, ev, &mut self.pending)?;
+            self.apply_allocations(conn, ctx, ev)?;
             self.advance(ctx.seq);
             return Ok(());
         }
         if !may_be_contradicted(ev) {
             // Nothing to roll back: skip the savepoint (whose statement
             // journal copies every page such an event writes).
-            return match apply_admin(conn, ctx, ev).and_then(|()| crate::usage::apply(conn, ctx, ev, &mut self.pending))
-            {
+            let result = apply_admin(conn, ctx, ev)
+                .and_then(|()| crate::usage::apply(conn, ctx, ev, &mut self.pending))
+                .and_then(|()| self.apply_allocations(conn, ctx, ev));
+            return match result {
                 Ok(()) => {
                     self.advance(ctx.seq);
                     Ok(())
@@ -150,7 +160,13 @@ impl Applier {
         }
         conn.prepare_cached("SAVEPOINT replay_event")?.execute([])?;
         let pending = self.pending.len();
-        let result = apply_admin(conn, ctx, ev).and_then(|()| crate::usage::apply(conn, ctx, ev, &mut self.pending));
+        let result = apply_admin(conn, ctx, ev)
+            .and_then(|()| crate::usage::apply(conn, ctx, ev, &mut self.pending))
+            .and_then(|()| self.apply_allocations(conn, ctx, ev));
+        if result.is_err() {
+            // This event's charge, if any, is rolled back with it.
+            self.charger.undo(ctx.seq);
+        }
         match result {
             Ok(()) => {}
             Err(Error::DigestMismatch { seq, what }) => self.skipped.push(Skipped {
@@ -192,12 +208,62 @@ impl Applier {
     /// stored payload, [`crate::usage::PendingJob::decode`] gives): the
     /// whole effect of a `JobRecorded` on the projections, as [`Applier::apply`]
     /// has it.
-    pub fn apply_job(&mut self, ctx: &ApplyCtx, job: Option<crate::usage::PendingJob>) {
+    pub fn apply_job(
+        &mut self,
+        conn: &Connection,
+        ctx: &ApplyCtx,
+        job: Option<crate::usage::PendingJob>,
+    ) -> Result<(), Error> {
         if let Some(mut job) = job {
             job.seq = ctx.seq as i64;
+            self.charger.charge(
+                conn,
+                &crate::allocation::ChargeJob {
+                    seq: ctx.seq,
+                    id: job.id,
+                    userid: job.userid,
+                    bank: &job.bank,
+                    project: &job.project,
+                    queue: &job.queue,
+                    t_run: job.t_run,
+                    t_inactive: job.t_inactive,
+                    res: fluxacct_core::allocation::JobResources {
+                        nnodes: job.nnodes,
+                        ncores: job.ncores,
+                        ngpus: job.ngpus,
+                    },
+                },
+            )?;
             self.pending.push(job);
         }
         self.advance(ctx.seq);
+        Ok(())
+    }
+
+    /// The allocation side of an event: charges a job record; applies an
+    /// allocation or queue event (and forgets what the charger read, which
+    /// any event but a job record may change).
+    fn apply_allocations(&mut self, conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Error> {
+        match ev {
+            Event::JobRecorded(j) => self.charger.charge(
+                conn,
+                &crate::allocation::ChargeJob {
+                    seq: ctx.seq,
+                    id: j.id,
+                    userid: j.userid,
+                    bank: &j.bank,
+                    project: &j.project,
+                    queue: &j.queue,
+                    t_run: j.t_run,
+                    t_inactive: j.t_inactive,
+                    res: fluxacct_core::allocation::JobResources { nnodes: j.nnodes, ncores: j.ncores, ngpus: j.ngpus },
+                },
+            ),
+            _ => {
+                self.charger.invalidate();
+                crate::allocation::apply(conn, ctx, ev)
+            }
+        }
     }
 
     /// Records `seq` as applied. Events are applied in log order: seqs start
@@ -217,6 +283,7 @@ impl Applier {
     /// buffered `usage_pending` rows and records the last event's seq as
     /// applied ([`mark_applied`]).
     pub fn sync(&mut self, conn: &Connection) -> Result<(), Error> {
+        self.charger.flush(conn)?;
         let jobs = std::mem::take(&mut self.pending);
         crate::usage::store_pending(conn, &jobs)?;
         if let Some(seal) = self.seal.take() {
@@ -282,14 +349,22 @@ pub fn tables_touched(ev: &Event) -> &'static [&'static str] {
         | Event::AssociationDisabled(_)
         | Event::AssociationDeleted(_) => &["association_table", "usage_dirty"],
         Event::DefaultBankChanged(_) => &["association_table"],
-        Event::QueueAdded(_) | Event::QueueEdited(_) | Event::QueueDeleted(_) => &["queue_table"],
+        Event::QueueAdded(_) | Event::QueueEdited(_) | Event::QueueDeleted(_) => {
+            &["queue_table", "queue_charge_factor"]
+        }
+        Event::AllocationAdded(_)
+        | Event::AllocationDeposited(_)
+        | Event::AllocationWithdrawn(_)
+        | Event::AllocationPeriodChanged(_)
+        | Event::AllocationPolicySet(_)
+        | Event::AllocationDeleted(_) => &["allocation_table", "allocation_transactions"],
         Event::ProjectAdded(_) | Event::ProjectDeleted(_) => &["project_table"],
         Event::FactorWeightSet(_) => &["priority_factor_weight_table"],
         Event::ConfigAdded(_) | Event::ConfigEdited(_) | Event::ConfigDeleted(_) => {
             // A usage key re-bins the jobs (`usage::config_changed`).
             &["config_table", "usage_state", "usage_bins", "usage_pending"]
         }
-        Event::JobRecorded(_) => &["jobs", "usage_pending"],
+        Event::JobRecorded(_) => &["jobs", "usage_pending", "allocation_charges", "allocation_table"],
         Event::UsageUpdated(_) => {
             &["usage_bins", "usage_pending", "usage_dirty", "usage_state", "association_table", "bank_table"]
         }
@@ -534,7 +609,13 @@ fn apply_admin(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Erro
         | Event::SiteImported(_)
         | Event::UsageImported(_)
         | Event::BreakAccepted(_)
-        | Event::JobRejected(_) => {}
+        | Event::JobRejected(_)
+        | Event::AllocationAdded(_)
+        | Event::AllocationDeposited(_)
+        | Event::AllocationWithdrawn(_)
+        | Event::AllocationPeriodChanged(_)
+        | Event::AllocationPolicySet(_)
+        | Event::AllocationDeleted(_) => {}
         Event::JobsScrubbed(e) => {
             // The cut only moves forward.
             conn.prepare_cached(

@@ -17,6 +17,7 @@
 
 mod error;
 
+pub mod allocation;
 pub mod apply;
 pub mod ctx;
 pub mod model;

@@ -18,7 +18,10 @@ use crate::error::Error;
 /// 5: the log's expression index `events_job_id` (a `json_extract` of
 /// every job record's payload on each append) is replaced by the table
 /// `job_ids`.
-pub const PROJECTION_SCHEMA_VERSION: i64 = 5;
+/// 6: allocations (`allocation_table`, `allocation_transactions`,
+/// `allocation_charges`, `queue_charge_factor`, the view
+/// `allocation_balance`).
+pub const PROJECTION_SCHEMA_VERSION: i64 = 6;
 
 /// Every projection table, in creation order (the order rebuild and
 /// `rebuild --check` walk them).
@@ -33,6 +36,10 @@ pub const PROJECTION_TABLES: &[&str] = &[
     "usage_pending",
     "usage_dirty",
     "usage_state",
+    "allocation_table",
+    "allocation_transactions",
+    "allocation_charges",
+    "queue_charge_factor",
     "projection_meta",
 ];
 
@@ -41,7 +48,7 @@ pub const PROJECTION_TABLES: &[&str] = &[
 /// `jobs` is a view over it with flux-accounting's column names. So a
 /// rebuild has nothing to rewrite for them, and a job record cannot be
 /// edited by hand without breaking the chain.
-pub const PROJECTION_VIEWS: &[&str] = &["jobs"];
+pub const PROJECTION_VIEWS: &[&str] = &["jobs", "allocation_balance"];
 
 /// The view `jobs`: one row per `JobRecorded` event of `events`. Every
 /// column is read from the event's JSON payload; `actual_duration` is
@@ -416,6 +423,48 @@ CREATE TABLE IF NOT EXISTS projection_meta (
 );
 "#;
 
+/// DDL of the allocation tables and the `allocation_balance` view
+/// (`crate::allocation` keeps and reads them; docs/allocations.md).
+pub const ALLOCATION_DDL: &str = "
+CREATE TABLE IF NOT EXISTS allocation_table (
+    name            TEXT    NOT NULL PRIMARY KEY,
+    bank            TEXT    NOT NULL,
+    project         TEXT,
+    unit            TEXT    NOT NULL,
+    allocated_milli INTEGER NOT NULL,
+    charged_milli   INTEGER NOT NULL DEFAULT 0,
+    start_s         INTEGER NOT NULL,
+    end_s           INTEGER NOT NULL,
+    active          INTEGER NOT NULL DEFAULT 1,
+    exhausted       TEXT,
+    added_seq       INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS allocation_transactions (
+    seq          INTEGER NOT NULL PRIMARY KEY,
+    allocation   TEXT    NOT NULL,
+    kind         TEXT    NOT NULL,
+    amount_milli INTEGER NOT NULL,
+    at_s         INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS allocation_transactions_by_name ON allocation_transactions(allocation, seq);
+CREATE TABLE IF NOT EXISTS allocation_charges (
+    seq          INTEGER NOT NULL PRIMARY KEY,
+    allocation   TEXT    NOT NULL,
+    jobid        INTEGER NOT NULL,
+    userid       INTEGER NOT NULL,
+    ended_us     INTEGER NOT NULL,
+    amount_milli INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS queue_charge_factor (
+    queue         TEXT NOT NULL PRIMARY KEY,
+    charge_factor REAL NOT NULL
+);
+CREATE VIEW IF NOT EXISTS allocation_balance AS
+    SELECT name, bank, project, unit, allocated_milli, charged_milli, 0 AS reserved_milli,
+           allocated_milli - charged_milli AS remaining_milli, start_s, end_s, active
+    FROM allocation_table;
+";
+
 /// Creates the projection tables (if missing) and records the schema
 /// version. Refuses projections written by a newer fluxacct.
 pub fn create(conn: &Connection) -> Result<(), Error> {
@@ -425,6 +474,7 @@ pub fn create(conn: &Connection) -> Result<(), Error> {
         }
     }
     conn.execute_batch(DDL)?;
+    conn.execute_batch(ALLOCATION_DDL)?;
     // The log's indexes and the `jobs` view over it, where `main` holds the
     // log. A replay connection reads the log through a temporary view
     // `events`, and `crate::write::scratch` gives it a temporary `jobs`.

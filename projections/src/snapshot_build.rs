@@ -48,6 +48,7 @@ pub fn build_snapshot(conn: &Connection, head: LedgerHead) -> Result<Snapshot, E
     b.weights(w);
     let deny = state.config("deny_unknown_queues")?.map(|v| v.trim().eq_ignore_ascii_case("true")).unwrap_or(false);
     b.deny_unknown_queues(deny);
+    add_allocations(conn, &state, &banks, &mut b)?;
     let snap = b.build();
     debug_assert!(
         assocs.windows(2).all(|w| (w[0].userid, &w[0].bank) <= (w[1].userid, &w[1].bank)),
@@ -64,6 +65,73 @@ pub fn build_snapshot(conn: &Connection, head: LedgerHead) -> Result<Snapshot, E
     );
     debug_assert_eq!(snap.head, head, "the snapshot reflects the head it was built at");
     Ok(snap)
+}
+
+/// The allocations part, only when the ledger has an allocation not
+/// deleted (so a ledger without any gives the snapshot bytes it gave
+/// before allocations existed): the site's policy and lien settings, the
+/// `charge` weights, the queue charge factors, and each allocation with
+/// the banks it covers (its bank and every bank below it, in name order).
+fn add_allocations(
+    conn: &Connection,
+    state: &State<'_>,
+    banks: &[crate::model::Bank],
+    b: &mut SnapshotBuilder,
+) -> Result<(), Error> {
+    use fluxacct_core::allocation::{
+        Exhausted, Unit, CONFIG_EXHAUSTED, CONFIG_LIENS, CONFIG_LIEN_DEFAULT_DURATION, DEFAULT_LIEN_DURATION_S,
+    };
+    let allocs: Vec<_> = crate::allocation::allocations(conn)?.into_iter().filter(|a| a.active).collect();
+    if allocs.is_empty() {
+        return Ok(());
+    }
+    let site = state.config(CONFIG_EXHAUSTED)?.and_then(|v| Exhausted::parse(&v)).unwrap_or_default();
+    let liens = state.config(CONFIG_LIENS)?.map(|v| v.trim().eq_ignore_ascii_case("true")).unwrap_or(false);
+    let lien_s = state
+        .config(CONFIG_LIEN_DEFAULT_DURATION)?
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .filter(|&d| d > 0)
+        .unwrap_or(DEFAULT_LIEN_DURATION_S);
+    b.allocation_settings(site, liens, lien_s, crate::allocation::resource_weights(conn)?);
+    let mut factors: Vec<(String, f64)> = conn
+        .prepare("SELECT queue, charge_factor FROM queue_charge_factor ORDER BY queue")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    factors.sort_by(|x, y| x.0.cmp(&y.0));
+    for (q, f) in &factors {
+        b.add_queue_factor(q, *f);
+    }
+    let mut children: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+    for bank in banks {
+        children.entry(bank.parent_bank.as_str()).or_default().push(bank.bank.as_str());
+    }
+    for a in &allocs {
+        let mut covered = vec![a.bank.clone()];
+        let mut i = 0;
+        while i < covered.len() {
+            if let Some(kids) = children.get(covered[i].as_str()) {
+                for k in kids {
+                    if !covered.iter().any(|c| c == k) {
+                        covered.push(k.to_string());
+                    }
+                }
+            }
+            i += 1;
+        }
+        covered.sort();
+        b.add_allocation(&fluxacct_core::snapshot::AllocationRecord {
+            name: a.name.clone(),
+            banks: covered,
+            project: a.project.clone().unwrap_or_default(),
+            unit: Unit::parse(&a.unit).unwrap_or(Unit::Charge),
+            allocated_milli: a.allocated_milli,
+            remaining_milli: a.remaining_milli,
+            start_s: a.start_s,
+            end_s: a.end_s,
+            exhausted: a.exhausted.as_deref().and_then(Exhausted::parse),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

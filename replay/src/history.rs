@@ -334,7 +334,7 @@ impl<'a, 'p> Bulk<'a, 'p> {
             let ctx = projections::ctx::ApplyCtx { seq: d.seq.0, recorded_at_us: d.recorded_at_us };
             let usage_updated = match d.item {
                 Item::Job(job) => {
-                    self.applier.apply_job(&ctx, job);
+                    self.applier.apply_job(self.conn, &ctx, job)?;
                     false
                 }
                 Item::Event(ev) => {

@@ -47,6 +47,10 @@ pub struct Args {
     /// Queue-wide max cores (stored only).
     #[arg(value_parser = crate::validate::limit_arg, long = "max-cores", default_value = "2147483647", allow_negative_numbers = true)]
     pub max_cores: String,
+    /// What jobs of this queue are charged against allocations, as a
+    /// factor of resources × elapsed time (default 1.0).
+    #[arg(long = "charge-factor", value_parser = crate::validate::charge_factor_arg)]
+    pub charge_factor: Option<f64>,
 }
 
 fn nn(opt: &str, s: &str) -> Result<i64> {
@@ -72,6 +76,7 @@ pub fn decide(state: &State<'_>, args: &Args) -> Result<Vec<Event>> {
         limits,
         max_nodes: nn("--max-nodes", &args.max_nodes)?,
         max_cores: nn("--max-cores", &args.max_cores)?,
+        charge_factor: args.charge_factor,
     };
     if state.queue(&args.queue)?.is_some() {
         return Err(Error::invalid(format!("queue {} already exists in queue_table", args.queue)));

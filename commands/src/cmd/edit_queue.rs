@@ -46,6 +46,9 @@ pub struct Args {
     /// Queue-wide max cores.
     #[arg(value_parser = crate::validate::limit_arg, long = "max-cores", allow_negative_numbers = true)]
     pub max_cores: Option<String>,
+    /// New charge factor against allocations.
+    #[arg(long = "charge-factor", value_parser = crate::validate::charge_factor_arg)]
+    pub charge_factor: Option<f64>,
 }
 
 /// Pure decision.
@@ -81,6 +84,7 @@ pub fn decide(state: &State<'_>, a: &Args) -> Result<Vec<Event>> {
         )?,
         max_nodes: int_field("--max-nodes", &a.max_nodes, d.max_nodes, false)?,
         max_cores: int_field("--max-cores", &a.max_cores, d.max_cores, false)?,
+        charge_factor: a.charge_factor,
     };
     if e == (QueueEdited { queue: a.queue.clone(), ..Default::default() }) {
         return Err(Error::invalid("no fields provided for update"));

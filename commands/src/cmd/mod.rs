@@ -1,16 +1,19 @@
 //! One module per subcommand: an `Args` struct whose doc comment is the
 //! help text, a `cmd_*` function, and for write commands a pure `decide`.
 
+pub mod add_allocation;
 pub mod add_bank;
 pub mod add_config;
 pub mod add_project;
 pub mod add_queue;
 pub mod add_user;
+pub mod allocation_statement;
 pub mod bank_info;
 pub mod checkpoint;
 pub mod clear_usage;
 pub mod completions;
 pub mod create_db;
+pub mod delete_allocation;
 pub mod delete_bank;
 pub mod delete_config;
 pub mod delete_project;
@@ -19,6 +22,7 @@ pub mod delete_user;
 pub mod demo;
 pub mod diff;
 pub mod edit_all_users;
+pub mod edit_allocation;
 pub mod edit_bank;
 pub mod edit_config;
 pub mod edit_factor;
@@ -32,6 +36,7 @@ pub mod follow;
 pub mod follow_status;
 pub mod import_db;
 pub mod jobs;
+pub mod list_allocations;
 pub mod list_banks;
 pub mod list_configs;
 pub mod list_factors;
@@ -54,6 +59,7 @@ pub mod update_db;
 pub mod update_fshare;
 pub mod update_usage;
 pub mod verify;
+pub mod view_allocation;
 pub mod view_bank;
 pub mod view_config;
 pub mod view_factor;

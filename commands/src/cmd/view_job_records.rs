@@ -52,6 +52,11 @@ pub struct Args {
     /// as flux-accounting records them, but charged to nobody.
     #[arg(long, conflicts_with = "rejected")]
     pub orphans: bool,
+    /// Add what each job was charged and to which allocation (columns
+    /// `allocation` and `charge`, in the allocation's unit; empty when the
+    /// job was charged to none).
+    #[arg(long, conflicts_with = "rejected")]
+    pub charges: bool,
 }
 
 /// Read-only: the `JobRejected` events, oldest first, as a table.
@@ -185,6 +190,8 @@ pub const FIELDS: &[&str] = &[
     "jobid.f58",
     "jobid.f58plain",
     "jobid.words",
+    "allocation",
+    "charge",
 ];
 
 /// The default columns.
@@ -231,6 +238,8 @@ pub struct JobRow {
     pub bank: String,
     /// The requested duration (seconds).
     pub requested_duration_s: f64,
+    /// Seq of the `JobRecorded` event (0 until [`records`] sets it).
+    pub seq: i64,
 }
 
 impl JobRow {
@@ -273,6 +282,7 @@ impl JobRow {
                     project: l.project.into_owned(),
                     bank: l.bank.into_owned(),
                     requested_duration_s: l.requested_duration,
+                    seq: 0,
                 });
             }
         }
@@ -290,6 +300,7 @@ impl JobRow {
                 project: j.project,
                 bank: j.bank,
                 requested_duration_s: j.requested_duration,
+                seq: 0,
             }),
             Ok(other) => Err(format!("decoded as {}", other.kind())),
             Err(e) => Err(e.to_string()),
@@ -351,7 +362,7 @@ pub fn records(ctx: &Context, state: &State<'_>, args: &Args) -> Result<Vec<(Job
             Err(_) => Err("version out of range".into()),
         };
         let job = match job {
-            Ok(j) => j,
+            Ok(j) => JobRow { seq, ..j },
             Err(why) => {
                 let why = if serde_json::from_slice::<serde::de::IgnoredAny>(payload).is_err() {
                     "malformed JSON".to_string()
@@ -395,6 +406,14 @@ pub fn rows(ctx: &Context, state: &State<'_>, args: &Args) -> Result<Rows> {
     for (job, name) in records(ctx, state, args)? {
         let id = job.id;
         let f58 = ctx.jobid(id);
+        let (allocation, charge) = if args.charges || args.format.is_some() {
+            match projections::allocation::charge_of(state.conn(), job.seq)? {
+                Some(c) => (json!(c.allocation), json!(fluxacct_core::allocation::format_milli(c.amount_milli))),
+                None => (json!(""), json!("")),
+            }
+        } else {
+            (json!(""), json!(""))
+        };
         out.push(vec![
             json!(f58),
             json!(name),
@@ -416,6 +435,8 @@ pub fn rows(ctx: &Context, state: &State<'_>, args: &Args) -> Result<Rows> {
             json!(f58),
             json!(ctx.jobid_as(id, IdForm::F58Plain)),
             json!(ctx.jobid_as(id, IdForm::Words)),
+            allocation,
+            charge,
         ]);
     }
     Ok(out)
@@ -446,6 +467,20 @@ pub fn table(ctx: &Context, jobs: &[(JobRow, String)]) -> String {
     lines(COLUMNS, &cells, true)
 }
 
+/// The listing with the columns `columns` (`--charges`), from [`rows`].
+fn table_of(rows: &Rows, columns: &[&str]) -> String {
+    let idx: Vec<usize> = columns.iter().map(|c| rows.columns.iter().position(|x| x == c).unwrap_or(0)).collect();
+    let cell = |v: &Value| -> String {
+        match v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) if n.is_f64() => format!("{:.2}", n.as_f64().unwrap_or(0.0)),
+            other => other.to_string(),
+        }
+    };
+    let cells: Vec<Vec<String>> = rows.rows.iter().map(|r| idx.iter().map(|&i| cell(&r[i])).collect()).collect();
+    lines(columns, &cells, true)
+}
+
 /// Read-only: renders the listing.
 pub fn view(ctx: &Context, state: &State<'_>, args: &Args) -> Result<Output> {
     if args.rejected {
@@ -463,6 +498,11 @@ pub fn view(ctx: &Context, state: &State<'_>, args: &Args) -> Result<Output> {
         }
         let rows = rows(ctx, state, args)?;
         return Ok(Output::line(crate::format::as_format(&rows, fmt)?));
+    }
+    if args.charges {
+        let mut columns = COLUMNS.to_vec();
+        columns.extend(["allocation", "charge"]);
+        return Ok(Output::text(table_of(&rows(ctx, state, args)?, &columns)));
     }
     Ok(Output::text(table(ctx, &records(ctx, state, args)?)))
 }

@@ -185,7 +185,7 @@ pub fn import_into(ctx: &Context, source: &Path, target: &Path, replace: Replace
                     job_index.times.push((projections::schema::t_us(batch.fields[i].2), a.seq.0 as i64));
                     job_index.ids.push((projections::schema::id_key(batch.ids[i]), a.seq.0 as i64));
                     let ctx_a = ApplyCtx { seq: a.seq.0, recorded_at_us: a.recorded_at_us };
-                    applier.apply_job(&ctx_a, batch.pending(i, a.seq.0, &mut banks));
+                    applier.apply_job(tx.conn(), &ctx_a, batch.pending(i, a.seq.0, &mut banks))?;
                     seen += 1;
                     if seen.is_multiple_of(10_000) {
                         ctx.progress.inc(10_000);

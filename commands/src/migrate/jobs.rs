@@ -246,6 +246,11 @@ impl JobBatch {
             nnodes,
             ncores,
             ngpus,
+            id: self.ids[i],
+            // Only charging reads these, and an import is the first thing
+            // in its ledger: there is no allocation to charge yet.
+            project: names.get(""),
+            queue: names.get(""),
         })
     }
 }

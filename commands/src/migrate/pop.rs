@@ -223,6 +223,7 @@ pub fn row_events(
                 max_sched_cores_per_assoc: d("max_sched_cores_per_assoc", "2147483647"),
                 max_nodes: d("max_nodes", "2147483647"),
                 max_cores: d("max_cores", "2147483647"),
+                charge_factor: None,
             };
             add_queue::decide(state, &args)
         }

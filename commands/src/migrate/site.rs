@@ -232,6 +232,7 @@ pub fn read_site(db: &SourceDb, now: f64) -> Result<Site> {
                     },
                     max_nodes: r.int_or("max_nodes", d.max_nodes)?,
                     max_cores: r.int_or("max_cores", d.max_cores)?,
+                    charge_factor: None,
                     queue: d.queue,
                 });
             }

@@ -532,3 +532,127 @@ fn owner_is_added_to_rpc_data_once_it_has_associations() {
     c.apply_rpc(rec_update(5035, "giants", "giants", |_| {}));
     assert_eq!(c.priority(&owner, true).decision, Decision::Priority(50_000));
 }
+
+/// [`snap`] with one allocation on bank giants: `remaining` of 500000
+/// node-hours (milli-units), policy `policy`, liens `liens` (one-hour
+/// default duration).
+fn alloc_snap(remaining_milli: i64, policy: Exhausted, liens: bool) -> Snapshot {
+    let mut s = snap(|a| {
+        a.limits.max_active_jobs = 100;
+        a.limits.max_running_jobs = 100;
+    });
+    let mut b = SnapshotBuilder::new(s.head);
+    for a in &s.associations {
+        b.add_association(&s.association_record(a));
+    }
+    for q in &s.queues {
+        b.add_queue(&QueueRecord::new(s.str(q.name), q.limits));
+    }
+    b.add_bank("giants", 0.0);
+    b.add_project("*").add_project("shortstops");
+    b.allocation_settings(policy, liens, 3600, fluxacct_core::allocation::ResourceWeights::default());
+    b.add_allocation(&fluxacct_core::snapshot::AllocationRecord {
+        name: "q1".into(),
+        banks: vec!["giants".into()],
+        project: String::new(),
+        unit: fluxacct_core::allocation::Unit::NodeHours,
+        allocated_milli: 500_000_000,
+        remaining_milli,
+        start_s: 0,
+        end_s: i64::MAX,
+        exhausted: None,
+    });
+    s = b.build();
+    s
+}
+
+const SPENT: &str = "allocation q1 exhausted: 0 of 500000 node-hours left";
+
+#[test]
+fn a_job_of_a_spent_allocation_is_held_with_the_message_and_released_by_a_deposit() {
+    let mut c = Policy::new();
+    c.load(alloc_snap(0, Exhausted::Hold, false));
+    let effects = submit(&mut c, &job(1, STATE_NEW)).unwrap();
+    assert_eq!(effects, vec![Effect::AllocationHoldAdd { id: 1, dep: SPENT.into() }]);
+    // Other associations (bank dodgers) are not covered.
+    let mut other = job(2, STATE_NEW);
+    other.bank = Attr::Str("dodgers".into());
+    assert_eq!(submit(&mut c, &other).unwrap(), vec![]);
+    // Still spent: a reload releases nothing.
+    c.load(alloc_snap(-5, Exhausted::Hold, false));
+    assert_eq!(c.release_all(), vec![]);
+    // A deposit arrives with the next snapshot.
+    c.load(alloc_snap(1000, Exhausted::Hold, false));
+    assert_eq!(c.release_all(), vec![Effect::AllocationHoldRemove { id: 1, dep: SPENT.into() }]);
+    assert_eq!(c.release_all(), vec![]);
+}
+
+#[test]
+fn deny_rejects_at_submission_with_the_message_and_lowpriority_gives_priority_zero() {
+    let mut c = Policy::new();
+    c.load(alloc_snap(0, Exhausted::Deny, false));
+    assert_eq!(submit(&mut c, &job(1, STATE_NEW)), Err(SPENT.to_string()));
+    c.load(alloc_snap(0, Exhausted::LowPriority, false));
+    let j = job(2, STATE_NEW);
+    assert_eq!(submit(&mut c, &j).unwrap(), vec![]);
+    assert_eq!(c.priority(&j, true).decision, Decision::Priority(0));
+    c.load(alloc_snap(1, Exhausted::LowPriority, false));
+    assert_eq!(c.priority(&j, false).decision, Decision::Priority(50_000));
+}
+
+#[test]
+fn a_running_job_is_never_touched_when_its_allocation_is_spent() {
+    let mut c = Policy::new();
+    c.load(alloc_snap(10_000_000, Exhausted::Hold, false));
+    let j = job(1, STATE_NEW);
+    assert_eq!(submit(&mut c, &j).unwrap(), vec![]);
+    let mut r = j.clone();
+    r.state = STATE_RUN;
+    c.run(&r);
+    c.load(alloc_snap(0, Exhausted::Hold, false));
+    assert_eq!(c.release_all(), vec![]);
+    let o = c.inactive(1);
+    assert!(o.effects.iter().all(|e| !matches!(e, Effect::Exception { .. })), "{o:?}");
+}
+
+#[test]
+fn with_liens_a_burst_of_jobs_runs_only_as_far_as_the_allocation_covers() {
+    let mut c = Policy::new();
+    // 6 node-hours left; each job asks 1 node for one hour.
+    c.load(alloc_snap(6000, Exhausted::Hold, true));
+    let mut held = Vec::new();
+    for id in 1..=10 {
+        let mut j = job(id, STATE_NEW);
+        j.duration_s = 3600.0;
+        if !submit(&mut c, &j).unwrap().is_empty() {
+            held.push(id);
+        }
+    }
+    assert_eq!(held, vec![7, 8, 9, 10]);
+    // Jobs 1 and 2 finish and are charged 1 node-hour each: the next
+    // snapshot has 4 left, and 4 jobs still hold liens of 1 each.
+    for id in [1, 2] {
+        c.inactive(id);
+    }
+    c.load(alloc_snap(4000, Exhausted::Hold, true));
+    let released: Vec<u64> = c
+        .release_all()
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::AllocationHoldRemove { id, .. } => Some(id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(released, Vec::<u64>::new());
+    // A deposit of 2 node-hours lets two more go.
+    c.load(alloc_snap(6000, Exhausted::Hold, true));
+    let released: Vec<u64> = c
+        .release_all()
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::AllocationHoldRemove { id, .. } => Some(id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(released, vec![7, 8]);
+}

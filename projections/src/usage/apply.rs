@@ -100,7 +100,13 @@ pub fn apply(conn: &Connection, ctx: &ApplyCtx, ev: &Event, buffered: &mut Vec<P
         | Event::JobsScrubbed(_)
         | Event::BreakAccepted(_)
         | Event::SiteImported(_)
-        | Event::JobRejected(_) => {}
+        | Event::JobRejected(_)
+        | Event::AllocationAdded(_)
+        | Event::AllocationDeposited(_)
+        | Event::AllocationWithdrawn(_)
+        | Event::AllocationPeriodChanged(_)
+        | Event::AllocationPolicySet(_)
+        | Event::AllocationDeleted(_) => {}
     }
     Ok(())
 }

@@ -27,12 +27,19 @@ pub struct PendingJob {
     pub ncores: i64,
     /// GPUs.
     pub ngpus: i64,
+    /// Job id (for charging; 0 in rows read back from `usage_pending`).
+    pub id: u64,
+    /// Job project (for charging; "" in rows read back from `usage_pending`).
+    pub project: Arc<str>,
+    /// Job queue (for charging; "" in rows read back from `usage_pending`).
+    pub queue: Arc<str>,
 }
 
 /// The fields of a `JobRecorded` payload that binning reads, borrowed from
 /// the payload (see [`PendingJob::decode`]).
 #[derive(serde::Deserialize)]
 struct JobFields<'a> {
+    id: u64,
     userid: i64,
     #[serde(borrow)]
     bank: std::borrow::Cow<'a, str>,
@@ -41,13 +48,17 @@ struct JobFields<'a> {
     nnodes: i64,
     ncores: i64,
     ngpus: i64,
+    #[serde(borrow)]
+    project: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    queue: std::borrow::Cow<'a, str>,
 }
 
 /// The current version of `JobRecorded` (pinned to the catalogue by a
 /// test): the one [`PendingJob::decode`] reads directly.
 pub const JOB_RECORDED_VERSION: u32 = 1;
 
-/// Bank names shared by the [`PendingJob`]s of one replay.
+/// Bank (and project and queue) names shared by the [`PendingJob`]s of one replay.
 #[derive(Debug, Default)]
 pub struct BankNames(BTreeSet<Arc<str>>);
 
@@ -76,6 +87,9 @@ impl PendingJob {
             nnodes: j.nnodes,
             ncores: j.ncores,
             ngpus: j.ngpus,
+            id: j.id,
+            project: Arc::from(j.project.as_str()),
+            queue: Arc::from(j.queue.as_str()),
         })
     }
 
@@ -107,6 +121,9 @@ impl PendingJob {
             nnodes: f.nnodes,
             ncores: f.ncores,
             ngpus: f.ngpus,
+            id: f.id,
+            project: banks.get(&f.project),
+            queue: banks.get(&f.queue),
         }))
     }
 
@@ -120,6 +137,9 @@ impl PendingJob {
             nnodes: r.get(5)?,
             ncores: r.get(6)?,
             ngpus: r.get(7)?,
+            id: 0,
+            project: Arc::from(""),
+            queue: Arc::from(""),
         })
     }
 }
