@@ -358,17 +358,39 @@ fn follower_keys_and_allocation_balances_are_exported_when_present() {
     conn.execute_batch(
         "INSERT INTO ledger_state(key, value) VALUES ('follower.last_job_id', 123456), \
          ('follower.last_clean_us', 1767225000000000), ('follower.heartbeat_us', 1767225590000000), \
-         ('follower.lag_us', 2500000), ('follower.batches', 42);
-         CREATE TABLE allocation_balance(name TEXT PRIMARY KEY, bank TEXT NOT NULL, project TEXT, \
-           unit TEXT NOT NULL, allocated_milli INTEGER NOT NULL, charged_milli INTEGER NOT NULL, \
-           reserved_milli INTEGER NOT NULL, remaining_milli INTEGER NOT NULL, start_s INTEGER NOT NULL, \
-           end_s INTEGER NOT NULL, active INTEGER NOT NULL);
-         INSERT INTO allocation_balance VALUES \
-           ('phys-2026', 'giants', 'shortstops', 'node-hours', 1000000, 850000, 100000, 50000, 1767225600, 1798761600, 1), \
-           ('old', 'infield', NULL, 'core-hours', 500, 500, 0, 0, 1700000000, 1710000000, 0);",
+         ('follower.lag_us', 2500000), ('follower.batches', 42);",
     )
     .expect("by hand");
     drop(conn);
+    // A 10 node-hour allocation of giants for the shortstops project, and
+    // one job charged 9.5 node-hours against it: 5 % left.
+    ok(
+        &db,
+        &[
+            "add-allocation",
+            "--bank",
+            "giants",
+            "--project",
+            "shortstops",
+            "--amount",
+            "10",
+            "--unit",
+            "node-hours",
+            "--start",
+            "2025-12-31",
+            "--end",
+            "2026-12-31",
+            "--name",
+            "phys-2026",
+        ],
+    );
+    let now: f64 = common::NOW.parse().expect("now");
+    let job = serde_json::json!({"id": 987654321, "userid": 5007, "bank": "giants", "project": "shortstops",
+        "t_submit": now - 9.5 * 3600.0 - 120.0, "t_run": now - 9.5 * 3600.0 - 60.0, "t_inactive": now - 60.0,
+        "nnodes": 1, "ncores": 1});
+    let file = dir.path().join("job.jsonl");
+    std::fs::write(&file, format!("{job}\n")).expect("write job");
+    ok(&db, &["fetch-job-records", "--from-file", file.to_str().expect("utf8")]);
     let text = ok(&db, &["metrics"]);
     let s = samples(&text);
     assert_eq!(value(&s, "fluxacct_follower_last_job_id", &[]), Some(123456.0));
@@ -377,13 +399,21 @@ fn follower_keys_and_allocation_balances_are_exported_when_present() {
     assert_eq!(value(&s, "fluxacct_follower_last_clean_timestamp_seconds", &[]), Some(1_767_225_000.0));
     assert_eq!(value(&s, "fluxacct_follower_batches_total", &[]), Some(42.0));
     let a = [("allocation", "phys-2026"), ("bank", "giants"), ("project", "shortstops"), ("unit", "node-hours")];
-    assert_eq!(value(&s, "fluxacct_allocation_allocated", &a), Some(1000.0));
-    assert_eq!(value(&s, "fluxacct_allocation_charged", &a), Some(850.0));
-    assert_eq!(value(&s, "fluxacct_allocation_reserved", &a), Some(100.0));
-    assert_eq!(value(&s, "fluxacct_allocation_remaining", &a), Some(50.0));
+    let view: serde_json::Value =
+        serde_json::from_str(&ok(&db, &["view-allocation", "phys-2026", "--json"])).expect("view-allocation JSON");
+    let milli = |k: &str| view[k].as_i64().map(|v| v as f64 / 1000.0);
+    assert_eq!(value(&s, "fluxacct_allocation_allocated", &a), Some(10.0));
+    assert_eq!(value(&s, "fluxacct_allocation_charged", &a), Some(9.5));
+    assert_eq!(value(&s, "fluxacct_allocation_reserved", &a), Some(0.0));
+    assert_eq!(value(&s, "fluxacct_allocation_remaining", &a), Some(0.5));
     assert_eq!(value(&s, "fluxacct_allocation_active", &a), Some(1.0));
-    let old = [("allocation", "old"), ("bank", "infield"), ("project", ""), ("unit", "core-hours")];
-    assert_eq!(value(&s, "fluxacct_allocation_active", &old), Some(0.0));
+    for (metric, key) in [
+        ("fluxacct_allocation_allocated", "allocated_milli"),
+        ("fluxacct_allocation_charged", "charged_milli"),
+        ("fluxacct_allocation_remaining", "remaining_milli"),
+    ] {
+        assert_eq!(value(&s, metric, &a), milli(key), "{metric} agrees with view-allocation");
+    }
 
     let Some(promtool) = need("promtool", "follower_keys_and_allocation_balances_are_exported_when_present") else {
         return;
@@ -555,14 +585,28 @@ fn metric_names(expr: &str) -> Vec<String> {
 fn every_exported_name() -> std::collections::BTreeSet<String> {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = demo(dir.path());
+    ok(
+        &db,
+        &[
+            "add-allocation",
+            "--bank",
+            "giants",
+            "--amount",
+            "1",
+            "--unit",
+            "node-hours",
+            "--start",
+            "2025-12-31",
+            "--end",
+            "2026-12-31",
+            "--name",
+            "a",
+        ],
+    );
     let conn = rusqlite::Connection::open(&db).expect("sqlite");
     conn.execute_batch(
         "INSERT INTO ledger_state(key, value) VALUES ('follower.last_job_id', 1), ('follower.last_clean_us', 1), \
-         ('follower.heartbeat_us', 1), ('follower.lag_us', 1), ('follower.batches', 1), ('broken_seq', 3);
-         CREATE TABLE allocation_balance(name TEXT PRIMARY KEY, bank TEXT NOT NULL, project TEXT, unit TEXT NOT NULL, \
-           allocated_milli INTEGER NOT NULL, charged_milli INTEGER NOT NULL, reserved_milli INTEGER NOT NULL, \
-           remaining_milli INTEGER NOT NULL, start_s INTEGER NOT NULL, end_s INTEGER NOT NULL, active INTEGER NOT NULL);
-         INSERT INTO allocation_balance VALUES ('a', 'giants', NULL, 'node-hours', 1, 1, 1, 1, 1, 1, 1);",
+         ('follower.heartbeat_us', 1), ('follower.lag_us', 1), ('follower.batches', 1), ('broken_seq', 3);",
     )
     .expect("by hand");
     ledger::runs::record_error(&conn, "update-fshare", 1, "x").expect("run");

@@ -277,9 +277,11 @@ fn factors(conn: &Connection) -> Result<Vec<(String, i64)>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Whether `name` is a table or a view (`allocation_balance` is a view over
+/// the allocation projection).
 fn has_table(conn: &Connection, name: &str) -> Result<bool> {
     Ok(conn
-        .query_row("SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = ?1", [name], |_| Ok(()))
+        .query_row("SELECT 1 FROM main.sqlite_master WHERE type IN ('table', 'view') AND name = ?1", [name], |_| Ok(()))
         .optional()?
         .is_some())
 }
