@@ -168,6 +168,8 @@ pub enum Command {
     /// Serve the ledger as the instance's `accounting` service (flux
     /// account-service).
     Service(crate::service::Args),
+    /// Copy the ledger's new events to the accounting centre (PostgreSQL).
+    Ship(cmd::ship::Args),
 }
 
 impl Command {
@@ -204,6 +206,9 @@ impl Command {
             | Command::PopDb(_)
             | Command::UpdateDb(_)
             | Command::Service(_) => true,
+            // Records the cluster name in the ledger's bookkeeping at the
+            // first ship, and ships the live ledger, never the past.
+            Command::Ship(_) => true,
             // Not appends, but they replace live state (projections, the
             // plugin's snapshot) and so must not run on the past.
             Command::Rebuild(_) | Command::PriorityUpdate(_) | Command::Repair(_) => true,
@@ -301,6 +306,7 @@ pub fn run(ctx: &Context, command: &Command) -> Result<Output> {
     }
     match command {
         Command::CreateDb(a) => cmd::create_db::cmd_create_db(ctx, a),
+        Command::Ship(a) => cmd::ship::cmd_ship(ctx, a),
         Command::AddBank(a) => cmd::add_bank::cmd_add_bank(ctx, a),
         Command::ViewBank(a) => cmd::view_bank::cmd_view_bank(ctx, a),
         Command::AddUser(a) => cmd::add_user::cmd_add_user(ctx, a),

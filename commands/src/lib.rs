@@ -20,6 +20,7 @@
 pub mod admin;
 pub mod assoc_edit;
 pub mod bank_tree;
+pub mod centre_view;
 pub mod chain;
 pub mod checkpoint_hook;
 pub mod cli;
