@@ -206,3 +206,217 @@ fn three_clusters_ship_to_one_centre_and_its_projections_equal_theirs() {
     }
     ran("three_clusters_ship_to_one_centre_and_its_projections_equal_theirs");
 }
+
+fn shipped_seq(url: &str, cluster: &str) -> i64 {
+    client(url)
+        .query_opt("SELECT shipped_seq FROM clusters WHERE name = $1", &[&cluster])
+        .unwrap()
+        .map_or(0, |r| r.get(0))
+}
+
+fn spawn_ship(db: &Path, url: &str, cluster: &str, batch: &str) -> std::process::Child {
+    Command::new(BIN)
+        .arg("-p")
+        .arg(db)
+        .args(["ship", "--to", url, "--cluster", cluster, "--batch-events", batch])
+        .env("FLUXACCT_NOW", NOW)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn ship")
+}
+
+/// Waits until the centre holds some but not all of the cluster's events,
+/// or the shipper has ended.
+fn wait_mid_ship(url: &str, cluster: &str, child: &mut std::process::Child, total: i64) {
+    for _ in 0..400 {
+        let n = client(url)
+            .query_one("SELECT count(*) FROM events WHERE cluster = $1", &[&cluster])
+            .map(|r| r.get::<_, i64>(0))
+            .unwrap_or(0);
+        if (n > 0 && n < total) || child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn every_event_is_stored_once_despite_kills_outages_reruns_and_concurrent_shippers() {
+    let test = "every_event_is_stored_once_despite_kills_outages_reruns_and_concurrent_shippers";
+    let Some(pg) = server(test) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("big.db");
+    generate(&db, &spec(4, 40, 120_000, 5)).unwrap();
+    let total = local_events(&db).len() as i64;
+    let url = pg.admin_url("centre");
+
+    // kill -9 in the middle of a large batch: what was committed stays,
+    // the batch in flight is gone, the next run catches up.
+    let mut child = spawn_ship(&db, &url, "big", "20000");
+    wait_mid_ship(&url, "big", &mut child, total);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let after_kill = shipped_seq(&url, "big");
+    assert!(after_kill < total, "killed before the end ({after_kill} of {total})");
+    assert_eq!(centre::ship::verify_centre_chain(&mut client(&url), "big").unwrap(), Ok(after_kill as u64));
+
+    // The server stops like a crash in the middle of a ship: the shipper
+    // fails, the server restarts, the next run catches up.
+    let mut child = spawn_ship(&db, &url, "big", "5000");
+    wait_mid_ship(&url, "big", &mut child, total);
+    pg.stop_immediate().unwrap();
+    let out = child.wait_with_output().unwrap();
+    pg.pg_start().unwrap();
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+    }
+    let mid = shipped_seq(&url, "big");
+    assert!(mid >= after_kill);
+
+    // Two shippers at once, then a third run: every event once.
+    let a = spawn_ship(&db, &url, "big", "7000");
+    let b = spawn_ship(&db, &url, "big", "3000");
+    for c in [a, b] {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert_exactly_once(&url, "big", &db);
+    let again = ship(&db, &url, &["-v"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stdout.contains(": 0 event(s) in 0 batch(es)"), "{}", again.stdout);
+    assert_exactly_once(&url, "big", &db);
+    ran(test);
+}
+
+/// Rewrites the payload of event `seq` and every hash from it on: a
+/// forged history whose own chain is consistent.
+fn rewrite_history_from(db: &Path, seq: i64) {
+    let ledger = ledger::Ledger::open(db, ledger::OpenMode::ReadOnly).unwrap();
+    let mut events: Vec<fluxacct_core::StoredEvent> =
+        ledger.stream(fluxacct_core::Seq(seq as u64)).map(Result::unwrap).collect();
+    drop(ledger);
+    let mut prev = {
+        let c = rusqlite::Connection::open(db).unwrap();
+        let h: Vec<u8> = c.query_row("SELECT hash FROM events WHERE seq = ?1", [seq - 1], |r| r.get(0)).unwrap();
+        fluxacct_core::EventHash(h.try_into().unwrap())
+    };
+    events[0].argv.push("--edited".into());
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.execute_batch("DROP TRIGGER events_no_update").unwrap();
+    for ev in &mut events {
+        ev.prev_hash = prev;
+        ev.hash = ev.compute_hash();
+        prev = ev.hash;
+        c.execute(
+            "UPDATE events SET argv = ?2, prev_hash = ?3, hash = ?4 WHERE seq = ?1",
+            rusqlite::params![
+                ev.seq.0 as i64,
+                serde_json::to_string(&ev.argv).unwrap(),
+                &ev.prev_hash.0[..],
+                &ev.hash.0[..]
+            ],
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn rewritten_or_forked_histories_are_refused_at_the_first_differing_seq() {
+    let test = "rewritten_or_forked_histories_are_refused_at_the_first_differing_seq";
+    let Some(pg) = server(test) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let url = pg.admin_url("centre");
+
+    // An event edited after shipping (the chain re-hashed from it on).
+    let db = dir.path().join("east.db");
+    generate(&db, &spec(2, 6, 300, 7)).unwrap();
+    assert_eq!(ship(&db, &url, &["--cluster", "east"]).code, 0);
+    rewrite_history_from(&db, 20);
+    let r = ship(&db, &url, &[]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stderr.contains("cluster east: event seq 20 refused by the centre: "), "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1);
+
+    // A ledger restored from an old backup, then extended differently.
+    let db = dir.path().join("west.db");
+    generate(&db, &spec(2, 6, 300, 8)).unwrap();
+    let backup = dir.path().join("west-backup.db");
+    std::fs::copy(&db, &backup).unwrap();
+    let n = local_events(&db).len() as i64;
+    ok_at(&db, NOW, &["add-bank", "--parent-bank", "root", "later1", "1"]);
+    ok_at(&db, NOW, &["add-bank", "--parent-bank", "root", "later2", "1"]);
+    assert_eq!(ship(&db, &url, &["--cluster", "west"]).code, 0);
+    std::fs::copy(&backup, &db).unwrap();
+    for f in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{f}", db.display()));
+    }
+    ok_at(&db, NOW, &["add-bank", "--parent-bank", "root", "other", "2"]);
+    // The centre holds more than the restored ledger: refused, named.
+    let r = ship(&db, &url, &["--cluster", "west"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains(&format!("cluster west: event seq {} refused by the centre: ", n + 1)), "{}", r.stderr);
+    ok_at(&db, NOW, &["add-bank", "--parent-bank", "root", "other2", "2"]);
+    ok_at(&db, NOW, &["add-bank", "--parent-bank", "root", "other3", "2"]);
+    let r = ship(&db, &url, &["--cluster", "west"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains(&format!("cluster west: event seq {} refused by the centre: ", n + 1)), "{}", r.stderr);
+    assert_eq!(shipped_seq(&url, "west"), n + 2, "nothing after it is stored");
+
+    // Another ledger claiming a name already bound to a chain.
+    let db = dir.path().join("impostor.db");
+    ok_at(&db, NOW, &["create-db"]);
+    let r = ship(&db, &url, &["--cluster", "east"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("cluster east: the centre holds that name for another ledger"), "{}", r.stderr);
+    // And a ledger keeps its name.
+    let r = ship(&dir.path().join("west.db"), &url, &["--cluster", "south"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("ships as cluster west"), "{}", r.stderr);
+    ran(test);
+}
+
+#[test]
+fn a_cluster_role_cannot_write_another_clusters_rows() {
+    let test = "a_cluster_role_cannot_write_another_clusters_rows";
+    let Some(pg) = server(test) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let admin = pg.admin_url("centre");
+    for (name, seed) in [("east", 11), ("west", 12)] {
+        let db = dir.path().join(format!("{name}.db"));
+        generate(&db, &spec(2, 4, 50, seed)).unwrap();
+        let role = format!("ship_{name}");
+        assert_eq!(ship(&db, &admin, &["--cluster", name, "--register", &role]).code, 0);
+        let r = ship(&db, &pg.url("centre", &role), &["--cluster", name]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    let mut east = client(&pg.url("centre", "ship_east"));
+    let denied = |r: Result<u64, postgres::Error>| {
+        let e = r.expect_err("refused");
+        assert_eq!(e.code(), Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE), "{e}");
+    };
+    denied(east.execute(
+        "INSERT INTO events (cluster, seq, recorded_at, actor_uid, actor_name, argv, kind, version, payload, prev_hash, hash) \
+         VALUES ('west', 999999, 0, 0, 'x', '[]', 'BankAdded', 1, '\\x7b7d', '\\x00', '\\x00')",
+        &[],
+    ));
+    denied(east.execute(
+        "INSERT INTO associations (cluster, username, bank, userid, shares, active, job_usage, fairshare, row_json) \
+         VALUES ('west', 'mallory', 'root', 1, 1, 1, 0, 1, '{}')",
+        &[],
+    ));
+    denied(east.execute("UPDATE clusters SET name = 'x' WHERE name = 'west'", &[]));
+    denied(east.execute("DELETE FROM events WHERE cluster = 'west'", &[]));
+    // West's rows are not even visible to east's role, so not deletable.
+    assert_eq!(east.execute("DELETE FROM associations WHERE cluster = 'west'", &[]).unwrap(), 0);
+    assert_eq!(east.query_one("SELECT count(*) FROM events WHERE cluster = 'west'", &[]).unwrap().get::<_, i64>(0), 0);
+    let mut c = client(&admin);
+    assert!(c.query_one("SELECT count(*) FROM associations WHERE cluster = 'west'", &[]).unwrap().get::<_, i64>(0) > 0);
+    // Nor can the report role write at all.
+    assert_eq!(ship(&dir.path().join("east.db"), &admin, &["--add-reader", "reports"]).code, 0);
+    let mut reader = client(&pg.url("centre", "reports"));
+    denied(reader.execute("DELETE FROM associations", &[]));
+    assert!(reader.query_one("SELECT count(*) FROM events", &[]).unwrap().get::<_, i64>(0) > 0);
+    ran(test);
+}
