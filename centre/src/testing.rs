@@ -123,9 +123,23 @@ impl Server {
         self.run("pg_ctl", &["-D", &data.to_string_lossy(), "-m", "immediate", "-w", "stop"])
     }
 
-    /// A libpq-style URL for `user` on `db` over the server's socket.
+    /// A libpq-style URL for `user` on `db` over the server's socket (the
+    /// socket directory percent-encoded as the host).
     pub fn url(&self, db: &str, user: &str) -> String {
-        format!("postgresql://{user}@/{db}?host={}", self.dir.path().display())
+        let host: String = self
+            .dir
+            .path()
+            .to_string_lossy()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-._~".contains(c) {
+                    c.to_string()
+                } else {
+                    format!("%{:02X}", c as u32)
+                }
+            })
+            .collect();
+        format!("postgresql://{user}@{host}/{db}")
     }
 
     /// The superuser's URL on `db`.

@@ -9,6 +9,10 @@ use serde_json::json;
 use crate::error::{Error, Result};
 use crate::format::Rows;
 
+/// The config key naming the centre (`ship` without `--to`, and
+/// `update-fshare` with `fairshare_scope = centre`).
+pub const CENTRE_URL_KEY: &str = "centre_url";
+
 /// The options of a read command that can read the centre instead of the
 /// ledger.
 #[derive(Debug, Clone, Default, clap::Args)]

@@ -420,3 +420,63 @@ fn a_cluster_role_cannot_write_another_clusters_rows() {
     assert!(reader.query_one("SELECT count(*) FROM events", &[]).unwrap().get::<_, i64>(0) > 0);
     ran(test);
 }
+
+fn fairshare_of(db: &Path, now: &str, user: &str) -> f64 {
+    let all = local_json(db, &["list-users", "--json"]);
+    let _ = now;
+    all.as_array().unwrap().iter().find(|a| a["username"] == user).unwrap()["fairshare"].as_f64().unwrap()
+}
+
+#[test]
+fn heavy_use_on_one_cluster_lowers_fairshare_on_another_only_with_centre_scope() {
+    let test = "heavy_use_on_one_cluster_lowers_fairshare_on_another_only_with_centre_scope";
+    let Some(pg) = server(test) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let url = pg.admin_url("centre");
+    // Same banks and users on both clusters; on A, user000000 runs a lot more.
+    let a = dir.path().join("a.db");
+    let site = generate(&a, &spec(2, 6, 600, 31)).unwrap();
+    {
+        let mut l = ledger::Ledger::open(&a, ledger::OpenMode::ReadWrite).unwrap();
+        let mut rng = fixtures::site::Rng::new(5);
+        let mut heavy = site.clone();
+        heavy.users.retain(|u| u.0 == "user000000");
+        let jobs = fixtures::site::sorted_jobs(&heavy, &mut rng, site.next_job_id, 3000, site.t0, site.end - 1.0);
+        fixtures::site::append_batched(&mut l, site.end - 1.0, jobs).unwrap();
+    }
+    let a_now = format!("{}", site.end as i64);
+    ok_at(&a, &a_now, &["update-usage"]);
+    assert_eq!(ship(&a, &url, &["--cluster", "a"]).code, 0);
+
+    let (b, b_now) = cluster_site(dir.path(), "b", spec(2, 6, 600, 32));
+    let local_scope = dir.path().join("b-local.db");
+    std::fs::copy(&b, &local_scope).unwrap();
+    let before = fairshare_of(&b, &b_now, "user000000");
+    ok_at(&b, &b_now, &["add-config", "fairshare_scope=centre"]);
+    ok_at(&b, &b_now, &["add-config", &format!("centre_url={url}")]);
+    assert_eq!(ship(&b, &url, &["--cluster", "b"]).code, 0);
+
+    ok_at(&b, &b_now, &["update-fshare"]);
+    ok_at(&local_scope, &b_now, &["update-fshare"]);
+    let centre_scope = fairshare_of(&b, &b_now, "user000000");
+    assert!(centre_scope < before, "centre scope: {centre_scope} < {before}");
+    assert_eq!(fairshare_of(&local_scope, &b_now, "user000000"), before, "default scope: unchanged");
+    let fetched: i64 = rusqlite::Connection::open(&b)
+        .unwrap()
+        .query_row("SELECT count(*) FROM events WHERE kind = 'CentreUsageFetched'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(fetched, 1);
+    // The fetched figures are in the log: a rebuild gives the same tables, offline.
+    drop(pg);
+    ok_at(&b, &b_now, &["rebuild", "--check"]);
+    let list = ok_at(&b, &b_now, &["list-users", "--json"]);
+    ok_at(&b, &b_now, &["rebuild"]);
+    assert_eq!(ok_at(&b, &b_now, &["list-users", "--json"]), list);
+    // The centre unreachable: the last figures stay in force, and it says so.
+    let r = fa_at(&b, &b_now, &["update-fshare"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("cannot fetch the usage from the centre"), "{}", r.stderr);
+    assert!(r.stderr.contains("stays in force"), "{}", r.stderr);
+    assert_eq!(fairshare_of(&b, &b_now, "user000000"), centre_scope);
+    ran(test);
+}

@@ -671,6 +671,31 @@ pub struct UsageImported {
     pub associations: Vec<ImportedAssociation>,
 }
 
+/// One association's usage on the other clusters of the centre.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CentreUsage {
+    /// User name.
+    pub username: String,
+    /// Bank.
+    pub bank: String,
+    /// The association's `job_usage` summed over every other cluster, as
+    /// each last shipped it.
+    pub usage: f64,
+}
+
+/// `update-fshare` with `fairshare_scope = centre` fetched the usage of
+/// this cluster's associations on the other clusters from the accounting
+/// centre (docs/centre.md). The fair-share computed after it adds these
+/// figures to each association's own `job_usage`; they stay in force
+/// until the next fetch, so replays and `--as-of` need no centre.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CentreUsageFetched {
+    /// This cluster's name at the centre.
+    pub cluster: String,
+    /// Associations with usage elsewhere, by username then bank.
+    pub associations: Vec<CentreUsage>,
+}
+
 macro_rules! catalogue {
     ($( $kind:ident($ty:ty) = $ver:literal ),* $(,)?) => {
         /// Every event fluxacct writes.
@@ -754,6 +779,7 @@ catalogue! {
     SiteImported(SiteImported) = 1,
     UsageImported(UsageImported) = 1,
     JobRejected(JobRejected) = 1,
+    CentreUsageFetched(CentreUsageFetched) = 1,
 }
 
 /// Upcasts payloads of older schema versions into the current struct.

@@ -96,7 +96,9 @@ fn plugin_and_core_never_depend_on_sqlite() {
     let ws = Workspace::load();
     for krate in ["fluxacct-plugin", "fluxacct-core"] {
         let all = ws.closure(krate);
-        for banned in ["rusqlite", "libsqlite3-sys", "fluxacct-ledger", "fluxacct-projections"] {
+        for banned in
+            ["rusqlite", "libsqlite3-sys", "fluxacct-ledger", "fluxacct-projections", "fluxacct-centre", "postgres"]
+        {
             assert!(!all.contains(banned), "{krate} depends on {banned}: {all:?}");
         }
     }
@@ -114,6 +116,7 @@ fn workspace_crates_depend_only_down_the_crate_map() {
         ("fluxacct-replay", &["fluxacct-core", "fluxacct-ledger", "fluxacct-projections"][..]),
         ("fluxacct-flux", &["fluxacct-core"][..]),
         ("fluxacct-ingest", &["fluxacct-core", "fluxacct-ledger", "fluxacct-projections", "fluxacct-flux"][..]),
+        ("fluxacct-centre", &["fluxacct-core", "fluxacct-ledger", "fluxacct-projections"][..]),
         (
             "fluxacct-commands",
             &[
@@ -123,6 +126,7 @@ fn workspace_crates_depend_only_down_the_crate_map() {
                 "fluxacct-replay",
                 "fluxacct-flux",
                 "fluxacct-ingest",
+                "fluxacct-centre",
             ][..],
         ),
         ("fluxacct-fixtures", &["fluxacct-core", "fluxacct-ledger", "fluxacct-projections"][..]),

@@ -4,11 +4,9 @@
 use ledger::{Ledger, OpenMode};
 use projections::model::State;
 
+use crate::centre_view::CENTRE_URL_KEY;
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};
-
-/// The config key naming the centre when `--to` is not given.
-pub const CENTRE_URL_KEY: &str = "centre_url";
 
 /// Copy the ledger's events the accounting centre lacks to it, in seq
 /// order and in batches, under this cluster's name. Each batch commits with
