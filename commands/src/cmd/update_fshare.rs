@@ -220,4 +220,65 @@ mod tests {
         let evs = decide(&g.state()).unwrap();
         assert!(matches!(&evs[0], Event::FairshareUpdated(f) if f.associations == 2));
     }
+
+    fn fetched(rows: &[(&str, &str, f64)]) -> Vec<(String, String, f64)> {
+        rows.iter().map(|(u, b, x)| (u.to_string(), b.to_string(), *x)).collect()
+    }
+
+    fn two_users() -> Vec<Given<'static>> {
+        vec![Given::Bank("root", ""), Given::Bank("A", "root"), Given::User("u1", "A"), Given::User("u2", "A")]
+    }
+
+    #[test]
+    fn given_centre_figures_when_deciding_then_only_this_clusters_associations_are_kept() {
+        let g = given(&two_users());
+        let evs = decide_centre_usage(&g.state(), "east", fetched(&[("u1", "A", 10.0), ("zz", "A", 5.0), ("u2", "B", 1.0)]))
+            .unwrap();
+        assert_eq!(
+            evs,
+            vec![Event::CentreUsageFetched(CentreUsageFetched {
+                cluster: "east".into(),
+                associations: vec![CentreUsage { username: "u1".into(), bank: "A".into(), usage: 10.0 }],
+            })]
+        );
+    }
+
+    #[test]
+    fn given_the_same_figures_in_force_when_deciding_then_nothing_is_recorded() {
+        let mut steps = two_users();
+        steps.push(Given::Event(Event::CentreUsageFetched(CentreUsageFetched {
+            cluster: "east".into(),
+            associations: vec![CentreUsage { username: "u1".into(), bank: "A".into(), usage: 10.0 }],
+        })));
+        let g = given(&steps);
+        assert!(decide_centre_usage(&g.state(), "east", fetched(&[("u1", "A", 10.0)])).unwrap().is_empty());
+        assert_eq!(decide_centre_usage(&g.state(), "east", fetched(&[("u1", "A", 11.0)])).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn given_centre_scope_and_usage_elsewhere_when_updating_then_that_user_ranks_lower() {
+        let fetched_event = Event::CentreUsageFetched(CentreUsageFetched {
+            cluster: "east".into(),
+            associations: vec![CentreUsage { username: "u1".into(), bank: "A".into(), usage: 1000.0 }],
+        });
+        let scope = Event::ConfigAdded(fluxacct_core::events::ConfigSet {
+            key: projections::usage::FAIRSHARE_SCOPE_KEY.into(),
+            value: "centre".into(),
+        });
+        let fs = |steps: Vec<Given<'static>>| {
+            let g = given(&steps);
+            let values = projections::usage::fairshare_values(g.state().conn()).unwrap();
+            let of = |u: &str| values.iter().find(|v| v.username == u).unwrap().fairshare;
+            (of("u1"), of("u2"))
+        };
+        let mut local = two_users();
+        local.push(Given::Event(fetched_event.clone()));
+        let (u1, u2) = fs(local);
+        assert_eq!(u1, u2, "the default scope ignores the centre's figures");
+        let mut centre = two_users();
+        centre.push(Given::Event(scope));
+        centre.push(Given::Event(fetched_event));
+        let (u1, u2) = fs(centre);
+        assert!(u1 < u2, "centre scope: {u1} < {u2}");
+    }
 }
