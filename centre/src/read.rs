@@ -51,9 +51,55 @@ fn rows_json(client: &mut Client, sql: &str, cluster: &str) -> Result<Vec<serde_
 /// so that the local read model and renderers show them as they show a
 /// ledger's.
 pub fn load_projection(client: &mut Client, cluster: &str, conn: &rusqlite::Connection) -> Result<()> {
-    for (table, rows) in
-        [("bank_table", banks(client, cluster)?), ("association_table", associations(client, cluster)?)]
-    {
+    load_rows(conn, banks(client, cluster)?, associations(client, cluster)?)
+}
+
+/// Loads the several clusters' bank and association rows into `conn` as
+/// one site: a bank or association present on several clusters is one row
+/// (the first cluster's, in the order given) whose `job_usage` is the sum
+/// over the clusters; banks are numbered in order of first appearance.
+pub fn load_merged_projection(client: &mut Client, clusters: &[String], conn: &rusqlite::Connection) -> Result<()> {
+    use std::collections::BTreeMap;
+    let mut banks_out: Vec<serde_json::Value> = Vec::new();
+    let mut bank_at: BTreeMap<String, usize> = BTreeMap::new();
+    let mut assocs_out: Vec<serde_json::Value> = Vec::new();
+    let mut assoc_at: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let add_usage = |row: &mut serde_json::Value, more: f64| {
+        let now = row["job_usage"].as_f64().unwrap_or(0.0);
+        row["job_usage"] = serde_json::json!(now + more);
+    };
+    for c in clusters {
+        for row in banks(client, c)? {
+            let name = row["bank"].as_str().unwrap_or_default().to_string();
+            match bank_at.get(&name) {
+                Some(&i) => add_usage(&mut banks_out[i], row["job_usage"].as_f64().unwrap_or(0.0)),
+                None => {
+                    let mut row = row;
+                    row["bank_id"] = serde_json::json!(banks_out.len() as i64 + 1);
+                    bank_at.insert(name, banks_out.len());
+                    banks_out.push(row);
+                }
+            }
+        }
+        for row in associations(client, c)? {
+            let key = (
+                row["username"].as_str().unwrap_or_default().to_string(),
+                row["bank"].as_str().unwrap_or_default().to_string(),
+            );
+            match assoc_at.get(&key) {
+                Some(&i) => add_usage(&mut assocs_out[i], row["job_usage"].as_f64().unwrap_or(0.0)),
+                None => {
+                    assoc_at.insert(key, assocs_out.len());
+                    assocs_out.push(row);
+                }
+            }
+        }
+    }
+    load_rows(conn, banks_out, assocs_out)
+}
+
+fn load_rows(conn: &rusqlite::Connection, banks: Vec<serde_json::Value>, assocs: Vec<serde_json::Value>) -> Result<()> {
+    for (table, rows) in [("bank_table", banks), ("association_table", assocs)] {
         conn.execute(&format!("DELETE FROM {table}"), [])?;
         for row in rows {
             let Some(obj) = row.as_object() else { continue };
@@ -200,4 +246,53 @@ pub fn usage_groups(
             usage: r.get(5),
         })
         .collect())
+}
+
+/// Copies a cluster's job events (`JobRecorded`, `JobRejected`,
+/// `JobsScrubbed`) from the centre into an `events` table created on
+/// `conn` with the ledger's columns, so that the ledger's `jobs` view and
+/// job index (`projections::schema::create`) read them as they read a
+/// ledger's. Returns the latest `JobsScrubbed` cut, if any.
+pub fn load_job_log(client: &mut Client, cluster: &str, conn: &rusqlite::Connection) -> Result<Option<f64>> {
+    conn.execute_batch(
+        "CREATE TABLE events (seq INTEGER PRIMARY KEY, recorded_at INTEGER NOT NULL, actor_uid INTEGER NOT NULL, \
+         actor_name TEXT NOT NULL, argv TEXT NOT NULL, kind TEXT NOT NULL, version INTEGER NOT NULL, \
+         payload BLOB NOT NULL, prev_hash BLOB NOT NULL, hash BLOB NOT NULL); BEGIN",
+    )?;
+    let mut cut: Option<f64> = None;
+    {
+        let mut ins = conn.prepare("INSERT INTO events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")?;
+        let rows = client.query(
+            "SELECT seq, recorded_at, actor_uid, actor_name, argv, kind, version, payload, prev_hash, hash \
+             FROM events WHERE cluster = $1 AND kind IN ('JobRecorded', 'JobRejected', 'JobsScrubbed') ORDER BY seq",
+            &[&cluster],
+        )?;
+        for r in rows {
+            let kind: String = r.get(5);
+            let payload: Vec<u8> = r.get(7);
+            if kind == "JobsScrubbed" {
+                if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&payload) {
+                    let before = v["before"].as_f64();
+                    cut = match (cut, before) {
+                        (Some(a), Some(b)) => Some(a.max(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
+            }
+            ins.execute(rusqlite::params![
+                r.get::<_, i64>(0),
+                r.get::<_, i64>(1),
+                r.get::<_, i64>(2),
+                r.get::<_, String>(3),
+                r.get::<_, String>(4),
+                kind,
+                r.get::<_, i32>(6),
+                payload,
+                r.get::<_, Vec<u8>>(8),
+                r.get::<_, Vec<u8>>(9),
+            ])?;
+        }
+    }
+    conn.execute_batch("COMMIT")?;
+    Ok(cut)
 }

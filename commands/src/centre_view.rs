@@ -63,6 +63,46 @@ pub fn views(client: &mut postgres::Client, names: &[String]) -> Result<Vec<Clus
         .collect()
 }
 
+/// The clusters' projections and job records (for `view-job-records`):
+/// each view also holds the cluster's job events, under the ledger's
+/// `jobs` view and job index.
+pub fn job_views(client: &mut postgres::Client, names: &[String]) -> Result<Vec<ClusterView>> {
+    names
+        .iter()
+        .map(|name| {
+            let conn = rusqlite::Connection::open_in_memory()?;
+            let cut = centre::read::load_job_log(client, name, &conn)?;
+            projections::schema::create(&conn)?;
+            centre::read::load_projection(client, name, &conn)?;
+            if let Some(cut) = cut {
+                conn.execute(
+                    "INSERT OR REPLACE INTO usage_state(key, value) VALUES ('jobs_scrubbed_before', ?1)",
+                    [cut],
+                )?;
+            }
+            Ok(ClusterView { name: name.clone(), conn })
+        })
+        .collect()
+}
+
+/// The clusters' projections as one site: banks and associations found on
+/// several clusters are one row with the usage summed over them, and the
+/// fair-share is recomputed over the summed usage (what `fairshare_scope =
+/// centre` would give a cluster holding every association).
+pub fn merged(client: &mut postgres::Client, names: &[String]) -> Result<ClusterView> {
+    let conn = rusqlite::Connection::open_in_memory()?;
+    projections::schema::create(&conn)?;
+    centre::read::load_merged_projection(client, names, &conn)?;
+    if names.len() > 1 {
+        let values = projections::usage::fairshare_values(&conn)?;
+        let mut stmt = conn.prepare("UPDATE association_table SET fairshare = ?3 WHERE username = ?1 AND bank = ?2")?;
+        for v in &values {
+            stmt.execute(rusqlite::params![v.username, v.bank, fluxacct_core::fairshare::round6(v.fairshare)])?;
+        }
+    }
+    Ok(ClusterView { name: names.join(","), conn })
+}
+
 /// Rows of several clusters as one list with a leading `cluster` column.
 pub fn with_cluster_column(parts: Vec<(String, Rows)>) -> Rows {
     let mut columns = vec!["cluster".to_string()];

@@ -144,6 +144,19 @@ fn three_clusters_ship_to_one_centre_and_its_projections_equal_theirs() {
         let mut args = report.to_vec();
         args.extend_from_slice(&["--centre", &reader, "--cluster", name]);
         assert_eq!(ok_at(db, NOW, &args), local, "{name}: usage report");
+        // Job records, shares and the bank tree: the cluster's own output.
+        for cmd in [
+            &["view-job-records"][..],
+            &["view-job-records", "-o", "{jobid} {username} {bank} {actual_duration}"][..],
+            &["shares"][..],
+            &["shares", "--json"][..],
+            &["view-bank", "root", "--tree"][..],
+        ] {
+            let local = ok_at(db, NOW, cmd);
+            let mut args = cmd.to_vec();
+            args.extend_from_slice(&["--centre", &reader, "--cluster", name]);
+            assert_eq!(ok_at(db, NOW, &args), local, "{name}: {cmd:?}");
+        }
         // Banks.
         let local = local_json(db, &["list-banks", "--json"]);
         let centre_rows = centre::read::banks(&mut c, name).unwrap();
@@ -197,6 +210,20 @@ fn three_clusters_ship_to_one_centre_and_its_projections_equal_theirs() {
         sites.iter().map(|(_, db)| local_json(db, &["list-users", "--json"]).as_array().unwrap().len()).sum();
     assert_eq!(all.as_array().unwrap().len(), n);
     assert_eq!(all[0]["cluster"], "east");
+    let jobs = ok_at(Path::new("/nonexistent"), NOW, &["view-job-records", "--centre", &reader, "--cluster", "all"]);
+    assert!(jobs.starts_with("cluster"), "{}", &jobs[..200]);
+    assert_eq!(jobs.lines().count(), 1 + 1500 + 1200 + 900);
+    // Shares over every cluster: one tree, the root's usage summed.
+    let root_usage = |j: &serde_json::Value| j["usage"].as_f64();
+    let summed: f64 = sites.iter().map(|(_, db)| root_usage(&local_json(db, &["shares", "--json"])).unwrap()).sum();
+    let all: serde_json::Value = serde_json::from_str(&ok_at(
+        Path::new("/nonexistent"),
+        NOW,
+        &["shares", "--json", "--centre", &reader, "--cluster", "all"],
+    ))
+    .unwrap();
+    let got = root_usage(&all).unwrap();
+    assert!((got - summed).abs() <= 1e-9 * summed, "root usage over clusters: {got} vs {summed}");
     let mut args = report.to_vec();
     args.extend_from_slice(&["--centre", &reader, "--cluster", "all"]);
     let text = ok_at(Path::new("/nonexistent"), NOW, &args);

@@ -19,6 +19,10 @@ pub struct Args {
     /// JSON output (nested banks).
     #[arg(long)]
     pub json: bool,
+    /// The accounting centre instead of the ledger (several clusters: one
+    /// tree, usage summed over them, fair-share over the summed usage).
+    #[command(flatten)]
+    pub centre: crate::centre_view::CentreArgs,
 }
 
 /// A number the way the shares table prints it: integers without a
@@ -115,6 +119,9 @@ pub fn view(state: &State<'_>, args: &Args) -> Result<Output> {
 
 /// Runs `shares`.
 pub fn cmd_shares(ctx: &Context, args: &Args) -> Result<Output> {
+    if let Some((mut client, names)) = crate::centre_view::open(&args.centre)? {
+        return view(&crate::centre_view::merged(&mut client, &names)?.state(), args);
+    }
     let db = crate::db::open_read(ctx)?;
     view(&State::new(db.conn()), args)
 }

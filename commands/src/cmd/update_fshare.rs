@@ -232,8 +232,9 @@ mod tests {
     #[test]
     fn given_centre_figures_when_deciding_then_only_this_clusters_associations_are_kept() {
         let g = given(&two_users());
-        let evs = decide_centre_usage(&g.state(), "east", fetched(&[("u1", "A", 10.0), ("zz", "A", 5.0), ("u2", "B", 1.0)]))
-            .unwrap();
+        let evs =
+            decide_centre_usage(&g.state(), "east", fetched(&[("u1", "A", 10.0), ("zz", "A", 5.0), ("u2", "B", 1.0)]))
+                .unwrap();
         assert_eq!(
             evs,
             vec![Event::CentreUsageFetched(CentreUsageFetched {
