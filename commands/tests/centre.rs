@@ -107,6 +107,9 @@ fn local_json(db: &Path, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&ok_at(db, NOW, args)).expect("json")
 }
 
+/// seq, id, userid, username, bank, t_run, t_inactive, nnodes.
+type JobTuple = (i64, u64, i64, Option<String>, String, f64, f64, i64);
+
 #[test]
 fn three_clusters_ship_to_one_centre_and_its_projections_equal_theirs() {
     let Some(pg) = server("three_clusters_ship_to_one_centre_and_its_projections_equal_theirs") else { return };
@@ -166,7 +169,7 @@ fn three_clusters_ship_to_one_centre_and_its_projections_equal_theirs() {
         let mut s = l
             .prepare("SELECT seq, id, userid, username, bank, t_run, t_inactive, nnodes FROM jobs ORDER BY seq")
             .unwrap();
-        let local: Vec<(i64, u64, i64, Option<String>, String, f64, f64, i64)> = s
+        let local: Vec<JobTuple> = s
             .query_map([], |r| {
                 Ok((
                     r.get(0)?,

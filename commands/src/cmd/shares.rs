@@ -148,7 +148,7 @@ mod tests {
             Given::User("user_5", "bank_C_b"),
             Given::User("user_6", "bank_C_b"),
         ]);
-        let out = view(&g.state(), &Args { parsable: false, json: false }).unwrap().stdout;
+        let out = view(&g.state(), &Args { parsable: false, json: false, centre: Default::default() }).unwrap().stdout;
         let expected = "\
 Account                         Username           RawShares            RawUsage           Fairshare
 root                                                       1                   0
@@ -165,9 +165,9 @@ root                                                       1                   0
    bank_C_b                       user_6                   1                   0                 0.5
 ";
         assert_eq!(out, expected);
-        let p = view(&g.state(), &Args { parsable: true, json: false }).unwrap().stdout;
+        let p = view(&g.state(), &Args { parsable: true, json: false, centre: Default::default() }).unwrap().stdout;
         assert!(p.contains("\n  bank_A|user_1|1|0|0.5\n"), "{p}");
-        let j = view(&g.state(), &Args { parsable: false, json: true }).unwrap().stdout;
+        let j = view(&g.state(), &Args { parsable: false, json: true, centre: Default::default() }).unwrap().stdout;
         let v: Value = serde_json::from_str(&j).unwrap();
         assert_eq!(v["banks"][0]["users"][0]["fairshare"], json!(0.5));
     }

@@ -252,6 +252,7 @@ mod tests {
             format: None,
             concise: false,
             active: false,
+            centre: Default::default(),
         };
         assert_eq!(view(&g.state(), &a("x")).unwrap_err().to_string(), "bank x not found in bank_table");
         assert_eq!(
