@@ -174,7 +174,8 @@ fn bind_name(client: &mut Client, cluster: &str, genesis_hash: &EventHash) -> Re
             );
             match inserted {
                 Ok(1) => Ok(()),
-                Ok(_) => Err(Error::NameTaken { cluster: cluster.to_string() }),
+                // Another shipper registered it meanwhile: check its chain.
+                Ok(_) => bind_name(client, cluster, genesis_hash),
                 Err(e) => Err(Error::Other(format!(
                     "cluster {cluster}: not registered at the centre for this role, and this role cannot register it \
                      ({}); the centre's admin registers it: flux account ship --to URL --cluster {cluster} --register ROLE",

@@ -510,3 +510,29 @@ fn heavy_use_on_one_cluster_lowers_fairshare_on_another_only_with_centre_scope()
     assert_eq!(fairshare_of(&b, &b_now, "user000000"), centre_scope);
     ran(test);
 }
+
+#[test]
+fn the_centre_schema_migrates_once_and_refuses_a_newer_one() {
+    let test = "the_centre_schema_migrates_once_and_refuses_a_newer_one";
+    let Some(pg) = server(test) else { return };
+    let mut c = client(&pg.admin_url("centre"));
+    assert_eq!(centre::schema::version(&mut c).unwrap(), 0);
+    assert_eq!(centre::schema::migrate(&mut c).unwrap(), centre::schema::SCHEMA_VERSION);
+    // Again: nothing to do, nothing fails.
+    assert_eq!(centre::schema::migrate(&mut c).unwrap(), centre::schema::SCHEMA_VERSION);
+    centre::schema::ensure(&mut c).unwrap();
+    // The centre's events are write-once, even for the owner.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("one.db");
+    generate(&db, &spec(1, 2, 5, 41)).unwrap();
+    assert_eq!(ship(&db, &pg.admin_url("centre"), &["--cluster", "one"]).code, 0);
+    let e = c.execute("UPDATE events SET kind = 'x' WHERE seq = 1", &[]).unwrap_err();
+    let msg = e.as_db_error().map(|d| d.message().to_string()).unwrap_or_default();
+    assert!(msg.contains("write-once"), "{msg}");
+    // A schema from a newer fluxacct is refused, by name.
+    c.execute("UPDATE centre_meta SET value = '99' WHERE key = 'schema_version'", &[]).unwrap();
+    let r = ship(&db, &pg.admin_url("centre"), &[]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("the centre's schema is version 99"), "{}", r.stderr);
+    ran(test);
+}
