@@ -394,6 +394,35 @@ fn rewritten_or_forked_histories_are_refused_at_the_first_differing_seq() {
     assert!(r.stderr.contains(&format!("cluster west: event seq {} refused by the centre: ", n + 1)), "{}", r.stderr);
     assert_eq!(shipped_seq(&url, "west"), n + 2, "nothing after it is stored");
 
+    // A link broken inside a batch (each event matches its own hash, but
+    // seq 10 does not follow seq 9): the centre's check refuses it, keeps
+    // seqs 1-9 and nothing after.
+    let db = dir.path().join("north.db");
+    generate(&db, &spec(2, 6, 300, 10)).unwrap();
+    {
+        let ledger = ledger::Ledger::open(&db, ledger::OpenMode::ReadOnly).unwrap();
+        let mut ev = ledger.event(fluxacct_core::Seq(10)).unwrap().unwrap();
+        drop(ledger);
+        ev.prev_hash = fluxacct_core::EventHash([7; 32]);
+        ev.hash = ev.compute_hash();
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch("DROP TRIGGER events_no_update").unwrap();
+        c.execute(
+            "UPDATE events SET prev_hash = ?2, hash = ?3 WHERE seq = ?1",
+            rusqlite::params![10, &ev.prev_hash.0[..], &ev.hash.0[..]],
+        )
+        .unwrap();
+    }
+    let r = ship(&db, &url, &["--cluster", "north"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("cluster north: event seq 10 refused by the centre: its prev_hash is not the hash"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(shipped_seq(&url, "north"), 9);
+    assert_eq!(centre_events(&url, "north").len(), 9);
+
     // Another ledger claiming a name already bound to a chain.
     let db = dir.path().join("impostor.db");
     ok_at(&db, NOW, &["create-db"]);
