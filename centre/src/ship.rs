@@ -93,15 +93,18 @@ SELECT $1, seq, recorded_at, actor_uid, actor_name, argv, kind, version, payload
 FROM centre_staging WHERE seq > $2 AND seq < $3";
 
 /// Projects the moved `JobRecorded` events into `job_records`, reading
-/// the payload's JSON on the PostgreSQL side.
+/// the payload's JSON on the PostgreSQL side (`json_to_record`: one parse
+/// per record; `->>` on a `jsonb` would parse it once per field).
 const MOVE_JOBS_SQL: &str = "
 INSERT INTO job_records (cluster, seq, id, userid, username, bank, project, queue, t_submit, t_run,
                          t_inactive, nnodes, ncores, ngpus, requested_duration)
-SELECT $1, seq, (j->>'id')::numeric, (j->>'userid')::bigint, j->>'username', j->>'bank', j->>'project',
-       j->>'queue', (j->>'t_submit')::float8, (j->>'t_run')::float8, (j->>'t_inactive')::float8,
-       (j->>'nnodes')::bigint, (j->>'ncores')::bigint, (j->>'ngpus')::bigint, (j->>'requested_duration')::float8
-FROM (SELECT seq, convert_from(payload, 'UTF8')::jsonb AS j FROM centre_staging
-      WHERE kind = 'JobRecorded' AND version = 1 AND seq > $2 AND seq < $3) x";
+SELECT $1, s.seq, j.id, j.userid, j.username, j.bank, j.project, j.queue, j.t_submit, j.t_run,
+       j.t_inactive, j.nnodes, j.ncores, j.ngpus, j.requested_duration
+FROM centre_staging s,
+     json_to_record(convert_from(s.payload, 'UTF8')::json) AS j(id numeric, userid bigint, username text,
+         bank text, project text, queue text, t_submit float8, t_run float8, t_inactive float8, nnodes bigint,
+         ncores bigint, ngpus bigint, requested_duration float8)
+WHERE s.kind = 'JobRecorded' AND s.version = 1 AND s.seq > $2 AND s.seq < $3";
 
 fn hash_bytes(h: &EventHash) -> Vec<u8> {
     h.0.to_vec()
