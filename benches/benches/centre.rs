@@ -98,7 +98,7 @@ fn benches(c: &mut Criterion) {
     admin_vacuum(&pg, "report");
     eprintln!("shipped 3 × {events} events for the report in {:.1?}", t.elapsed());
     g.throughput(Throughput::Elements(3 * spec.jobs as u64));
-    let (start, end) = (format!("@{}", s.t0 as i64), format!("@{}", s.end as i64 + 1));
+    let (start, end) = (format!("{}", s.t0 as i64), format!("{}", s.end as i64 + 1));
     g.bench_function("usage_report_3x1m", |b| {
         b.iter(|| {
             let st = Command::new(&bin)
