@@ -304,7 +304,8 @@ fn service_timeout() -> Result<std::time::Duration, Error> {
 /// names an instance and the command has an endpoint (`--local` never).
 fn through_service(parsed: &cli::Cli, argv: &[String]) -> Option<Result<fluxacct_commands::Output, Error>> {
     use fluxacct_commands::service;
-    if parsed.local {
+    // `--centre` reads the accounting centre, never the instance's ledger.
+    if parsed.local || argv.iter().any(|a| a == "--centre" || a.starts_with("--centre=")) {
         return None;
     }
     let command = cli::clap_command();

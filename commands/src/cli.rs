@@ -186,6 +186,8 @@ pub enum Command {
     ViewAllocation(cmd::view_allocation::Args),
     /// Print an allocation's statement.
     AllocationStatement(cmd::allocation_statement::Args),
+    /// Copy the ledger's new events to the accounting centre (PostgreSQL).
+    Ship(cmd::ship::Args),
 }
 
 impl Command {
@@ -226,6 +228,9 @@ impl Command {
             | Command::AddAllocation(_)
             | Command::EditAllocation(_)
             | Command::DeleteAllocation(_) => true,
+            // Records the cluster name in the ledger's bookkeeping at the
+            // first ship, and ships the live ledger, never the past.
+            Command::Ship(_) => true,
             // Not appends, but they replace live state (projections, the
             // plugin's snapshot) and so must not run on the past.
             Command::Rebuild(_) | Command::PriorityUpdate(_) | Command::Repair(_) => true,
@@ -337,6 +342,7 @@ pub fn run(ctx: &Context, command: &Command) -> Result<Output> {
     }
     match command {
         Command::CreateDb(a) => cmd::create_db::cmd_create_db(ctx, a),
+        Command::Ship(a) => cmd::ship::cmd_ship(ctx, a),
         Command::AddBank(a) => cmd::add_bank::cmd_add_bank(ctx, a),
         Command::AddAllocation(a) => cmd::add_allocation::cmd_add_allocation(ctx, a),
         Command::EditAllocation(a) => cmd::edit_allocation::cmd_edit_allocation(ctx, a),

@@ -201,6 +201,7 @@ pub fn run(ctx: &Context) -> Result<Output> {
         format: None,
         concise: false,
         active: false,
+        centre: Default::default(),
     };
     let mut out = format!(
         "sample site: {} commands; {recorded} job records over the last {DEMO_WEEKS} weeks; \

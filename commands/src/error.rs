@@ -13,6 +13,9 @@ pub enum Error {
     /// SQLite failed.
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The accounting centre refused or failed (docs/centre.md).
+    #[error("{0}")]
+    Centre(#[from] centre::Error),
     /// I/O (or a write, or a Flux RPC) failed. `context` is the one-line
     /// message (it already quotes the cause); `source` is the operating
     /// system's error behind it, when there is one, kept for callers that

@@ -12,7 +12,8 @@
 //!
 //! A command file names no other command file: what several commands
 //! share lives beside [`cmd`] ([`snapshot`], [`usage_view`], [`assoc_edit`],
-//! [`bank_tree`], [`names`], [`admin`], [`format`](mod@format), [`demo_site`]), and
+//! [`bank_tree`], [`names`], [`admin`], [`format`](mod@format), [`demo_site`],
+//! [`centre_view`]), and
 //! moving a site from and to flux-accounting lives in [`migrate`].
 
 #![forbid(unsafe_code)]
@@ -21,6 +22,7 @@ pub mod admin;
 pub mod allocation_view;
 pub mod assoc_edit;
 pub mod bank_tree;
+pub mod centre_view;
 pub mod chain;
 pub mod checkpoint_hook;
 pub mod cli;

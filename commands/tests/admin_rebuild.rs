@@ -71,7 +71,8 @@ fn decide(state: &State<'_>, c: &Command) -> Option<Result<Vec<Event>>> {
         | Command::PopDb(_)
         | Command::Rebuild(_)
         | Command::PriorityUpdate(_)
-        | Command::Service(_) => return None,
+        | Command::Service(_)
+        | Command::Ship(_) => return None,
         Command::ViewBank(_)
         | Command::FollowStatus(_)
         | Command::Log(_)

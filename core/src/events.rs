@@ -742,6 +742,31 @@ pub struct AllocationRef {
     pub name: String,
 }
 
+/// One association's usage on the other clusters of the centre.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CentreUsage {
+    /// User name.
+    pub username: String,
+    /// Bank.
+    pub bank: String,
+    /// The association's `job_usage` summed over every other cluster, as
+    /// each last shipped it.
+    pub usage: f64,
+}
+
+/// `update-fshare` with `fairshare_scope = centre` fetched the usage of
+/// this cluster's associations on the other clusters from the accounting
+/// centre (docs/centre.md). The fair-share computed after it adds these
+/// figures to each association's own `job_usage`; they stay in force
+/// until the next fetch, so replays and `--as-of` need no centre.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CentreUsageFetched {
+    /// This cluster's name at the centre.
+    pub cluster: String,
+    /// Associations with usage elsewhere, by username then bank.
+    pub associations: Vec<CentreUsage>,
+}
+
 macro_rules! catalogue {
     ($( $kind:ident($ty:ty) = $ver:literal ),* $(,)?) => {
         /// Every event fluxacct writes.
@@ -831,6 +856,7 @@ catalogue! {
     AllocationPeriodChanged(AllocationPeriodChanged) = 1,
     AllocationPolicySet(AllocationPolicySet) = 1,
     AllocationDeleted(AllocationRef) = 1,
+    CentreUsageFetched(CentreUsageFetched) = 1,
 }
 
 /// Upcasts payloads of older schema versions into the current struct.

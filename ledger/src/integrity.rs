@@ -338,6 +338,27 @@ fn name_tree(line: &str, roots: &[(i64, String, String)]) -> String {
     }
 }
 
+/// The `ledger_state` key holding the cluster name this ledger ships to
+/// the centre under (`flux account ship --cluster`, kept after the first
+/// ship: docs/centre.md).
+pub const CENTRE_CLUSTER_KEY: &str = "centre_cluster";
+
+/// The cluster name recorded by the first ship, if any.
+pub fn centre_cluster(conn: &Connection) -> Result<Option<String>> {
+    if !has_table(conn)? {
+        return Ok(None);
+    }
+    Ok(match get(conn, CENTRE_CLUSTER_KEY)? {
+        Some(rusqlite::types::Value::Text(s)) => Some(s),
+        _ => None,
+    })
+}
+
+/// Records the cluster name the ledger ships under.
+pub fn record_centre_cluster(conn: &Connection, name: &str) -> Result<()> {
+    set(conn, CENTRE_CLUSTER_KEY, rusqlite::types::Value::Text(name.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -131,7 +131,8 @@ pub fn apply(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Error>
         | Event::BreakAccepted(_)
         | Event::SiteImported(_)
         | Event::UsageImported(_)
-        | Event::JobRejected(_) => {}
+        | Event::JobRejected(_)
+        | Event::CentreUsageFetched(_) => {}
     }
     Ok(())
 }

@@ -373,6 +373,7 @@ pub fn tables_touched(ev: &Event) -> &'static [&'static str] {
         }
         Event::FairshareUpdated(_) => &["association_table"],
         Event::JobsScrubbed(_) => &["usage_state"],
+        Event::CentreUsageFetched(_) => &["usage_state"],
         // Records for auditors: no projection changes.
         Event::BreakAccepted(_) | Event::SiteImported(_) | Event::JobRejected(_) => &[],
         Event::UsageImported(_) => {
@@ -615,7 +616,8 @@ fn apply_admin(conn: &Connection, ctx: &ApplyCtx, ev: &Event) -> Result<(), Erro
         | Event::AllocationWithdrawn(_)
         | Event::AllocationPeriodChanged(_)
         | Event::AllocationPolicySet(_)
-        | Event::AllocationDeleted(_) => {}
+        | Event::AllocationDeleted(_)
+        | Event::CentreUsageFetched(_) => {}
         Event::JobsScrubbed(e) => {
             // The cut only moves forward.
             conn.prepare_cached(

@@ -60,7 +60,11 @@ mod tree;
 pub use apply::apply;
 pub use fluxacct_core::usage::{parse_config_duration, parse_fsd, Params};
 pub use pending::{BankNames, PendingJob, JOB_RECORDED_VERSION};
-pub use tree::{fairshare_digest, fairshare_tree, fairshare_values};
+pub(crate) use tree::store_centre_usage;
+pub use tree::{
+    centre_usage, fairshare_digest, fairshare_tree, fairshare_values, scope_is_centre, CENTRE_USAGE_KEY,
+    FAIRSHARE_SCOPE_KEY,
+};
 
 /// The config keys whose change affects usage.
 pub const USAGE_CONFIG_KEYS: &[&str] = &[

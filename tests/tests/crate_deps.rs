@@ -96,7 +96,15 @@ fn plugin_and_core_never_depend_on_sqlite() {
     let ws = Workspace::load();
     for krate in ["fluxacct-plugin", "fluxacct-core"] {
         let all = ws.closure(krate);
-        for banned in ["rusqlite", "libsqlite3-sys", "fluxacct-ledger", "fluxacct-projections", "fluxacct-metrics"] {
+        for banned in [
+            "rusqlite",
+            "libsqlite3-sys",
+            "fluxacct-ledger",
+            "fluxacct-projections",
+            "fluxacct-metrics",
+            "fluxacct-centre",
+            "postgres",
+        ] {
             assert!(!all.contains(banned), "{krate} depends on {banned}: {all:?}");
         }
     }
@@ -114,6 +122,7 @@ fn workspace_crates_depend_only_down_the_crate_map() {
         ("fluxacct-replay", &["fluxacct-core", "fluxacct-ledger", "fluxacct-projections"][..]),
         ("fluxacct-flux", &["fluxacct-core"][..]),
         ("fluxacct-ingest", &["fluxacct-core", "fluxacct-ledger", "fluxacct-projections", "fluxacct-flux"][..]),
+        ("fluxacct-centre", &["fluxacct-core", "fluxacct-ledger", "fluxacct-projections"][..]),
         (
             "fluxacct-commands",
             &[
@@ -124,6 +133,7 @@ fn workspace_crates_depend_only_down_the_crate_map() {
                 "fluxacct-flux",
                 "fluxacct-ingest",
                 "fluxacct-metrics",
+                "fluxacct-centre",
             ][..],
         ),
         ("fluxacct-metrics", &["fluxacct-core", "fluxacct-ledger", "fluxacct-projections"][..]),

@@ -47,6 +47,9 @@ pub struct Args {
     /// Filter: max sched jobs.
     #[arg(long = "max-sched-jobs")]
     pub max_sched_jobs: Option<String>,
+    /// The accounting centre instead of the ledger.
+    #[command(flatten)]
+    pub centre: crate::centre_view::CentreArgs,
 }
 
 fn values(f: &Option<String>) -> Option<Vec<String>> {
@@ -81,8 +84,26 @@ pub fn view(state: &State<'_>, args: &Args) -> Result<Output> {
     args.out.render(assoc_rows(&rows))
 }
 
+/// Read-only: the list over the centre's clusters (one cluster: the
+/// local list; several: with a `cluster` column).
+fn view_centre(client: &mut postgres::Client, names: &[String], args: &Args) -> Result<Output> {
+    let views = crate::centre_view::views(client, names)?;
+    if let [one] = views.as_slice() {
+        return view(&one.state(), args);
+    }
+    let mut parts = Vec::new();
+    for v in &views {
+        let rows: Vec<Association> = v.state().associations()?.into_iter().filter(|a| keep(a, args)).collect();
+        parts.push((v.name.clone(), assoc_rows(&rows)));
+    }
+    args.out.render(crate::centre_view::with_cluster_column(parts))
+}
+
 /// Runs `list-users`.
 pub fn cmd_list_users(ctx: &Context, args: &Args) -> Result<Output> {
+    if let Some((mut client, names)) = crate::centre_view::open(&args.centre)? {
+        return view_centre(&mut client, &names, args);
+    }
     let db = crate::db::open_read(ctx)?;
     view(&State::new(db.conn()), args)
 }

@@ -53,6 +53,7 @@ pub mod repair;
 pub mod reset_factors;
 pub mod scrub_old_jobs;
 pub mod shares;
+pub mod ship;
 pub mod show_usage;
 pub mod sync_userids;
 pub mod update_db;

@@ -19,6 +19,10 @@ pub struct Args {
     /// JSON output (nested banks).
     #[arg(long)]
     pub json: bool,
+    /// The accounting centre instead of the ledger (several clusters: one
+    /// tree, usage summed over them, fair-share over the summed usage).
+    #[command(flatten)]
+    pub centre: crate::centre_view::CentreArgs,
 }
 
 /// A number the way the shares table prints it: integers without a
@@ -115,6 +119,9 @@ pub fn view(state: &State<'_>, args: &Args) -> Result<Output> {
 
 /// Runs `shares`.
 pub fn cmd_shares(ctx: &Context, args: &Args) -> Result<Output> {
+    if let Some((mut client, names)) = crate::centre_view::open(&args.centre)? {
+        return view(&crate::centre_view::merged(&mut client, &names)?.state(), args);
+    }
     let db = crate::db::open_read(ctx)?;
     view(&State::new(db.conn()), args)
 }
@@ -141,7 +148,7 @@ mod tests {
             Given::User("user_5", "bank_C_b"),
             Given::User("user_6", "bank_C_b"),
         ]);
-        let out = view(&g.state(), &Args { parsable: false, json: false }).unwrap().stdout;
+        let out = view(&g.state(), &Args { parsable: false, json: false, centre: Default::default() }).unwrap().stdout;
         let expected = "\
 Account                         Username           RawShares            RawUsage           Fairshare
 root                                                       1                   0
@@ -158,9 +165,9 @@ root                                                       1                   0
    bank_C_b                       user_6                   1                   0                 0.5
 ";
         assert_eq!(out, expected);
-        let p = view(&g.state(), &Args { parsable: true, json: false }).unwrap().stdout;
+        let p = view(&g.state(), &Args { parsable: true, json: false, centre: Default::default() }).unwrap().stdout;
         assert!(p.contains("\n  bank_A|user_1|1|0|0.5\n"), "{p}");
-        let j = view(&g.state(), &Args { parsable: false, json: true }).unwrap().stdout;
+        let j = view(&g.state(), &Args { parsable: false, json: true, centre: Default::default() }).unwrap().stdout;
         let v: Value = serde_json::from_str(&j).unwrap();
         assert_eq!(v["banks"][0]["users"][0]["fairshare"], json!(0.5));
     }

@@ -1,8 +1,9 @@
 //! `update-fshare`: recompute every active association's fair-share.
 
-use fluxacct_core::events::{Event, FairshareUpdated};
+use fluxacct_core::events::{CentreUsage, CentreUsageFetched, Event, FairshareUpdated};
 use projections::model::State;
 
+use crate::centre_view::CENTRE_URL_KEY;
 use crate::context::{Context, Output};
 use crate::error::{Error, Result};
 use crate::usage_view::{association_values, changed, summary};
@@ -116,9 +117,72 @@ fn check_inputs(ctx: &Context) -> Result<()> {
     saved
 }
 
+/// Pure decision: the figures fetched from the centre, kept for this
+/// cluster's associations, as an event when they differ from the ones in
+/// force (an unchanged fetch records nothing).
+pub fn decide_centre_usage(
+    state: &State<'_>,
+    cluster: &str,
+    fetched: Vec<(String, String, f64)>,
+) -> Result<Vec<Event>> {
+    let local: std::collections::BTreeSet<(String, String)> =
+        state.associations()?.into_iter().map(|a| (a.username, a.bank)).collect();
+    let figures: Vec<CentreUsage> = fetched
+        .into_iter()
+        .filter(|(u, b, _)| local.contains(&(u.clone(), b.clone())))
+        .map(|(username, bank, usage)| CentreUsage { username, bank, usage })
+        .collect();
+    let in_force = projections::usage::centre_usage(state.conn())?;
+    let same = figures.len() == in_force.len()
+        && figures.iter().all(|f| in_force.get(&(f.username.clone(), f.bank.clone())) == Some(&f.usage));
+    if same
+        && state
+            .conn()
+            .query_row("SELECT 1 FROM usage_state WHERE key = ?1", [projections::usage::CENTRE_USAGE_KEY], |_| Ok(()))
+            .is_ok()
+    {
+        return Ok(Vec::new());
+    }
+    Ok(vec![Event::CentreUsageFetched(CentreUsageFetched { cluster: cluster.to_string(), associations: figures })])
+}
+
+/// With `fairshare_scope = centre`: fetches the usage of this cluster's
+/// associations on the centre's other clusters and records it before the
+/// fair-share is computed. When the centre cannot be asked, the figures
+/// last fetched stay in force, and the returned note says so.
+fn fetch_centre_usage(ctx: &Context) -> Result<Option<String>> {
+    let ledger = ledger::Ledger::open(&ctx.db_path, ledger::OpenMode::ReadOnly)?;
+    if !projections::usage::scope_is_centre(ledger.conn())? {
+        return Ok(None);
+    }
+    let last: Option<i64> =
+        ledger.conn().query_row("SELECT max(seq) FROM events WHERE kind = 'CentreUsageFetched'", [], |r| r.get(0))?;
+    let in_force = match last {
+        Some(seq) => format!("the centre's usage fetched at seq {seq} stays in force"),
+        None => "no centre usage was ever fetched: this cluster's usage alone counts".to_string(),
+    };
+    let url = State::new(ledger.conn()).config(CENTRE_URL_KEY)?;
+    let cluster = ledger::integrity::centre_cluster(ledger.conn())?;
+    let (Some(url), Some(cluster)) = (url, cluster) else {
+        return Ok(Some(format!(
+            "update-fshare: fairshare_scope = centre, but the config key {CENTRE_URL_KEY} or the cluster name              (given to the first `flux account ship --cluster`) is missing; {in_force}"
+        )));
+    };
+    drop(ledger);
+    let fetched = centre::connect(&url).and_then(|mut c| centre::read::usage_elsewhere(&mut c, &cluster));
+    match fetched {
+        Ok(rows) => {
+            crate::db::write(ctx, |s| decide_centre_usage(s, &cluster, rows.clone()))?;
+            Ok(None)
+        }
+        Err(e) => Ok(Some(format!("update-fshare: cannot fetch the usage from the centre ({e}); {in_force}"))),
+    }
+}
+
 /// Runs `update-fshare`.
 pub fn cmd_update_fshare(ctx: &Context, args: &Args) -> Result<Output> {
     let started = std::time::Instant::now();
+    let centre_note = fetch_centre_usage(ctx)?;
     check_inputs(ctx)?;
     let mut before = Default::default();
     let ledger = crate::db::write(ctx, |s| {
@@ -127,17 +191,15 @@ pub fn cmd_update_fshare(ctx: &Context, args: &Args) -> Result<Output> {
         }
         decide(s)
     })?;
+    let mut out = Output::none();
+    out.notes.extend(centre_note);
     if !args.verbose {
-        return Ok(Output::none());
+        return Ok(out);
     }
     let after = association_values(ledger.conn(), "fairshare")?;
-    Ok(Output::text(summary(
-        "update-fshare",
-        "changed fair-share",
-        changed(&before, &after),
-        after.len(),
-        started.elapsed(),
-    )))
+    out.stdout =
+        summary("update-fshare", "changed fair-share", changed(&before, &after), after.len(), started.elapsed());
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -157,5 +219,67 @@ mod tests {
             given(&[Given::Bank("root", ""), Given::Bank("A", "root"), Given::User("u1", "A"), Given::User("u2", "A")]);
         let evs = decide(&g.state()).unwrap();
         assert!(matches!(&evs[0], Event::FairshareUpdated(f) if f.associations == 2));
+    }
+
+    fn fetched(rows: &[(&str, &str, f64)]) -> Vec<(String, String, f64)> {
+        rows.iter().map(|(u, b, x)| (u.to_string(), b.to_string(), *x)).collect()
+    }
+
+    fn two_users() -> Vec<Given<'static>> {
+        vec![Given::Bank("root", ""), Given::Bank("A", "root"), Given::User("u1", "A"), Given::User("u2", "A")]
+    }
+
+    #[test]
+    fn given_centre_figures_when_deciding_then_only_this_clusters_associations_are_kept() {
+        let g = given(&two_users());
+        let evs =
+            decide_centre_usage(&g.state(), "east", fetched(&[("u1", "A", 10.0), ("zz", "A", 5.0), ("u2", "B", 1.0)]))
+                .unwrap();
+        assert_eq!(
+            evs,
+            vec![Event::CentreUsageFetched(CentreUsageFetched {
+                cluster: "east".into(),
+                associations: vec![CentreUsage { username: "u1".into(), bank: "A".into(), usage: 10.0 }],
+            })]
+        );
+    }
+
+    #[test]
+    fn given_the_same_figures_in_force_when_deciding_then_nothing_is_recorded() {
+        let mut steps = two_users();
+        steps.push(Given::Event(Event::CentreUsageFetched(CentreUsageFetched {
+            cluster: "east".into(),
+            associations: vec![CentreUsage { username: "u1".into(), bank: "A".into(), usage: 10.0 }],
+        })));
+        let g = given(&steps);
+        assert!(decide_centre_usage(&g.state(), "east", fetched(&[("u1", "A", 10.0)])).unwrap().is_empty());
+        assert_eq!(decide_centre_usage(&g.state(), "east", fetched(&[("u1", "A", 11.0)])).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn given_centre_scope_and_usage_elsewhere_when_updating_then_that_user_ranks_lower() {
+        let fetched_event = Event::CentreUsageFetched(CentreUsageFetched {
+            cluster: "east".into(),
+            associations: vec![CentreUsage { username: "u1".into(), bank: "A".into(), usage: 1000.0 }],
+        });
+        let scope = Event::ConfigAdded(fluxacct_core::events::ConfigSet {
+            key: projections::usage::FAIRSHARE_SCOPE_KEY.into(),
+            value: "centre".into(),
+        });
+        let fs = |steps: Vec<Given<'static>>| {
+            let g = given(&steps);
+            let values = projections::usage::fairshare_values(g.state().conn()).unwrap();
+            let of = |u: &str| values.iter().find(|v| v.username == u).unwrap().fairshare;
+            (of("u1"), of("u2"))
+        };
+        let mut local = two_users();
+        local.push(Given::Event(fetched_event.clone()));
+        let (u1, u2) = fs(local);
+        assert_eq!(u1, u2, "the default scope ignores the centre's figures");
+        let mut centre = two_users();
+        centre.push(Given::Event(scope));
+        centre.push(Given::Event(fetched_event));
+        let (u1, u2) = fs(centre);
+        assert!(u1 < u2, "centre scope: {u1} < {u2}");
     }
 }

@@ -37,6 +37,10 @@ pub struct Args {
     /// With --tree: only active users.
     #[arg(short = 'A', long)]
     pub active: bool,
+    /// The accounting centre instead of the ledger (several clusters: one
+    /// tree, usage summed over them).
+    #[command(flatten)]
+    pub centre: crate::centre_view::CentreArgs,
 }
 
 fn status(active: i64) -> &'static str {
@@ -200,6 +204,9 @@ pub fn view(state: &State<'_>, args: &Args) -> Result<Output> {
 
 /// Runs `view-bank`.
 pub fn cmd_view_bank(ctx: &Context, args: &Args) -> Result<Output> {
+    if let Some((mut client, names)) = crate::centre_view::open(&args.centre)? {
+        return view(&crate::centre_view::merged(&mut client, &names)?.state(), args);
+    }
     let db = crate::db::open_read(ctx)?;
     view(&State::new(db.conn()), args)
 }
@@ -245,6 +252,7 @@ mod tests {
             format: None,
             concise: false,
             active: false,
+            centre: Default::default(),
         };
         assert_eq!(view(&g.state(), &a("x")).unwrap_err().to_string(), "bank x not found in bank_table");
         assert_eq!(

@@ -57,6 +57,9 @@ pub struct Args {
     /// job was charged to none).
     #[arg(long, conflicts_with = "rejected")]
     pub charges: bool,
+    /// The accounting centre instead of the ledger.
+    #[command(flatten)]
+    pub centre: crate::centre_view::CentreArgs,
 }
 
 /// Read-only: the `JobRejected` events, oldest first, as a table.
@@ -467,8 +470,12 @@ pub fn table(ctx: &Context, jobs: &[(JobRow, String)]) -> String {
     lines(COLUMNS, &cells, true)
 }
 
-/// The listing with the columns `columns` (`--charges`), from [`rows`].
+/// The listing with the columns `columns` (`--charges`, the centre's
+/// rows), from [`rows`]; rows of several clusters lead with a `cluster`
+/// column.
 fn table_of(rows: &Rows, columns: &[&str]) -> String {
+    let several = rows.columns.first().is_some_and(|c| c == "cluster");
+    let columns: Vec<&str> = several.then_some("cluster").into_iter().chain(columns.iter().copied()).collect();
     let idx: Vec<usize> = columns.iter().map(|c| rows.columns.iter().position(|x| x == c).unwrap_or(0)).collect();
     let cell = |v: &Value| -> String {
         match v {
@@ -478,7 +485,7 @@ fn table_of(rows: &Rows, columns: &[&str]) -> String {
         }
     };
     let cells: Vec<Vec<String>> = rows.rows.iter().map(|r| idx.iter().map(|&i| cell(&r[i])).collect()).collect();
-    lines(columns, &cells, true)
+    lines(&columns, &cells, true)
 }
 
 /// Read-only: renders the listing.
@@ -507,8 +514,37 @@ pub fn view(ctx: &Context, state: &State<'_>, args: &Args) -> Result<Output> {
     Ok(Output::text(table(ctx, &records(ctx, state, args)?)))
 }
 
+/// Read-only: the listing over the centre's clusters (one cluster: the
+/// local listing; several: with a `cluster` column, also a `--format` field).
+fn view_centre(ctx: &Context, client: &mut postgres::Client, names: &[String], args: &Args) -> Result<Output> {
+    let views = crate::centre_view::job_views(client, names)?;
+    if let [one] = views.as_slice() {
+        return view(ctx, &one.state(), args);
+    }
+    if args.rejected {
+        return Err(Error::invalid("--rejected reads one cluster at a time: give --cluster NAME"));
+    }
+    let mut parts = Vec::new();
+    for v in &views {
+        parts.push((v.name.clone(), rows(ctx, &v.state(), args)?));
+    }
+    let all = crate::centre_view::with_cluster_column(parts);
+    if let Some(fmt) = &args.format {
+        for f in crate::format::format_fields(fmt)? {
+            if f != "cluster" && !FIELDS.contains(&f.as_str()) {
+                return Err(Error::invalid(format!("Unknown format field: {f}")));
+            }
+        }
+        return Ok(Output::line(crate::format::as_format(&all, fmt)?));
+    }
+    Ok(Output::text(table_of(&all, COLUMNS)))
+}
+
 /// Runs `view-job-records`.
 pub fn cmd_view_job_records(ctx: &Context, args: &Args) -> Result<Output> {
+    if let Some((mut client, names)) = crate::centre_view::open(&args.centre)? {
+        return view_centre(ctx, &mut client, &names, args);
+    }
     let db = crate::db::open_read(ctx)?;
     view(ctx, &State::new(db.conn()), args)
 }

@@ -38,6 +38,9 @@ pub struct Args {
     /// the smallest bin.
     #[arg(short = 'S', long = "job-size-bins", value_name = "N,N,...", value_parser = bins_arg)]
     pub job_size_bins: Option<String>,
+    /// The accounting centre instead of the ledger.
+    #[command(flatten)]
+    pub centre: crate::centre_view::CentreArgs,
 }
 
 /// Clap's value parser of `--job-size-bins` ([`parse_bins`]): bad bins
@@ -115,6 +118,17 @@ fn report_without(ctx: &Context, state: &State<'_>, args: &Args, skip: Option<St
         g.0 += usage;
         g.1[bin] += usage;
     }
+    Ok(render(args, &bins, &groups, &BTreeMap::new()))
+}
+
+/// Renders the groups (key -> total, per-bin usage in node-seconds); with
+/// `clusters` (key -> cluster) non-empty, a leading `cluster` column.
+fn render(
+    args: &Args,
+    bins: &[i64],
+    groups: &BTreeMap<String, (f64, Vec<f64>)>,
+    clusters: &BTreeMap<String, String>,
+) -> String {
     let div = match args.time_unit.as_str() {
         "hour" => 3600.0,
         "min" => 60.0,
@@ -127,11 +141,15 @@ fn report_without(ctx: &Context, state: &State<'_>, args: &Args, skip: Option<St
     };
     let label = format!("{kind}(node{})", args.time_unit);
     let mut out = String::new();
+    let cw = clusters.values().map(|c| c.len()).max().map_or(0, |w| w.max(7) + 1);
+    if cw > 0 {
+        out.push_str(&format!("{:<cw$}", "cluster"));
+    }
     if bins.len() == 1 {
         out.push_str(&format!("{label:<26}        total\n"));
     } else {
         out.push_str(&format!("{label:<24}"));
-        for b in &bins {
+        for b in bins {
             out.push_str(&format!(" {b:>13}+"));
         }
         out.push('\n');
@@ -140,6 +158,13 @@ fn report_without(ctx: &Context, state: &State<'_>, args: &Args, skip: Option<St
     sorted.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0).then_with(|| a.0.cmp(b.0)));
     let mut totals = vec![0.0; bins.len()];
     for (key, (_, per)) in sorted {
+        let (cluster, key) = match clusters.get(key) {
+            Some(c) => (c.as_str(), key.split_once('\0').map_or(key.as_str(), |(_, k)| k)),
+            None => ("", key.as_str()),
+        };
+        if cw > 0 {
+            out.push_str(&format!("{cluster:<cw$}"));
+        }
         out.push_str(&format!("{key:<24}"));
         for (i, v) in per.iter().enumerate() {
             totals[i] += v;
@@ -147,16 +172,78 @@ fn report_without(ctx: &Context, state: &State<'_>, args: &Args, skip: Option<St
         }
         out.push('\n');
     }
+    if cw > 0 {
+        out.push_str(&format!("{:<cw$}", ""));
+    }
     out.push_str(&format!("{:<24}", "TOTAL"));
     for v in totals {
         out.push_str(&format!(" {:>14.2}", v / div));
     }
     out.push('\n');
-    Ok(out)
+    out
+}
+
+/// Read-only: the report over the centre's clusters, summed by PostgreSQL
+/// (one row per cluster, uid, bank and node count) and binned and
+/// rendered as the local report is; several clusters get a `cluster`
+/// column.
+fn report_centre(ctx: &Context, client: &mut postgres::Client, names: &[String], args: &Args) -> Result<String> {
+    let now = ctx.clock.now_us();
+    let start = match &args.start {
+        Some(s) => ctx.parse_time_secs(s)?,
+        None => ctx.zone.midnight_secs(now, 1),
+    };
+    let end = match &args.end {
+        Some(s) => ctx.parse_time_secs(s)?,
+        None => ctx.zone.midnight_secs(now, 0),
+    };
+    let bins = parse_bins(args.job_size_bins.as_deref())?;
+    let uid = match &args.username {
+        Some(u) => {
+            // As locally: passwd, else an association's uid (any cluster's).
+            let views = crate::centre_view::views(client, names)?;
+            let mut uid = None;
+            for v in &views {
+                if ctx.users.uid_of(u).is_some() || !v.state().associations_of_user(u)?.is_empty() {
+                    uid = Some(user_uid(ctx, &v.state(), u)?);
+                    break;
+                }
+            }
+            Some(uid.unwrap_or_else(|| u.parse::<i64>().unwrap_or(fluxacct_core::events::USERID_UNKNOWN)))
+        }
+        None => None,
+    };
+    let rows = centre::read::usage_groups(client, names, start - 7.0 * 86400.0, end, start, uid, args.bank.as_deref())?;
+    let several = names.len() > 1;
+    let mut groups: BTreeMap<String, (f64, Vec<f64>)> = BTreeMap::new();
+    let mut clusters: BTreeMap<String, String> = BTreeMap::new();
+    for g in rows {
+        let user = display_user(ctx, g.userid, g.username.clone());
+        let key = match args.report_type.as_str() {
+            "byuser" => user,
+            "bybank" => g.bank.clone(),
+            _ => format!("{}:{user}", g.bank),
+        };
+        let key = if several {
+            let k = format!("{}\0{key}", g.cluster);
+            clusters.insert(k.clone(), g.cluster.clone());
+            k
+        } else {
+            key
+        };
+        let bin = bins.iter().rposition(|&b| b <= g.nnodes).unwrap_or(0);
+        let e = groups.entry(key).or_insert_with(|| (0.0, vec![0.0; bins.len()]));
+        e.0 += g.usage;
+        e.1[bin] += g.usage;
+    }
+    Ok(render(args, &bins, &groups, &clusters))
 }
 
 /// Runs `view-usage-report`.
 pub fn cmd_view_usage_report(ctx: &Context, args: &Args) -> Result<Output> {
+    if let Some((mut client, names)) = crate::centre_view::open(&args.centre)? {
+        return Ok(Output::text(report_centre(ctx, &mut client, &names, args)?));
+    }
     let db = crate::db::open_read(ctx)?;
     Ok(Output::text(report(ctx, &State::new(db.conn()), args)?))
 }

@@ -59,6 +59,7 @@ pub fn apply(conn: &Connection, ctx: &ApplyCtx, ev: &Event, buffered: &mut Vec<P
         Event::ConfigAdded(c) | Event::ConfigEdited(c) => config_changed(conn, ctx, &c.key, buffered)?,
         Event::ConfigDeleted(c) => config_changed(conn, ctx, &c.key, buffered)?,
         Event::UsageImported(u) => super::usage_imported(conn, ctx, u, buffered)?,
+        Event::CentreUsageFetched(f) => super::store_centre_usage(conn, &f.associations)?,
         Event::FairshareUpdated(f) => {
             // The values written are the recomputed ones (a function of the
             // log alone); the digest only checks them. A mismatch is

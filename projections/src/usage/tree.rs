@@ -3,10 +3,54 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use crate::error::Error;
+use fluxacct_core::events::CentreUsage;
 use fluxacct_core::fairshare::{self, FsBank, FsUser, FsValue};
+
+/// The config key (`config_table`) choosing whose usage the fair-share
+/// counts: `centre` adds each association's usage on the centre's other
+/// clusters (the last `CentreUsageFetched`); anything else, or no key,
+/// counts this cluster's usage alone.
+pub const FAIRSHARE_SCOPE_KEY: &str = "fairshare_scope";
+
+/// The `usage_state` key holding the last fetched centre figures (a JSON
+/// list of `CentreUsage`).
+pub const CENTRE_USAGE_KEY: &str = "centre_usage";
+
+/// Whether `fairshare_scope = centre`.
+pub fn scope_is_centre(conn: &Connection) -> Result<bool, Error> {
+    let v: Option<String> = conn
+        .prepare_cached("SELECT value FROM config_table WHERE key = ?1")?
+        .query_row([FAIRSHARE_SCOPE_KEY], |r| r.get(0))
+        .optional()?;
+    Ok(v.as_deref().map(str::trim) == Some("centre"))
+}
+
+/// Stores the figures of a `CentreUsageFetched` (they replace the last).
+pub fn store_centre_usage(conn: &Connection, figures: &[CentreUsage]) -> Result<(), Error> {
+    let json =
+        serde_json::to_string(figures).map_err(|e| Error::Event(fluxacct_core::EventError::Encode(e.to_string())))?;
+    conn.prepare_cached("INSERT OR REPLACE INTO usage_state(key, value) VALUES (?1, ?2)")?
+        .execute(rusqlite::params![CENTRE_USAGE_KEY, json])?;
+    Ok(())
+}
+
+/// The last fetched centre figures, by (username, bank); empty when none.
+pub fn centre_usage(conn: &Connection) -> Result<BTreeMap<(String, String), f64>, Error> {
+    let v: Option<String> = conn
+        .prepare_cached("SELECT value FROM usage_state WHERE key = ?1")?
+        .query_row([CENTRE_USAGE_KEY], |r| r.get(0))
+        .optional()?;
+    let figures: Vec<CentreUsage> = match v {
+        Some(text) => serde_json::from_str(&text).map_err(|e| {
+            Error::Event(fluxacct_core::EventError::Encode(format!("usage_state {CENTRE_USAGE_KEY}: {e}")))
+        })?,
+        None => Vec::new(),
+    };
+    Ok(figures.into_iter().map(|f| ((f.username, f.bank), f.usage)).collect())
+}
 
 /// The fair-share tree of the current projections (usage-and-fairshare.md):
 /// active banks and associations only; a bank with any sub-bank row has its
@@ -47,6 +91,8 @@ pub fn fairshare_tree(conn: &Connection) -> Result<Option<FsBank>, Error> {
         v.sort_by(|a, b| a.name.cmp(&b.name));
     }
     let mut users: BTreeMap<String, Vec<FsUser>> = BTreeMap::new();
+    // With `fairshare_scope = centre`, usage on the other clusters counts too.
+    let elsewhere = if scope_is_centre(conn)? { centre_usage(conn)? } else { BTreeMap::new() };
     {
         let mut stmt = conn.prepare_cached(
             "SELECT bank, username, shares, job_usage FROM association_table WHERE active != 0 ORDER BY bank, username",
@@ -56,6 +102,7 @@ pub fn fairshare_tree(conn: &Connection) -> Result<Option<FsBank>, Error> {
         })?;
         for row in rows {
             let (bank, username, shares, usage) = row?;
+            let usage = usage + elsewhere.get(&(username.clone(), bank.clone())).copied().unwrap_or(0.0);
             users.entry(bank).or_default().push(FsUser { username, shares, usage });
         }
     }

@@ -1,0 +1,389 @@
+//! Shipping a cluster's ledger to the centre: its new events in seq order,
+//! in batches keyed `(cluster, seq)`, each batch committed with the
+//! cluster's shipped position, checked against the centre's copy of the
+//! chain on arrival.
+//!
+//! A batch is sent with `COPY … FROM STDIN (FORMAT binary)` into a
+//! temporary staging table, checked by one statement (a seq already stored
+//! with other bytes; a `prev_hash` that is not the hash of the event
+//! before it, in the batch or in the centre's copy) and moved by one
+//! statement per table. The cluster's row in `clusters` is locked for the
+//! batch (`SELECT … FOR UPDATE`), so two shippers of one cluster take
+//! turns and the second starts where the first stopped.
+
+use std::time::{Duration, Instant};
+
+use fluxacct_core::{EventHash, Seq};
+use ledger::Ledger;
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::types::Type;
+use postgres::{Client, Transaction};
+
+use crate::error::{Error, Result};
+use crate::schema;
+
+/// Events per batch by default.
+pub const DEFAULT_BATCH_EVENTS: usize = 50_000;
+
+/// How to ship.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Events per batch (each batch is one PostgreSQL transaction).
+    pub batch_events: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { batch_events: DEFAULT_BATCH_EVENTS }
+    }
+}
+
+/// What a ship did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Shipped {
+    /// Events the centre stored in this run.
+    pub events: u64,
+    /// Batches committed.
+    pub batches: u64,
+    /// The cluster's shipped position at the centre after this run.
+    pub shipped_seq: u64,
+    /// The ledger's head when the run started (what it shipped up to).
+    pub head_seq: u64,
+    /// Time spent, for the summary line.
+    pub elapsed: Duration,
+}
+
+const STAGING_DDL: &str = "CREATE TEMP TABLE IF NOT EXISTS centre_staging (
+    seq bigint, recorded_at bigint, actor_uid bigint, actor_name text, argv text,
+    kind text, version integer, payload bytea, prev_hash bytea, hash bytea
+) ON COMMIT DELETE ROWS";
+
+/// The check of a staged batch, one statement: the first seq that is
+/// already stored with other bytes, or whose `prev_hash` is not the hash
+/// of the event before it (the staged one before it, found by a window
+/// over the batch; for the batch's first event, the centre's stored copy).
+/// `$1` cluster, `$2` the seq before the batch, `$3` its last seq. Lookups
+/// into `events` are range scans of its primary key, so the cost does not
+/// grow with the centre.
+const CHECK_SQL: &str = "
+WITH differs AS (
+    SELECT s.seq, 'the centre''s copy of this seq differs (the cluster''s history was rewritten or forked after it was shipped)' AS why
+    FROM centre_staging s JOIN events e ON e.cluster = $1 AND e.seq = s.seq
+    WHERE e.seq BETWEEN $2 AND $3
+      AND (e.recorded_at, e.actor_uid, e.actor_name, e.argv, e.kind, e.version, e.payload, e.prev_hash, e.hash)
+          IS DISTINCT FROM (s.recorded_at, s.actor_uid, s.actor_name, s.argv, s.kind, s.version, s.payload, s.prev_hash, s.hash)
+), chained AS (
+    SELECT seq, prev_hash, lag(seq) OVER w AS before_seq, lag(hash) OVER w AS before_hash
+    FROM centre_staging WINDOW w AS (ORDER BY seq)
+), unlinked AS (
+    SELECT c.seq, 'its prev_hash is not the hash of the centre''s copy of the event before it' AS why
+    FROM chained c
+    WHERE c.prev_hash IS DISTINCT FROM CASE
+        WHEN c.seq = 1 THEN '\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea
+        WHEN c.before_seq = c.seq - 1 THEN c.before_hash
+        ELSE (SELECT e.hash FROM events e WHERE e.cluster = $1 AND e.seq = c.seq - 1) END
+)
+SELECT seq, why FROM differs UNION ALL SELECT seq, why FROM unlinked ORDER BY seq LIMIT 1";
+
+/// Moves the staged events after the shipped position (`$2`) and before
+/// `$3` into `events`.
+const MOVE_EVENTS_SQL: &str = "
+INSERT INTO events (cluster, seq, recorded_at, actor_uid, actor_name, argv, kind, version, payload, prev_hash, hash)
+SELECT $1, seq, recorded_at, actor_uid, actor_name, argv, kind, version, payload, prev_hash, hash
+FROM centre_staging WHERE seq > $2 AND seq < $3";
+
+/// Projects the moved `JobRecorded` events into `job_records`, reading
+/// the payload's JSON on the PostgreSQL side (`json_to_record`: one parse
+/// per record; `->>` on a `jsonb` would parse it once per field).
+const MOVE_JOBS_SQL: &str = "
+INSERT INTO job_records (cluster, seq, id, userid, username, bank, project, queue, t_submit, t_run,
+                         t_inactive, nnodes, ncores, ngpus, requested_duration)
+SELECT $1, s.seq, j.id, j.userid, j.username, j.bank, j.project, j.queue, j.t_submit, j.t_run,
+       j.t_inactive, j.nnodes, j.ncores, j.ngpus, j.requested_duration
+FROM centre_staging s,
+     json_to_record(convert_from(s.payload, 'UTF8')::json) AS j(id numeric, userid bigint, username text,
+         bank text, project text, queue text, t_submit float8, t_run float8, t_inactive float8, nnodes bigint,
+         ncores bigint, ngpus bigint, requested_duration float8)
+WHERE s.kind = 'JobRecorded' AND s.version = 1 AND s.seq > $2 AND s.seq < $3";
+
+fn hash_bytes(h: &EventHash) -> Vec<u8> {
+    h.0.to_vec()
+}
+
+/// Ships `ledger`'s events the centre lacks, as `cluster`. The ledger is
+/// read in one read transaction (a consistent snapshot: its head, events
+/// and projections); events appended meanwhile go with the next run.
+pub fn ship(ledger: &Ledger, client: &mut Client, cluster: &str, opts: &Options) -> Result<Shipped> {
+    let started = Instant::now();
+    schema::ensure(client)?;
+    client.batch_execute(STAGING_DDL)?;
+    let conn = ledger.conn();
+    conn.execute_batch("BEGIN")?;
+    let result = ship_snapshot(ledger, client, cluster, opts);
+    let _ = conn.execute_batch("COMMIT");
+    result.map(|mut s| {
+        s.elapsed = started.elapsed();
+        s
+    })
+}
+
+fn local_hash(ledger: &Ledger, seq: u64) -> Result<Option<EventHash>> {
+    Ok(ledger.event(Seq(seq))?.map(|e| e.hash))
+}
+
+fn centre_hash(tx: &mut Transaction<'_>, cluster: &str, seq: u64) -> Result<Option<Vec<u8>>> {
+    Ok(tx
+        .query_opt("SELECT hash FROM events WHERE cluster = $1 AND seq = $2", &[&cluster, &(seq as i64)])?
+        .map(|r| r.get(0)))
+}
+
+/// The first seq at which the ledger and the centre's copy differ, given
+/// that they differ at `differs` (both chains are hash-linked, so equal
+/// hashes at a seq mean equal histories up to it: a binary search).
+fn first_difference(ledger: &Ledger, tx: &mut Transaction<'_>, cluster: &str, differs: u64) -> Result<u64> {
+    let (mut same, mut diff) = (0u64, differs);
+    while diff - same > 1 {
+        let mid = same + (diff - same) / 2;
+        let here = local_hash(ledger, mid)?.map(|h| hash_bytes(&h));
+        if here.is_some() && here == centre_hash(tx, cluster, mid)? {
+            same = mid;
+        } else {
+            diff = mid;
+        }
+    }
+    Ok(diff)
+}
+
+fn refused(cluster: &str, seq: u64, why: &str) -> Error {
+    Error::Refused { cluster: cluster.to_string(), seq, why: why.to_string() }
+}
+
+/// Binds the cluster name to this ledger's chain (its first event's hash)
+/// at the first ship; refuses a name bound to another chain.
+fn bind_name(client: &mut Client, cluster: &str, genesis_hash: &EventHash) -> Result<()> {
+    let genesis = hash_bytes(genesis_hash);
+    let row = client.query_opt("SELECT genesis_hash FROM clusters WHERE name = $1", &[&cluster])?;
+    match row {
+        Some(r) => match r.get::<_, Option<Vec<u8>>>(0) {
+            Some(g) if g == genesis => Ok(()),
+            Some(_) => Err(Error::NameTaken { cluster: cluster.to_string() }),
+            None => {
+                client.execute(
+                    "UPDATE clusters SET genesis_hash = $2 WHERE name = $1 AND genesis_hash IS NULL",
+                    &[&cluster, &genesis],
+                )?;
+                bind_name(client, cluster, genesis_hash)
+            }
+        },
+        None => {
+            let inserted = client.execute(
+                "INSERT INTO clusters(name, role, genesis_hash) VALUES ($1, current_user, $2) ON CONFLICT DO NOTHING",
+                &[&cluster, &genesis],
+            );
+            match inserted {
+                Ok(1) => Ok(()),
+                // Another shipper registered it meanwhile: check its chain.
+                Ok(_) => bind_name(client, cluster, genesis_hash),
+                Err(e) => Err(Error::Other(format!(
+                    "cluster {cluster}: not registered at the centre for this role, and this role cannot register it \
+                     ({}); the centre's admin registers it: flux account ship --to URL --cluster {cluster} --register ROLE",
+                    Error::from(e)
+                ))),
+            }
+        }
+    }
+}
+
+fn ship_snapshot(ledger: &Ledger, client: &mut Client, cluster: &str, opts: &Options) -> Result<Shipped> {
+    let Some((head, _)) = ledger.head()? else {
+        return Ok(Shipped::default());
+    };
+    let head = head.0;
+    let genesis = ledger.event(Seq(1))?.ok_or_else(|| Error::Other("ledger: no event at seq 1".into()))?;
+    bind_name(client, cluster, &genesis.hash)?;
+    let mut out = Shipped { head_seq: head, ..Default::default() };
+    let batch = opts.batch_events.max(1) as u64;
+    loop {
+        let mut tx = client.transaction()?;
+        let row = tx
+            .query_opt("SELECT shipped_seq, projected_seq FROM clusters WHERE name = $1 FOR UPDATE", &[&cluster])?
+            .ok_or_else(|| Error::NameTaken { cluster: cluster.to_string() })?;
+        let shipped = row.get::<_, i64>(0) as u64;
+        let projected = row.get::<_, i64>(1) as u64;
+        out.shipped_seq = shipped;
+        if shipped > 0 {
+            let at = shipped.min(head);
+            let here = local_hash(ledger, at)?.map(|h| hash_bytes(&h));
+            if here.is_none() || here != centre_hash(&mut tx, cluster, at)? {
+                let seq = first_difference(ledger, &mut tx, cluster, at)?;
+                return Err(refused(
+                    cluster,
+                    seq,
+                    "the centre's copy of this seq differs (the cluster's history was rewritten or forked after it was shipped); nothing after it is stored",
+                ));
+            }
+            if shipped > head {
+                return Err(refused(
+                    cluster,
+                    head + 1,
+                    &format!(
+                        "the centre holds this cluster's events up to seq {shipped} but the ledger ends at seq {head} \
+                         (restored from an older backup?)"
+                    ),
+                ));
+            }
+        }
+        if shipped == head {
+            if projected != head {
+                upload_projections(ledger, &mut tx, cluster, head)?;
+                tx.commit()?;
+            }
+            return Ok(out);
+        }
+        let (first, last) = (shipped + 1, (shipped + batch).min(head));
+        stage(ledger, &mut tx, first, last)?;
+        // Fresh statistics: the planner then sees the batch's real size.
+        tx.batch_execute("ANALYZE centre_staging")?;
+        let bad: Option<(i64, String)> =
+            tx.query_opt(CHECK_SQL, &[&cluster, &(shipped as i64), &(last as i64)])?.map(|r| (r.get(0), r.get(1)));
+        let stop = bad.as_ref().map_or(last + 1, |(s, _)| *s as u64);
+        let moved = tx.execute(MOVE_EVENTS_SQL, &[&cluster, &(shipped as i64), &(stop as i64)])?;
+        tx.execute(MOVE_JOBS_SQL, &[&cluster, &(shipped as i64), &(stop as i64)])?;
+        let new_pos = stop - 1;
+        if new_pos > shipped {
+            let h = local_hash(ledger, new_pos)?.map(|h| hash_bytes(&h));
+            tx.execute(
+                "UPDATE clusters SET shipped_seq = $2, shipped_hash = $3 WHERE name = $1",
+                &[&cluster, &(new_pos as i64), &h],
+            )?;
+        }
+        if bad.is_none() && new_pos == head {
+            upload_projections(ledger, &mut tx, cluster, head)?;
+        }
+        tx.commit()?;
+        out.events += moved;
+        out.batches += 1;
+        out.shipped_seq = new_pos;
+        if let Some((seq, why)) = bad {
+            return Err(refused(cluster, seq as u64, &format!("{why}; nothing after it is stored")));
+        }
+    }
+}
+
+/// Copies the ledger's events `first..=last` into the staging table,
+/// checking each against its own hash on the way.
+fn stage(ledger: &Ledger, tx: &mut Transaction<'_>, first: u64, last: u64) -> Result<()> {
+    let sink = tx.copy_in(
+        "COPY centre_staging (seq, recorded_at, actor_uid, actor_name, argv, kind, version, payload, prev_hash, hash) \
+         FROM STDIN (FORMAT binary)",
+    )?;
+    let types = [
+        Type::INT8,
+        Type::INT8,
+        Type::INT8,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::INT4,
+        Type::BYTEA,
+        Type::BYTEA,
+        Type::BYTEA,
+    ];
+    let mut w = BinaryCopyInWriter::new(sink, &types);
+    for ev in ledger.stream_range(Seq(first), Seq(last)) {
+        let ev = ev?;
+        if ev.compute_hash() != ev.hash {
+            return Err(Error::Other(format!(
+                "ledger: event seq {} does not match its hash (the local chain is broken): run `flux account verify`",
+                ev.seq.0
+            )));
+        }
+        let argv = serde_json::to_string(&ev.argv).map_err(|e| Error::Other(e.to_string()))?;
+        let prev = hash_bytes(&ev.prev_hash);
+        let hash = hash_bytes(&ev.hash);
+        w.write(&[
+            &(ev.seq.0 as i64),
+            &ev.recorded_at_us,
+            &(ev.actor.uid as i64),
+            &ev.actor.name,
+            &argv,
+            &ev.kind,
+            &(ev.version as i32),
+            &ev.payload,
+            &prev,
+            &hash,
+        ])?;
+    }
+    w.finish()?;
+    Ok(())
+}
+
+/// One projection table's rows as a JSON array of objects (column → value).
+fn table_json(conn: &rusqlite::Connection, sql: &str) -> Result<String> {
+    let mut stmt = conn.prepare(sql)?;
+    let names: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let mut obj = serde_json::Map::new();
+        for (i, n) in names.iter().enumerate() {
+            use rusqlite::types::ValueRef;
+            let v = match r.get_ref(i)? {
+                ValueRef::Null => serde_json::Value::Null,
+                ValueRef::Integer(x) => x.into(),
+                ValueRef::Real(x) => serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, Into::into),
+                ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
+                ValueRef::Blob(b) => b.iter().map(|x| format!("{x:02x}")).collect::<String>().into(),
+            };
+            obj.insert(n.clone(), v);
+        }
+        out.push(serde_json::Value::Object(obj));
+    }
+    serde_json::to_string(&out).map_err(|e| Error::Other(e.to_string()))
+}
+
+/// Replaces the cluster's bank and association rows with the ledger's own
+/// projections as of `head` (the snapshot the ship read), in the batch
+/// that brings the shipped position to `head`.
+fn upload_projections(ledger: &Ledger, tx: &mut Transaction<'_>, cluster: &str, head: u64) -> Result<()> {
+    let conn = ledger.conn();
+    let banks = table_json(conn, "SELECT * FROM bank_table ORDER BY bank_id")?;
+    let assocs = table_json(conn, "SELECT * FROM association_table ORDER BY username, bank")?;
+    tx.execute("DELETE FROM banks WHERE cluster = $1", &[&cluster])?;
+    tx.execute("DELETE FROM associations WHERE cluster = $1", &[&cluster])?;
+    tx.execute(
+        "INSERT INTO banks (cluster, bank, parent_bank, shares, active, job_usage, row_json)
+         SELECT $1, r->>'bank', r->>'parent_bank', (r->>'shares')::bigint, (r->>'active')::bigint,
+                (r->>'job_usage')::float8, r
+         FROM jsonb_array_elements($2::text::jsonb) r",
+        &[&cluster, &banks],
+    )?;
+    tx.execute(
+        "INSERT INTO associations (cluster, username, bank, userid, shares, active, job_usage, fairshare, row_json)
+         SELECT $1, r->>'username', r->>'bank', (r->>'userid')::bigint, (r->>'shares')::bigint,
+                (r->>'active')::bigint, (r->>'job_usage')::float8, (r->>'fairshare')::float8, r
+         FROM jsonb_array_elements($2::text::jsonb) r",
+        &[&cluster, &assocs],
+    )?;
+    tx.execute("UPDATE clusters SET projected_seq = $2 WHERE name = $1", &[&cluster, &(head as i64)])?;
+    Ok(())
+}
+
+/// Walks the centre's copy of a cluster's chain: every event's `prev_hash`
+/// is the hash of the event before it and seqs have no gap. Returns the
+/// number of events, or the first bad seq.
+pub fn verify_centre_chain(client: &mut Client, cluster: &str) -> Result<std::result::Result<u64, u64>> {
+    let row = client.query_one(
+        "SELECT count(*), min(seq) FILTER (WHERE NOT ok) FROM (
+             SELECT seq, prev_hash = coalesce(lag(hash) OVER w,
+                 '\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea)
+               AND seq = row_number() OVER w AS ok
+             FROM events WHERE cluster = $1 WINDOW w AS (ORDER BY seq)) c",
+        &[&cluster],
+    )?;
+    let n: i64 = row.get(0);
+    Ok(match row.get::<_, Option<i64>>(1) {
+        None => Ok(n as u64),
+        Some(bad) => Err(bad as u64),
+    })
+}
