@@ -19,8 +19,17 @@ pub const FAIRSHARE_SCOPE_KEY: &str = "fairshare_scope";
 /// list of `CentreUsage`).
 pub const CENTRE_USAGE_KEY: &str = "centre_usage";
 
-/// Whether `fairshare_scope = centre`.
+/// Whether `fairshare_scope = centre` (never on tables without a
+/// `config_table`, such as a flux-accounting database's).
 pub fn scope_is_centre(conn: &Connection) -> Result<bool, Error> {
+    let has_config = conn
+        .prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'config_table'")?
+        .query_row([], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if !has_config {
+        return Ok(false);
+    }
     let v: Option<String> = conn
         .prepare_cached("SELECT value FROM config_table WHERE key = ?1")?
         .query_row([FAIRSHARE_SCOPE_KEY], |r| r.get(0))
