@@ -60,7 +60,7 @@ fn job(id: u64, state: u32) -> JobIn {
         bank: Attr::Missing,
         queue: Attr::Str("batch".into()),
         project: Attr::Missing,
-        resources: Some(Resources { nnodes: 1, ncores: 4 }),
+        resources: Some(Resources { nnodes: 1, ncores: 4, ngpus: 0 }),
         has_r: false,
         duration_s: 0.0,
     }

@@ -1,5 +1,5 @@
 //! Parsing the job-manager's IN arguments into [`JobIn`], and counting a
-//! jobspec's nodes and cores.
+//! jobspec's nodes, cores and GPUs.
 //!
 //! Everything here is total: malformed input becomes a [`PluginError`] or an
 //! [`Attr::Invalid`], never a panic.
@@ -38,13 +38,15 @@ impl Attr {
     }
 }
 
-/// Node and core counts of a job.
+/// Node, core and GPU counts of a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Resources {
     /// Number of nodes (1 when only cores were requested).
     pub nnodes: i64,
     /// Number of cores.
     pub ncores: i64,
+    /// Number of GPUs (0 when none were requested).
+    pub ngpus: i64,
 }
 
 /// The parts of a job callback's IN arguments the plugin uses.
@@ -116,12 +118,14 @@ impl JobIn {
     }
 }
 
-/// Counts nodes and cores of a jobspec (RFC 14 `resources` tree).
+/// Counts nodes, cores and GPUs of a jobspec (RFC 14 `resources` tree).
 ///
-/// Counts multiply down the tree. Returns `None` if
+/// Counts multiply down the tree; cores and GPUs count inside a `slot`
+/// (a GPU is usually a sibling of the slot's cores). Returns `None` if
 /// `attributes.system.duration` is not a number, if there is no `slot`, or
-/// if a count is not a positive integer or no core is requested. If cores
-/// are requested but no nodes, the job counts as one node.
+/// if a count (of any resource, GPUs included) is not a positive integer or
+/// no core is requested. If cores are requested but no nodes, the job
+/// counts as one node.
 pub fn count_resources(jobspec: &Value) -> Option<Resources> {
     let duration = jobspec.get("attributes")?.get("system")?.get("duration")?;
     if !duration.is_number() {
@@ -133,7 +137,7 @@ pub fn count_resources(jobspec: &Value) -> Option<Resources> {
         return None;
     }
     let nnodes = if acc.nodes == 0 { 1 } else { acc.nodes };
-    Some(Resources { nnodes: clamp_i64(nnodes), ncores: clamp_i64(acc.cores) })
+    Some(Resources { nnodes: clamp_i64(nnodes), ncores: clamp_i64(acc.cores), ngpus: clamp_i64(acc.gpus) })
 }
 
 #[derive(Default)]
@@ -141,6 +145,7 @@ struct Acc {
     nodes: u64,
     slots: u64,
     cores: u64,
+    gpus: u64,
 }
 
 fn clamp_i64(x: u64) -> i64 {
@@ -167,6 +172,7 @@ fn walk(list: &Value, mult: u64, in_slot: bool, acc: &mut Acc, depth: u32) -> Op
                 slot_here = true;
             }
             "core" if in_slot => acc.cores = acc.cores.saturating_add(total),
+            "gpu" if in_slot => acc.gpus = acc.gpus.saturating_add(total),
             _ => {}
         }
         if let Some(with) = r.get("with") {
@@ -190,7 +196,7 @@ mod tests {
         let r = count_resources(&spec(json!([
             {"type": "slot", "count": 4, "label": "task", "with": [{"type": "core", "count": 2}]}
         ])));
-        assert_eq!(r, Some(Resources { nnodes: 1, ncores: 8 }));
+        assert_eq!(r, Some(Resources { nnodes: 1, ncores: 8, ngpus: 0 }));
     }
 
     #[test]
@@ -198,7 +204,34 @@ mod tests {
         let r = count_resources(&spec(json!([{"type": "node", "count": 2, "with": [
             {"type": "slot", "count": 3, "label": "task", "with": [{"type": "core", "count": 4}]}
         ]}])));
-        assert_eq!(r, Some(Resources { nnodes: 2, ncores: 24 }));
+        assert_eq!(r, Some(Resources { nnodes: 2, ncores: 24, ngpus: 0 }));
+    }
+
+    #[test]
+    fn counts_gpus_beside_the_cores_of_each_slot_times_the_nodes() {
+        let r = count_resources(&spec(json!([{"type": "node", "count": 2, "with": [
+            {"type": "slot", "count": 3, "label": "task", "with": [
+                {"type": "core", "count": 4}, {"type": "gpu", "count": 2}]}
+        ]}])));
+        assert_eq!(r, Some(Resources { nnodes: 2, ncores: 24, ngpus: 12 }));
+        let no_nodes = count_resources(&spec(json!([
+            {"type": "slot", "count": 2, "label": "task", "with": [
+                {"type": "core", "count": 1}, {"type": "gpu", "count": {"min": 1, "max": 4}}]}
+        ])));
+        assert_eq!(no_nodes, Some(Resources { nnodes: 1, ncores: 2, ngpus: 2 }));
+    }
+
+    #[test]
+    fn a_malformed_gpu_count_makes_the_jobspec_uncountable() {
+        for bad in [json!(0), json!(-2), json!("2"), json!(1.5), json!({"max": 2}), json!(null)] {
+            let r = count_resources(&spec(json!([
+                {"type": "slot", "count": 1, "with": [{"type": "core", "count": 1}, {"type": "gpu", "count": bad}]}
+            ])));
+            assert_eq!(r, None, "gpu count {bad}");
+        }
+        let huge = spec(json!([{"type": "node", "count": u64::MAX, "with": [
+            {"type": "slot", "count": 2, "with": [{"type": "core", "count": 1}, {"type": "gpu", "count": u64::MAX}]}]}]));
+        assert_eq!(count_resources(&huge).map(|r| r.ngpus), Some(i64::MAX));
     }
 
     #[test]
@@ -215,7 +248,7 @@ mod tests {
         assert_eq!(count_resources(&spec(json!("x"))), None);
         let huge = spec(json!([{"type": "node", "count": u64::MAX, "with": [
             {"type": "slot", "count": u64::MAX, "with": [{"type": "core", "count": u64::MAX}]}]}]));
-        assert_eq!(count_resources(&huge), Some(Resources { nnodes: i64::MAX, ncores: i64::MAX }));
+        assert_eq!(count_resources(&huge), Some(Resources { nnodes: i64::MAX, ncores: i64::MAX, ngpus: 0 }));
     }
 
     #[test]
@@ -228,7 +261,7 @@ mod tests {
         assert_eq!(j.bank, Attr::Str("giants".into()));
         assert_eq!(j.queue, Attr::Invalid);
         assert_eq!(j.project, Attr::Missing);
-        assert_eq!(j.resources, Some(Resources { nnodes: 1, ncores: 1 }));
+        assert_eq!(j.resources, Some(Resources { nnodes: 1, ncores: 1, ngpus: 0 }));
         assert!(JobIn::from_value(&json!({"id": 1})).is_err());
         assert!(JobIn::from_value(&json!({"id": 1, "userid": -1})).is_err());
         assert!(JobIn::from_value(&json!([])).is_err());

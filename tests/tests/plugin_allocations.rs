@@ -1,7 +1,8 @@
 //! Allocation enforcement of the real `mf_priority.so` through the jobtap
 //! host harness (no Flux needed): holds with the allocation's message,
 //! released when a snapshot with a deposit is loaded; deny at submission;
-//! lowpriority; liens against a burst of jobs.
+//! lowpriority; liens against a burst of jobs; GPUs counted from the
+//! jobspec for a `gpu-hours` allocation.
 
 mod plugin_harness;
 
@@ -18,6 +19,11 @@ const CRAWFORD: u32 = 5035;
 const SPENT: &str = "allocation giants-q1 exhausted: 0 of 500000 node-hours left";
 
 fn site(seq: u64, remaining_milli: i64, policy: Exhausted, liens: bool) -> Snapshot {
+    site_in(seq, Unit::NodeHours, remaining_milli, policy, liens)
+}
+
+/// [`site`] with the allocation in `unit`.
+fn site_in(seq: u64, unit: Unit, remaining_milli: i64, policy: Exhausted, liens: bool) -> Snapshot {
     let mut b = SnapshotBuilder::new(LedgerHead { seq: Seq(seq), hash: EventHash([seq as u8; 32]) });
     b.add_association(&AssociationRecord {
         userid: CRAWFORD,
@@ -44,7 +50,7 @@ fn site(seq: u64, remaining_milli: i64, policy: Exhausted, liens: bool) -> Snaps
         name: "giants-q1".into(),
         banks: vec!["giants".into()],
         project: String::new(),
-        unit: Unit::NodeHours,
+        unit,
         allocated_milli: 500_000_000,
         remaining_milli,
         start_s: 0,
@@ -116,6 +122,36 @@ fn with_liens_ten_jobs_started_at_once_against_six_node_hours_run_six() {
     let held = ids.iter().filter(|&&id| host.job(id).state == DEPEND).count();
     assert_eq!((moving, held), (6, 4));
     for &id in &ids[..6] {
+        host.run(id);
+    }
+    host.assert_clean();
+}
+
+/// A one-hour jobspec of 2 nodes, each with 2 slots of one core and one
+/// GPU (the GPU count given as an RFC 14 range): 4 GPUs in all.
+fn four_gpu_hour_job() -> Value {
+    let slot = json!({"type": "slot", "count": 2, "label": "task",
+                      "with": [{"type": "core", "count": 1}, {"type": "gpu", "count": {"min": 1, "max": 2}}]});
+    let mut j = jobspec(1, 1, &[]);
+    j["resources"] = json!([{"type": "node", "count": 2, "with": [slot]}]);
+    j["attributes"]["system"]["duration"] = json!(3600);
+    j
+}
+
+#[test]
+fn a_gpu_hours_allocation_takes_liens_on_the_jobspecs_gpus_and_holds_what_does_not_fit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ten = site_in(10, Unit::GpuHours, 10_000, Exhausted::Hold, true);
+    let host = Host::load(Some(json!({"snapshot": write(dir.path(), "a.mp", &ten)}))).expect("plugin loads");
+    // 10 GPU-hours left, each job takes 4: two run, the third is held.
+    let ids: Vec<u64> = (0..3).map(|_| host.submit(CRAWFORD, four_gpu_hour_job(), 16).expect("submit")).collect();
+    assert_eq!(ids.iter().map(|&id| host.job(id).state).collect::<Vec<_>>(), vec![SCHED, SCHED, DEPEND]);
+    let short = "allocation giants-q1 exhausted: 2 of 500000 gpu-hours left";
+    assert_eq!(host.job(ids[2]).deps.iter().cloned().collect::<Vec<_>>(), vec![short.to_string()]);
+    // A job without GPUs is not charged to a gpu-hours allocation.
+    let cpu = host.submit(CRAWFORD, one_hour_job(), 16).expect("submit");
+    assert_eq!(host.job(cpu).state, SCHED);
+    for &id in &[ids[0], ids[1], cpu] {
         host.run(id);
     }
     host.assert_clean();

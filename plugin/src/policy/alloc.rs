@@ -128,7 +128,7 @@ impl AllocIndex {
         let Some(idx) = self.by_bank.get(ask.bank) else { return Verdict::Free };
         let factor = ask.queue.and_then(|q| self.factors.get(q)).copied().unwrap_or(1.0);
         let seconds = if ask.duration_s > 0.0 { ask.duration_s } else { self.lien_default_s as f64 };
-        let res = JobResources { nnodes: ask.res.nnodes, ncores: ask.res.ncores, ngpus: 0 };
+        let res = JobResources { nnodes: ask.res.nnodes, ncores: ask.res.ncores, ngpus: ask.res.ngpus };
         let mut first: Option<(usize, i64)> = None;
         for &i in idx {
             let e = &self.entries[i];

@@ -45,7 +45,7 @@ fn job(id: u64, state: u32) -> JobIn {
         userid: 5035,
         urgency: 16,
         state,
-        resources: Some(Resources { nnodes: 1, ncores: 1 }),
+        resources: Some(Resources { nnodes: 1, ncores: 1, ngpus: 0 }),
         ..JobIn::default()
     }
 }
@@ -128,7 +128,7 @@ fn rejects_with_reference_texts() {
     j.bank = Attr::Invalid;
     assert_eq!(c.validate(&j).decision, Decision::Reject("unable to unpack bank arg".into()));
     let mut j = job(1, STATE_NEW);
-    j.resources = Some(Resources { nnodes: 3, ncores: 3 });
+    j.resources = Some(Resources { nnodes: 3, ncores: 3, ngpus: 0 });
     assert_eq!(
         c.validate(&j).decision,
         Decision::Reject("job size (3 node(s), 3 core(s)) is greater than max resources limits configured for association (2 node(s), 2147483647 core(s))".into())
@@ -228,7 +228,7 @@ fn queue_limits_hold() {
     c.run(&j1);
     let mut j2 = job(2, STATE_NEW);
     j2.queue = Attr::Str("gold".into());
-    j2.resources = Some(Resources { nnodes: 2, ncores: 2 });
+    j2.resources = Some(Resources { nnodes: 2, ncores: 2, ngpus: 0 });
     let deps = submit(&mut c, &j2).unwrap();
     assert_eq!(
         deps,
@@ -537,6 +537,23 @@ fn owner_is_added_to_rpc_data_once_it_has_associations() {
 /// node-hours (milli-units), policy `policy`, liens `liens` (one-hour
 /// default duration).
 fn alloc_snap(remaining_milli: i64, policy: Exhausted, liens: bool) -> Snapshot {
+    alloc_snap_in(
+        fluxacct_core::allocation::Unit::NodeHours,
+        fluxacct_core::allocation::ResourceWeights::default(),
+        remaining_milli,
+        policy,
+        liens,
+    )
+}
+
+/// [`alloc_snap`] with the allocation in `unit`, charged with `weights`.
+fn alloc_snap_in(
+    unit: fluxacct_core::allocation::Unit,
+    weights: fluxacct_core::allocation::ResourceWeights,
+    remaining_milli: i64,
+    policy: Exhausted,
+    liens: bool,
+) -> Snapshot {
     let mut s = snap(|a| {
         a.limits.max_active_jobs = 100;
         a.limits.max_running_jobs = 100;
@@ -550,12 +567,12 @@ fn alloc_snap(remaining_milli: i64, policy: Exhausted, liens: bool) -> Snapshot 
     }
     b.add_bank("giants", 0.0);
     b.add_project("*").add_project("shortstops");
-    b.allocation_settings(policy, liens, 3600, fluxacct_core::allocation::ResourceWeights::default());
+    b.allocation_settings(policy, liens, 3600, weights);
     b.add_allocation(&fluxacct_core::snapshot::AllocationRecord {
         name: "q1".into(),
         banks: vec!["giants".into()],
         project: String::new(),
-        unit: fluxacct_core::allocation::Unit::NodeHours,
+        unit,
         allocated_milli: 500_000_000,
         remaining_milli,
         start_s: 0,
@@ -655,4 +672,71 @@ fn with_liens_a_burst_of_jobs_runs_only_as_far_as_the_allocation_covers() {
         })
         .collect();
     assert_eq!(released, vec![7, 8]);
+}
+
+/// A job of `gpus` GPUs on one node and core, asking `duration_s`.
+fn gpu_job(id: u64, gpus: i64, duration_s: f64) -> JobIn {
+    let mut j = job(id, STATE_NEW);
+    j.resources = Some(Resources { nnodes: 1, ncores: 1, ngpus: gpus });
+    j.duration_s = duration_s;
+    j
+}
+
+/// The ids of the jobs whose allocation hold a list of effects adds.
+fn held_ids(effects: &[Effect]) -> Vec<u64> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::AllocationHoldAdd { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_gpu_job_of_a_spent_gpu_hours_allocation_is_held_with_a_message_naming_gpu_hours() {
+    use fluxacct_core::allocation::{ResourceWeights, Unit};
+    let spent = "allocation q1 exhausted: 0 of 500000 gpu-hours left";
+    let mut c = Policy::new();
+    c.load(alloc_snap_in(Unit::GpuHours, ResourceWeights::default(), 0, Exhausted::Hold, false));
+    let effects = submit(&mut c, &gpu_job(1, 2, 0.0)).unwrap();
+    assert_eq!(effects, vec![Effect::AllocationHoldAdd { id: 1, dep: spent.into() }]);
+    // A job without GPUs uses nothing a gpu-hours allocation counts.
+    assert_eq!(submit(&mut c, &gpu_job(2, 0, 0.0)).unwrap(), vec![]);
+    // Deny rejects a GPU job at submission with the same message.
+    c.load(alloc_snap_in(Unit::GpuHours, ResourceWeights::default(), 0, Exhausted::Deny, false));
+    assert_eq!(submit(&mut c, &gpu_job(3, 1, 0.0)), Err(spent.to_string()));
+    // A deposit releases the held job.
+    c.load(alloc_snap_in(Unit::GpuHours, ResourceWeights::default(), 1000, Exhausted::Hold, false));
+    assert_eq!(c.release_all(), vec![Effect::AllocationHoldRemove { id: 1, dep: spent.into() }]);
+}
+
+#[test]
+fn with_liens_a_gpu_hours_allocation_reserves_gpus_times_the_requested_duration() {
+    use fluxacct_core::allocation::{ResourceWeights, Unit};
+    let mut c = Policy::new();
+    // 10 GPU-hours left; each job asks 4 GPUs for one hour (4 GPU-hours).
+    c.load(alloc_snap_in(Unit::GpuHours, ResourceWeights::default(), 10_000, Exhausted::Hold, true));
+    let mut held = Vec::new();
+    for id in 1..=3 {
+        held.extend(held_ids(&submit(&mut c, &gpu_job(id, 4, 3600.0)).unwrap()));
+    }
+    assert_eq!(held, vec![3]);
+    assert_eq!(c.liens_held.get("q1").copied(), Some(8_000));
+    // Half an hour of 2 GPUs (1 GPU-hour) still fits in the 2 left.
+    assert_eq!(held_ids(&submit(&mut c, &gpu_job(4, 2, 1800.0)).unwrap()), Vec::<u64>::new());
+    assert_eq!(c.liens_held.get("q1").copied(), Some(9_000));
+}
+
+#[test]
+fn a_charge_allocation_weighs_the_jobs_gpus_in_its_liens() {
+    use fluxacct_core::allocation::{ResourceWeights, Unit};
+    let weights = ResourceWeights { node: 1.0, core: 0.0, gpu: 2.0 };
+    let mut c = Policy::new();
+    // 9 charge-units left; a job of 1 node and 2 GPUs for one hour costs
+    // 1·1 + 2·2 = 5, so only one fits (nine would without the GPUs).
+    c.load(alloc_snap_in(Unit::Charge, weights, 9_000, Exhausted::Hold, true));
+    assert_eq!(held_ids(&submit(&mut c, &gpu_job(1, 2, 3600.0)).unwrap()), Vec::<u64>::new());
+    assert_eq!(c.liens_held.get("q1").copied(), Some(5_000));
+    assert_eq!(held_ids(&submit(&mut c, &gpu_job(2, 2, 3600.0)).unwrap()), vec![2]);
 }
