@@ -52,6 +52,37 @@ pub fn encode(scrape: &Scrape) -> String {
     out
 }
 
+/// The content type of the classic Prometheus text format (0.0.4).
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The OpenMetrics text `openmetrics` (from [`encode`]) in the classic
+/// Prometheus text format (0.0.4), for scrapers that do not ask for
+/// OpenMetrics and for `promtool check metrics`, which lints that format:
+/// a counter's `# HELP`/`# TYPE` name its `_total` sample, and the
+/// OpenMetrics-only `# UNIT` and `# EOF` lines go. Samples and label
+/// escaping are the same in both formats.
+pub fn to_classic_text(openmetrics: &str) -> String {
+    let counters: std::collections::BTreeSet<&str> =
+        openmetrics.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter")).collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|p| {
+            let rest = line.strip_prefix(p)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters.contains(name).then(|| format!("{p}{name}_total {tail}"))
+        });
+        match renamed {
+            Some(l) => out.push_str(&l),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
 #[derive(Debug)]
 struct Collector(Scrape);
 
@@ -457,5 +488,16 @@ mod tests {
         assert!(text.contains("fluxacct_pipeline_last_run_success{stage=\"update-fshare\"} 1\n"), "{text}");
         assert!(text.contains("fluxacct_pipeline_last_error{stage=\"update-usage\",error=\"x\"} 1\n"), "{text}");
         assert!(text.contains("# UNIT fluxacct_pipeline_last_success_timestamp_seconds seconds\n"), "{text}");
+    }
+
+    #[test]
+    fn the_classic_text_names_counters_by_their_total_sample_and_drops_unit_and_eof() {
+        let om = "# HELP a_seconds Age.\n# TYPE a_seconds gauge\n# UNIT a_seconds seconds\na_seconds 1\n\
+                  # HELP jobs Jobs.\n# TYPE jobs counter\njobs_total 5\n# EOF\n";
+        assert_eq!(
+            to_classic_text(om),
+            "# HELP a_seconds Age.\n# TYPE a_seconds gauge\na_seconds 1\n\
+             # HELP jobs_total Jobs.\n# TYPE jobs_total counter\njobs_total 5\n"
+        );
     }
 }

@@ -24,7 +24,7 @@ mod error;
 mod gather;
 mod serve;
 
-pub use encode::{encode, escape_label_value};
+pub use encode::{encode, escape_label_value, to_classic_text, TEXT_CONTENT_TYPE};
 pub use error::Error;
 pub use gather::{
     gather, Allocation, AssociationRow, BankRow, Follower, Health, QueueRow, Scrape, Snapshot, StageRun, STAGES,

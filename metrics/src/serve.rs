@@ -39,6 +39,12 @@ pub fn serve(opts: &ServeOptions, now_us: &dyn Fn() -> i64, listening: &dyn Fn(s
     let header = |k: &str, v: &str| tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()).ok();
     for request in server.incoming_requests() {
         let path = request.url().split('?').next().unwrap_or("");
+        // OpenMetrics to those who ask for it (Prometheus does), the
+        // classic text format to the rest.
+        let openmetrics = request
+            .headers()
+            .iter()
+            .any(|h| h.field.equiv("Accept") && h.value.as_str().contains("application/openmetrics-text"));
         let response = if path != "/metrics" {
             tiny_http::Response::from_string("not found; the metrics are at /metrics\n").with_status_code(404)
         } else if !matches!(request.method(), tiny_http::Method::Get | tiny_http::Method::Head) {
@@ -55,8 +61,13 @@ pub fn serve(opts: &ServeOptions, now_us: &dyn Fn() -> i64, listening: &dyn Fn(s
             };
             match text {
                 Ok(t) => {
-                    let mut r = tiny_http::Response::from_string(&*t);
-                    if let Some(h) = header("Content-Type", CONTENT_TYPE) {
+                    let (body, content_type) = if openmetrics {
+                        (t.to_string(), CONTENT_TYPE)
+                    } else {
+                        (crate::to_classic_text(&t), crate::TEXT_CONTENT_TYPE)
+                    };
+                    let mut r = tiny_http::Response::from_string(body);
+                    if let Some(h) = header("Content-Type", content_type) {
                         r = r.with_header(h);
                     }
                     r

@@ -23,6 +23,11 @@ pub struct Args {
     /// the next scrape reads it again.
     #[arg(long = "cache-seconds", value_name = "SECONDS", default_value_t = 2.0)]
     pub cache_seconds: f64,
+    /// Print in this format: `openmetrics` (the default) or `prometheus`,
+    /// the classic text format (0.0.4) that `promtool check metrics`
+    /// lints. With --listen the scraper's Accept header chooses.
+    #[arg(long, value_name = "FORMAT", default_value = "openmetrics", value_parser = ["openmetrics", "prometheus"])]
+    pub format: String,
     /// The plugin snapshot to report on (default: `<db>.snapshot`).
     #[arg(long, value_name = "PATH")]
     pub snapshot: Option<std::path::PathBuf>,
@@ -49,7 +54,8 @@ pub fn cmd_metrics(ctx: &Context, args: &Args) -> Result<Output> {
     let snapshot = args.snapshot.clone().unwrap_or_else(|| default_snapshot_path(&ctx.db_path));
     let Some(listen) = &args.listen else {
         let scrape = metrics::gather(&ctx.db_path, &snapshot, ctx.clock.now_us()).map_err(err)?;
-        return Ok(Output::text(metrics::encode(&scrape)));
+        let text = metrics::encode(&scrape);
+        return Ok(Output::text(if args.format == "prometheus" { metrics::to_classic_text(&text) } else { text }));
     };
     // Refuse a ledger that cannot be read before listening, in one line.
     metrics::gather(&ctx.db_path, &snapshot, ctx.clock.now_us()).map_err(err)?;
