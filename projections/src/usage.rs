@@ -26,8 +26,9 @@
 //! scan of `usage_pending`), then recomputes `job_usage` only for the
 //! (userid, bank) pairs whose bins changed, the dirty ones, and, when the
 //! period of `as_of` differs from the previous update's, every association
-//! with a non-zero `job_usage` (its window shifted). Banks are rolled up
-//! from `association_table` (one pass over the associations).
+//! with a non-zero `job_usage` (its window shifted). The banks of those
+//! associations and their ancestors are rolled up again; the other banks
+//! keep their totals while these are known exact ([`rollup_banks`]).
 //!
 //! Everything is ordered explicitly (`ORDER BY`, `BTreeMap`), so a rebuild
 //! from the log gives bit-identical floats.
