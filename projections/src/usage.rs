@@ -26,8 +26,9 @@
 //! scan of `usage_pending`), then recomputes `job_usage` only for the
 //! (userid, bank) pairs whose bins changed, the dirty ones, and, when the
 //! period of `as_of` differs from the previous update's, every association
-//! with a non-zero `job_usage` (its window shifted). Banks are rolled up
-//! from `association_table` (one pass over the associations).
+//! with a non-zero `job_usage` (its window shifted). The banks of those
+//! associations and their ancestors are rolled up again; the other banks
+//! keep their totals while these are known exact ([`rollup_banks`]).
 //!
 //! Everything is ordered explicitly (`ORDER BY`, `BTreeMap`), so a rebuild
 //! from the log gives bit-identical floats.
@@ -303,18 +304,26 @@ fn rebin(
     add_bins(conn, &deltas)
 }
 
+/// Below this many (userid, bank) pairs, [`recompute`] looks the
+/// associations up by index instead of reading them all (either way gives
+/// the same values: only the cost differs).
+const FEW_ASSOCIATIONS: usize = 1000;
+
 /// Sets `job_usage` of the associations (userid, bank) of `touched` to
-/// their decayed usage at period `now` ([`decayed_usage`]), in bulk: the
-/// associations are read in one pass (rows whose value does not change are
-/// not written, and the others are written by rowid), and when many are
-/// touched the window's bins are read in one pass too.
+/// their decayed usage at period `now` ([`decayed_usage`]), in bulk: a few
+/// associations are looked up by index, many are read in one pass (rows
+/// whose value does not change are not written, and the others are written
+/// by rowid), and when many are touched the window's bins are read in one
+/// pass too.
 fn recompute(conn: &Connection, p: &Params, now: i64, touched: &BTreeSet<(i64, String)>) -> Result<(), Error> {
     if touched.is_empty() {
         return Ok(());
     }
+    // (userid, bank) → the rows (rowid, job_usage) of its associations.
     let mut rows: BTreeMap<(i64, String), Vec<(i64, f64)>> = BTreeMap::new();
-    let mut total = 0usize;
-    {
+    let mut total = usize::MAX;
+    if touched.len() >= FEW_ASSOCIATIONS {
+        total = 0;
         let mut stmt = conn.prepare_cached("SELECT rowid, userid, bank, job_usage FROM association_table")?;
         let mut q = stmt.query([])?;
         while let Some(r) = q.next()? {
@@ -322,6 +331,18 @@ fn recompute(conn: &Connection, p: &Params, now: i64, touched: &BTreeSet<(i64, S
             let key = (r.get::<_, i64>(1)?, r.get::<_, String>(2)?);
             if touched.contains(&key) {
                 rows.entry(key).or_default().push((r.get(0)?, r.get(3)?));
+            }
+        }
+    } else {
+        // A few: looked up by the (userid, bank) index, not a scan.
+        let mut stmt =
+            conn.prepare_cached("SELECT rowid, job_usage FROM association_table WHERE userid = ?1 AND bank = ?2")?;
+        for key in touched {
+            let found = stmt
+                .query_map(params![key.0, key.1], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            if !found.is_empty() {
+                rows.insert(key.clone(), found);
             }
         }
     }
@@ -409,6 +430,101 @@ pub fn rollup(conn: &Connection) -> Result<(), Error> {
         let t = total(b, &own, &children, &mut memo, 0);
         if t.to_bits() != old.to_bits() {
             stmt.execute(params![b, t])?;
+        }
+    }
+    conn.prepare_cached("INSERT OR REPLACE INTO projection_meta(key, value) VALUES (?1, 1)")?
+        .execute([ROLLUP_EXACT_KEY])?;
+    Ok(())
+}
+
+/// The `projection_meta` key saying that every bank's `job_usage` is what
+/// [`rollup`] would compute: written by a roll-up, removed by every event
+/// that may change what it sums ([`forget_rollup`]). While it is there, a
+/// usage update rolls up only the banks whose associations it changed and
+/// their ancestors ([`rollup_banks`]); without it (an old ledger, a
+/// checkpoint, an admin event since), the next update rolls up every bank.
+/// `projection_meta` is not part of the canonical state, and the key only
+/// chooses between two ways of computing the same values.
+const ROLLUP_EXACT_KEY: &str = "bank_rollup_exact";
+
+/// Above this many changed banks (or this deep a bank), [`rollup_banks`]
+/// rolls up every bank: one pass costs less than a query per bank.
+const MANY_BANKS: usize = 200;
+
+/// Forgets that the banks' `job_usage` are exact (see [`ROLLUP_EXACT_KEY`]).
+pub(crate) fn forget_rollup(conn: &Connection) -> Result<(), Error> {
+    conn.prepare_cached("DELETE FROM projection_meta WHERE key = ?1")?.execute([ROLLUP_EXACT_KEY])?;
+    Ok(())
+}
+
+/// What [`rollup`] does, for the banks `changed` (those of associations
+/// whose `job_usage` may have changed) and their ancestors alone, when the
+/// other banks' `job_usage` are known exact: the same sums in the same
+/// order (own associations in username order, then the children in name
+/// order, an untouched child by its stored total). Falls back to [`rollup`]
+/// when they are not known exact or the ancestry has a cycle.
+fn rollup_banks(conn: &Connection, changed: &BTreeSet<String>) -> Result<(), Error> {
+    let exact = conn
+        .prepare_cached("SELECT 1 FROM projection_meta WHERE key = ?1")?
+        .query_row([ROLLUP_EXACT_KEY], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if !exact || changed.len() > MANY_BANKS {
+        return rollup(conn);
+    }
+    // The banks to roll up: `changed` and their ancestors (existing banks only).
+    let mut parent_of = conn.prepare_cached("SELECT parent_bank FROM bank_table WHERE bank = ?1")?;
+    let mut todo: BTreeSet<String> = BTreeSet::new();
+    for b in changed {
+        let mut chain: BTreeSet<String> = BTreeSet::new();
+        let mut at = b.clone();
+        loop {
+            let Some(parent) = parent_of.query_row([&at], |r| r.get::<_, String>(0)).optional()? else { break };
+            if !chain.insert(at.clone()) || chain.len() > MANY_BANKS {
+                return rollup(conn);
+            }
+            if todo.contains(&at) || parent.is_empty() {
+                todo.insert(at);
+                break;
+            }
+            todo.insert(at);
+            at = parent;
+        }
+    }
+    let mut own_of =
+        conn.prepare_cached("SELECT job_usage FROM association_table WHERE bank = ?1 ORDER BY username")?;
+    let mut children_of =
+        conn.prepare_cached("SELECT bank, job_usage FROM bank_table WHERE parent_bank = ?1 ORDER BY bank")?;
+    let mut stored_of = conn.prepare_cached("SELECT job_usage FROM bank_table WHERE bank = ?1")?;
+    let mut update = conn.prepare_cached("UPDATE bank_table SET job_usage = ?2 WHERE bank = ?1")?;
+    // Children before parents: a bank's total once all of its rolled-up children have theirs.
+    let mut totals: BTreeMap<String, f64> = BTreeMap::new();
+    while totals.len() < todo.len() {
+        let before = totals.len();
+        for b in &todo {
+            if totals.contains_key(b) {
+                continue;
+            }
+            let children: Vec<(String, f64)> =
+                children_of.query_map([b], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+            if children.iter().any(|(c, _)| todo.contains(c) && !totals.contains_key(c)) {
+                continue;
+            }
+            let mut t = 0.0;
+            for u in own_of.query_map([b], |r| r.get::<_, f64>(0))? {
+                t += u?;
+            }
+            for (c, stored) in &children {
+                t += totals.get(c).copied().unwrap_or(*stored);
+            }
+            let old: f64 = stored_of.query_row([b], |r| r.get(0))?;
+            if t.to_bits() != old.to_bits() {
+                update.execute(params![b, t])?;
+            }
+            totals.insert(b.clone(), t);
+        }
+        if totals.len() == before {
+            return rollup(conn);
         }
     }
     Ok(())
@@ -504,7 +620,11 @@ pub fn usage_updated(conn: &Connection, seq: u64, as_of: f64, buffered: &mut Vec
 
     // 3. Recompute them, then the banks.
     recompute(conn, &p, now, &touched)?;
-    rollup(conn)?;
+    if recompute_all {
+        rollup(conn)?;
+    } else {
+        rollup_banks(conn, &touched.iter().map(|(_, b)| b.clone()).collect())?;
+    }
     set_state(conn, "as_of", as_of)?;
     set_state(conn, "recompute_all", 0.0)?;
     Ok(())

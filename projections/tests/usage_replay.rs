@@ -199,6 +199,26 @@ proptest! {
             prop_assert_eq!(l, r);
         }
     }
+
+    /// The usage updates roll up only the banks they changed (and their
+    /// ancestors): every bank's `job_usage` is still what rolling up every
+    /// bank gives, bit for bit.
+    #[test]
+    fn bank_usage_equals_a_full_rollup(ops in prop::collection::vec(op(), 1..30)) {
+        let mut ledger = setup();
+        run(&mut ledger, &ops);
+        let banks = |conn: &Connection| -> Vec<(String, u64)> {
+            conn.prepare("SELECT bank, job_usage FROM bank_table ORDER BY bank")
+                .expect("select")
+                .query_map([], |r| Ok((r.get(0)?, r.get::<_, f64>(1)?.to_bits())))
+                .expect("query")
+                .collect::<Result<_, _>>()
+                .expect("rows")
+        };
+        let kept = banks(ledger.conn());
+        projections::usage::rollup(ledger.conn()).expect("rollup");
+        prop_assert_eq!(kept, banks(ledger.conn()));
+    }
 }
 
 /// Usage really moves in these runs (guards against a vacuous proptest).

@@ -4,8 +4,8 @@
 use rusqlite::{params, Connection};
 
 use super::{
-    bank_filter_changed, exact_ignore_key, fairshare_digest, fairshare_values, forget_exact_ignore, last_as_of,
-    mark_dirty, rebin, set_state, usage_updated, PendingJob, USAGE_CONFIG_KEYS,
+    bank_filter_changed, exact_ignore_key, fairshare_digest, fairshare_values, forget_exact_ignore, forget_rollup,
+    last_as_of, mark_dirty, rebin, set_state, usage_updated, PendingJob, USAGE_CONFIG_KEYS,
 };
 use crate::ctx::ApplyCtx;
 use crate::error::Error;
@@ -19,6 +19,9 @@ use fluxacct_core::fairshare;
 /// `usage_pending`) writes it out first. The caller writes what is left
 /// with [`super::store_pending`] before the tables are read.
 pub fn apply(conn: &Connection, ctx: &ApplyCtx, ev: &Event, buffered: &mut Vec<PendingJob>) -> Result<(), Error> {
+    if !keeps_rollup(ev) {
+        forget_rollup(conn)?;
+    }
     match ev {
         Event::DbCreated(e) => set_state(conn, "t0", e.t0)?,
         Event::JobRecorded(j) => {
@@ -67,8 +70,11 @@ pub fn apply(conn: &Connection, ctx: &ApplyCtx, ev: &Event, buffered: &mut Vec<P
             // the state the log implies (`Applier::replaying`).
             let values = fairshare_values(conn)?;
             let digest = fairshare_digest(&values);
-            let mut stmt =
-                conn.prepare_cached("UPDATE association_table SET fairshare = ?3 WHERE username = ?1 AND bank = ?2")?;
+            // Rows already holding their value are not written (most of
+            // them, when a batch moved the usage of a few associations).
+            let mut stmt = conn.prepare_cached(
+                "UPDATE association_table SET fairshare = ?3 WHERE username = ?1 AND bank = ?2 AND fairshare IS NOT ?3",
+            )?;
             for v in &values {
                 stmt.execute(params![v.username, v.bank, fairshare::round6(v.fairshare)])?;
             }
@@ -124,4 +130,32 @@ fn config_changed(conn: &Connection, ctx: &ApplyCtx, key: &str, buffered: &mut V
         rebin(conn, ctx.seq, &p, as_of, None, buffered)?;
     }
     set_state(conn, "recompute_all", 1.0)
+}
+
+/// Whether the banks' `job_usage` stay what a roll-up gives across `ev`
+/// (see `usage::ROLLUP_EXACT_KEY`): events that change no association's
+/// `job_usage` or bank and no bank's parent or `job_usage` outside a
+/// roll-up. Any other event (and any new one) makes the next usage update
+/// roll up every bank.
+fn keeps_rollup(ev: &Event) -> bool {
+    matches!(
+        ev,
+        Event::JobRecorded(_)
+            | Event::UsageUpdated(_)
+            | Event::FairshareUpdated(_)
+            | Event::JobRejected(_)
+            | Event::CentreUsageFetched(_)
+            | Event::QueueAdded(_)
+            | Event::QueueEdited(_)
+            | Event::QueueDeleted(_)
+            | Event::ProjectAdded(_)
+            | Event::ProjectDeleted(_)
+            | Event::FactorWeightSet(_)
+            | Event::AllocationAdded(_)
+            | Event::AllocationDeposited(_)
+            | Event::AllocationWithdrawn(_)
+            | Event::AllocationPeriodChanged(_)
+            | Event::AllocationPolicySet(_)
+            | Event::AllocationDeleted(_)
+    )
 }
