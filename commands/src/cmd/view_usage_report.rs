@@ -72,7 +72,9 @@ pub fn report(ctx: &Context, state: &State<'_>, args: &Args) -> Result<String> {
     crate::db::without_unreadable_jobs(ctx, state.conn(), |skip| report_without(ctx, state, args, skip))
 }
 
-fn report_without(ctx: &Context, state: &State<'_>, args: &Args, skip: Option<String>) -> Result<String> {
+/// The report's period in seconds: `--start`/`--end`, by default
+/// yesterday (local midnight to midnight).
+fn period(ctx: &Context, args: &Args) -> Result<(f64, f64)> {
     let now = ctx.clock.now_us();
     let start = match &args.start {
         Some(s) => ctx.parse_time_secs(s)?,
@@ -82,6 +84,11 @@ fn report_without(ctx: &Context, state: &State<'_>, args: &Args, skip: Option<St
         Some(s) => ctx.parse_time_secs(s)?,
         None => ctx.zone.midnight_secs(now, 0),
     };
+    Ok((start, end))
+}
+
+fn report_without(ctx: &Context, state: &State<'_>, args: &Args, skip: Option<String>) -> Result<String> {
+    let (start, end) = period(ctx, args)?;
     let bins = parse_bins(args.job_size_bins.as_deref())?;
     let uid = match &args.username {
         Some(u) => Some(user_uid(ctx, state, u)?),
@@ -188,15 +195,7 @@ fn render(
 /// rendered as the local report is; several clusters get a `cluster`
 /// column.
 fn report_centre(ctx: &Context, client: &mut postgres::Client, names: &[String], args: &Args) -> Result<String> {
-    let now = ctx.clock.now_us();
-    let start = match &args.start {
-        Some(s) => ctx.parse_time_secs(s)?,
-        None => ctx.zone.midnight_secs(now, 1),
-    };
-    let end = match &args.end {
-        Some(s) => ctx.parse_time_secs(s)?,
-        None => ctx.zone.midnight_secs(now, 0),
-    };
+    let (start, end) = period(ctx, args)?;
     let bins = parse_bins(args.job_size_bins.as_deref())?;
     let uid = match &args.username {
         Some(u) => {
