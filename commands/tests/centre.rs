@@ -237,6 +237,34 @@ fn three_clusters_ship_to_one_centre_and_its_projections_equal_theirs() {
     ran("three_clusters_ship_to_one_centre_and_its_projections_equal_theirs");
 }
 
+#[test]
+fn job_records_the_shipper_decodes_equal_the_sql_projection_of_their_payloads() {
+    let name = "job_records_the_shipper_decodes_equal_the_sql_projection_of_their_payloads";
+    let Some(pg) = server(name) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = cluster_site(dir.path(), "east", spec(3, 12, 1500, 4));
+    let admin = pg.admin_url("centre");
+    let r = ship(&db, &admin, &["--cluster", "east", "--batch-events", "700"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut c = client(&admin);
+    let rows = |c: &mut postgres::Client, sql: &str| -> Vec<String> {
+        c.query(&format!("SELECT t::text FROM ({sql}) t ORDER BY t.seq"), &[&"east"])
+            .unwrap()
+            .into_iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    let shipped = rows(
+        &mut c,
+        "SELECT cluster, seq, id, userid, username, bank, project, queue, t_submit, t_run, t_inactive, nnodes, \
+         ncores, ngpus, requested_duration FROM job_records WHERE cluster = $1",
+    );
+    let projected = rows(&mut c, centre::ship::PROJECT_JOBS_SQL);
+    assert_eq!(shipped.len(), 1500);
+    assert_eq!(shipped, projected);
+    ran(name);
+}
+
 fn shipped_seq(url: &str, cluster: &str) -> i64 {
     client(url)
         .query_opt("SELECT shipped_seq FROM clusters WHERE name = $1", &[&cluster])
