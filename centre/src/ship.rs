@@ -92,6 +92,15 @@ SELECT $1, seq, id, userid, username, bank, project, queue, t_submit, t_run,
        t_inactive, nnodes, ncores, ngpus, requested_duration
 FROM centre_job_staging";
 
+/// Adds the staged job records' node-seconds to the per-day usage.
+const ADD_USAGE_DAYS_SQL: &str = "
+INSERT INTO usage_days (cluster, inactive_day, run_day, userid, bank, nnodes, username, usage)
+SELECT $1, floor(t_inactive / 86400)::bigint, floor(t_run / 86400)::bigint, userid, bank, nnodes,
+       max(username), sum(nnodes * (t_inactive - t_run))
+FROM centre_job_staging GROUP BY 2, 3, 4, 5, 6
+ON CONFLICT (cluster, inactive_day, run_day, userid, bank, nnodes) DO UPDATE
+SET usage = usage_days.usage + excluded.usage, username = greatest(usage_days.username, excluded.username)";
+
 /// The job records of a cluster's stored `JobRecorded` events projected
 /// from their payloads on the PostgreSQL side (`json_to_record`), in the
 /// columns and order of `job_records`: the twin of the shipper's decoding,
@@ -255,7 +264,9 @@ fn ship_snapshot(ledger: &Ledger, client: &mut Client, cluster: &str, opts: &Opt
             cap = Some((seq, "its prev_hash is not the hash of the event before it".to_string()));
         }
         let moved = tx.execute(MOVE_EVENTS_SQL, &[&cluster])?;
-        tx.execute(MOVE_JOBS_SQL, &[&cluster])?;
+        if tx.execute(MOVE_JOBS_SQL, &[&cluster])? > 0 {
+            tx.execute(ADD_USAGE_DAYS_SQL, &[&cluster])?;
+        }
         let new_pos = shipped + moved;
         if new_pos > shipped {
             // Checked on arrival: the stored range links to the centre's copy.
