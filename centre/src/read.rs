@@ -218,7 +218,10 @@ pub struct UsageGroup {
     pub usage: f64,
 }
 
-/// The groups of [`UsageGroup`] for the clusters named.
+/// The groups of [`UsageGroup`] for the clusters named: whole days from
+/// the per-day usage (`usage_days`), the rest (the partial first and last
+/// days, a margin of a day each side, and the jobs whose run day is near
+/// `after`) from `job_records`, in three disjoint index range scans.
 pub fn usage_groups(
     client: &mut Client,
     clusters: &[String],
@@ -228,14 +231,35 @@ pub fn usage_groups(
     userid: Option<i64>,
     bank: Option<&str>,
 ) -> Result<Vec<UsageGroup>> {
+    // Whole days read from the aggregate: inactive day in [lo, hi), run day
+    // >= rlo; a day of margin each side keeps every such record inside the
+    // report's bounds despite rounding of t / 86400.
+    let lo = (from / 86400.0).ceil() as i64 + 1;
+    let hi = ((end / 86400.0).floor() as i64 - 1).max(lo);
+    let rlo = (after / 86400.0).ceil() as i64 + 1;
+    const DAY: &str = "floor(t_inactive / 86400)::bigint";
+    const RUN_DAY: &str = "floor(t_run / 86400)::bigint";
+    let sql = format!(
+        "SELECT cluster, userid, max(username), bank, nnodes, sum(u) FROM (
+            SELECT cluster, userid, username, bank, nnodes, usage AS u FROM usage_days
+            WHERE cluster = ANY($1) AND inactive_day >= $7 AND inactive_day < $8 AND run_day >= $9 {filter}
+          UNION ALL
+            SELECT cluster, userid, username, bank, nnodes, nnodes * (t_inactive - t_run) FROM job_records
+            WHERE cluster = ANY($1) AND {base} AND t_inactive < (($7 + 1) * 86400)::float8 AND {DAY} < $7
+          UNION ALL
+            SELECT cluster, userid, username, bank, nnodes, nnodes * (t_inactive - t_run) FROM job_records
+            WHERE cluster = ANY($1) AND {base} AND t_inactive >= (($8 - 1) * 86400)::float8 AND {DAY} >= $8
+          UNION ALL
+            SELECT cluster, userid, username, bank, nnodes, nnodes * (t_inactive - t_run) FROM job_records
+            WHERE cluster = ANY($1) AND {base} AND t_run < (($9 + 1) * 86400)::float8
+              AND {DAY} >= $7 AND {DAY} < $8 AND {RUN_DAY} < $9
+         ) g GROUP BY cluster, userid, bank, nnodes ORDER BY cluster, userid, bank, nnodes",
+        filter = "AND bank <> '' AND ($5::bigint IS NULL OR userid = $5) AND ($6::text IS NULL OR bank = $6)",
+        base = "t_inactive >= $4 AND t_inactive < $3 AND t_run > $2 \
+                AND bank <> '' AND ($5::bigint IS NULL OR userid = $5) AND ($6::text IS NULL OR bank = $6)",
+    );
     Ok(client
-        .query(
-            "SELECT cluster, userid, max(username), bank, nnodes, sum(nnodes * (t_inactive - t_run)) \
-             FROM job_records WHERE cluster = ANY($1) AND t_inactive >= $4 AND t_inactive < $3 AND t_run > $2 \
-             AND bank <> '' AND ($5::bigint IS NULL OR userid = $5) AND ($6::text IS NULL OR bank = $6) \
-             GROUP BY cluster, userid, bank, nnodes ORDER BY cluster, userid, bank, nnodes",
-            &[&clusters, &after, &end, &from, &userid, &bank],
-        )?
+        .query(&sql, &[&clusters, &after, &end, &from, &userid, &bank, &lo, &hi, &rlo])?
         .into_iter()
         .map(|r| UsageGroup {
             cluster: r.get(0),

@@ -145,6 +145,42 @@ const MIGRATIONS: &[&str] = &[
     GRANT SELECT ON usage_by_association, usage_by_user, usage_by_bank TO fluxacct_shipper;
     GRANT SELECT ON centre_meta TO fluxacct_shipper, fluxacct_report;
     "#,
+    // 1 -> 2: events lose their foreign key to clusters. The key was
+    // checked row by row (a lookup in clusters per stored event, a third of
+    // a batch's time); a shipping role can only insert rows of the clusters
+    // its role owns (row-level security), and the shipper holds its
+    // cluster's row locked for the whole batch.
+    //
+    // And the per-day usage the reports read: node-seconds of the job
+    // records by cluster, day of `t_inactive`, day of `t_run` (UTC days,
+    // `floor(t / 86400)`), uid, bank and node count, kept by the shipper in
+    // the batch that stores the records (filled here from those stored).
+    r#"
+    ALTER TABLE events DROP CONSTRAINT IF EXISTS events_cluster_fkey;
+
+    CREATE TABLE usage_days (
+        cluster      text   NOT NULL,
+        inactive_day bigint NOT NULL,
+        run_day      bigint NOT NULL,
+        userid       bigint NOT NULL,
+        bank         text   NOT NULL,
+        nnodes       bigint NOT NULL,
+        username     text,
+        usage        double precision NOT NULL,
+        PRIMARY KEY (cluster, inactive_day, run_day, userid, bank, nnodes)
+    );
+    INSERT INTO usage_days (cluster, inactive_day, run_day, userid, bank, nnodes, username, usage)
+        SELECT cluster, floor(t_inactive / 86400)::bigint, floor(t_run / 86400)::bigint, userid, bank, nnodes,
+               max(username), sum(nnodes * (t_inactive - t_run))
+        FROM job_records GROUP BY 1, 2, 3, 4, 5, 6;
+    CREATE INDEX job_records_t_run ON job_records (t_run);
+
+    ALTER TABLE usage_days ENABLE ROW LEVEL SECURITY;
+    CREATE POLICY own_cluster ON usage_days USING (cluster IN (SELECT name FROM clusters WHERE role = current_user));
+    CREATE POLICY reports ON usage_days FOR SELECT TO fluxacct_report USING (true);
+    GRANT SELECT, INSERT, UPDATE ON usage_days TO fluxacct_shipper;
+    GRANT SELECT ON usage_days TO fluxacct_report;
+    "#,
 ];
 
 /// The centre schema version this code writes.

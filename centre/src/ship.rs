@@ -56,55 +56,63 @@ pub struct Shipped {
 const STAGING_DDL: &str = "CREATE TEMP TABLE IF NOT EXISTS centre_staging (
     seq bigint, recorded_at bigint, actor_uid bigint, actor_name text, argv text,
     kind text, version integer, payload bytea, prev_hash bytea, hash bytea
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS centre_job_staging (
+    seq bigint, id numeric(20), userid bigint, username text, bank text, project text, queue text,
+    t_submit float8, t_run float8, t_inactive float8, nnodes bigint, ncores bigint, ngpus bigint,
+    requested_duration float8
 ) ON COMMIT DELETE ROWS";
 
-/// The check of a staged batch, one statement: the first seq that is
-/// already stored with other bytes, or whose `prev_hash` is not the hash
-/// of the event before it (the staged one before it, found by a window
-/// over the batch; for the batch's first event, the centre's stored copy).
-/// `$1` cluster, `$2` the seq before the batch, `$3` its last seq. Lookups
-/// into `events` are range scans of its primary key, so the cost does not
-/// grow with the centre.
+/// The check of a batch once stored in `events`, one statement over the
+/// range of its primary key from the shipped position (`$2`) to the batch's
+/// last seq (`$3`): the first seq whose `prev_hash` is not the hash of the
+/// stored event before it, or that leaves a gap. A seq the centre already
+/// holds cannot be stored twice (the primary key refuses the batch).
 const CHECK_SQL: &str = "
-WITH differs AS (
-    SELECT s.seq, 'the centre''s copy of this seq differs (the cluster''s history was rewritten or forked after it was shipped)' AS why
-    FROM centre_staging s JOIN events e ON e.cluster = $1 AND e.seq = s.seq
-    WHERE e.seq BETWEEN $2 AND $3
-      AND (e.recorded_at, e.actor_uid, e.actor_name, e.argv, e.kind, e.version, e.payload, e.prev_hash, e.hash)
-          IS DISTINCT FROM (s.recorded_at, s.actor_uid, s.actor_name, s.argv, s.kind, s.version, s.payload, s.prev_hash, s.hash)
-), chained AS (
+SELECT seq FROM (
     SELECT seq, prev_hash, lag(seq) OVER w AS before_seq, lag(hash) OVER w AS before_hash
-    FROM centre_staging WINDOW w AS (ORDER BY seq)
-), unlinked AS (
-    SELECT c.seq, 'its prev_hash is not the hash of the centre''s copy of the event before it' AS why
-    FROM chained c
-    WHERE c.prev_hash IS DISTINCT FROM CASE
-        WHEN c.seq = 1 THEN '\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea
-        WHEN c.before_seq = c.seq - 1 THEN c.before_hash
-        ELSE (SELECT e.hash FROM events e WHERE e.cluster = $1 AND e.seq = c.seq - 1) END
-)
-SELECT seq, why FROM differs UNION ALL SELECT seq, why FROM unlinked ORDER BY seq LIMIT 1";
+    FROM events WHERE cluster = $1 AND seq BETWEEN $2 AND $3 WINDOW w AS (ORDER BY seq)
+) c
+WHERE c.seq > $2 AND CASE
+    WHEN c.seq = 1 THEN c.prev_hash IS DISTINCT FROM '\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea
+    ELSE c.before_seq IS DISTINCT FROM c.seq - 1 OR c.prev_hash IS DISTINCT FROM c.before_hash END
+ORDER BY seq LIMIT 1";
 
-/// Moves the staged events after the shipped position (`$2`) and before
-/// `$3` into `events`.
+/// Moves the staged events into `events`.
 const MOVE_EVENTS_SQL: &str = "
 INSERT INTO events (cluster, seq, recorded_at, actor_uid, actor_name, argv, kind, version, payload, prev_hash, hash)
 SELECT $1, seq, recorded_at, actor_uid, actor_name, argv, kind, version, payload, prev_hash, hash
-FROM centre_staging WHERE seq > $2 AND seq < $3";
+FROM centre_staging";
 
-/// Projects the moved `JobRecorded` events into `job_records`, reading
-/// the payload's JSON on the PostgreSQL side (`json_to_record`: one parse
-/// per record; `->>` on a `jsonb` would parse it once per field).
+/// Moves the job records the shipper decoded into `job_records`.
 const MOVE_JOBS_SQL: &str = "
 INSERT INTO job_records (cluster, seq, id, userid, username, bank, project, queue, t_submit, t_run,
                          t_inactive, nnodes, ncores, ngpus, requested_duration)
-SELECT $1, s.seq, j.id, j.userid, j.username, j.bank, j.project, j.queue, j.t_submit, j.t_run,
+SELECT $1, seq, id, userid, username, bank, project, queue, t_submit, t_run,
+       t_inactive, nnodes, ncores, ngpus, requested_duration
+FROM centre_job_staging";
+
+/// Adds the staged job records' node-seconds to the per-day usage.
+const ADD_USAGE_DAYS_SQL: &str = "
+INSERT INTO usage_days (cluster, inactive_day, run_day, userid, bank, nnodes, username, usage)
+SELECT $1, floor(t_inactive / 86400)::bigint, floor(t_run / 86400)::bigint, userid, bank, nnodes,
+       max(username), sum(nnodes * (t_inactive - t_run))
+FROM centre_job_staging GROUP BY 2, 3, 4, 5, 6
+ON CONFLICT (cluster, inactive_day, run_day, userid, bank, nnodes) DO UPDATE
+SET usage = usage_days.usage + excluded.usage, username = greatest(usage_days.username, excluded.username)";
+
+/// The job records of a cluster's stored `JobRecorded` events projected
+/// from their payloads on the PostgreSQL side (`json_to_record`), in the
+/// columns and order of `job_records`: the twin of the shipper's decoding,
+/// which a test holds equal to what the shipper stored. `$1` the cluster.
+pub const PROJECT_JOBS_SQL: &str = "
+SELECT e.cluster, e.seq, j.id, j.userid, j.username, j.bank, j.project, j.queue, j.t_submit, j.t_run,
        j.t_inactive, j.nnodes, j.ncores, j.ngpus, j.requested_duration
-FROM centre_staging s,
-     json_to_record(convert_from(s.payload, 'UTF8')::json) AS j(id numeric, userid bigint, username text,
+FROM events e,
+     json_to_record(convert_from(e.payload, 'UTF8')::json) AS j(id numeric, userid bigint, username text,
          bank text, project text, queue text, t_submit float8, t_run float8, t_inactive float8, nnodes bigint,
          ncores bigint, ngpus bigint, requested_duration float8)
-WHERE s.kind = 'JobRecorded' AND s.version = 1 AND s.seq > $2 AND s.seq < $3";
+WHERE e.cluster = $1 AND e.kind = 'JobRecorded' AND e.version = 1 ORDER BY e.seq";
 
 fn hash_bytes(h: &EventHash) -> Vec<u8> {
     h.0.to_vec()
@@ -203,6 +211,8 @@ fn ship_snapshot(ledger: &Ledger, client: &mut Client, cluster: &str, opts: &Opt
     bind_name(client, cluster, &genesis.hash)?;
     let mut out = Shipped { head_seq: head, ..Default::default() };
     let batch = opts.batch_events.max(1) as u64;
+    // A seq found unlinked, and why: nothing from it on is stored.
+    let mut cap: Option<(u64, String)> = None;
     loop {
         let mut tx = client.transaction()?;
         let row = tx
@@ -240,39 +250,71 @@ fn ship_snapshot(ledger: &Ledger, client: &mut Client, cluster: &str, opts: &Opt
             }
             return Ok(out);
         }
-        let (first, last) = (shipped + 1, (shipped + batch).min(head));
-        stage(ledger, &mut tx, first, last)?;
-        // Fresh statistics: the planner then sees the batch's real size.
-        tx.batch_execute("ANALYZE centre_staging")?;
-        let bad: Option<(i64, String)> =
-            tx.query_opt(CHECK_SQL, &[&cluster, &(shipped as i64), &(last as i64)])?.map(|r| (r.get(0), r.get(1)));
-        let stop = bad.as_ref().map_or(last + 1, |(s, _)| *s as u64);
-        let moved = tx.execute(MOVE_EVENTS_SQL, &[&cluster, &(shipped as i64), &(stop as i64)])?;
-        tx.execute(MOVE_JOBS_SQL, &[&cluster, &(shipped as i64), &(stop as i64)])?;
-        let new_pos = stop - 1;
+        let (first, mut last) = (shipped + 1, (shipped + batch).min(head));
+        if let Some((seq, _)) = &cap {
+            last = last.min(seq - 1);
+        }
+        let prev = if shipped == 0 {
+            EventHash([0u8; 32])
+        } else {
+            local_hash(ledger, shipped)?.ok_or_else(|| Error::Other(format!("ledger: no event at seq {shipped}")))?
+        };
+        let staged = if last >= first { stage(ledger, &mut tx, first, last, prev)? } else { Staged::default() };
+        if let Some(seq) = staged.unlinked {
+            cap = Some((seq, "its prev_hash is not the hash of the event before it".to_string()));
+        }
+        let moved = tx.execute(MOVE_EVENTS_SQL, &[&cluster])?;
+        if tx.execute(MOVE_JOBS_SQL, &[&cluster])? > 0 {
+            tx.execute(ADD_USAGE_DAYS_SQL, &[&cluster])?;
+        }
+        let new_pos = shipped + moved;
         if new_pos > shipped {
+            // Checked on arrival: the stored range links to the centre's copy.
+            let bad: Option<i64> =
+                tx.query_opt(CHECK_SQL, &[&cluster, &(shipped as i64), &(new_pos as i64)])?.map(|r| r.get(0));
+            if let Some(seq) = bad {
+                // Store nothing from the unlinked seq on: this batch is
+                // rolled back and shipped again up to the seq before it.
+                drop(tx);
+                cap = Some((
+                    seq as u64,
+                    "its prev_hash is not the hash of the centre's copy of the event before it".into(),
+                ));
+                continue;
+            }
             let h = local_hash(ledger, new_pos)?.map(|h| hash_bytes(&h));
             tx.execute(
                 "UPDATE clusters SET shipped_seq = $2, shipped_hash = $3 WHERE name = $1",
                 &[&cluster, &(new_pos as i64), &h],
             )?;
         }
-        if bad.is_none() && new_pos == head {
+        let stopped = cap.as_ref().filter(|(seq, _)| new_pos + 1 >= *seq);
+        if stopped.is_none() && new_pos == head {
             upload_projections(ledger, &mut tx, cluster, head)?;
         }
         tx.commit()?;
         out.events += moved;
         out.batches += 1;
         out.shipped_seq = new_pos;
-        if let Some((seq, why)) = bad {
-            return Err(refused(cluster, seq as u64, &format!("{why}; nothing after it is stored")));
+        if let Some((seq, why)) = stopped {
+            return Err(refused(cluster, *seq, &format!("{why}; nothing after it is stored")));
         }
     }
 }
 
+/// What [`stage`] staged.
+#[derive(Debug, Default)]
+struct Staged {
+    /// The first seq whose `prev_hash` is not the hash of the event before
+    /// it (not staged, nor anything after it).
+    unlinked: Option<u64>,
+}
+
 /// Copies the ledger's events `first..=last` into the staging table,
-/// checking each against its own hash on the way.
-fn stage(ledger: &Ledger, tx: &mut Transaction<'_>, first: u64, last: u64) -> Result<()> {
+/// checking each against its own hash and its link to the one before it
+/// (`prev`, the hash of the event before `first`) on the way, and the job
+/// records of its `JobRecorded` events, decoded, into the job staging table.
+fn stage(ledger: &Ledger, tx: &mut Transaction<'_>, first: u64, last: u64, mut prev: EventHash) -> Result<Staged> {
     let sink = tx.copy_in(
         "COPY centre_staging (seq, recorded_at, actor_uid, actor_name, argv, kind, version, payload, prev_hash, hash) \
          FROM STDIN (FORMAT binary)",
@@ -290,6 +332,8 @@ fn stage(ledger: &Ledger, tx: &mut Transaction<'_>, first: u64, last: u64) -> Re
         Type::BYTEA,
     ];
     let mut w = BinaryCopyInWriter::new(sink, &types);
+    let mut jobs = Vec::new();
+    let mut staged = Staged::default();
     for ev in ledger.stream_range(Seq(first), Seq(last)) {
         let ev = ev?;
         if ev.compute_hash() != ev.hash {
@@ -298,8 +342,16 @@ fn stage(ledger: &Ledger, tx: &mut Transaction<'_>, first: u64, last: u64) -> Re
                 ev.seq.0
             )));
         }
+        if ev.prev_hash != prev {
+            staged.unlinked = Some(ev.seq.0);
+            break;
+        }
+        prev = ev.hash;
+        if ev.kind == "JobRecorded" && ev.version == 1 {
+            job_copy_line(&mut jobs, ev.seq.0, &ev.payload)?;
+        }
         let argv = serde_json::to_string(&ev.argv).map_err(|e| Error::Other(e.to_string()))?;
-        let prev = hash_bytes(&ev.prev_hash);
+        let prev_bytes = hash_bytes(&ev.prev_hash);
         let hash = hash_bytes(&ev.hash);
         w.write(&[
             &(ev.seq.0 as i64),
@@ -310,12 +362,60 @@ fn stage(ledger: &Ledger, tx: &mut Transaction<'_>, first: u64, last: u64) -> Re
             &ev.kind,
             &(ev.version as i32),
             &ev.payload,
-            &prev,
+            &prev_bytes,
             &hash,
         ])?;
     }
     w.finish()?;
+    if !jobs.is_empty() {
+        use std::io::Write;
+        let mut sink = tx.copy_in(
+            "COPY centre_job_staging (seq, id, userid, username, bank, project, queue, t_submit, t_run, t_inactive, \
+             nnodes, ncores, ngpus, requested_duration) FROM STDIN",
+        )?;
+        sink.write_all(&jobs).map_err(|e| Error::Other(format!("copying job records: {e}")))?;
+        sink.finish()?;
+    }
+    Ok(staged)
+}
+
+/// Appends one `JobRecorded` payload's job record as a line of COPY's text
+/// format. Numbers go as serde_json reads them (floats in shortest
+/// round-trip form, which PostgreSQL reads back to the same double).
+fn job_copy_line(out: &mut Vec<u8>, seq: u64, payload: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let j: fluxacct_core::events::JobRecorded = serde_json::from_slice(payload)
+        .map_err(|e| Error::Other(format!("ledger: event seq {seq}: JobRecorded payload: {e}")))?;
+    let io = |e: std::io::Error| Error::Other(e.to_string());
+    write!(out, "{seq}\t{}\t{}\t", j.id, j.userid).map_err(io)?;
+    match &j.username {
+        Some(u) => copy_text(out, u),
+        None => out.extend_from_slice(b"\\N"),
+    }
+    for t in [&j.bank, &j.project, &j.queue] {
+        out.push(b'\t');
+        copy_text(out, t);
+    }
+    writeln!(
+        out,
+        "\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+        j.t_submit, j.t_run, j.t_inactive, j.nnodes, j.ncores, j.ngpus, j.requested_duration
+    )
+    .map_err(io)?;
     Ok(())
+}
+
+/// A text value escaped for COPY's text format.
+fn copy_text(out: &mut Vec<u8>, s: &str) {
+    for b in s.bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(b),
+        }
+    }
 }
 
 /// One projection table's rows as a JSON array of objects (column → value).

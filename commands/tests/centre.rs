@@ -237,6 +237,70 @@ fn three_clusters_ship_to_one_centre_and_its_projections_equal_theirs() {
     ran("three_clusters_ship_to_one_centre_and_its_projections_equal_theirs");
 }
 
+#[test]
+fn the_shippers_job_records_and_day_usage_equal_their_projection_from_the_payloads() {
+    let name = "the_shippers_job_records_and_day_usage_equal_their_projection_from_the_payloads";
+    let Some(pg) = server(name) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = cluster_site(dir.path(), "east", spec(3, 12, 1500, 4));
+    let admin = pg.admin_url("centre");
+    let r = ship(&db, &admin, &["--cluster", "east", "--batch-events", "700"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut c = client(&admin);
+    let rows = |c: &mut postgres::Client, sql: &str| -> Vec<String> {
+        c.query(&format!("SELECT t::text FROM ({sql}) t ORDER BY t.seq"), &[&"east"])
+            .unwrap()
+            .into_iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    let shipped = rows(
+        &mut c,
+        "SELECT cluster, seq, id, userid, username, bank, project, queue, t_submit, t_run, t_inactive, nnodes, \
+         ncores, ngpus, requested_duration FROM job_records WHERE cluster = $1",
+    );
+    let projected = rows(&mut c, centre::ship::PROJECT_JOBS_SQL);
+    assert_eq!(shipped.len(), 1500);
+    assert_eq!(shipped, projected);
+    // The per-day usage kept batch by batch is the job records' regrouped.
+    let days = |c: &mut postgres::Client, sql: &str| -> Vec<(String, f64)> {
+        c.query(sql, &[&"east"]).unwrap().into_iter().map(|r| (r.get(0), r.get(1))).collect()
+    };
+    let kept = days(
+        &mut c,
+        "SELECT concat_ws(' ', inactive_day, run_day, userid, bank, nnodes, username), usage FROM usage_days \
+         WHERE cluster = $1 ORDER BY inactive_day, run_day, userid, bank, nnodes",
+    );
+    let regrouped = days(
+        &mut c,
+        "SELECT concat_ws(' ', floor(t_inactive / 86400)::bigint, floor(t_run / 86400)::bigint, userid, bank, nnodes, \
+         max(username)), sum(nnodes * (t_inactive - t_run)) FROM job_records WHERE cluster = $1 \
+         GROUP BY floor(t_inactive / 86400)::bigint, floor(t_run / 86400)::bigint, userid, bank, nnodes \
+         ORDER BY 1",
+    );
+    let mut kept_sorted = kept.clone();
+    kept_sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut regrouped = regrouped;
+    regrouped.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(kept_sorted.len(), regrouped.len());
+    for (k, r) in kept_sorted.iter().zip(&regrouped) {
+        assert_eq!(k.0, r.0);
+        assert!((k.1 - r.1).abs() <= 1e-9 * r.1.abs().max(1.0), "{}: {} vs {}", k.0, k.1, r.1);
+    }
+    // Reports over windows cut mid-way through the records (whole days
+    // from the per-day usage, the edges from the records) equal the
+    // cluster's own.
+    for (from, to) in [("2023-11-01", "2023-12-01"), ("2023-11-16", "2023-11-25"), ("2023-11-20", "2023-11-22")] {
+        let report = ["view-usage-report", "-s", from, "-e", to, "-S", "1,2,4,8"];
+        let local = ok_at(&db, NOW, &report);
+        assert!(local.lines().count() > 4, "a report with rows over {from}..{to}: {local}");
+        let mut args = report.to_vec();
+        args.extend_from_slice(&["--centre", &admin, "--cluster", "east"]);
+        assert_eq!(ok_at(&db, NOW, &args), local, "usage report {from}..{to}");
+    }
+    ran(name);
+}
+
 fn shipped_seq(url: &str, cluster: &str) -> i64 {
     client(url)
         .query_opt("SELECT shipped_seq FROM clusters WHERE name = $1", &[&cluster])
