@@ -135,27 +135,46 @@ fn config_changed(conn: &Connection, ctx: &ApplyCtx, key: &str, buffered: &mut V
 /// Whether the banks' `job_usage` stay what a roll-up gives across `ev`
 /// (see `usage::ROLLUP_EXACT_KEY`): events that change no association's
 /// `job_usage` or bank and no bank's parent or `job_usage` outside a
-/// roll-up. Any other event (and any new one) makes the next usage update
-/// roll up every bank.
+/// roll-up. Every other event makes the next usage update roll up every
+/// bank; a new event must be classified here (the match is exhaustive).
 fn keeps_rollup(ev: &Event) -> bool {
-    matches!(
-        ev,
+    match ev {
         Event::JobRecorded(_)
-            | Event::UsageUpdated(_)
-            | Event::FairshareUpdated(_)
-            | Event::JobRejected(_)
-            | Event::CentreUsageFetched(_)
-            | Event::QueueAdded(_)
-            | Event::QueueEdited(_)
-            | Event::QueueDeleted(_)
-            | Event::ProjectAdded(_)
-            | Event::ProjectDeleted(_)
-            | Event::FactorWeightSet(_)
-            | Event::AllocationAdded(_)
-            | Event::AllocationDeposited(_)
-            | Event::AllocationWithdrawn(_)
-            | Event::AllocationPeriodChanged(_)
-            | Event::AllocationPolicySet(_)
-            | Event::AllocationDeleted(_)
-    )
+        | Event::UsageUpdated(_)
+        | Event::FairshareUpdated(_)
+        | Event::JobRejected(_)
+        | Event::CentreUsageFetched(_)
+        | Event::QueueAdded(_)
+        | Event::QueueEdited(_)
+        | Event::QueueDeleted(_)
+        | Event::ProjectAdded(_)
+        | Event::ProjectDeleted(_)
+        | Event::FactorWeightSet(_)
+        | Event::AllocationAdded(_)
+        | Event::AllocationDeposited(_)
+        | Event::AllocationWithdrawn(_)
+        | Event::AllocationPeriodChanged(_)
+        | Event::AllocationPolicySet(_)
+        | Event::AllocationDeleted(_) => true,
+        Event::DbCreated(_)
+        | Event::BankAdded(_)
+        | Event::BankReactivated(_)
+        | Event::BankEdited(_)
+        | Event::BankDisabled(_)
+        | Event::BankDeleted(_)
+        | Event::AssociationAdded(_)
+        | Event::AssociationReactivated(_)
+        | Event::AssociationEdited(_)
+        | Event::AssociationDisabled(_)
+        | Event::AssociationDeleted(_)
+        | Event::DefaultBankChanged(_)
+        | Event::ConfigAdded(_)
+        | Event::ConfigEdited(_)
+        | Event::ConfigDeleted(_)
+        | Event::UsageCleared(_)
+        | Event::JobsScrubbed(_)
+        | Event::BreakAccepted(_)
+        | Event::SiteImported(_)
+        | Event::UsageImported(_) => false,
+    }
 }
