@@ -705,3 +705,29 @@ fn metrics_refuses_as_of_in_one_line() {
     assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
     assert!(r.stderr.contains("--as-of"), "{r:?}");
 }
+
+#[test]
+fn a_server_killed_mid_scrape_restarts_on_an_unchanged_ledger() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = demo(dir.path());
+    let log_before = ok(&db, &["log"]);
+    let (mut server, port) = serve(&db);
+    // Scrapes in flight while the server is killed with SIGKILL.
+    let scraping = std::thread::spawn(move || {
+        for _ in 0..200 {
+            let _ = get(port, "/metrics");
+        }
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    server.0.kill().expect("kill -9");
+    let _ = server.0.wait();
+    let _ = scraping.join();
+    let (_server, port) = serve(&db);
+    let (status, body) = get(port, "/metrics").expect("scrape after restart");
+    assert_eq!(status, 200);
+    let head = log_before.lines().last().and_then(|l| l.split_whitespace().next()?.parse::<f64>().ok());
+    assert_eq!(value(&samples(&body), "fluxacct_ledger_head_seq", &[]), head);
+    assert_eq!(ok(&db, &["log"]), log_before, "the kill changed nothing in the log");
+    ok(&db, &["verify"]);
+    ok(&db, &["rebuild", "--check"]);
+}
